@@ -1,0 +1,99 @@
+#include <getopt.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "keepalive/io/policy_files.h"
+#include "keepalive/policy/render.h"
+#include "verbs.h"
+
+namespace keepalive::cli {
+
+int runRender(int argc, char** argv) {
+  static const option kOpts[] = {{"host", required_argument, nullptr, 'H'},
+                                 {"root", required_argument, nullptr, 'r'},
+                                 {"explain", no_argument, nullptr, 'e'},
+                                 {"sshd", no_argument, nullptr, 's'},
+                                 {"client", no_argument, nullptr, 'c'},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {nullptr, 0, nullptr, 0}};
+  std::string host, root;
+  bool explainIt = false, onlySshd = false, onlyClient = false;
+  optind = 0;
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, "h", kOpts, nullptr)) != -1;) {
+    switch (c) {
+      case 'H': host = optarg; break;
+      case 'r': root = optarg; break;
+      case 'e': explainIt = true; break;
+      case 's': onlySshd = true; break;
+      case 'c': onlyClient = true; break;
+      case 'h':
+        std::printf(
+            "Usage: keepalivectl render [--host NAME] [--root DIR] [--explain] [--sshd|--client]\n"
+            "                           [FILE...]\n\n"
+            "Print the drop-ins keepalive-policyd would install on a host, without touching it:\n"
+            "  /etc/ssh/sshd_config.d/00-keepalive-policy.conf\n"
+            "  /etc/ssh/ssh_config.d/00-keepalive-policy.conf\n"
+            "With no FILE, renders the system policy (policy.yaml and policy.d/*.yaml).\n\n"
+            "  --host NAME  render for this host name (default: this host); host overrides\n"
+            "               match its short and fully qualified forms\n"
+            "  --root DIR   read the system policy under DIR instead of /\n"
+            "  --explain    show each effective value and the file:line that set it\n"
+            "  --sshd       print only the sshd drop-in's text\n"
+            "  --client     print only the ssh client drop-in's text\n\n"
+            "Exit status: 0 rendered, 1 policy invalid (nothing printed on stdout), 2 usage.\n");
+        return kExitOk;
+      default:
+        return usageError("render", std::string("unknown option '") + argv[optind - 1] + "'");
+    }
+  }
+  if (onlySshd && onlyClient) return usageError("render", "--sshd and --client exclude each other");
+  std::vector<std::string> files(argv + optind, argv + argc);
+  LoadedPolicy lp = loadPolicyFrom(files, root);
+  printDiagnostics(lp.diags);
+  if (lp.diags.hasErrors()) {
+    std::fprintf(stderr, "render: the policy is invalid; nothing rendered\n");
+    return kExitPolicy;
+  }
+  const policy::HostIdentity id = io::localHostIdentity(host);
+  const policy::Resolved r = policy::resolve(lp.policy, id);
+  const std::string digest = policy::policyDigest(lp.policy);
+
+  if (explainIt) {
+    std::printf("Host:      %s\n", id.names.empty() ? "?" : id.names.front().c_str());
+    std::printf("Policy:    ");
+    for (std::size_t i = 0; i < lp.policy.files.size(); ++i)
+      std::printf("%s%s", i ? "\n           " : "", lp.policy.files[i].c_str());
+    std::printf("\nDigest:    %s\n", digest.c_str());
+    if (r.applied.empty()) std::printf("Overrides: none match this host\n");
+    for (std::size_t i = 0; i < r.applied.size(); ++i)
+      std::printf("%s%s\n", i ? "           " : "Overrides: ", r.applied[i]->describe().c_str());
+    auto rows = policy::explain(r);
+    std::size_t w1 = 6, w2 = 7, w3 = 5;
+    for (const auto& e : rows) {
+      w1 = std::max(w1, e.target.size());
+      w2 = std::max(w2, e.keyword.size());
+      w3 = std::max(w3, e.value.size());
+    }
+    std::printf("\n%-*s  %-*s  %-*s  %s\n", int(w1), "TARGET", int(w2), "SETTING", int(w3),
+                "VALUE", "SOURCE");
+    for (const auto& e : rows)
+      std::printf("%-*s  %-*s  %-*s  %s\n", int(w1), e.target.c_str(), int(w2),
+                  e.keyword.c_str(), int(w3), e.value.c_str(), e.source.c_str());
+    return kExitOk;
+  }
+  const std::string sshd = policy::renderSshd(r, digest);
+  const std::string client = policy::renderClient(r, digest);
+  if (onlySshd) {
+    std::fputs(sshd.c_str(), stdout);
+  } else if (onlyClient) {
+    std::fputs(client.c_str(), stdout);
+  } else {
+    std::printf("==> %s <==\n%s\n==> %s <==\n%s", policy::kSshdDropIn, sshd.c_str(),
+                policy::kClientDropIn, client.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace keepalive::cli

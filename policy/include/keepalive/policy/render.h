@@ -1,0 +1,29 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "keepalive/policy/policy.h"
+
+namespace keepalive::policy {
+
+// Where the drop-ins live on a real system (the daemon and keepalivectl prefix --root).
+inline constexpr const char* kPolicyDir = "/etc/keepalive-policy";
+inline constexpr const char* kSshdDropIn = "/etc/ssh/sshd_config.d/00-keepalive-policy.conf";
+inline constexpr const char* kClientDropIn = "/etc/ssh/ssh_config.d/00-keepalive-policy.conf";
+
+// Deterministic drop-in texts. Only validated numbers and fixed words reach them: nothing a policy
+// spells out is copied verbatim, so no policy text can inject a directive.
+std::string renderSshd(const Resolved& r, const std::string& digest);
+std::string renderClient(const Resolved& r, const std::string& digest);
+
+// One effective setting and the reason it has its value, for `keepalivectl render --explain`.
+struct Explanation {
+  std::string target;   // "sshd", "ssh", "users", "daemon"
+  std::string keyword;  // "ClientAliveInterval", "users.action", ...
+  std::string value;    // as rendered, or "-" when not set
+  std::string source;   // "policy.yaml:7:26", "derived from ...", "default", ...
+};
+std::vector<Explanation> explain(const Resolved& r);
+
+}  // namespace keepalive::policy

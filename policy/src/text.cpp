@@ -1,0 +1,87 @@
+#include "text.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdio>
+
+namespace keepalive::policy::detail {
+
+std::string quote(std::string_view text) {
+  constexpr std::size_t kMax = 60;
+  std::string out = "'";
+  std::size_t n = 0;
+  for (unsigned char c : text) {
+    if (++n > kMax) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c >= 0x7f || c == '\'' || c == '\\') {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "'";
+}
+
+bool isYaml11Bool(std::string_view s) {
+  static constexpr std::array<std::string_view, 22> kWords = {
+      "y",    "Y",    "yes", "Yes", "YES", "n",     "N",     "no",    "No",  "NO",  "true",
+      "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"};
+  return std::find(kWords.begin(), kWords.end(), s) != kWords.end();
+}
+
+bool isYaml12Bool(std::string_view s, bool* value) {
+  bool t = s == "true" || s == "True" || s == "TRUE";
+  bool f = s == "false" || s == "False" || s == "FALSE";
+  if (value) *value = t;
+  return t || f;
+}
+
+int editDistance(std::string_view a, std::string_view b) {
+  std::vector<int> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = static_cast<int>(j);
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = static_cast<int>(i);
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      int sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+namespace {
+std::string normalize(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    if (c != '_' && c != '-' && c != ' ') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+}  // namespace
+
+std::string suggestKey(std::string_view key, const std::vector<std::string_view>& known) {
+  // The same words in another spelling (ClientAliveInterval, client-alive-interval).
+  for (auto k : known)
+    if (normalize(k) == normalize(key)) return " did you mean '" + std::string(k) + "'?";
+  std::string_view best;
+  int bestDist = 1 << 30;
+  for (auto k : known) {
+    int d = editDistance(normalize(key), normalize(k));
+    if (d < bestDist) {
+      bestDist = d;
+      best = k;
+    }
+  }
+  int allowed = std::max<int>(2, static_cast<int>(key.size()) / 4);
+  if (!best.empty() && bestDist <= allowed) return " did you mean '" + std::string(best) + "'?";
+  std::string list;
+  for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+  return " the keys allowed here are: " + list;
+}
+
+}  // namespace keepalive::policy::detail
