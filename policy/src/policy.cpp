@@ -296,18 +296,18 @@ class FileReader {
         d_.error(n.pos, path + " holds a control character; remove it");
         return std::nullopt;
       }
-      if (c == '#') {
-        d_.error(n.pos, path + " holds '#', which starts a comment in sshd and ssh config and never "
-                               "appears in user or host names; remove it (was a comment quoted by "
-                               "mistake?)");
-        return std::nullopt;
-      }
-      if (c == ' ' || c == '\t') {
-        d_.error(n.pos, path + " value " + quote(s) +
-                            " holds a space; user and host names have none: write one pattern per "
-                            "list item");
-        return std::nullopt;
-      }
+    }
+    if (s.find('#') != std::string::npos) {
+      d_.error(n.pos, path + " holds '#', which starts a comment in sshd and ssh config and never "
+                             "appears in user or host names; remove it (was a comment quoted by "
+                             "mistake?)");
+      return std::nullopt;
+    }
+    if (s.find_first_of(" \t") != std::string::npos) {
+      d_.error(n.pos, path + " value " + quote(s) +
+                          " holds a space; user and host names have none: write one pattern per "
+                          "list item");
+      return std::nullopt;
     }
     return valueAt(s, n.pos);
   }

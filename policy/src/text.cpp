@@ -77,7 +77,7 @@ std::string suggestKey(std::string_view key, const std::vector<std::string_view>
       best = k;
     }
   }
-  int allowed = std::max<int>(2, static_cast<int>(key.size()) / 4);
+  int allowed = std::max<int>(2, static_cast<int>(key.size()) / 3);
   if (!best.empty() && bestDist <= allowed) return " did you mean '" + std::string(best) + "'?";
   std::string list;
   for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);

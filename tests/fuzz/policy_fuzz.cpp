@@ -1,0 +1,168 @@
+// libFuzzer target for the whole pure pipeline: strict YAML parse, per-file checks, merge of
+// several files, the semantic rules, per-host resolution and rendering of both drop-ins.
+//
+// The input is split into up to three policy files on kSeparator, so that merging (later file
+// wins, lists replaced, hosts replaced) is fuzzed as well as parsing. The separator is a YAML
+// comment line, so an input with more separators than files is still a policy.
+//
+// Invariants (any violation aborts, so libFuzzer saves the input):
+//  - every diagnostic names one of the given files, has line >= 0, column >= 0 and a message;
+//  - with no errors, both rendered drop-ins hold no NUL and only comment lines ('#...') or
+//    "Keyword N" lines from the fixed set (N decimal digits, TCPKeepAlive yes|no), each ending
+//    in '\n';
+//  - load + resolve + render is deterministic: rendering twice, and loading again from scratch,
+//    give the same bytes and the same digest.
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keepalive/policy/diagnostic.h"
+#include "keepalive/policy/policy.h"
+#include "keepalive/policy/render.h"
+
+namespace kp = keepalive::policy;
+
+namespace {
+
+constexpr std::string_view kSeparator = "\n#%%file%%\n";
+constexpr std::size_t kMaxFiles = 3;
+const char* const kPaths[kMaxFiles] = {"/etc/keepalive-policy/policy.yaml",
+                                       "/etc/keepalive-policy/policy.d/10-site.yaml",
+                                       "/etc/keepalive-policy/policy.d/20-local.yaml"};
+
+[[noreturn]] void fail(const char* what, std::string_view detail) {
+  std::fprintf(stderr, "\n*** policy_fuzz invariant violated: %s\n*** detail: ", what);
+  // Print escaped so that control characters in the offending text stay visible.
+  for (unsigned char c : detail) {
+    if (c == '\n')
+      std::fputs("\\n", stderr);
+    else if (c < 0x20 || c >= 0x7f)
+      std::fprintf(stderr, "\\x%02x", c);
+    else
+      std::fputc(c, stderr);
+  }
+  std::fputc('\n', stderr);
+  std::abort();
+}
+
+#define FUZZ_CHECK(cond, detail)                 \
+  do {                                           \
+    if (!(cond)) fail(#cond, (detail));          \
+  } while (0)
+
+std::vector<kp::PolicyFile> split(std::string_view in) {
+  std::vector<kp::PolicyFile> files;
+  while (files.size() + 1 < kMaxFiles) {
+    auto at = in.find(kSeparator);
+    if (at == std::string_view::npos) break;
+    files.push_back({kPaths[files.size()], std::string(in.substr(0, at))});
+    in.remove_prefix(at + kSeparator.size());
+  }
+  files.push_back({kPaths[files.size()], std::string(in)});
+  return files;
+}
+
+void checkDiagnostics(const kp::Diagnostics& diags, const std::vector<kp::PolicyFile>& files) {
+  int errors = 0;
+  for (const auto& d : diags.items()) {
+    const std::string text = d.str();
+    FUZZ_CHECK(!d.pos.file.empty(), text);
+    bool known = false;
+    for (const auto& f : files) known = known || f.path == d.pos.file;
+    FUZZ_CHECK(known, text);
+    FUZZ_CHECK(d.pos.line >= 0, text);
+    FUZZ_CHECK(d.pos.column >= 0, text);
+    FUZZ_CHECK(!d.message.empty(), text);
+    if (d.severity == kp::Severity::kError) ++errors;
+  }
+  FUZZ_CHECK(errors == diags.errorCount(), "error count disagrees with the items");
+  FUZZ_CHECK(diags.sorted().size() == diags.items().size(), "sorted() lost or added items");
+}
+
+bool isDecimal(std::string_view s) {
+  if (s.empty() || s.size() > 19) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return s.size() == 1 || s[0] != '0';
+}
+
+// keywords: the numeric keywords this drop-in may hold (TCPKeepAlive is allowed in both).
+void checkDropIn(const std::string& text, std::string_view kw1, std::string_view kw2) {
+  FUZZ_CHECK(text.find('\0') == std::string::npos, text);
+  FUZZ_CHECK(!text.empty() && text.back() == '\n', text);
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl + 1);
+    if (!line.empty() && line[0] == '#') {
+      FUZZ_CHECK(line.find('\r') == std::string_view::npos, line);
+      continue;
+    }
+    if (line == "TCPKeepAlive yes" || line == "TCPKeepAlive no") continue;
+    auto sp = line.find(' ');
+    FUZZ_CHECK(sp != std::string_view::npos, line);
+    std::string_view key = line.substr(0, sp);
+    FUZZ_CHECK(key == kw1 || key == kw2, line);
+    FUZZ_CHECK(isDecimal(line.substr(sp + 1)), line);
+  }
+}
+
+struct Rendered {
+  std::string digest;
+  std::vector<std::string> texts;
+};
+
+Rendered renderAll(const kp::Policy& p) {
+  static const kp::HostIdentity kHosts[] = {
+      kp::HostIdentity::fromName("db-01", "db-01.dmz.example.com"),
+      kp::HostIdentity::fromName("web-7.example.org"),
+  };
+  Rendered out;
+  out.digest = kp::policyDigest(p);
+  for (const auto& host : kHosts) {
+    kp::Resolved r = kp::resolve(p, host);
+    std::string sshd = kp::renderSshd(r, out.digest);
+    std::string client = kp::renderClient(r, out.digest);
+    checkDropIn(sshd, "ClientAliveInterval", "ClientAliveCountMax");
+    checkDropIn(client, "ServerAliveInterval", "ServerAliveCountMax");
+    FUZZ_CHECK(sshd == kp::renderSshd(r, out.digest), sshd);
+    FUZZ_CHECK(client == kp::renderClient(r, out.digest), client);
+    for (const auto& e : kp::explain(r)) {
+      FUZZ_CHECK(!e.keyword.empty(), e.target);
+      FUZZ_CHECK(!e.value.empty(), e.keyword);
+    }
+    out.texts.push_back(std::move(sshd));
+    out.texts.push_back(std::move(client));
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::vector<kp::PolicyFile> files =
+      split(std::string_view(reinterpret_cast<const char*>(data), size));
+
+  kp::Diagnostics diags;
+  kp::Policy policy = kp::loadPolicy(files, diags);
+  checkDiagnostics(diags, files);
+  if (diags.hasErrors()) return 0;
+
+  Rendered first = renderAll(policy);
+  FUZZ_CHECK(first.digest == kp::policyDigest(policy), first.digest);
+
+  // Validate-then-render again from scratch: same diagnostics, same bytes.
+  kp::Diagnostics again;
+  kp::Policy policy2 = kp::loadPolicy(files, again);
+  FUZZ_CHECK(again.items() == diags.items(), "second load gave other diagnostics");
+  Rendered second = renderAll(policy2);
+  FUZZ_CHECK(second.digest == first.digest, second.digest);
+  FUZZ_CHECK(second.texts == first.texts, "second load rendered other bytes");
+  FUZZ_CHECK(kp::canonicalText(policy2) == kp::canonicalText(policy), "canonical text differs");
+  return 0;
+}

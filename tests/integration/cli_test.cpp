@@ -1,0 +1,167 @@
+// keepalivectl's offline verbs, run as a real process: exit codes, streams and output.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_support.h"
+
+using namespace keepalive::test;
+
+namespace {
+
+RunResult ctl(std::vector<std::string> args) {
+  args.insert(args.begin(), keepalivectlPath());
+  return run(args);
+}
+
+const std::string kExample = dataDir() + "/golden/example-web/policy.yaml";
+
+// A world-readable policy root, so that nobody can read it too.
+struct PolicyRoot {
+  TempDir dir;
+  PolicyRoot() {
+    ::chmod(dir.path().c_str(), 0755);
+    makeDirs(dir.path() + "/etc/keepalive-policy/policy.d");
+  }
+  std::string file(const std::string& rel) const { return dir.path() + "/etc/keepalive-policy/" + rel; }
+};
+
+}  // namespace
+
+TEST_CASE("validate: a valid file exits 0 and says so") {
+  auto r = ctl({"validate", kExample});
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("valid (1 file, 0 warnings)"));
+  CHECK(r.err.empty());
+  auto q = ctl({"validate", "--quiet", kExample});
+  CHECK(q.exit_code == 0);
+  CHECK(q.out.empty());
+}
+
+TEST_CASE("validate: an invalid file exits 1 with FILE:LINE:COL diagnostics on stderr") {
+  PolicyRoot pr;
+  const auto f = pr.file("bad.yaml");
+  writeFile(f, "version: 1\nserver:\n  client_alive_intervall: 2m\n");
+  auto r = ctl({"validate", f});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains(f + ":3:3: error: unknown key 'client_alive_intervall' in server; did you mean 'client_alive_interval'?"));
+  CHECK_THAT(r.err, Catch::Contains("invalid: 1 error"));
+}
+
+TEST_CASE("validate: warnings pass unless --strict") {
+  PolicyRoot pr;
+  const auto f = pr.file("warn.yaml");
+  writeFile(f, "version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n");
+  auto r = ctl({"validate", f});
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains(": warning: "));
+  CHECK(ctl({"validate", "--strict", f}).exit_code == 1);
+}
+
+TEST_CASE("validate: the system policy under --root merges policy.d in byte order") {
+  PolicyRoot pr;
+  writeFile(pr.file("policy.yaml"), "version: 1\nserver: {client_alive_interval: 2m}\n");
+  writeFile(pr.file("policy.d/9-late.yaml"), "version: 1\nserver: {client_alive_interval: 90s}\n");
+  writeFile(pr.file("policy.d/10-early.yaml"), "version: 1\nserver: {client_alive_interval: 1m}\n");
+  writeFile(pr.file("policy.d/.ansible_tmp.yaml"), "this is not: [valid\n");
+  writeFile(pr.file("policy.d/old.yml"), "version: 1\n");
+  auto r = ctl({"validate", "--root", pr.dir.path()});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("valid (3 files"));
+  CHECK_THAT(r.err, Catch::Contains("old.yml: warning: ignored"));
+  // "9-late" sorts after "10-early" byte-wise, so its value wins.
+  auto s = ctl({"render", "--root", pr.dir.path(), "--sshd", "--host", "h"});
+  CHECK(s.exit_code == 0);
+  CHECK_THAT(s.out, Catch::Contains("ClientAliveInterval 90\n"));
+}
+
+TEST_CASE("validate: no policy at all is an error that says what to write") {
+  TempDir empty;
+  auto r = ctl({"validate", "--root", empty.path()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("no policy"));
+  CHECK_THAT(r.err, Catch::Contains("version: 1"));
+}
+
+TEST_CASE("validate: a FIFO in place of the policy does not hang") {
+  PolicyRoot pr;
+  const auto f = pr.file("policy.yaml");
+  REQUIRE(::mkfifo(f.c_str(), 0644) == 0);
+  auto r = run({keepalivectlPath(), "validate", f}, std::chrono::seconds(5));
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("not a regular file"));
+}
+
+TEST_CASE("validate: runs without root") {
+  PolicyRoot pr;
+  writeFile(pr.file("policy.yaml"), readFile(kExample));
+  auto r = run(asNobody({keepalivectlPath(), "validate", pr.file("policy.yaml")}));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("usage errors exit 2") {
+  CHECK(ctl({}).exit_code == 2);
+  CHECK(ctl({"frobnicate"}).exit_code == 2);
+  auto r = ctl({"validate", "--bogus"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("unknown option '--bogus'"));
+  CHECK(ctl({"render", "--sshd", "--client", kExample}).exit_code == 2);
+  CHECK(ctl({"advise"}).exit_code == 2);
+  CHECK(ctl({"advise", "--idle-timeout", "soon"}).exit_code == 2);
+  CHECK(ctl({"advise", "--idle-timeout", "2s"}).exit_code == 2);
+}
+
+TEST_CASE("every verb has --help") {
+  for (const char* v : {"validate", "render", "advise"}) {
+    auto r = ctl({v, "--help"});
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Catch::StartsWith(std::string("Usage: keepalivectl ") + v));
+  }
+  CHECK(ctl({"--help"}).exit_code == 0);
+  CHECK_THAT(ctl({"help", "render"}).out, Catch::Contains("--explain"));
+  CHECK_THAT(ctl({"--version"}).out, Catch::StartsWith("keepalivectl "));
+}
+
+TEST_CASE("render prints both drop-ins, --sshd or --client one, nothing when invalid") {
+  auto both = ctl({"render", kExample, "--host", "web-1"});
+  CHECK(both.exit_code == 0);
+  CHECK_THAT(both.out, Catch::Contains("==> /etc/ssh/sshd_config.d/00-keepalive-policy.conf <=="));
+  CHECK_THAT(both.out, Catch::Contains("==> /etc/ssh/ssh_config.d/00-keepalive-policy.conf <=="));
+  auto sshd = ctl({"render", "--sshd", "--host", "db-7", kExample});
+  CHECK(sshd.out == readFile(dataDir() + "/golden/example-db/sshd.conf"));
+  auto client = ctl({"render", "--client", "--host", "web-1", kExample});
+  CHECK(client.out == readFile(dataDir() + "/golden/example-web/ssh.conf"));
+
+  PolicyRoot pr;
+  writeFile(pr.file("bad.yaml"), "version: 1\nnetwork: {idle_timeout: 5m}\nserver: {client_alive_interval: 298}\n");
+  auto bad = ctl({"render", pr.file("bad.yaml")});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.out.empty());
+  CHECK_THAT(bad.err, Catch::Contains("bad.yaml:3:33: error: server.client_alive_interval 4m58s is above half"));
+}
+
+TEST_CASE("render --explain shows where each value comes from") {
+  auto r = ctl({"render", "--explain", "--host", "db-1.example.com", kExample});
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("Overrides: hosts matching db-*, *.dmz.example.com"));
+  CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*sshd +ClientAliveInterval +60 +\\S+policy.yaml:27:37[\\s\\S]*"));
+  CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*ssh +ServerAliveInterval +240 +\\S+policy.yaml:15:26[\\s\\S]*"));
+  PolicyRoot pr;
+  writeFile(pr.file("d.yaml"), "version: 1\nnetwork: {idle_timeout: 10m}\n");
+  auto d = ctl({"render", "--explain", pr.file("d.yaml")});
+  CHECK_THAT(d.out, Catch::Contains("derived from network.idle_timeout 10m / 3 (" + pr.file("d.yaml") + ":2:25)"));
+}
+
+TEST_CASE("advise: recommends settings for sshd, OpenSSH and PuTTY with reasons") {
+  auto r = ctl({"advise", "--idle-timeout", "10m"});
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("ClientAliveInterval = 200"));
+  CHECK_THAT(r.out, Catch::Contains("ServerAliveInterval = 300"));
+  CHECK_THAT(r.out, Catch::Contains("Seconds between keepalives (0 to turn off) = 300"));
+  CHECK_THAT(r.out, Catch::Contains("Enable TCP keepalives"));
+  CHECK_THAT(r.out, Catch::Contains("every second interval"));
+}

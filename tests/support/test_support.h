@@ -1,0 +1,70 @@
+// Helpers shared by the integration tests: temporary roots and child processes with deadlines.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace keepalive::test {
+
+// A directory removed (recursively) when the object dies.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "keepalive-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
+
+ private:
+  std::string path_;
+};
+
+struct RunResult {
+  int exit_code = -1;  // -1 when killed or not started
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (no shell) with stdin from /dev/null, capturing stdout and stderr; kills it at the
+// deadline.
+RunResult run(const std::vector<std::string>& argv,
+              std::chrono::milliseconds timeout = std::chrono::seconds(20),
+              const std::vector<std::string>& extraEnv = {});
+
+void writeFile(const std::string& path, const std::string& text, int mode = 0644);
+std::string readFile(const std::string& path);
+void makeDirs(const std::string& path, int mode = 0755);
+bool isRoot();
+// The directory holding test data (tests/data), set at build time.
+std::string dataDir();
+// Built binaries, set at build time.
+std::string keepalivectlPath();
+
+}  // namespace keepalive::test
+
+namespace keepalive::test {
+
+// A test root with a real sshd and ssh configuration: ROOT/etc/ssh/sshd_config includes
+// ROOT/etc/ssh/sshd_config.d/*.conf first (as Debian's does) and has its own host key and pid file;
+// ROOT/etc/ssh/ssh_config includes ROOT/etc/ssh/ssh_config.d/*.conf. sshd -t needs root and
+// /run/sshd, which this creates when missing.
+struct SshRoot {
+  std::string root;
+  std::string sshdConfig() const { return root + "/etc/ssh/sshd_config"; }
+  std::string sshConfig() const { return root + "/etc/ssh/ssh_config"; }
+  std::string sshdDropIn() const { return root + "/etc/ssh/sshd_config.d/00-keepalive-policy.conf"; }
+  std::string clientDropIn() const { return root + "/etc/ssh/ssh_config.d/00-keepalive-policy.conf"; }
+};
+SshRoot makeSshRoot(const std::string& root, const std::string& extraSshdConfig = "");
+
+// `sshd -T` (or `ssh -G`) output as keyword -> value (lower-case keywords, first value kept).
+std::vector<std::pair<std::string, std::string>> parseDump(const std::string& out);
+std::string dumpValue(const std::string& out, const std::string& keyword);
+
+// Runs argv as the unprivileged user nobody (setpriv) when we are root; as ourselves otherwise.
+std::vector<std::string> asNobody(const std::vector<std::string>& argv);
+
+}  // namespace keepalive::test

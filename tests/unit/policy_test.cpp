@@ -1,0 +1,220 @@
+#include <catch2/catch.hpp>
+
+#include "helpers.h"
+#include "keepalive/policy/policy.h"
+
+using namespace keepalive::policy;
+using keepalive::test::load;
+using keepalive::test::loadMany;
+
+static const char* kFull = R"(version: 1
+reconcile_interval: 30m
+network:
+  idle_timeout: 10m
+server:
+  client_alive_interval: 2m
+  client_alive_count_max: 3
+  tcp_keepalive: true
+  ensure_include: false
+client:
+  server_alive_interval: 4m
+  server_alive_count_max: 3
+  tcp_keepalive: false
+  per_user_block: false
+users:
+  action: enforce
+  min_uid: 1000
+  exclude: [backup, "svc-*"]
+  config_mode: "0600"
+  ssh_dir_mode: "0700"
+hosts:
+  - match: ["db-*", "*.dmz.example.com"]
+    server: {client_alive_interval: 1m, client_alive_count_max: 2}
+)";
+
+TEST_CASE("the full example reads into the model with positions") {
+  auto l = load(kFull);
+  CHECK_VALID(l);
+  const auto& p = l.policy;
+  CHECK(p.version->value == 1);
+  CHECK(p.reconcile_interval->value == 1800);
+  CHECK(p.base.network.idle_timeout->value == 600);
+  CHECK(p.base.network.idle_timeout->pos == SourcePos{"policy.yaml", 4, 17});
+  CHECK(p.base.server.client_alive_interval->value == 120);
+  CHECK(p.base.server.tcp_keepalive->value);
+  CHECK_FALSE(p.base.client.tcp_keepalive->value);
+  CHECK(p.base.users.action->value == UserAction::kEnforce);
+  CHECK(p.base.users.exclude->value.size() == 2);
+  CHECK(p.base.users.config_mode->value == 0600);
+  CHECK(p.base.users.ssh_dir_mode->value == 0700);
+  REQUIRE(p.hosts->value.size() == 1);
+  CHECK(p.hosts->value[0].match[1].value == "*.dmz.example.com");
+  CHECK(p.hosts->value[0].settings.server.client_alive_count_max->value == 2);
+}
+
+TEST_CASE("version is required in every file and must be 1") {
+  CHECK(load("network: {idle_timeout: 10m}\n").error("missing 'version: 1'", 1, 1));
+  CHECK(load("version: 2\n").error("unsupported policy version 2"));
+  CHECK(load("version: \"1\"\n").error("quoted string where a number belongs"));
+  CHECK(load("version: 1.0\n").error("not a whole number"));
+  CHECK(load("- version: 1\n").error("a policy is a mapping"));
+}
+
+TEST_CASE("unknown keys get a suggestion") {
+  CHECK(load("version: 1\nserver: {client_alive_intervall: 1m}\n")
+            .error("did you mean 'client_alive_interval'?", 2, 10));
+  CHECK(load("version: 1\nserver: {ClientAliveInterval: 1m}\n")
+            .error("did you mean 'client_alive_interval'?"));
+  CHECK(load("version: 1\nnetwork: {idle-timeout: 1m}\n").error("did you mean 'idle_timeout'?"));
+  CHECK(load("version: 1\nserver: {server_alive_interval: 1m}\n")
+            .error("does not belong in server; it belongs in client:"));
+  CHECK(load("version: 1\nserver: {idle_timeout: 1m}\n").error("it belongs in network:"));
+  CHECK(load("version: 1\nusers: {version: 1}\n").error("it belongs in the top level"));
+  CHECK(load("version: 1\nzzzzzz: 1\n").error("the keys allowed here are: version"));
+  CHECK(load("version: 1\nusers: {action: enforcing}\n").error("did you mean 'enforce'?"));
+}
+
+TEST_CASE("values of the wrong type are errors that say what to write") {
+  CHECK(load("version: 1\nserver: {client_alive_count_max: yes}\n").error("YAML boolean where a number"));
+  CHECK(load("version: 1\nserver: {client_alive_count_max: \"3\"}\n").error("without quotes"));
+  CHECK(load("version: 1\nserver: {client_alive_count_max: -1}\n").error("negative"));
+  CHECK(load("version: 1\nserver: {client_alive_count_max: 010}\n").error("octal"));
+  CHECK(load("version: 1\nserver: {client_alive_count_max: 0x3}\n").error("hexadecimal"));
+  CHECK(load("version: 1\nserver: {client_alive_count_max: 1001}\n").error("too large"));
+  CHECK(load("version: 1\nserver: {client_alive_count_max: [3]}\n").error("needs a whole number, not a list"));
+  CHECK(load("version: 1\nserver: {client_alive_count_max: }\n").error("has no value"));
+  CHECK(load("version: 1\nserver: {client_alive_interval: on}\n").error("YAML boolean where a duration"));
+  CHECK(load("version: 1\nserver: {client_alive_interval: 1:30}\n").error("sexagesimal"));
+  CHECK(load("version: 1\nserver: {tcp_keepalive: yes}\n").error("YAML 1.1 boolean"));
+  CHECK(load("version: 1\nserver: {tcp_keepalive: \"true\"}\n").error("without quotes"));
+  CHECK(load("version: 1\nserver: {tcp_keepalive: 1}\n").error("not a boolean"));
+  CHECK(load("version: 1\nserver: 5\n").error("server must be a mapping"));
+  CHECK(load("version: 1\nusers: {exclude: backup}\n").error("must be a list"));
+  CHECK(load("version: 1\nusers: {exclude: [no]}\n").error("quote it"));
+  CHECK(load("version: 1\nusers: {exclude: [0755]}\n").error("quote it"));
+  CHECK(load("version: 1\nusers: {exclude: [\"\"]}\n").error("empty string"));
+}
+
+TEST_CASE("booleans accept YAML 1.2 spellings only") {
+  CHECK_VALID(load("version: 1\nserver: {tcp_keepalive: True}\nclient: {tcp_keepalive: FALSE}\n"));
+  for (const char* w : {"y", "Y", "yes", "no", "on", "Off", "N"}) {
+    INFO(w);
+    CHECK(load(std::string("version: 1\nserver: {tcp_keepalive: ") + w + "}\n").error("YAML 1.1"));
+  }
+}
+
+TEST_CASE("modes are quoted octal and never let group or others write") {
+  CHECK(load("version: 1\nusers: {config_mode: 0600}\n").error("quote the mode"));
+  CHECK(load("version: 1\nusers: {config_mode: 600}\n").error("quote the mode"));
+  CHECK_VALID(load("version: 1\nusers: {config_mode: \"600\", ssh_dir_mode: \"700\"}\n"));
+  CHECK(load("version: 1\nusers: {config_mode: \"0660\"}\n").error("lets group or others write"));
+  CHECK(load("version: 1\nusers: {config_mode: \"0602\"}\n").error("lets group or others write"));
+  CHECK(load("version: 1\nusers: {config_mode: \"0200\"}\n").error("does not let the owner read"));
+  CHECK(load("version: 1\nusers: {config_mode: \"4600\"}\n").error("setuid"));
+  CHECK(load("version: 1\nusers: {config_mode: \"0800\"}\n").error("not an octal mode"));
+  CHECK(load("version: 1\nusers: {ssh_dir_mode: \"0500\"}\n").error("read, write and search"));
+  CHECK(load("version: 1\nusers: {ssh_dir_mode: \"0770\"}\n").error("lets group or others write"));
+  CHECK_VALID(load("version: 1\nusers: {config_mode: \"0400\", ssh_dir_mode: \"0711\"}\n"));
+}
+
+TEST_CASE("strings may not carry line breaks, control characters, '#' or spaces") {
+  CHECK(load("version: 1\nusers: {exclude: [\"a\\nb\"]}\n").error("line break"));
+  CHECK(load("version: 1\nusers: {exclude: [\"a\\0b\"]}\n").error("control character"));
+  CHECK(load("version: 1\nusers: {exclude: [\"a\\tb\"]}\n").error("control character"));
+  CHECK(load("version: 1\nusers: {exclude: [\"bob # old\"]}\n").error("'#'"));
+  CHECK(load("version: 1\nusers: {exclude: [\"bob alice\"]}\n").error("space"));
+  CHECK(load("version: 1\nhosts:\n  - match: [\"db-*\\r\"]\n    server: {tcp_keepalive: true}\n").error("line break"));
+}
+
+TEST_CASE("host overrides need match and settings") {
+  CHECK(load("version: 1\nhosts: {match: x}\n").error("hosts must be a list"));
+  CHECK(load("version: 1\nhosts:\n  - server: {tcp_keepalive: true}\n").error("has no 'match'", 3, 5));
+  CHECK(load("version: 1\nhosts:\n  - match: []\n    server: {tcp_keepalive: true}\n").error("never applies"));
+  CHECK(load("version: 1\nhosts:\n  - match: [a]\n").warning("sets nothing"));
+  CHECK(load("version: 1\nhosts:\n  - match: [a]\n    version: 1\n").error("belongs in the top level"));
+  CHECK(load("version: 1\nhosts:\n  - match: a\n    server: {tcp_keepalive: true}\n").error("must be a list"));
+  CHECK(load("version: 1\nhosts:\n  - [a]\n").error("must be a mapping"));
+}
+
+TEST_CASE("files merge in order: later values win, sections merge key by key") {
+  auto l = loadMany({{"policy.yaml", "version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 3}\n"},
+                     {"policy.d/10-x.yaml", "version: 1\nserver: {client_alive_count_max: 5}\n"}});
+  CHECK_VALID(l);
+  CHECK(l.policy.base.server.client_alive_interval->value == 120);
+  CHECK(l.policy.base.server.client_alive_count_max->value == 5);
+  CHECK(l.policy.base.server.client_alive_count_max->pos.file == "policy.d/10-x.yaml");
+  CHECK(l.policy.files.size() == 2);
+}
+
+TEST_CASE("a later list replaces an earlier one, with a warning") {
+  auto l = loadMany({{"a.yaml", "version: 1\nusers: {exclude: [a]}\nhosts:\n  - match: [x]\n    server: {tcp_keepalive: true}\n"},
+                     {"b.yaml", "version: 1\nusers: {exclude: [b]}\nhosts:\n  - match: [yy]\n    server: {tcp_keepalive: false}\n"}});
+  CHECK_VALID(l);
+  CHECK(l.warning("users.exclude replaces the list set at a.yaml:2:18"));
+  CHECK(l.warning("hosts replaces the list set at a.yaml:4:3"));
+  REQUIRE(l.policy.hosts->value.size() == 1);
+  CHECK(l.policy.hosts->value[0].match[0].value == "yy");
+}
+
+TEST_CASE("an error in one file is reported against that file") {
+  auto l = loadMany({{"a.yaml", "version: 1\n"}, {"b.yaml", "version: 1\nserver: {bogus: 1}\n"}});
+  CHECK(l.diags.hasErrors());
+  CHECK(l.diags.items().front().pos.file == "b.yaml");
+}
+
+TEST_CASE("a fragment validates alone") {
+  CHECK_VALID(load("version: 1\nclient: {server_alive_interval: 1m}\n", "policy.d/50-client.yaml"));
+}
+
+TEST_CASE("host matching uses the short and the fully qualified name, case-insensitively") {
+  auto l = load("version: 1\nhosts:\n  - match: [\"DB-*\"]\n    server: {client_alive_interval: 1m}\n"
+                "  - match: [\"*.dmz.example.com\"]\n    server: {client_alive_interval: 30s}\n");
+  CHECK_VALID(l);
+  const auto& o = l.policy.hosts->value;
+  CHECK(hostMatches(o[0], HostIdentity::fromName("db-1")));
+  CHECK(hostMatches(o[0], HostIdentity::fromName("db-1.example.com")));
+  CHECK(hostMatches(o[0], HostIdentity::fromName("Db-2", "db-2.corp.example.com")));
+  CHECK_FALSE(hostMatches(o[0], HostIdentity::fromName("web-1")));
+  CHECK(hostMatches(o[1], HostIdentity::fromName("gw", "GW.DMZ.example.com.")));
+  CHECK_FALSE(hostMatches(o[1], HostIdentity::fromName("gw.example.com")));
+}
+
+TEST_CASE("overrides apply in order and the later one wins") {
+  auto l = load("version: 1\nserver: {client_alive_interval: 2m}\nhosts:\n"
+                "  - match: [\"db-*\"]\n    server: {client_alive_interval: 1m, client_alive_count_max: 2}\n"
+                "  - match: [\"db-9\"]\n    server: {client_alive_interval: 30s}\n");
+  CHECK_VALID(l);
+  auto r = resolve(l.policy, HostIdentity::fromName("db-9"));
+  CHECK(r.applied.size() == 2);
+  CHECK(r.settings.server.client_alive_interval->value == 30);
+  CHECK(r.settings.server.client_alive_count_max->value == 2);
+  auto web = resolve(l.policy, HostIdentity::fromName("web-1"));
+  CHECK(web.applied.empty());
+  CHECK(web.settings.server.client_alive_interval->value == 120);
+}
+
+TEST_CASE("resolve fills the daemon's defaults") {
+  auto l = load("version: 1\n");
+  CHECK_VALID(l);
+  auto r = resolve(l.policy, HostIdentity::fromName("h"));
+  CHECK(r.users_action.value == UserAction::kReport);
+  CHECK(r.users_min_uid.value == 1000);
+  CHECK(r.users_config_mode.value == 0600);
+  CHECK(r.users_ssh_dir_mode.value == 0700);
+  CHECK(r.reconcile_interval.value == 3600);
+  CHECK_FALSE(r.ensure_include.value);
+  CHECK_FALSE(r.per_user_block.value);
+  CHECK_FALSE(r.settings.server.client_alive_interval.has_value());
+}
+
+TEST_CASE("the digest follows the policy's meaning, not its spelling") {
+  auto a = load("version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 3}\n");
+  auto b = load("# a comment\nversion: 1\nserver:\n  client_alive_count_max: 3   # note\n  client_alive_interval: 120\n");
+  auto c = load("version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 4}\n");
+  CHECK_VALID(a);
+  CHECK_VALID(b);
+  CHECK(policyDigest(a.policy) == policyDigest(b.policy));
+  CHECK(policyDigest(a.policy) != policyDigest(c.policy));
+  CHECK(policyDigest(a.policy).rfind("sha256:", 0) == 0);
+  CHECK(policyDigest(a.policy).size() == 7 + 64);
+}

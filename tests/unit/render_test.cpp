@@ -1,0 +1,105 @@
+// Golden files: tests/data/golden/CASE/{policy.yaml,policy.d/*.yaml,host} render to
+// CASE/sshd.conf and CASE/ssh.conf byte for byte. UPDATE_GOLDEN=1 rewrites them after a deliberate
+// change; review the diff.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "helpers.h"
+#include "keepalive/policy/policy.h"
+#include "keepalive/policy/render.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using namespace keepalive::policy;
+using keepalive::test::dataDir;
+using keepalive::test::readFile;
+using keepalive::test::writeFile;
+
+namespace {
+
+std::vector<PolicyFile> policyFiles(const fs::path& dir) {
+  std::vector<PolicyFile> files;
+  if (fs::exists(dir / "policy.yaml"))
+    files.push_back({"policy.yaml", readFile((dir / "policy.yaml").string())});
+  std::vector<std::string> frags;
+  if (fs::exists(dir / "policy.d"))
+    for (const auto& e : fs::directory_iterator(dir / "policy.d")) frags.push_back(e.path().filename());
+  std::sort(frags.begin(), frags.end());
+  for (const auto& f : frags)
+    files.push_back({"policy.d/" + f, readFile((dir / "policy.d" / f).string())});
+  return files;
+}
+
+void compareOrUpdate(const fs::path& file, const std::string& actual) {
+  if (std::getenv("UPDATE_GOLDEN")) {
+    writeFile(file.string(), actual);
+    return;
+  }
+  INFO("golden file " << file.string());
+  REQUIRE(fs::exists(file));
+  CHECK(readFile(file.string()) == actual);
+}
+
+}  // namespace
+
+TEST_CASE("rendering matches the golden files") {
+  int cases = 0;
+  for (const auto& entry : fs::directory_iterator(dataDir() + "/golden")) {
+    const fs::path dir = entry.path();
+    SECTION(dir.filename().string()) {
+      Diagnostics d;
+      Policy p = loadPolicy(policyFiles(dir), d);
+      INFO(dir.string());
+      REQUIRE_FALSE(d.hasErrors());
+      std::string host = readFile((dir / "host").string());
+      host.erase(host.find_last_not_of("\n") + 1);
+      Resolved r = resolve(p, HostIdentity::fromName(host));
+      const std::string digest = policyDigest(p);
+      compareOrUpdate(dir / "sshd.conf", renderSshd(r, digest));
+      compareOrUpdate(dir / "ssh.conf", renderClient(r, digest));
+    }
+    ++cases;
+  }
+  CHECK(cases >= 6);
+}
+
+TEST_CASE("rendering is deterministic and only emits known keywords") {
+  auto l = keepalive::test::load(readFile(dataDir() + "/golden/example-db/policy.yaml"));
+  REQUIRE_FALSE(l.diags.hasErrors());
+  auto r1 = resolve(l.policy, HostIdentity::fromName("db-1"));
+  auto r2 = resolve(l.policy, HostIdentity::fromName("db-1"));
+  const auto a = renderSshd(r1, policyDigest(l.policy));
+  CHECK(a == renderSshd(r2, policyDigest(l.policy)));
+  CHECK_THAT(a, Catch::Contains("ClientAliveInterval 60\nClientAliveCountMax 2\n"));
+  CHECK_THAT(a, Catch::Contains("# policy-digest: sha256:"));
+  CHECK_THAT(a, Catch::Contains("Do not edit"));
+}
+
+TEST_CASE("derived values say so in the drop-in") {
+  auto l = keepalive::test::load("version: 1\nnetwork: {idle_timeout: 10m}\n");
+  auto r = resolve(l.policy, HostIdentity::fromName("h"));
+  const auto s = renderSshd(r, "sha256:x");
+  CHECK_THAT(s, Catch::Contains("# ClientAliveInterval: derived from network.idle_timeout 10m / 3\nClientAliveInterval 200\n"));
+  const auto c = renderClient(r, "sha256:x");
+  CHECK_THAT(c, Catch::Contains("# ServerAliveInterval: derived from network.idle_timeout 10m / 2\nServerAliveInterval 300\n"));
+}
+
+TEST_CASE("explain names the file and line of every value") {
+  auto l = keepalive::test::load(readFile(dataDir() + "/golden/example-db/policy.yaml"));
+  auto r = resolve(l.policy, HostIdentity::fromName("db-1"));
+  auto rows = explain(r);
+  auto find = [&rows](const std::string& key) {
+    for (const auto& e : rows)
+      if (e.keyword == key) return e;
+    FAIL("no row " << key);
+    return Explanation{};
+  };
+  CHECK(find("ClientAliveInterval").value == "60");
+  CHECK(find("ClientAliveInterval").source == "policy.yaml:27:37");
+  CHECK(find("TCPKeepAlive").value == "-");
+  CHECK(find("reconcile_interval").source == "default");
+  CHECK(find("config_mode").value == "0600");
+}
