@@ -12,15 +12,18 @@ LoadedPolicy loadPolicyFrom(const std::vector<std::string>& files, const std::st
   } else {
     for (const auto& f : files) {
       policy::PolicyFile pf;
-      if (io::readPolicyFile(f, pf, out.diags)) out.files.push_back(std::move(pf));
+      if (io::readPolicyFile(f, pf, out.diags))
+        out.files.push_back(std::move(pf));
     }
   }
-  if (!out.diags.hasErrors()) out.policy = policy::loadPolicy(out.files, out.diags);
+  if (!out.diags.hasErrors())
+    out.policy = policy::loadPolicy(out.files, out.diags);
   return out;
 }
 
 void printDiagnostics(const policy::Diagnostics& diags) {
-  for (const auto& d : diags.sorted()) std::fprintf(stderr, "%s\n", d.str().c_str());
+  for (const auto& d : diags.sorted())
+    std::fprintf(stderr, "%s\n", d.str().c_str());
 }
 
 int usageError(const char* verb, const std::string& message) {

@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   for (const auto& v : kVerbs)
-    if (first == v.name) return v.run(argc - 1, argv + 1);
+    if (first == v.name)
+      return v.run(argc - 1, argv + 1);
   std::fprintf(stderr, "keepalivectl: unknown verb '%s'.\n", argv[1]);
   usage(stderr);
   return kExitUsage;

@@ -17,7 +17,9 @@ int runAdvise(int argc, char** argv) {
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, "+h", kOpts, nullptr)) != -1;) {
     switch (c) {
-      case 't': idle = optarg; break;
+      case 't':
+        idle = optarg;
+        break;
       case 'h':
         std::printf(
             "Usage: keepalivectl advise --idle-timeout DURATION\n\n"
@@ -29,11 +31,13 @@ int runAdvise(int argc, char** argv) {
         return usageError("advise", std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
-  if (optind < argc) return usageError("advise", std::string("unexpected argument '") + argv[optind] + "'");
+  if (optind < argc)
+    return usageError("advise", std::string("unexpected argument '") + argv[optind] + "'");
   if (idle.empty())
     return usageError("advise", "--idle-timeout is required, e.g. --idle-timeout 10m");
   auto t = policy::parseDuration(idle);
-  if (!t.value) return usageError("advise", "--idle-timeout '" + idle + "' " + t.error);
+  if (!t.value)
+    return usageError("advise", "--idle-timeout '" + idle + "' " + t.error);
   if (*t.value < 3)
     return usageError("advise", "--idle-timeout must be at least 3s for keepalives to outrun it");
   std::printf("For a NAT or firewall that drops TCP flows idle for %s:\n",

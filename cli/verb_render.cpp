@@ -23,11 +23,21 @@ int runRender(int argc, char** argv) {
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, "h", kOpts, nullptr)) != -1;) {
     switch (c) {
-      case 'H': host = optarg; break;
-      case 'r': root = optarg; break;
-      case 'e': explainIt = true; break;
-      case 's': onlySshd = true; break;
-      case 'c': onlyClient = true; break;
+      case 'H':
+        host = optarg;
+        break;
+      case 'r':
+        root = optarg;
+        break;
+      case 'e':
+        explainIt = true;
+        break;
+      case 's':
+        onlySshd = true;
+        break;
+      case 'c':
+        onlyClient = true;
+        break;
       case 'h':
         std::printf(
             "Usage: keepalivectl render [--host NAME] [--root DIR] [--explain] [--sshd|--client]\n"
@@ -48,7 +58,8 @@ int runRender(int argc, char** argv) {
         return usageError("render", std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
-  if (onlySshd && onlyClient) return usageError("render", "--sshd and --client exclude each other");
+  if (onlySshd && onlyClient)
+    return usageError("render", "--sshd and --client exclude each other");
   std::vector<std::string> files(argv + optind, argv + argc);
   LoadedPolicy lp = loadPolicyFrom(files, root);
   printDiagnostics(lp.diags);
@@ -66,7 +77,8 @@ int runRender(int argc, char** argv) {
     for (std::size_t i = 0; i < lp.policy.files.size(); ++i)
       std::printf("%s%s", i ? "\n           " : "", lp.policy.files[i].c_str());
     std::printf("\nDigest:    %s\n", digest.c_str());
-    if (r.applied.empty()) std::printf("Overrides: none match this host\n");
+    if (r.applied.empty())
+      std::printf("Overrides: none match this host\n");
     for (std::size_t i = 0; i < r.applied.size(); ++i)
       std::printf("%s%s\n", i ? "           " : "Overrides: ", r.applied[i]->describe().c_str());
     auto rows = policy::explain(r);
@@ -76,11 +88,11 @@ int runRender(int argc, char** argv) {
       w2 = std::max(w2, e.keyword.size());
       w3 = std::max(w3, e.value.size());
     }
-    std::printf("\n%-*s  %-*s  %-*s  %s\n", int(w1), "TARGET", int(w2), "SETTING", int(w3),
-                "VALUE", "SOURCE");
+    std::printf("\n%-*s  %-*s  %-*s  %s\n", int(w1), "TARGET", int(w2), "SETTING", int(w3), "VALUE",
+                "SOURCE");
     for (const auto& e : rows)
-      std::printf("%-*s  %-*s  %-*s  %s\n", int(w1), e.target.c_str(), int(w2),
-                  e.keyword.c_str(), int(w3), e.value.c_str(), e.source.c_str());
+      std::printf("%-*s  %-*s  %-*s  %s\n", int(w1), e.target.c_str(), int(w2), e.keyword.c_str(),
+                  int(w3), e.value.c_str(), e.source.c_str());
     return kExitOk;
   }
   const std::string sshd = policy::renderSshd(r, digest);

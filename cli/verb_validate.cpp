@@ -18,9 +18,15 @@ int runValidate(int argc, char** argv) {
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, "qh", kOpts, nullptr)) != -1;) {
     switch (c) {
-      case 's': strict = true; break;
-      case 'q': quiet = true; break;
-      case 'r': root = optarg; break;
+      case 's':
+        strict = true;
+        break;
+      case 'q':
+        quiet = true;
+        break;
+      case 'r':
+        root = optarg;
+        break;
       case 'h':
         std::printf(
             "Usage: keepalivectl validate [--strict] [--quiet] [--root DIR] [FILE...]\n\n"

@@ -11,9 +11,9 @@ namespace keepalive::cli {
 
 // Exit codes, documented in keepalivectl(1) and the README.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitPolicy = 1;   // policy invalid, or host not compliant
-inline constexpr int kExitUsage = 2;    // bad command line
-inline constexpr int kExitNoDaemon = 3; // keepalive-policyd unreachable
+inline constexpr int kExitPolicy = 1;    // policy invalid, or host not compliant
+inline constexpr int kExitUsage = 2;     // bad command line
+inline constexpr int kExitNoDaemon = 3;  // keepalive-policyd unreachable
 
 struct Verb {
   const char* name;

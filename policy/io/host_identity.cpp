@@ -8,7 +8,8 @@
 namespace keepalive::io {
 
 policy::HostIdentity localHostIdentity(const std::string& hostOverride) {
-  if (!hostOverride.empty()) return policy::HostIdentity::fromName(hostOverride);
+  if (!hostOverride.empty())
+    return policy::HostIdentity::fromName(hostOverride);
   struct utsname u {};
   ::uname(&u);
   std::string name = u.nodename;
@@ -20,7 +21,8 @@ policy::HostIdentity localHostIdentity(const std::string& hostOverride) {
     hints.ai_family = AF_UNSPEC;
     addrinfo* res = nullptr;
     if (::getaddrinfo(name.c_str(), nullptr, &hints, &res) == 0 && res) {
-      if (res->ai_canonname) fqdn = res->ai_canonname;
+      if (res->ai_canonname)
+        fqdn = res->ai_canonname;
       ::freeaddrinfo(res);
     }
   }

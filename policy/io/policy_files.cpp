@@ -23,15 +23,18 @@ constexpr off_t kMaxPolicyBytes = 1 << 20;
 struct Fd {
   int fd = -1;
   ~Fd() {
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0)
+      ::close(fd);
   }
 };
 }  // namespace
 
 std::string underRoot(const std::string& root, const std::string& path) {
-  if (root.empty() || root == "/") return path;
+  if (root.empty() || root == "/")
+    return path;
   std::string r = root;
-  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  while (r.size() > 1 && r.back() == '/')
+    r.pop_back();
   return r + path;
 }
 
@@ -64,12 +67,14 @@ bool readPolicyFile(const std::string& path, PolicyFile& out, Diagnostics& diags
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(f.fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR)
+      continue;
     if (n < 0) {
       diags.error(where, std::string("cannot read: ") + std::strerror(errno));
       return false;
     }
-    if (n == 0) break;
+    if (n == 0)
+      break;
     text.append(buf, static_cast<std::size_t>(n));
     if (text.size() > static_cast<std::size_t>(kMaxPolicyBytes)) {
       diags.error(where, "the file grew past 1048576 bytes while being read");
@@ -88,14 +93,16 @@ std::vector<PolicyFile> readSystemPolicy(const std::string& root, Diagnostics& d
   bool mainExists = ::access(main.c_str(), F_OK) == 0;
   if (mainExists) {
     PolicyFile f;
-    if (readPolicyFile(main, f, diags)) files.push_back(std::move(f));
+    if (readPolicyFile(main, f, diags))
+      files.push_back(std::move(f));
   }
   const std::string fragDir = dir + "/policy.d";
   std::vector<std::string> names;
   if (DIR* d = ::opendir(fragDir.c_str())) {
     while (dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
-      if (n.empty() || n[0] == '.') continue;
+      if (n.empty() || n[0] == '.')
+        continue;
       if (n.size() > 5 && n.compare(n.size() - 5, 5, ".yaml") == 0)
         names.push_back(n);
       else if (n.size() > 4 && n.compare(n.size() - 4, 4, ".yml") == 0)
@@ -109,7 +116,8 @@ std::vector<PolicyFile> readSystemPolicy(const std::string& root, Diagnostics& d
   std::sort(names.begin(), names.end());  // byte order, like run-parts and systemd
   for (const auto& n : names) {
     PolicyFile f;
-    if (readPolicyFile(fragDir + "/" + n, f, diags)) files.push_back(std::move(f));
+    if (readPolicyFile(fragDir + "/" + n, f, diags))
+      files.push_back(std::move(f));
   }
   if (!mainExists && names.empty() && !diags.hasErrors())
     diags.error({main, 0, 0},

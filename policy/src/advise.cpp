@@ -13,14 +13,17 @@ std::vector<Advice> advise(std::int64_t t) {
   std::vector<Advice> out;
   out.push_back({"sshd", "ClientAliveInterval", std::to_string(server),
                  "idle_timeout/3. While the client is silent sshd 9.x sends its probe only every "
-                 "second interval, so the path sees a gap of " + formatDuration(2 * server) +
-                     ", which must stay below the " + idle + " timeout"});
-  out.push_back({"sshd", "ClientAliveCountMax", "3",
-                 "a dead client is disconnected after about " + formatDuration(3 * server) +
-                     "; 1 would drop sessions on a short outage, 0 never disconnects (OpenSSH 8.2+)"});
-  out.push_back({"sshd", "TCPKeepAlive", "yes (leave the default)",
-                 "TCP keepalives start after net.ipv4.tcp_keepalive_time (2 hours by default), far "
-                 "too late for a NAT; the encrypted ClientAlive probes are what keep the flow open"});
+                 "second interval, so the path sees a gap of " +
+                     formatDuration(2 * server) + ", which must stay below the " + idle +
+                     " timeout"});
+  out.push_back(
+      {"sshd", "ClientAliveCountMax", "3",
+       "a dead client is disconnected after about " + formatDuration(3 * server) +
+           "; 1 would drop sessions on a short outage, 0 never disconnects (OpenSSH 8.2+)"});
+  out.push_back(
+      {"sshd", "TCPKeepAlive", "yes (leave the default)",
+       "TCP keepalives start after net.ipv4.tcp_keepalive_time (2 hours by default), far "
+       "too late for a NAT; the encrypted ClientAlive probes are what keep the flow open"});
   out.push_back({"OpenSSH client", "ServerAliveInterval", std::to_string(client),
                  "idle_timeout/2: ssh probes after this long without data from the server, which "
                  "keeps the NAT mapping fresh even against servers this policy does not manage"});

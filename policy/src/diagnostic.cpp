@@ -6,7 +6,8 @@
 namespace keepalive::policy {
 
 std::string SourcePos::str() const {
-  if (line <= 0) return file;
+  if (line <= 0)
+    return file;
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
@@ -24,13 +25,16 @@ void Diagnostics::warning(const SourcePos& pos, std::string message) {
 }
 
 void Diagnostics::add(Diagnostic d) {
-  if (std::find(items_.begin(), items_.end(), d) != items_.end()) return;
-  if (d.severity == Severity::kError) ++errors_;
+  if (std::find(items_.begin(), items_.end(), d) != items_.end())
+    return;
+  if (d.severity == Severity::kError)
+    ++errors_;
   items_.push_back(std::move(d));
 }
 
 void Diagnostics::append(const Diagnostics& other) {
-  for (const auto& d : other.items_) add(d);
+  for (const auto& d : other.items_)
+    add(d);
 }
 
 std::vector<Diagnostic> Diagnostics::sorted() const {

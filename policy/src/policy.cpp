@@ -18,9 +18,12 @@ using detail::quote;
 
 const char* toString(UserAction a) {
   switch (a) {
-    case UserAction::kEnforce: return "enforce";
-    case UserAction::kReport: return "report";
-    case UserAction::kOff: return "off";
+    case UserAction::kEnforce:
+      return "enforce";
+    case UserAction::kReport:
+      return "report";
+    case UserAction::kOff:
+      return "off";
   }
   return "?";
 }
@@ -34,8 +37,8 @@ constexpr std::int64_t kMinReconcile = 10;
 constexpr std::int64_t kDeadSessionWarn = 3600;
 
 using Keys = std::vector<std::string_view>;
-const Keys kTopKeys = {"version", "reconcile_interval", "network", "server",
-                       "client",  "users",              "hosts"};
+const Keys kTopKeys = {"version", "reconcile_interval", "network", "server", "client", "users",
+                       "hosts"};
 const Keys kNetworkKeys = {"idle_timeout"};
 const Keys kServerKeys = {"client_alive_interval", "client_alive_count_max", "tcp_keepalive",
                           "ensure_include"};
@@ -76,15 +79,17 @@ class FileReader {
       }
     }
     if (!p.version && !versionSeen(root))
-      d_.error({file, 1, 1},
-               "missing 'version: 1'; every policy file, fragments in policy.d too, starts with it");
+      d_.error(
+          {file, 1, 1},
+          "missing 'version: 1'; every policy file, fragments in policy.d too, starts with it");
     return p;
   }
 
  private:
   static bool versionSeen(const YamlNode& root) {
     for (const auto& [k, v] : root.map)
-      if (k.scalar == "version") return true;
+      if (k.scalar == "version")
+        return true;
     return false;
   }
 
@@ -94,15 +99,19 @@ class FileReader {
       const Keys* keys;
       const char* name;
     };
-    const Home homes[] = {{&kNetworkKeys, "network"}, {&kServerKeys, "server"},
-                          {&kClientKeys, "client"},   {&kUsersKeys, "users"},
+    const Home homes[] = {{&kNetworkKeys, "network"},
+                          {&kServerKeys, "server"},
+                          {&kClientKeys, "client"},
+                          {&kUsersKeys, "users"},
                           {&kTopKeys, "the top level"}};
     for (const auto& h : homes) {
-      if (h.keys == &known) continue;
+      if (h.keys == &known)
+        continue;
       if (std::find(h.keys->begin(), h.keys->end(), k.scalar) != h.keys->end() &&
           std::find(known.begin(), known.end(), k.scalar) == known.end()) {
-        d_.error(k.pos, "key " + quote(k.scalar) + " does not belong " + where + "; it belongs in " +
-                            h.name + (std::string(h.name) == "the top level" ? "" : ":"));
+        d_.error(k.pos, "key " + quote(k.scalar) + " does not belong " + where +
+                            "; it belongs in " + h.name +
+                            (std::string(h.name) == "the top level" ? "" : ":"));
         return;
       }
     }
@@ -115,45 +124,49 @@ class FileReader {
                const std::string& prefix) {
     (void)k;
     if (key == "network") {
-      forEachKey(v, prefix + "network", kNetworkKeys, [&](const std::string& name, const YamlNode& n) {
-        if (name == "idle_timeout") {
-          s.network.idle_timeout = duration(n, prefix + "network.idle_timeout");
-          if (s.network.idle_timeout && s.network.idle_timeout->value < kMinIdleTimeout) {
-            d_.error(n.pos, "network.idle_timeout " + formatDuration(s.network.idle_timeout->value) +
-                                " is too short for keepalives to outrun; the least allowed is 3s "
-                                "(a real NAT keeps idle TCP flows for minutes)");
-            s.network.idle_timeout.reset();
-          }
-        }
-      });
+      forEachKey(
+          v, prefix + "network", kNetworkKeys, [&](const std::string& name, const YamlNode& n) {
+            if (name == "idle_timeout") {
+              s.network.idle_timeout = duration(n, prefix + "network.idle_timeout");
+              if (s.network.idle_timeout && s.network.idle_timeout->value < kMinIdleTimeout) {
+                d_.error(n.pos,
+                         "network.idle_timeout " + formatDuration(s.network.idle_timeout->value) +
+                             " is too short for keepalives to outrun; the least allowed is 3s "
+                             "(a real NAT keeps idle TCP flows for minutes)");
+                s.network.idle_timeout.reset();
+              }
+            }
+          });
       return true;
     }
     if (key == "server") {
       std::string sp = prefix + "server.";
-      forEachKey(v, prefix + "server", kServerKeys, [&](const std::string& name, const YamlNode& n) {
-        if (name == "client_alive_interval")
-          s.server.client_alive_interval = duration(n, sp + name);
-        else if (name == "client_alive_count_max")
-          s.server.client_alive_count_max = number(n, sp + name, kMaxCountMax);
-        else if (name == "tcp_keepalive")
-          s.server.tcp_keepalive = boolean(n, sp + name);
-        else if (name == "ensure_include")
-          s.server.ensure_include = boolean(n, sp + name);
-      });
+      forEachKey(v, prefix + "server", kServerKeys,
+                 [&](const std::string& name, const YamlNode& n) {
+                   if (name == "client_alive_interval")
+                     s.server.client_alive_interval = duration(n, sp + name);
+                   else if (name == "client_alive_count_max")
+                     s.server.client_alive_count_max = number(n, sp + name, kMaxCountMax);
+                   else if (name == "tcp_keepalive")
+                     s.server.tcp_keepalive = boolean(n, sp + name);
+                   else if (name == "ensure_include")
+                     s.server.ensure_include = boolean(n, sp + name);
+                 });
       return true;
     }
     if (key == "client") {
       std::string cp = prefix + "client.";
-      forEachKey(v, prefix + "client", kClientKeys, [&](const std::string& name, const YamlNode& n) {
-        if (name == "server_alive_interval")
-          s.client.server_alive_interval = duration(n, cp + name);
-        else if (name == "server_alive_count_max")
-          s.client.server_alive_count_max = number(n, cp + name, kMaxCountMax);
-        else if (name == "tcp_keepalive")
-          s.client.tcp_keepalive = boolean(n, cp + name);
-        else if (name == "per_user_block")
-          s.client.per_user_block = boolean(n, cp + name);
-      });
+      forEachKey(v, prefix + "client", kClientKeys,
+                 [&](const std::string& name, const YamlNode& n) {
+                   if (name == "server_alive_interval")
+                     s.client.server_alive_interval = duration(n, cp + name);
+                   else if (name == "server_alive_count_max")
+                     s.client.server_alive_count_max = number(n, cp + name, kMaxCountMax);
+                   else if (name == "tcp_keepalive")
+                     s.client.tcp_keepalive = boolean(n, cp + name);
+                   else if (name == "per_user_block")
+                     s.client.per_user_block = boolean(n, cp + name);
+                 });
       return true;
     }
     if (key == "users") {
@@ -177,7 +190,8 @@ class FileReader {
 
   using KeyFn = std::function<void(const std::string&, const YamlNode&)>;
   void forEachKey(const YamlNode& v, const std::string& path, const Keys& known, const KeyFn& fn) {
-    if (v.kind == YamlNode::Kind::kNull) return;  // "server:" with nothing under it
+    if (v.kind == YamlNode::Kind::kNull)
+      return;  // "server:" with nothing under it
     if (v.kind != YamlNode::Kind::kMap) {
       d_.error(v.pos, path + " must be a mapping of settings, not " + v.kindName() +
                           "; write each setting on its own indented line under '" + path + ":'");
@@ -193,24 +207,29 @@ class FileReader {
   }
 
   bool scalar(const YamlNode& n, const std::string& path, const char* want) {
-    if (n.kind == YamlNode::Kind::kScalar) return true;
+    if (n.kind == YamlNode::Kind::kScalar)
+      return true;
     if (n.kind == YamlNode::Kind::kNull)
-      d_.error(n.pos, path + " has no value; write " + want + " or remove the key to use the default");
+      d_.error(n.pos,
+               path + " has no value; write " + want + " or remove the key to use the default");
     else
       d_.error(n.pos, path + " needs " + want + ", not " + n.kindName());
     return false;
   }
 
   Opt<std::int64_t> number(const YamlNode& n, const std::string& path, std::int64_t max) {
-    if (!scalar(n, path, "a whole number")) return std::nullopt;
+    if (!scalar(n, path, "a whole number"))
+      return std::nullopt;
     if (detail::isYaml11Bool(n.scalar)) {
-      d_.error(n.pos, path + ": " + quote(n.scalar) +
-                          " is a YAML boolean where a number belongs; write a whole number such as 3");
+      d_.error(n.pos,
+               path + ": " + quote(n.scalar) +
+                   " is a YAML boolean where a number belongs; write a whole number such as 3");
       return std::nullopt;
     }
     if (n.quoted) {
-      d_.error(n.pos, path + " is a quoted string where a number belongs; write the number without "
-                             "quotes");
+      d_.error(n.pos, path +
+                          " is a quoted string where a number belongs; write the number without "
+                          "quotes");
       return std::nullopt;
     }
     auto r = parseWholeNumber(n.scalar, max);
@@ -222,7 +241,8 @@ class FileReader {
   }
 
   Opt<std::int64_t> duration(const YamlNode& n, const std::string& path) {
-    if (!scalar(n, path, "a duration (30s, 5m, 1h or whole seconds)")) return std::nullopt;
+    if (!scalar(n, path, "a duration (30s, 5m, 1h or whole seconds)"))
+      return std::nullopt;
     if (detail::isYaml11Bool(n.scalar)) {
       d_.error(n.pos, path + ": " + quote(n.scalar) +
                           " is a YAML boolean where a duration belongs; write 30s, 5m, 1h or whole "
@@ -238,31 +258,39 @@ class FileReader {
   }
 
   Opt<bool> boolean(const YamlNode& n, const std::string& path) {
-    if (!scalar(n, path, "true or false")) return std::nullopt;
+    if (!scalar(n, path, "true or false"))
+      return std::nullopt;
     bool v = false;
-    if (!n.quoted && detail::isYaml12Bool(n.scalar, &v)) return valueAt(v, n.pos);
+    if (!n.quoted && detail::isYaml12Bool(n.scalar, &v))
+      return valueAt(v, n.pos);
     if (n.quoted)
-      d_.error(n.pos, path + " is a quoted string where a boolean belongs; write true or false "
-                             "without quotes");
+      d_.error(n.pos, path +
+                          " is a quoted string where a boolean belongs; write true or false "
+                          "without quotes");
     else if (detail::isYaml11Bool(n.scalar))
       d_.error(n.pos, path + ": " + quote(n.scalar) +
                           " is a YAML 1.1 boolean that other YAML readers take as a string; write "
                           "true or false");
     else
-      d_.error(n.pos, path + " value " + quote(n.scalar) + " is not a boolean; write true or false");
+      d_.error(n.pos,
+               path + " value " + quote(n.scalar) + " is not a boolean; write true or false");
     return std::nullopt;
   }
 
   Opt<UserAction> action(const YamlNode& n, const std::string& path) {
-    if (!scalar(n, path, "enforce, report or off")) return std::nullopt;
-    if (n.scalar == "enforce") return valueAt(UserAction::kEnforce, n.pos);
-    if (n.scalar == "report") return valueAt(UserAction::kReport, n.pos);
+    if (!scalar(n, path, "enforce, report or off"))
+      return std::nullopt;
+    if (n.scalar == "enforce")
+      return valueAt(UserAction::kEnforce, n.pos);
+    if (n.scalar == "report")
+      return valueAt(UserAction::kReport, n.pos);
     if (n.scalar == "off" && !n.quoted) {
       // Plain "off" is also a YAML 1.1 boolean; here the enum reading is the only sensible one and
       // the value is spelled out, so accept it.
       return valueAt(UserAction::kOff, n.pos);
     }
-    if (n.scalar == "off") return valueAt(UserAction::kOff, n.pos);
+    if (n.scalar == "off")
+      return valueAt(UserAction::kOff, n.pos);
     d_.error(n.pos, path + " value " + quote(n.scalar) + " is not one of enforce, report, off;" +
                         detail::suggestKey(n.scalar, {"enforce", "report", "off"}));
     return std::nullopt;
@@ -271,7 +299,8 @@ class FileReader {
   // Strings never reach sshd or ssh config verbatim (we render numbers), but they do reach logs,
   // D-Bus and terminals: keep them to printable, single-line text.
   Opt<std::string> string(const YamlNode& n, const std::string& path, const char* what) {
-    if (!scalar(n, path, what)) return std::nullopt;
+    if (!scalar(n, path, what))
+      return std::nullopt;
     const std::string& s = n.scalar;
     if (s.empty()) {
       d_.error(n.pos, path + " is an empty string; write " + what);
@@ -280,10 +309,13 @@ class FileReader {
     if (!n.quoted) {
       bool numberLike = std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' ||
                         s[0] == '+' || s[0] == '.';
-      if (detail::isYaml11Bool(s) || (numberLike && s.find_first_not_of("0123456789+-._xXoOeE:abcdefABCDEF") == std::string::npos)) {
-        d_.error(n.pos, path + ": " + quote(s) +
-                            " would be read as a boolean or number by some YAML readers; quote it: \"" +
-                            s + "\"");
+      if (detail::isYaml11Bool(s) ||
+          (numberLike &&
+           s.find_first_not_of("0123456789+-._xXoOeE:abcdefABCDEF") == std::string::npos)) {
+        d_.error(n.pos,
+                 path + ": " + quote(s) +
+                     " would be read as a boolean or number by some YAML readers; quote it: \"" +
+                     s + "\"");
         return std::nullopt;
       }
     }
@@ -298,9 +330,10 @@ class FileReader {
       }
     }
     if (s.find('#') != std::string::npos) {
-      d_.error(n.pos, path + " holds '#', which starts a comment in sshd and ssh config and never "
-                             "appears in user or host names; remove it (was a comment quoted by "
-                             "mistake?)");
+      d_.error(n.pos, path +
+                          " holds '#', which starts a comment in sshd and ssh config and never "
+                          "appears in user or host names; remove it (was a comment quoted by "
+                          "mistake?)");
       return std::nullopt;
     }
     if (s.find_first_of(" \t") != std::string::npos) {
@@ -316,8 +349,9 @@ class FileReader {
                                                   const char* what) {
     if (n.kind != YamlNode::Kind::kSequence) {
       std::string example = n.kind == YamlNode::Kind::kScalar ? n.scalar : "name";
-      d_.error(n.pos, path + " must be a list, not " + n.kindName() + "; write " + path.substr(path.rfind('.') + 1) +
-                          ": [" + (example.size() < 40 ? example : "name") + "]");
+      d_.error(n.pos, path + " must be a list, not " + n.kindName() + "; write " +
+                          path.substr(path.rfind('.') + 1) + ": [" +
+                          (example.size() < 40 ? example : "name") + "]");
       return std::nullopt;
     }
     std::vector<Value<std::string>> out;
@@ -329,30 +363,36 @@ class FileReader {
       else
         ok = false;
     }
-    if (!ok) return std::nullopt;
+    if (!ok)
+      return std::nullopt;
     return valueAt(std::move(out), n.pos);
   }
 
   Opt<std::int64_t> mode(const YamlNode& n, const std::string& path, const char* example) {
-    if (!scalar(n, path, "a quoted octal mode")) return std::nullopt;
+    if (!scalar(n, path, "a quoted octal mode"))
+      return std::nullopt;
     const std::string& s = n.scalar;
     if (!n.quoted) {
-      d_.error(n.pos, path + ": an unquoted " + quote(s) +
-                          " is octal to some YAML readers and decimal to others; quote the mode: \"" +
-                          example + "\"");
+      d_.error(n.pos,
+               path + ": an unquoted " + quote(s) +
+                   " is octal to some YAML readers and decimal to others; quote the mode: \"" +
+                   example + "\"");
       return std::nullopt;
     }
-    bool octal = (s.size() == 3 || s.size() == 4) &&
-                 s.find_first_not_of("01234567") == std::string::npos;
+    bool octal =
+        (s.size() == 3 || s.size() == 4) && s.find_first_not_of("01234567") == std::string::npos;
     if (!octal) {
-      d_.error(n.pos, path + " value " + quote(s) + " is not an octal mode; write it as chmod does, "
-                                                    "e.g. \"" + example + "\"");
+      d_.error(n.pos, path + " value " + quote(s) +
+                          " is not an octal mode; write it as chmod does, "
+                          "e.g. \"" +
+                          example + "\"");
       return std::nullopt;
     }
     if (s.size() == 4 && s[0] != '0') {
       d_.error(n.pos, path + " value " + quote(s) +
                           " sets setuid, setgid or sticky bits, which ssh files never need; write "
-                          "\"" + example + "\"");
+                          "\"" +
+                          example + "\"");
       return std::nullopt;
     }
     std::int64_t v = std::stoll(s, nullptr, 8);
@@ -370,8 +410,8 @@ class FileReader {
       const YamlNode& item = n.sequence[i];
       std::string path = "hosts[" + std::to_string(i) + "]";
       if (item.kind != YamlNode::Kind::kMap) {
-        d_.error(item.pos, path + " must be a mapping with 'match' and settings, not " +
-                               item.kindName());
+        d_.error(item.pos,
+                 path + " must be a mapping with 'match' and settings, not " + item.kindName());
         continue;
       }
       HostOverride o;
@@ -384,8 +424,9 @@ class FileReader {
           auto globs = stringList(v, path + ".match", "a host name glob");
           if (globs) {
             if (globs->value.empty())
-              d_.error(v.pos, path + ".match is empty, so the override never applies; list host "
-                                     "name globs such as [\"db-*\"]");
+              d_.error(v.pos, path +
+                                  ".match is empty, so the override never applies; list host "
+                                  "name globs such as [\"db-*\"]");
             o.match = std::move(globs->value);
           }
         } else if (section(k.scalar, k, v, o.settings, path + ".")) {
@@ -395,11 +436,13 @@ class FileReader {
         }
       }
       if (!haveMatch)
-        d_.error(item.pos, path + " has no 'match'; add match: [\"host-glob\"] naming the hosts it "
-                                  "applies to");
+        d_.error(item.pos, path +
+                               " has no 'match'; add match: [\"host-glob\"] naming the hosts it "
+                               "applies to");
       if (!anySetting)
-        d_.warning(item.pos, path + " sets nothing; add network, server, client or users settings, "
-                                    "or remove it");
+        d_.warning(item.pos, path +
+                                 " sets nothing; add network, server, client or users settings, "
+                                 "or remove it");
       out.push_back(std::move(o));
     }
     return valueAt(std::move(out), n.pos);
@@ -410,7 +453,8 @@ class FileReader {
 
 template <class T>
 void take(Opt<T>& into, const Opt<T>& from) {
-  if (from) into = from;
+  if (from)
+    into = from;
 }
 
 void mergeSettings(Settings& into, const Settings& from, Diagnostics* warn) {
@@ -440,7 +484,9 @@ std::string hours(std::int64_t seconds) {
   return buf;
 }
 
-std::string at(const SourcePos& p) { return p.known() ? " (" + p.str() + ")" : ""; }
+std::string at(const SourcePos& p) {
+  return p.known() ? " (" + p.str() + ")" : "";
+}
 
 // The value as the admin wrote it, or how it was derived.
 template <class T>
@@ -457,29 +503,35 @@ void checkInterval(const Opt<std::int64_t>& interval, const Opt<std::int64_t>& c
   if (countMax) {
     if (countMax->value == 0 && server)
       d.warning(countMax->pos,
-                countName + " 0 means sshd never disconnects an unresponsive client on OpenSSH 8.2 "
-                            "and later (older versions disconnect at the first unanswered probe): "
-                            "dead sessions then linger until TCP gives up; write 3 to close them "
-                            "after about three intervals");
+                countName +
+                    " 0 means sshd never disconnects an unresponsive client on OpenSSH 8.2 "
+                    "and later (older versions disconnect at the first unanswered probe): "
+                    "dead sessions then linger until TCP gives up; write 3 to close them "
+                    "after about three intervals");
     if (countMax->value == 0 && !server)
       d.error(countMax->pos,
-              countName + " 0 makes ssh quit at its first probe, so every session that is idle for "
-                          "one server_alive_interval ends with 'Timeout, server not responding'; "
-                          "write 3");
+              countName +
+                  " 0 makes ssh quit at its first probe, so every session that is idle for "
+                  "one server_alive_interval ends with 'Timeout, server not responding'; "
+                  "write 3");
     if (countMax->value == 1)
       d.warning(countMax->pos,
-                countName + " 1 ends a session after a single unanswered probe: on a flaky link "
-                            "(Wi-Fi, mobile) keepalives then turn a short outage into a dropped "
-                            "session; 3 rides out an outage of about three intervals");
+                countName +
+                    " 1 ends a session after a single unanswered probe: on a flaky link "
+                    "(Wi-Fi, mobile) keepalives then turn a short outage into a dropped "
+                    "session; 3 rides out an outage of about three intervals");
   }
-  if (!interval) return;
+  if (!interval)
+    return;
   const std::int64_t s = interval->value;
   if (s == 0) {
     if (idle)
       d.warning(interval->pos,
-                name + " 0 turns " + prog + "'s keepalive probes off, so sessions idle for longer "
-                       "than network.idle_timeout " + formatDuration(idle->value) + at(idle->pos) +
-                       " are dropped by the NAT; remove the key to derive a safe interval");
+                name + " 0 turns " + prog +
+                    "'s keepalive probes off, so sessions idle for longer "
+                    "than network.idle_timeout " +
+                    formatDuration(idle->value) + at(idle->pos) +
+                    " are dropped by the NAT; remove the key to derive a safe interval");
     return;
   }
   if (idle) {
@@ -498,9 +550,9 @@ void checkInterval(const Opt<std::int64_t>& interval, const Opt<std::int64_t>& c
       d.error(interval->pos,
               name + " " + formatDuration(s) + how(*interval) + " is above half of " + idleText +
                   ": while the client is silent sshd 9.x sends its probe only every second "
-                  "interval, so the path stays idle for " + formatDuration(2 * s) +
-                  ", longer than the timeout; write at most " + formatDuration(t / 2) + ", " +
-                  formatDuration(std::max<std::int64_t>(1, t / 3)) +
+                  "interval, so the path stays idle for " +
+                  formatDuration(2 * s) + ", longer than the timeout; write at most " +
+                  formatDuration(t / 2) + ", " + formatDuration(std::max<std::int64_t>(1, t / 3)) +
                   " (idle_timeout/3) is recommended");
     } else if (server && 2 * s == t) {
       d.warning(interval->pos,
@@ -513,16 +565,18 @@ void checkInterval(const Opt<std::int64_t>& interval, const Opt<std::int64_t>& c
   std::int64_t count = countMax ? countMax->value : kOpensshDefaultCountMax;
   if (count > 0 && s * count > kDeadSessionWarn) {
     const SourcePos& where = countMax ? countMax->pos : interval->pos;
-    d.warning(where, name + " " + formatDuration(s) + " x " + countName.substr(countName.find('.') + 1) +
-                         " " + std::to_string(count) + (countMax ? "" : " (OpenSSH's default)") +
-                         " keeps a dead session for " + hours(s * count) +
+    d.warning(where, name + " " + formatDuration(s) + " x " +
+                         countName.substr(countName.find('.') + 1) + " " + std::to_string(count) +
+                         (countMax ? "" : " (OpenSSH's default)") + " keeps a dead session for " +
+                         hours(s * count) +
                          ", over an hour (the classic 298 x 50 keeps them 4.1 hours); lower the "
                          "count to 3 or shorten the interval");
   }
 }
 
 void checkMode(const Opt<std::int64_t>& m, const std::string& name, bool dir, Diagnostics& d) {
-  if (!m) return;
+  if (!m)
+    return;
   std::int64_t v = m->value;
   char text[8];
   std::snprintf(text, sizeof text, "%04llo", static_cast<long long>(v));
@@ -531,8 +585,9 @@ void checkMode(const Opt<std::int64_t>& m, const std::string& name, bool dir, Di
                         (dir ? "a directory's files" : "a config") +
                         " ('Bad owner or permissions'): write \"" + (dir ? "0700" : "0600") + "\"");
   if (dir && (v & 0700) != 0700)
-    d.error(m->pos, name + " \"" + text +
-                        "\" does not give the owner read, write and search on ~/.ssh; write \"0700\"");
+    d.error(m->pos,
+            name + " \"" + text +
+                "\" does not give the owner read, write and search on ~/.ssh; write \"0700\"");
   if (!dir && (v & 0400) == 0)
     d.error(m->pos, name + " \"" + text +
                         "\" does not let the owner read the config, so ssh cannot use it; write "
@@ -540,10 +595,12 @@ void checkMode(const Opt<std::int64_t>& m, const std::string& name, bool dir, Di
 }
 
 void writeOpt(std::string& out, const std::string& key, const Opt<std::int64_t>& v) {
-  if (v) out += key + "=" + std::to_string(v->value) + "\n";
+  if (v)
+    out += key + "=" + std::to_string(v->value) + "\n";
 }
 void writeOpt(std::string& out, const std::string& key, const Opt<bool>& v) {
-  if (v) out += key + "=" + (v->value ? "true" : "false") + "\n";
+  if (v)
+    out += key + "=" + (v->value ? "true" : "false") + "\n";
 }
 
 void writeSettings(std::string& out, const std::string& p, const Settings& s) {
@@ -556,11 +613,13 @@ void writeSettings(std::string& out, const std::string& p, const Settings& s) {
   writeOpt(out, p + "client.server_alive_count_max", s.client.server_alive_count_max);
   writeOpt(out, p + "client.tcp_keepalive", s.client.tcp_keepalive);
   writeOpt(out, p + "client.per_user_block", s.client.per_user_block);
-  if (s.users.action) out += p + "users.action=" + toString(s.users.action->value) + "\n";
+  if (s.users.action)
+    out += p + "users.action=" + toString(s.users.action->value) + "\n";
   writeOpt(out, p + "users.min_uid", s.users.min_uid);
   if (s.users.exclude) {
     out += p + "users.exclude=[\n";
-    for (const auto& e : s.users.exclude->value) out += e.value + "\n";
+    for (const auto& e : s.users.exclude->value)
+      out += e.value + "\n";
     out += "]\n";
   }
   writeOpt(out, p + "users.config_mode", s.users.config_mode);
@@ -568,7 +627,8 @@ void writeSettings(std::string& out, const std::string& p, const Settings& s) {
 }
 
 std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -576,7 +636,8 @@ std::string lower(std::string s) {
 
 std::string HostOverride::describe() const {
   std::string globs;
-  for (const auto& m : match) globs += (globs.empty() ? "" : ", ") + m.value;
+  for (const auto& m : match)
+    globs += (globs.empty() ? "" : ", ") + m.value;
   return "hosts matching " + (globs.empty() ? std::string("nothing") : globs) + " (" + pos.str() +
          ")";
 }
@@ -588,7 +649,8 @@ Settings overlay(const Settings& base, const Settings& over) {
 }
 
 void deriveIntervals(Settings& s) {
-  if (!s.network.idle_timeout) return;
+  if (!s.network.idle_timeout)
+    return;
   const auto& t = *s.network.idle_timeout;
   if (!s.server.client_alive_interval) {
     s.server.client_alive_interval = Value<std::int64_t>{
@@ -627,7 +689,8 @@ Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags) {
   for (const auto& f : files) {
     merged.files.push_back(f.path);
     auto tree = parseYaml(f.text, f.path, diags);
-    if (!tree) continue;
+    if (!tree)
+      continue;
     FileReader reader(diags);
     Policy p = reader.read(*tree, f.path);
     take(merged.version, p.version);
@@ -639,15 +702,18 @@ Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags) {
                                       "overrides in one file");
     take(merged.hosts, p.hosts);
   }
-  if (files.empty()) diags.error({}, "no policy files given");
-  if (diags.errorCount() > errorsBefore) return merged;
+  if (files.empty())
+    diags.error({}, "no policy files given");
+  if (diags.errorCount() > errorsBefore)
+    return merged;
 
   if (merged.reconcile_interval) {
     const auto& r = *merged.reconcile_interval;
     if (r.value == 0)
-      diags.warning(r.pos, "reconcile_interval 0 turns the periodic re-check off: changes inotify "
-                           "cannot see (NFS homes edited on another client) are then never "
-                           "repaired; 1h is the default");
+      diags.warning(r.pos,
+                    "reconcile_interval 0 turns the periodic re-check off: changes inotify "
+                    "cannot see (NFS homes edited on another client) are then never "
+                    "repaired; 1h is the default");
     else if (r.value < kMinReconcile)
       diags.error(r.pos, "reconcile_interval " + formatDuration(r.value) +
                              " is too short: each run re-checks every user; write at least 10s "
@@ -683,7 +749,8 @@ HostIdentity HostIdentity::fromName(const std::string& name, const std::string& 
   HostIdentity h;
   auto add = [&h](const std::string& n) {
     std::string l = lower(n);
-    while (!l.empty() && l.back() == '.') l.pop_back();  // "host.example.com." is the same host
+    while (!l.empty() && l.back() == '.')
+      l.pop_back();  // "host.example.com." is the same host
     if (!l.empty() && std::find(h.names.begin(), h.names.end(), l) == h.names.end())
       h.names.push_back(l);
   };
@@ -700,7 +767,8 @@ bool hostMatches(const HostOverride& o, const HostIdentity& host) {
   for (const auto& glob : o.match) {
     std::string g = lower(glob.value);
     for (const auto& name : host.names)
-      if (fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
+      if (fnmatch(g.c_str(), name.c_str(), 0) == 0)
+        return true;
   }
   return false;
 }
@@ -710,7 +778,8 @@ Resolved resolve(const Policy& p, const HostIdentity& host) {
   Settings eff = p.base;
   if (p.hosts) {
     for (const auto& o : p.hosts->value) {
-      if (!hostMatches(o, host)) continue;
+      if (!hostMatches(o, host))
+        continue;
       eff = overlay(eff, o.settings);
       r.applied.push_back(&o);
     }
@@ -725,7 +794,8 @@ Resolved resolve(const Policy& p, const HostIdentity& host) {
   const auto& u = eff.users;
   r.users_action = u.action ? *u.action : dflt(UserAction::kReport);
   r.users_min_uid = u.min_uid ? *u.min_uid : dflt(std::int64_t{1000});
-  if (u.exclude) r.users_exclude = u.exclude->value;
+  if (u.exclude)
+    r.users_exclude = u.exclude->value;
   r.users_config_mode = u.config_mode ? *u.config_mode : dflt(std::int64_t{0600});
   r.users_ssh_dir_mode = u.ssh_dir_mode ? *u.ssh_dir_mode : dflt(std::int64_t{0700});
   r.ensure_include = eff.server.ensure_include ? *eff.server.ensure_include : dflt(false);
@@ -743,7 +813,8 @@ std::string canonicalText(const Policy& p) {
       const auto& o = p.hosts->value[i];
       std::string prefix = "hosts[" + std::to_string(i) + "].";
       out += prefix + "match=[\n";
-      for (const auto& m : o.match) out += m.value + "\n";
+      for (const auto& m : o.match)
+        out += m.value + "\n";
       out += "]\n";
       writeSettings(out, prefix, o.settings);
     }

@@ -29,7 +29,7 @@ std::string quote(std::string_view text) {
 
 bool isYaml11Bool(std::string_view s) {
   static constexpr std::array<std::string_view, 22> kWords = {
-      "y",    "Y",    "yes", "Yes", "YES", "n",     "N",     "no",    "No",  "NO",  "true",
+      "y",    "Y",    "yes",   "Yes",   "YES",   "n",  "N",  "no", "No",  "NO",  "true",
       "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"};
   return std::find(kWords.begin(), kWords.end(), s) != kWords.end();
 }
@@ -37,13 +37,15 @@ bool isYaml11Bool(std::string_view s) {
 bool isYaml12Bool(std::string_view s, bool* value) {
   bool t = s == "true" || s == "True" || s == "TRUE";
   bool f = s == "false" || s == "False" || s == "FALSE";
-  if (value) *value = t;
+  if (value)
+    *value = t;
   return t || f;
 }
 
 int editDistance(std::string_view a, std::string_view b) {
   std::vector<int> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = static_cast<int>(j);
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    prev[j] = static_cast<int>(j);
   for (std::size_t i = 1; i <= a.size(); ++i) {
     cur[0] = static_cast<int>(i);
     for (std::size_t j = 1; j <= b.size(); ++j) {
@@ -59,7 +61,8 @@ namespace {
 std::string normalize(std::string_view s) {
   std::string out;
   for (char c : s)
-    if (c != '_' && c != '-' && c != ' ') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (c != '_' && c != '-' && c != ' ')
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 }  // namespace
@@ -67,7 +70,8 @@ std::string normalize(std::string_view s) {
 std::string suggestKey(std::string_view key, const std::vector<std::string_view>& known) {
   // The same words in another spelling (ClientAliveInterval, client-alive-interval).
   for (auto k : known)
-    if (normalize(k) == normalize(key)) return " did you mean '" + std::string(k) + "'?";
+    if (normalize(k) == normalize(key))
+      return " did you mean '" + std::string(k) + "'?";
   std::string_view best;
   int bestDist = 1 << 30;
   for (auto k : known) {
@@ -78,9 +82,11 @@ std::string suggestKey(std::string_view key, const std::vector<std::string_view>
     }
   }
   int allowed = std::max<int>(2, static_cast<int>(key.size()) / 3);
-  if (!best.empty() && bestDist <= allowed) return " did you mean '" + std::string(best) + "'?";
+  if (!best.empty() && bestDist <= allowed)
+    return " did you mean '" + std::string(best) + "'?";
   std::string list;
-  for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+  for (auto k : known)
+    list += (list.empty() ? "" : ", ") + std::string(k);
   return " the keys allowed here are: " + list;
 }
 

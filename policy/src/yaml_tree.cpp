@@ -11,10 +11,14 @@ namespace keepalive::policy {
 
 const char* YamlNode::kindName() const {
   switch (kind) {
-    case Kind::kNull: return "nothing (null)";
-    case Kind::kScalar: return quoted ? "a quoted string" : "a scalar";
-    case Kind::kMap: return "a mapping";
-    case Kind::kSequence: return "a list";
+    case Kind::kNull:
+      return "nothing (null)";
+    case Kind::kScalar:
+      return quoted ? "a quoted string" : "a scalar";
+    case Kind::kMap:
+      return "a mapping";
+    case Kind::kSequence:
+      return "a list";
   }
   return "?";
 }
@@ -205,20 +209,23 @@ std::unique_ptr<YamlNode> parseYaml(std::string_view text, const std::string& fi
     if (parser.HandleNextDocument(rest)) {
       auto second = rest.take();
       SourcePos p = second ? second->pos : whole;
-      diags.error(p, "a second YAML document ('---'); a policy file holds one document: put "
-                     "further settings in their own file under policy.d/");
+      diags.error(p,
+                  "a second YAML document ('---'); a policy file holds one document: put "
+                  "further settings in their own file under policy.d/");
     }
     if (!root) {
       diags.error({file, 1, 1}, "the file holds no document; a policy starts with 'version: 1'");
       return nullptr;
     }
-    if (diags.errorCount() > errorsBefore) return nullptr;
+    if (diags.errorCount() > errorsBefore)
+      return nullptr;
     return root;
   } catch (const Abort&) {
     return nullptr;
   } catch (const YAML::Exception& e) {
     SourcePos p{file, e.mark.line + 1, e.mark.column + 1};
-    if (e.mark.is_null()) p = whole;
+    if (e.mark.is_null())
+      p = whole;
     diags.error(p, "YAML syntax: " + e.msg + "; check indentation, quotes and brackets here");
     return nullptr;
   } catch (const std::exception& e) {

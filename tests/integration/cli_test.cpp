@@ -24,7 +24,9 @@ struct PolicyRoot {
     ::chmod(dir.path().c_str(), 0755);
     makeDirs(dir.path() + "/etc/keepalive-policy/policy.d");
   }
-  std::string file(const std::string& rel) const { return dir.path() + "/etc/keepalive-policy/" + rel; }
+  std::string file(const std::string& rel) const {
+    return dir.path() + "/etc/keepalive-policy/" + rel;
+  }
 };
 
 }  // namespace
@@ -45,7 +47,8 @@ TEST_CASE("validate: an invalid file exits 1 with FILE:LINE:COL diagnostics on s
   writeFile(f, "version: 1\nserver:\n  client_alive_intervall: 2m\n");
   auto r = ctl({"validate", f});
   CHECK(r.exit_code == 1);
-  CHECK_THAT(r.err, Catch::Contains(f + ":3:3: error: unknown key 'client_alive_intervall' in server; did you mean 'client_alive_interval'?"));
+  CHECK_THAT(r.err, Catch::Contains(f + ":3:3: error: unknown key 'client_alive_intervall' in "
+                                        "server; did you mean 'client_alive_interval'?"));
   CHECK_THAT(r.err, Catch::Contains("invalid: 1 error"));
 }
 
@@ -137,23 +140,29 @@ TEST_CASE("render prints both drop-ins, --sshd or --client one, nothing when inv
   CHECK(client.out == readFile(dataDir() + "/golden/example-web/ssh.conf"));
 
   PolicyRoot pr;
-  writeFile(pr.file("bad.yaml"), "version: 1\nnetwork: {idle_timeout: 5m}\nserver: {client_alive_interval: 298}\n");
+  writeFile(pr.file("bad.yaml"),
+            "version: 1\nnetwork: {idle_timeout: 5m}\nserver: {client_alive_interval: 298}\n");
   auto bad = ctl({"render", pr.file("bad.yaml")});
   CHECK(bad.exit_code == 1);
   CHECK(bad.out.empty());
-  CHECK_THAT(bad.err, Catch::Contains("bad.yaml:3:33: error: server.client_alive_interval 4m58s is above half"));
+  CHECK_THAT(
+      bad.err,
+      Catch::Contains("bad.yaml:3:33: error: server.client_alive_interval 4m58s is above half"));
 }
 
 TEST_CASE("render --explain shows where each value comes from") {
   auto r = ctl({"render", "--explain", "--host", "db-1.example.com", kExample});
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("Overrides: hosts matching db-*, *.dmz.example.com"));
-  CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*sshd +ClientAliveInterval +60 +\\S+policy.yaml:27:37[\\s\\S]*"));
-  CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*ssh +ServerAliveInterval +240 +\\S+policy.yaml:15:26[\\s\\S]*"));
+  CHECK_THAT(r.out, Catch::Matches(
+                        "[\\s\\S]*sshd +ClientAliveInterval +60 +\\S+policy.yaml:27:37[\\s\\S]*"));
+  CHECK_THAT(r.out, Catch::Matches(
+                        "[\\s\\S]*ssh +ServerAliveInterval +240 +\\S+policy.yaml:15:26[\\s\\S]*"));
   PolicyRoot pr;
   writeFile(pr.file("d.yaml"), "version: 1\nnetwork: {idle_timeout: 10m}\n");
   auto d = ctl({"render", "--explain", pr.file("d.yaml")});
-  CHECK_THAT(d.out, Catch::Contains("derived from network.idle_timeout 10m / 3 (" + pr.file("d.yaml") + ":2:25)"));
+  CHECK_THAT(d.out, Catch::Contains("derived from network.idle_timeout 10m / 3 (" +
+                                    pr.file("d.yaml") + ":2:25)"));
 }
 
 TEST_CASE("advise: recommends settings for sshd, OpenSSH and PuTTY with reasons") {

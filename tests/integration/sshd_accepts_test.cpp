@@ -29,7 +29,8 @@ Rendered renderFor(const std::string& text, const std::string& host) {
 }
 
 RunResult sshdT(const SshRoot& s) {
-  return run({kSshd, "-T", "-f", s.sshdConfig(), "-C", "user=alice,host=client.example.com,addr=192.0.2.10"});
+  return run({kSshd, "-T", "-f", s.sshdConfig(), "-C",
+              "user=alice,host=client.example.com,addr=192.0.2.10"});
 }
 
 }  // namespace
@@ -41,7 +42,8 @@ TEST_CASE("sshd -t accepts every golden drop-in and sshd -T shows its values") {
   }
   for (const auto& entry : fs::directory_iterator(dataDir() + "/golden")) {
     const auto sshdFile = entry.path() / "sshd.conf";
-    if (!fs::exists(sshdFile)) continue;
+    if (!fs::exists(sshdFile))
+      continue;
     INFO(entry.path().string());
     TempDir tmp;
     SshRoot s = makeSshRoot(tmp.path());
@@ -53,9 +55,11 @@ TEST_CASE("sshd -t accepts every golden drop-in and sshd -T shows its values") {
     auto T = sshdT(s);
     REQUIRE(T.exit_code == 0);
     for (const auto& [k, v] : parseDump(dropIn)) {
-      if (k.empty() || k[0] == '#') continue;
+      if (k.empty() || k[0] == '#')
+        continue;
       std::string lower = k;
-      for (auto& c : lower) c = static_cast<char>(std::tolower(c));
+      for (auto& c : lower)
+        c = static_cast<char>(std::tolower(c));
       CHECK(dumpValue(T.out, lower) == v);
     }
   }
@@ -67,7 +71,8 @@ TEST_CASE("sshd -T shows the example policy's per-host values") {
     return;
   }
   const std::string policy = readFile(dataDir() + "/golden/example-db/policy.yaml");
-  for (auto [host, interval, count] : {std::tuple{"db-1", "60", "2"}, std::tuple{"web-1", "120", "3"}}) {
+  for (auto [host, interval, count] :
+       {std::tuple{"db-1", "60", "2"}, std::tuple{"web-1", "120", "3"}}) {
     TempDir tmp;
     SshRoot s = makeSshRoot(tmp.path());
     writeFile(s.sshdDropIn(), renderFor(policy, host).sshd);
@@ -107,7 +112,8 @@ TEST_CASE("ssh -G, run as nobody, shows the client drop-in's values") {
 }
 
 TEST_CASE("a tcp_keepalive: false policy turns TCPKeepAlive off in sshd and ssh") {
-  const auto r = renderFor("version: 1\nserver: {tcp_keepalive: false}\nclient: {tcp_keepalive: false}\n", "h");
+  const auto r = renderFor(
+      "version: 1\nserver: {tcp_keepalive: false}\nclient: {tcp_keepalive: false}\n", "h");
   TempDir tmp;
   ::chmod(tmp.path().c_str(), 0755);
   SshRoot s{tmp.path()};
@@ -117,7 +123,8 @@ TEST_CASE("a tcp_keepalive: false policy turns TCPKeepAlive off in sshd and ssh"
   auto G = run(asNobody({"ssh", "-G", "-F", s.sshConfig(), "x"}));
   REQUIRE(G.exit_code == 0);
   CHECK(dumpValue(G.out, "tcpkeepalive") == "no");
-  if (!isRoot()) return;
+  if (!isRoot())
+    return;
   TempDir tmp2;
   SshRoot s2 = makeSshRoot(tmp2.path());
   writeFile(s2.sshdDropIn(), r.sshd);

@@ -21,7 +21,8 @@ namespace keepalive::test {
 
 TempDir::TempDir(const std::string& prefix) {
   std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + ".XXXXXX")).string();
-  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp: " + std::string(strerror(errno)));
+  if (!::mkdtemp(tmpl.data()))
+    throw std::runtime_error("mkdtemp: " + std::string(strerror(errno)));
   path_ = tmpl;
 }
 
@@ -42,13 +43,17 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
   posix_spawn_file_actions_adddup2(&fa, outPipe[1], 1);
   posix_spawn_file_actions_adddup2(&fa, errPipe[1], 2);
   std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<std::string> envStore;
-  for (char** e = environ; *e; ++e) envStore.emplace_back(*e);
-  for (const auto& e : extraEnv) envStore.push_back(e);
+  for (char** e = environ; *e; ++e)
+    envStore.emplace_back(*e);
+  for (const auto& e : extraEnv)
+    envStore.push_back(e);
   std::vector<char*> env;
-  for (auto& e : envStore) env.push_back(e.data());
+  for (auto& e : envStore)
+    env.push_back(e.data());
   env.push_back(nullptr);
   pid_t pid = -1;
   int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), env.data());
@@ -73,10 +78,13 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
       break;
     }
     int n = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      continue;
     for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+        continue;
       char buf[8192];
       ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
       if (got > 0) {
@@ -89,18 +97,21 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
     }
   }
   for (auto& f : fds)
-    if (f.fd >= 0) ::close(f.fd);
+    if (f.fd >= 0)
+      ::close(f.fd);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (!r.timed_out && WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+  if (!r.timed_out && WIFEXITED(status))
+    r.exit_code = WEXITSTATUS(status);
   return r;
 }
 
 void writeFile(const std::string& path, const std::string& text, int mode) {
   {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write " + path);
+    if (!f)
+      throw std::runtime_error("cannot write " + path);
     f << text;
   }
   ::chmod(path.c_str(), static_cast<mode_t>(mode));
@@ -108,7 +119,8 @@ void writeFile(const std::string& path, const std::string& text, int mode) {
 
 std::string readFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot read " + path);
+  if (!f)
+    throw std::runtime_error("cannot read " + path);
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
@@ -119,10 +131,16 @@ void makeDirs(const std::string& path, int mode) {
   ::chmod(path.c_str(), static_cast<mode_t>(mode));
 }
 
-bool isRoot() { return ::geteuid() == 0; }
+bool isRoot() {
+  return ::geteuid() == 0;
+}
 
-std::string dataDir() { return KEEPALIVE_TEST_DATA; }
-std::string keepalivectlPath() { return KEEPALIVECTL_PATH; }
+std::string dataDir() {
+  return KEEPALIVE_TEST_DATA;
+}
+std::string keepalivectlPath() {
+  return KEEPALIVECTL_PATH;
+}
 
 }  // namespace keepalive::test
 
@@ -135,13 +153,15 @@ SshRoot makeSshRoot(const std::string& root, const std::string& extraSshdConfig)
   makeDirs(root + "/run");
   const std::string key = root + "/etc/ssh/ssh_host_ed25519_key";
   auto kg = run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key});
-  if (kg.exit_code != 0) throw std::runtime_error("ssh-keygen failed: " + kg.err);
+  if (kg.exit_code != 0)
+    throw std::runtime_error("ssh-keygen failed: " + kg.err);
   writeFile(r.sshdConfig(), "# test root sshd_config\nInclude " + root +
-                                "/etc/ssh/sshd_config.d/*.conf\n" + extraSshdConfig +
-                                "HostKey " + key + "\nPidFile " + root +
+                                "/etc/ssh/sshd_config.d/*.conf\n" + extraSshdConfig + "HostKey " +
+                                key + "\nPidFile " + root +
                                 "/run/sshd.pid\nListenAddress 127.0.0.1:2222\n");
   writeFile(r.sshConfig(), "Include " + root + "/etc/ssh/ssh_config.d/*.conf\n");
-  if (isRoot() && ::access("/run/sshd", F_OK) != 0) ::mkdir("/run/sshd", 0755);
+  if (isRoot() && ::access("/run/sshd", F_OK) != 0)
+    ::mkdir("/run/sshd", 0755);
   return r;
 }
 
@@ -151,7 +171,8 @@ std::vector<std::pair<std::string, std::string>> parseDump(const std::string& ou
   std::string line;
   while (std::getline(in, line)) {
     auto sp = line.find(' ');
-    if (sp == std::string::npos) continue;
+    if (sp == std::string::npos)
+      continue;
     kv.emplace_back(line.substr(0, sp), line.substr(sp + 1));
   }
   return kv;
@@ -159,12 +180,14 @@ std::vector<std::pair<std::string, std::string>> parseDump(const std::string& ou
 
 std::string dumpValue(const std::string& out, const std::string& keyword) {
   for (const auto& [k, v] : parseDump(out))
-    if (k == keyword) return v;
+    if (k == keyword)
+      return v;
   return {};
 }
 
 std::vector<std::string> asNobody(const std::vector<std::string>& argv) {
-  if (!isRoot()) return argv;
+  if (!isRoot())
+    return argv;
   std::vector<std::string> out = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                                   "--"};
   out.insert(out.end(), argv.begin(), argv.end());

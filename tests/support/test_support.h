@@ -55,8 +55,12 @@ struct SshRoot {
   std::string root;
   std::string sshdConfig() const { return root + "/etc/ssh/sshd_config"; }
   std::string sshConfig() const { return root + "/etc/ssh/ssh_config"; }
-  std::string sshdDropIn() const { return root + "/etc/ssh/sshd_config.d/00-keepalive-policy.conf"; }
-  std::string clientDropIn() const { return root + "/etc/ssh/ssh_config.d/00-keepalive-policy.conf"; }
+  std::string sshdDropIn() const {
+    return root + "/etc/ssh/sshd_config.d/00-keepalive-policy.conf";
+  }
+  std::string clientDropIn() const {
+    return root + "/etc/ssh/ssh_config.d/00-keepalive-policy.conf";
+  }
 };
 SshRoot makeSshRoot(const std::string& root, const std::string& extraSshdConfig = "");
 

@@ -46,5 +46,6 @@ TEST_CASE("formatDuration writes the shortest exact form") {
   CHECK(formatDuration(600) == "10m");
   CHECK(formatDuration(5400) == "1h30m");
   CHECK(formatDuration(90061) == "1d1h1m1s");
-  for (std::int64_t s : {1, 61, 3599, 3600, 86399, 604800}) CHECK(parseDuration(formatDuration(s)).value == s);
+  for (std::int64_t s : {1, 61, 3599, 3600, 86399, 604800})
+    CHECK(parseDuration(formatDuration(s)).value == s);
 }

@@ -13,15 +13,19 @@ struct Loaded {
   policy::Diagnostics diags;
   std::string dump() const {
     std::string out;
-    for (const auto& d : diags.sorted()) out += d.str() + "\n";
+    for (const auto& d : diags.sorted())
+      out += d.str() + "\n";
     return out;
   }
   // True when some diagnostic of that severity contains text (and sits at line:col when given).
   bool has(policy::Severity sev, const std::string& text, int line = 0, int col = 0) const {
     for (const auto& d : diags.items()) {
-      if (d.severity != sev || d.message.find(text) == std::string::npos) continue;
-      if (line && d.pos.line != line) continue;
-      if (col && d.pos.column != col) continue;
+      if (d.severity != sev || d.message.find(text) == std::string::npos)
+        continue;
+      if (line && d.pos.line != line)
+        continue;
+      if (col && d.pos.column != col)
+        continue;
       return true;
     }
     return false;
@@ -48,8 +52,8 @@ inline Loaded loadMany(const std::vector<policy::PolicyFile>& files) {
 
 }  // namespace keepalive::test
 
-#define CHECK_VALID(l)                    \
-  do {                                    \
-    INFO((l).dump());                     \
-    CHECK_FALSE((l).diags.hasErrors());   \
+#define CHECK_VALID(l)                  \
+  do {                                  \
+    INFO((l).dump());                   \
+    CHECK_FALSE((l).diags.hasErrors()); \
   } while (0)

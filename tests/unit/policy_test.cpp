@@ -75,15 +75,18 @@ TEST_CASE("unknown keys get a suggestion") {
 }
 
 TEST_CASE("values of the wrong type are errors that say what to write") {
-  CHECK(load("version: 1\nserver: {client_alive_count_max: yes}\n").error("YAML boolean where a number"));
+  CHECK(load("version: 1\nserver: {client_alive_count_max: yes}\n")
+            .error("YAML boolean where a number"));
   CHECK(load("version: 1\nserver: {client_alive_count_max: \"3\"}\n").error("without quotes"));
   CHECK(load("version: 1\nserver: {client_alive_count_max: -1}\n").error("negative"));
   CHECK(load("version: 1\nserver: {client_alive_count_max: 010}\n").error("octal"));
   CHECK(load("version: 1\nserver: {client_alive_count_max: 0x3}\n").error("hexadecimal"));
   CHECK(load("version: 1\nserver: {client_alive_count_max: 1001}\n").error("too large"));
-  CHECK(load("version: 1\nserver: {client_alive_count_max: [3]}\n").error("needs a whole number, not a list"));
+  CHECK(load("version: 1\nserver: {client_alive_count_max: [3]}\n")
+            .error("needs a whole number, not a list"));
   CHECK(load("version: 1\nserver: {client_alive_count_max: }\n").error("has no value"));
-  CHECK(load("version: 1\nserver: {client_alive_interval: on}\n").error("YAML boolean where a duration"));
+  CHECK(load("version: 1\nserver: {client_alive_interval: on}\n")
+            .error("YAML boolean where a duration"));
   CHECK(load("version: 1\nserver: {client_alive_interval: 1:30}\n").error("sexagesimal"));
   CHECK(load("version: 1\nserver: {tcp_keepalive: yes}\n").error("YAML 1.1 boolean"));
   CHECK(load("version: 1\nserver: {tcp_keepalive: \"true\"}\n").error("without quotes"));
@@ -123,22 +126,29 @@ TEST_CASE("strings may not carry line breaks, control characters, '#' or spaces"
   CHECK(load("version: 1\nusers: {exclude: [\"a\\tb\"]}\n").error("control character"));
   CHECK(load("version: 1\nusers: {exclude: [\"bob # old\"]}\n").error("'#'"));
   CHECK(load("version: 1\nusers: {exclude: [\"bob alice\"]}\n").error("space"));
-  CHECK(load("version: 1\nhosts:\n  - match: [\"db-*\\r\"]\n    server: {tcp_keepalive: true}\n").error("line break"));
+  CHECK(load("version: 1\nhosts:\n  - match: [\"db-*\\r\"]\n    server: {tcp_keepalive: true}\n")
+            .error("line break"));
 }
 
 TEST_CASE("host overrides need match and settings") {
   CHECK(load("version: 1\nhosts: {match: x}\n").error("hosts must be a list"));
-  CHECK(load("version: 1\nhosts:\n  - server: {tcp_keepalive: true}\n").error("has no 'match'", 3, 5));
-  CHECK(load("version: 1\nhosts:\n  - match: []\n    server: {tcp_keepalive: true}\n").error("never applies"));
+  CHECK(load("version: 1\nhosts:\n  - server: {tcp_keepalive: true}\n")
+            .error("has no 'match'", 3, 5));
+  CHECK(load("version: 1\nhosts:\n  - match: []\n    server: {tcp_keepalive: true}\n")
+            .error("never applies"));
   CHECK(load("version: 1\nhosts:\n  - match: [a]\n").warning("sets nothing"));
-  CHECK(load("version: 1\nhosts:\n  - match: [a]\n    version: 1\n").error("belongs in the top level"));
-  CHECK(load("version: 1\nhosts:\n  - match: a\n    server: {tcp_keepalive: true}\n").error("must be a list"));
+  CHECK(load("version: 1\nhosts:\n  - match: [a]\n    version: 1\n")
+            .error("belongs in the top level"));
+  CHECK(load("version: 1\nhosts:\n  - match: a\n    server: {tcp_keepalive: true}\n")
+            .error("must be a list"));
   CHECK(load("version: 1\nhosts:\n  - [a]\n").error("must be a mapping"));
 }
 
 TEST_CASE("files merge in order: later values win, sections merge key by key") {
-  auto l = loadMany({{"policy.yaml", "version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 3}\n"},
-                     {"policy.d/10-x.yaml", "version: 1\nserver: {client_alive_count_max: 5}\n"}});
+  auto l =
+      loadMany({{"policy.yaml",
+                 "version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 3}\n"},
+                {"policy.d/10-x.yaml", "version: 1\nserver: {client_alive_count_max: 5}\n"}});
   CHECK_VALID(l);
   CHECK(l.policy.base.server.client_alive_interval->value == 120);
   CHECK(l.policy.base.server.client_alive_count_max->value == 5);
@@ -147,8 +157,12 @@ TEST_CASE("files merge in order: later values win, sections merge key by key") {
 }
 
 TEST_CASE("a later list replaces an earlier one, with a warning") {
-  auto l = loadMany({{"a.yaml", "version: 1\nusers: {exclude: [a]}\nhosts:\n  - match: [x]\n    server: {tcp_keepalive: true}\n"},
-                     {"b.yaml", "version: 1\nusers: {exclude: [b]}\nhosts:\n  - match: [yy]\n    server: {tcp_keepalive: false}\n"}});
+  auto l = loadMany({{"a.yaml",
+                      "version: 1\nusers: {exclude: [a]}\nhosts:\n  - match: [x]\n    server: "
+                      "{tcp_keepalive: true}\n"},
+                     {"b.yaml",
+                      "version: 1\nusers: {exclude: [b]}\nhosts:\n  - match: [yy]\n    server: "
+                      "{tcp_keepalive: false}\n"}});
   CHECK_VALID(l);
   CHECK(l.warning("users.exclude replaces the list set at a.yaml:2:18"));
   CHECK(l.warning("hosts replaces the list set at a.yaml:4:3"));
@@ -167,8 +181,9 @@ TEST_CASE("a fragment validates alone") {
 }
 
 TEST_CASE("host matching uses the short and the fully qualified name, case-insensitively") {
-  auto l = load("version: 1\nhosts:\n  - match: [\"DB-*\"]\n    server: {client_alive_interval: 1m}\n"
-                "  - match: [\"*.dmz.example.com\"]\n    server: {client_alive_interval: 30s}\n");
+  auto l = load(
+      "version: 1\nhosts:\n  - match: [\"DB-*\"]\n    server: {client_alive_interval: 1m}\n"
+      "  - match: [\"*.dmz.example.com\"]\n    server: {client_alive_interval: 30s}\n");
   CHECK_VALID(l);
   const auto& o = l.policy.hosts->value;
   CHECK(hostMatches(o[0], HostIdentity::fromName("db-1")));
@@ -180,9 +195,10 @@ TEST_CASE("host matching uses the short and the fully qualified name, case-insen
 }
 
 TEST_CASE("overrides apply in order and the later one wins") {
-  auto l = load("version: 1\nserver: {client_alive_interval: 2m}\nhosts:\n"
-                "  - match: [\"db-*\"]\n    server: {client_alive_interval: 1m, client_alive_count_max: 2}\n"
-                "  - match: [\"db-9\"]\n    server: {client_alive_interval: 30s}\n");
+  auto l = load(
+      "version: 1\nserver: {client_alive_interval: 2m}\nhosts:\n"
+      "  - match: [\"db-*\"]\n    server: {client_alive_interval: 1m, client_alive_count_max: 2}\n"
+      "  - match: [\"db-9\"]\n    server: {client_alive_interval: 30s}\n");
   CHECK_VALID(l);
   auto r = resolve(l.policy, HostIdentity::fromName("db-9"));
   CHECK(r.applied.size() == 2);
@@ -209,7 +225,9 @@ TEST_CASE("resolve fills the daemon's defaults") {
 
 TEST_CASE("the digest follows the policy's meaning, not its spelling") {
   auto a = load("version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 3}\n");
-  auto b = load("# a comment\nversion: 1\nserver:\n  client_alive_count_max: 3   # note\n  client_alive_interval: 120\n");
+  auto b = load(
+      "# a comment\nversion: 1\nserver:\n  client_alive_count_max: 3   # note\n  "
+      "client_alive_interval: 120\n");
   auto c = load("version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 4}\n");
   CHECK_VALID(a);
   CHECK_VALID(b);

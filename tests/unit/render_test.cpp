@@ -26,7 +26,8 @@ std::vector<PolicyFile> policyFiles(const fs::path& dir) {
     files.push_back({"policy.yaml", readFile((dir / "policy.yaml").string())});
   std::vector<std::string> frags;
   if (fs::exists(dir / "policy.d"))
-    for (const auto& e : fs::directory_iterator(dir / "policy.d")) frags.push_back(e.path().filename());
+    for (const auto& e : fs::directory_iterator(dir / "policy.d"))
+      frags.push_back(e.path().filename());
   std::sort(frags.begin(), frags.end());
   for (const auto& f : frags)
     files.push_back({"policy.d/" + f, readFile((dir / "policy.d" / f).string())});
@@ -82,9 +83,11 @@ TEST_CASE("derived values say so in the drop-in") {
   auto l = keepalive::test::load("version: 1\nnetwork: {idle_timeout: 10m}\n");
   auto r = resolve(l.policy, HostIdentity::fromName("h"));
   const auto s = renderSshd(r, "sha256:x");
-  CHECK_THAT(s, Catch::Contains("# ClientAliveInterval: derived from network.idle_timeout 10m / 3\nClientAliveInterval 200\n"));
+  CHECK_THAT(s, Catch::Contains("# ClientAliveInterval: derived from network.idle_timeout 10m / "
+                                "3\nClientAliveInterval 200\n"));
   const auto c = renderClient(r, "sha256:x");
-  CHECK_THAT(c, Catch::Contains("# ServerAliveInterval: derived from network.idle_timeout 10m / 2\nServerAliveInterval 300\n"));
+  CHECK_THAT(c, Catch::Contains("# ServerAliveInterval: derived from network.idle_timeout 10m / "
+                                "2\nServerAliveInterval 300\n"));
 }
 
 TEST_CASE("explain names the file and line of every value") {
@@ -93,7 +96,8 @@ TEST_CASE("explain names the file and line of every value") {
   auto rows = explain(r);
   auto find = [&rows](const std::string& key) {
     for (const auto& e : rows)
-      if (e.keyword == key) return e;
+      if (e.keyword == key)
+        return e;
     FAIL("no row " << key);
     return Explanation{};
   };

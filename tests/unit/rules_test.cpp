@@ -12,13 +12,16 @@ TEST_CASE("a server interval not below idle_timeout is an error") {
   CHECK(l.error("1m40s (idle_timeout/3) is recommended"));
 }
 
-TEST_CASE("a server interval above half of idle_timeout is an error (sshd probes every second interval)") {
+TEST_CASE(
+    "a server interval above half of idle_timeout is an error (sshd probes every second "
+    "interval)") {
   // Measured: ClientAliveInterval 4 under a 6 s NAT timeout loses the session.
   auto l = load("version: 1\nnetwork: {idle_timeout: 6s}\nserver: {client_alive_interval: 4}\n");
   CHECK(l.error("above half of network.idle_timeout 6s"));
   CHECK(l.error("stays idle for 8s"));
   // The seed's 298 under a 300 s firewall.
-  auto seed = load("version: 1\nnetwork: {idle_timeout: 300}\nserver: {client_alive_interval: 298}\n");
+  auto seed =
+      load("version: 1\nnetwork: {idle_timeout: 300}\nserver: {client_alive_interval: 298}\n");
   CHECK(seed.error("above half"));
 }
 
@@ -35,7 +38,8 @@ TEST_CASE("a client interval not below idle_timeout is an error") {
   auto l = load("version: 1\nnetwork: {idle_timeout: 10m}\nclient: {server_alive_interval: 10m}\n");
   CHECK(l.error("client.server_alive_interval 10m is not below network.idle_timeout 10m"));
   CHECK(l.error("5m (idle_timeout/2)"));
-  CHECK_VALID(load("version: 1\nnetwork: {idle_timeout: 10m}\nclient: {server_alive_interval: 9m}\n"));
+  CHECK_VALID(
+      load("version: 1\nnetwork: {idle_timeout: 10m}\nclient: {server_alive_interval: 9m}\n"));
 }
 
 TEST_CASE("omitted intervals are derived from idle_timeout") {
@@ -45,7 +49,8 @@ TEST_CASE("omitted intervals are derived from idle_timeout") {
   REQUIRE(r.settings.server.client_alive_interval);
   CHECK(r.settings.server.client_alive_interval->value == 200);
   CHECK(r.settings.server.client_alive_interval->derived);
-  CHECK(r.settings.server.client_alive_interval->note == "derived from network.idle_timeout 10m / 3");
+  CHECK(r.settings.server.client_alive_interval->note ==
+        "derived from network.idle_timeout 10m / 3");
   CHECK(r.settings.client.server_alive_interval->value == 300);
   CHECK(r.settings.client.server_alive_interval->pos.line == 2);
   // Explicit values are kept.
@@ -61,12 +66,15 @@ TEST_CASE("idle_timeout below 3s is refused") {
 }
 
 TEST_CASE("dead sessions kept over an hour are warned about") {
-  auto seed = load("version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n");
+  auto seed =
+      load("version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n");
   CHECK_VALID(seed);
   CHECK(seed.warning("keeps a dead session for 4.1 hours", 2, 62));
   auto dflt = load("version: 1\nclient: {server_alive_interval: 30m}\n");
   CHECK(dflt.warning("(OpenSSH's default) keeps a dead session for 1.5 hours"));
-  CHECK(load("version: 1\nserver: {client_alive_interval: 20m, client_alive_count_max: 3}\n").diags.items().empty());
+  CHECK(load("version: 1\nserver: {client_alive_interval: 20m, client_alive_count_max: 3}\n")
+            .diags.items()
+            .empty());
 }
 
 TEST_CASE("client_alive_count_max 0 is explained: never disconnect on OpenSSH 8.2+") {
@@ -98,13 +106,15 @@ TEST_CASE("min_uid 0 and reconcile_interval extremes") {
 }
 
 TEST_CASE("rules are checked for every host override, with its context") {
-  auto l = load("version: 1\nnetwork: {idle_timeout: 10m}\nserver: {client_alive_interval: 2m}\nhosts:\n"
-                "  - match: [\"vpn-*\"]\n    network: {idle_timeout: 3m}\n");
+  auto l = load(
+      "version: 1\nnetwork: {idle_timeout: 10m}\nserver: {client_alive_interval: 2m}\nhosts:\n"
+      "  - match: [\"vpn-*\"]\n    network: {idle_timeout: 3m}\n");
   CHECK(l.error("above half of network.idle_timeout 3m (policy.yaml:6:29)", 3, 33));
   CHECK(l.error("[for hosts matching vpn-* (policy.yaml:5:5)]"));
   // The same problem in the base is reported once, without an override's context.
-  auto base = load("version: 1\nnetwork: {idle_timeout: 6s}\nserver: {client_alive_interval: 4}\nhosts:\n"
-                   "  - match: [x]\n    client: {tcp_keepalive: true}\n");
+  auto base = load(
+      "version: 1\nnetwork: {idle_timeout: 6s}\nserver: {client_alive_interval: 4}\nhosts:\n"
+      "  - match: [x]\n    client: {tcp_keepalive: true}\n");
   CHECK(base.diags.errorCount() == 1);
 }
 

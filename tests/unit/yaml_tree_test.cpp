@@ -39,11 +39,13 @@ TEST_CASE("anchors, aliases and tags are refused") {
 }
 
 TEST_CASE("billion laughs and self-referencing aliases cannot expand") {
-  std::string laughs = "version: 1\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string laughs =
+      "version: 1\na: &a "
+      "[\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
   std::string prev = "a";
   for (char c = 'b'; c <= 'j'; ++c) {
-    laughs += std::string(1, c) + ": &" + c + " [*" + prev + ",*" + prev + ",*" + prev + ",*" + prev +
-              ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n";
+    laughs += std::string(1, c) + ": &" + c + " [*" + prev + ",*" + prev + ",*" + prev + ",*" +
+              prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + ",*" + prev + "]\n";
     prev = std::string(1, c);
   }
   auto l = load(laughs);
@@ -90,7 +92,8 @@ TEST_CASE("size, depth and node budgets stop hostile input") {
   lim = {};
   lim.max_nodes = 50;
   std::string wide = "x: [";
-  for (int i = 0; i < 100; ++i) wide += "1,";
+  for (int i = 0; i < 100; ++i)
+    wide += "1,";
   wide += "1]\n";
   CHECK_FALSE(parse(wide, many, lim));
   CHECK_THAT(many.items().back().message, Catch::Contains("more than 50 YAML nodes"));
@@ -122,6 +125,7 @@ TEST_CASE("a UTF-8 byte order mark is accepted") {
 TEST_CASE("messages escape control bytes from the policy") {
   auto l = load("version: 1\n\"\\e[31mevil\": 1\n");
   REQUIRE(l.diags.hasErrors());
-  for (const auto& d : l.diags.items()) CHECK(d.message.find('\x1b') == std::string::npos);
+  for (const auto& d : l.diags.items())
+    CHECK(d.message.find('\x1b') == std::string::npos);
   CHECK(l.error("\\x1b[31mevil"));
 }

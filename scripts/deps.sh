@@ -1,0 +1,32 @@
+#!/bin/bash
+# Installs everything keepalive-policy needs to build, test and demo on Debian 12, as root.
+# Debian packages only (see README "Stack"); nothing is downloaded from anywhere else.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  cmake g++ make pkg-config
+  libyaml-cpp-dev   # policy YAML parser (event API)
+  libssl-dev        # SHA-256 for the policy digest
+  # tests
+  catch2            # Catch2 v2 unit and integration tests
+  openssh-server    # the real sshd -t / sshd -T
+  openssh-client    # the real ssh -G
+  util-linux        # setpriv, to run checks as nobody
+  clang-format-14   # style check
+  clang libclang-rt-14-dev  # libFuzzer target
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "deps.sh: missing packages: ${missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
