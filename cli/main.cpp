@@ -48,6 +48,11 @@ int main(int argc, char** argv) {
         }
       }
     }
+    if (first == "help" && argc > 2) {
+      std::fprintf(stderr, "keepalivectl: unknown verb '%s'.\n", argv[2]);
+      usage(stderr);
+      return kExitUsage;
+    }
     usage(stdout);
     return kExitOk;
   }

@@ -15,7 +15,7 @@ int runAdvise(int argc, char** argv) {
   std::string idle;
   optind = 0;
   opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, "+h", kOpts, nullptr)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
     switch (c) {
       case 't':
         idle = optarg;
@@ -27,6 +27,8 @@ int runAdvise(int argc, char** argv) {
             "reason for each, for a path whose shortest NAT or firewall idle timeout is\n"
             "DURATION (30s, 5m, 1h, 1h30m or whole seconds).\n");
         return kExitOk;
+      case ':':
+        return usageError("advise", std::string("option '") + argv[optind - 1] + "' needs a value");
       default:
         return usageError("advise", std::string("unknown option '") + argv[optind - 1] + "'");
     }

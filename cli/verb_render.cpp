@@ -21,7 +21,7 @@ int runRender(int argc, char** argv) {
   bool explainIt = false, onlySshd = false, onlyClient = false;
   optind = 0;
   opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, "h", kOpts, nullptr)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
     switch (c) {
       case 'H':
         host = optarg;
@@ -54,6 +54,8 @@ int runRender(int argc, char** argv) {
             "  --client     print only the ssh client drop-in's text\n\n"
             "Exit status: 0 rendered, 1 policy invalid (nothing printed on stdout), 2 usage.\n");
         return kExitOk;
+      case ':':
+        return usageError("render", std::string("option '") + argv[optind - 1] + "' needs a value");
       default:
         return usageError("render", std::string("unknown option '") + argv[optind - 1] + "'");
     }
@@ -68,6 +70,15 @@ int runRender(int argc, char** argv) {
     return kExitPolicy;
   }
   const policy::HostIdentity id = io::localHostIdentity(host);
+  // A host can match several overrides at once. validate checks them one and two at a time,
+  // which covers every rule today (none involves more than two values); checking this host's own
+  // combination keeps that true as rules grow.
+  const policy::Diagnostics hostDiags = policy::checkForHost(lp.policy, id);
+  printDiagnostics(hostDiags);
+  if (hostDiags.hasErrors()) {
+    std::fprintf(stderr, "render: the policy is invalid for this host; nothing rendered\n");
+    return kExitPolicy;
+  }
   const policy::Resolved r = policy::resolve(lp.policy, id);
   const std::string digest = policy::policyDigest(lp.policy);
 

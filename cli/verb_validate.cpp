@@ -16,7 +16,7 @@ int runValidate(int argc, char** argv) {
   std::string root;
   optind = 0;
   opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, "qh", kOpts, nullptr)) != -1;) {
+  for (int c; (c = getopt_long(argc, argv, ":qh", kOpts, nullptr)) != -1;) {
     switch (c) {
       case 's':
         strict = true;
@@ -35,11 +35,14 @@ int runValidate(int argc, char** argv) {
             "Several FILEs are merged in the order given; a single fragment validates alone.\n"
             "Diagnostics go to stderr as FILE:LINE:COL: error|warning: message.\n\n"
             "  --strict    warnings fail validation too\n"
-            "  -q, --quiet print nothing on success\n"
+            "  -q, --quiet no summary line on success (diagnostics are still printed)\n"
             "  --root DIR  read the system policy under DIR instead of /\n\n"
             "Exit status: 0 valid, 1 invalid (or warnings with --strict), 2 usage.\n"
             "Ansible: template: ... validate: 'keepalivectl validate %%s'\n");
         return kExitOk;
+      case ':':
+        return usageError("validate",
+                          std::string("option '") + argv[optind - 1] + "' needs a value");
       default:
         return usageError("validate", std::string("unknown option '") + argv[optind - 1] + "'");
     }

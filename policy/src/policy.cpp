@@ -35,6 +35,7 @@ constexpr std::int64_t kMaxUid = 4294967294;  // (uid_t)-1 is "no user"
 constexpr std::int64_t kMinIdleTimeout = 3;
 constexpr std::int64_t kMinReconcile = 10;
 constexpr std::int64_t kDeadSessionWarn = 3600;
+constexpr std::size_t kMaxPairChecks = 200;
 
 using Keys = std::vector<std::string_view>;
 const Keys kTopKeys = {"version", "reconcile_interval", "network", "server", "client", "users",
@@ -209,7 +210,11 @@ class FileReader {
   bool scalar(const YamlNode& n, const std::string& path, const char* want) {
     if (n.kind == YamlNode::Kind::kScalar)
       return true;
-    if (n.kind == YamlNode::Kind::kNull)
+    if (n.kind == YamlNode::Kind::kNull && path == "version")
+      d_.error(n.pos, "version has no value; write 'version: 1'");
+    else if (n.kind == YamlNode::Kind::kNull && path.ends_with(" item"))
+      d_.error(n.pos, path + " is empty; remove the '-' or write " + want);
+    else if (n.kind == YamlNode::Kind::kNull)
       d_.error(n.pos,
                path + " has no value; write " + want + " or remove the key to use the default");
     else
@@ -246,7 +251,14 @@ class FileReader {
     if (detail::isYaml11Bool(n.scalar)) {
       d_.error(n.pos, path + ": " + quote(n.scalar) +
                           " is a YAML boolean where a duration belongs; write 30s, 5m, 1h or whole "
-                          "seconds (0 disables)");
+                          "seconds" +
+                          (path.ends_with("idle_timeout") ? "" : " (0 disables)"));
+      return std::nullopt;
+    }
+    if (n.quoted && !n.scalar.empty() &&
+        n.scalar.find_first_not_of("0123456789") == std::string::npos) {
+      d_.error(n.pos, path + " is a quoted number; write seconds without quotes, or a unit: " +
+                          n.scalar + "s");
       return std::nullopt;
     }
     auto r = parseDuration(n.scalar);
@@ -307,11 +319,7 @@ class FileReader {
       return std::nullopt;
     }
     if (!n.quoted) {
-      bool numberLike = std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' ||
-                        s[0] == '+' || s[0] == '.';
-      if (detail::isYaml11Bool(s) ||
-          (numberLike &&
-           s.find_first_not_of("0123456789+-._xXoOeE:abcdefABCDEF") == std::string::npos)) {
+      if (detail::isYaml11Bool(s) || detail::isYaml11Number(s)) {
         d_.error(n.pos,
                  path + ": " + quote(s) +
                      " would be read as a boolean or number by some YAML readers; quote it: \"" +
@@ -402,7 +410,8 @@ class FileReader {
   Opt<std::vector<HostOverride>> hosts(const YamlNode& n) {
     if (n.kind != YamlNode::Kind::kSequence) {
       d_.error(n.pos, std::string("hosts must be a list of overrides, not ") + n.kindName() +
-                          "; write hosts:\n  - match: [\"db-*\"]\n    server: {...}");
+                          "; write each override as a list item: '- match: [\"db-*\"]' with its "
+                          "settings below");
       return std::nullopt;
     }
     std::vector<HostOverride> out;
@@ -416,6 +425,7 @@ class FileReader {
       }
       HostOverride o;
       o.pos = item.pos;
+      const int errorsBefore = d_.errorCount();
       bool haveMatch = false;
       bool anySetting = false;
       for (const auto& [k, v] : item.map) {
@@ -439,7 +449,7 @@ class FileReader {
         d_.error(item.pos, path +
                                " has no 'match'; add match: [\"host-glob\"] naming the hosts it "
                                "applies to");
-      if (!anySetting)
+      if (!anySetting && d_.errorCount() == errorsBefore)
         d_.warning(item.pos, path +
                                  " sets nothing; add network, server, client or users settings, "
                                  "or remove it");
@@ -480,8 +490,8 @@ void mergeSettings(Settings& into, const Settings& from, Diagnostics* warn) {
 
 std::string hours(std::int64_t seconds) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f hours", static_cast<double>(seconds) / 3600.0);
-  return buf;
+  std::snprintf(buf, sizeof buf, " (%.1f hours)", static_cast<double>(seconds) / 3600.0);
+  return formatDuration(seconds) + buf;
 }
 
 std::string at(const SourcePos& p) {
@@ -538,11 +548,12 @@ void checkInterval(const Opt<std::int64_t>& interval, const Opt<std::int64_t>& c
     const std::int64_t t = idle->value;
     const std::string idleText = "network.idle_timeout " + formatDuration(t) + at(idle->pos);
     if (s >= t) {
-      std::string advice = server ? "write at most " + formatDuration(t / 2) + "; " +
-                                        formatDuration(std::max<std::int64_t>(1, t / 3)) +
-                                        " (idle_timeout/3) is recommended"
-                                  : "write " + formatDuration(std::max<std::int64_t>(1, t / 2)) +
-                                        " (idle_timeout/2) or less";
+      std::string advice =
+          server
+              ? "write at most " + formatDuration(std::max<std::int64_t>(1, (t - 1) / 2)) + "; " +
+                    formatDuration(derivedServerInterval(t)) + " (idle_timeout/3) is recommended"
+              : "write " + formatDuration(std::max<std::int64_t>(1, t / 2)) +
+                    " (idle_timeout/2) or less";
       d.error(interval->pos, name + " " + formatDuration(s) + how(*interval) + " is not below " +
                                  idleText + ": the NAT or firewall drops an idle session before " +
                                  prog + "'s first probe; " + advice);
@@ -552,25 +563,26 @@ void checkInterval(const Opt<std::int64_t>& interval, const Opt<std::int64_t>& c
                   ": while the client is silent sshd 9.x sends its probe only every second "
                   "interval, so the path stays idle for " +
                   formatDuration(2 * s) + ", longer than the timeout; write at most " +
-                  formatDuration(t / 2) + ", " + formatDuration(std::max<std::int64_t>(1, t / 3)) +
-                  " (idle_timeout/3) is recommended");
+                  formatDuration(std::max<std::int64_t>(1, (t - 1) / 2)) + ", " +
+                  formatDuration(derivedServerInterval(t)) + " (idle_timeout/3) is recommended");
     } else if (server && 2 * s == t) {
       d.warning(interval->pos,
                 name + " " + formatDuration(s) + " is exactly half of " + idleText +
                     ": with sshd probing every second interval the path stays idle for the whole "
                     "timeout, racing it; write " +
-                    formatDuration(std::max<std::int64_t>(1, t / 3)) + " (idle_timeout/3)");
+                    formatDuration(derivedServerInterval(t)) + " (idle_timeout/3)");
     }
   }
   std::int64_t count = countMax ? countMax->value : kOpensshDefaultCountMax;
   if (count > 0 && s * count > kDeadSessionWarn) {
     const SourcePos& where = countMax ? countMax->pos : interval->pos;
-    d.warning(where, name + " " + formatDuration(s) + " x " +
-                         countName.substr(countName.find('.') + 1) + " " + std::to_string(count) +
-                         (countMax ? "" : " (OpenSSH's default)") + " keeps a dead session for " +
-                         hours(s * count) +
-                         ", over an hour (the classic 298 x 50 keeps them 4.1 hours); lower the "
-                         "count to 3 or shorten the interval");
+    d.warning(
+        where,
+        name + " " + formatDuration(s) + " x " + countName.substr(countName.find('.') + 1) + " " +
+            std::to_string(count) + (countMax ? "" : " (OpenSSH's default)") +
+            " keeps a dead session for " + hours(s * count) +
+            ", over an hour (the classic 298 x 50 keeps them 4.1 hours); " +
+            (count > kOpensshDefaultCountMax ? "lower the count to 3" : "shorten the interval"));
   }
 }
 
@@ -617,10 +629,9 @@ void writeSettings(std::string& out, const std::string& p, const Settings& s) {
     out += p + "users.action=" + toString(s.users.action->value) + "\n";
   writeOpt(out, p + "users.min_uid", s.users.min_uid);
   if (s.users.exclude) {
-    out += p + "users.exclude=[\n";
+    out += p + "users.exclude=" + std::to_string(s.users.exclude->value.size()) + "\n";
     for (const auto& e : s.users.exclude->value)
-      out += e.value + "\n";
-    out += "]\n";
+      out += std::to_string(e.value.size()) + ":" + e.value + "\n";
   }
   writeOpt(out, p + "users.config_mode", s.users.config_mode);
   writeOpt(out, p + "users.ssh_dir_mode", s.users.ssh_dir_mode);
@@ -648,19 +659,32 @@ Settings overlay(const Settings& base, const Settings& over) {
   return out;
 }
 
+std::int64_t derivedServerInterval(std::int64_t t) {
+  return std::clamp<std::int64_t>(t / 3, 1, kMaxDerivedInterval);
+}
+std::int64_t derivedClientInterval(std::int64_t t) {
+  return std::clamp<std::int64_t>(t / 2, 1, kMaxDerivedInterval);
+}
+
 void deriveIntervals(Settings& s) {
   if (!s.network.idle_timeout)
     return;
   const auto& t = *s.network.idle_timeout;
+  auto note = [&t](int divisor, std::int64_t v) {
+    std::string n = "derived from network.idle_timeout " + formatDuration(t.value) + " / " +
+                    std::to_string(divisor);
+    if (v == kMaxDerivedInterval && t.value / divisor > kMaxDerivedInterval)
+      n += ", capped at " + formatDuration(kMaxDerivedInterval) +
+           " so that 3 unanswered probes close a dead session within the hour";
+    return n;
+  };
   if (!s.server.client_alive_interval) {
-    s.server.client_alive_interval = Value<std::int64_t>{
-        std::max<std::int64_t>(1, t.value / 3), t.pos, true,
-        "derived from network.idle_timeout " + formatDuration(t.value) + " / 3"};
+    const auto v = derivedServerInterval(t.value);
+    s.server.client_alive_interval = Value<std::int64_t>{v, t.pos, true, note(3, v)};
   }
   if (!s.client.server_alive_interval) {
-    s.client.server_alive_interval = Value<std::int64_t>{
-        std::max<std::int64_t>(1, t.value / 2), t.pos, true,
-        "derived from network.idle_timeout " + formatDuration(t.value) + " / 2"};
+    const auto v = derivedClientInterval(t.value);
+    s.client.server_alive_interval = Value<std::int64_t>{v, t.pos, true, note(2, v)};
   }
 }
 
@@ -728,18 +752,30 @@ Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags) {
   checkSettings(base, baseDiags);
   diags.append(baseDiags);
   if (merged.hosts) {
-    for (const auto& o : merged.hosts->value) {
-      Settings eff = overlay(merged.base, o.settings);
+    // Each override alone, then each pair in order: a host can match several. Larger
+    // combinations are checked where they occur, for the host itself (checkForHost).
+    const auto& hs = merged.hosts->value;
+    std::vector<Diagnostic> seen = baseDiags.items();
+    auto report = [&](const Settings& eff0, const std::string& context) {
+      Settings eff = eff0;
       deriveIntervals(eff);
       Diagnostics od;
       checkSettings(eff, od);
       for (auto d : od.items()) {
-        if (std::find(baseDiags.items().begin(), baseDiags.items().end(), d) !=
-            baseDiags.items().end())
+        if (std::find(seen.begin(), seen.end(), d) != seen.end())
           continue;
-        d.message += " [for " + o.describe() + "]";
+        seen.push_back(d);
+        d.message += " [for " + context + "]";
         diags.add(std::move(d));
       }
+    };
+    for (const auto& o : hs)
+      report(overlay(merged.base, o.settings), o.describe());
+    if (hs.size() <= kMaxPairChecks) {
+      for (std::size_t i = 0; i < hs.size(); ++i)
+        for (std::size_t j = i + 1; j < hs.size(); ++j)
+          report(overlay(overlay(merged.base, hs[i].settings), hs[j].settings),
+                 "a host matching both " + hs[i].describe() + " and " + hs[j].describe());
     }
   }
   return merged;
@@ -803,6 +839,20 @@ Resolved resolve(const Policy& p, const HostIdentity& host) {
   return r;
 }
 
+Diagnostics checkForHost(const Policy& p, const HostIdentity& host) {
+  Diagnostics d;
+  Resolved r = resolve(p, host);
+  Diagnostics raw;
+  checkSettings(r.settings, raw);
+  std::string who = host.names.empty() ? std::string("this host") : host.names.front();
+  for (auto item : raw.items()) {
+    item.message +=
+        " [for " + who + ", which matches " + std::to_string(r.applied.size()) + " host overrides]";
+    d.add(std::move(item));
+  }
+  return d;
+}
+
 std::string canonicalText(const Policy& p) {
   std::string out = "keepalive-policy canonical 1\n";
   writeOpt(out, "version", p.version);
@@ -812,10 +862,9 @@ std::string canonicalText(const Policy& p) {
     for (std::size_t i = 0; i < p.hosts->value.size(); ++i) {
       const auto& o = p.hosts->value[i];
       std::string prefix = "hosts[" + std::to_string(i) + "].";
-      out += prefix + "match=[\n";
+      out += prefix + "match=" + std::to_string(o.match.size()) + "\n";
       for (const auto& m : o.match)
-        out += m.value + "\n";
-      out += "]\n";
+        out += std::to_string(m.value.size()) + ":" + m.value + "\n";
       writeSettings(out, prefix, o.settings);
     }
   }

@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <cstdio>
+#include <regex>
 
 namespace keepalive::policy::detail {
 
@@ -32,6 +33,19 @@ bool isYaml11Bool(std::string_view s) {
       "y",    "Y",    "yes",   "Yes",   "YES",   "n",  "N",  "no", "No",  "NO",  "true",
       "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"};
   return std::find(kWords.begin(), kWords.end(), s) != kWords.end();
+}
+
+bool isYaml11Number(std::string_view s) {
+  // PyYAML's implicit resolvers for int, float and null (resolver.py), anchored.
+  static const std::regex kInt(
+      "[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|"
+      "[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+");
+  static const std::regex kFloat(
+      "[-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+][0-9]+)?|\\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|"
+      "[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN)");
+  const std::string t(s);
+  return t == "~" || t == "null" || t == "Null" || t == "NULL" || std::regex_match(t, kInt) ||
+         std::regex_match(t, kFloat);
 }
 
 bool isYaml12Bool(std::string_view s, bool* value) {

@@ -13,6 +13,8 @@ std::string quote(std::string_view text);
 
 // YAML 1.1 reads these as booleans; YAML 1.2 reads most of them as strings.
 bool isYaml11Bool(std::string_view s);
+// PyYAML (what Ansible templates with) resolves these plain scalars to int, float or null.
+bool isYaml11Number(std::string_view s);
 // YAML 1.2 core schema booleans.
 bool isYaml12Bool(std::string_view s, bool* value = nullptr);
 

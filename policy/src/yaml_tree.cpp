@@ -7,6 +7,8 @@
 
 #include <sstream>
 
+#include "text.h"
+
 namespace keepalive::policy {
 
 const char* YamlNode::kindName() const {
@@ -156,7 +158,7 @@ class TreeBuilder : public YAML::EventHandler {
       }
       for (const auto& [k, v] : top.node.map) {
         if (k.scalar == n.scalar) {
-          diags_.error(n.pos, "duplicate key '" + n.scalar + "' (first at line " +
+          diags_.error(n.pos, "duplicate key " + detail::quote(n.scalar) + " (first at line " +
                                   std::to_string(k.pos.line) + ", column " +
                                   std::to_string(k.pos.column) +
                                   "); a key may appear once in a mapping: remove one of them");

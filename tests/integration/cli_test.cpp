@@ -116,6 +116,24 @@ TEST_CASE("usage errors exit 2") {
   CHECK(ctl({"advise"}).exit_code == 2);
   CHECK(ctl({"advise", "--idle-timeout", "soon"}).exit_code == 2);
   CHECK(ctl({"advise", "--idle-timeout", "2s"}).exit_code == 2);
+  auto missing = ctl({"validate", "--root"});
+  CHECK(missing.exit_code == 2);
+  CHECK_THAT(missing.err, Catch::Contains("option '--root' needs a value"));
+  CHECK(ctl({"help", "nosuchverb"}).exit_code == 2);
+}
+
+TEST_CASE("render refuses a policy whose overrides break a rule together") {
+  PolicyRoot pr;
+  writeFile(pr.file("p.yaml"),
+            "version: 1\nhosts:\n"
+            "  - match: [\"a*\"]\n    network: {idle_timeout: 6m}\n"
+            "  - match: [\"*b*\"]\n    client: {server_alive_count_max: 3}\n"
+            "  - match: [\"*c\"]\n    server: {client_alive_interval: 4m}\n");
+  auto bad = ctl({"render", "--host", "abc", pr.file("p.yaml")});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.out.empty());
+  CHECK_THAT(bad.err, Catch::Contains("[for a host matching both hosts matching a*"));
+  CHECK(ctl({"render", "--host", "xbx", pr.file("p.yaml")}).exit_code == 1);
 }
 
 TEST_CASE("every verb has --help") {

@@ -236,3 +236,45 @@ TEST_CASE("the digest follows the policy's meaning, not its spelling") {
   CHECK(policyDigest(a.policy).rfind("sha256:", 0) == 0);
   CHECK(policyDigest(a.policy).size() == 7 + 64);
 }
+
+TEST_CASE("list items cannot forge another policy's digest") {
+  auto a = load(
+      "version: 1\nhosts:\n  - match: [a]\n    users: {exclude: [\"]\", \"hosts[1].match=[\", "
+      "\"b\"]}\n");
+  auto b = load("version: 1\nhosts:\n  - match: [a]\n    users: {exclude: []}\n  - match: [b]\n");
+  CHECK(policyDigest(a.policy) != policyDigest(b.policy));
+}
+
+TEST_CASE("plain scalars that PyYAML reads as numbers must be quoted, others need not") {
+  for (const char* ok : {"2fa", "10.0.0.1", "db-1", "svc-*", "x1"}) {
+    INFO(ok);
+    CHECK_VALID(load(std::string("version: 1\nusers: {exclude: [") + ok + "]}\n"));
+  }
+  for (const char* bad : {"0x1F", "1_000", "1:30", "017", "1.5", ".inf", "yes", "~", "-3"}) {
+    INFO(bad);
+    CHECK(load(std::string("version: 1\nusers: {exclude: [") + bad + "]}\n").diags.hasErrors());
+  }
+}
+
+TEST_CASE("quoted numbers are refused for durations as for numbers, units may be quoted") {
+  CHECK(load("version: 1\nnetwork: {idle_timeout: \"600\"}\n").error("quoted number"));
+  CHECK_VALID(load("version: 1\nnetwork: {idle_timeout: \"10m\"}\n"));
+}
+
+TEST_CASE("messages fit on one line and say what to write") {
+  auto h = load("version: 1\nhosts: {match: x}\n");
+  REQUIRE(h.diags.hasErrors());
+  for (const auto& d : h.diags.items())
+    CHECK(d.message.find('\n') == std::string::npos);
+  CHECK(load("version:\n").error("write 'version: 1'"));
+  CHECK(load("version: 1\nusers: {exclude: [a, ~]}\n").error("is empty; remove the '-'"));
+  auto off = load("version: 1\nnetwork: {idle_timeout: off}\n");
+  CHECK(off.error("YAML boolean where a duration belongs"));
+  CHECK_FALSE(off.error("0 disables"));
+}
+
+TEST_CASE("an override whose settings all failed does not also claim to set nothing") {
+  auto l = load("version: 1\nhosts:\n  - match: [a]\n    server: {bogus: 1}\n");
+  CHECK(l.diags.hasErrors());
+  CHECK_FALSE(l.warning("sets nothing"));
+}

@@ -69,9 +69,9 @@ TEST_CASE("dead sessions kept over an hour are warned about") {
   auto seed =
       load("version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n");
   CHECK_VALID(seed);
-  CHECK(seed.warning("keeps a dead session for 4.1 hours", 2, 62));
+  CHECK(seed.warning("keeps a dead session for 4h8m20s (4.1 hours)", 2, 62));
   auto dflt = load("version: 1\nclient: {server_alive_interval: 30m}\n");
-  CHECK(dflt.warning("(OpenSSH's default) keeps a dead session for 1.5 hours"));
+  CHECK(dflt.warning("(OpenSSH's default) keeps a dead session for 1h30m (1.5 hours)"));
   CHECK(load("version: 1\nserver: {client_alive_interval: 20m, client_alive_count_max: 3}\n")
             .diags.items()
             .empty());
@@ -121,4 +121,52 @@ TEST_CASE("rules are checked for every host override, with its context") {
 TEST_CASE("per_user_block with nothing to write is warned about") {
   CHECK(load("version: 1\nclient: {per_user_block: true}\n").warning("no client values"));
   CHECK_VALID(load("version: 1\nnetwork: {idle_timeout: 10m}\nclient: {per_user_block: true}\n"));
+}
+
+TEST_CASE("two overrides that are fine alone but not together are caught") {
+  auto l = load(
+      "version: 1\nnetwork: {idle_timeout: 10m}\nhosts:\n"
+      "  - match: [\"db-*\"]\n    server: {client_alive_interval: 4m}\n"
+      "  - match: [\"*.dmz.example.com\"]\n    network: {idle_timeout: 6m}\n");
+  CHECK(l.error("above half of network.idle_timeout 6m", 5, 37));
+  CHECK(l.error("a host matching both hosts matching db-*"));
+}
+
+TEST_CASE("checkForHost checks the combination a host actually gets") {
+  // Three overrides: every single one and every pair is fine, all three together are not.
+  auto l = load(
+      "version: 1\nhosts:\n"
+      "  - match: [\"a*\"]\n    network: {idle_timeout: 6m}\n"
+      "  - match: [\"*b*\"]\n    client: {server_alive_count_max: 3}\n"
+      "  - match: [\"*c\"]\n    server: {client_alive_interval: 4m}\n"
+      "  - match: [\"zz\"]\n    network: {idle_timeout: 1h}\n");
+  // Every rule today involves at most two values, so loadPolicy's pair check already finds this;
+  // checkForHost must agree on a real host name, and keeps hosts safe when rules grow.
+  auto d = checkForHost(l.policy, HostIdentity::fromName("abc"));
+  CHECK(d.hasErrors());
+  CHECK_THAT(d.items().front().message,
+             Catch::Contains("[for abc, which matches 3 host overrides]"));
+  CHECK_FALSE(checkForHost(l.policy, HostIdentity::fromName("xbx")).hasErrors());
+}
+
+TEST_CASE("derived intervals are capped so dead sessions close within the hour") {
+  auto l = load("version: 1\nnetwork: {idle_timeout: 1h}\n");
+  CHECK_VALID(l);
+  CHECK(l.diags.items().empty());  // no dead-session warning: advise's advice passes --strict
+  auto r = resolve(l.policy, HostIdentity::fromName("h"));
+  CHECK(r.settings.server.client_alive_interval->value == 1200);
+  CHECK(r.settings.client.server_alive_interval->value == 1200);
+  CHECK_THAT(r.settings.client.server_alive_interval->note, Catch::Contains("capped at 20m"));
+  auto small = load("version: 1\nnetwork: {idle_timeout: 10m}\n");
+  auto rs = resolve(small.policy, HostIdentity::fromName("h"));
+  CHECK(rs.settings.server.client_alive_interval->note ==
+        "derived from network.idle_timeout 10m / 3");
+}
+
+TEST_CASE("the advice for an odd idle_timeout avoids the exactly-half warning") {
+  auto l = load("version: 1\nnetwork: {idle_timeout: 7s}\nserver: {client_alive_interval: 7s}\n");
+  CHECK(l.error("write at most 3s"));
+  auto even =
+      load("version: 1\nnetwork: {idle_timeout: 6s}\nserver: {client_alive_interval: 6s}\n");
+  CHECK(even.error("write at most 2s"));
 }

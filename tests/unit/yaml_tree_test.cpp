@@ -128,4 +128,8 @@ TEST_CASE("messages escape control bytes from the policy") {
   for (const auto& d : l.diags.items())
     CHECK(d.message.find('\x1b') == std::string::npos);
   CHECK(l.error("\\x1b[31mevil"));
+  auto dup = load("version: 1\n\"\\e]0;x\\a\": 1\n\"\\e]0;x\\a\": 2\n");
+  REQUIRE(dup.error("duplicate key"));
+  for (const auto& d : dup.diags.items())
+    CHECK(d.message.find('\x1b') == std::string::npos);
 }

@@ -126,6 +126,18 @@ Resolved resolve(const Policy& p, const HostIdentity& host);
 // the values concerned; context, when not empty, is added to every message.
 void checkSettings(const Settings& effective, Diagnostics& diags);
 
+// The rules again, for the settings one host actually gets: a host may match any number of
+// overrides, and loadPolicy checks single overrides and pairs only.
+Diagnostics checkForHost(const Policy& p, const HostIdentity& host);
+
+// Intervals derived from network.idle_timeout when the policy omits them: idle_timeout/3 for
+// sshd (it probes every second interval while the client is silent) and idle_timeout/2 for ssh,
+// both capped at kMaxDerivedInterval so that OpenSSH's 3 probes close a dead session within an
+// hour.
+inline constexpr std::int64_t kMaxDerivedInterval = 1200;
+std::int64_t derivedServerInterval(std::int64_t idleTimeout);
+std::int64_t derivedClientInterval(std::int64_t idleTimeout);
+
 // Applies the overrides' settings over base, then derives omitted intervals.
 Settings overlay(const Settings& base, const Settings& over);
 void deriveIntervals(Settings& s);
