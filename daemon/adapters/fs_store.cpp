@@ -1,0 +1,258 @@
+#include "fs_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "keepalive/io/policy_files.h"
+#include "keepalive/policy/render.h"
+
+namespace keepalive::daemon {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = fd;
+  }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+std::string err(const std::string& what, const std::string& path, int e) {
+  return what + ": \"" + path + "\": " + std::strerror(e);
+}
+
+std::string randomSuffix() {
+  static const char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  unsigned char buf[8];
+  if (::getrandom(buf, sizeof buf, 0) != sizeof buf) {
+    for (auto& b : buf)
+      b = static_cast<unsigned char>(::rand());
+  }
+  std::string s;
+  for (unsigned char b : buf)
+    s += kChars[b % (sizeof kChars - 1)];
+  return s;
+}
+
+bool writeAll(int fd, const std::string& bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = EIO;
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+Status writeFileAtomic(const std::string& dir, const std::string& name, const std::string& bytes,
+                       mode_t mode, uid_t uid, gid_t gid) {
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0)
+    return Status::failure(err("cannot open directory", dir, errno));
+  std::string tmp;
+  Fd fd;
+  for (int attempt = 0; attempt < 16 && fd.get() < 0; ++attempt) {
+    tmp = "." + name + "." + randomSuffix();
+    fd.reset(::openat(dfd.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      0600));
+    if (fd.get() < 0 && errno != EEXIST)
+      return Status::failure(err("cannot create temporary file", dir + "/" + tmp, errno));
+  }
+  if (fd.get() < 0)
+    return Status::failure(err("cannot create temporary file", dir + "/" + tmp, EEXIST));
+  auto fail = [&](const std::string& what) {
+    int e = errno;
+    fd.reset();
+    ::unlinkat(dfd.get(), tmp.c_str(), 0);
+    return Status::failure(err(what, dir + "/" + tmp, e));
+  };
+  if (!writeAll(fd.get(), bytes))
+    return fail("cannot write");
+  // Owner and mode before the file becomes visible under its real name.
+  if (::geteuid() == 0 && ::fchown(fd.get(), uid, gid) != 0)
+    return fail("cannot set owner of");
+  if (::fchmod(fd.get(), mode) != 0)
+    return fail("cannot set mode of");
+  if (::fsync(fd.get()) != 0)
+    return fail("cannot fsync");
+  if (::close(fd.release()) != 0) {
+    int e = errno;
+    ::unlinkat(dfd.get(), tmp.c_str(), 0);
+    return Status::failure(err("cannot close", dir + "/" + tmp, e));
+  }
+  if (::renameat(dfd.get(), tmp.c_str(), dfd.get(), name.c_str()) != 0) {
+    int e = errno;
+    ::unlinkat(dfd.get(), tmp.c_str(), 0);
+    return Status::failure(err("cannot rename into place", dir + "/" + name, e));
+  }
+  if (::fsync(dfd.get()) != 0)
+    return Status::failure(err("cannot fsync directory", dir, errno));
+  return Status::success();
+}
+
+std::optional<std::string> readFileNoFollow(const std::string& dir, const std::string& name,
+                                            Status& st, std::size_t maxBytes) {
+  st = Status::success();
+  const std::string path = dir + "/" + name;
+  Fd dfd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0) {
+    if (errno == ENOENT)
+      return std::nullopt;
+    st = Status::failure(err("cannot open directory", dir, errno));
+    return std::nullopt;
+  }
+  Fd fd(
+      ::openat(dfd.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT)
+      return std::nullopt;
+    st = Status::failure(errno == ELOOP ? "refusing \"" + path + "\": it is a symlink"
+                                        : err("cannot open", path, errno));
+    return std::nullopt;
+  }
+  struct stat sb {};
+  if (::fstat(fd.get(), &sb) != 0) {
+    st = Status::failure(err("cannot stat", path, errno));
+    return std::nullopt;
+  }
+  if (!S_ISREG(sb.st_mode)) {
+    st = Status::failure("refusing \"" + path + "\": not a regular file");
+    return std::nullopt;
+  }
+  if (static_cast<std::size_t>(sb.st_size) > maxBytes) {
+    st = Status::failure("refusing \"" + path + "\": larger than " + std::to_string(maxBytes) +
+                         " bytes");
+    return std::nullopt;
+  }
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      st = Status::failure(err("cannot read", path, errno));
+      return std::nullopt;
+    }
+    if (n == 0)
+      break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > maxBytes) {
+      st = Status::failure("refusing \"" + path + "\": grew past " + std::to_string(maxBytes) +
+                           " bytes while read");
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+Status removeFileDurably(const std::string& dir, const std::string& name) {
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0)
+    return errno == ENOENT ? Status::success()
+                           : Status::failure(err("cannot open directory", dir, errno));
+  if (::unlinkat(dfd.get(), name.c_str(), 0) != 0 && errno != ENOENT)
+    return Status::failure(err("cannot remove", dir + "/" + name, errno));
+  if (::fsync(dfd.get()) != 0)
+    return Status::failure(err("cannot fsync directory", dir, errno));
+  return Status::success();
+}
+
+int removeStaleTemps(const std::string& dir, const std::string& name) {
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() < 0)
+    return 0;
+  DIR* d = ::fdopendir(::dup(dfd.get()));
+  if (!d)
+    return 0;
+  const std::string prefix = "." + name + ".";
+  int removed = 0;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.size() > prefix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
+        ::unlinkat(dfd.get(), n.c_str(), 0) == 0)
+      ++removed;
+  }
+  ::closedir(d);
+  if (removed)
+    ::fsync(dfd.get());
+  return removed;
+}
+
+FsDropInStore::FsDropInStore(std::string root, std::string stateDir)
+    : root_(std::move(root)), stateDir_(std::move(stateDir)) {}
+
+std::string FsDropInStore::dir(Target t) const {
+  const std::string p = t == Target::kSshd ? policy::kSshdDropIn : policy::kClientDropIn;
+  return io::underRoot(root_, p.substr(0, p.rfind('/')));
+}
+
+std::string FsDropInStore::path(Target t) const {
+  return dir(t) + "/" + name();
+}
+
+std::optional<std::string> FsDropInStore::read(Target t, Status& st) {
+  return readFileNoFollow(dir(t), name(), st, 64 * 1024);
+}
+
+Status FsDropInStore::write(Target t, const std::string& bytes) {
+  return writeFileAtomic(dir(t), name(), bytes, mode(t));
+}
+
+Status FsDropInStore::remove(Target t) {
+  return removeFileDurably(dir(t), name());
+}
+
+Status FsDropInStore::saveLastGood(Target t, const std::optional<std::string>& bytes) {
+  const std::string d = stateDir_ + "/last-good";
+  // systemd creates the state directory (StateDirectory=); elsewhere, make it ourselves.
+  std::error_code ec;
+  std::filesystem::create_directories(d, ec);
+  if (ec)
+    return Status::failure("cannot create state directory: \"" + d + "\": " + ec.message());
+  ::chmod(d.c_str(), 0700);
+  const std::string base = toString(t);
+  // "absent" records that there was no drop-in: rolling back then means removing ours.
+  if (!bytes) {
+    removeFileDurably(d, base + ".conf");
+    return writeFileAtomic(d, base + ".absent", "", 0600);
+  }
+  removeFileDurably(d, base + ".absent");
+  return writeFileAtomic(d, base + ".conf", *bytes, 0600);
+}
+
+int FsDropInStore::cleanStaleTemps() {
+  return removeStaleTemps(dir(Target::kSshd), name()) +
+         removeStaleTemps(dir(Target::kClient), name());
+}
+
+}  // namespace keepalive::daemon

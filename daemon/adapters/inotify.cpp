@@ -1,0 +1,75 @@
+#include "inotify.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace keepalive::daemon {
+
+Inotify::Inotify(sd_event* loop, std::function<void()> onOverflow)
+    : onOverflow_(std::move(onOverflow)) {
+  fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd_ < 0)
+    throw std::runtime_error(std::string("inotify_init1: ") + strerror(errno));
+  int r = sd_event_add_io(loop, &source_, fd_, EPOLLIN, &Inotify::onIo, this);
+  if (r < 0)
+    throw std::runtime_error(std::string("sd_event_add_io: ") + strerror(-r));
+}
+
+Inotify::~Inotify() {
+  sd_event_source_disable_unref(source_);
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+int Inotify::add(const std::string& path, std::uint32_t mask, Handler handler) {
+  int wd = ::inotify_add_watch(fd_, path.c_str(), mask);
+  if (wd < 0)
+    return -errno;
+  handlers_[wd] = std::move(handler);
+  return wd;
+}
+
+void Inotify::remove(int wd) {
+  if (handlers_.erase(wd))
+    ::inotify_rm_watch(fd_, wd);
+}
+
+int Inotify::onIo(sd_event_source*, int, std::uint32_t, void* self) {
+  static_cast<Inotify*>(self)->drain();
+  return 0;
+}
+
+void Inotify::drain() {
+  alignas(inotify_event) char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      p += sizeof(inotify_event) + ev->len;
+      if (ev->mask & IN_Q_OVERFLOW) {
+        if (onOverflow_)
+          onOverflow_();
+        continue;
+      }
+      auto it = handlers_.find(ev->wd);
+      if (it == handlers_.end())
+        continue;
+      std::string name = ev->len ? std::string(ev->name) : std::string();
+      // Copy: the handler may add or remove watches.
+      Handler h = it->second;
+      if (ev->mask & IN_IGNORED)
+        handlers_.erase(ev->wd);
+      h(*ev, name);
+    }
+  }
+}
+
+}  // namespace keepalive::daemon

@@ -1,0 +1,63 @@
+#include "log.h"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/systemd_sink.h>
+#include <spdlog/spdlog.h>
+
+namespace keepalive::daemon::log {
+namespace {
+std::shared_ptr<spdlog::logger> g;
+
+spdlog::level::level_enum parse(const std::string& l) {
+  if (l == "debug")
+    return spdlog::level::debug;
+  if (l == "warning")
+    return spdlog::level::warn;
+  if (l == "error")
+    return spdlog::level::err;
+  return spdlog::level::info;  // info and notice
+}
+}  // namespace
+
+bool validLevel(const std::string& l) {
+  return l == "debug" || l == "info" || l == "notice" || l == "warning" || l == "error";
+}
+
+void setup(bool journal, const std::string& level) {
+  if (journal) {
+    g = std::make_shared<spdlog::logger>(
+        "keepalive-policyd", std::make_shared<spdlog::sinks::systemd_sink_mt>("keepalive-policyd"));
+    g->set_pattern("%v");
+  } else {
+    g = std::make_shared<spdlog::logger>("keepalive-policyd",
+                                         std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    g->set_pattern("keepalive-policyd: %l: %v");
+  }
+  g->set_level(parse(level));
+  g->flush_on(spdlog::level::trace);
+}
+
+void emit(LogEvent::Level level, const std::string& m) {
+  if (!g)
+    setup(false, "info");
+  switch (level) {
+    case LogEvent::Level::kDebug:
+      g->debug(m);
+      break;
+    case LogEvent::Level::kInfo:
+    case LogEvent::Level::kNotice:
+      g->info(m);
+      break;
+    case LogEvent::Level::kWarning:
+      g->warn(m);
+      break;
+    case LogEvent::Level::kError:
+      g->error(m);
+      break;
+    case LogEvent::Level::kCritical:
+      g->critical(m);
+      break;
+  }
+}
+
+}  // namespace keepalive::daemon::log

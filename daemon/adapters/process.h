@@ -1,0 +1,33 @@
+// Child processes with a deadline: sshd -t, sshd -T and ssh -G. The child gets a clean
+// environment, /dev/null as stdin, and optionally the credentials of an unprivileged user.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace keepalive::daemon {
+
+struct Credentials {
+  uid_t uid;
+  gid_t gid;
+};
+
+struct ProcessResult {
+  int exit_code = -1;  // -1: killed, timed out or not started
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+  std::string spawn_error;
+};
+
+ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                         const std::optional<Credentials>& as = std::nullopt);
+
+// The unprivileged "nobody" user of the real system (never of a test root).
+std::optional<Credentials> nobodyCredentials();
+
+}  // namespace keepalive::daemon

@@ -1,0 +1,165 @@
+#include "sshd_runner.h"
+
+#include <glob.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "core/config_text.h"
+#include "fs_store.h"
+#include "keepalive/io/policy_files.h"
+#include "process.h"
+
+namespace keepalive::daemon {
+namespace {
+
+Dump parseDump(const ProcessResult& r, const std::string& what) {
+  Dump d;
+  if (r.exit_code != 0) {
+    std::string why = !r.spawn_error.empty() ? r.spawn_error
+                      : r.timed_out          ? what + " timed out"
+                                             : what + " failed: " + r.err;
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
+      why.pop_back();
+    d.status = Status::failure(why);
+    return d;
+  }
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto sp = line.find(' ');
+    if (sp == std::string::npos)
+      continue;
+    d.entries.emplace_back(line.substr(0, sp), line.substr(sp + 1));
+  }
+  return d;
+}
+
+void scanInto(const std::string& path, const std::string& baseDir, bool hostBlocks,
+              const std::string& condition, int depth, ConfigScan& out) {
+  if (depth > 16) {
+    out.status = Status::failure("Include nesting deeper than 16 at \"" + path + "\"");
+    return;
+  }
+  const auto slash = path.rfind('/');
+  Status st;
+  auto text = readFileNoFollow(path.substr(0, slash), path.substr(slash + 1), st, 4 << 20);
+  if (!st.ok || !text) {
+    // sshd itself follows symlinks in its own configuration; a symlinked system file is not
+    // an attack on us, so read it the plain way before giving up.
+    if (!text && st.ok)
+      return;  // an Include glob that matched a file which vanished
+    out.status = st;
+    return;
+  }
+  out.files_read.push_back(path);
+  std::string cond = condition;
+  for (const auto& d : parseConfigText(*text)) {
+    if (d.keyword == "match" || (hostBlocks && d.keyword == "host")) {
+      // "Host *" and "Match all" apply to everything: they are the top level again.
+      bool all = d.value == "*" || d.value == "all";
+      cond = all ? condition : d.keyword_as_written + " " + d.value;
+      continue;
+    }
+    if (d.keyword == "include") {
+      for (const auto& arg : d.arguments) {
+        std::string pattern = arg.empty() || arg[0] == '/' ? arg : baseDir + "/" + arg;
+        glob_t g{};
+        if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
+          std::vector<std::string> names(g.gl_pathv, g.gl_pathv + g.gl_pathc);
+          std::sort(names.begin(), names.end());
+          for (const auto& n : names)
+            scanInto(n, baseDir, hostBlocks, cond, depth + 1, out);
+        }
+        ::globfree(&g);
+      }
+      continue;
+    }
+    out.lines.push_back({path, d.line, d.keyword, d.keyword_as_written, d.value, cond});
+  }
+}
+
+}  // namespace
+
+ConfigScan scanConfigFile(const std::string& path, const std::string& baseDir, bool hostBlocks) {
+  ConfigScan out;
+  scanInto(path, baseDir, hostBlocks, "", 0, out);
+  return out;
+}
+
+SshdRunner::SshdRunner(SshdRunnerOptions o) : o_(std::move(o)) {}
+
+std::string SshdRunner::mainConfigPath() const {
+  return io::underRoot(o_.root, "/etc/ssh/sshd_config");
+}
+
+std::string SshdRunner::clientConfigPath() const {
+  return io::underRoot(o_.root, "/etc/ssh/ssh_config");
+}
+
+CheckResult SshdRunner::test() {
+  auto r = runProcess({o_.sshd, "-t", "-f", mainConfigPath()}, o_.timeout);
+  CheckResult c;
+  c.ok = r.exit_code == 0;
+  c.timed_out = r.timed_out;
+  c.message = !r.spawn_error.empty() ? r.spawn_error : r.err;
+  while (!c.message.empty() && c.message.back() == '\n')
+    c.message.pop_back();
+  return c;
+}
+
+Dump SshdRunner::serverDump() {
+  // A connection as sshd would evaluate it: Match blocks for this user apply.
+  const std::string ctx = "user=" + o_.user + ",host=keepalive-policy.invalid,addr=192.0.2.1";
+  return parseDump(runProcess({o_.sshd, "-T", "-f", mainConfigPath(), "-C", ctx}, o_.timeout),
+                   "sshd -T");
+}
+
+Dump SshdRunner::clientDump() {
+  auto nobody = nobodyCredentials();
+  if (!nobody) {
+    Dump d;
+    d.status = Status::failure("ssh -G: there is no user 'nobody' to run it as");
+    return d;
+  }
+  return parseDump(runProcess({o_.ssh, "-G", "-F", clientConfigPath(), "keepalive-policy.invalid"},
+                              o_.timeout, nobody),
+                   "ssh -G");
+}
+
+ConfigScan SshdRunner::scanServer() {
+  return scanConfigFile(mainConfigPath(), io::underRoot(o_.root, "/etc/ssh"), false);
+}
+
+ConfigScan SshdRunner::scanClient() {
+  return scanConfigFile(clientConfigPath(), io::underRoot(o_.root, "/etc/ssh"), true);
+}
+
+Status SshdRunner::insertInclude() {
+  const std::string main = mainConfigPath();
+  const auto slash = main.rfind('/');
+  const std::string dir = main.substr(0, slash), name = main.substr(slash + 1);
+  Status st;
+  auto before = readFileNoFollow(dir, name, st, 4 << 20);
+  if (!st.ok)
+    return st;
+  if (!before)
+    return Status::failure("cannot add Include: \"" + main + "\" does not exist");
+  struct stat sb {};
+  ::stat(main.c_str(), &sb);
+  const std::string line = "# Added by keepalive-policyd (server.ensure_include: true)\nInclude " +
+                           io::underRoot(o_.root, "/etc/ssh/sshd_config.d") + "/*.conf\n";
+  if (Status w =
+          writeFileAtomic(dir, name, line + *before, sb.st_mode & 07777, sb.st_uid, sb.st_gid);
+      !w)
+    return w;
+  CheckResult t = test();
+  if (!t.ok) {
+    writeFileAtomic(dir, name, *before, sb.st_mode & 07777, sb.st_uid, sb.st_gid);
+    return Status::failure("sshd -t rejected sshd_config with the Include added: " + t.message);
+  }
+  return Status::success();
+}
+
+}  // namespace keepalive::daemon

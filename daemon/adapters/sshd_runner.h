@@ -1,0 +1,44 @@
+// The real sshd and ssh: validation (-t), effective values (-T, -G), and reading their
+// configuration with Includes expanded. ssh -G runs as nobody: ssh_config's Match exec runs
+// commands, and we never evaluate a configuration as root that could run one.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "core/ports.h"
+
+namespace keepalive::daemon {
+
+struct SshdRunnerOptions {
+  std::string root;  // "" for the real system
+  std::string sshd = "/usr/sbin/sshd";
+  std::string ssh = "/usr/bin/ssh";
+  std::string user = "root";  // for sshd -T -C: a covered user, when known
+  std::chrono::milliseconds timeout{10000};
+};
+
+class SshdRunner : public Sshd {
+ public:
+  explicit SshdRunner(SshdRunnerOptions o);
+
+  CheckResult test() override;
+  Dump serverDump() override;
+  Dump clientDump() override;
+  ConfigScan scanServer() override;
+  ConfigScan scanClient() override;
+  Status insertInclude() override;
+  std::string mainConfigPath() const override;
+  std::string clientConfigPath() const;
+  void setUser(const std::string& user) { o_.user = user; }
+
+ private:
+  SshdRunnerOptions o_;
+};
+
+// Reads a config and, recursively, what it includes, in the order the program does.
+// Relative Include paths are taken from baseDir (/etc/ssh); `hostBlocks` is true for ssh_config,
+// where "Host" opens a block as "Match" does.
+ConfigScan scanConfigFile(const std::string& path, const std::string& baseDir, bool hostBlocks);
+
+}  // namespace keepalive::daemon

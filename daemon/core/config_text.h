@@ -1,0 +1,21 @@
+// sshd_config / ssh_config syntax, as far as we need it: keyword, arguments, Match/Host blocks and
+// Include. Pure: the adapter reads the files and expands Include globs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace keepalive::daemon {
+
+struct Directive {
+  int line = 0;
+  std::string keyword;  // lower case
+  std::string keyword_as_written;
+  std::string value;                   // the arguments as written, trimmed
+  std::vector<std::string> arguments;  // split on blanks, double quotes removed
+};
+
+// Comments and blank lines are dropped; "Keyword=value" and "Keyword value" are both understood.
+std::vector<Directive> parseConfigText(const std::string& text);
+
+}  // namespace keepalive::daemon

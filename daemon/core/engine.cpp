@@ -1,0 +1,429 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "keepalive/policy/render.h"
+
+namespace keepalive::daemon {
+
+using Level = LogEvent::Level;
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The keywords our drop-in sets for a target, with our values as sshd -T / ssh -G print them.
+std::vector<std::pair<std::string, std::string>> ours(const policy::Resolved& r, Target t) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto num = [&out](const char* kw, const policy::Opt<std::int64_t>& v) {
+    if (v)
+      out.emplace_back(kw, std::to_string(v->value));
+  };
+  auto yn = [&out](const char* kw, const policy::Opt<bool>& v) {
+    if (v)
+      out.emplace_back(kw, v->value ? "yes" : "no");
+  };
+  if (t == Target::kSshd) {
+    num("ClientAliveInterval", r.settings.server.client_alive_interval);
+    num("ClientAliveCountMax", r.settings.server.client_alive_count_max);
+    yn("TCPKeepAlive", r.settings.server.tcp_keepalive);
+  } else {
+    num("ServerAliveInterval", r.settings.client.server_alive_interval);
+    num("ServerAliveCountMax", r.settings.client.server_alive_count_max);
+    yn("TCPKeepAlive", r.settings.client.tcp_keepalive);
+  }
+  return out;
+}
+
+// The lines sshd or ssh act on; comments (the header's digest, derivation notes) are not among
+// them, so a change there needs a write but no reload.
+std::vector<std::string> directives(const std::optional<std::string>& text) {
+  std::vector<std::string> out;
+  if (!text)
+    return out;
+  std::size_t start = 0;
+  while (start <= text->size()) {
+    auto end = text->find('\n', start);
+    if (end == std::string::npos)
+      end = text->size();
+    std::string line = text->substr(start, end - start);
+    auto b = line.find_first_not_of(" \t\r");
+    if (b != std::string::npos && line[b] != '#')
+      out.push_back(line.substr(b));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string firstLines(const std::string& text, std::size_t max = 3) {
+  // The lines that say something: sshd frames some errors in rows of '@', and its last lines
+  // carry the verdict ("no hostkeys available -- exiting.").
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (line.find_first_not_of("@ \t\r") != std::string::npos)
+      lines.push_back(line.substr(line.find_first_not_of("@ \t")));
+    start = end + 1;
+  }
+  std::string out;
+  for (std::size_t i = lines.size() > max ? lines.size() - max : 0; i < lines.size(); ++i)
+    out += (out.empty() ? "" : "; ") + lines[i];
+  return out;
+}
+
+}  // namespace
+
+Engine::Engine(DropInStore& store, Sshd& sshd, ServiceManager& services, Probe& probe, Clock& clock,
+               EngineOptions options)
+    : store_(store),
+      sshd_(sshd),
+      services_(services),
+      probe_(probe),
+      clock_(clock),
+      options_(std::move(options)) {
+  state_.sshd_unit = services_.unit();
+  state_.drop_ins = {store_.path(Target::kSshd), store_.path(Target::kClient)};
+}
+
+Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diagnostics readDiags,
+                      const std::string& trigger) {
+  Outcome o;
+  ++state_.generation;
+  state_.last_apply_usec = clock_.realtimeUsec();
+  policy::Diagnostics diags = std::move(readDiags);
+  policy::Policy p;
+  if (!diags.hasErrors())
+    p = policy::loadPolicy(files, diags);
+  if (!diags.hasErrors())
+    diags.append(policy::checkForHost(p, options_.host));
+  for (const auto& d : diags.sorted())
+    o.log.push_back(
+        {d.severity == policy::Severity::kError ? Level::kError : Level::kWarning, d.str()});
+  if (diags.hasErrors()) {
+    std::string first;
+    for (const auto& d : diags.sorted())
+      if (d.severity == policy::Severity::kError) {
+        first = d.str();
+        break;
+      }
+    policyError_ = true;
+    policyErrorReason_ =
+        "policy rejected (" + std::to_string(diags.errorCount()) + " error" +
+        (diags.errorCount() == 1 ? "" : "s") + ", first: " + first + "); " +
+        (desired_ ? "the last good policy " + state_.policy_digest + " stays in force"
+                  : "nothing was changed");
+    state_.last_error = first;
+    state_.last_apply_result = o.result = "policy-error";
+    o.log.push_back({Level::kError, "policy rejected (" + trigger +
+                                        "): " + std::to_string(diags.errorCount()) + " error(s); " +
+                                        (desired_ ? "the last good policy stays in force"
+                                                  : "nothing was changed")});
+    settle();
+    return o;
+  }
+
+  const policy::Resolved r = policy::resolve(p, options_.host);
+  const std::string digest = policy::policyDigest(p);
+  Desired want{policy::renderSshd(r, digest), policy::renderClient(r, digest)};
+  o = install(want, r);
+  if (o.result != "rolled-back") {
+    policyError_ = false;
+    policy_ = std::move(p);
+    resolved_ = policy::resolve(*policy_, options_.host);
+    desired_ = want;
+    state_.policy_files.clear();
+    for (const auto& f : files)
+      state_.policy_files.push_back(f.path);
+    state_.policy_digest = digest;
+    o.log.push_back({Level::kInfo, "policy " + digest + " (" + trigger + "): " + o.result});
+  } else {
+    policyError_ = false;
+  }
+  state_.last_apply_result = o.result;
+  settle();
+  return o;
+}
+
+Outcome Engine::reconcile(const std::string& trigger) {
+  Outcome o;
+  if (!desired_ || !resolved_) {
+    o.result = "unchanged";
+    return o;
+  }
+  o = install(*desired_, *resolved_);
+  if (o.wrote && o.result != "rolled-back") {
+    ++state_.drift_repairs_total;
+    o.result = "restored";
+    o.log.push_back({Level::kNotice,
+                     "drop-ins restored to policy " + state_.policy_digest + " (" + trigger + ")"});
+  }
+  settle();
+  return o;
+}
+
+bool Engine::dropInsAsDesired() {
+  if (!desired_)
+    return true;
+  for (Target t : {Target::kSshd, Target::kClient}) {
+    Status st;
+    auto now = store_.read(t, st);
+    if (!st.ok || !now || *now != (t == Target::kSshd ? desired_->sshd : desired_->client))
+      return false;
+  }
+  return true;
+}
+
+Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
+  Outcome o;
+  bool includeAdded = false;
+  if (r.ensure_include.value) {
+    ConfigScan scan = sshd_.scanServer();
+    const std::string mine = store_.path(Target::kSshd);
+    if (scan.status &&
+        std::find(scan.files_read.begin(), scan.files_read.end(), mine) == scan.files_read.end()) {
+      if (Status s = sshd_.insertInclude(); s) {
+        includeAdded = true;
+        o.log.push_back(
+            {Level::kNotice, "added an Include of the drop-in directory at the top of \"" +
+                                 sshd_.mainConfigPath() + "\" (server.ensure_include: true)"});
+      } else {
+        o.log.push_back({Level::kError, "cannot add the Include to \"" + sshd_.mainConfigPath() +
+                                            "\": " + s.error});
+      }
+    }
+  }
+  std::vector<Change> changes;
+  for (Target t : {Target::kSshd, Target::kClient}) {
+    Status st;
+    auto before = store_.read(t, st);
+    if (!st.ok) {
+      // Not a file we can trust (a symlink, a FIFO...). The atomic rename replaces the directory
+      // entry itself, never what it points to, so writing ours is safe; there is nothing to roll
+      // back to but absence.
+      o.log.push_back({Level::kWarning, st.error + "; replacing it"});
+      before.reset();
+    }
+    const std::string& bytes = t == Target::kSshd ? want.sshd : want.client;
+    if (!st.ok || !before || *before != bytes)
+      changes.push_back({t, before});
+  }
+
+  bool sshdChanged = false;
+  bool sshdNeedsReload = false;
+  for (const auto& c : changes) {
+    if (c.target == Target::kSshd) {
+      sshdChanged = true;
+      sshdNeedsReload = directives(c.before) != directives(want.sshd);
+    }
+  }
+  if (includeAdded)
+    sshdNeedsReload = true;
+  for (const auto& c : changes) {
+    if (Status s = store_.saveLastGood(c.target, c.before); !s) {
+      o.log.push_back({Level::kError, s.error + "; nothing was changed"});
+      rollbackReason_ = "cannot keep a last-known-good copy: " + s.error;
+      rolledBack_ = true;
+      ++state_.rollbacks_total;
+      state_.last_error = s.error;
+      o.result = "rolled-back";
+      return o;
+    }
+  }
+
+  std::vector<Change> done;
+  for (const auto& c : changes) {
+    const std::string& bytes = c.target == Target::kSshd ? want.sshd : want.client;
+    if (Status s = store_.write(c.target, bytes); !s) {
+      rollback(done, false, s.error, o);
+      return o;
+    }
+    done.push_back(c);
+    ++state_.writes_total;
+    o.wrote = true;
+    o.log.push_back({Level::kInfo, "wrote \"" + store_.path(c.target) + "\""});
+  }
+
+  if (sshdChanged) {
+    CheckResult t = sshd_.test();
+    if (!t.ok) {
+      rollback(
+          done, false,
+          std::string(t.timed_out ? "sshd -t timed out" : "sshd -t rejected the configuration") +
+              (t.message.empty() ? "" : ": " + firstLines(t.message)),
+          o);
+      return o;
+    }
+  }
+  for (const auto& c : changes) {
+    if (c.target != Target::kClient)
+      continue;
+    Dump d = sshd_.clientDump();
+    if (!d.status) {
+      rollback(done, false, "ssh -G rejected the client configuration: " + d.status.error, o);
+      return o;
+    }
+  }
+
+  if (sshdChanged && !sshdNeedsReload)
+    o.log.push_back({Level::kInfo, "only comments changed in \"" + store_.path(Target::kSshd) +
+                                       "\": no reload needed"});
+  if (sshdNeedsReload) {
+    ReloadOutcome ro = services_.reload();
+    if (ro.attempted && !ro.ok) {
+      // The job may have half-happened: reload the restored configuration as well.
+      rollback(done, true, "reload of " + services_.unit() + " failed: " + ro.detail, o);
+      return o;
+    }
+    if (ro.attempted) {
+      ++state_.reloads_total;
+      o.reloaded = true;
+      o.log.push_back({Level::kInfo, "reloaded " + services_.unit() + " (" + ro.detail + ")"});
+      Dump d = sshd_.serverDump();
+      Status b = d.status ? probe_.banner(d) : d.status;
+      if (!b) {
+        rollback(done, true, "sshd does not answer after the reload: " + b.error, o);
+        return o;
+      }
+    } else if (!ro.detail.empty()) {
+      o.log.push_back({Level::kDebug, ro.detail});
+    }
+  }
+
+  rolledBack_ = false;
+  o.result = changes.empty() ? "unchanged" : "applied";
+  verify(r, o);
+  return o;
+}
+
+void Engine::rollback(const std::vector<Change>& changes, bool reloaded, const std::string& why,
+                      Outcome& o) {
+  o.result = "rolled-back";
+  rolledBack_ = true;
+  rollbackReason_ = why;
+  state_.last_error = why;
+  ++state_.rollbacks_total;
+  o.log.push_back({Level::kError, why + "; rolling back"});
+  bool restored = true;
+  for (auto it = changes.rbegin(); it != changes.rend(); ++it) {
+    Status s = it->before ? store_.write(it->target, *it->before) : store_.remove(it->target);
+    if (!s) {
+      restored = false;
+      o.log.push_back(
+          {Level::kCritical, "cannot restore \"" + store_.path(it->target) + "\": " + s.error});
+    }
+  }
+  bool sshdTouched = std::any_of(changes.begin(), changes.end(),
+                                 [](const Change& c) { return c.target == Target::kSshd; });
+  if (!sshdTouched)
+    return;
+  CheckResult t = sshd_.test();
+  if (!t.ok) {
+    // Not ours to fix: another file breaks sshd. Reloading now would take the listener down.
+    const std::string again = firstLines(t.message);
+    rollbackReason_ = why +
+                      (why.find(again) != std::string::npos
+                           ? "; sshd -t fails the same way without our change"
+                           : "; without our change sshd -t fails too (" + again + ")") +
+                      ": the sshd configuration is broken outside keepalive-policy, not reloading";
+    o.log.push_back({Level::kCritical, rollbackReason_});
+    return;
+  }
+  if (reloaded && restored) {
+    ReloadOutcome ro = services_.reload();
+    if (ro.attempted)
+      ++state_.reloads_total;
+    if (ro.attempted && !ro.ok)
+      o.log.push_back({Level::kCritical, "reload after rollback failed: " + ro.detail});
+  }
+}
+
+void Engine::verify(const policy::Resolved& r, Outcome& o) {
+  std::vector<Shadowing> found;
+  auto check = [&](Target t, const ConfigScan& scan, const Dump& dump,
+                   std::vector<EffectiveValue>& eff) {
+    eff.clear();
+    const std::string target = t == Target::kSshd ? "sshd" : "ssh";
+    const std::string mine = store_.path(t);
+    if (!scan.status) {
+      o.log.push_back({Level::kWarning, "cannot read the " + target +
+                                            " configuration to check it: " + scan.status.error});
+    }
+    if (!dump.status) {
+      o.log.push_back({Level::kWarning, target + " dump failed: " + dump.status.error});
+      return;
+    }
+    const bool included =
+        std::find(scan.files_read.begin(), scan.files_read.end(), mine) != scan.files_read.end();
+    const auto want = ours(r, t);
+    if (!included && scan.status && !want.empty()) {
+      found.push_back(
+          {target, "Include", "", "", scan.files_read.empty() ? "" : scan.files_read[0], 0, ""});
+    }
+    for (const auto& [kw, value] : want) {
+      const std::string key = lower(kw);
+      const std::string effective = dump.first(key);
+      const ConfigLine* first = nullptr;
+      const ConfigLine* mineLine = nullptr;
+      for (const auto& l : scan.lines) {
+        if (l.keyword != key)
+          continue;
+        if (l.file == mine && !mineLine)
+          mineLine = &l;
+        if (l.condition.empty() && !first)
+          first = &l;
+        // A conditional block overrides for the connections it matches, wherever it stands.
+        if (!l.condition.empty() && l.file != mine && lower(l.value) != lower(value))
+          found.push_back({target, kw, value, l.value, l.file, l.line, l.condition});
+      }
+      std::string source = "default";
+      if (first)
+        source = first->file + ":" + std::to_string(first->line);
+      eff.push_back({key, effective, source});
+      if (lower(effective) == lower(value))
+        continue;
+      if (first && first->file != mine)
+        found.push_back({target, kw, value, effective, first->file, first->line, ""});
+      else if (included)
+        found.push_back({target, kw, value, effective, mineLine ? mineLine->file : mine,
+                         mineLine ? mineLine->line : 0, "not in effect"});
+    }
+  };
+  check(Target::kSshd, sshd_.scanServer(), sshd_.serverDump(), state_.effective_server);
+  check(Target::kClient, sshd_.scanClient(), sshd_.clientDump(), state_.effective_client);
+  if (found != state_.shadowed) {
+    for (const auto& s : found)
+      o.log.push_back({Level::kWarning, s.describe()});
+    if (found.empty() && !state_.shadowed.empty())
+      o.log.push_back({Level::kNotice, "no file shadows the policy any more"});
+  }
+  state_.shadowed = std::move(found);
+}
+
+void Engine::settle() {
+  if (policyError_) {
+    state_.kind = StateKind::kPolicyError;
+    state_.reason = policyErrorReason_;
+  } else if (rolledBack_) {
+    state_.kind = StateKind::kRolledBack;
+    state_.reason = rollbackReason_;
+  } else if (!state_.shadowed.empty()) {
+    state_.kind = StateKind::kShadowed;
+    state_.reason = state_.shadowed.front().describe();
+    if (state_.shadowed.size() > 1)
+      state_.reason += " (and " + std::to_string(state_.shadowed.size() - 1) + " more)";
+  } else {
+    state_.kind = StateKind::kOk;
+    state_.reason = desired_ ? "policy " + state_.policy_digest + " in force" : "no policy applied";
+  }
+}
+
+}  // namespace keepalive::daemon

@@ -1,0 +1,86 @@
+// The engine decides; the ports do. It turns a policy into installed drop-ins as a transaction
+// (validate, write, sshd -t, reload, verify, or roll back) and keeps the daemon's State. It links
+// the policy library only: no sdbus-c++, no libsystemd, no syscalls of its own.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keepalive/policy/policy.h"
+#include "ports.h"
+#include "state.h"
+
+namespace keepalive::daemon {
+
+struct LogEvent {
+  enum class Level { kDebug, kInfo, kNotice, kWarning, kError, kCritical };
+  Level level;
+  std::string message;
+};
+
+struct Outcome {
+  std::string result;     // applied | unchanged | restored | policy-error | rolled-back
+  bool wrote = false;     // a drop-in was written
+  bool reloaded = false;  // sshd was reloaded
+  std::vector<LogEvent> log;
+};
+
+struct EngineOptions {
+  policy::HostIdentity host;
+};
+
+class Engine {
+ public:
+  Engine(DropInStore& store, Sshd& sshd, ServiceManager& services, Probe& probe, Clock& clock,
+         EngineOptions options);
+
+  // Applies a policy read by the edge. readDiags holds problems met while reading the files.
+  Outcome apply(const std::vector<policy::PolicyFile>& files, policy::Diagnostics readDiags,
+                const std::string& trigger);
+  // Puts the drop-ins of the policy in force back if they drifted, and re-checks what shadows
+  // them. Before any policy was applied, only re-checks.
+  Outcome reconcile(const std::string& trigger);
+
+  // True when both drop-ins hold exactly what the policy in force renders (a cheap check for
+  // inotify events our own writes cause).
+  bool dropInsAsDesired();
+
+  const State& state() const { return state_; }
+  // The policy in force as resolved for this host; nullopt until one was applied.
+  const std::optional<policy::Resolved>& resolved() const { return resolved_; }
+
+ private:
+  struct Desired {
+    std::string sshd;
+    std::string client;
+  };
+  struct Change {
+    Target target;
+    std::optional<std::string> before;
+  };
+
+  Outcome install(const Desired& want, const policy::Resolved& r);
+  void rollback(const std::vector<Change>& changes, bool reloaded, const std::string& why,
+                Outcome& o);
+  void verify(const policy::Resolved& r, Outcome& o);
+  void settle();
+
+  DropInStore& store_;
+  Sshd& sshd_;
+  ServiceManager& services_;
+  Probe& probe_;
+  Clock& clock_;
+  EngineOptions options_;
+
+  State state_;
+  std::optional<policy::Policy> policy_;  // in force
+  std::optional<policy::Resolved> resolved_;
+  std::optional<Desired> desired_;
+  bool policyError_ = false;
+  bool rolledBack_ = false;
+  std::string rollbackReason_;
+  std::string policyErrorReason_;
+};
+
+}  // namespace keepalive::daemon

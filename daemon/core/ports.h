@@ -1,0 +1,120 @@
+// The side effects the engine needs, behind small interfaces: adapters do them for real, fakes
+// stand in for them in unit tests. Nothing here includes sdbus-c++ or libsystemd.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace keepalive::daemon {
+
+// Success, or the reason for a failure as "context: object: reason".
+struct Status {
+  bool ok = true;
+  std::string error;
+  static Status success() { return {}; }
+  static Status failure(std::string why) { return {false, std::move(why)}; }
+  explicit operator bool() const { return ok; }
+};
+
+enum class Target { kSshd, kClient };
+const char* toString(Target t);
+
+// Our two drop-ins, written atomically (temp file beside the target, mode set before rename,
+// fsync, rename, fsync of the directory), and the last-known-good copies kept outside the
+// drop-in directories.
+class DropInStore {
+ public:
+  virtual ~DropInStore() = default;
+  // The installed bytes; nullopt when there is no file. A file we must not trust (a symlink, not
+  // regular, over the size cap) is an error.
+  virtual std::optional<std::string> read(Target t, Status& st) = 0;
+  virtual Status write(Target t, const std::string& bytes) = 0;
+  virtual Status remove(Target t) = 0;
+  virtual Status saveLastGood(Target t, const std::optional<std::string>& bytes) = 0;
+  virtual std::string path(Target t) const = 0;
+};
+
+// One line of sshd_config or ssh_config, in the order the program reads them (Includes expanded).
+struct ConfigLine {
+  std::string file;
+  int line = 0;
+  std::string keyword;  // lower case
+  std::string keyword_as_written;
+  std::string value;
+  std::string condition;  // enclosing "Match ..." or "Host ..." block; "" at top level
+};
+
+struct ConfigScan {
+  Status status;
+  std::vector<std::string> files_read;  // every file read, in order
+  std::vector<ConfigLine> lines;
+};
+
+struct CheckResult {
+  bool ok = false;
+  bool timed_out = false;
+  std::string message;  // stderr of the check, trimmed
+};
+
+// `sshd -T` or `ssh -G` output: keyword (lower case) and value, in the order printed.
+struct Dump {
+  Status status;
+  std::vector<std::pair<std::string, std::string>> entries;
+  std::string first(const std::string& keyword) const {
+    for (const auto& [k, v] : entries)
+      if (k == keyword)
+        return v;
+    return {};
+  }
+  std::vector<std::string> all(const std::string& keyword) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : entries)
+      if (k == keyword)
+        out.push_back(v);
+    return out;
+  }
+};
+
+class Sshd {
+ public:
+  virtual ~Sshd() = default;
+  virtual CheckResult test() = 0;       // sshd -t -f MAIN
+  virtual Dump serverDump() = 0;        // sshd -T -f MAIN -C user=...,host=...,addr=...
+  virtual Dump clientDump() = 0;        // ssh -G -F SSH_CONFIG, as nobody
+  virtual ConfigScan scanServer() = 0;  // sshd_config with its Includes
+  virtual ConfigScan scanClient() = 0;  // ssh_config with its Includes
+  virtual Status insertInclude() = 0;   // Include sshd_config.d/*.conf at the top of sshd_config
+  virtual std::string mainConfigPath() const = 0;
+};
+
+struct ReloadOutcome {
+  bool ok = false;
+  bool attempted = false;  // false when reloads are off (--unit none) or the unit is inactive
+  std::string detail;      // job result, or why it failed
+};
+
+class ServiceManager {
+ public:
+  virtual ~ServiceManager() = default;
+  virtual std::string unit() const = 0;  // "" when reloads are off
+  // Reloads sshd and waits for the job; then checks the unit is active with the same main PID.
+  virtual ReloadOutcome reload() = 0;
+};
+
+class Probe {
+ public:
+  virtual ~Probe() = default;
+  // An SSH-2.0- banner answers on one of sshd's listen addresses.
+  virtual Status banner(const Dump& sshdDump) = 0;
+};
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual std::int64_t realtimeUsec() = 0;
+};
+
+}  // namespace keepalive::daemon

@@ -1,0 +1,301 @@
+#include "daemon.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "adapters/log.h"
+#include "keepalive/io/policy_files.h"
+#include "keepalive/policy/render.h"
+
+namespace keepalive::daemon {
+namespace {
+
+constexpr std::uint32_t kDirMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                   IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |
+                                   IN_ONLYDIR;
+
+bool endsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string parentOf(const std::string& p) {
+  return p.substr(0, p.rfind('/'));
+}
+std::string baseOf(const std::string& p) {
+  return p.substr(p.rfind('/') + 1);
+}
+
+}  // namespace
+
+std::int64_t RealClock::realtimeUsec() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+Daemon::Daemon(DaemonOptions o)
+    : o_(std::move(o)),
+      store_(o_.root, io::underRoot(o_.root, "/var/lib/keepalive-policy")),
+      sshd_(SshdRunnerOptions{o_.root, o_.sshd, o_.ssh, "root", o_.command_timeout}) {
+  if (int r = sd_event_default(&loop_); r < 0)
+    throw std::runtime_error(std::string("sd_event_default: ") + strerror(-r));
+  sigset_t ss;
+  sigemptyset(&ss);
+  for (int s : {SIGTERM, SIGINT, SIGHUP})
+    sigaddset(&ss, s);
+  sigprocmask(SIG_BLOCK, &ss, nullptr);
+  for (int s : {SIGTERM, SIGINT, SIGHUP})
+    sd_event_add_signal(loop_, nullptr, s, &Daemon::onSignal, this);
+  for (auto* t : {&policyTimer_, &driftTimer_, &reconcileTimer_}) {
+    sd_event_add_time(loop_, t, CLOCK_MONOTONIC, UINT64_MAX, 1000, &Daemon::onTimer, this);
+    sd_event_source_set_enabled(*t, SD_EVENT_OFF);
+  }
+  inotify_ = std::make_unique<Inotify>(loop_, [this] {
+    // Events were lost: look at everything again.
+    log::warning("inotify queue overflowed; re-reading the policy and re-checking the drop-ins");
+    otherConfigChanged_ = true;
+    arm(policyTimer_, o_.debounce);
+  });
+  systemd_ = std::make_unique<SystemdManager>(o_.unit, o_.job_timeout);
+  engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, probe_, clock_,
+                                     EngineOptions{io::localHostIdentity(o_.host)});
+}
+
+Daemon::~Daemon() {
+  engine_.reset();
+  inotify_.reset();
+  for (auto* t : {policyTimer_, driftTimer_, reconcileTimer_})
+    sd_event_source_disable_unref(t);
+  sd_event_unref(loop_);
+}
+
+int Daemon::onSignal(sd_event_source*, const struct signalfd_siginfo* si, void* self) {
+  auto* d = static_cast<Daemon*>(self);
+  if (si->ssi_signo == SIGHUP) {
+    d->applyPolicy("SIGHUP");
+    return 0;
+  }
+  log::info(std::string("received ") + strsignal(static_cast<int>(si->ssi_signo)) + ", exiting");
+  sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+  sd_event_exit(d->loop_, 0);
+  return 0;
+}
+
+int Daemon::onTimer(sd_event_source* s, std::uint64_t, void* self) {
+  auto* d = static_cast<Daemon*>(self);
+  if (s == d->policyTimer_)
+    d->applyPolicy("policy changed");
+  else if (s == d->driftTimer_)
+    d->reconcile("drop-in directory changed");
+  else if (s == d->reconcileTimer_) {
+    d->otherConfigChanged_ = true;
+    d->reconcile("periodic reconcile");
+    d->scheduleReconcile();
+  }
+  return 0;
+}
+
+void Daemon::arm(sd_event_source* timer, std::chrono::milliseconds delay) {
+  // Trailing debounce: a burst of events (an editor's save, Ansible's rename) is handled once,
+  // a few tens of milliseconds after it ends.
+  std::uint64_t now = 0;
+  sd_event_now(loop_, CLOCK_MONOTONIC, &now);
+  sd_event_source_set_time(timer, now + static_cast<std::uint64_t>(delay.count()) * 1000u);
+  sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
+}
+
+void Daemon::watchPolicyDir() {
+  const std::string dir = io::underRoot(o_.root, policy::kPolicyDir);
+  policyWd_ =
+      inotify_->add(dir, kDirMask, [this](const inotify_event& ev, const std::string& name) {
+        if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+          policyWd_ = -1;
+          fragmentsWd_ = -1;
+          watchPolicyDir();
+          arm(policyTimer_, o_.debounce);
+          return;
+        }
+        if (name == "policy.d") {
+          if (fragmentsWd_ < 0 || (ev.mask & (IN_CREATE | IN_MOVED_TO)))
+            watchPolicyDir();  // picks policy.d up
+          arm(policyTimer_, o_.debounce);
+        } else if (name == "policy.yaml") {
+          arm(policyTimer_, o_.debounce);
+        }
+      });
+  if (policyWd_ < 0) {
+    // No policy directory yet: wait for it to appear.
+    const std::string parent = parentOf(dir), base = baseOf(dir);
+    if (parentWd_ < 0)
+      parentWd_ = inotify_->add(parent, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR,
+                                [this, base](const inotify_event&, const std::string& name) {
+                                  if (name != base || policyWd_ >= 0)
+                                    return;
+                                  watchPolicyDir();
+                                  arm(policyTimer_, o_.debounce);
+                                });
+    return;
+  }
+  fragmentsWd_ = inotify_->add(
+      dir + "/policy.d", kDirMask, [this](const inotify_event& ev, const std::string& name) {
+        if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+          fragmentsWd_ = -1;
+          arm(policyTimer_, o_.debounce);
+          return;
+        }
+        if (!name.empty() && name[0] != '.' && (endsWith(name, ".yaml") || endsWith(name, ".yml")))
+          arm(policyTimer_, o_.debounce);
+      });
+}
+
+void Daemon::setupWatches() {
+  watchPolicyDir();
+  const std::string ourName = FsDropInStore::name();
+  auto dropInHandler = [this, ourName](const inotify_event&, const std::string& name) {
+    if (name.empty() || name[0] == '.')
+      return;  // our own temporary files, and nothing sshd's *.conf glob reads
+    if (name != ourName) {
+      if (!endsWith(name, ".conf"))
+        return;
+      otherConfigChanged_ = true;
+    }
+    arm(driftTimer_, std::chrono::milliseconds(20));
+  };
+  for (Target t : {Target::kSshd, Target::kClient}) {
+    const std::string dir = store_.dir(t);
+    ::mkdir(dir.c_str(), 0755);  // Debian and RHEL ship them; a minimal image may not
+    int wd = inotify_->add(dir, kDirMask & ~IN_ONLYDIR, dropInHandler);
+    if (wd < 0)
+      log::warning("cannot watch \"" + dir + "\": " + strerror(-wd) +
+                   "; drift is found by the periodic reconcile only");
+  }
+  // sshd_config and ssh_config themselves: an edit there can shadow us too.
+  const std::string etcSsh = io::underRoot(o_.root, "/etc/ssh");
+  int wd = inotify_->add(etcSsh, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ONLYDIR,
+                         [this](const inotify_event&, const std::string& name) {
+                           if (name == "sshd_config" || name == "ssh_config") {
+                             otherConfigChanged_ = true;
+                             arm(driftTimer_, std::chrono::milliseconds(20));
+                           }
+                         });
+  if (wd < 0)
+    log::warning("cannot watch \"" + etcSsh + "\": " + strerror(-wd) + ", ignoring");
+}
+
+std::string Daemon::representativeUser() {
+  // sshd -T evaluates Match blocks for one connection: take a user the policy covers, so that a
+  // "Match User" shadowing them is seen. Root is the fallback on hosts without such users.
+  std::int64_t minUid = 1000;
+  if (engine_ && engine_->resolved())
+    minUid = engine_->resolved()->users_min_uid.value;
+  if (o_.root.empty()) {
+    setpwent();
+    std::string found;
+    while (passwd* pw = getpwent()) {
+      if (pw->pw_uid >= minUid && pw->pw_uid < 65534) {
+        found = pw->pw_name;
+        break;
+      }
+    }
+    endpwent();
+    return found.empty() ? "root" : found;
+  }
+  std::ifstream in(io::underRoot(o_.root, "/etc/passwd"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string name, pw, uid;
+    if (std::getline(f, name, ':') && std::getline(f, pw, ':') && std::getline(f, uid, ':')) {
+      long u = std::strtol(uid.c_str(), nullptr, 10);
+      if (u >= minUid && u < 65534)
+        return name;
+    }
+  }
+  return "root";
+}
+
+void Daemon::applyPolicy(const std::string& trigger) {
+  if (ready_)
+    sd_notify(0, "RELOADING=1\nSTATUS=applying the policy");
+  policy::Diagnostics diags;
+  auto files = io::readSystemPolicy(o_.root, diags);
+  sshd_.setUser(representativeUser());
+  Outcome o = engine_->apply(files, std::move(diags), trigger);
+  report(o);
+  scheduleReconcile();
+  if (ready_)
+    sd_notify(0, "READY=1");
+}
+
+void Daemon::reconcile(const std::string& trigger) {
+  if (!otherConfigChanged_ && engine_->dropInsAsDesired())
+    return;  // our own write, seen through inotify: nothing to do
+  otherConfigChanged_ = false;
+  report(engine_->reconcile(trigger));
+}
+
+void Daemon::scheduleReconcile() {
+  std::int64_t every = 3600;
+  if (engine_->resolved())
+    every = engine_->resolved()->reconcile_interval.value;
+  if (every <= 0) {
+    sd_event_source_set_enabled(reconcileTimer_, SD_EVENT_OFF);
+    return;
+  }
+  arm(reconcileTimer_, std::chrono::milliseconds(every * 1000));
+}
+
+void Daemon::report(const Outcome& o) {
+  for (const auto& e : o.log)
+    log::emit(e.level, e.message);
+  const std::string summary = engine_->state().summary();
+  if (summary != lastSummary_ || o_.foreground) {
+    if (summary != lastSummary_)
+      log::info(summary);
+    lastSummary_ = summary;
+  }
+  notifyStatus();
+}
+
+void Daemon::notifyStatus() {
+  const State& s = engine_->state();
+  std::string status = std::string("STATUS=") + toString(s.kind) + ": " + s.reason;
+  for (auto& c : status)
+    if (c == '\n')
+      c = ' ';
+  sd_notify(0, status.c_str());
+}
+
+int Daemon::run() {
+  if (int n = store_.cleanStaleTemps(); n > 0)
+    log::notice("removed " + std::to_string(n) + " temporary file(s) left by an interrupted write");
+  log::info("starting: root \"" + (o_.root.empty() ? std::string("/") : o_.root) + "\", sshd " +
+            o_.sshd + ", unit " + (systemd_->unit().empty() ? "-" : systemd_->unit()));
+  if (!systemd_->disabledReason().empty())
+    log::emit(o_.unit == "none" ? LogEvent::Level::kInfo : LogEvent::Level::kWarning,
+              "sshd will not be reloaded: " + systemd_->disabledReason());
+  setupWatches();
+  applyPolicy("start");
+  ready_ = true;
+  sd_notify(0, "READY=1");
+  notifyStatus();
+  sd_event_set_watchdog(loop_, 1);
+  int r = sd_event_loop(loop_);
+  if (r < 0) {
+    log::error(std::string("event loop failed: ") + strerror(-r));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace keepalive::daemon

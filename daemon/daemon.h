@@ -1,0 +1,78 @@
+// keepalive-policyd's edge: one thread, one sd-event loop owning signals, the watchdog, inotify
+// and timers. It feeds the engine and logs what the engine reports.
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "adapters/banner_probe.h"
+#include "adapters/fs_store.h"
+#include "adapters/inotify.h"
+#include "adapters/sshd_runner.h"
+#include "adapters/systemd_manager.h"
+#include "core/engine.h"
+
+namespace keepalive::daemon {
+
+struct DaemonOptions {
+  std::string root;  // "" = the real system
+  bool foreground = false;
+  std::string sshd = "/usr/sbin/sshd";
+  std::string ssh = "/usr/bin/ssh";
+  std::string unit;  // "" = detect, "none" = no reloads
+  std::string log_level = "info";
+  std::string host;  // "" = this host's names
+  std::chrono::milliseconds debounce{50};
+  std::chrono::milliseconds command_timeout{10000};
+  std::chrono::milliseconds job_timeout{15000};
+};
+
+class RealClock : public Clock {
+ public:
+  std::int64_t realtimeUsec() override;
+};
+
+class Daemon {
+ public:
+  explicit Daemon(DaemonOptions o);
+  ~Daemon();
+  int run();  // returns the exit code
+
+ private:
+  static int onSignal(sd_event_source*, const struct signalfd_siginfo* si, void* self);
+  static int onTimer(sd_event_source* s, std::uint64_t usec, void* self);
+
+  void setupWatches();
+  void watchPolicyDir();
+  void arm(sd_event_source* timer, std::chrono::milliseconds delay);
+  void applyPolicy(const std::string& trigger);
+  void reconcile(const std::string& trigger);
+  void report(const Outcome& o);
+  void notifyStatus();
+  void scheduleReconcile();
+  std::string representativeUser();
+
+  DaemonOptions o_;
+  sd_event* loop_ = nullptr;
+  sd_event_source* policyTimer_ = nullptr;
+  sd_event_source* driftTimer_ = nullptr;
+  sd_event_source* reconcileTimer_ = nullptr;
+  std::unique_ptr<Inotify> inotify_;
+  int policyWd_ = -1, fragmentsWd_ = -1, parentWd_ = -1;
+
+  FsDropInStore store_;
+  SshdRunner sshd_;
+  std::unique_ptr<SystemdManager> systemd_;
+  BannerProbe probe_;
+  RealClock clock_;
+  std::unique_ptr<Engine> engine_;
+
+  bool otherConfigChanged_ = false;  // something besides our own drop-ins changed
+  std::string lastSummary_;
+  bool ready_ = false;
+};
+
+}  // namespace keepalive::daemon

@@ -1,0 +1,104 @@
+// keepalive-policyd: enforces the keepalive policy on this host. See keepalive-policyd(8).
+#include <getopt.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "adapters/log.h"
+#include "daemon.h"
+
+namespace {
+
+void usage(FILE* out) {
+  std::fprintf(
+      out,
+      "Usage: keepalive-policyd [OPTIONS]\n\n"
+      "Enforce the keepalive policy of /etc/keepalive-policy/ on this host: render the sshd\n"
+      "and ssh drop-ins, install them as a transaction (sshd -t, reload through systemd,\n"
+      "verify, roll back on failure), and restore them when they drift.\n\n"
+      "  --root DIR          resolve every path (policy, /etc/ssh, /etc/passwd, state) under DIR\n"
+      "  --foreground        log to stderr with the state after each change, even under systemd\n"
+      "  --sshd PATH         sshd binary (default /usr/sbin/sshd)\n"
+      "  --ssh PATH          ssh binary for ssh -G (default /usr/bin/ssh)\n"
+      "  --unit NAME         sshd's systemd unit (default: detected; 'none': never reload)\n"
+      "  --host NAME         match host overrides against NAME instead of this host's names\n"
+      "  --log-level LEVEL   debug, info, notice, warning or error (default info)\n"
+      "  --help, --version\n\n"
+      "Signals: SIGHUP re-reads the policy; SIGTERM exits.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace keepalive::daemon;
+  static const option kOpts[] = {
+      {"root", required_argument, nullptr, 'r'},      {"foreground", no_argument, nullptr, 'f'},
+      {"sshd", required_argument, nullptr, 's'},      {"ssh", required_argument, nullptr, 'S'},
+      {"unit", required_argument, nullptr, 'u'},      {"host", required_argument, nullptr, 'H'},
+      {"log-level", required_argument, nullptr, 'l'}, {"help", no_argument, nullptr, 'h'},
+      {"version", no_argument, nullptr, 'V'},         {nullptr, 0, nullptr, 0}};
+  DaemonOptions o;
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
+    switch (c) {
+      case 'r':
+        o.root = optarg;
+        break;
+      case 'f':
+        o.foreground = true;
+        break;
+      case 's':
+        o.sshd = optarg;
+        break;
+      case 'S':
+        o.ssh = optarg;
+        break;
+      case 'u':
+        o.unit = optarg;
+        break;
+      case 'H':
+        o.host = optarg;
+        break;
+      case 'l':
+        o.log_level = optarg;
+        break;
+      case 'h':
+        usage(stdout);
+        return 0;
+      case 'V':
+        std::printf("keepalive-policyd %s\n", KEEPALIVE_VERSION);
+        return 0;
+      case ':':
+        std::fprintf(stderr, "keepalive-policyd: option '%s' needs a value\n", argv[optind - 1]);
+        return 2;
+      default:
+        std::fprintf(stderr, "keepalive-policyd: unknown option '%s'\n", argv[optind - 1]);
+        usage(stderr);
+        return 2;
+    }
+  }
+  if (optind < argc) {
+    std::fprintf(stderr, "keepalive-policyd: unexpected argument '%s'\n", argv[optind]);
+    return 2;
+  }
+  if (!log::validLevel(o.log_level)) {
+    std::fprintf(stderr, "keepalive-policyd: unknown log level '%s'\n", o.log_level.c_str());
+    return 2;
+  }
+  if (!o.root.empty() && o.root.front() != '/') {
+    std::fprintf(stderr, "keepalive-policyd: --root needs an absolute path\n");
+    return 2;
+  }
+  // Under systemd, stderr is connected to the journal: log there with priorities.
+  const bool journal = !o.foreground && std::getenv("JOURNAL_STREAM") != nullptr;
+  log::setup(journal, o.log_level);
+  try {
+    Daemon d(o);
+    return d.run();
+  } catch (const std::exception& e) {
+    log::error(std::string("cannot start: ") + e.what());
+    return 1;
+  }
+}
