@@ -7,9 +7,14 @@
 //
 // Invariants (any violation aborts, so libFuzzer saves the input):
 //  - every diagnostic names one of the given files, has line >= 0, column >= 0 and a message;
+//  - every message is printable ASCII on one line: policy text reaches messages only through
+//    detail::quote(), which escapes control bytes and bytes >= 0x7f (messages go to terminals,
+//    the journal and D-Bus, which needs valid UTF-8);
 //  - with no errors, both rendered drop-ins hold no NUL and only comment lines ('#...') or
 //    "Keyword N" lines from the fixed set (N decimal digits, TCPKeepAlive yes|no), each ending
 //    in '\n';
+//  - a policy that loads without errors has no errors for any one host either (checkForHost):
+//    every rule involves two values at most, and loadPolicy checks each override and each pair;
 //  - load + resolve + render is deterministic: rendering twice, and loading again from scratch,
 //    give the same bytes and the same digest.
 #include <cstddef>
@@ -49,16 +54,18 @@ const char* const kPaths[kMaxFiles] = {"/etc/keepalive-policy/policy.yaml",
   std::abort();
 }
 
-#define FUZZ_CHECK(cond, detail)                 \
-  do {                                           \
-    if (!(cond)) fail(#cond, (detail));          \
+#define FUZZ_CHECK(cond, detail) \
+  do {                           \
+    if (!(cond))                 \
+      fail(#cond, (detail));     \
   } while (0)
 
 std::vector<kp::PolicyFile> split(std::string_view in) {
   std::vector<kp::PolicyFile> files;
   while (files.size() + 1 < kMaxFiles) {
     auto at = in.find(kSeparator);
-    if (at == std::string_view::npos) break;
+    if (at == std::string_view::npos)
+      break;
     files.push_back({kPaths[files.size()], std::string(in.substr(0, at))});
     in.remove_prefix(at + kSeparator.size());
   }
@@ -72,21 +79,36 @@ void checkDiagnostics(const kp::Diagnostics& diags, const std::vector<kp::Policy
     const std::string text = d.str();
     FUZZ_CHECK(!d.pos.file.empty(), text);
     bool known = false;
-    for (const auto& f : files) known = known || f.path == d.pos.file;
+    for (const auto& f : files)
+      known = known || f.path == d.pos.file;
     FUZZ_CHECK(known, text);
     FUZZ_CHECK(d.pos.line >= 0, text);
     FUZZ_CHECK(d.pos.column >= 0, text);
     FUZZ_CHECK(!d.message.empty(), text);
-    if (d.severity == kp::Severity::kError) ++errors;
+    bool printable = true;
+    for (unsigned char c : d.message)
+      printable = printable && c >= 0x20 && c < 0x7f;
+    FUZZ_CHECK(printable, text);
+    if (d.severity == kp::Severity::kError)
+      ++errors;
   }
   FUZZ_CHECK(errors == diags.errorCount(), "error count disagrees with the items");
   FUZZ_CHECK(diags.sorted().size() == diags.items().size(), "sorted() lost or added items");
 }
 
+std::string describe(const kp::Diagnostics& diags) {
+  std::string out;
+  for (const auto& d : diags.sorted())
+    out += d.str() + "\n";
+  return out;
+}
+
 bool isDecimal(std::string_view s) {
-  if (s.empty() || s.size() > 19) return false;
+  if (s.empty() || s.size() > 19)
+    return false;
   for (char c : s)
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9')
+      return false;
   return s.size() == 1 || s[0] != '0';
 }
 
@@ -103,7 +125,8 @@ void checkDropIn(const std::string& text, std::string_view kw1, std::string_view
       FUZZ_CHECK(line.find('\r') == std::string_view::npos, line);
       continue;
     }
-    if (line == "TCPKeepAlive yes" || line == "TCPKeepAlive no") continue;
+    if (line == "TCPKeepAlive yes" || line == "TCPKeepAlive no")
+      continue;
     auto sp = line.find(' ');
     FUZZ_CHECK(sp != std::string_view::npos, line);
     std::string_view key = line.substr(0, sp);
@@ -117,7 +140,7 @@ struct Rendered {
   std::vector<std::string> texts;
 };
 
-Rendered renderAll(const kp::Policy& p) {
+Rendered renderAll(const kp::Policy& p, const std::vector<kp::PolicyFile>& files) {
   static const kp::HostIdentity kHosts[] = {
       kp::HostIdentity::fromName("db-01", "db-01.dmz.example.com"),
       kp::HostIdentity::fromName("web-7.example.org"),
@@ -125,6 +148,11 @@ Rendered renderAll(const kp::Policy& p) {
   Rendered out;
   out.digest = kp::policyDigest(p);
   for (const auto& host : kHosts) {
+    kp::Diagnostics hostDiags = kp::checkForHost(p, host);
+    checkDiagnostics(hostDiags, files);
+    // loadPolicy checks pairs only up to kMaxPairChecks (policy.cpp) overrides.
+    if (!p.hosts || p.hosts->value.size() <= 200)
+      FUZZ_CHECK(!hostDiags.hasErrors(), describe(hostDiags));
     kp::Resolved r = kp::resolve(p, host);
     std::string sshd = kp::renderSshd(r, out.digest);
     std::string client = kp::renderClient(r, out.digest);
@@ -151,16 +179,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   kp::Diagnostics diags;
   kp::Policy policy = kp::loadPolicy(files, diags);
   checkDiagnostics(diags, files);
-  if (diags.hasErrors()) return 0;
+  if (diags.hasErrors())
+    return 0;
 
-  Rendered first = renderAll(policy);
+  Rendered first = renderAll(policy, files);
   FUZZ_CHECK(first.digest == kp::policyDigest(policy), first.digest);
 
   // Validate-then-render again from scratch: same diagnostics, same bytes.
   kp::Diagnostics again;
   kp::Policy policy2 = kp::loadPolicy(files, again);
   FUZZ_CHECK(again.items() == diags.items(), "second load gave other diagnostics");
-  Rendered second = renderAll(policy2);
+  Rendered second = renderAll(policy2, files);
   FUZZ_CHECK(second.digest == first.digest, second.digest);
   FUZZ_CHECK(second.texts == first.texts, "second load rendered other bytes");
   FUZZ_CHECK(kp::canonicalText(policy2) == kp::canonicalText(policy), "canonical text differs");

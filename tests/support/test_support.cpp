@@ -195,3 +195,127 @@ std::vector<std::string> asNobody(const std::vector<std::string>& argv) {
 }
 
 }  // namespace keepalive::test
+
+#include <thread>
+
+namespace keepalive::test {
+
+std::string policydPath() {
+  return KEEPALIVE_POLICYD_PATH;
+}
+
+bool waitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto pause = std::chrono::milliseconds(1);
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return cond();
+    std::this_thread::sleep_for(pause);  // between checks of a condition, not instead of one
+    pause = std::min(pause * 2, std::chrono::milliseconds(25));
+  }
+  return true;
+}
+
+DaemonProcess::DaemonProcess(const std::string& root, std::vector<std::string> args,
+                             std::vector<std::string> env)
+    : logDir_("keepalive-daemon-log") {
+  logPath_ = logDir_ / "stderr.log";
+  std::vector<std::string> argv = {policydPath(), "--root", root,     "--foreground",
+                                   "--unit",      "none",   "--host", "test-host"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  int logFd = ::open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (logFd < 0)
+    throw std::runtime_error("cannot create daemon log");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, logFd, 1);
+  posix_spawn_file_actions_adddup2(&fa, logFd, 2);
+  std::vector<char*> a;
+  for (auto& s : argv)
+    a.push_back(s.data());
+  a.push_back(nullptr);
+  std::vector<std::string> envStore;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 && std::strncmp(*e, "JOURNAL_STREAM=", 15) != 0)
+      envStore.emplace_back(*e);
+  for (auto& e : env)
+    envStore.push_back(e);
+  std::vector<char*> ev;
+  for (auto& e : envStore)
+    ev.push_back(e.data());
+  ev.push_back(nullptr);
+  int rc = ::posix_spawn(&pid_, a[0], &fa, nullptr, a.data(), ev.data());
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(logFd);
+  if (rc != 0)
+    throw std::runtime_error("cannot start keepalive-policyd: " + std::string(strerror(rc)));
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (pid_ > 0)
+    stop();
+}
+
+std::string DaemonProcess::log() const {
+  try {
+    return readFile(logPath_);
+  } catch (...) {
+    return {};
+  }
+}
+
+int DaemonProcess::countInLog(const std::string& text) const {
+  const std::string l = log();
+  int n = 0;
+  for (std::size_t p = l.find(text); p != std::string::npos; p = l.find(text, p + text.size()))
+    ++n;
+  return n;
+}
+
+bool DaemonProcess::waitForLog(const std::string& text, int count,
+                               std::chrono::milliseconds timeout) const {
+  return waitFor([&] { return countInLog(text) >= count; }, timeout);
+}
+
+int DaemonProcess::stop(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0)
+    return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  bool done = waitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+  if (!done) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+  }
+  pid_ = -1;
+  return done && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void DaemonProcess::kill9() {
+  if (pid_ <= 0)
+    return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+SshRoot makeDaemonRoot(const std::string& root, const std::string& policy) {
+  ::chmod(root.c_str(), 0755);
+  SshRoot s = makeSshRoot(root);
+  makeDirs(root + "/etc/keepalive-policy/policy.d");
+  writeFile(root + "/etc/keepalive-policy/policy.yaml", policy);
+  return s;
+}
+
+void replaceByRename(const std::string& path, const std::string& text) {
+  const std::string dir = path.substr(0, path.rfind('/'));
+  const std::string tmp =
+      dir + "/.tmp-" + std::to_string(::getpid()) + "-" + path.substr(path.rfind('/') + 1);
+  writeFile(tmp, text);
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("rename failed: " + std::string(strerror(errno)));
+}
+
+}  // namespace keepalive::test

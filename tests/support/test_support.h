@@ -1,7 +1,10 @@
 // Helpers shared by the integration tests: temporary roots and child processes with deadlines.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -70,5 +73,49 @@ std::string dumpValue(const std::string& out, const std::string& keyword);
 
 // Runs argv as the unprivileged user nobody (setpriv) when we are root; as ourselves otherwise.
 std::vector<std::string> asNobody(const std::vector<std::string>& argv);
+
+}  // namespace keepalive::test
+
+namespace keepalive::test {
+
+std::string policydPath();
+
+// keepalive-policyd running in the background on a test root, its stderr in a file. Stopped with
+// SIGTERM (then SIGKILL) when the object dies.
+class DaemonProcess {
+ public:
+  // args are appended to: keepalive-policyd --root ROOT --foreground --unit none --host test-host
+  DaemonProcess(const std::string& root, std::vector<std::string> args = {},
+                std::vector<std::string> env = {});
+  ~DaemonProcess();
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  std::string log() const;  // everything it wrote to stderr so far
+  // Polls the log until it holds `text` at least `count` times; false at the deadline.
+  bool waitForLog(const std::string& text, int count = 1,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
+  int countInLog(const std::string& text) const;
+  // SIGTERM and wait; returns the exit code (-1 if killed).
+  int stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  void kill9();
+
+ private:
+  pid_t pid_ = -1;
+  std::string logPath_;
+  TempDir logDir_;
+};
+
+// Polls cond until true or the deadline. Never a fixed sleep: the wait ends as soon as it holds.
+bool waitFor(const std::function<bool()>& cond,
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// A complete test root for the daemon: SshRoot plus /etc/keepalive-policy/{policy.yaml,policy.d},
+// world-readable so that ssh -G can run as nobody.
+SshRoot makeDaemonRoot(const std::string& root, const std::string& policy);
+
+// Replaces path the way Ansible and editors do: write a temp file beside it, rename over it.
+void replaceByRename(const std::string& path, const std::string& text);
 
 }  // namespace keepalive::test

@@ -1,0 +1,418 @@
+// The engine's decisions, with every side effect faked: what is written, when sshd is reloaded,
+// and what is rolled back.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "core/config_text.h"
+#include "core/engine.h"
+
+using namespace keepalive::daemon;
+using keepalive::policy::HostIdentity;
+using keepalive::policy::PolicyFile;
+
+namespace {
+
+struct FakeStore : DropInStore {
+  std::map<Target, std::optional<std::string>> files;
+  std::map<Target, std::optional<std::string>> lastGood;
+  int writes = 0;
+  std::string failWrite;     // next write fails with this
+  std::string failLastGood;  // saveLastGood fails with this
+  std::optional<std::string> read(Target t, Status& st) override {
+    st = Status::success();
+    return files[t];
+  }
+  Status write(Target t, const std::string& bytes) override {
+    if (!failWrite.empty()) {
+      auto e = failWrite;
+      failWrite.clear();
+      return Status::failure(e);
+    }
+    ++writes;
+    files[t] = bytes;
+    return Status::success();
+  }
+  Status remove(Target t) override {
+    files[t].reset();
+    return Status::success();
+  }
+  Status saveLastGood(Target t, const std::optional<std::string>& b) override {
+    if (!failLastGood.empty())
+      return Status::failure(failLastGood);
+    lastGood[t] = b;
+    return Status::success();
+  }
+  std::string path(Target t) const override {
+    return t == Target::kSshd ? "/etc/ssh/sshd_config.d/00-keepalive-policy.conf"
+                              : "/etc/ssh/ssh_config.d/00-keepalive-policy.conf";
+  }
+};
+
+// sshd and ssh as far as the engine can tell: the config is the lines in `before` (files read
+// before ours), our drop-in, then `after`; the first value wins, as in OpenSSH.
+struct FakeSshd : Sshd {
+  FakeStore& store;
+  std::vector<ConfigLine> before, after;
+  bool included = true;
+  bool brokenElsewhere = false;  // sshd -t fails whatever our drop-in says
+  bool clientFails = false;
+  int tests = 0, inserts = 0;
+  explicit FakeSshd(FakeStore& s) : store(s) {}
+
+  std::vector<ConfigLine> ourLines(Target t) {
+    std::vector<ConfigLine> out;
+    auto& f = store.files[t];
+    if (!f)
+      return out;
+    for (const auto& d : parseConfigText(*f))
+      out.push_back({store.path(t), d.line, d.keyword, d.keyword_as_written, d.value, ""});
+    return out;
+  }
+  ConfigScan scan(Target t) {
+    ConfigScan s;
+    s.files_read.push_back(t == Target::kSshd ? "/etc/ssh/sshd_config" : "/etc/ssh/ssh_config");
+    if (t == Target::kSshd)
+      s.lines = before;
+    if (included || t == Target::kClient) {
+      s.files_read.push_back(store.path(t));
+      for (auto& l : ourLines(t))
+        s.lines.push_back(l);
+    }
+    if (t == Target::kSshd)
+      for (auto& l : after)
+        s.lines.push_back(l);
+    return s;
+  }
+  Dump dump(Target t) {
+    Dump d;
+    for (const auto& l : scan(t).lines) {
+      if (!l.condition.empty())
+        continue;
+      bool seen = false;
+      for (auto& [k, v] : d.entries)
+        seen |= k == l.keyword;
+      if (!seen)
+        d.entries.emplace_back(l.keyword, l.value);
+    }
+    d.entries.emplace_back("listenaddress", "127.0.0.1:22");
+    return d;
+  }
+  CheckResult test() override {
+    ++tests;
+    CheckResult c;
+    c.ok = !brokenElsewhere;
+    for (const auto& l : ourLines(Target::kSshd))
+      if (l.keyword == "clientaliveinterval" && l.value == "666")
+        c.ok = false;  // a value this fake sshd refuses, standing in for a rejected candidate
+    if (!c.ok)
+      c.message = "/etc/ssh/sshd_config line 3: Bad configuration option: Bogus";
+    return c;
+  }
+  Dump serverDump() override { return dump(Target::kSshd); }
+  Dump clientDump() override {
+    if (clientFails) {
+      Dump d;
+      d.status = Status::failure("ssh -G failed: bad configuration");
+      return d;
+    }
+    return dump(Target::kClient);
+  }
+  ConfigScan scanServer() override { return scan(Target::kSshd); }
+  ConfigScan scanClient() override { return scan(Target::kClient); }
+  Status insertInclude() override {
+    ++inserts;
+    included = true;
+    return Status::success();
+  }
+  std::string mainConfigPath() const override { return "/etc/ssh/sshd_config"; }
+};
+
+struct FakeServices : ServiceManager {
+  int reloads = 0;
+  bool fail = false;
+  std::string unit() const override { return "ssh.service"; }
+  ReloadOutcome reload() override {
+    ++reloads;
+    if (fail)
+      return {false, true, "job ended with result 'failed'"};
+    return {true, true, "job done"};
+  }
+};
+
+struct FakeProbe : Probe {
+  bool fail = false;
+  int probes = 0;
+  Status banner(const Dump&) override {
+    ++probes;
+    return fail ? Status::failure("127.0.0.1:22: Connection refused") : Status::success();
+  }
+};
+
+struct FakeClock : Clock {
+  std::int64_t now = 1700000000000000;
+  std::int64_t realtimeUsec() override { return now; }
+};
+
+struct Rig {
+  FakeStore store;
+  FakeSshd sshd{store};
+  FakeServices services;
+  FakeProbe probe;
+  FakeClock clock;
+  Engine engine{store, sshd,  services,
+                probe, clock, EngineOptions{HostIdentity::fromName("web-1")}};
+
+  Outcome apply(const std::string& text) {
+    return engine.apply({{"/etc/keepalive-policy/policy.yaml", text}}, {}, "test");
+  }
+  std::string sshdFile() { return store.files[Target::kSshd].value_or("<absent>"); }
+};
+
+const char* kPolicy =
+    "version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 3}\n"
+    "client: {server_alive_interval: 4m}\n";
+const char* kPolicy2 = "version: 1\nserver: {client_alive_interval: 1m}\n";
+
+}  // namespace
+
+TEST_CASE("engine: the first apply writes both drop-ins and reloads sshd once") {
+  Rig r;
+  auto o = r.apply(kPolicy);
+  CHECK(o.result == "applied");
+  CHECK(r.store.writes == 2);
+  CHECK(r.services.reloads == 1);
+  CHECK(r.probe.probes == 1);
+  CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 120\nClientAliveCountMax 3\n"));
+  const State& s = r.engine.state();
+  CHECK(s.kind == StateKind::kOk);
+  CHECK(s.generation == 1);
+  CHECK(s.reloads_total == 1);
+  CHECK(s.last_apply_usec == r.clock.now);
+  REQUIRE(s.effective_server.size() == 2);
+  CHECK(s.effective_server[0].keyword == "clientaliveinterval");
+  CHECK(s.effective_server[0].value == "120");
+  CHECK(s.effective_server[0].source == r.store.path(Target::kSshd) + ":5");
+  CHECK(s.effective_client[0].value == "240");
+  CHECK(s.policy_files == std::vector<std::string>{"/etc/keepalive-policy/policy.yaml"});
+  CHECK(s.policy_digest.rfind("sha256:", 0) == 0);
+}
+
+TEST_CASE("engine: an unchanged policy causes zero writes and zero reloads") {
+  Rig r;
+  r.apply(kPolicy);
+  auto o = r.apply(
+      "# reformatted\nversion: 1\nclient: {server_alive_interval: 240}\n"
+      "server:\n  client_alive_count_max: 3\n  client_alive_interval: 120\n");
+  CHECK(o.result == "unchanged");
+  CHECK(r.store.writes == 2);
+  CHECK(r.services.reloads == 1);
+  CHECK(r.engine.state().generation == 2);
+}
+
+TEST_CASE("engine: an invalid policy changes nothing and keeps the last good one in force") {
+  Rig r;
+  r.apply(kPolicy);
+  const std::string before = r.sshdFile();
+  auto o = r.apply("version: 1\nserver: {client_alive_intervall: 1m}\n");
+  CHECK(o.result == "policy-error");
+  CHECK(r.sshdFile() == before);
+  CHECK(r.store.writes == 2);
+  CHECK(r.services.reloads == 1);
+  const State& s = r.engine.state();
+  CHECK(s.kind == StateKind::kPolicyError);
+  CHECK_THAT(s.reason, Catch::Contains("policy.yaml:2:10: error: unknown key"));
+  CHECK_THAT(s.reason, Catch::Contains("stays in force"));
+  CHECK_THAT(s.last_error, Catch::Contains("did you mean 'client_alive_interval'"));
+  // Fixed: back to ok.
+  r.apply(kPolicy2);
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 60\n"));
+}
+
+TEST_CASE("engine: an invalid policy at start writes nothing") {
+  Rig r;
+  auto o = r.apply("version: 2\n");
+  CHECK(o.result == "policy-error");
+  CHECK(r.store.writes == 0);
+  CHECK_FALSE(r.store.files[Target::kSshd].has_value());
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("nothing was changed"));
+}
+
+TEST_CASE("engine: sshd -t rejecting the candidate restores the old drop-in without a reload") {
+  Rig r;
+  r.apply(kPolicy);
+  const std::string before = r.sshdFile();
+  auto o = r.apply("version: 1\nserver: {client_alive_interval: 666}\n");
+  CHECK(o.result == "rolled-back");
+  CHECK(r.sshdFile() == before);
+  CHECK(r.services.reloads == 1);
+  CHECK(r.store.lastGood[Target::kSshd] == before);
+  const State& s = r.engine.state();
+  CHECK(s.kind == StateKind::kRolledBack);
+  CHECK(s.rollbacks_total == 1);
+  CHECK_THAT(s.reason, Catch::Contains("sshd -t rejected the configuration"));
+  CHECK_THAT(s.reason, Catch::Contains("Bad configuration option"));
+}
+
+TEST_CASE("engine: a first apply that sshd -t rejects removes our drop-in again") {
+  Rig r;
+  r.apply("version: 1\nserver: {client_alive_interval: 666}\n");
+  CHECK_FALSE(r.store.files[Target::kSshd].has_value());
+  CHECK_FALSE(r.store.files[Target::kClient].has_value());
+  CHECK(r.services.reloads == 0);
+}
+
+TEST_CASE("engine: a configuration broken by another file is reported and never reloaded") {
+  Rig r;
+  r.apply(kPolicy);
+  r.sshd.brokenElsewhere = true;
+  auto o = r.apply(kPolicy2);
+  CHECK(o.result == "rolled-back");
+  CHECK(r.services.reloads == 1);
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("broken outside keepalive-policy"));
+  CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 120\n"));
+}
+
+TEST_CASE("engine: a failed reload rolls back and reloads the restored configuration") {
+  Rig r;
+  r.apply(kPolicy);
+  const std::string before = r.sshdFile();
+  r.services.fail = true;
+  auto o = r.apply(kPolicy2);
+  CHECK(o.result == "rolled-back");
+  CHECK(r.sshdFile() == before);
+  CHECK(r.services.reloads == 3);  // first apply, the failed one, the one after the rollback
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("reload of ssh.service failed"));
+}
+
+TEST_CASE("engine: sshd not answering after the reload rolls back") {
+  Rig r;
+  r.apply(kPolicy);
+  const std::string before = r.sshdFile();
+  r.probe.fail = true;
+  auto o = r.apply(kPolicy2);
+  CHECK(o.result == "rolled-back");
+  CHECK(r.sshdFile() == before);
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("does not answer after the reload"));
+}
+
+TEST_CASE("engine: a write that fails (ENOSPC) leaves everything as it was") {
+  Rig r;
+  r.apply(kPolicy);
+  const std::string before = r.sshdFile();
+  r.store.failWrite = "cannot write: No space left on device";
+  auto o = r.apply(kPolicy2);
+  CHECK(o.result == "rolled-back");
+  CHECK(r.sshdFile() == before);
+  CHECK(r.services.reloads == 1);
+  CHECK_THAT(r.engine.state().last_error, Catch::Contains("No space left on device"));
+}
+
+TEST_CASE("engine: no last-known-good copy, no change") {
+  Rig r;
+  r.apply(kPolicy);
+  r.store.failLastGood = "cannot create state directory";
+  auto o = r.apply(kPolicy2);
+  CHECK(o.result == "rolled-back");
+  CHECK(r.store.writes == 2);
+}
+
+TEST_CASE("engine: ssh -G rejecting the client drop-in rolls back both drop-ins") {
+  Rig r;
+  r.apply(kPolicy);
+  const std::string before = r.sshdFile();
+  r.sshd.clientFails = true;
+  auto o = r.apply(
+      "version: 1\nserver: {client_alive_interval: 1m}\nclient: {server_alive_interval: 1m}\n");
+  CHECK(o.result == "rolled-back");
+  CHECK(r.sshdFile() == before);
+  CHECK(r.services.reloads == 1);
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("ssh -G rejected"));
+}
+
+TEST_CASE(
+    "engine: an earlier file setting our keyword is reported as shadowing, with file and line") {
+  Rig r;
+  r.sshd.before.push_back({"/etc/ssh/sshd_config.d/00-aaa.conf", 4, "clientaliveinterval",
+                           "ClientAliveInterval", "0", ""});
+  r.apply(kPolicy);
+  const State& s = r.engine.state();
+  CHECK(s.kind == StateKind::kShadowed);
+  REQUIRE(s.shadowed.size() == 1);
+  CHECK(s.shadowed[0].file == "/etc/ssh/sshd_config.d/00-aaa.conf");
+  CHECK(s.shadowed[0].line == 4);
+  CHECK(s.shadowed[0].theirs == "0");
+  CHECK(s.shadowed[0].ours == "120");
+  CHECK_THAT(s.reason,
+             Catch::Contains("00-aaa.conf\":4 sets ClientAliveInterval 0 before our drop-in"));
+  CHECK(s.effective_server[0].value == "0");
+  CHECK(s.effective_server[0].source == "/etc/ssh/sshd_config.d/00-aaa.conf:4");
+  // The shadowing file goes away: ok again, no write needed.
+  r.sshd.before.clear();
+  r.engine.reconcile("test");
+  CHECK(r.engine.state().kind == StateKind::kOk);
+}
+
+TEST_CASE("engine: a Match block overriding our keyword is reported with its condition") {
+  Rig r;
+  r.sshd.after.push_back({"/etc/ssh/sshd_config", 40, "clientaliveinterval", "ClientAliveInterval",
+                          "0", "Match User backup"});
+  r.apply(kPolicy);
+  const State& s = r.engine.state();
+  CHECK(s.kind == StateKind::kShadowed);
+  REQUIRE(s.shadowed.size() == 1);
+  CHECK(s.shadowed[0].condition == "Match User backup");
+  CHECK_THAT(s.reason, Catch::Contains("for connections matching 'Match User backup'"));
+}
+
+TEST_CASE("engine: a missing Include is reported, and added only when the policy says so") {
+  Rig r;
+  r.sshd.included = false;
+  r.apply(kPolicy);
+  CHECK(r.engine.state().kind == StateKind::kShadowed);
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("does not include our sshd drop-in"));
+  CHECK(r.sshd.inserts == 0);
+
+  Rig fix;
+  fix.sshd.included = false;
+  fix.apply("version: 1\nserver: {client_alive_interval: 2m, ensure_include: true}\n");
+  CHECK(fix.sshd.inserts == 1);
+  CHECK(fix.engine.state().kind == StateKind::kOk);
+  CHECK(fix.services.reloads == 1);
+}
+
+TEST_CASE("engine: reconcile restores an edited or removed drop-in and reloads") {
+  Rig r;
+  r.apply(kPolicy);
+  const std::string good = r.sshdFile();
+  CHECK(r.engine.dropInsAsDesired());
+  r.store.files[Target::kSshd] = "ClientAliveInterval 0\n";
+  CHECK_FALSE(r.engine.dropInsAsDesired());
+  auto o = r.engine.reconcile("drift");
+  CHECK(o.result == "restored");
+  CHECK(r.sshdFile() == good);
+  CHECK(r.services.reloads == 2);
+  CHECK(r.engine.state().drift_repairs_total == 1);
+  r.store.files[Target::kClient].reset();
+  r.engine.reconcile("drift");
+  CHECK(r.store.files[Target::kClient].has_value());
+  CHECK(r.services.reloads == 2);  // the client drop-in needs no sshd reload
+  CHECK(r.engine.reconcile("again").result == "unchanged");
+}
+
+TEST_CASE("engine: a change in comments only is written without a reload") {
+  Rig r;
+  r.apply(kPolicy);
+  // Same sshd values, different policy (users section) so the header's digest changes.
+  r.apply(std::string(kPolicy) + "users: {action: off}\n");
+  CHECK(r.store.writes == 4);
+  CHECK(r.services.reloads == 1);
+}
+
+TEST_CASE("engine: before any good policy, reconcile changes nothing") {
+  Rig r;
+  r.apply("version: 9\n");
+  CHECK(r.engine.reconcile("periodic").result == "unchanged");
+  CHECK(r.store.writes == 0);
+}
