@@ -1,1 +1,282 @@
-// Written in the next step.
+// keepalive-policyd on a test root with the real sshd -t / sshd -T and ssh -G, real inotify and
+// real signals. Reloads are off here (--unit none); tests/system proves them against systemd.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "test_support.h"
+
+using namespace keepalive::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kPolicyA =
+    "version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 3}\n"
+    "client: {server_alive_interval: 4m}\n";
+const char* kPolicyB =
+    "version: 1\nserver: {client_alive_interval: 1m, client_alive_count_max: 2}\n"
+    "client: {server_alive_interval: 4m}\n";
+
+struct Root {
+  TempDir dir{"keepalive-daemon"};
+  SshRoot ssh;
+  explicit Root(const std::string& policy = kPolicyA) { ssh = makeDaemonRoot(dir.path(), policy); }
+  std::string policy() const { return dir / "etc/keepalive-policy/policy.yaml"; }
+  std::string sshdDropIn() const { return ssh.sshdDropIn(); }
+  std::string clientDropIn() const { return ssh.clientDropIn(); }
+  std::string read(const std::string& p) const {
+    try {
+      return readFile(p);
+    } catch (...) {
+      return "<absent>";
+    }
+  }
+  bool has(const std::string& p, const std::string& text) const {
+    return read(p).find(text) != std::string::npos;
+  }
+};
+
+std::string sshdT(const Root& r) {
+  auto T = run(
+      {"/usr/sbin/sshd", "-T", "-f", r.ssh.sshdConfig(), "-C", "user=root,host=x,addr=192.0.2.1"});
+  return T.out;
+}
+
+}  // namespace
+
+TEST_CASE("daemon: the first apply installs both drop-ins that sshd and ssh accept") {
+  if (!isRoot()) {
+    WARN("needs root for sshd -t; skipped");
+    return;
+  }
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  CHECK(r.has(r.sshdDropIn(), "ClientAliveInterval 120\nClientAliveCountMax 3\n"));
+  CHECK(r.has(r.clientDropIn(), "ServerAliveInterval 240\n"));
+  struct stat st {};
+  REQUIRE(::stat(r.sshdDropIn().c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  REQUIRE(::stat(r.clientDropIn().c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0644);
+  CHECK(st.st_uid == 0);
+  CHECK(run({"/usr/sbin/sshd", "-t", "-f", r.ssh.sshdConfig()}).exit_code == 0);
+  CHECK(dumpValue(sshdT(r), "clientaliveinterval") == "120");
+  CHECK_THAT(d.log(),
+             Catch::Contains("effective sshd: clientaliveinterval=120 (" + r.sshdDropIn() + ":5)"));
+  CHECK(fs::exists(r.dir / "var/lib/keepalive-policy/last-good/sshd.absent"));
+  CHECK(d.stop() == 0);
+}
+
+TEST_CASE("daemon: a restart with an unchanged policy writes nothing") {
+  if (!isRoot())
+    return;
+  Root r;
+  {
+    DaemonProcess d(r.dir.path());
+    REQUIRE(d.waitForLog("state ok:"));
+  }
+  struct stat before {};
+  ::stat(r.sshdDropIn().c_str(), &before);
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  CHECK(d.countInLog("wrote ") == 0);
+  CHECK_THAT(d.log(), Catch::Contains("(start): unchanged"));
+  struct stat after {};
+  ::stat(r.sshdDropIn().c_str(), &after);
+  CHECK(before.st_ino == after.st_ino);
+  CHECK(before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+}
+
+TEST_CASE("daemon: a policy replaced by rename is applied, and so is a new fragment") {
+  if (!isRoot())
+    return;
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  replaceByRename(r.policy(), kPolicyB);
+  CHECK(waitFor([&] { return r.has(r.sshdDropIn(), "ClientAliveInterval 60\n"); }));
+  CHECK(d.waitForLog("(policy changed): applied"));
+  CHECK(dumpValue(sshdT(r), "clientalivecountmax") == "2");
+  replaceByRename(r.dir / "etc/keepalive-policy/policy.d/50-client.yaml",
+                  "version: 1\nclient: {server_alive_interval: 1m}\n");
+  CHECK(waitFor([&] { return r.has(r.clientDropIn(), "ServerAliveInterval 60\n"); }));
+}
+
+TEST_CASE("daemon: an edited or deleted drop-in is restored") {
+  if (!isRoot())
+    return;
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  const std::string good = r.read(r.sshdDropIn());
+  writeFile(r.sshdDropIn(), "ClientAliveInterval 0\n", 0600);
+  CHECK(waitFor([&] { return r.read(r.sshdDropIn()) == good; }));
+  CHECK(d.waitForLog("drop-ins restored", 1));
+  const std::string client = r.read(r.clientDropIn());
+  ::unlink(r.clientDropIn().c_str());
+  CHECK(waitFor([&] { return r.read(r.clientDropIn()) == client; }));
+  CHECK(d.waitForLog("drop-ins restored", 2));
+  // sed -i style: a new file renamed over ours.
+  replaceByRename(r.sshdDropIn(), "ClientAliveInterval 5\n");
+  CHECK(waitFor([&] { return r.read(r.sshdDropIn()) == good; }));
+  CHECK(d.waitForLog("drift repairs 3"));
+}
+
+TEST_CASE("daemon: our own writes cause no restore loop") {
+  if (!isRoot())
+    return;
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  replaceByRename(r.policy(), kPolicyB);
+  REQUIRE(d.waitForLog("(policy changed): applied"));
+  // Our write's inotify events were seen and found nothing to do. Another policy change later
+  // proves the loop is alive and that nothing was restored in between.
+  replaceByRename(r.policy(), kPolicyA);
+  REQUIRE(d.waitForLog("(policy changed): applied", 2));
+  CHECK(d.countInLog("drop-ins restored") == 0);
+  CHECK(d.countInLog("wrote ") == 6);
+}
+
+TEST_CASE("daemon: a drop-in that shadows ours is reported with file and line") {
+  if (!isRoot())
+    return;
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  const std::string shadow = r.dir / "etc/ssh/sshd_config.d/00-aaa.conf";
+  writeFile(shadow, "# another admin's file\nClientAliveInterval 0\n");
+  CHECK(d.waitForLog("state shadowed: \"" + shadow +
+                     "\":2 sets ClientAliveInterval 0 before our drop-in is read"));
+  ::unlink(shadow.c_str());
+  CHECK(d.waitForLog("no file shadows the policy any more"));
+  CHECK(d.waitForLog("state ok:", 2));
+}
+
+TEST_CASE("daemon: a line before the Include in sshd_config shadows too") {
+  if (!isRoot())
+    return;
+  Root r;
+  const std::string main = r.ssh.sshdConfig();
+  writeFile(main, "ClientAliveCountMax 9\n" + readFile(main));
+  DaemonProcess d(r.dir.path());
+  CHECK(d.waitForLog("state shadowed: \"" + main + "\":1 sets ClientAliveCountMax 9"));
+}
+
+TEST_CASE("daemon: sshd_config without the Include is reported, and fixed when the policy asks") {
+  if (!isRoot())
+    return;
+  Root r;
+  const std::string main = r.ssh.sshdConfig();
+  std::string text = readFile(main);
+  text.erase(0, text.find('\n', text.find("Include")) + 1);
+  writeFile(main, text);
+  {
+    DaemonProcess d(r.dir.path());
+    CHECK(d.waitForLog("does not include our sshd drop-in"));
+    CHECK(readFile(main) == text);
+  }
+  writeFile(r.policy(), "version: 1\nserver: {client_alive_interval: 2m, ensure_include: true}\n");
+  DaemonProcess d(r.dir.path());
+  CHECK(d.waitForLog("added an Include of the drop-in directory"));
+  CHECK(d.waitForLog("state ok:"));
+  CHECK_THAT(readFile(main), Catch::StartsWith("# Added by keepalive-policyd"));
+  CHECK(dumpValue(sshdT(r), "clientaliveinterval") == "120");
+}
+
+TEST_CASE("daemon: an invalid policy changes nothing and says where the problem is") {
+  if (!isRoot())
+    return;
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  const std::string before = r.read(r.sshdDropIn());
+  replaceByRename(r.policy(),
+                  "version: 1\nserver: {client_alive_interval: 5m}\nnetwork: {idle_timeout: 5m}\n");
+  CHECK(d.waitForLog("state policy-error:"));
+  CHECK_THAT(
+      d.log(),
+      Catch::Contains(r.policy() + ":2:33: error: server.client_alive_interval 5m is not below"));
+  CHECK_THAT(d.log(), Catch::Contains("the last good policy stays in force"));
+  CHECK(r.read(r.sshdDropIn()) == before);
+  CHECK(d.countInLog("wrote ") == 2);
+}
+
+TEST_CASE("daemon: another admin's broken drop-in blocks our change and is never papered over") {
+  if (!isRoot())
+    return;
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  const std::string before = r.read(r.sshdDropIn());
+  writeFile(r.dir / "etc/ssh/sshd_config.d/50-broken.conf", "NoSuchOption yes\n");
+  replaceByRename(r.policy(), kPolicyB);
+  CHECK(d.waitForLog("state rolled-back:"));
+  CHECK_THAT(d.log(), Catch::Contains("broken outside keepalive-policy, not reloading"));
+  CHECK_THAT(d.log(), Catch::Contains("50-broken.conf"));
+  CHECK(r.read(r.sshdDropIn()) == before);
+  // The admin fixes their file: the next change goes through.
+  ::unlink((r.dir / "etc/ssh/sshd_config.d/50-broken.conf").c_str());
+  replaceByRename(r.policy(), std::string(kPolicyB) + "\n");
+  CHECK(waitFor([&] { return r.has(r.sshdDropIn(), "ClientAliveInterval 60\n"); }));
+}
+
+TEST_CASE("daemon: SIGHUP re-reads the policy, SIGTERM exits 0 promptly") {
+  if (!isRoot())
+    return;
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  ::kill(d.pid(), SIGHUP);
+  CHECK(d.waitForLog("(SIGHUP): unchanged"));
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(d.stop(std::chrono::seconds(2)) == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(1));
+}
+
+TEST_CASE("daemon: a symlink planted as our drop-in is replaced, its target untouched") {
+  if (!isRoot())
+    return;
+  Root r;
+  const std::string victim = r.dir / "victim";
+  writeFile(victim, "precious\n", 0640);
+  ::symlink(victim.c_str(), r.sshdDropIn().c_str());
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  struct stat st {};
+  REQUIRE(::lstat(r.sshdDropIn().c_str(), &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+  CHECK(readFile(victim) == "precious\n");
+  REQUIRE(::stat(victim.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0640);
+  CHECK_THAT(d.log(), Catch::Contains("it is a symlink; replacing it"));
+}
+
+TEST_CASE("daemon: a policy directory created after start is picked up") {
+  if (!isRoot())
+    return;
+  Root r;
+  fs::remove_all(r.dir / "etc/keepalive-policy");
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state policy-error:"));
+  CHECK_THAT(d.log(), Catch::Contains("no policy"));
+  CHECK_FALSE(fs::exists(r.sshdDropIn()));
+  makeDirs(r.dir / "etc/keepalive-policy");
+  replaceByRename(r.policy(), kPolicyA);
+  CHECK(d.waitForLog("state ok:"));
+  CHECK(r.has(r.sshdDropIn(), "ClientAliveInterval 120\n"));
+}
+
+TEST_CASE("daemon: bad options are usage errors") {
+  CHECK(run({policydPath(), "--bogus"}).exit_code == 2);
+  CHECK(run({policydPath(), "--root"}).exit_code == 2);
+  CHECK(run({policydPath(), "--root", "relative"}).exit_code == 2);
+  CHECK(run({policydPath(), "--log-level", "loud"}).exit_code == 2);
+  CHECK_THAT(run({policydPath(), "--help"}).out, Catch::Contains("--unit NAME"));
+}
