@@ -43,6 +43,12 @@ std::int64_t RealClock::realtimeUsec() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
+std::int64_t RealClock::monotonicUsec() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
 Daemon::Daemon(DaemonOptions o)
     : o_(std::move(o)),
       store_(o_.root, io::underRoot(o_.root, "/var/lib/keepalive-policy")),

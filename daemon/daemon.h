@@ -25,7 +25,9 @@ struct DaemonOptions {
   std::string unit;  // "" = detect, "none" = no reloads
   std::string log_level = "info";
   std::string host;  // "" = this host's names
-  std::chrono::milliseconds debounce{50};
+  // Ansible's rename is one event, an editor's save a short burst: 20 ms covers the burst and
+  // keeps a pushed policy in force within tens of milliseconds.
+  std::chrono::milliseconds debounce{20};
   std::chrono::milliseconds command_timeout{10000};
   std::chrono::milliseconds job_timeout{15000};
 };
@@ -33,6 +35,7 @@ struct DaemonOptions {
 class RealClock : public Clock {
  public:
   std::int64_t realtimeUsec() override;
+  std::int64_t monotonicUsec() override;
 };
 
 class Daemon {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 #include "keepalive/policy/render.h"
 
@@ -94,9 +95,29 @@ Engine::Engine(DropInStore& store, Sshd& sshd, ServiceManager& services, Probe& 
   state_.drop_ins = {store_.path(Target::kSshd), store_.path(Target::kClient)};
 }
 
+std::string Outcome::timing() const {
+  auto ms = [](std::int64_t us) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(us) / 1000.0);
+    return std::string(buf);
+  };
+  std::string out = ms(total_usec) + " ms (";
+  for (std::size_t i = 0; i < steps_usec.size(); ++i)
+    out += (i ? ", " : "") + steps_usec[i].first + " " + ms(steps_usec[i].second);
+  return out + ")";
+}
+
+void Engine::step(Outcome& o, const char* name) {
+  const std::int64_t now = clock_.monotonicUsec();
+  o.steps_usec.emplace_back(name, now - stepStart_);
+  o.total_usec += now - stepStart_;
+  stepStart_ = now;
+}
+
 Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diagnostics readDiags,
                       const std::string& trigger) {
   Outcome o;
+  stepStart_ = clock_.monotonicUsec();
   ++state_.generation;
   state_.last_apply_usec = clock_.realtimeUsec();
   policy::Diagnostics diags = std::move(readDiags);
@@ -134,7 +155,11 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
   const policy::Resolved r = policy::resolve(p, options_.host);
   const std::string digest = policy::policyDigest(p);
   Desired want{policy::renderSshd(r, digest), policy::renderClient(r, digest)};
+  Outcome parsed;
+  step(parsed, "parse");
   o = install(want, r);
+  o.steps_usec.insert(o.steps_usec.begin(), parsed.steps_usec.front());
+  o.total_usec += parsed.total_usec;
   if (o.result != "rolled-back") {
     policyError_ = false;
     policy_ = std::move(p);
@@ -144,7 +169,8 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
     for (const auto& f : files)
       state_.policy_files.push_back(f.path);
     state_.policy_digest = digest;
-    o.log.push_back({Level::kInfo, "policy " + digest + " (" + trigger + "): " + o.result});
+    o.log.push_back({Level::kInfo,
+                     "policy " + digest + " (" + trigger + "): " + o.result + " in " + o.timing()});
   } else {
     policyError_ = false;
   }
@@ -155,6 +181,7 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
 
 Outcome Engine::reconcile(const std::string& trigger) {
   Outcome o;
+  stepStart_ = clock_.monotonicUsec();
   if (!desired_ || !resolved_) {
     o.result = "unchanged";
     return o;
@@ -251,6 +278,8 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
     o.wrote = true;
     o.log.push_back({Level::kInfo, "wrote \"" + store_.path(c.target) + "\""});
   }
+  if (!changes.empty())
+    step(o, "write");
 
   if (sshdChanged) {
     CheckResult t = sshd_.test();
@@ -262,6 +291,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
           o);
       return o;
     }
+    step(o, "sshd -t");
   }
   for (const auto& c : changes) {
     if (c.target != Target::kClient)
@@ -271,6 +301,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
       rollback(done, false, "ssh -G rejected the client configuration: " + d.status.error, o);
       return o;
     }
+    step(o, "ssh -G");
   }
 
   if (sshdChanged && !sshdNeedsReload)
@@ -283,6 +314,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
       rollback(done, true, "reload of " + services_.unit() + " failed: " + ro.detail, o);
       return o;
     }
+    step(o, "reload");
     if (ro.attempted) {
       ++state_.reloads_total;
       o.reloaded = true;
@@ -293,6 +325,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
         rollback(done, true, "sshd does not answer after the reload: " + b.error, o);
         return o;
       }
+      step(o, "probe");
     } else if (!ro.detail.empty()) {
       o.log.push_back({Level::kDebug, ro.detail});
     }
@@ -301,6 +334,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
   rolledBack_ = false;
   o.result = changes.empty() ? "unchanged" : "applied";
   verify(r, o);
+  step(o, "verify");
   return o;
 }
 

@@ -24,6 +24,10 @@ struct Outcome {
   bool wrote = false;     // a drop-in was written
   bool reloaded = false;  // sshd was reloaded
   std::vector<LogEvent> log;
+  // How long each step took, in order: parse, write, sshd -t, ssh -G, reload, probe, verify.
+  std::vector<std::pair<std::string, std::int64_t>> steps_usec;
+  std::int64_t total_usec = 0;
+  std::string timing() const;  // "23.4 ms (parse 0.3, write 0.8, ...)"
 };
 
 struct EngineOptions {
@@ -65,6 +69,7 @@ class Engine {
                 Outcome& o);
   void verify(const policy::Resolved& r, Outcome& o);
   void settle();
+  void step(Outcome& o, const char* name);
 
   DropInStore& store_;
   Sshd& sshd_;
@@ -79,6 +84,7 @@ class Engine {
   std::optional<Desired> desired_;
   bool policyError_ = false;
   bool rolledBack_ = false;
+  std::int64_t stepStart_ = 0;
   std::string rollbackReason_;
   std::string policyErrorReason_;
 };

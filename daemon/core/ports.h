@@ -115,6 +115,7 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual std::int64_t realtimeUsec() = 0;
+  virtual std::int64_t monotonicUsec() = 0;
 };
 
 }  // namespace keepalive::daemon

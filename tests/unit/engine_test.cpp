@@ -152,6 +152,8 @@ struct FakeProbe : Probe {
 struct FakeClock : Clock {
   std::int64_t now = 1700000000000000;
   std::int64_t realtimeUsec() override { return now; }
+  std::int64_t monotonicUsec() override { return mono += 1000; }
+  std::int64_t mono = 0;
 };
 
 struct Rig {
@@ -415,4 +417,20 @@ TEST_CASE("engine: before any good policy, reconcile changes nothing") {
   r.apply("version: 9\n");
   CHECK(r.engine.reconcile("periodic").result == "unchanged");
   CHECK(r.store.writes == 0);
+}
+
+TEST_CASE("engine: an apply reports how long each step took") {
+  Rig r;
+  auto o = r.apply(kPolicy);
+  std::vector<std::string> names;
+  for (const auto& [n, us] : o.steps_usec)
+    names.push_back(n);
+  CHECK(names == std::vector<std::string>{"parse", "write", "sshd -t", "ssh -G", "reload", "probe",
+                                          "verify"});
+  CHECK(o.total_usec == 7000);  // the fake clock advances 1 ms per reading
+  CHECK_THAT(o.timing(), Catch::StartsWith("7.0 ms (parse 1.0, write 1.0"));
+  bool logged = false;
+  for (const auto& e : o.log)
+    logged |= e.message.find("applied in 7.0 ms") != std::string::npos;
+  CHECK(logged);
 }
