@@ -74,7 +74,7 @@ bool writeAll(int fd, const std::string& bytes) {
 }  // namespace
 
 Status writeFileAtomic(const std::string& dir, const std::string& name, const std::string& bytes,
-                       mode_t mode, uid_t uid, gid_t gid) {
+                       mode_t mode, uid_t uid, gid_t gid, bool durable) {
   Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() < 0)
     return Status::failure(err("cannot open directory", dir, errno));
@@ -102,7 +102,7 @@ Status writeFileAtomic(const std::string& dir, const std::string& name, const st
     return fail("cannot set owner of");
   if (::fchmod(fd.get(), mode) != 0)
     return fail("cannot set mode of");
-  if (::fsync(fd.get()) != 0)
+  if (durable && ::fsync(fd.get()) != 0)
     return fail("cannot fsync");
   if (::close(fd.release()) != 0) {
     int e = errno;
@@ -114,7 +114,7 @@ Status writeFileAtomic(const std::string& dir, const std::string& name, const st
     ::unlinkat(dfd.get(), tmp.c_str(), 0);
     return Status::failure(err("cannot rename into place", dir + "/" + name, e));
   }
-  if (::fsync(dfd.get()) != 0)
+  if (durable && ::fsync(dfd.get()) != 0)
     return Status::failure(err("cannot fsync directory", dir, errno));
   return Status::success();
 }
@@ -241,13 +241,14 @@ Status FsDropInStore::saveLastGood(Target t, const std::optional<std::string>& b
     return Status::failure("cannot create state directory: \"" + d + "\": " + ec.message());
   ::chmod(d.c_str(), 0700);
   const std::string base = toString(t);
-  // "absent" records that there was no drop-in: rolling back then means removing ours.
+  // "absent" records that there was no drop-in: rolling back then means removing ours. The
+  // rollback itself uses the copy in memory; this one is for the admin, so it needs no fsync.
   if (!bytes) {
-    removeFileDurably(d, base + ".conf");
-    return writeFileAtomic(d, base + ".absent", "", 0600);
+    ::unlink((d + "/" + base + ".conf").c_str());
+    return writeFileAtomic(d, base + ".absent", "", 0600, 0, 0, false);
   }
-  removeFileDurably(d, base + ".absent");
-  return writeFileAtomic(d, base + ".conf", *bytes, 0600);
+  ::unlink((d + "/" + base + ".absent").c_str());
+  return writeFileAtomic(d, base + ".conf", *bytes, 0600, 0, 0, false);
 }
 
 int FsDropInStore::cleanStaleTemps() {

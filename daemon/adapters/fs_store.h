@@ -13,9 +13,10 @@ namespace keepalive::daemon {
 
 // Writes bytes to dir/name atomically: a temp file ".NAME.XXXXXX" beside it (outside any *.conf
 // glob), mode and owner set before the rename, fsync of the file, renameat, fsync of the
-// directory. On failure the temp file is removed and the old file stays untouched.
+// directory. On failure the temp file is removed and the old file stays untouched. durable=false
+// keeps the atomic rename but skips both fsyncs, for copies a crash may lose.
 Status writeFileAtomic(const std::string& dir, const std::string& name, const std::string& bytes,
-                       mode_t mode, uid_t uid = 0, gid_t gid = 0);
+                       mode_t mode, uid_t uid = 0, gid_t gid = 0, bool durable = true);
 // Reads dir/name without following a symlink and without blocking on a FIFO; nullopt when
 // absent. Anything but a regular file of at most maxBytes is an error.
 std::optional<std::string> readFileNoFollow(const std::string& dir, const std::string& name,

@@ -293,10 +293,12 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
     }
     step(o, "sshd -t");
   }
+  std::optional<Dump> serverDump, clientDump;
   for (const auto& c : changes) {
     if (c.target != Target::kClient)
       continue;
     Dump d = sshd_.clientDump();
+    clientDump = d;
     if (!d.status) {
       rollback(done, false, "ssh -G rejected the client configuration: " + d.status.error, o);
       return o;
@@ -320,6 +322,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
       o.reloaded = true;
       o.log.push_back({Level::kInfo, "reloaded " + services_.unit() + " (" + ro.detail + ")"});
       Dump d = sshd_.serverDump();
+      serverDump = d;
       Status b = d.status ? probe_.banner(d) : d.status;
       if (!b) {
         rollback(done, true, "sshd does not answer after the reload: " + b.error, o);
@@ -333,7 +336,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
 
   rolledBack_ = false;
   o.result = changes.empty() ? "unchanged" : "applied";
-  verify(r, o);
+  verify(r, o, serverDump, clientDump);
   step(o, "verify");
   return o;
 }
@@ -380,7 +383,8 @@ void Engine::rollback(const std::vector<Change>& changes, bool reloaded, const s
   }
 }
 
-void Engine::verify(const policy::Resolved& r, Outcome& o) {
+void Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDump,
+                    std::optional<Dump> clientDump) {
   std::vector<Shadowing> found;
   auto check = [&](Target t, const ConfigScan& scan, const Dump& dump,
                    std::vector<EffectiveValue>& eff) {
@@ -431,8 +435,10 @@ void Engine::verify(const policy::Resolved& r, Outcome& o) {
                          mineLine ? mineLine->line : 0, "not in effect"});
     }
   };
-  check(Target::kSshd, sshd_.scanServer(), sshd_.serverDump(), state_.effective_server);
-  check(Target::kClient, sshd_.scanClient(), sshd_.clientDump(), state_.effective_client);
+  check(Target::kSshd, sshd_.scanServer(), serverDump ? *serverDump : sshd_.serverDump(),
+        state_.effective_server);
+  check(Target::kClient, sshd_.scanClient(), clientDump ? *clientDump : sshd_.clientDump(),
+        state_.effective_client);
   if (found != state_.shadowed) {
     for (const auto& s : found)
       o.log.push_back({Level::kWarning, s.describe()});

@@ -67,7 +67,9 @@ class Engine {
   Outcome install(const Desired& want, const policy::Resolved& r);
   void rollback(const std::vector<Change>& changes, bool reloaded, const std::string& why,
                 Outcome& o);
-  void verify(const policy::Resolved& r, Outcome& o);
+  // serverDump/clientDump: taken during this transaction after the last change, or nullopt.
+  void verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDump = {},
+              std::optional<Dump> clientDump = {});
   void settle();
   void step(Outcome& o, const char* name);
 
