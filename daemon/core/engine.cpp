@@ -321,9 +321,17 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
       ++state_.reloads_total;
       o.reloaded = true;
       o.log.push_back({Level::kInfo, "reloaded " + services_.unit() + " (" + ro.detail + ")"});
-      Dump d = sshd_.serverDump();
-      serverDump = d;
-      Status b = d.status ? probe_.banner(d) : d.status;
+      // Probe where sshd listened at the last check first: that keeps sshd -T out of the path to
+      // a serving sshd. Only a fresh sshd -T may conclude that sshd does not answer, so a
+      // changed ListenAddress never causes a false rollback.
+      Status b = Status::failure("not probed");
+      if (lastServerDump_ && lastServerDump_->status)
+        b = probe_.banner(*lastServerDump_);
+      if (!b) {
+        Dump d = sshd_.serverDump();
+        serverDump = d;
+        b = d.status ? probe_.banner(d) : d.status;
+      }
       if (!b) {
         rollback(done, true, "sshd does not answer after the reload: " + b.error, o);
         return o;
@@ -435,8 +443,11 @@ void Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> s
                          mineLine ? mineLine->line : 0, "not in effect"});
     }
   };
-  check(Target::kSshd, sshd_.scanServer(), serverDump ? *serverDump : sshd_.serverDump(),
-        state_.effective_server);
+  if (!serverDump)
+    serverDump = sshd_.serverDump();
+  if (serverDump->status)
+    lastServerDump_ = serverDump;
+  check(Target::kSshd, sshd_.scanServer(), *serverDump, state_.effective_server);
   check(Target::kClient, sshd_.scanClient(), clientDump ? *clientDump : sshd_.clientDump(),
         state_.effective_client);
   if (found != state_.shadowed) {

@@ -87,6 +87,7 @@ class Engine {
   bool policyError_ = false;
   bool rolledBack_ = false;
   std::int64_t stepStart_ = 0;
+  std::optional<Dump> lastServerDump_;  // from the last verify: sshd's listen addresses
   std::string rollbackReason_;
   std::string policyErrorReason_;
 };
