@@ -8,11 +8,15 @@ PACKAGES=(
   cmake g++ make pkg-config
   libyaml-cpp-dev   # policy YAML parser (event API)
   libssl-dev        # SHA-256 for the policy digest
+  libsdbus-c++-dev libsdbus-c++-bin  # D-Bus: systemd's API, our org.keepalivepolicy1
+  libsystemd-dev    # sd-event, sd_notify
+  libspdlog-dev     # logging, journald sink
   # tests
   catch2            # Catch2 v2 unit and integration tests
   openssh-server    # the real sshd -t / sshd -T
   openssh-client    # the real ssh -G
-  util-linux        # setpriv, to run checks as nobody
+  util-linux        # setpriv, unshare, nsenter
+  systemd dbus iproute2 procps psmisc  # the throwaway systemd of the system tests
   clang-format-14   # style check
   clang libclang-rt-14-dev  # libFuzzer target
 )
