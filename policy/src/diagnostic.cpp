@@ -1,6 +1,7 @@
 #include "keepalive/policy/diagnostic.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <tuple>
 
 namespace keepalive::policy {
@@ -24,11 +25,41 @@ void Diagnostics::warning(const SourcePos& pos, std::string message) {
   add({pos, Severity::kWarning, std::move(message)});
 }
 
+std::string printable(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 void Diagnostics::add(Diagnostic d) {
-  if (std::find(items_.begin(), items_.end(), d) != items_.end())
+  d.message = printable(d.message);
+  d.pos.file = printable(d.pos.file);
+  std::string key = d.str();
+  if (!seen_.insert(std::move(key)).second)
     return;
   if (d.severity == Severity::kError)
     ++errors_;
+  else
+    ++warnings_;
+  if (items_.size() >= kMaxItems) {
+    if (!truncated_) {
+      truncated_ = true;
+      // A note, not a finding: the counts above stay those of the real problems.
+      items_.push_back({d.pos, Severity::kWarning,
+                        "too many problems; only the first " + std::to_string(kMaxItems) +
+                            " are listed: fix those first"});
+    }
+    return;
+  }
   items_.push_back(std::move(d));
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "keepalive/policy/duration.h"
 #include "keepalive/policy/yaml_tree.h"
@@ -35,7 +36,9 @@ constexpr std::int64_t kMaxUid = 4294967294;  // (uid_t)-1 is "no user"
 constexpr std::int64_t kMinIdleTimeout = 3;
 constexpr std::int64_t kMinReconcile = 10;
 constexpr std::int64_t kDeadSessionWarn = 3600;
-constexpr std::size_t kMaxPairChecks = 200;
+// Pairs grow with the square of the overrides: 64 overrides are 2016 pairs, milliseconds of work.
+// Beyond that, each host still checks its own combination (checkForHost).
+constexpr std::size_t kMaxPairChecks = 64;
 
 using Keys = std::vector<std::string_view>;
 const Keys kTopKeys = {"version", "reconcile_interval", "network", "server", "client", "users",
@@ -336,6 +339,13 @@ class FileReader {
         d_.error(n.pos, path + " holds a control character; remove it");
         return std::nullopt;
       }
+      if (c >= 0x80) {
+        // Host names are ASCII (IDNA) and user names are in practice; anything else here is
+        // invisible or misleading in a terminal (U+2028, bidi overrides, C1 controls).
+        d_.error(n.pos, path + " value " + quote(s) +
+                            " holds a non-ASCII byte; user and host name patterns are ASCII");
+        return std::nullopt;
+      }
     }
     if (s.find('#') != std::string::npos) {
       d_.error(n.pos, path +
@@ -356,7 +366,7 @@ class FileReader {
   Opt<std::vector<Value<std::string>>> stringList(const YamlNode& n, const std::string& path,
                                                   const char* what) {
     if (n.kind != YamlNode::Kind::kSequence) {
-      std::string example = n.kind == YamlNode::Kind::kScalar ? n.scalar : "name";
+      std::string example = n.kind == YamlNode::Kind::kScalar ? quote(n.scalar) : "'name'";
       d_.error(n.pos, path + " must be a list, not " + n.kindName() + "; write " +
                           path.substr(path.rfind('.') + 1) + ": [" +
                           (example.size() < 40 ? example : "name") + "]");
@@ -648,7 +658,7 @@ std::string lower(std::string s) {
 std::string HostOverride::describe() const {
   std::string globs;
   for (const auto& m : match)
-    globs += (globs.empty() ? "" : ", ") + m.value;
+    globs += (globs.empty() ? "" : ", ") + printable(m.value);
   return "hosts matching " + (globs.empty() ? std::string("nothing") : globs) + " (" + pos.str() +
          ")";
 }
@@ -755,16 +765,17 @@ Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags) {
     // Each override alone, then each pair in order: a host can match several. Larger
     // combinations are checked where they occur, for the host itself (checkForHost).
     const auto& hs = merged.hosts->value;
-    std::vector<Diagnostic> seen = baseDiags.items();
+    std::unordered_set<std::string> seen;
+    for (const auto& d : baseDiags.items())
+      seen.insert(d.str());
     auto report = [&](const Settings& eff0, const std::string& context) {
       Settings eff = eff0;
       deriveIntervals(eff);
       Diagnostics od;
       checkSettings(eff, od);
       for (auto d : od.items()) {
-        if (std::find(seen.begin(), seen.end(), d) != seen.end())
+        if (!seen.insert(d.str()).second)
           continue;
-        seen.push_back(d);
         d.message += " [for " + context + "]";
         diags.add(std::move(d));
       }

@@ -6,6 +6,7 @@
 #include <yaml-cpp/parser.h>
 
 #include <sstream>
+#include <unordered_map>
 
 #include "text.h"
 
@@ -86,6 +87,7 @@ class TreeBuilder : public YAML::EventHandler {
     YamlNode node;
     bool haveKey = false;
     YamlNode key;
+    std::unordered_map<std::string, SourcePos> keys;  // for duplicates, in linear time
   };
 
   SourcePos pos(const YAML::Mark& m) const {
@@ -156,14 +158,11 @@ class TreeBuilder : public YAML::EventHandler {
         n.kind = YamlNode::Kind::kScalar;  // keep the structure so later errors still make sense
         n.scalar = "?";
       }
-      for (const auto& [k, v] : top.node.map) {
-        if (k.scalar == n.scalar) {
-          diags_.error(n.pos, "duplicate key " + detail::quote(n.scalar) + " (first at line " +
-                                  std::to_string(k.pos.line) + ", column " +
-                                  std::to_string(k.pos.column) +
-                                  "); a key may appear once in a mapping: remove one of them");
-          break;
-        }
+      if (auto [it, fresh] = top.keys.emplace(n.scalar, n.pos); !fresh) {
+        diags_.error(n.pos, "duplicate key " + detail::quote(n.scalar) + " (first at line " +
+                                std::to_string(it->second.line) + ", column " +
+                                std::to_string(it->second.column) +
+                                "); a key may appear once in a mapping: remove one of them");
       }
       top.key = std::move(n);
       top.haveKey = true;

@@ -278,3 +278,11 @@ TEST_CASE("an override whose settings all failed does not also claim to set noth
   CHECK(l.diags.hasErrors());
   CHECK_FALSE(l.warning("sets nothing"));
 }
+
+TEST_CASE("user and host name patterns are ASCII") {
+  CHECK(load("version: 1\nusers: {exclude: [\"b\\u00f6b\"]}\n").error("non-ASCII"));
+  CHECK(
+      load("version: 1\nhosts:\n  - match: [\"db\\u202e-*\"]\n    server: {tcp_keepalive: true}\n")
+          .error("non-ASCII"));
+  CHECK(load("version: 1\nusers: {exclude: [\"\\xff\\xfe\"]}\n").diags.hasErrors());
+}

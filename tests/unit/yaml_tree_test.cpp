@@ -6,6 +6,7 @@
 #include "keepalive/policy/yaml_tree.h"
 
 using namespace keepalive::policy;
+using keepalive::policy::Diagnostics;
 using keepalive::test::load;
 
 namespace {
@@ -132,4 +133,41 @@ TEST_CASE("messages escape control bytes from the policy") {
   REQUIRE(dup.error("duplicate key"));
   for (const auto& d : dup.diags.items())
     CHECK(d.message.find('\x1b') == std::string::npos);
+}
+
+TEST_CASE("thousands of problems are capped, counted, and stay cheap to record") {
+  std::string text = "version: 1\nnetwork: {" + std::string(12000, ',') + "}\n";
+  auto l = load(text);
+  CHECK(l.diags.hasErrors());
+  CHECK(l.diags.items().size() == Diagnostics::kMaxItems + 1);
+  CHECK(l.diags.errorCount() > static_cast<int>(Diagnostics::kMaxItems));
+  CHECK(l.warning("too many problems; only the first 100 are listed"));
+}
+
+TEST_CASE("a warnings-only policy stays valid past the cap") {
+  std::string text = "version: 1\nhosts:\n";
+  for (int i = 0; i < 150; ++i)
+    text += "  - match: [h" + std::to_string(i) + "]\n";
+  auto l = load(text);
+  CHECK_VALID(l);
+  CHECK(l.diags.warningCount() == 150);
+}
+
+TEST_CASE("no policy byte reaches a message raw") {
+  const char* inputs[] = {
+      "version: 1\nusers: {exclude: \"\\e[31m\\nred\"}\n",
+      "version: 1\nnetwork: {idle_timeout: \"5\\e\"}\n",
+      "version: 1\nx: \"\\\x1b[2J\"\n",
+      "%TAG !e! tag:x,2000:\x1b[2J\n---\nversion: !e!x 1\n",
+      "version: 1\nhosts:\n  - match: [\"db\\u2028-*\", \"\\u009b2J\"]\n    server: "
+      "{client_alive_count_max: 1}\n",
+  };
+  for (const char* in : inputs) {
+    INFO(in);
+    auto l = load(in);
+    REQUIRE_FALSE(l.diags.items().empty());
+    for (const auto& d : l.diags.items())
+      for (unsigned char c : d.str())
+        CHECK((c >= 0x20 && c < 0x7f));
+  }
 }

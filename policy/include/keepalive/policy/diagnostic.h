@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace keepalive::policy {
@@ -30,8 +31,17 @@ struct Diagnostic {
   friend bool operator==(const Diagnostic&, const Diagnostic&) = default;
 };
 
+// Every message and file name a Diagnostics holds is printable ASCII on one line: they reach
+// terminals, the journal and D-Bus (which needs valid UTF-8), and policy bytes must not carry
+// escape sequences or line breaks there. Other bytes are written as \xNN.
+std::string printable(const std::string& text);
+
 class Diagnostics {
  public:
+  // A hostile or broken file can produce thousands of diagnostics; past this many only the
+  // counts grow, and one last diagnostic says so.
+  static constexpr std::size_t kMaxItems = 100;
+
   void error(const SourcePos& pos, std::string message);
   void warning(const SourcePos& pos, std::string message);
   void add(Diagnostic d);
@@ -39,7 +49,7 @@ class Diagnostics {
 
   bool hasErrors() const { return errors_ > 0; }
   int errorCount() const { return errors_; }
-  int warningCount() const { return static_cast<int>(items_.size()) - errors_; }
+  int warningCount() const { return warnings_; }
   const std::vector<Diagnostic>& items() const { return items_; }
   // Sorted by file, line, column; identical entries (the same rule found through several host
   // overrides) appear once.
@@ -47,7 +57,10 @@ class Diagnostics {
 
  private:
   std::vector<Diagnostic> items_;
+  std::unordered_set<std::string> seen_;
   int errors_ = 0;
+  int warnings_ = 0;
+  bool truncated_ = false;
 };
 
 }  // namespace keepalive::policy

@@ -16,6 +16,9 @@
 namespace keepalive::policy {
 
 struct YamlNode {
+  // User-provided so that clang (with libstdc++ 12) does not need the pair of this still
+  // incomplete type to be complete when it checks the implicit one.
+  YamlNode() {}
   enum class Kind { kNull, kScalar, kMap, kSequence };
   Kind kind = Kind::kNull;
   SourcePos pos;
