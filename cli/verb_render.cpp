@@ -28,6 +28,8 @@ int runRender(int argc, char** argv) {
         break;
       case 'r':
         root = optarg;
+        if (root.empty())
+          return usageError("render", "--root needs a non-empty path");
         break;
       case 'e':
         explainIt = true;

@@ -26,6 +26,8 @@ int runValidate(int argc, char** argv) {
         break;
       case 'r':
         root = optarg;
+        if (root.empty())
+          return usageError("validate", "--root needs a non-empty path");
         break;
       case 'h':
         std::printf(

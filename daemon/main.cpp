@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 #include "adapters/log.h"
 #include "daemon.h"
@@ -86,6 +87,14 @@ int main(int argc, char** argv) {
   if (!log::validLevel(o.log_level)) {
     std::fprintf(stderr, "keepalive-policyd: unknown log level '%s'\n", o.log_level.c_str());
     return 2;
+  }
+  if (o.root.empty() && argc > 1) {
+    for (int i = 1; i < argc; ++i)
+      if (std::string(argv[i]) == "--root" || std::string(argv[i]).rfind("--root=", 0) == 0) {
+        // An empty --root is a script's unset variable, not a request to act on the real /.
+        std::fprintf(stderr, "keepalive-policyd: --root needs a non-empty path\n");
+        return 2;
+      }
   }
   if (!o.root.empty() && o.root.front() != '/') {
     std::fprintf(stderr, "keepalive-policyd: --root needs an absolute path\n");

@@ -270,6 +270,12 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
   for (const auto& c : changes) {
     const std::string& bytes = c.target == Target::kSshd ? want.sshd : want.client;
     if (Status s = store_.write(c.target, bytes); !s) {
+      // A write can fail after its rename (the directory's fsync): then the new, unchecked
+      // file is live and must be rolled back too. Judge by what is there, not by the step.
+      Status rs;
+      auto now = store_.read(c.target, rs);
+      if (!rs.ok || now != c.before)
+        done.push_back(c);
       rollback(done, false, s.error, o);
       return o;
     }

@@ -192,3 +192,9 @@ TEST_CASE("advise: recommends settings for sshd, OpenSSH and PuTTY with reasons"
   CHECK_THAT(r.out, Catch::Contains("Enable TCP keepalives"));
   CHECK_THAT(r.out, Catch::Contains("every second interval"));
 }
+
+TEST_CASE("an empty --root is refused, never taken for the real /") {
+  CHECK(ctl({"validate", "--root", ""}).exit_code == 2);
+  CHECK(ctl({"render", "--root", ""}).exit_code == 2);
+  CHECK(run({policydPath(), "--root", ""}).exit_code == 2);
+}

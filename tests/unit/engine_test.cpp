@@ -434,3 +434,29 @@ TEST_CASE("engine: an apply reports how long each step took") {
     logged |= e.message.find("applied in 7.0 ms") != std::string::npos;
   CHECK(logged);
 }
+
+TEST_CASE("engine: a write that fails after its rename is rolled back too") {
+  struct LateFailStore : FakeStore {
+    bool failAfterRename = false;
+    Status write(Target t, const std::string& bytes) override {
+      Status s = FakeStore::write(t, bytes);
+      if (failAfterRename && s) {
+        failAfterRename = false;
+        return Status::failure("cannot fsync directory: Input/output error");
+      }
+      return s;
+    }
+  };
+  LateFailStore store;
+  FakeSshd sshd{store};
+  FakeServices services;
+  FakeProbe probe;
+  FakeClock clock;
+  Engine engine{store, sshd, services, probe, clock, EngineOptions{HostIdentity::fromName("h")}};
+  engine.apply({{"p.yaml", kPolicy}}, {}, "t");
+  const auto before = store.files[Target::kSshd];
+  store.failAfterRename = true;
+  auto o = engine.apply({{"p.yaml", kPolicy2}}, {}, "t");
+  CHECK(o.result == "rolled-back");
+  CHECK(store.files[Target::kSshd] == before);
+}
