@@ -1,5 +1,7 @@
 #include "banner_probe.h"
 
+#include "watchdog.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -124,6 +126,7 @@ Status BannerProbe::banner(const Dump& d) {
   std::string last = "no answer";
   auto backoff = std::chrono::milliseconds(2);
   while (std::chrono::steady_clock::now() < deadline) {
+    watchdogPing();
     bool retry = false;
     for (const auto& ep : eps) {
       std::string got;

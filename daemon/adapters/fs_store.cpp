@@ -251,6 +251,20 @@ Status FsDropInStore::saveLastGood(Target t, const std::optional<std::string>& b
   return writeFileAtomic(d, base + ".conf", *bytes, 0600, 0, 0, false);
 }
 
+bool FsDropInStore::reloadPending() {
+  return ::access((stateDir_ + "/reload-pending").c_str(), F_OK) == 0;
+}
+
+Status FsDropInStore::setReloadPending(bool pending) {
+  std::error_code ec;
+  std::filesystem::create_directories(stateDir_, ec);
+  if (ec)
+    return Status::failure("cannot create state directory: \"" + stateDir_ + "\": " + ec.message());
+  if (pending)
+    return writeFileAtomic(stateDir_, "reload-pending", "", 0600);
+  return removeFileDurably(stateDir_, "reload-pending");
+}
+
 int FsDropInStore::cleanStaleTemps() {
   return removeStaleTemps(dir(Target::kSshd), name()) +
          removeStaleTemps(dir(Target::kClient), name());

@@ -34,6 +34,8 @@ class FsDropInStore : public DropInStore {
   Status write(Target t, const std::string& bytes) override;
   Status remove(Target t) override;
   Status saveLastGood(Target t, const std::optional<std::string>& bytes) override;
+  bool reloadPending() override;
+  Status setReloadPending(bool pending) override;
   std::string path(Target t) const override;
 
   std::string dir(Target t) const;

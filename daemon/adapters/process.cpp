@@ -1,5 +1,7 @@
 #include "process.h"
 
+#include "watchdog.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -8,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -87,7 +90,8 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
       ::kill(pid, SIGKILL);
       break;
     }
-    int n = ::poll(fds, 2, static_cast<int>(left.count()));
+    watchdogPing();
+    int n = ::poll(fds, 2, static_cast<int>(std::min<long>(left.count(), 1000)));
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)

@@ -1,7 +1,11 @@
 #include "systemd_manager.h"
 
+#include "watchdog.h"
+
 #include <poll.h>
+
 #include <time.h>
+#include <algorithm>
 
 #include <sdbus-c++/sdbus-c++.h>
 
@@ -129,7 +133,8 @@ ReloadOutcome SystemdManager::reload() {
       else if (pd.timeout_usec != UINT64_MAX)
         wait = 0;
       pollfd p{pd.fd, pd.events, 0};
-      ::poll(&p, 1, static_cast<int>((wait + 999) / 1000));
+      watchdogPing();
+      ::poll(&p, 1, static_cast<int>(std::min<std::uint64_t>((wait + 999) / 1000, 1000)));
     }
     awaitedJob_.clear();
     if (jobResult_ != "done") {

@@ -254,6 +254,24 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
   }
   if (includeAdded)
     sshdNeedsReload = true;
+  pendingAtStart_ = store_.reloadPending();
+  if (pendingAtStart_ && !sshdNeedsReload) {
+    sshdNeedsReload = true;
+    o.log.push_back({Level::kNotice,
+                     "a reload of sshd was left pending by an interrupted run: "
+                     "reloading now"});
+  }
+  if (sshdNeedsReload && !pendingAtStart_) {
+    if (Status s = store_.setReloadPending(true); !s) {
+      o.log.push_back({Level::kError, s.error + "; nothing was changed"});
+      rollbackReason_ = "cannot record the pending reload: " + s.error;
+      rolledBack_ = true;
+      ++state_.rollbacks_total;
+      state_.last_error = s.error;
+      o.result = "rolled-back";
+      return o;
+    }
+  }
   for (const auto& c : changes) {
     if (Status s = store_.saveLastGood(c.target, c.before); !s) {
       o.log.push_back({Level::kError, s.error + "; nothing was changed"});
@@ -287,7 +305,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
   if (!changes.empty())
     step(o, "write");
 
-  if (sshdChanged) {
+  if (sshdChanged || sshdNeedsReload) {
     CheckResult t = sshd_.test();
     if (!t.ok) {
       rollback(
@@ -323,6 +341,8 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
       return o;
     }
     step(o, "reload");
+    if (!ro.attempted)
+      store_.setReloadPending(false);  // no running sshd to reload: it reads the file at start
     if (ro.attempted) {
       ++state_.reloads_total;
       o.reloaded = true;
@@ -343,6 +363,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
         return o;
       }
       step(o, "probe");
+      store_.setReloadPending(false);
     } else if (!ro.detail.empty()) {
       o.log.push_back({Level::kDebug, ro.detail});
     }
@@ -376,6 +397,8 @@ void Engine::rollback(const std::vector<Change>& changes, bool reloaded, const s
                                  [](const Change& c) { return c.target == Target::kSshd; });
   if (!sshdTouched)
     return;
+  if (!reloaded && restored && !pendingAtStart_)
+    store_.setReloadPending(false);  // sshd never saw the candidate: it runs what is on disk
   CheckResult t = sshd_.test();
   if (!t.ok) {
     // Not ours to fix: another file breaks sshd. Reloading now would take the listener down.
@@ -390,8 +413,10 @@ void Engine::rollback(const std::vector<Change>& changes, bool reloaded, const s
   }
   if (reloaded && restored) {
     ReloadOutcome ro = services_.reload();
-    if (ro.attempted)
+    if (ro.ok) {
       ++state_.reloads_total;
+      store_.setReloadPending(false);
+    }
     if (ro.attempted && !ro.ok)
       o.log.push_back({Level::kCritical, "reload after rollback failed: " + ro.detail});
   }

@@ -86,6 +86,7 @@ class Engine {
   std::optional<Desired> desired_;
   bool policyError_ = false;
   bool rolledBack_ = false;
+  bool pendingAtStart_ = false;  // a reload was pending when this transaction began
   std::int64_t stepStart_ = 0;
   std::optional<Dump> lastServerDump_;  // from the last verify: sshd's listen addresses
   std::string rollbackReason_;

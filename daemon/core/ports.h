@@ -34,6 +34,11 @@ class DropInStore {
   virtual Status write(Target t, const std::string& bytes) = 0;
   virtual Status remove(Target t) = 0;
   virtual Status saveLastGood(Target t, const std::optional<std::string>& bytes) = 0;
+  // A durable mark that sshd may run something other than what is on disk: set before a write
+  // that needs a reload, cleared once sshd was reloaded with it. A daemon killed in between
+  // finds it at start and reloads, instead of trusting bytes sshd never read.
+  virtual bool reloadPending() = 0;
+  virtual Status setReloadPending(bool pending) = 0;
   virtual std::string path(Target t) const = 0;
 };
 

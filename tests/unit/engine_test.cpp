@@ -43,6 +43,12 @@ struct FakeStore : DropInStore {
     lastGood[t] = b;
     return Status::success();
   }
+  bool pending = false;
+  bool reloadPending() override { return pending; }
+  Status setReloadPending(bool p) override {
+    pending = p;
+    return Status::success();
+  }
   std::string path(Target t) const override {
     return t == Target::kSshd ? "/etc/ssh/sshd_config.d/00-keepalive-policy.conf"
                               : "/etc/ssh/ssh_config.d/00-keepalive-policy.conf";
@@ -459,4 +465,56 @@ TEST_CASE("engine: a write that fails after its rename is rolled back too") {
   auto o = engine.apply({{"p.yaml", kPolicy2}}, {}, "t");
   CHECK(o.result == "rolled-back");
   CHECK(store.files[Target::kSshd] == before);
+}
+
+TEST_CASE("engine: a reload left pending by a killed daemon happens at the next start") {
+  Rig r;
+  r.apply(kPolicy);
+  CHECK_FALSE(r.store.pending);
+  // The previous daemon wrote the drop-in and died before reloading.
+  r.store.pending = true;
+  Rig next;
+  next.store.files = r.store.files;
+  next.store.pending = true;
+  auto o = next.apply(kPolicy);
+  CHECK(o.result == "unchanged");
+  CHECK(next.services.reloads == 1);
+  CHECK(next.sshd.tests == 1);  // validated before the reload
+  CHECK(next.store.writes == 0);
+  CHECK_FALSE(next.store.pending);
+  // An ordinary restart: no reload.
+  Rig again;
+  again.store.files = next.store.files;
+  again.apply(kPolicy);
+  CHECK(again.services.reloads == 0);
+}
+
+TEST_CASE("engine: the pending mark is set before the write and cleared after the reload") {
+  struct WatchingServices : FakeServices {
+    FakeStore* store = nullptr;
+    bool pendingDuringReload = false;
+    ReloadOutcome reload() override {
+      pendingDuringReload = store->pending;
+      return FakeServices::reload();
+    }
+  };
+  FakeStore store;
+  FakeSshd sshd{store};
+  WatchingServices services;
+  services.store = &store;
+  FakeProbe probe;
+  FakeClock clock;
+  Engine engine{store, sshd, services, probe, clock, EngineOptions{HostIdentity::fromName("h")}};
+  engine.apply({{"p.yaml", kPolicy}}, {}, "t");
+  CHECK(services.pendingDuringReload);
+  CHECK_FALSE(store.pending);
+}
+
+TEST_CASE("engine: a reload that failed is not counted") {
+  Rig r;
+  r.apply(kPolicy);
+  r.services.fail = true;
+  r.apply(kPolicy2);
+  CHECK(r.engine.state().reloads_total == 1);
+  CHECK(r.store.pending);  // sshd may run anything now: the next start reloads
 }
