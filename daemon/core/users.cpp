@@ -1,0 +1,144 @@
+#include "users.h"
+
+#include <fnmatch.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <sstream>
+
+namespace keepalive::daemon {
+namespace {
+
+bool parseId(const std::string& s, std::uint32_t& out) {
+  if (s.empty() || s.size() > 10)
+    return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9')
+      return false;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (v > 0xffffffffu)
+    return false;
+  out = static_cast<std::uint32_t>(v);
+  return true;
+}
+
+std::string octal(mode_t m) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(m & 07777));
+  return buf;
+}
+
+RepairPlan plan(const Observed& o, const UserEntry& u, mode_t want, bool dir) {
+  RepairPlan p;
+  const char* what = dir ? "~/.ssh" : "~/.ssh/config";
+  if (!o.exists)
+    return p;
+  if (dir && o.type != S_IFDIR) {
+    p.refusal = std::string(what) + " is not a directory";
+    return p;
+  }
+  if (!dir && o.type != S_IFREG) {
+    p.refusal = std::string(what) + (o.type == S_IFLNK    ? " is a symlink"
+                                     : o.type == S_IFDIR  ? " is a directory"
+                                     : o.type == S_IFIFO  ? " is a FIFO"
+                                     : o.type == S_IFSOCK ? " is a socket"
+                                                          : " is a device or special file");
+    return p;
+  }
+  if (!dir && o.nlink != 1) {
+    // A hard link may be another user's file (or /etc/shadow): changing it would change that.
+    p.refusal = std::string(what) + " has " + std::to_string(o.nlink) + " hard links";
+    return p;
+  }
+  if (o.uid != u.uid && o.uid != 0) {
+    p.refusal =
+        std::string(what) + " belongs to uid " + std::to_string(o.uid) + ", not to " + u.name;
+    return p;
+  }
+  const mode_t cur = o.perm & 07777;
+  const bool wrongOwner = o.uid != u.uid;
+  if (wrongOwner) {
+    p.chown = std::make_pair(u.uid, u.gid);
+    // Hand the file over only once nobody else can write it: narrow to what both the current
+    // and the wanted mode allow.
+    if ((cur & ~want) != 0)
+      p.narrow = cur & want;
+  }
+  if (cur != want)
+    p.mode = want;
+  if (!wrongOwner && p.mode && (cur & ~want) != 0 && (want & ~cur) != 0)
+    p.narrow = cur & want;  // taking away and granting: take away first
+  return p;
+}
+
+}  // namespace
+
+std::vector<UserEntry> parsePasswd(const std::string& text) {
+  std::vector<UserEntry> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#' || line[0] == '+' || line[0] == '-')
+      continue;  // comments and NIS compat entries
+    std::vector<std::string> f;
+    std::size_t start = 0;
+    for (;;) {
+      auto c = line.find(':', start);
+      f.push_back(line.substr(start, c == std::string::npos ? std::string::npos : c - start));
+      if (c == std::string::npos)
+        break;
+      start = c + 1;
+    }
+    if (f.size() != 7 || f[0].empty())
+      continue;
+    UserEntry u;
+    std::uint32_t uid = 0, gid = 0;
+    if (!parseId(f[2], uid) || !parseId(f[3], gid))
+      continue;
+    u.name = f[0];
+    u.uid = uid;
+    u.gid = gid;
+    u.home = f[5];
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+bool isCovered(const UserEntry& u, const policy::Resolved& r) {
+  if (r.users_action.value == policy::UserAction::kOff)
+    return false;
+  if (u.uid < r.users_min_uid.value || u.uid == 65534 || u.uid == static_cast<uid_t>(-1))
+    return false;
+  if (u.home.size() < 2 || u.home[0] != '/')
+    return false;
+  for (const auto& g : r.users_exclude)
+    if (fnmatch(g.value.c_str(), u.name.c_str(), 0) == 0)
+      return false;
+  return true;
+}
+
+RepairPlan planConfig(const Observed& o, const UserEntry& u, mode_t want) {
+  return plan(o, u, want, false);
+}
+
+RepairPlan planSshDir(const Observed& o, const UserEntry& u, mode_t want) {
+  return plan(o, u, want, true);
+}
+
+std::string RepairPlan::describe() const {
+  if (!refusal.empty())
+    return "refused: " + refusal;
+  std::string out;
+  if (narrow)
+    out += "mode narrowed to " + octal(*narrow);
+  if (chown)
+    out +=
+        std::string(out.empty() ? "" : ", ") + "owner set to uid " + std::to_string(chown->first);
+  if (mode)
+    out += std::string(out.empty() ? "" : ", ") + "mode set to " + octal(*mode);
+  return out.empty() ? "compliant" : out;
+}
+
+}  // namespace keepalive::daemon
