@@ -23,6 +23,10 @@ constexpr std::uint32_t kDirMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM 
                                    IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |
                                    IN_ONLYDIR;
 
+// A rename delivers a whole file in one event (Ansible, `mv`): no burst to wait for. Writes in
+// place and deletions come in bursts and get the full debounce.
+constexpr std::chrono::milliseconds kRenameDebounce{2};
+
 bool endsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -136,7 +140,7 @@ void Daemon::watchPolicyDir() {
             watchPolicyDir();  // picks policy.d up
           arm(policyTimer_, o_.debounce);
         } else if (name == "policy.yaml") {
-          arm(policyTimer_, o_.debounce);
+          arm(policyTimer_, (ev.mask & IN_MOVED_TO) ? kRenameDebounce : o_.debounce);
         }
       });
   if (policyWd_ < 0) {
@@ -160,7 +164,7 @@ void Daemon::watchPolicyDir() {
           return;
         }
         if (!name.empty() && name[0] != '.' && (endsWith(name, ".yaml") || endsWith(name, ".yml")))
-          arm(policyTimer_, o_.debounce);
+          arm(policyTimer_, (ev.mask & IN_MOVED_TO) ? kRenameDebounce : o_.debounce);
       });
 }
 

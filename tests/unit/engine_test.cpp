@@ -116,7 +116,9 @@ struct FakeSshd : Sshd {
     return c;
   }
   Dump serverDump() override { return dump(Target::kSshd); }
+  int clientDumps = 0;
   Dump clientDump() override {
+    ++clientDumps;
     if (clientFails) {
       Dump d;
       d.status = Status::failure("ssh -G failed: bad configuration");
@@ -517,4 +519,15 @@ TEST_CASE("engine: a reload that failed is not counted") {
   r.apply(kPolicy2);
   CHECK(r.engine.state().reloads_total == 1);
   CHECK(r.store.pending);  // sshd may run anything now: the next start reloads
+}
+
+TEST_CASE("engine: a client drop-in whose directives did not change skips ssh -G") {
+  Rig r;
+  r.apply(kPolicy);
+  const int before = r.sshd.clientDumps;
+  r.apply("version: 1\nserver: {client_alive_interval: 1m}\nclient: {server_alive_interval: 4m}\n");
+  // The client file was rewritten (its header's digest changed), verify read ssh -G once, and
+  // no check ran before the reload.
+  CHECK(r.store.writes == 4);
+  CHECK(r.sshd.clientDumps == before + 1);
 }
