@@ -1,0 +1,189 @@
+#include "user_fs.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace keepalive::daemon {
+namespace {
+
+using Result = UserCheck::Result;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// glibc 2.36 has no openat2() wrapper. O_PATH never opens the file itself: no read or write
+// access as root, and a FIFO cannot block us.
+int openat2Path(int dirfd, const std::string& path, std::uint64_t flags, std::uint64_t resolve) {
+  open_how how{};
+  how.flags = flags | O_PATH | O_CLOEXEC;
+  how.resolve = resolve;
+  return static_cast<int>(::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+}
+
+std::string errnoText(const std::string& what, int e) {
+  return what + ": " + std::strerror(e);
+}
+
+bool observe(int fd, Observed& o) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return false;
+  o.exists = true;
+  o.type = st.st_mode & S_IFMT;
+  o.perm = st.st_mode & 07777;
+  o.uid = st.st_uid;
+  o.gid = st.st_gid;
+  o.nlink = st.st_nlink;
+  return true;
+}
+
+// fchmod() refuses O_PATH fds and fchmodat() has no AT_EMPTY_PATH here, so, as systemd's
+// fchmod_opath(), go through the fd's magic link: it names exactly the inode the fd holds, not
+// whatever the path it was opened by names now.
+int chmodFd(int fd, mode_t mode) {
+  return ::chmod(("/proc/self/fd/" + std::to_string(fd)).c_str(), mode);
+}
+
+// What has been done (or would be) so far, for the final detail.
+struct Progress {
+  std::vector<std::string> changes;
+  std::string detail() const {
+    std::string out;
+    for (const auto& c : changes)
+      out += (out.empty() ? "" : "; ") + c;
+    return out;
+  }
+  UserCheck stop(Result r, const std::string& why) const {
+    return {r, changes.empty() ? why : detail() + "; " + why};
+  }
+};
+
+using Planner = RepairPlan (*)(const Observed&, const UserEntry&, mode_t);
+
+// Plans and (enforce) applies the repair of the object open as fd, in the plan's order, then
+// checks the result through the same fd. nullopt: go on; else the final answer.
+std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor,
+                                const UserEntry& u, mode_t want, bool enforce, Progress& prog) {
+  Observed o;
+  if (!observe(fd, o)) {
+    const int e = errno;  // before building the message, which may touch errno
+    return prog.stop(Result::kError, errnoText(what + ": fstat", e));
+  }
+  const RepairPlan p = planFor(o, u, want);
+  if (!p.refusal.empty())
+    return prog.stop(Result::kRefused, p.refusal);
+  if (p.nothingToDo())
+    return std::nullopt;
+  if (!enforce) {
+    prog.changes.push_back(what + ": " + p.describe());
+    return std::nullopt;
+  }
+  const char* failed = nullptr;
+  if (p.narrow && chmodFd(fd, *p.narrow) != 0)
+    failed = "chmod";
+  else if (p.chown && ::fchownat(fd, "", p.chown->first, p.chown->second, AT_EMPTY_PATH) != 0)
+    failed = "chown";
+  else if (p.mode && chmodFd(fd, *p.mode) != 0)
+    failed = "chmod";
+  else if (!observe(fd, o))
+    failed = "fstat";
+  if (failed) {
+    const int e = errno;
+    return prog.stop(Result::kError, errnoText(what + ": " + failed, e));
+  }
+  prog.changes.push_back(what + ": " + p.describe());
+  // The user may change their own file's mode meanwhile: say so rather than claim a repair.
+  const RepairPlan left = planFor(o, u, want);
+  if (!left.nothingToDo())
+    return prog.stop(Result::kError,
+                     what + ": changed during the repair, still needs " + left.describe());
+  return std::nullopt;
+}
+
+// Opens name beneath dirfd: no symlink, no "..", no other mount. The final component is not
+// followed either, so a symlink there comes back as itself (or as ELOOP) and the planner refuses
+// it by type.
+int openBeneath(int dirfd, const std::string& name) {
+  return openat2Path(dirfd, name, O_NOFOLLOW,
+                     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+}
+
+// Maps a failed open of what to an answer: absent, refused, or an error.
+UserCheck openFailure(const std::string& what, int e, const Progress& prog) {
+  switch (e) {
+    case ENOENT:
+      return prog.stop(Result::kAbsent, what + " does not exist");
+    case ELOOP:
+      return prog.stop(Result::kRefused, what + " is a symlink or has one in its path");
+    case EXDEV:
+      return prog.stop(Result::kRefused, what + " is on another mount");
+    case ENOTDIR:
+      return prog.stop(Result::kRefused,
+                       what + " is not a directory or is beneath a non-directory");
+    default:
+      return prog.stop(Result::kError, errnoText("open " + what, e));
+  }
+}
+
+}  // namespace
+
+UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMode,
+                    mode_t sshDirMode, bool enforce) {
+  Progress prog;
+  if (u.home.empty() || u.home[0] != '/')
+    return {Result::kRefused, "home \"" + u.home + "\" is not an absolute path"};
+  const std::string home = root + u.home;
+  // No symlink anywhere in the home's path: a user who controls a parent must not point us at
+  // another tree. Homes may be mounts of their own (NFS, autofs), so crossing mounts is fine here.
+  Fd homeFd(openat2Path(AT_FDCWD, home, O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
+  if (homeFd.get() < 0) {
+    const int e = errno;
+    return openFailure("home \"" + home + "\"", e, prog);
+  }
+
+  Fd sshFd(openBeneath(homeFd.get(), ".ssh"));
+  if (sshFd.get() < 0) {
+    const int e = errno;
+    return openFailure("~/.ssh", e, prog);
+  }
+  if (auto done = settle(sshFd.get(), "~/.ssh", planSshDir, u, sshDirMode, enforce, prog))
+    return *done;
+
+  Fd configFd(openBeneath(sshFd.get(), "config"));
+  if (configFd.get() < 0) {
+    const int e = errno;
+    if (e == ENOENT && !prog.changes.empty())  // ~/.ssh alone was (or would be) repaired
+      return {enforce ? Result::kRepaired : Result::kNonCompliant, prog.detail()};
+    return openFailure("~/.ssh/config", e, prog);
+  }
+  if (auto done = settle(configFd.get(), "~/.ssh/config", planConfig, u, configMode, enforce, prog))
+    return *done;
+
+  if (prog.changes.empty())
+    return {Result::kCompliant, "compliant"};
+  return {enforce ? Result::kRepaired : Result::kNonCompliant, prog.detail()};
+}
+
+}  // namespace keepalive::daemon

@@ -1,0 +1,33 @@
+// Users' ~/.ssh and ~/.ssh/config, observed and repaired as root inside directories the users
+// control. Every step goes through an fd opened without following any symlink, so a rename or a
+// link planted by the user cannot redirect a chown or chmod to another file.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "core/users.h"
+
+namespace keepalive::daemon {
+
+struct UserCheck {
+  enum class Result {
+    kAbsent,        // no home, ~/.ssh or config: nothing to do
+    kCompliant,     // nothing to do
+    kRepaired,      // enforce mode: changed, and confirmed compliant afterwards
+    kNonCompliant,  // report mode: would change (detail says what), changed nothing
+    kRefused,       // not ours to touch (symlink, hard link, another user's, another mount, ...)
+    kError,         // a syscall failed, or the result did not hold
+  };
+  Result result = Result::kError;
+  std::string detail;  // what was done, what would be done, or why refused
+};
+
+// root: "" for the real system, else a test root that u.home is resolved under (itself
+// symlink-free: every component of the home's path must be a real directory). enforce=false
+// changes nothing.
+UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMode,
+                    mode_t sshDirMode, bool enforce);
+
+}  // namespace keepalive::daemon
