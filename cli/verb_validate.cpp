@@ -55,7 +55,8 @@ int runValidate(int argc, char** argv) {
   const int errors = lp.diags.errorCount(), warnings = lp.diags.warningCount();
   const bool ok = errors == 0 && !(strict && warnings > 0);
   if (!quiet || !ok) {
-    std::string what = files.empty() ? "system policy" : (files.size() == 1 ? files[0] : "policy");
+    std::string what = files.empty() ? "system policy"
+                                     : (files.size() == 1 ? policy::printable(files[0]) : "policy");
     if (ok)
       std::printf("%s: valid (%zu file%s, %d warning%s)\n", what.c_str(), lp.files.size(),
                   lp.files.size() == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");

@@ -108,9 +108,10 @@ int Daemon::onTimer(sd_event_source* s, std::uint64_t, void* self) {
   else if (s == d->driftTimer_)
     d->reconcile("drop-in directory changed");
   else if (s == d->reconcileTimer_) {
+    // Re-read the policy too: this re-checks everything, and retries a policy that was rolled
+    // back (a reload that failed, another admin's broken file since fixed).
     d->otherConfigChanged_ = true;
-    d->reconcile("periodic reconcile");
-    d->scheduleReconcile();
+    d->applyPolicy("periodic reconcile");
   }
   return 0;
 }

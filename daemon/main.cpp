@@ -20,7 +20,7 @@ void usage(FILE* out) {
       "and ssh drop-ins, install them as a transaction (sshd -t, reload through systemd,\n"
       "verify, roll back on failure), and restore them when they drift.\n\n"
       "  --root DIR          resolve every path (policy, /etc/ssh, /etc/passwd, state) under DIR\n"
-      "  --foreground        log to stderr with the state after each change, even under systemd\n"
+      "  --foreground        log to stderr, even under systemd (the state line on every change)\n"
       "  --sshd PATH         sshd binary (default /usr/sbin/sshd)\n"
       "  --ssh PATH          ssh binary for ssh -G (default /usr/bin/ssh)\n"
       "  --unit NAME         sshd's systemd unit (default: detected; 'none': never reload)\n"

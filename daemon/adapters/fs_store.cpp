@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -221,7 +222,23 @@ std::string FsDropInStore::path(Target t) const {
 }
 
 std::optional<std::string> FsDropInStore::read(Target t, Status& st) {
-  return readFileNoFollow(dir(t), name(), st, 64 * 1024);
+  auto bytes = readFileNoFollow(dir(t), name(), st, 64 * 1024);
+  if (!bytes)
+    return bytes;
+  // Owner and mode drift is drift too: a group- or world-writable file in sshd_config.d lets
+  // anyone rewrite sshd's configuration. Reported as untrusted, it is replaced by ours.
+  struct stat sb {};
+  if (::lstat(path(t).c_str(), &sb) == 0 &&
+      ((sb.st_mode & 07777) != mode(t) ||
+       (::geteuid() == 0 && (sb.st_uid != 0 || sb.st_gid != 0)))) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "has mode %04o and owner %u:%u, not %04o root:root",
+                  static_cast<unsigned>(sb.st_mode & 07777), static_cast<unsigned>(sb.st_uid),
+                  static_cast<unsigned>(sb.st_gid), static_cast<unsigned>(mode(t)));
+    st = Status::failure("\"" + path(t) + "\" " + buf);
+    return std::nullopt;
+  }
+  return bytes;
 }
 
 Status FsDropInStore::write(Target t, const std::string& bytes) {

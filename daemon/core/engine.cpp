@@ -157,7 +157,9 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
   Desired want{policy::renderSshd(r, digest), policy::renderClient(r, digest)};
   Outcome parsed;
   step(parsed, "parse");
+  std::vector<LogEvent> warnings = std::move(o.log);
   o = install(want, r);
+  o.log.insert(o.log.begin(), warnings.begin(), warnings.end());
   o.steps_usec.insert(o.steps_usec.begin(), parsed.steps_usec.front());
   o.total_usec += parsed.total_usec;
   if (o.result != "rolled-back") {
@@ -181,6 +183,20 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
 
 Outcome Engine::reconcile(const std::string& trigger) {
   Outcome o;
+  // Restoring the policy in force does not apply the newer one that was rolled back: keep
+  // saying so until an apply succeeds.
+  struct KeepRollback {
+    Engine& e;
+    bool was;
+    std::string why;
+    ~KeepRollback() {
+      if (was) {
+        e.rolledBack_ = true;
+        e.rollbackReason_ = why;
+        e.settle();
+      }
+    }
+  } keep{*this, rolledBack_, rollbackReason_};
   stepStart_ = clock_.monotonicUsec();
   if (!desired_ || !resolved_) {
     o.result = "unchanged";

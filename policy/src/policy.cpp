@@ -782,6 +782,13 @@ Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags) {
     };
     for (const auto& o : hs)
       report(overlay(merged.base, o.settings), o.describe());
+    if (hs.size() > kMaxPairChecks)
+      diags.warning(merged.hosts->pos,
+                    std::to_string(hs.size()) +
+                        " host overrides: combinations of two are not "
+                        "checked beyond " +
+                        std::to_string(kMaxPairChecks) +
+                        " (each host still checks its own combination when it applies)");
     if (hs.size() <= kMaxPairChecks) {
       for (std::size_t i = 0; i < hs.size(); ++i)
         for (std::size_t j = i + 1; j < hs.size(); ++j)
@@ -857,6 +864,9 @@ Diagnostics checkForHost(const Policy& p, const HostIdentity& host) {
   checkSettings(r.settings, raw);
   std::string who = host.names.empty() ? std::string("this host") : host.names.front();
   for (auto item : raw.items()) {
+    // Warnings were reported for the fleet-wide settings and every override already.
+    if (item.severity != Severity::kError)
+      continue;
     item.message +=
         " [for " + who + ", which matches " + std::to_string(r.applied.size()) + " host overrides]";
     d.add(std::move(item));

@@ -43,9 +43,13 @@ bool isYaml11Number(std::string_view s) {
   static const std::regex kFloat(
       "[-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+][0-9]+)?|\\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|"
       "[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(?:inf|Inf|INF)|\\.(?:nan|NaN|NAN)");
+  // YAML 1.2's core schema reads these as numbers too (08, 0o17, 1e3 are strings to PyYAML).
+  static const std::regex kCore12(
+      "[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?|"
+      "[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)");
   const std::string t(s);
-  return t == "~" || t == "null" || t == "Null" || t == "NULL" || std::regex_match(t, kInt) ||
-         std::regex_match(t, kFloat);
+  return t == "~" || std::regex_match(t, kCore12) || t == "null" || t == "Null" || t == "NULL" ||
+         std::regex_match(t, kInt) || std::regex_match(t, kFloat);
 }
 
 bool isYaml12Bool(std::string_view s, bool* value) {

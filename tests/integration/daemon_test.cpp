@@ -280,3 +280,27 @@ TEST_CASE("daemon: bad options are usage errors") {
   CHECK(run({policydPath(), "--log-level", "loud"}).exit_code == 2);
   CHECK_THAT(run({policydPath(), "--help"}).out, Catch::Contains("--unit NAME"));
 }
+
+TEST_CASE("daemon: owner and mode drift of a drop-in is repaired") {
+  if (!isRoot())
+    return;
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  ::chmod(r.sshdDropIn().c_str(), 0666);
+  struct stat st {};
+  CHECK(waitFor(
+      [&] { return ::stat(r.sshdDropIn().c_str(), &st) == 0 && (st.st_mode & 07777) == 0600; }));
+  CHECK(d.waitForLog("has mode 0666 and owner 0:0, not 0600 root:root"));
+  ::chown(r.clientDropIn().c_str(), 65534, 65534);
+  CHECK(waitFor([&] { return ::stat(r.clientDropIn().c_str(), &st) == 0 && st.st_uid == 0; }));
+}
+
+TEST_CASE("daemon: fleet-wide warnings are logged once") {
+  if (!isRoot())
+    return;
+  Root r("version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 1}\n");
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  CHECK(d.countInLog("flaky link") == 1);
+}

@@ -531,3 +531,28 @@ TEST_CASE("engine: a client drop-in whose directives did not change skips ssh -G
   CHECK(r.store.writes == 4);
   CHECK(r.sshd.clientDumps == before + 1);
 }
+
+TEST_CASE("engine: a rolled-back policy stays visible after a drift repair") {
+  Rig r;
+  r.apply(kPolicy);
+  r.services.fail = true;
+  r.apply(kPolicy2);
+  REQUIRE(r.engine.state().kind == StateKind::kRolledBack);
+  r.services.fail = false;
+  r.store.files[Target::kClient].reset();
+  r.engine.reconcile("drift");
+  CHECK(r.store.files[Target::kClient].has_value());
+  CHECK(r.engine.state().kind == StateKind::kRolledBack);
+  r.apply(kPolicy2);  // the retry of the periodic reconcile
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 60\n"));
+}
+
+TEST_CASE("engine: a valid policy's warnings reach the log") {
+  Rig r;
+  auto o = r.apply("version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 1}\n");
+  int n = 0;
+  for (const auto& e : o.log)
+    n += e.level == LogEvent::Level::kWarning && e.message.find("flaky link") != std::string::npos;
+  CHECK(n == 1);
+}

@@ -250,7 +250,8 @@ TEST_CASE("plain scalars that PyYAML reads as numbers must be quoted, others nee
     INFO(ok);
     CHECK_VALID(load(std::string("version: 1\nusers: {exclude: [") + ok + "]}\n"));
   }
-  for (const char* bad : {"0x1F", "1_000", "1:30", "017", "1.5", ".inf", "yes", "~", "-3"}) {
+  for (const char* bad : {"0x1F", "1_000", "1:30", "017", "1.5", ".inf", "yes", "~", "-3", "08",
+                          "0o17", "1e3", "1e+3"}) {
     INFO(bad);
     CHECK(load(std::string("version: 1\nusers: {exclude: [") + bad + "]}\n").diags.hasErrors());
   }
