@@ -74,14 +74,16 @@ Daemon::Daemon(DaemonOptions o)
     // Events were lost: look at everything again.
     log::warning("inotify queue overflowed; re-reading the policy and re-checking the drop-ins");
     otherConfigChanged_ = true;
-    arm(policyTimer_, o_.debounce);
+    arm(policyTimer_, o_.debounce);  // the apply re-checks every user too
   });
   systemd_ = std::make_unique<SystemdManager>(o_.unit, o_.job_timeout);
+  users_ = std::make_unique<UserWatcher>(*inotify_, o_.root);
   engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
 }
 
 Daemon::~Daemon() {
+  users_.reset();  // holds watches in inotify_
   engine_.reset();
   inotify_.reset();
   for (auto* t : {policyTimer_, driftTimer_, reconcileTimer_})
@@ -201,6 +203,34 @@ void Daemon::setupWatches() {
                          });
   if (wd < 0)
     log::warning("cannot watch \"" + etcSsh + "\": " + strerror(-wd) + ", ignoring");
+  // passwd is replaced by rename (useradd, vipw): re-read the users then.
+  const std::string etc = io::underRoot(o_.root, "/etc");
+  wd = inotify_->add(etc, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR,
+                     [this](const inotify_event&, const std::string& name) {
+                       if (name == "passwd")
+                         applyUsers();
+                     });
+  if (wd < 0)
+    log::warning("cannot watch \"" + etc + "\": " + strerror(-wd) + ", ignoring");
+}
+
+void Daemon::applyUsers() {
+  if (!engine_->resolved())
+    return;  // no policy in force: nothing says which users to cover
+  users_->configure(*engine_->resolved());
+  const std::string s = usersSummary();
+  if (s != lastUsersSummary_) {
+    log::info(s);
+    lastUsersSummary_ = s;
+  }
+}
+
+std::string Daemon::usersSummary() const {
+  return "users: " + std::to_string(users_->covered()) + " covered, " +
+         std::to_string(users_->nonCompliant()) + " non-compliant, " +
+         std::to_string(users_->unwatched()) + " unwatched, " + std::to_string(users_->watches()) +
+         " watches, repairs " + std::to_string(users_->repairs()) + ", refusals " +
+         std::to_string(users_->refusals());
 }
 
 std::string Daemon::representativeUser() {
@@ -243,6 +273,7 @@ void Daemon::applyPolicy(const std::string& trigger) {
   sshd_.setUser(representativeUser());
   Outcome o = engine_->apply(files, std::move(diags), trigger);
   report(o);
+  applyUsers();
   scheduleReconcile();
   if (ready_)
     sd_notify(0, "READY=1");

@@ -13,6 +13,7 @@
 #include "adapters/inotify.h"
 #include "adapters/sshd_runner.h"
 #include "adapters/systemd_manager.h"
+#include "adapters/user_watcher.h"
 #include "core/engine.h"
 
 namespace keepalive::daemon {
@@ -49,6 +50,8 @@ class Daemon {
   static int onTimer(sd_event_source* s, std::uint64_t usec, void* self);
 
   void setupWatches();
+  void applyUsers();
+  std::string usersSummary() const;
   void watchPolicyDir();
   void arm(sd_event_source* timer, std::chrono::milliseconds delay);
   void applyPolicy(const std::string& trigger);
@@ -72,9 +75,11 @@ class Daemon {
   BannerProbe probe_;
   RealClock clock_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<UserWatcher> users_;
 
   bool otherConfigChanged_ = false;  // something besides our own drop-ins changed
   std::string lastSummary_;
+  std::string lastUsersSummary_;
   bool ready_ = false;
 };
 

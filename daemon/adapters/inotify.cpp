@@ -26,16 +26,27 @@ Inotify::~Inotify() {
 }
 
 int Inotify::add(const std::string& path, std::uint32_t mask, Handler handler) {
-  int wd = ::inotify_add_watch(fd_, path.c_str(), mask);
+  int wd = ::inotify_add_watch(fd_, path.c_str(), mask | IN_MASK_ADD);
   if (wd < 0)
     return -errno;
-  handlers_[wd] = std::move(handler);
-  return wd;
+  const int handle = nextHandle_++;
+  byWd_[wd].push_back({handle, std::move(handler)});
+  wdOf_[handle] = wd;
+  return handle;
 }
 
-void Inotify::remove(int wd) {
-  if (handlers_.erase(wd))
+void Inotify::remove(int handle) {
+  auto it = wdOf_.find(handle);
+  if (it == wdOf_.end())
+    return;
+  const int wd = it->second;
+  wdOf_.erase(it);
+  auto& list = byWd_[wd];
+  std::erase_if(list, [handle](const Entry& e) { return e.handle == handle; });
+  if (list.empty()) {
+    byWd_.erase(wd);
     ::inotify_rm_watch(fd_, wd);
+  }
 }
 
 int Inotify::onIo(sd_event_source*, int, std::uint32_t, void* self) {
@@ -59,15 +70,20 @@ void Inotify::drain() {
           onOverflow_();
         continue;
       }
-      auto it = handlers_.find(ev->wd);
-      if (it == handlers_.end())
+      auto it = byWd_.find(ev->wd);
+      if (it == byWd_.end())
         continue;
       std::string name = ev->len ? std::string(ev->name) : std::string();
-      // Copy: the handler may add or remove watches.
-      Handler h = it->second;
-      if (ev->mask & IN_IGNORED)
-        handlers_.erase(ev->wd);
-      h(*ev, name);
+      // Copy: a handler may add or remove watches. A watch the kernel dropped (IN_IGNORED: the
+      // directory went away) is forgotten first, so that its wd can be reused.
+      std::vector<Entry> entries = it->second;
+      if (ev->mask & IN_IGNORED) {
+        for (const auto& e : entries)
+          wdOf_.erase(e.handle);
+        byWd_.erase(it);
+      }
+      for (const auto& e : entries)
+        e.handler(*ev, name);
     }
   }
 }

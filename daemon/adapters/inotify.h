@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace keepalive::daemon {
 
@@ -19,10 +20,12 @@ class Inotify {
   Inotify(const Inotify&) = delete;
   Inotify& operator=(const Inotify&) = delete;
 
-  // Returns the watch descriptor, or -errno.
+  // Returns a handle for remove(), or -errno. Several handlers may watch one inode (the kernel
+  // gives them one watch descriptor): masks are united with IN_MASK_ADD and each handler sees
+  // the events of the united mask, so handlers filter by name.
   int add(const std::string& path, std::uint32_t mask, Handler handler);
-  void remove(int wd);
-  std::size_t size() const { return handlers_.size(); }
+  void remove(int handle);
+  std::size_t size() const { return byWd_.size(); }  // kernel watches in use
 
  private:
   static int onIo(sd_event_source* s, int fd, std::uint32_t revents, void* self);
@@ -31,7 +34,13 @@ class Inotify {
   int fd_ = -1;
   sd_event_source* source_ = nullptr;
   std::function<void()> onOverflow_;
-  std::unordered_map<int, Handler> handlers_;
+  struct Entry {
+    int handle;
+    Handler handler;
+  };
+  std::unordered_map<int, std::vector<Entry>> byWd_;
+  std::unordered_map<int, int> wdOf_;  // handle -> wd
+  int nextHandle_ = 1;
 };
 
 }  // namespace keepalive::daemon

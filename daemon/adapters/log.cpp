@@ -3,10 +3,30 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
 
 namespace keepalive::daemon::log {
 namespace {
 std::shared_ptr<spdlog::logger> g;
+bool toJournal = false;
+int syslogPriority(LogEvent::Level l) {
+  switch (l) {
+    case LogEvent::Level::kDebug:
+      return 7;
+    case LogEvent::Level::kInfo:
+      return 6;
+    case LogEvent::Level::kNotice:
+      return 5;
+    case LogEvent::Level::kWarning:
+      return 4;
+    case LogEvent::Level::kError:
+      return 3;
+    case LogEvent::Level::kCritical:
+      return 2;
+  }
+  return 6;
+}
 
 spdlog::level::level_enum parse(const std::string& l) {
   if (l == "debug")
@@ -23,7 +43,26 @@ bool validLevel(const std::string& l) {
   return l == "debug" || l == "info" || l == "notice" || l == "warning" || l == "error";
 }
 
+void structured(LogEvent::Level level, const std::string& message,
+                const std::vector<std::pair<std::string, std::string>>& fields,
+                const char* messageId) {
+  if (!toJournal) {
+    emit(level, message);
+    return;
+  }
+  std::vector<std::string> items = {
+      "MESSAGE=" + message, "PRIORITY=" + std::to_string(syslogPriority(level)),
+      std::string("MESSAGE_ID=") + messageId, "SYSLOG_IDENTIFIER=keepalive-policyd"};
+  for (const auto& [k, v] : fields)
+    items.push_back(k + "=" + v);
+  std::vector<iovec> iov;
+  for (auto& s : items)
+    iov.push_back({s.data(), s.size()});
+  sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+}
+
 void setup(bool journal, const std::string& level) {
+  toJournal = journal;
   if (journal) {
     g = std::make_shared<spdlog::logger>(
         "keepalive-policyd", std::make_shared<spdlog::sinks::systemd_sink_mt>("keepalive-policyd"));

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/engine.h"
 
@@ -25,6 +27,17 @@ inline void error(const std::string& m) {
 inline void debug(const std::string& m) {
   emit(LogEvent::Level::kDebug, m);
 }
+// Catalogue IDs (journalctl MESSAGE_ID=...) of the per-user events.
+inline constexpr const char* kMessageIdRepaired = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a41";
+inline constexpr const char* kMessageIdRefused = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a42";
+inline constexpr const char* kMessageIdReported = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a43";
+
+// A journal entry with fields of its own (USER=, PATH=, ACTION=) when logging to the journal;
+// the plain message otherwise.
+void structured(LogEvent::Level level, const std::string& message,
+                const std::vector<std::pair<std::string, std::string>>& fields,
+                const char* messageId);
+
 // True when "level" names a level (debug, info, notice, warning, error).
 bool validLevel(const std::string& level);
 

@@ -1,0 +1,142 @@
+// keepalive-policyd keeping users' ~/.ssh/config compliant: at start, on drift seen by inotify,
+// for a ~/.ssh created later and for users added by replacing passwd; report mode; a refusal.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_support.h"
+
+using namespace keepalive::test;
+
+namespace {
+
+const char* kPolicy =
+    "version: 1\nserver: {client_alive_interval: 2m}\nusers: {action: enforce, min_uid: 41000}\n";
+
+struct UsersRoot {
+  TempDir dir{"keepalive-users"};
+  explicit UsersRoot(const char* policy = kPolicy) {
+    makeDaemonRoot(dir.path(), policy);
+    passwd("alice:x:41000:41000::/home/alice:/bin/sh\n");
+    home("alice", 41000);
+  }
+  void passwd(const std::string& extra) {
+    replaceByRename(dir / "etc/passwd", "root:x:0:0:root:/root:/bin/bash\n" + extra);
+  }
+  std::string home(const std::string& user, uid_t uid, bool withSsh = true) {
+    const std::string h = dir / ("home/" + user);
+    makeDirs(h, 0755);
+    ::chown(h.c_str(), uid, uid);
+    if (withSsh) {
+      makeDirs(h + "/.ssh", 0700);
+      ::chown((h + "/.ssh").c_str(), uid, uid);
+    }
+    return h;
+  }
+  std::string config(const std::string& user) const {
+    return dir / ("home/" + user + "/.ssh/config");
+  }
+  void makeConfig(const std::string& user, uid_t uid, mode_t mode) const {
+    writeFile(config(user), "Host *\n  ServerAliveInterval 60\n", mode);
+    ::chown(config(user).c_str(), uid, uid);
+    ::chmod(config(user).c_str(), mode);
+  }
+  static mode_t modeOf(const std::string& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("daemon users: a world-writable config is repaired at start and whenever it drifts") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  r.makeConfig("alice", 41000, 0666);
+  DaemonProcess d(r.dir.path());
+  CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
+  CHECK(d.waitForLog(
+      "repaired \"/home/alice/.ssh\" of alice: ~/.ssh/config: mode set to 0600 (scan)"));
+  CHECK(d.waitForLog("users: 1 covered, 0 non-compliant, 0 unwatched, 1 watches"));
+  ::chmod(r.config("alice").c_str(), 0664);
+  CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
+  // An editor's save: a new file renamed over the old one.
+  replaceByRename(r.config("alice"), "Host *\n");
+  ::chmod(r.config("alice").c_str(), 0644);  // root created it: it is root's, 0644
+  CHECK(waitFor([&] {
+    struct stat st {};
+    return ::stat(r.config("alice").c_str(), &st) == 0 && st.st_uid == 41000 &&
+           (st.st_mode & 07777) == 0600;
+  }));
+  CHECK(readFile(r.config("alice")) == "Host *\n");
+}
+
+TEST_CASE("daemon users: a ~/.ssh created later is watched and repaired") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  r.passwd("alice:x:41000:41000::/home/alice:/bin/sh\nbob:x:41001:41001::/home/bob:/bin/sh\n");
+  const std::string bob = r.home("bob", 41001, false);
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("users: 2 covered"));
+  makeDirs(bob + "/.ssh", 0777);
+  ::chown((bob + "/.ssh").c_str(), 41001, 41001);
+  ::chmod((bob + "/.ssh").c_str(), 0777);
+  CHECK(waitFor([&] { return UsersRoot::modeOf(bob + "/.ssh") == 0700; }));
+  r.makeConfig("bob", 41001, 0666);
+  CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("bob")) == 0600; }));
+}
+
+TEST_CASE("daemon users: users added by replacing passwd are covered") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("users: 1 covered"));
+  r.home("carol", 41002);
+  r.makeConfig("carol", 41002, 0646);
+  r.passwd("alice:x:41000:41000::/home/alice:/bin/sh\ncarol:x:41002:41002::/home/carol:/bin/sh\n");
+  CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("carol")) == 0600; }));
+  CHECK(d.waitForLog("users: 2 covered"));
+}
+
+TEST_CASE("daemon users: report mode changes nothing and says what it would do") {
+  if (!isRoot())
+    return;
+  UsersRoot r("version: 1\nusers: {action: report, min_uid: 41000}\n");
+  r.makeConfig("alice", 41000, 0666);
+  DaemonProcess d(r.dir.path());
+  CHECK(d.waitForLog(
+      "is not compliant (users.action: report): would do ~/.ssh/config: mode set to 0600"));
+  CHECK(d.waitForLog("users: 1 covered, 1 non-compliant"));
+  CHECK(UsersRoot::modeOf(r.config("alice")) == 0666);
+}
+
+TEST_CASE("daemon users: a config symlinked to a root file is refused and the file untouched") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  const std::string victim = r.dir / "etc/shadow-like";
+  writeFile(victim, "secret\n", 0640);
+  ::symlink(victim.c_str(), r.config("alice").c_str());
+  DaemonProcess d(r.dir.path());
+  CHECK(d.waitForLog("refusing to touch \"/home/alice/.ssh\" of alice"));
+  CHECK(UsersRoot::modeOf(victim) == 0640);
+  struct stat st {};
+  REQUIRE(::stat(victim.c_str(), &st) == 0);
+  CHECK(st.st_uid == 0);
+  CHECK(d.waitForLog("users: 1 covered, 1 non-compliant"));
+}
+
+TEST_CASE("daemon users: action off touches nobody") {
+  if (!isRoot())
+    return;
+  UsersRoot r("version: 1\nusers: {action: off}\n");
+  r.makeConfig("alice", 41000, 0666);
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  CHECK(d.waitForLog("users: 0 covered"));
+  CHECK(UsersRoot::modeOf(r.config("alice")) == 0666);
+}
