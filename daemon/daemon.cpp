@@ -218,6 +218,15 @@ void Daemon::applyUsers() {
   if (!engine_->resolved())
     return;  // no policy in force: nothing says which users to cover
   users_->configure(*engine_->resolved());
+  const std::size_t unwatched = users_->unwatched();
+  engine_->setDegraded(
+      unwatched == 0
+          ? ""
+          : std::to_string(unwatched) + " of " + std::to_string(users_->covered()) +
+                " homes are not watched: inotify's watch limit is reached (raise "
+                "fs.inotify.max_user_watches, see /usr/lib/sysctl.d/60-keepalive-policy.conf); "
+                "they are re-checked every reconcile_interval");
+  notifyStatus();
   const std::string s = usersSummary();
   if (s != lastUsersSummary_) {
     log::info(s);

@@ -213,6 +213,11 @@ Outcome Engine::reconcile(const std::string& trigger) {
   return o;
 }
 
+void Engine::setDegraded(const std::string& reason) {
+  degradedReason_ = reason;
+  settle();
+}
+
 bool Engine::dropInsAsDesired() {
   if (!desired_)
     return true;
@@ -519,6 +524,9 @@ void Engine::settle() {
     state_.reason = state_.shadowed.front().describe();
     if (state_.shadowed.size() > 1)
       state_.reason += " (and " + std::to_string(state_.shadowed.size() - 1) + " more)";
+  } else if (!degradedReason_.empty()) {
+    state_.kind = StateKind::kDegraded;
+    state_.reason = degradedReason_;
   } else {
     state_.kind = StateKind::kOk;
     state_.reason = desired_ ? "policy " + state_.policy_digest + " in force" : "no policy applied";

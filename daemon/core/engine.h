@@ -49,6 +49,9 @@ class Engine {
   // True when both drop-ins hold exactly what the policy in force renders (a cheap check for
   // inotify events our own writes cause).
   bool dropInsAsDesired();
+  // The users' side reports it cannot watch every home (inotify's watch limit): the state is
+  // degraded with this reason until it is cleared with "".
+  void setDegraded(const std::string& reason);
 
   const State& state() const { return state_; }
   // The policy in force as resolved for this host; nullopt until one was applied.
@@ -91,6 +94,7 @@ class Engine {
   std::optional<Dump> lastServerDump_;  // from the last verify: sshd's listen addresses
   std::string rollbackReason_;
   std::string policyErrorReason_;
+  std::string degradedReason_;
 };
 
 }  // namespace keepalive::daemon

@@ -556,3 +556,13 @@ TEST_CASE("engine: a valid policy's warnings reach the log") {
     n += e.level == LogEvent::Level::kWarning && e.message.find("flaky link") != std::string::npos;
   CHECK(n == 1);
 }
+
+TEST_CASE("engine: degraded when the users' side cannot watch every home") {
+  Rig r;
+  r.apply(kPolicy);
+  r.engine.setDegraded("3 of 100000 homes are not watched");
+  CHECK(r.engine.state().kind == StateKind::kDegraded);
+  CHECK(r.engine.state().reason == "3 of 100000 homes are not watched");
+  r.engine.setDegraded("");
+  CHECK(r.engine.state().kind == StateKind::kOk);
+}
