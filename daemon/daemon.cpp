@@ -248,29 +248,9 @@ std::string Daemon::representativeUser() {
   std::int64_t minUid = 1000;
   if (engine_ && engine_->resolved())
     minUid = engine_->resolved()->users_min_uid.value;
-  if (o_.root.empty()) {
-    setpwent();
-    std::string found;
-    while (passwd* pw = getpwent()) {
-      if (pw->pw_uid >= minUid && pw->pw_uid < 65534) {
-        found = pw->pw_name;
-        break;
-      }
-    }
-    endpwent();
-    return found.empty() ? "root" : found;
-  }
-  std::ifstream in(io::underRoot(o_.root, "/etc/passwd"));
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string name, pw, uid;
-    if (std::getline(f, name, ':') && std::getline(f, pw, ':') && std::getline(f, uid, ':')) {
-      long u = std::strtol(uid.c_str(), nullptr, 10);
-      if (u >= minUid && u < 65534)
-        return name;
-    }
-  }
+  for (const auto& u : loadUsers(o_.root))
+    if (u.uid >= minUid && u.uid < 65534)
+      return u.name;
   return "root";
 }
 
@@ -310,9 +290,8 @@ void Daemon::report(const Outcome& o) {
   for (const auto& e : o.log)
     log::emit(e.level, e.message);
   const std::string summary = engine_->state().summary();
-  if (summary != lastSummary_ || o_.foreground) {
-    if (summary != lastSummary_)
-      log::info(summary);
+  if (summary != lastSummary_) {
+    log::info(summary);
     lastSummary_ = summary;
   }
   notifyStatus();

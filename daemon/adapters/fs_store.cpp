@@ -121,7 +121,8 @@ Status writeFileAtomic(const std::string& dir, const std::string& name, const st
 }
 
 std::optional<std::string> readFileNoFollow(const std::string& dir, const std::string& name,
-                                            Status& st, std::size_t maxBytes) {
+                                            Status& st, std::size_t maxBytes,
+                                            struct stat* statOut) {
   st = Status::success();
   const std::string path = dir + "/" + name;
   Fd dfd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -149,6 +150,8 @@ std::optional<std::string> readFileNoFollow(const std::string& dir, const std::s
     st = Status::failure("refusing \"" + path + "\": not a regular file");
     return std::nullopt;
   }
+  if (statOut)
+    *statOut = sb;
   if (static_cast<std::size_t>(sb.st_size) > maxBytes) {
     st = Status::failure("refusing \"" + path + "\": larger than " + std::to_string(maxBytes) +
                          " bytes");
@@ -222,14 +225,13 @@ std::string FsDropInStore::path(Target t) const {
 }
 
 std::optional<std::string> FsDropInStore::read(Target t, Status& st) {
-  auto bytes = readFileNoFollow(dir(t), name(), st, 64 * 1024);
+  struct stat sb {};
+  auto bytes = readFileNoFollow(dir(t), name(), st, 64 * 1024, &sb);
   if (!bytes)
     return bytes;
   // Owner and mode drift is drift too: a group- or world-writable file in sshd_config.d lets
   // anyone rewrite sshd's configuration. Reported as untrusted, it is replaced by ours.
-  struct stat sb {};
-  if (::lstat(path(t).c_str(), &sb) == 0 &&
-      ((sb.st_mode & 07777) != mode(t) ||
+  if (((sb.st_mode & 07777) != mode(t) ||
        (::geteuid() == 0 && (sb.st_uid != 0 || sb.st_gid != 0)))) {
     char buf[96];
     std::snprintf(buf, sizeof buf, "has mode %04o and owner %u:%u, not %04o root:root",

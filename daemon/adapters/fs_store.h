@@ -2,6 +2,7 @@
 // directory fds, in the manner of systemd's write_string_file_atomic.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -19,8 +20,10 @@ Status writeFileAtomic(const std::string& dir, const std::string& name, const st
                        mode_t mode, uid_t uid = 0, gid_t gid = 0, bool durable = true);
 // Reads dir/name without following a symlink and without blocking on a FIFO; nullopt when
 // absent. Anything but a regular file of at most maxBytes is an error.
+// statOut, when given, receives the fstat of the file that was read.
 std::optional<std::string> readFileNoFollow(const std::string& dir, const std::string& name,
-                                            Status& st, std::size_t maxBytes = 1 << 20);
+                                            Status& st, std::size_t maxBytes = 1 << 20,
+                                            struct stat* statOut = nullptr);
 Status removeFileDurably(const std::string& dir, const std::string& name);
 // Removes leftovers ".NAME.*" of an interrupted write; returns how many.
 int removeStaleTemps(const std::string& dir, const std::string& name);

@@ -20,7 +20,8 @@ constexpr std::size_t kMaxOutput = 4 << 20;
 }
 
 ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                         const std::optional<Credentials>& as) {
+                         const std::optional<Credentials>& as,
+                         const std::vector<std::string>* environment) {
   ProcessResult r;
   int outp[2], errp[2], execp[2];
   if (::pipe2(outp, O_CLOEXEC) != 0)
@@ -39,9 +40,12 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
   for (const auto& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  static char kPath[] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-  static char kLang[] = "LC_ALL=C";
-  char* env[] = {kPath, kLang, nullptr};
+  static const std::vector<std::string> kClean = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"};
+  std::vector<char*> env;
+  for (const auto& e : environment ? *environment : kClean)
+    env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
+  const bool search = argv[0].find('/') == std::string::npos;
 
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -64,7 +68,10 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
           ::setresuid(as->uid, as->uid, as->uid) != 0)
         goto fail;
     }
-    ::execve(args[0], args.data(), env);
+    if (search)
+      ::execvpe(args[0], args.data(), env.data());
+    else
+      ::execve(args[0], args.data(), env.data());
   fail:
     int e = errno;
     (void)!::write(execp[1], &e, sizeof e);

@@ -24,8 +24,11 @@ struct ProcessResult {
   std::string spawn_error;
 };
 
+// argv[0] without a '/' is looked up in PATH. environment: the child's whole environment;
+// nullptr gives the clean one the daemon's children get (PATH of the system dirs, LC_ALL=C).
 ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                         const std::optional<Credentials>& as = std::nullopt);
+                         const std::optional<Credentials>& as = std::nullopt,
+                         const std::vector<std::string>* environment = nullptr);
 
 // The unprivileged "nobody" user of the real system (never of a test root).
 std::optional<Credentials> nobodyCredentials();

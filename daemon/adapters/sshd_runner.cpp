@@ -2,6 +2,7 @@
 
 #include <glob.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <sstream>
@@ -42,20 +43,20 @@ void scanInto(const std::string& path, const std::string& baseDir, bool hostBloc
     out.status = Status::failure("Include nesting deeper than 16 at \"" + path + "\"");
     return;
   }
-  const auto slash = path.rfind('/');
-  Status st;
-  auto text = readFileNoFollow(path.substr(0, slash), path.substr(slash + 1), st, 4 << 20);
-  if (!st.ok || !text) {
-    // sshd itself follows symlinks in its own configuration; a symlinked system file is not
-    // an attack on us, so read it the plain way before giving up.
-    if (!text && st.ok)
+  // Read as sshd reads it: root's own configuration, symlinks followed; without blocking on a
+  // FIFO and with a size cap, like a policy file.
+  policy::Diagnostics diags;
+  policy::PolicyFile file;
+  if (!io::readPolicyFile(path, file, diags)) {
+    if (::access(path.c_str(), F_OK) != 0)
       return;  // an Include glob that matched a file which vanished
-    out.status = st;
+    out.status = Status::failure(diags.items().empty() ? "cannot read \"" + path + "\""
+                                                       : diags.items().front().str());
     return;
   }
   out.files_read.push_back(path);
   std::string cond = condition;
-  for (const auto& d : parseConfigText(*text)) {
+  for (const auto& d : parseConfigText(file.text)) {
     if (d.keyword == "match" || (hostBlocks && d.keyword == "host")) {
       // "Host *" and "Match all" apply to everything: they are the top level again.
       bool all = d.value == "*" || d.value == "all";

@@ -36,14 +36,13 @@ UserWatcher::~UserWatcher() {
   clearWatches();
 }
 
-std::vector<UserEntry> UserWatcher::loadUsers() {
-  if (!root_.empty()) {
-    std::ifstream in(io::underRoot(root_, "/etc/passwd"));
+std::vector<UserEntry> loadUsers(const std::string& root) {
+  if (!root.empty()) {
+    std::ifstream in(io::underRoot(root, "/etc/passwd"));
     std::stringstream ss;
     ss << in.rdbuf();
     return parsePasswd(ss.str());
   }
-  // NSS, so LDAP and SSSD users count too.
   std::vector<UserEntry> out;
   setpwent();
   while (passwd* pw = getpwent())
@@ -67,7 +66,7 @@ void UserWatcher::configure(const policy::Resolved& r) {
   clearWatches();
   std::map<std::string, UserRecord> next;
   if (active_) {
-    for (auto& u : loadUsers()) {
+    for (auto& u : loadUsers(root_)) {
       if (!isCovered(u, r) || next.count(u.name))
         continue;
       UserRecord rec;

@@ -15,6 +15,10 @@
 
 namespace keepalive::daemon {
 
+// The users: from NSS (so LDAP and SSSD users count) on the real system, from ROOT/etc/passwd
+// under a test root.
+std::vector<UserEntry> loadUsers(const std::string& root);
+
 struct UserRecord {
   UserEntry user;
   std::string state;  // ok | repaired | non-compliant | refused:<why> | error:<why> | unwatched
@@ -40,7 +44,6 @@ class UserWatcher {
   const std::map<std::string, UserRecord>& records() const { return records_; }
 
  private:
-  std::vector<UserEntry> loadUsers();
   void check(const std::string& name, const std::string& why);
   void watch(const std::string& name);
   void unwatch(const std::string& name);

@@ -155,15 +155,13 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
   const policy::Resolved r = policy::resolve(p, options_.host);
   const std::string digest = policy::policyDigest(p);
   Desired want{policy::renderSshd(r, digest), policy::renderClient(r, digest)};
-  Outcome parsed;
-  step(parsed, "parse");
-  std::vector<LogEvent> warnings = std::move(o.log);
-  o = install(want, r);
-  o.log.insert(o.log.begin(), warnings.begin(), warnings.end());
-  o.steps_usec.insert(o.steps_usec.begin(), parsed.steps_usec.front());
-  o.total_usec += parsed.total_usec;
+  step(o, "parse");
+  install(want, r, o);
+  policyError_ = false;
   if (o.result != "rolled-back") {
-    policyError_ = false;
+    // Only a successful apply ends a rollback: restoring the policy in force (reconcile) does
+    // not apply the newer one that was rolled back.
+    rolledBack_ = false;
     policy_ = std::move(p);
     resolved_ = policy::resolve(*policy_, options_.host);
     desired_ = want;
@@ -173,8 +171,6 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
     state_.policy_digest = digest;
     o.log.push_back({Level::kInfo,
                      "policy " + digest + " (" + trigger + "): " + o.result + " in " + o.timing()});
-  } else {
-    policyError_ = false;
   }
   state_.last_apply_result = o.result;
   settle();
@@ -183,26 +179,12 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
 
 Outcome Engine::reconcile(const std::string& trigger) {
   Outcome o;
-  // Restoring the policy in force does not apply the newer one that was rolled back: keep
-  // saying so until an apply succeeds.
-  struct KeepRollback {
-    Engine& e;
-    bool was;
-    std::string why;
-    ~KeepRollback() {
-      if (was) {
-        e.rolledBack_ = true;
-        e.rollbackReason_ = why;
-        e.settle();
-      }
-    }
-  } keep{*this, rolledBack_, rollbackReason_};
   stepStart_ = clock_.monotonicUsec();
   if (!desired_ || !resolved_) {
     o.result = "unchanged";
     return o;
   }
-  o = install(*desired_, *resolved_);
+  install(*desired_, *resolved_, o);
   if (o.wrote && o.result != "rolled-back") {
     ++state_.drift_repairs_total;
     o.result = "restored";
@@ -230,8 +212,7 @@ bool Engine::dropInsAsDesired() {
   return true;
 }
 
-Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
-  Outcome o;
+void Engine::install(const Desired& want, const policy::Resolved& r, Outcome& o) {
   bool includeAdded = false;
   if (r.ensure_include.value) {
     ConfigScan scan = sshd_.scanServer();
@@ -290,7 +271,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
       ++state_.rollbacks_total;
       state_.last_error = s.error;
       o.result = "rolled-back";
-      return o;
+      return;
     }
   }
   for (const auto& c : changes) {
@@ -301,7 +282,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
       ++state_.rollbacks_total;
       state_.last_error = s.error;
       o.result = "rolled-back";
-      return o;
+      return;
     }
   }
 
@@ -316,7 +297,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
       if (!rs.ok || now != c.before)
         done.push_back(c);
       rollback(done, false, s.error, o);
-      return o;
+      return;
     }
     done.push_back(c);
     ++state_.writes_total;
@@ -334,7 +315,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
           std::string(t.timed_out ? "sshd -t timed out" : "sshd -t rejected the configuration") +
               (t.message.empty() ? "" : ": " + firstLines(t.message)),
           o);
-      return o;
+      return;
     }
     step(o, "sshd -t");
   }
@@ -347,7 +328,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
     clientDump = d;
     if (!d.status) {
       rollback(done, false, "ssh -G rejected the client configuration: " + d.status.error, o);
-      return o;
+      return;
     }
     step(o, "ssh -G");
   }
@@ -360,7 +341,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
     if (ro.attempted && !ro.ok) {
       // The job may have half-happened: reload the restored configuration as well.
       rollback(done, true, "reload of " + services_.unit() + " failed: " + ro.detail, o);
-      return o;
+      return;
     }
     step(o, "reload");
     if (!ro.attempted)
@@ -382,7 +363,7 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
       }
       if (!b) {
         rollback(done, true, "sshd does not answer after the reload: " + b.error, o);
-        return o;
+        return;
       }
       step(o, "probe");
       store_.setReloadPending(false);
@@ -391,11 +372,9 @@ Outcome Engine::install(const Desired& want, const policy::Resolved& r) {
     }
   }
 
-  rolledBack_ = false;
   o.result = changes.empty() ? "unchanged" : "applied";
   verify(r, o, serverDump, clientDump);
   step(o, "verify");
-  return o;
 }
 
 void Engine::rollback(const std::vector<Change>& changes, bool reloaded, const std::string& why,

@@ -67,7 +67,8 @@ class Engine {
     std::optional<std::string> before;
   };
 
-  Outcome install(const Desired& want, const policy::Resolved& r);
+  // Appends to o what it did; o.result says how it ended.
+  void install(const Desired& want, const policy::Resolved& r, Outcome& o);
   void rollback(const std::vector<Change>& changes, bool reloaded, const std::string& why,
                 Outcome& o);
   // serverDump/clientDump: taken during this transaction after the last change, or nullopt.

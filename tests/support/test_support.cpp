@@ -1,7 +1,8 @@
 #include "test_support.h"
 
+#include "adapters/process.h"
+
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -33,77 +34,17 @@ TempDir::~TempDir() {
 
 RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
               const std::vector<std::string>& extraEnv) {
-  RunResult r;
-  int outPipe[2], errPipe[2];
-  if (::pipe2(outPipe, O_CLOEXEC) != 0 || ::pipe2(errPipe, O_CLOEXEC) != 0)
-    throw std::runtime_error("pipe2 failed");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, outPipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, errPipe[1], 2);
-  std::vector<char*> args;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> envStore;
+  // The daemon's own runner, with this process's environment plus extraEnv.
+  std::vector<std::string> env;
   for (char** e = environ; *e; ++e)
-    envStore.emplace_back(*e);
-  for (const auto& e : extraEnv)
-    envStore.push_back(e);
-  std::vector<char*> env;
-  for (auto& e : envStore)
-    env.push_back(e.data());
-  env.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), env.data());
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(outPipe[1]);
-  ::close(errPipe[1]);
-  if (rc != 0) {
-    ::close(outPipe[0]);
-    ::close(errPipe[0]);
-    r.err = "spawn " + argv[0] + ": " + strerror(rc);
-    return r;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  pollfd fds[2] = {{outPipe[0], POLLIN, 0}, {errPipe[0], POLLIN, 0}};
-  int open = 2;
-  while (open > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      r.timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    int n = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-        continue;
-      char buf[8192];
-      ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
-      if (got > 0) {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(got));
-      } else {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open;
-      }
-    }
-  }
-  for (auto& f : fds)
-    if (f.fd >= 0)
-      ::close(f.fd);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!r.timed_out && WIFEXITED(status))
-    r.exit_code = WEXITSTATUS(status);
+    env.emplace_back(*e);
+  env.insert(env.end(), extraEnv.begin(), extraEnv.end());
+  auto p = daemon::runProcess(argv, timeout, std::nullopt, &env);
+  RunResult r;
+  r.exit_code = p.exit_code;
+  r.timed_out = p.timed_out;
+  r.out = std::move(p.out);
+  r.err = p.spawn_error.empty() ? std::move(p.err) : p.spawn_error;
   return r;
 }
 
