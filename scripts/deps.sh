@@ -17,6 +17,8 @@ PACKAGES=(
   openssh-client    # the real ssh -G
   util-linux        # setpriv, unshare, nsenter
   systemd dbus iproute2 procps psmisc  # the throwaway systemd of the system tests
+  fuse3 libfuse3-dev  # a FUSE home that hangs, for the daemon's bounded user checks
+  inotify-tools     # bench/: the inotifywait + chmod baseline
   clang-format-14   # style check
   clang libclang-rt-14-dev  # libFuzzer target
 )
