@@ -77,7 +77,11 @@ Daemon::Daemon(DaemonOptions o)
     arm(policyTimer_, o_.debounce);  // the apply re-checks every user too
   });
   systemd_ = std::make_unique<SystemdManager>(o_.unit, o_.job_timeout);
-  users_ = std::make_unique<UserWatcher>(*inotify_, o_.root);
+  users_ = std::make_unique<UserWatcher>(loop_, *inotify_, o_.root);
+  users_->setListener([this](const UserRecord&, const std::string& action) {
+    if (action == "unresponsive" || action == "responsive")
+      updateUsersHealth();
+  });
   engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
 }
@@ -208,25 +212,34 @@ void Daemon::setupWatches() {
   wd = inotify_->add(etc, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR,
                      [this](const inotify_event&, const std::string& name) {
                        if (name == "passwd")
-                         applyUsers();
+                         applyUsers(false);
                      });
   if (wd < 0)
     log::warning("cannot watch \"" + etc + "\": " + strerror(-wd) + ", ignoring");
 }
 
-void Daemon::applyUsers() {
+void Daemon::applyUsers(bool full) {
   if (!engine_->resolved())
     return;  // no policy in force: nothing says which users to cover
-  users_->configure(*engine_->resolved());
-  const std::size_t unwatched = users_->unwatched();
-  engine_->setDegraded(
-      unwatched == 0
-          ? ""
-          : std::to_string(unwatched) + " of " + std::to_string(users_->covered()) +
-                " homes are not watched: inotify's watch limit is reached (raise "
-                "fs.inotify.max_user_watches, see /usr/lib/sysctl.d/60-keepalive-policy.conf); "
-                "they are re-checked every reconcile_interval");
-  notifyStatus();
+  users_->configure(*engine_->resolved(), full);
+  updateUsersHealth();
+}
+
+void Daemon::updateUsersHealth() {
+  std::string reason;
+  const std::size_t unwatched = users_->unwatched(), unresponsive = users_->unresponsive();
+  if (unwatched)
+    reason = std::to_string(unwatched) + " of " + std::to_string(users_->covered()) +
+             " homes are not watched: inotify's watch limit is reached (raise "
+             "fs.inotify.max_user_watches, see /usr/lib/sysctl.d/60-keepalive-policy.conf); they "
+             "are re-checked every " +
+             std::to_string(users_->unwatchedPeriod().count()) + " s";
+  if (unresponsive)
+    reason += (reason.empty() ? "" : "; ") + std::to_string(unresponsive) +
+              " homes do not answer (a hung NFS or FUSE mount?); retrying with backoff "
+              "(keepalivectl users --noncompliant)";
+  engine_->setDegraded(reason);
+  logStateIfChanged();
   const std::string s = usersSummary();
   if (s != lastUsersSummary_) {
     log::info(s);
@@ -237,9 +250,10 @@ void Daemon::applyUsers() {
 std::string Daemon::usersSummary() const {
   return "users: " + std::to_string(users_->covered()) + " covered, " +
          std::to_string(users_->nonCompliant()) + " non-compliant, " +
-         std::to_string(users_->unwatched()) + " unwatched, " + std::to_string(users_->watches()) +
-         " watches, repairs " + std::to_string(users_->repairs()) + ", refusals " +
-         std::to_string(users_->refusals());
+         std::to_string(users_->unwatched()) + " unwatched, " +
+         std::to_string(users_->unresponsive()) + " unresponsive, " +
+         std::to_string(users_->watches()) + " watches, repairs " +
+         std::to_string(users_->repairs()) + ", refusals " + std::to_string(users_->refusals());
 }
 
 std::string Daemon::representativeUser() {
@@ -262,7 +276,7 @@ void Daemon::applyPolicy(const std::string& trigger) {
   sshd_.setUser(representativeUser());
   Outcome o = engine_->apply(files, std::move(diags), trigger);
   report(o);
-  applyUsers();
+  applyUsers(true);
   scheduleReconcile();
   if (ready_)
     sd_notify(0, "READY=1");
@@ -289,6 +303,10 @@ void Daemon::scheduleReconcile() {
 void Daemon::report(const Outcome& o) {
   for (const auto& e : o.log)
     log::emit(e.level, e.message);
+  logStateIfChanged();
+}
+
+void Daemon::logStateIfChanged() {
   const std::string summary = engine_->state().summary();
   if (summary != lastSummary_) {
     log::info(summary);

@@ -50,7 +50,8 @@ class Daemon {
   static int onTimer(sd_event_source* s, std::uint64_t usec, void* self);
 
   void setupWatches();
-  void applyUsers();
+  void applyUsers(bool full);
+  void updateUsersHealth();
   std::string usersSummary() const;
   void watchPolicyDir();
   void arm(sd_event_source* timer, std::chrono::milliseconds delay);
@@ -58,6 +59,7 @@ class Daemon {
   void reconcile(const std::string& trigger);
   void report(const Outcome& o);
   void notifyStatus();
+  void logStateIfChanged();
   void scheduleReconcile();
   std::string representativeUser();
 

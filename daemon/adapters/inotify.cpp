@@ -35,6 +35,23 @@ int Inotify::add(const std::string& path, std::uint32_t mask, Handler handler) {
   return handle;
 }
 
+int Inotify::adopt(int wd, Handler handler, bool& eventsMissed) {
+  eventsMissed = unknownWds_.erase(wd) > 0;
+  const int handle = nextHandle_++;
+  byWd_[wd].push_back({handle, std::move(handler)});
+  wdOf_[handle] = wd;
+  return handle;
+}
+
+void Inotify::rebind(int handle, Handler handler) {
+  auto it = wdOf_.find(handle);
+  if (it == wdOf_.end())
+    return;
+  for (auto& e : byWd_[it->second])
+    if (e.handle == handle)
+      e.handler = std::move(handler);
+}
+
 void Inotify::remove(int handle) {
   auto it = wdOf_.find(handle);
   if (it == wdOf_.end())
@@ -71,8 +88,22 @@ void Inotify::drain() {
         continue;
       }
       auto it = byWd_.find(ev->wd);
-      if (it == byWd_.end())
+      if (it == byWd_.end()) {
+        // A watch a worker added but the loop has not adopted yet. Past a bound, forget them
+        // and treat it as lost events: a full rescan, never a silent gap.
+        // IN_IGNORED is a wd's last event: one we removed ourselves ends there.
+        if (ev->mask & IN_IGNORED) {
+          unknownWds_.erase(ev->wd);
+        } else {
+          if (unknownWds_.size() >= 4096) {
+            unknownWds_.clear();
+            if (onOverflow_)
+              onOverflow_();
+          }
+          unknownWds_[ev->wd] = true;
+        }
         continue;
+      }
       std::string name = ev->len ? std::string(ev->name) : std::string();
       // Copy: a handler may add or remove watches. A watch the kernel dropped (IN_IGNORED: the
       // directory went away) is forgotten first, so that its wd can be reused.

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace keepalive::daemon {
@@ -25,6 +26,14 @@ class Inotify {
   // the events of the united mask, so handlers filter by name.
   int add(const std::string& path, std::uint32_t mask, Handler handler);
   void remove(int handle);
+  // For watches added off the loop (a worker adding a watch on a home that may hang):
+  // inotify_add_watch(fd(), path, mask | IN_MASK_ADD) there, then adopt(wd) here. Returns the
+  // handle; eventsMissed tells whether events for wd arrived before it was adopted (they were
+  // dropped: the caller re-checks).
+  int fd() const { return fd_; }
+  int adopt(int wd, Handler handler, bool& eventsMissed);
+  // A new handler for a handle (the watcher's records moved).
+  void rebind(int handle, Handler handler);
   std::size_t size() const { return byWd_.size(); }  // kernel watches in use
 
  private:
@@ -41,6 +50,7 @@ class Inotify {
   std::unordered_map<int, std::vector<Entry>> byWd_;
   std::unordered_map<int, int> wdOf_;  // handle -> wd
   int nextHandle_ = 1;
+  std::unordered_map<int, bool> unknownWds_;  // events for wds not (yet) ours; bounded
 };
 
 }  // namespace keepalive::daemon

@@ -31,6 +31,8 @@ inline void debug(const std::string& m) {
 inline constexpr const char* kMessageIdRepaired = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a41";
 inline constexpr const char* kMessageIdRefused = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a42";
 inline constexpr const char* kMessageIdReported = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a43";
+inline constexpr const char* kMessageIdUnresponsive = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a44";
+inline constexpr const char* kMessageIdFailed = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a45";
 
 // A journal entry with fields of its own (USER=, PATH=, ACTION=) when logging to the journal;
 // the plain message otherwise.

@@ -1,8 +1,14 @@
 #include "user_watcher.h"
 
+#include <fcntl.h>
+#include <malloc.h>
 #include <pwd.h>
+#include <sys/inotify.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -18,22 +24,42 @@ constexpr std::uint32_t kSshDirMask = IN_ATTRIB | IN_CREATE | IN_MOVED_TO | IN_C
 constexpr std::uint32_t kHomeMask =
     IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW;
 
-std::string now() {
-  char buf[32];
-  time_t t = ::time(nullptr);
-  struct tm tm {};
-  ::gmtime_r(&t, &tm);
-  ::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+std::int64_t clockUsec(clockid_t id) {
+  timespec ts{};
+  ::clock_gettime(id, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+const char* stateName(UserState s) {
+  switch (s) {
+    case UserState::kOk:
+      return "ok";
+    case UserState::kRepaired:
+      return "repaired";
+    case UserState::kNonCompliant:
+      return "non-compliant";
+    case UserState::kRefused:
+      return "refused";
+    case UserState::kError:
+      return "error";
+    case UserState::kUnresponsive:
+      return "unresponsive";
+  }
+  return "?";
+}
+
+std::string configPath(const UserRecord& rec) {
+  return rec.user.home + "/.ssh/config";
 }
 
 }  // namespace
 
-UserWatcher::UserWatcher(Inotify& inotify, std::string root)
-    : inotify_(inotify), root_(std::move(root)) {}
-
-UserWatcher::~UserWatcher() {
-  clearWatches();
+std::string UserRecord::stateText() const {
+  if ((state == UserState::kOk || state == UserState::kRepaired) && unwatched)
+    return "unwatched";
+  if (state == UserState::kOk || state == UserState::kRepaired)
+    return stateName(state);
+  return std::string(stateName(state)) + ":" + detail;
 }
 
 std::vector<UserEntry> loadUsers(const std::string& root) {
@@ -51,139 +77,488 @@ std::vector<UserEntry> loadUsers(const std::string& root) {
   return out;
 }
 
-void UserWatcher::clearWatches() {
-  for (const auto& [wd, name] : wdUser_)
-    inotify_.remove(wd);
-  wdUser_.clear();
-  userWd_.clear();
+UserWatcher::UserWatcher(sd_event* loop, Inotify& inotify, std::string root)
+    : loop_(loop), inotify_(inotify), root_(std::move(root)) {
+  for (auto* t : {&retryTimer_, &unwatchedTimer_}) {
+    sd_event_add_time(loop_, t, CLOCK_MONOTONIC, UINT64_MAX, 1000000,
+                      t == &retryTimer_ ? &UserWatcher::onRetry : &UserWatcher::onUnwatchedRescan,
+                      this);
+    sd_event_source_set_enabled(*t, SD_EVENT_OFF);
+  }
+  // The kernel flags /proc/self/mountinfo with POLLPRI on every mount change: a home mounted
+  // over NFS or FUSE after start is classified before it is next touched.
+  mountinfoFd_ = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (mountinfoFd_ >= 0 && sd_event_add_io(loop_, &mountsSource_, mountinfoFd_, EPOLLPRI,
+                                           &UserWatcher::onMountsChanged, this) < 0)
+    mountsSource_ = nullptr;
+  readMounts();
+  // Two workers: the homes that may hang are usually a few mounts; four more may replace
+  // workers stuck on a dead server before the queue waits for them to come back.
+  pool_ = std::make_unique<BlockingPool>(loop_, 2, 4, kRemoteDeadline,
+                                         [this](std::uint64_t seq) { overdue(seq); });
 }
 
-void UserWatcher::configure(const policy::Resolved& r) {
-  configMode_ = static_cast<mode_t>(r.users_config_mode.value);
-  dirMode_ = static_cast<mode_t>(r.users_ssh_dir_mode.value);
-  enforce_ = r.users_action.value == policy::UserAction::kEnforce;
-  active_ = r.users_action.value != policy::UserAction::kOff;
-  clearWatches();
-  std::map<std::string, UserRecord> next;
-  if (active_) {
-    for (auto& u : loadUsers(root_)) {
-      if (!isCovered(u, r) || next.count(u.name))
-        continue;
+UserWatcher::~UserWatcher() {
+  pool_.reset();
+  for (auto& rec : records_)
+    unwatch(rec);
+  sd_event_source_disable_unref(retryTimer_);
+  sd_event_source_disable_unref(unwatchedTimer_);
+  sd_event_source_disable_unref(mountsSource_);
+  if (mountinfoFd_ >= 0)
+    ::close(mountinfoFd_);
+}
+
+void UserWatcher::readMounts() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  mounts_ = MountTable(parseMountinfo(ss.str()));
+}
+
+int UserWatcher::onMountsChanged(sd_event_source*, int, std::uint32_t, void* self) {
+  auto* w = static_cast<UserWatcher*>(self);
+  w->readMounts();
+  for (auto& rec : w->records_)
+    rec.remote = w->mounts_.mayHang(io::underRoot(w->root_, rec.user.home));
+  return 0;
+}
+
+std::size_t UserWatcher::indexOf(const std::string& name) const {
+  auto it =
+      std::lower_bound(records_.begin(), records_.end(), name,
+                       [](const UserRecord& r, const std::string& n) { return r.user.name < n; });
+  return it != records_.end() && it->user.name == name
+             ? static_cast<std::size_t>(it - records_.begin())
+             : records_.size();
+}
+
+const UserRecord* UserWatcher::find(const std::string& name) const {
+  const std::size_t i = indexOf(name);
+  return i < records_.size() ? &records_[i] : nullptr;
+}
+
+void UserWatcher::configure(const policy::Resolved& r, bool full) {
+  const auto configMode = static_cast<mode_t>(r.users_config_mode.value);
+  const auto dirMode = static_cast<mode_t>(r.users_ssh_dir_mode.value);
+  const bool enforce = r.users_action.value == policy::UserAction::kEnforce;
+  full = full || configMode != configMode_ || dirMode != dirMode_ || enforce != enforce_;
+  configMode_ = configMode;
+  dirMode_ = dirMode;
+  enforce_ = enforce;
+  const std::int64_t every = r.reconcile_interval.value;
+  unwatchedPeriod_ = every > 0 && every < kUnwatchedRescan.count() ? std::chrono::seconds(every)
+                                                                   : kUnwatchedRescan;
+
+  std::vector<UserEntry> users;
+  if (r.users_action.value != policy::UserAction::kOff)
+    users = loadUsers(root_);
+  std::erase_if(users, [&](const UserEntry& u) { return !isCovered(u, r); });
+  // NSS may list a name twice (files, then LDAP): the first one wins, as getpwnam's does.
+  std::stable_sort(users.begin(), users.end(),
+                   [](const UserEntry& a, const UserEntry& b) { return a.name < b.name; });
+  users.erase(std::unique(users.begin(), users.end(),
+                          [](const UserEntry& a, const UserEntry& b) { return a.name == b.name; }),
+              users.end());
+
+  std::vector<UserRecord> next;
+  next.reserve(users.size());
+  std::vector<bool> fresh;
+  fresh.reserve(users.size());
+  std::size_t o = 0;
+  for (auto& u : users) {
+    while (o < records_.size() && records_[o].user.name < u.name)
+      unwatch(records_[o++]);  // gone from passwd, or no longer covered
+    if (o < records_.size() && records_[o].user.name == u.name) {
+      UserRecord& old = records_[o++];
+      const bool same = old.user == u;
+      if (!same) {
+        unwatch(old);  // another home or owner: a new watch, and a check
+        old = UserRecord{};
+      }
+      old.user = std::move(u);
+      next.push_back(std::move(old));
+      fresh.push_back(!same);
+    } else {
       UserRecord rec;
-      auto old = records_.find(u.name);
-      if (old != records_.end())
-        rec = old->second;
-      rec.user = u;
-      next[u.name] = std::move(rec);
+      rec.user = std::move(u);
+      next.push_back(std::move(rec));
+      fresh.push_back(true);
     }
   }
+  while (o < records_.size())
+    unwatch(records_[o++]);
   records_ = std::move(next);
-  rescan();
+  // Worker checks of users who are gone are dropped when they come back (finishRemote looks
+  // the user up by name).
+  for (std::size_t i = 0; i < records_.size(); ++i)
+    if (records_[i].handle >= 0)
+      inotify_.rebind(records_[i].handle, handlerFor(i, records_[i].watchToken));
+  users.clear();
+  users.shrink_to_fit();
+  // 100k users come and go through many small allocations: hand the freed pages back.
+  ::malloc_trim(0);
+
+  readMounts();
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    records_[i].remote = mounts_.mayHang(io::underRoot(root_, records_[i].user.home));
+    if (full || fresh[i])
+      check(i, "scan");
+  }
+  armUnwatchedRescan();
 }
 
 void UserWatcher::rescan() {
-  unwatched_ = 0;
-  for (auto& [name, rec] : records_) {
-    // The watch first, then the check: a change between the two is seen by one or the other.
-    watch(name);
-    check(name, "scan");
+  readMounts();
+  for (std::size_t i = 0; i < records_.size(); ++i) {
+    records_[i].remote = mounts_.mayHang(io::underRoot(root_, records_[i].user.home));
+    check(i, "rescan");
   }
+  armUnwatchedRescan();
 }
 
-void UserWatcher::watch(const std::string& name) {
-  auto& rec = records_.at(name);
-  unwatch(name);
+Inotify::Handler UserWatcher::handlerFor(std::size_t i, std::uint32_t token) {
+  // Small enough for std::function's inline buffer: no allocation per watch.
+  return [this, i = static_cast<std::uint32_t>(i), token](
+             const inotify_event& ev, const std::string& entry) { onEvent(i, token, ev, entry); };
+}
+
+void UserWatcher::onEvent(std::size_t i, std::uint32_t token, const inotify_event& ev,
+                          const std::string& entry) {
+  if (i >= records_.size() || records_[i].watchToken != token)
+    return;  // a watch we replaced; its last events are still in the queue
+  UserRecord& rec = records_[i];
+  if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+    unwatch(rec);  // ~/.ssh went away: the check watches the home for a new one
+    check(i, "~/.ssh replaced");
+    return;
+  }
+  if (rec.watchingHome && entry == ".ssh" && (ev.mask & (IN_CREATE | IN_MOVED_TO))) {
+    unwatch(rec);  // from the home's watch to the new ~/.ssh
+    check(i, "~/.ssh created");
+    return;
+  }
+  if (entry == "config" || entry == ".ssh" || entry.empty())
+    check(i, "inotify");
+}
+
+void UserWatcher::watch(std::size_t i) {
+  UserRecord& rec = records_[i];
   const std::string home = io::underRoot(root_, rec.user.home);
-  auto handler = [this, name](const inotify_event& ev, const std::string& entry) {
-    if (!records_.count(name))
-      return;
-    if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
-      watch(name);  // ~/.ssh went away: watch the home for a new one
-      check(name, "~/.ssh replaced");
-      return;
-    }
-    if (entry == "config" || entry == ".ssh" || entry.empty())
-      check(name, "inotify");
-    if (entry == ".ssh" && (ev.mask & (IN_CREATE | IN_MOVED_TO)))
-      watch(name);  // from the home's watch to the new ~/.ssh
-  };
+  const std::uint32_t token = nextToken_++;
   // Watch ~/.ssh when it is a real directory; IN_DONT_FOLLOW keeps a symlink from redirecting
   // the watch (the check refuses it anyway). Without one, watch the home for its creation.
-  int wd = inotify_.add(home + "/.ssh", kSshDirMask, handler);
-  if (wd < 0)
-    wd = inotify_.add(home, kHomeMask, handler);
-  if (wd < 0) {
-    if (wd == -ENOSPC)
-      ++unwatched_;
+  bool home_ = false;
+  int h = inotify_.add(home + "/.ssh", kSshDirMask, handlerFor(i, token));
+  if (h < 0 && h != -ENOSPC) {
+    h = inotify_.add(home, kHomeMask, handlerFor(i, token));
+    home_ = true;
+  }
+  rec.unwatched = h == -ENOSPC;
+  if (h < 0)
+    return;
+  rec.handle = h;
+  rec.watchingHome = home_;
+  rec.watchToken = token;
+}
+
+void UserWatcher::unwatch(UserRecord& rec) {
+  if (rec.handle >= 0)
+    inotify_.remove(rec.handle);
+  rec.handle = -1;
+  rec.watchToken = 0;
+}
+
+void UserWatcher::check(std::size_t i, const char* why) {
+  UserRecord& rec = records_[i];
+  if (rec.remote) {
+    checkRemote(i);
     return;
   }
-  wdUser_[wd] = name;
-  userWd_[name] = wd;
+  if (rec.retry_at_usec > clockUsec(CLOCK_MONOTONIC))
+    return;  // failed lately: the retry timer comes back to it
+  // The watch first, then the check: a change between the two is seen by one or the other.
+  if (rec.handle < 0)
+    watch(i);
+  record(i, checkUser(rec.user, root_, configMode_, dirMode_, enforce_), why);
 }
 
-void UserWatcher::unwatch(const std::string& name) {
-  auto it = userWd_.find(name);
-  if (it == userWd_.end())
+void UserWatcher::checkRemote(std::size_t i) {
+  UserRecord& rec = records_[i];
+  if (rec.inFlight) {
+    rec.recheck = true;  // one check per user at a time: a hung home holds one worker only
     return;
-  inotify_.remove(it->second);
-  wdUser_.erase(it->second);
-  userWd_.erase(it);
+  }
+  if (rec.retry_at_usec > clockUsec(CLOCK_MONOTONIC))
+    return;
+  const std::uint64_t seq = nextSeq_++;
+  inFlight_[seq] = rec.user.name;
+  rec.inFlight = true;
+  rec.recheck = false;
+  // Everything by value: a worker stuck in the kernel may outlive this watcher. Adding the watch
+  // resolves the home's path too, so it happens on the worker as well.
+  const bool addWatch = rec.handle < 0;
+  const std::string home = io::underRoot(root_, rec.user.home);
+  pool_->submit(
+      seq,
+      [this, seq, addWatch, home, user = rec.user, root = root_, configMode = configMode_,
+       dirMode = dirMode_, enforce = enforce_, ifd = inotify_.fd()]() -> std::function<void()> {
+        int wd = -1, err = 0;
+        bool atHome = false;
+        if (addWatch) {
+          wd = ::inotify_add_watch(ifd, (home + "/.ssh").c_str(), kSshDirMask | IN_MASK_ADD);
+          if (wd < 0 && errno != ENOSPC) {
+            wd = ::inotify_add_watch(ifd, home.c_str(), kHomeMask | IN_MASK_ADD);
+            atHome = true;
+          }
+          err = wd < 0 ? errno : 0;
+        }
+        UserCheck c = checkUser(user, root, configMode, dirMode, enforce);
+        return [this, seq, wd, err, atHome, c = std::move(c)] {
+          finishRemote(seq, wd, err, atHome, c);
+        };
+      });
 }
 
-std::size_t UserWatcher::nonCompliant() const {
-  std::size_t n = 0;
-  for (const auto& [name, rec] : records_)
-    n += rec.state != "ok" && rec.state != "repaired";
-  return n;
+void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool home,
+                               const UserCheck& c) {
+  auto it = inFlight_.find(seq);
+  const std::string name = it == inFlight_.end() ? std::string() : it->second;
+  if (it != inFlight_.end())
+    inFlight_.erase(it);
+  const std::size_t i = indexOf(name);
+  if (i == records_.size()) {
+    // The user went away meanwhile: give the watch back, unless someone else shares it.
+    if (wd >= 0) {
+      bool missed = false;
+      inotify_.remove(inotify_.adopt(wd, nullptr, missed));
+    }
+    return;
+  }
+  UserRecord& rec = records_[i];
+  rec.inFlight = false;
+  bool missed = false;
+  if (wd >= 0) {
+    const std::uint32_t token = nextToken_++;
+    const int h = inotify_.adopt(wd, handlerFor(i, token), missed);
+    if (rec.handle >= 0) {
+      inotify_.remove(h);  // watched meanwhile (configure kept an older one)
+    } else {
+      rec.handle = h;
+      rec.watchingHome = home;
+      rec.watchToken = token;
+    }
+  }
+  if (watchErr)
+    rec.unwatched = watchErr == ENOSPC;
+  const bool late = rec.state == UserState::kUnresponsive;
+  record(i, c, "worker");
+  if (late && rec.state != UserState::kUnresponsive) {
+    log::structured(LogEvent::Level::kNotice,
+                    "the home \"" + rec.user.home + "\" of " + rec.user.name + " answers again",
+                    {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "responsive"}},
+                    log::kMessageIdUnresponsive);
+    if (listener_)
+      listener_(rec, "responsive");
+  }
+  if (missed || rec.recheck)
+    check(i, "inotify");
 }
 
-void UserWatcher::check(const std::string& name, const std::string& why) {
-  auto& rec = records_.at(name);
-  UserCheck c = checkUser(rec.user, root_, configMode_, dirMode_, enforce_);
-  std::string state;
+void UserWatcher::overdue(std::uint64_t seq) {
+  auto it = inFlight_.find(seq);
+  if (it == inFlight_.end())
+    return;
+  const std::size_t i = indexOf(it->second);
+  if (i == records_.size())
+    return;
+  UserRecord& rec = records_[i];
+  const std::string fstype = mounts_.fstypeOf(io::underRoot(root_, rec.user.home));
+  rec.detail = "the home (" + (fstype.empty() ? std::string("?") : fstype) +
+               ") did not answer within " + std::to_string(kRemoteDeadline.count() / 1000) + " s";
+  if (rec.state != UserState::kUnresponsive) {
+    rec.state = UserState::kUnresponsive;
+    rec.last_change_usec = clockUsec(CLOCK_REALTIME);
+    log::structured(LogEvent::Level::kWarning,
+                    "the home \"" + rec.user.home + "\" of " + rec.user.name +
+                        " is not answering (" + rec.detail + "); retrying with backoff",
+                    {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "unresponsive"}},
+                    log::kMessageIdUnresponsive);
+    if (listener_)
+      listener_(rec, "unresponsive");
+  }
+  fail(rec);
+}
+
+void UserWatcher::fail(UserRecord& rec) {
+  // 5 s, 10 s, 20 s, ... up to an hour: a dead server or a root_squash refusal is not hammered,
+  // and a transient failure is retried soon.
+  const std::uint32_t shift = std::min<std::uint32_t>(rec.failures, 20);
+  ++rec.failures;
+  const std::int64_t delay =
+      std::min<std::int64_t>(std::chrono::microseconds(kRetryFirst).count() << shift,
+                             std::chrono::microseconds(kRetryMax).count());
+  rec.retry_at_usec = clockUsec(CLOCK_MONOTONIC) + delay;
+  armRetry();
+}
+
+void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
+  UserRecord& rec = records_[i];
+  UserState state = rec.state;
+  std::string detail;
+  std::string action;
   switch (c.result) {
     case UserCheck::Result::kAbsent:
     case UserCheck::Result::kCompliant:
-      state = rec.state == "repaired" ? "repaired" : "ok";
+      state = rec.state == UserState::kRepaired ? UserState::kRepaired : UserState::kOk;
       break;
     case UserCheck::Result::kRepaired:
-      state = "repaired";
+      state = UserState::kRepaired;
       ++repairs_;
-      log::structured(
-          LogEvent::Level::kNotice,
-          "repaired \"" + rec.user.home + "/.ssh\" of " + name + ": " + c.detail + " (" + why + ")",
-          {{"USER", name}, {"PATH", rec.user.home + "/.ssh/config"}, {"ACTION", "repaired"}},
-          log::kMessageIdRepaired);
+      ++rec.repairs;
+      action = "repaired";
+      log::structured(LogEvent::Level::kNotice,
+                      "repaired \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " +
+                          c.detail + " (" + why + ")",
+                      {{"USER", rec.user.name}, {"PATH", configPath(rec)}, {"ACTION", "repaired"}},
+                      log::kMessageIdRepaired);
       break;
     case UserCheck::Result::kNonCompliant:
-      state = "non-compliant";
+      state = UserState::kNonCompliant;
+      detail = c.detail;
       break;
     case UserCheck::Result::kRefused:
-      state = "refused:" + c.detail;
+      state = UserState::kRefused;
+      detail = c.detail;
       break;
     case UserCheck::Result::kError:
-      state = "error:" + c.detail;
+      state = UserState::kError;
+      detail = c.detail;
       break;
   }
-  if (state == rec.state)
+  if (c.result == UserCheck::Result::kError) {
+    fail(rec);
+  } else {
+    rec.failures = 0;
+    rec.retry_at_usec = 0;
+  }
+  if (state == rec.state && detail == rec.detail && action.empty())
     return;
-  if (c.result == UserCheck::Result::kRefused) {
-    ++refusals_;
-    log::structured(
-        LogEvent::Level::kWarning,
-        "refusing to touch \"" + rec.user.home + "/.ssh\" of " + name + ": " + c.detail,
-        {{"USER", name}, {"PATH", rec.user.home + "/.ssh/config"}, {"ACTION", "refused"}},
-        log::kMessageIdRefused);
-  } else if (c.result == UserCheck::Result::kNonCompliant) {
-    log::structured(
-        LogEvent::Level::kWarning,
-        "\"" + rec.user.home + "/.ssh\" of " + name +
-            " is not compliant (users.action: report): would do " + c.detail,
-        {{"USER", name}, {"PATH", rec.user.home + "/.ssh/config"}, {"ACTION", "reported"}},
-        log::kMessageIdReported);
+  if (state == rec.state && detail == rec.detail) {  // another repair, same state
+    rec.last_change_usec = clockUsec(CLOCK_REALTIME);
+    if (listener_)
+      listener_(rec, action);
+    return;
   }
   rec.state = state;
-  rec.last_change = now();
+  rec.detail = detail;
+  rec.last_change_usec = clockUsec(CLOCK_REALTIME);
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"USER", rec.user.name}, {"PATH", configPath(rec)}, {"ACTION", ""}};
+  auto with = [&](const char* a) {
+    auto f = fields;
+    f.back().second = a;
+    return f;
+  };
+  if (state == UserState::kRefused) {
+    ++refusals_;
+    ++rec.refusals;
+    action = "refused";
+    log::structured(
+        LogEvent::Level::kWarning,
+        "refusing to touch \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " + detail,
+        with("refused"), log::kMessageIdRefused);
+  } else if (state == UserState::kNonCompliant) {
+    action = "reported";
+    log::structured(LogEvent::Level::kWarning,
+                    "\"" + rec.user.home + "/.ssh\" of " + rec.user.name +
+                        " is not compliant (users.action: report): would do " + detail,
+                    with("reported"), log::kMessageIdReported);
+  } else if (state == UserState::kError) {
+    action = "failed";
+    log::structured(LogEvent::Level::kWarning,
+                    "cannot check \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " +
+                        detail + "; retrying with backoff",
+                    with("failed"), log::kMessageIdFailed);
+  }
+  if (listener_ && !action.empty())
+    listener_(rec, action);
+}
+
+void UserWatcher::armRetry() {
+  std::int64_t next = 0;
+  for (const auto& rec : records_)
+    if (rec.retry_at_usec && (!next || rec.retry_at_usec < next))
+      next = rec.retry_at_usec;
+  if (!next) {
+    sd_event_source_set_enabled(retryTimer_, SD_EVENT_OFF);
+    return;
+  }
+  sd_event_source_set_time(retryTimer_, static_cast<std::uint64_t>(next));
+  sd_event_source_set_enabled(retryTimer_, SD_EVENT_ONESHOT);
+}
+
+int UserWatcher::onRetry(sd_event_source*, std::uint64_t, void* self) {
+  auto* w = static_cast<UserWatcher*>(self);
+  const std::int64_t now = clockUsec(CLOCK_MONOTONIC);
+  for (std::size_t i = 0; i < w->records_.size(); ++i) {
+    UserRecord& rec = w->records_[i];
+    if (!rec.retry_at_usec || rec.retry_at_usec > now)
+      continue;
+    rec.retry_at_usec = 0;
+    if (rec.inFlight)
+      rec.recheck = true;  // still hung: checked again once the worker comes back
+    else
+      w->check(i, "retry");
+  }
+  w->armRetry();
+  return 0;
+}
+
+void UserWatcher::armUnwatchedRescan() {
+  // Only while some home has no watch: otherwise nothing wakes us up but events.
+  if (unwatched() == 0) {
+    sd_event_source_set_enabled(unwatchedTimer_, SD_EVENT_OFF);
+    return;
+  }
+  sd_event_source_set_time_relative(
+      unwatchedTimer_,
+      static_cast<std::uint64_t>(std::chrono::microseconds(unwatchedPeriod_).count()));
+  sd_event_source_set_enabled(unwatchedTimer_, SD_EVENT_ONESHOT);
+}
+
+int UserWatcher::onUnwatchedRescan(sd_event_source*, std::uint64_t, void* self) {
+  auto* w = static_cast<UserWatcher*>(self);
+  // Check the homes inotify cannot see; their watches are retried too (the limit may have been
+  // raised, or other watches freed).
+  for (std::size_t i = 0; i < w->records_.size(); ++i)
+    if (w->records_[i].unwatched)
+      w->check(i, "periodic rescan of an unwatched home");
+  w->armUnwatchedRescan();
+  return 0;
+}
+
+std::size_t UserWatcher::nonCompliant() const {
+  return static_cast<std::size_t>(
+      std::count_if(records_.begin(), records_.end(), [](const UserRecord& r) {
+        return r.state != UserState::kOk && r.state != UserState::kRepaired;
+      }));
+}
+
+std::size_t UserWatcher::unwatched() const {
+  return static_cast<std::size_t>(std::count_if(records_.begin(), records_.end(),
+                                                [](const UserRecord& r) { return r.unwatched; }));
+}
+
+std::size_t UserWatcher::unresponsive() const {
+  return static_cast<std::size_t>(
+      std::count_if(records_.begin(), records_.end(),
+                    [](const UserRecord& r) { return r.state == UserState::kUnresponsive; }));
+}
+
+std::size_t UserWatcher::watches() const {
+  return static_cast<std::size_t>(std::count_if(records_.begin(), records_.end(),
+                                                [](const UserRecord& r) { return r.handle >= 0; }));
 }
 
 }  // namespace keepalive::daemon

@@ -1,16 +1,28 @@
-// Keeps covered users' ~/.ssh/config compliant: a full scan whenever the policy or the passwd
-// file changes, then inotify on each user's ~/.ssh (the directory, not the file: editors and
-// sed -i replace the file) or, while there is none, on the home, to catch its creation.
+// Keeps covered users' ~/.ssh/config compliant: a full scan whenever the policy changes, a scan
+// of the new and changed users whenever the passwd file does, then inotify on each user's ~/.ssh
+// (the directory, not the file: editors and sed -i replace the file) or, while there is none, on
+// the home, to catch its creation. Watches live as long as the user and their home do.
+//
+// Homes on file systems that may hang (NFS, FUSE, autofs; see core/mounts.h) are checked and
+// watched by worker threads with a deadline: a user whose home does not answer is marked
+// unresponsive and retried with backoff, and the loop goes on serving everyone else.
 #pragma once
 
+#include <systemd/sd-event.h>
+
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "adapters/blocking_pool.h"
 #include "adapters/inotify.h"
 #include "adapters/user_fs.h"
+#include "core/mounts.h"
 #include "core/users.h"
 
 namespace keepalive::daemon {
@@ -19,46 +31,111 @@ namespace keepalive::daemon {
 // under a test root.
 std::vector<UserEntry> loadUsers(const std::string& root);
 
+enum class UserState : std::uint8_t {
+  kOk,
+  kRepaired,      // compliant since we repaired it
+  kNonCompliant,  // report mode: would repair
+  kRefused,       // not ours to touch
+  kError,         // a check or repair failed; retried with backoff
+  kUnresponsive,  // the home did not answer within the deadline; retried with backoff
+};
+
 struct UserRecord {
   UserEntry user;
-  std::string state;  // ok | repaired | non-compliant | refused:<why> | error:<why> | unwatched
-  std::string last_change;
+  UserState state = UserState::kOk;
+  std::string detail;                 // why, for every state but ok and repaired
+  std::int64_t last_change_usec = 0;  // CLOCK_REALTIME of the last state change; 0 = none
+  std::uint32_t repairs = 0, refusals = 0;
+  bool unwatched = false;  // no watch: inotify's limit is reached (ENOSPC)
+  bool remote = false;     // on a file system that may hang: checked by the workers
+  // "ok", "repaired", "non-compliant", "refused:<why>", "error:<why>", "unresponsive:<why>",
+  // and "unwatched" for an otherwise compliant user no watch covers.
+  std::string stateText() const;
+
+  // The watcher's bookkeeping.
+  int handle = -1;  // inotify handle, -1 = none
+  bool watchingHome = false;
+  std::uint32_t watchToken = 0;    // tells a stale watch's events from the current one's
+  bool inFlight = false;           // a worker is checking this user
+  bool recheck = false;            // an event came meanwhile: check again when it is done
+  std::uint32_t failures = 0;      // consecutive errors or timeouts: the backoff's exponent
+  std::int64_t retry_at_usec = 0;  // CLOCK_MONOTONIC; 0 = no retry pending
 };
 
 class UserWatcher {
  public:
-  UserWatcher(Inotify& inotify, std::string root);
-  ~UserWatcher();
+  // A repair, refusal or other state change, as journalled: for D-Bus signals.
+  using Listener = std::function<void(const UserRecord&, const std::string& action)>;
 
-  // Re-reads the users and re-checks every covered one under the policy r.
-  void configure(const policy::Resolved& r);
-  // Re-checks every covered user (after an inotify overflow, or periodically).
+  UserWatcher(sd_event* loop, Inotify& inotify, std::string root);
+  ~UserWatcher();
+  UserWatcher(const UserWatcher&) = delete;
+  UserWatcher& operator=(const UserWatcher&) = delete;
+
+  // Re-reads the users. full: re-check everyone (the policy changed); otherwise only the users
+  // that are new or whose uid, gid or home changed (the passwd file changed).
+  void configure(const policy::Resolved& r, bool full);
+  // Re-checks every covered user and retries missing watches (after an inotify overflow).
   void rescan();
+  void setListener(Listener l) { listener_ = std::move(l); }
 
   std::size_t covered() const { return records_.size(); }
   std::size_t nonCompliant() const;
-  std::size_t unwatched() const { return unwatched_; }
-  std::size_t watches() const { return wdUser_.size(); }
+  std::size_t unwatched() const;
+  std::size_t unresponsive() const;
+  std::size_t watches() const;
   std::uint64_t repairs() const { return repairs_; }
   std::uint64_t refusals() const { return refusals_; }
-  const std::map<std::string, UserRecord>& records() const { return records_; }
+  const std::vector<UserRecord>& records() const { return records_; }  // sorted by name
+  const UserRecord* find(const std::string& name) const;
+
+  // Deadline of a check on a home that may hang, and the backoff of retries.
+  static constexpr std::chrono::milliseconds kRemoteDeadline{5000};
+  static constexpr std::chrono::seconds kRetryFirst{5};
+  static constexpr std::chrono::seconds kRetryMax{3600};
+  // Homes without a watch are re-checked every minute, or every reconcile_interval if shorter.
+  static constexpr std::chrono::seconds kUnwatchedRescan{60};
+  std::chrono::seconds unwatchedPeriod() const { return unwatchedPeriod_; }
 
  private:
-  void check(const std::string& name, const std::string& why);
-  void watch(const std::string& name);
-  void unwatch(const std::string& name);
-  void clearWatches();
+  std::size_t indexOf(const std::string& name) const;  // records_.size() when absent
+  void check(std::size_t i, const char* why);
+  void checkRemote(std::size_t i);
+  void finishRemote(std::uint64_t seq, int wd, int watchErr, bool home, const UserCheck& c);
+  void overdue(std::uint64_t seq);
+  void record(std::size_t i, const UserCheck& c, const char* why);
+  void fail(UserRecord& rec);
+  void watch(std::size_t i);
+  void unwatch(UserRecord& rec);
+  Inotify::Handler handlerFor(std::size_t i, std::uint32_t token);
+  void onEvent(std::size_t i, std::uint32_t token, const inotify_event& ev,
+               const std::string& entry);
+  void readMounts();
+  void armRetry();
+  void armUnwatchedRescan();
+  static int onRetry(sd_event_source*, std::uint64_t, void* self);
+  static int onUnwatchedRescan(sd_event_source*, std::uint64_t, void* self);
+  static int onMountsChanged(sd_event_source*, int, std::uint32_t, void* self);
 
+  sd_event* loop_;
   Inotify& inotify_;
   std::string root_;
   mode_t configMode_ = 0600, dirMode_ = 0700;
   bool enforce_ = false;
-  bool active_ = false;
-  std::map<std::string, UserRecord> records_;
-  std::unordered_map<int, std::string> wdUser_;  // watch -> user
-  std::unordered_map<std::string, int> userWd_;  // user -> watch
-  std::size_t unwatched_ = 0;
+  std::chrono::seconds unwatchedPeriod_ = kUnwatchedRescan;
+  std::vector<UserRecord> records_;
+  MountTable mounts_;
+  int mountinfoFd_ = -1;
+  sd_event_source* mountsSource_ = nullptr;
+  sd_event_source* retryTimer_ = nullptr;
+  sd_event_source* unwatchedTimer_ = nullptr;
+  std::uint32_t nextToken_ = 1;
+  std::uint64_t nextSeq_ = 1;
+  std::unordered_map<std::uint64_t, std::string> inFlight_;  // worker checks: seq -> user
   std::uint64_t repairs_ = 0, refusals_ = 0;
+  Listener listener_;
+  // Last: destroyed first, so no result of a worker reaches a half-destroyed watcher.
+  std::unique_ptr<BlockingPool> pool_;
 };
 
 }  // namespace keepalive::daemon

@@ -18,6 +18,12 @@
  *   KEEPALIVE_FAULT_TIMES=M   inject at most M times (default: every matching call after N)
  * Each injection is announced on stderr as "fault-shim: ..." so that a test can wait for it.
  *
+ * And a budget, not counted by AFTER/TIMES:
+ *   KEEPALIVE_FAULT_INOTIFY_WATCHES=N      inotify_add_watch on paths holding KEEPALIVE_FAULT_MATCH
+ *                                          fails with ENOSPC while N such watches are live, as
+ *                                          when fs.inotify.max_user_watches is used up; a
+ *                                          watch given back with inotify_rm_watch frees its slot
+ *
  * And one probe, not a fault: KEEPALIVE_FAULT_STOP_ON_LOG=TEXT raises SIGSTOP right after the
  * daemon wrote a log line holding TEXT to stderr, every time, so that a test can look at the
  * files at the moment the daemon reports an outcome, before it handles any later event; the
@@ -35,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -66,6 +73,12 @@ static int (*real_rename)(const char*, const char*);
 static int (*real_renameat)(int, const char*, int, const char*);
 static int (*real_renameat2)(int, const char*, int, const char*, unsigned);
 
+static int (*real_inotify_add_watch)(int, const char*, uint32_t);
+static int (*real_inotify_rm_watch)(int, int);
+static long watch_budget = -1; /* -1: no budget */
+static int budget_wds[4096];   /* the live watches counted against it */
+static long budget_used;
+
 static void resolve(void) {
   if (real_write)
     return;
@@ -77,6 +90,9 @@ static void resolve(void) {
   real_renameat = (int (*)(int, const char*, int, const char*))dlsym(RTLD_NEXT, "renameat");
   real_renameat2 =
       (int (*)(int, const char*, int, const char*, unsigned))dlsym(RTLD_NEXT, "renameat2");
+  real_inotify_add_watch =
+      (int (*)(int, const char*, uint32_t))dlsym(RTLD_NEXT, "inotify_add_watch");
+  real_inotify_rm_watch = (int (*)(int, int))dlsym(RTLD_NEXT, "inotify_rm_watch");
 }
 
 __attribute__((constructor)) static void init(void) {
@@ -98,6 +114,12 @@ __attribute__((constructor)) static void init(void) {
   if (getenv("KEEPALIVE_FAULT_STOP_ON_LOG")) {
     snprintf(stop_on_log, sizeof stop_on_log, "%s", getenv("KEEPALIVE_FAULT_STOP_ON_LOG"));
     any |= stop_on_log[0] != '\0';
+  }
+  if (getenv("KEEPALIVE_FAULT_INOTIFY_WATCHES")) {
+    watch_budget = strtol(getenv("KEEPALIVE_FAULT_INOTIFY_WATCHES"), NULL, 10);
+    if (watch_budget > (long)(sizeof budget_wds / sizeof budget_wds[0]))
+      watch_budget = sizeof budget_wds / sizeof budget_wds[0];
+    any = 1;
   }
   unsetenv("LD_PRELOAD");
   if (any) {
@@ -277,4 +299,43 @@ int renameat2(int olddirfd, const char* oldpath, int newdirfd, const char* newpa
     return -1;
   }
   return real_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+/* The budget is process-wide, as the kernel's is per user: the daemon adds watches from its loop
+ * and from its workers, so the count is kept under a lock. */
+#include <pthread.h>
+static pthread_mutex_t budget_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int inotify_add_watch(int fd, const char* path, uint32_t mask) {
+  resolve();
+  if (watch_budget < 0 || !strstr(path, match))
+    return real_inotify_add_watch(fd, path, mask);
+  pthread_mutex_lock(&budget_lock);
+  int wd = -1;
+  if (budget_used >= watch_budget) {
+    errno = ENOSPC;
+  } else {
+    wd = real_inotify_add_watch(fd, path, mask);
+    int known = 0;
+    for (long i = 0; wd >= 0 && i < budget_used; ++i)
+      known |= budget_wds[i] == wd; /* the same inode again: the same watch */
+    if (wd >= 0 && !known)
+      budget_wds[budget_used++] = wd;
+  }
+  pthread_mutex_unlock(&budget_lock);
+  if (wd < 0 && errno == ENOSPC)
+    say("inotify_add_watch ENOSPC", path);
+  return wd;
+}
+
+int inotify_rm_watch(int fd, int wd) {
+  resolve();
+  pthread_mutex_lock(&budget_lock);
+  for (long i = 0; i < budget_used; ++i)
+    if (budget_wds[i] == wd) {
+      budget_wds[i] = budget_wds[--budget_used];
+      break;
+    }
+  pthread_mutex_unlock(&budget_lock);
+  return real_inotify_rm_watch(fd, wd);
 }

@@ -131,14 +131,6 @@ std::vector<std::string> withShim(std::vector<std::string> faults) {
   return faults;
 }
 
-// State letter of /proc/PID/stat: 'T' when stopped.
-char procState(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto close = s.rfind(')');
-  return close != std::string::npos && close + 2 < s.size() ? s[close + 2] : '?';
-}
-
 // After a failed apply of policy B: the last good drop-ins (A) are in place, byte for byte, as
 // regular files, and nothing of the attempt remains.
 void expectStillA(const DaemonProcess& d, const Root& r, const Installed& a) {

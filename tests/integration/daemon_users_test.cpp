@@ -2,53 +2,14 @@
 // for a ~/.ssh created later and for users added by replacing passwd; report mode; a refusal.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "test_support.h"
+#include "users_root.h"
 
 using namespace keepalive::test;
-
-namespace {
-
-const char* kPolicy =
-    "version: 1\nserver: {client_alive_interval: 2m}\nusers: {action: enforce, min_uid: 41000}\n";
-
-struct UsersRoot {
-  TempDir dir{"keepalive-users"};
-  explicit UsersRoot(const char* policy = kPolicy) {
-    makeDaemonRoot(dir.path(), policy);
-    passwd("alice:x:41000:41000::/home/alice:/bin/sh\n");
-    home("alice", 41000);
-  }
-  void passwd(const std::string& extra) {
-    replaceByRename(dir / "etc/passwd", "root:x:0:0:root:/root:/bin/bash\n" + extra);
-  }
-  std::string home(const std::string& user, uid_t uid, bool withSsh = true) {
-    const std::string h = dir / ("home/" + user);
-    makeDirs(h, 0755);
-    ::chown(h.c_str(), uid, uid);
-    if (withSsh) {
-      makeDirs(h + "/.ssh", 0700);
-      ::chown((h + "/.ssh").c_str(), uid, uid);
-    }
-    return h;
-  }
-  std::string config(const std::string& user) const {
-    return dir / ("home/" + user + "/.ssh/config");
-  }
-  void makeConfig(const std::string& user, uid_t uid, mode_t mode) const {
-    writeFile(config(user), "Host *\n  ServerAliveInterval 60\n", mode);
-    ::chown(config(user).c_str(), uid, uid);
-    ::chmod(config(user).c_str(), mode);
-  }
-  static mode_t modeOf(const std::string& p) {
-    struct stat st {};
-    return ::lstat(p.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
-  }
-};
-
-}  // namespace
 
 TEST_CASE("daemon users: a world-writable config is repaired at start and whenever it drifts") {
   if (!isRoot())
@@ -59,7 +20,7 @@ TEST_CASE("daemon users: a world-writable config is repaired at start and whenev
   CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
   CHECK(d.waitForLog(
       "repaired \"/home/alice/.ssh\" of alice: ~/.ssh/config: mode set to 0600 (scan)"));
-  CHECK(d.waitForLog("users: 1 covered, 0 non-compliant, 0 unwatched, 1 watches"));
+  CHECK(d.waitForLog("users: 1 covered, 0 non-compliant, 0 unwatched, 0 unresponsive, 1 watches"));
   ::chmod(r.config("alice").c_str(), 0664);
   CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
   // An editor's save: a new file renamed over the old one.
@@ -139,4 +100,53 @@ TEST_CASE("daemon users: action off touches nobody") {
   REQUIRE(d.waitForLog("state ok:"));
   CHECK(d.waitForLog("users: 0 covered"));
   CHECK(UsersRoot::modeOf(r.config("alice")) == 0666);
+}
+
+TEST_CASE("daemon users: an overflowed inotify queue is followed by a full rescan") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  r.passwd("alice:x:41000:41000::/home/alice:/bin/sh\nbob:x:41001:41001::/home/bob:/bin/sh\n");
+  r.home("bob", 41001);
+  r.makeConfig("alice", 41000, 0600);
+  r.makeConfig("bob", 41001, 0600);
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("users: 2 covered, 0 non-compliant"));
+  // Stopped, the daemon reads nothing: more events than the queue holds overflow it for sure,
+  // and bob's drift, made after them, is lost with the rest.
+  REQUIRE(::kill(d.pid(), SIGSTOP) == 0);
+  REQUIRE(waitFor([&] { return procState(d.pid()) == 'T'; }));
+  const long queued = std::stol(readFile("/proc/sys/fs/inotify/max_queued_events"));
+  const std::string flood = r.dir / "home/alice/.ssh/";
+  for (long i = 0; i <= queued / 2 + 16; ++i)  // IN_CREATE and IN_CLOSE_WRITE each
+    writeFile(flood + "f" + std::to_string(i), "");
+  ::chmod(r.config("bob").c_str(), 0666);
+  REQUIRE(::kill(d.pid(), SIGCONT) == 0);
+  CHECK(d.waitForLog("inotify queue overflowed"));
+  CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("bob")) == 0600; }));
+  INFO(d.log());
+  CHECK(d.countInLog("repaired \"/home/bob/.ssh\" of bob: ~/.ssh/config: mode set to 0600 (scan)") == 1);
+  // And inotify goes on: the next drift is seen as it happens.
+  ::chmod(r.config("alice").c_str(), 0644);
+  CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
+}
+
+TEST_CASE("daemon users: its own repairs are checked once and cause no further repair") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  r.makeConfig("alice", 41000, 0600);
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("users: 1 covered, 0 non-compliant"));
+  for (int i = 1; i <= 3; ++i) {
+    ::chown(r.config("alice").c_str(), 0, 0);
+    ::chmod(r.config("alice").c_str(), 0664);
+    REQUIRE(d.waitForLog("repaired \"/home/alice/.ssh\" of alice", i));
+    REQUIRE(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
+  }
+  // The fchown and fchmod events of each repair came back as IN_ATTRIB and found nothing to do.
+  // A SIGHUP's full rescan is then the last thing in the log.
+  ::kill(d.pid(), SIGHUP);
+  REQUIRE(d.waitForLog("users: 1 covered, 0 non-compliant", 2));
+  CHECK(d.countInLog("repaired \"/home/alice/.ssh\" of alice") == 3);
 }

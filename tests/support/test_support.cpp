@@ -58,6 +58,13 @@ void writeFile(const std::string& path, const std::string& text, int mode) {
   ::chmod(path.c_str(), static_cast<mode_t>(mode));
 }
 
+char procState(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto close = s.rfind(')');
+  return close != std::string::npos && close + 2 < s.size() ? s[close + 2] : '?';
+}
+
 std::string readFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f)

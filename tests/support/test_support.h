@@ -39,6 +39,8 @@ RunResult run(const std::vector<std::string>& argv,
 
 void writeFile(const std::string& path, const std::string& text, int mode = 0644);
 std::string readFile(const std::string& path);
+// State letter of /proc/PID/stat: 'T' when stopped, 'D' in an uninterruptible wait.
+char procState(pid_t pid);
 void makeDirs(const std::string& path, int mode = 0755);
 bool isRoot();
 // The directory holding test data (tests/data), set at build time.

@@ -1,0 +1,85 @@
+#include "mounts.h"
+
+#include <array>
+#include <sstream>
+#include <string_view>
+
+namespace keepalive::daemon {
+namespace {
+
+std::string unescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+        s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+bool startsWith(std::string_view s, std::string_view p) {
+  return s.substr(0, p.size()) == p;
+}
+
+}  // namespace
+
+std::vector<Mount> parseMountinfo(const std::string& text) {
+  // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+  std::vector<Mount> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, dev, root, point, opts, field;
+    if (!(f >> id >> parent >> dev >> root >> point >> opts))
+      continue;
+    bool sep = false;
+    while (f >> field)
+      if (field == "-") {
+        sep = true;
+        break;
+      }
+    std::string fstype;
+    if (!sep || !(f >> fstype) || point.empty() || point[0] != '/')
+      continue;
+    out.push_back({unescape(point), fstype});
+  }
+  return out;
+}
+
+bool mayHang(const std::string& fstype) {
+  static constexpr std::array<std::string_view, 16> kExact = {
+      "nfs", "nfs4", "cifs",   "smb3", "smbfs",  "ncpfs",  "ceph",  "glusterfs",
+      "afs", "9p",   "lustre", "gpfs", "beegfs", "autofs", "davfs", "orangefs"};
+  for (auto t : kExact)
+    if (fstype == t)
+      return true;
+  // fuse, fuseblk, fuse.sshfs, fuse.glusterfs, ...: a user-space process answers every access.
+  return startsWith(fstype, "fuse");
+}
+
+MountTable::MountTable(std::vector<Mount> mounts) : mounts_(std::move(mounts)) {}
+
+const std::string& MountTable::fstypeOf(const std::string& path) const {
+  static const std::string kNone;
+  const std::string* best = &kNone;
+  std::size_t bestLen = 0;
+  for (const auto& m : mounts_) {
+    const std::string& p = m.point;
+    const bool holds = p == "/" || path == p ||
+                       (path.size() > p.size() && startsWith(path, p) && path[p.size()] == '/');
+    // >=: of two mounts at one point, the later one (on top) wins.
+    if (holds && p.size() >= bestLen) {
+      best = &m.fstype;
+      bestLen = p.size();
+    }
+  }
+  return *best;
+}
+
+}  // namespace keepalive::daemon

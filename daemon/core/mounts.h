@@ -1,0 +1,36 @@
+// Which homes live on file systems that can hang: NFS with a dead server, a FUSE daemon that
+// stopped answering, an automount that cannot mount. Checks of those homes run on worker threads
+// with a deadline; local homes are checked inline, which is what keeps repairs in microseconds.
+// Pure: the adapter reads /proc/self/mountinfo, so no syscall ever touches the mount itself.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace keepalive::daemon {
+
+struct Mount {
+  std::string point;  // unescaped ("\040" -> ' ')
+  std::string fstype;
+};
+
+// /proc/self/mountinfo (proc(5)); malformed lines are skipped.
+std::vector<Mount> parseMountinfo(const std::string& text);
+
+// Network, cluster and userspace file systems, and autofs (an access may wait for a mount).
+bool mayHang(const std::string& fstype);
+
+class MountTable {
+ public:
+  MountTable() = default;
+  explicit MountTable(std::vector<Mount> mounts);
+  // The file system type of the mount that holds path (an absolute, normalised path): the
+  // longest mount point that is path or a parent of it; "" when nothing matches.
+  const std::string& fstypeOf(const std::string& path) const;
+  bool mayHang(const std::string& path) const { return daemon::mayHang(fstypeOf(path)); }
+
+ private:
+  std::vector<Mount> mounts_;  // later mounts shadow earlier ones at the same point
+};
+
+}  // namespace keepalive::daemon
