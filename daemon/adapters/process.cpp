@@ -64,7 +64,8 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
     if (as) {
       // Become the user fully, groups first: ssh's Match exec must never run as root.
-      if (::setgroups(0, nullptr) != 0 || ::setresgid(as->gid, as->gid, as->gid) != 0 ||
+      if (::setgroups(as->groups.size(), as->groups.data()) != 0 ||
+          ::setresgid(as->gid, as->gid, as->gid) != 0 ||
           ::setresuid(as->uid, as->uid, as->uid) != 0)
         goto fail;
     }
@@ -137,6 +138,28 @@ std::optional<Credentials> nobodyCredentials() {
   if (::getpwnam_r("nobody", &pw, buf, sizeof buf, &res) == 0 && res)
     return Credentials{pw.pw_uid, pw.pw_gid};
   return std::nullopt;
+}
+
+Credentials credentialsFor(const std::string& name, uid_t uid, gid_t gid) {
+  Credentials c{uid, gid};
+  c.groups = {gid};
+  struct passwd pw {};
+  struct passwd* res = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &res) != 0 || !res ||
+      pw.pw_uid != uid)
+    return c;
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<std::size_t>(n));
+  while (::getgrouplist(name.c_str(), gid, groups.data(), &n) < 0) {
+    // n now holds the count needed; a group added meanwhile can grow it again.
+    if (n <= static_cast<int>(groups.size()))
+      n = static_cast<int>(groups.size()) * 2;
+    groups.resize(static_cast<std::size_t>(n));
+  }
+  groups.resize(static_cast<std::size_t>(n));
+  c.groups = std::move(groups);
+  return c;
 }
 
 }  // namespace keepalive::daemon

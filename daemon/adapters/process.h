@@ -14,6 +14,9 @@ namespace keepalive::daemon {
 struct Credentials {
   uid_t uid;
   gid_t gid;
+  // Supplementary groups the child gets; empty drops them all. Filled in the parent, because
+  // after fork in a multithreaded process the child may not allocate (nor call into NSS).
+  std::vector<gid_t> groups{};
 };
 
 struct ProcessResult {
@@ -32,5 +35,10 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
 
 // The unprivileged "nobody" user of the real system (never of a test root).
 std::optional<Credentials> nobodyCredentials();
+
+// A user's credentials with the groups login would give them (initgroups): from NSS when NSS
+// knows `name` with this uid, else the primary group alone (users of a test root, or an NSS
+// that is down: fewer groups never grant more).
+Credentials credentialsFor(const std::string& name, uid_t uid, gid_t gid);
 
 }  // namespace keepalive::daemon
