@@ -1,0 +1,165 @@
+#include "user_block/user_block.h"
+
+#include <optional>
+
+namespace keepalive::daemon {
+namespace {
+
+bool isLetter(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+bool isDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+std::string_view trimmed(std::string_view s) {
+  // '\r' too: a CRLF file's markers are still markers (ssh itself strips it).
+  constexpr std::string_view kBlank = " \t\r\f\v";
+  const auto first = s.find_first_not_of(kBlank);
+  if (first == std::string_view::npos)
+    return {};
+  return s.substr(first, s.find_last_not_of(kBlank) - first + 1);
+}
+
+bool isMarker(std::string_view line, std::string_view marker) {
+  const auto t = trimmed(line);
+  if (!t.starts_with(marker))
+    return false;
+  if (t.size() == marker.size())
+    return true;
+  const char next = t[marker.size()];
+  return !(isLetter(next) || isDigit(next) || next == '-' || next == '_' || next == '.');
+}
+
+BlockMerge refuse(std::string_view existing, std::size_t line, std::string why) {
+  BlockMerge m;
+  m.text = std::string(existing);
+  m.line = line;
+  m.refusal = std::move(why);
+  return m;
+}
+
+}  // namespace
+
+BlockSettings userBlockSettings(const policy::Resolved& r) {
+  BlockSettings out;
+  if (!r.per_user_block.value)
+    return out;
+  // The same keywords, order and spelling as renderClient, so that a user reading both files
+  // sees the same lines.
+  const auto& c = r.settings.client;
+  if (c.server_alive_interval)
+    out.emplace_back("ServerAliveInterval", std::to_string(c.server_alive_interval->value));
+  if (c.server_alive_count_max)
+    out.emplace_back("ServerAliveCountMax", std::to_string(c.server_alive_count_max->value));
+  if (c.tcp_keepalive)
+    out.emplace_back("TCPKeepAlive", c.tcp_keepalive->value ? "yes" : "no");
+  return out;
+}
+
+std::string checkBlockSettings(const BlockSettings& s) {
+  for (const auto& [key, value] : s) {
+    if (key.empty() || key.size() > 64)
+      return "keyword \"" + sanitizeLine(key, 64) + "\" is empty or too long";
+    for (char c : key)
+      if (!isLetter(c))
+        return "keyword \"" + sanitizeLine(key, 64) + "\" is not letters only";
+    if (value.empty() || value.size() > 64)
+      return key + ": value \"" + sanitizeLine(value, 64) + "\" is empty or too long";
+    for (char c : value)
+      if (!isLetter(c) && !isDigit(c))
+        return key + ": value \"" + sanitizeLine(value, 64) + "\" is not letters and digits only";
+  }
+  return {};
+}
+
+std::string renderUserBlock(const BlockSettings& s, std::string_view eol) {
+  const std::string e(eol);
+  std::string out = std::string(kBlockBegin) + ": the client keepalive values of the policy" + e;
+  out += "# (client.per_user_block). keepalive-policyd rewrites the lines between the markers;" + e;
+  out += "# your own settings above win, because ssh keeps the first value it reads." + e;
+  out += "Host *" + e;
+  for (const auto& [key, value] : s)
+    out += "  " + key + " " + value + e;
+  out += std::string(kBlockEnd) + e;
+  return out;
+}
+
+BlockMerge mergeUserBlock(std::string_view existing, const BlockSettings& settings) {
+  // Byte ranges of the block, markers and the END line's newline included.
+  std::optional<std::size_t> blockStart, blockEnd;
+  std::size_t beginLine = 0, blockLine = 0;
+  bool inBlock = false;
+  std::size_t lineNo = 0;
+  for (std::size_t pos = 0; pos < existing.size();) {
+    const auto nl = existing.find('\n', pos);
+    const std::size_t end = nl == std::string_view::npos ? existing.size() : nl;
+    const std::size_t next = nl == std::string_view::npos ? existing.size() : nl + 1;
+    const auto line = existing.substr(pos, end - pos);
+    ++lineNo;
+    if (isMarker(line, kBlockBegin)) {
+      if (inBlock)
+        return refuse(existing, lineNo,
+                      "a second \"" + std::string(kBlockBegin) +
+                          "\" before the END of the block begun at line " +
+                          std::to_string(beginLine) + "; remove one of them");
+      if (blockStart)
+        return refuse(existing, lineNo,
+                      "a second keepalive-policy block (the first begins at line " +
+                          std::to_string(blockLine) + "); remove one of them");
+      inBlock = true;
+      beginLine = lineNo;
+      blockStart = pos;
+    } else if (isMarker(line, kBlockEnd)) {
+      if (!inBlock)
+        return refuse(existing, lineNo,
+                      "\"" + std::string(kBlockEnd) + "\" without a BEGIN marker before it");
+      inBlock = false;
+      blockLine = beginLine;
+      blockEnd = next;
+    }
+    pos = next;
+  }
+  if (inBlock)
+    return refuse(existing, beginLine,
+                  "\"" + std::string(kBlockBegin) + "\" without an END marker after it");
+  if (auto bad = checkBlockSettings(settings); !bad.empty())
+    return refuse(existing, 0, "invalid setting: " + bad);
+
+  std::string text;
+  if (blockStart) {
+    text.reserve(existing.size());
+    text.append(existing.substr(0, *blockStart));
+    text.append(existing.substr(*blockEnd));
+  } else {
+    text = std::string(existing);
+  }
+  if (!settings.empty()) {
+    const auto firstNl = text.find('\n');
+    const std::string_view eol =
+        firstNl != std::string::npos && firstNl > 0 && text[firstNl - 1] == '\r' ? "\r\n" : "\n";
+    if (!text.empty() && text.back() != '\n')
+      text += eol;
+    text += renderUserBlock(settings, eol);
+  }
+  BlockMerge m;
+  m.changed = text != existing;
+  m.text = std::move(text);
+  return m;
+}
+
+std::string sanitizeLine(std::string_view s, std::size_t max) {
+  s = s.substr(0, s.find('\n'));
+  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  std::string out;
+  for (char c : s.substr(0, max)) {
+    const auto u = static_cast<unsigned char>(c);
+    out += u >= 0x20 && u < 0x7f ? c : '?';
+  }
+  if (s.size() > max)
+    out += "...";
+  return out;
+}
+
+}  // namespace keepalive::daemon
