@@ -82,6 +82,8 @@ Daemon::Daemon(DaemonOptions o)
     if (action == "unresponsive" || action == "responsive")
       updateUsersHealth();
   });
+  // Homes on mounts that may hang are checked by workers: the summary once they are done.
+  users_->setSettled([this] { updateUsersHealth(); });
   engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
 }

@@ -272,7 +272,7 @@ void UserWatcher::unwatch(UserRecord& rec) {
 void UserWatcher::check(std::size_t i, const char* why) {
   UserRecord& rec = records_[i];
   if (rec.remote) {
-    checkRemote(i);
+    checkRemote(i, why);
     return;
   }
   if (rec.retry_at_usec > clockUsec(CLOCK_MONOTONIC))
@@ -283,7 +283,7 @@ void UserWatcher::check(std::size_t i, const char* why) {
   record(i, checkUser(rec.user, root_, configMode_, dirMode_, enforce_), why);
 }
 
-void UserWatcher::checkRemote(std::size_t i) {
+void UserWatcher::checkRemote(std::size_t i, const char* why) {
   UserRecord& rec = records_[i];
   if (rec.inFlight) {
     rec.recheck = true;  // one check per user at a time: a hung home holds one worker only
@@ -299,29 +299,30 @@ void UserWatcher::checkRemote(std::size_t i) {
   // resolves the home's path too, so it happens on the worker as well.
   const bool addWatch = rec.handle < 0;
   const std::string home = io::underRoot(root_, rec.user.home);
-  pool_->submit(
-      seq,
-      [this, seq, addWatch, home, user = rec.user, root = root_, configMode = configMode_,
-       dirMode = dirMode_, enforce = enforce_, ifd = inotify_.fd()]() -> std::function<void()> {
-        int wd = -1, err = 0;
-        bool atHome = false;
-        if (addWatch) {
-          wd = ::inotify_add_watch(ifd, (home + "/.ssh").c_str(), kSshDirMask | IN_MASK_ADD);
-          if (wd < 0 && errno != ENOSPC) {
-            wd = ::inotify_add_watch(ifd, home.c_str(), kHomeMask | IN_MASK_ADD);
-            atHome = true;
-          }
-          err = wd < 0 ? errno : 0;
-        }
-        UserCheck c = checkUser(user, root, configMode, dirMode, enforce);
-        return [this, seq, wd, err, atHome, c = std::move(c)] {
-          finishRemote(seq, wd, err, atHome, c);
-        };
-      });
+  pool_->submit(seq,
+                [this, seq, addWatch, home, user = rec.user, root = root_, configMode = configMode_,
+                 dirMode = dirMode_, enforce = enforce_, ifd = inotify_.fd(),
+                 why]() -> std::function<void()> {
+                  int wd = -1, err = 0;
+                  bool atHome = false;
+                  if (addWatch) {
+                    wd = ::inotify_add_watch(ifd, (home + "/.ssh").c_str(),
+                                             kSshDirMask | IN_MASK_ADD);
+                    if (wd < 0 && errno != ENOSPC) {
+                      wd = ::inotify_add_watch(ifd, home.c_str(), kHomeMask | IN_MASK_ADD);
+                      atHome = true;
+                    }
+                    err = wd < 0 ? errno : 0;
+                  }
+                  UserCheck c = checkUser(user, root, configMode, dirMode, enforce);
+                  return [this, seq, wd, err, atHome, why, c = std::move(c)] {
+                    finishRemote(seq, wd, err, atHome, c, why);
+                  };
+                });
 }
 
 void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool home,
-                               const UserCheck& c) {
+                               const UserCheck& c, const char* why) {
   auto it = inFlight_.find(seq);
   const std::string name = it == inFlight_.end() ? std::string() : it->second;
   if (it != inFlight_.end())
@@ -333,6 +334,8 @@ void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool hom
       bool missed = false;
       inotify_.remove(inotify_.adopt(wd, nullptr, missed));
     }
+    if (inFlight_.empty() && settled_)
+      settled_();
     return;
   }
   UserRecord& rec = records_[i];
@@ -352,7 +355,7 @@ void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool hom
   if (watchErr)
     rec.unwatched = watchErr == ENOSPC;
   const bool late = rec.state == UserState::kUnresponsive;
-  record(i, c, "worker");
+  record(i, c, why);
   if (late && rec.state != UserState::kUnresponsive) {
     log::structured(LogEvent::Level::kNotice,
                     "the home \"" + rec.user.home + "\" of " + rec.user.name + " answers again",
@@ -363,6 +366,8 @@ void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool hom
   }
   if (missed || rec.recheck)
     check(i, "inotify");
+  if (inFlight_.empty() && settled_)
+    settled_();
 }
 
 void UserWatcher::overdue(std::uint64_t seq) {

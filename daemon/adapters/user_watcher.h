@@ -78,6 +78,8 @@ class UserWatcher {
   // Re-checks every covered user and retries missing watches (after an inotify overflow).
   void rescan();
   void setListener(Listener l) { listener_ = std::move(l); }
+  // Called when the last pending worker check is done: counts are final until the next event.
+  void setSettled(std::function<void()> f) { settled_ = std::move(f); }
 
   std::size_t covered() const { return records_.size(); }
   std::size_t nonCompliant() const;
@@ -100,8 +102,10 @@ class UserWatcher {
  private:
   std::size_t indexOf(const std::string& name) const;  // records_.size() when absent
   void check(std::size_t i, const char* why);
-  void checkRemote(std::size_t i);
-  void finishRemote(std::uint64_t seq, int wd, int watchErr, bool home, const UserCheck& c);
+  // why: a string literal (it travels to a worker and back).
+  void checkRemote(std::size_t i, const char* why);
+  void finishRemote(std::uint64_t seq, int wd, int watchErr, bool home, const UserCheck& c,
+                    const char* why);
   void overdue(std::uint64_t seq);
   void record(std::size_t i, const UserCheck& c, const char* why);
   void fail(UserRecord& rec);
@@ -134,6 +138,7 @@ class UserWatcher {
   std::unordered_map<std::uint64_t, std::string> inFlight_;  // worker checks: seq -> user
   std::uint64_t repairs_ = 0, refusals_ = 0;
   Listener listener_;
+  std::function<void()> settled_;
   // Last: destroyed first, so no result of a worker reaches a half-destroyed watcher.
   std::unique_ptr<BlockingPool> pool_;
 };
