@@ -1,5 +1,7 @@
 #include "daemon.h"
 
+#include "adapters/watchdog.h"
+
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -77,7 +79,8 @@ Daemon::Daemon(DaemonOptions o)
     arm(policyTimer_, o_.debounce);  // the apply re-checks every user too
   });
   systemd_ = std::make_unique<SystemdManager>(o_.unit, o_.job_timeout);
-  users_ = std::make_unique<UserWatcher>(loop_, *inotify_, o_.root);
+  users_ = std::make_unique<UserWatcher>(loop_, *inotify_, o_.root,
+                                         UserWatcher::BlockTools{o_.user_block_helper, o_.ssh});
   users_->setListener([this](const UserRecord&, const std::string& action) {
     if (action == "unresponsive" || action == "responsive")
       updateUsersHealth();
@@ -334,6 +337,7 @@ int Daemon::run() {
   if (!systemd_->disabledReason().empty())
     log::emit(o_.unit == "none" ? LogEvent::Level::kInfo : LogEvent::Level::kWarning,
               "sshd will not be reloaded: " + systemd_->disabledReason());
+  watchdogOwnThread();
   setupWatches();
   applyPolicy("start");
   ready_ = true;

@@ -15,6 +15,7 @@
 #include "adapters/systemd_manager.h"
 #include "adapters/user_watcher.h"
 #include "core/engine.h"
+#include "user_block/runner.h"
 
 namespace keepalive::daemon {
 
@@ -23,6 +24,7 @@ struct DaemonOptions {
   bool foreground = false;
   std::string sshd = "/usr/sbin/sshd";
   std::string ssh = "/usr/bin/ssh";
+  std::string user_block_helper = kInstalledUserBlockHelper;
   std::string unit;  // "" = detect, "none" = no reloads
   std::string log_level = "info";
   std::string host;  // "" = this host's names

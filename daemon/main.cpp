@@ -23,23 +23,30 @@ void usage(FILE* out) {
       "  --foreground        log to stderr, even under systemd (the state line on every change)\n"
       "  --sshd PATH         sshd binary (default /usr/sbin/sshd)\n"
       "  --ssh PATH          ssh binary for ssh -G (default /usr/bin/ssh)\n"
+      "  --user-block-helper PATH  the per-user block's helper (default %s)\n"
       "  --unit NAME         sshd's systemd unit (default: detected; 'none': never reload)\n"
       "  --host NAME         match host overrides against NAME instead of this host's names\n"
       "  --log-level LEVEL   debug, info, notice, warning or error (default info)\n"
       "  --help, --version\n\n"
-      "Signals: SIGHUP re-reads the policy; SIGTERM exits.\n");
+      "Signals: SIGHUP re-reads the policy; SIGTERM exits.\n",
+      keepalive::daemon::kInstalledUserBlockHelper);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace keepalive::daemon;
-  static const option kOpts[] = {
-      {"root", required_argument, nullptr, 'r'},      {"foreground", no_argument, nullptr, 'f'},
-      {"sshd", required_argument, nullptr, 's'},      {"ssh", required_argument, nullptr, 'S'},
-      {"unit", required_argument, nullptr, 'u'},      {"host", required_argument, nullptr, 'H'},
-      {"log-level", required_argument, nullptr, 'l'}, {"help", no_argument, nullptr, 'h'},
-      {"version", no_argument, nullptr, 'V'},         {nullptr, 0, nullptr, 0}};
+  static const option kOpts[] = {{"root", required_argument, nullptr, 'r'},
+                                 {"foreground", no_argument, nullptr, 'f'},
+                                 {"sshd", required_argument, nullptr, 's'},
+                                 {"ssh", required_argument, nullptr, 'S'},
+                                 {"unit", required_argument, nullptr, 'u'},
+                                 {"host", required_argument, nullptr, 'H'},
+                                 {"log-level", required_argument, nullptr, 'l'},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {"version", no_argument, nullptr, 'V'},
+                                 {"user-block-helper", required_argument, nullptr, 'B'},
+                                 {nullptr, 0, nullptr, 0}};
   DaemonOptions o;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
@@ -55,6 +62,9 @@ int main(int argc, char** argv) {
         break;
       case 'S':
         o.ssh = optarg;
+        break;
+      case 'B':
+        o.user_block_helper = optarg;
         break;
       case 'u':
         o.unit = optarg;

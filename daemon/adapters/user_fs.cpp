@@ -76,7 +76,7 @@ struct Progress {
     return out;
   }
   UserCheck stop(Result r, const std::string& why) const {
-    return {r, changes.empty() ? why : detail() + "; " + why};
+    return {r, changes.empty() ? why : detail() + "; " + why, std::nullopt};
   }
 };
 
@@ -153,7 +153,7 @@ UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMo
                     mode_t sshDirMode, bool enforce) {
   Progress prog;
   if (u.home.empty() || u.home[0] != '/')
-    return {Result::kRefused, "home \"" + u.home + "\" is not an absolute path"};
+    return {Result::kRefused, "home \"" + u.home + "\" is not an absolute path", std::nullopt};
   const std::string home = root + u.home;
   // No symlink anywhere in the home's path: a user who controls a parent must not point us at
   // another tree. Homes may be mounts of their own (NFS, autofs), so crossing mounts is fine here.
@@ -175,15 +175,22 @@ UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMo
   if (configFd.get() < 0) {
     const int e = errno;
     if (e == ENOENT && !prog.changes.empty())  // ~/.ssh alone was (or would be) repaired
-      return {enforce ? Result::kRepaired : Result::kNonCompliant, prog.detail()};
+      return {enforce ? Result::kRepaired : Result::kNonCompliant, prog.detail(), std::nullopt};
     return openFailure("~/.ssh/config", e, prog);
   }
   if (auto done = settle(configFd.get(), "~/.ssh/config", planConfig, u, configMode, enforce, prog))
     return *done;
 
-  if (prog.changes.empty())
-    return {Result::kCompliant, "compliant"};
-  return {enforce ? Result::kRepaired : Result::kNonCompliant, prog.detail()};
+  UserCheck done = prog.changes.empty()
+                       ? UserCheck{Result::kCompliant, "compliant", std::nullopt}
+                       : UserCheck{enforce ? Result::kRepaired : Result::kNonCompliant,
+                                   prog.detail(), std::nullopt};
+  struct stat st {};
+  if (::fstat(configFd.get(), &st) == 0)
+    done.config = UserCheck::FileId{
+        st.st_dev, st.st_ino, st.st_size,
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  return done;
 }
 
 }  // namespace keepalive::daemon

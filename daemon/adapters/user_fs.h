@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/users.h"
@@ -22,6 +24,16 @@ struct UserCheck {
   };
   Result result = Result::kError;
   std::string detail;  // what was done, what would be done, or why refused
+  // The config's identity when it exists and is compliant (or was repaired): a change of any of
+  // these means the user wrote the file since.
+  struct FileId {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    std::int64_t mtime_ns = 0;
+    friend bool operator==(const FileId&, const FileId&) = default;
+  };
+  std::optional<FileId> config;
 };
 
 // root: "" for the real system, else a test root that u.home is resolved under (itself

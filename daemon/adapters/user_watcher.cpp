@@ -77,8 +77,8 @@ std::vector<UserEntry> loadUsers(const std::string& root) {
   return out;
 }
 
-UserWatcher::UserWatcher(sd_event* loop, Inotify& inotify, std::string root)
-    : loop_(loop), inotify_(inotify), root_(std::move(root)) {
+UserWatcher::UserWatcher(sd_event* loop, Inotify& inotify, std::string root, BlockTools tools)
+    : loop_(loop), inotify_(inotify), root_(std::move(root)), blockTools_(std::move(tools)) {
   for (auto* t : {&retryTimer_, &unwatchedTimer_}) {
     sd_event_add_time(loop_, t, CLOCK_MONOTONIC, UINT64_MAX, 1000000,
                       t == &retryTimer_ ? &UserWatcher::onRetry : &UserWatcher::onUnwatchedRescan,
@@ -96,10 +96,15 @@ UserWatcher::UserWatcher(sd_event* loop, Inotify& inotify, std::string root)
   // workers stuck on a dead server before the queue waits for them to come back.
   pool_ = std::make_unique<BlockingPool>(loop_, 2, 4, kRemoteDeadline,
                                          [this](std::uint64_t seq) { overdue(seq); });
+  // The block's helper kills its own children at blockTools_.timeout; past that and a margin,
+  // it is stuck in the kernel (a hung home): its worker is written off.
+  blockPool_ = std::make_unique<BlockingPool>(
+      loop_, 2, 4, blockTools_.timeout + std::chrono::seconds(5), [](std::uint64_t) {});
 }
 
 UserWatcher::~UserWatcher() {
   pool_.reset();
+  blockPool_.reset();
   for (auto& rec : records_)
     unwatch(rec);
   sd_event_source_disable_unref(retryTimer_);
@@ -143,6 +148,12 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
   const auto dirMode = static_cast<mode_t>(r.users_ssh_dir_mode.value);
   const bool enforce = r.users_action.value == policy::UserAction::kEnforce;
   full = full || configMode != configMode_ || dirMode != dirMode_ || enforce != enforce_;
+  BlockSettings block = enforce ? userBlockSettings(r) : BlockSettings{};
+  if (block != blockSettings_) {
+    blockSettings_ = std::move(block);
+    ++blockGen_;  // every user's block is rewritten (or removed) at this scan
+    full = true;
+  }
   configMode_ = configMode;
   dirMode_ = dirMode;
   enforce_ = enforce;
@@ -280,7 +291,9 @@ void UserWatcher::check(std::size_t i, const char* why) {
   // The watch first, then the check: a change between the two is seen by one or the other.
   if (rec.handle < 0)
     watch(i);
-  record(i, checkUser(rec.user, root_, configMode_, dirMode_, enforce_), why);
+  const UserCheck c = checkUser(rec.user, root_, configMode_, dirMode_, enforce_);
+  record(i, c, why);
+  maybeBlock(i, c);
 }
 
 void UserWatcher::checkRemote(std::size_t i, const char* why) {
@@ -356,6 +369,7 @@ void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool hom
     rec.unwatched = watchErr == ENOSPC;
   const bool late = rec.state == UserState::kUnresponsive;
   record(i, c, why);
+  maybeBlock(i, c);
   if (late && rec.state != UserState::kUnresponsive) {
     log::structured(LogEvent::Level::kNotice,
                     "the home \"" + rec.user.home + "\" of " + rec.user.name + " answers again",
@@ -541,6 +555,96 @@ int UserWatcher::onUnwatchedRescan(sd_event_source*, std::uint64_t, void* self) 
       w->check(i, "periodic rescan of an unwatched home");
   w->armUnwatchedRescan();
   return 0;
+}
+
+void UserWatcher::maybeBlock(std::size_t i, const UserCheck& c) {
+  if (!c.config ||
+      (c.result != UserCheck::Result::kCompliant && c.result != UserCheck::Result::kRepaired))
+    return;  // no config (nothing is created), or not a file we would let the user's helper touch
+  const UserRecord& rec = records_[i];
+  auto it = blockMarks_.find(rec.user.name);
+  if (blockSettings_.empty() && it == blockMarks_.end())
+    return;  // off, and we never wrote one for this user
+  BlockMark& m = it != blockMarks_.end() ? it->second : blockMarks_[rec.user.name];
+  if (m.inFlight) {
+    m.again = true;  // one helper per user at a time
+    return;
+  }
+  if (m.id == c.config && m.gen == blockGen_)
+    return;  // the file is as the helper left it, for these settings: nothing to do
+  m.inFlight = true;
+  m.again = false;
+  const bool removal = blockSettings_.empty();
+  log::debug("running the keepalive block helper for " + rec.user.name +
+             (removal ? " (removal)" : ""));
+  // The helper runs as the user and never as root: root neither reads the file nor evaluates
+  // it (ssh -G runs a Match exec). A process per change, on a worker: never on the loop.
+  blockPool_->submit(
+      blockGen_,
+      [this, user = rec.user, path = io::underRoot(root_, rec.user.home) + "/.ssh/config",
+       settings = blockSettings_, tools = blockTools_, id = *c.config, gen = blockGen_,
+       removal]() -> std::function<void()> {
+        UserBlockResult r =
+            runUserBlock(user, path, settings, tools.helper, tools.ssh, tools.timeout);
+        return [this, name = user.name, id, gen, removal, r = std::move(r)] {
+          finishBlock(name, id, gen, removal, r);
+        };
+      });
+}
+
+void UserWatcher::finishBlock(const std::string& name, const UserCheck::FileId& id,
+                              std::uint64_t gen, bool removal, const UserBlockResult& r) {
+  auto it = blockMarks_.find(name);
+  if (it == blockMarks_.end())
+    return;
+  BlockMark& m = it->second;
+  m.inFlight = false;
+  m.gen = gen;
+  const std::size_t i = indexOf(name);
+  const std::string path = i < records_.size() ? configPath(records_[i]) : std::string();
+  using Kind = UserBlockResult::Kind;
+  switch (r.kind) {
+    case Kind::kUnchanged:
+    case Kind::kAbsent:
+      m.id = id;
+      log::debug("the keepalive block helper for " + name + ": " + toString(r.kind));
+      break;
+    case Kind::kUpdated:
+    case Kind::kRemoved:
+      // Renamed into place: a new file, whose event brings one more run that finds it
+      // unchanged and records its identity.
+      m.id.reset();
+      ++blockWrites_;
+      log::structured(LogEvent::Level::kNotice,
+                      std::string(r.kind == Kind::kUpdated ? "wrote" : "removed") +
+                          " the keepalive block in \"" + path + "\" of " + name,
+                      {{"USER", name},
+                       {"PATH", path},
+                       {"ACTION", r.kind == Kind::kUpdated ? "block-written" : "block-removed"}},
+                      log::kMessageIdRepaired);
+      break;
+    case Kind::kRefused:
+      m.id = id;  // not again until the user changes the file
+      log::structured(
+          LogEvent::Level::kWarning,
+          "left \"" + path + "\" of " + name + " without the keepalive block: " + r.detail,
+          {{"USER", name}, {"PATH", path}, {"ACTION", "block-refused"}}, log::kMessageIdRefused);
+      break;
+    case Kind::kError:
+      m.id.reset();  // the next event or scan tries again
+      log::structured(LogEvent::Level::kWarning,
+                      "cannot write the keepalive block in \"" + path + "\" of " + name + ": " +
+                          r.detail + ", ignoring",
+                      {{"USER", name}, {"PATH", path}, {"ACTION", "block-failed"}},
+                      log::kMessageIdFailed);
+      break;
+  }
+  const bool again = m.again;
+  if (removal &&
+      (r.kind == Kind::kRemoved || r.kind == Kind::kUnchanged || r.kind == Kind::kAbsent))
+    blockMarks_.erase(it);  // nothing of ours is left in that file
+  if (again && i < records_.size())
+    check(i, "inotify");
 }
 
 std::size_t UserWatcher::nonCompliant() const {

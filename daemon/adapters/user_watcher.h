@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "adapters/user_fs.h"
 #include "core/mounts.h"
 #include "core/users.h"
+#include "user_block/runner.h"
 
 namespace keepalive::daemon {
 
@@ -67,7 +69,13 @@ class UserWatcher {
   // A repair, refusal or other state change, as journalled: for D-Bus signals.
   using Listener = std::function<void(const UserRecord&, const std::string& action)>;
 
-  UserWatcher(sd_event* loop, Inotify& inotify, std::string root);
+  // The per-user block's helper (client.per_user_block) and the ssh it checks the file with.
+  struct BlockTools {
+    std::string helper = kInstalledUserBlockHelper;
+    std::string ssh = "/usr/bin/ssh";
+    std::chrono::milliseconds timeout{10000};
+  };
+  UserWatcher(sd_event* loop, Inotify& inotify, std::string root, BlockTools tools);
   ~UserWatcher();
   UserWatcher(const UserWatcher&) = delete;
   UserWatcher& operator=(const UserWatcher&) = delete;
@@ -88,6 +96,9 @@ class UserWatcher {
   std::size_t watches() const;
   std::uint64_t repairs() const { return repairs_; }
   std::uint64_t refusals() const { return refusals_; }
+  std::uint64_t blockWrites() const {
+    return blockWrites_;
+  }  // per-user blocks added/updated/removed
   const std::vector<UserRecord>& records() const { return records_; }  // sorted by name
   const UserRecord* find(const std::string& name) const;
 
@@ -115,6 +126,9 @@ class UserWatcher {
   void onEvent(std::size_t i, std::uint32_t token, const inotify_event& ev,
                const std::string& entry);
   void readMounts();
+  void maybeBlock(std::size_t i, const UserCheck& c);
+  void finishBlock(const std::string& name, const UserCheck::FileId& id, std::uint64_t gen,
+                   bool removal, const UserBlockResult& r);
   void armRetry();
   void armUnwatchedRescan();
   static int onRetry(sd_event_source*, std::uint64_t, void* self);
@@ -137,6 +151,19 @@ class UserWatcher {
   std::uint64_t nextSeq_ = 1;
   std::unordered_map<std::uint64_t, std::string> inFlight_;  // worker checks: seq -> user
   std::uint64_t repairs_ = 0, refusals_ = 0;
+  // client.per_user_block: what was last run for a user, kept only for users it ran for.
+  struct BlockMark {
+    std::optional<UserCheck::FileId> id;  // the config as it was when the helper last finished
+    std::uint64_t gen = 0;                // of the settings it ran with
+    bool inFlight = false;
+    bool again = false;
+  };
+  BlockTools blockTools_;
+  BlockSettings blockSettings_;  // empty: off (the marked users get theirs removed)
+  std::uint64_t blockGen_ = 1;
+  std::unordered_map<std::string, BlockMark> blockMarks_;
+  std::uint64_t blockWrites_ = 0;
+  std::unique_ptr<BlockingPool> blockPool_;
   Listener listener_;
   std::function<void()> settled_;
   // Last: destroyed first, so no result of a worker reaches a half-destroyed watcher.

@@ -8,9 +8,17 @@
 
 namespace keepalive::daemon {
 
+namespace {
+thread_local bool owner = false;
+}
+
+void watchdogOwnThread() {
+  owner = true;
+}
+
 void watchdogPing() {
   static const bool enabled = std::getenv("WATCHDOG_USEC") != nullptr;
-  if (!enabled)
+  if (!enabled || !owner)
     return;
   static std::int64_t last = 0;
   timespec ts{};
