@@ -1,0 +1,629 @@
+#include "dbus_service.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+
+#include <sdbus-c++/sdbus-c++.h>
+
+#include "keepalive_manager_adaptor.h"
+
+namespace keepalive::daemon {
+namespace {
+
+const char* const kErrAccessDenied = "org.keepalivepolicy1.Error.AccessDenied";
+const char* const kErrInvalidArgument = "org.keepalivepolicy1.Error.InvalidArgument";
+const char* const kErrLimitExceeded = "org.keepalivepolicy1.Error.LimitExceeded";
+const char* const kErrFailed = "org.keepalivepolicy1.Error.Failed";
+const std::string kOurErrors = "org.keepalivepolicy1.Error.";
+
+// A filter is a keyword or a user name: anything longer is not a filter but an attempt to make
+// the daemon copy and echo a large string.
+constexpr std::size_t kMaxFilterBytes = 512;
+// Unique names are never reused on a bus, so a sender's uid can be cached; the caches are
+// dropped whole when they grow past this, which costs one credentials lookup per sender.
+constexpr std::size_t kMaxCachedCallers = 4096;
+
+using UserRecord = sdbus::Struct<std::string, std::uint32_t, std::string, std::string,
+                                 std::uint64_t, std::uint32_t, std::uint32_t>;
+using EffectiveMap = std::map<std::string, sdbus::Struct<std::string, std::string>>;
+
+std::size_t utf8SequenceLength(const unsigned char* p, std::size_t left) {
+  const unsigned char c = p[0];
+  if (c >= 0x01 && c < 0x80)
+    return 1;
+  std::size_t n = 0;
+  std::uint32_t cp = 0;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;  // NUL, a continuation byte or an invalid lead byte
+  }
+  if (left < n)
+    return 0;
+  for (std::size_t i = 1; i < n; ++i) {
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  // Overlong forms, surrogates and values past U+10FFFF are not UTF-8 to D-Bus either.
+  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+      (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+    return 0;
+  return n;
+}
+
+std::vector<std::string> safeList(std::vector<std::string> v) {
+  for (auto& s : v)
+    s = busSafe(std::move(s));
+  return v;
+}
+
+std::map<std::string, EffectiveSetting> safeMap(const std::map<std::string, EffectiveSetting>& m) {
+  std::map<std::string, EffectiveSetting> out;
+  for (const auto& [k, v] : m)
+    out.emplace(busSafe(k), EffectiveSetting{busSafe(v.value), busSafe(v.source)});
+  return out;
+}
+
+StatusSnapshot safeSnapshot(const StatusSnapshot& s) {
+  StatusSnapshot o = s;
+  o.state = busSafe(s.state);
+  o.state_reason = busSafe(s.state_reason);
+  o.version = busSafe(s.version);
+  o.policy_files = safeList(s.policy_files);
+  o.policy_digest = busSafe(s.policy_digest);
+  o.last_apply_result = busSafe(s.last_apply_result);
+  o.last_error = busSafe(s.last_error);
+  o.sshd_unit = busSafe(s.sshd_unit);
+  o.drop_ins = safeList(s.drop_ins);
+  o.effective_server = safeMap(s.effective_server);
+  o.effective_client = safeMap(s.effective_client);
+  o.shadowed = safeList(s.shadowed);
+  return o;
+}
+
+EffectiveMap toBus(const std::map<std::string, EffectiveSetting>& m) {
+  EffectiveMap out;
+  for (const auto& [k, v] : m)
+    out.emplace(k, sdbus::Struct<std::string, std::string>(v.value, v.source));
+  return out;
+}
+
+// Bytes a record takes in the reply: the struct's 8-byte alignment, three strings (length,
+// bytes, NUL), the integers, and padding.
+std::size_t recordBytes(const UserRow& r) {
+  return 8 + 3 * 5 + r.name.size() + r.home.size() + r.state.size() + 4 + 8 + 4 + 4 + 8;
+}
+
+std::uint64_t monotonicUsec() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u +
+         static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+}  // namespace
+
+std::string busSafe(std::string s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  std::size_t i = 0;
+  // The common case, ASCII or valid UTF-8 throughout, returns the string untouched.
+  while (i < s.size()) {
+    const std::size_t n = utf8SequenceLength(p + i, s.size() - i);
+    if (n == 0)
+      break;
+    i += n;
+  }
+  if (i == s.size())
+    return s;
+  std::string out(s, 0, i);
+  static const char kHex[] = "0123456789abcdef";
+  while (i < s.size()) {
+    const std::size_t n = utf8SequenceLength(p + i, s.size() - i);
+    if (n) {
+      out.append(s, i, n);
+      i += n;
+    } else {
+      out += "\\x";
+      out += kHex[p[i] >> 4];
+      out += kHex[p[i] & 0xF];
+      ++i;
+    }
+  }
+  return out;
+}
+
+bool isNonCompliant(const std::string& userState) {
+  return userState != "ok" && userState != "repaired";
+}
+
+namespace detail {
+
+// The exported object. sdbus-c++ (1.2) turns only sdbus::Error thrown by a method into a D-Bus
+// error; anything else would unwind through sd-bus's C frames. So every method catches all and
+// answers with one of our named errors, never org.sdbuscpp.Error.
+class ManagerObject final
+    : public sdbus::AdaptorInterfaces<org::keepalivepolicy1::Manager_adaptor> {
+ public:
+  ManagerObject(sdbus::IConnection& bus, DbusServiceImpl& impl)
+      : AdaptorInterfaces(bus, kObjectPath), impl_(impl) {
+    registerAdaptor();
+  }
+  ~ManagerObject() { unregisterAdaptor(); }
+
+  // The effective uid of the caller's bus connection, as dbus-daemon recorded it when the caller
+  // connected (SO_PEERCRED). getCredsEuid asks the bus for it (GetConnectionCredentials'
+  // UnixUserID); getCredsUid would not: the bus gives no real uid, so sd-bus reads
+  // /proc/PID/status at call time, which a caller can change after connecting, or race.
+  uid_t callerEuid() {
+    const sdbus::Message* m = getObject().getCurrentlyProcessedMessage();
+    if (!m)
+      throw sdbus::Error(kErrAccessDenied, "cannot tell who is calling");
+    try {
+      return m->getCredsEuid();
+    } catch (const sdbus::Error& e) {
+      throw sdbus::Error(kErrAccessDenied,
+                         "cannot tell who is calling: " + busSafe(e.getMessage()));
+    }
+  }
+  void propertiesChanged(const std::vector<std::string>& names) {
+    getObject().emitPropertiesChangedSignal(INTERFACE_NAME, names);
+  }
+  std::string callerName() {
+    const sdbus::Message* m = getObject().getCurrentlyProcessedMessage();
+    return m ? m->getSender() : std::string();
+  }
+
+ private:
+  std::tuple<std::uint64_t, std::string> Reload() override;
+  std::vector<std::string> Check() override;
+  std::tuple<std::vector<UserRecord>, std::uint32_t> ListUsers(const std::string& filter) override;
+
+  const StatusSnapshot& s() const;
+  std::string State() override { return s().state; }
+  std::string StateReason() override { return s().state_reason; }
+  std::string Version() override { return s().version; }
+  std::vector<std::string> PolicyFiles() override { return s().policy_files; }
+  std::string PolicyDigest() override { return s().policy_digest; }
+  std::uint64_t Generation() override { return s().generation; }
+  std::uint64_t LastApplyTime() override { return s().last_apply_time; }
+  std::string LastApplyResult() override { return s().last_apply_result; }
+  std::string LastError() override { return s().last_error; }
+  std::string SshdUnit() override { return s().sshd_unit; }
+  std::vector<std::string> DropIns() override { return s().drop_ins; }
+  EffectiveMap EffectiveServer() override { return toBus(s().effective_server); }
+  EffectiveMap EffectiveClient() override { return toBus(s().effective_client); }
+  std::vector<std::string> Shadowed() override { return s().shadowed; }
+  std::uint32_t UsersCovered() override { return s().users_covered; }
+  std::uint32_t UsersNonCompliant() override { return s().users_noncompliant; }
+  std::uint32_t UsersUnwatched() override { return s().users_unwatched; }
+  std::uint64_t RepairsTotal() override { return s().repairs_total; }
+  std::uint64_t RefusalsTotal() override { return s().refusals_total; }
+  std::uint64_t ReloadsTotal() override { return s().reloads_total; }
+  std::uint64_t RollbacksTotal() override { return s().rollbacks_total; }
+  std::uint32_t WatchesUsed() override { return s().watches_used; }
+
+  DbusServiceImpl& impl_;
+};
+
+class DbusServiceImpl {
+ public:
+  DbusServiceImpl(sd_event* loop, DbusHandlers handlers, const StatusSnapshot& initial,
+                  DbusLimits limits)
+      : loop_(sd_event_ref(loop)),
+        handlers_(std::move(handlers)),
+        limits_(limits),
+        snapshot_(safeSnapshot(initial)) {
+    try {
+      bus_ = sdbus::createSystemBusConnection();
+    } catch (const sdbus::Error& e) {
+      throw DbusServiceError("dbus: system bus: cannot connect: " + e.getMessage());
+    }
+    try {
+      object_ = std::make_unique<ManagerObject>(*bus_, *this);
+    } catch (const sdbus::Error& e) {
+      throw DbusServiceError(std::string("dbus: ") + kObjectPath +
+                             ": cannot export the object: " + e.getMessage());
+    }
+    // The object exists before the name does, so no call by name can find it missing.
+    try {
+      bus_->requestName(kBusName);
+    } catch (const sdbus::Error& e) {
+      std::string why = e.getName() + ": " + e.getMessage();
+      if (e.getName() == "org.freedesktop.DBus.Error.FileExists")
+        why = "another process owns it (is keepalive-policyd already running?)";
+      else if (e.getName() == "org.freedesktop.DBus.Error.AccessDenied")
+        why =
+            "the bus policy does not let this process own it (not root, or "
+            "org.keepalivepolicy1.conf not installed in /usr/share/dbus-1/system.d and the bus "
+            "not reloaded): " +
+            e.getMessage();
+      throw DbusServiceError(std::string("dbus: ") + kBusName + ": cannot own the name: " + why);
+    }
+    attach();
+  }
+
+  void publish(const StatusSnapshot& next) {
+    StatusSnapshot n = safeSnapshot(next);
+    n.version = snapshot_.version;  // a const property: clients may cache it forever
+    std::vector<std::string> changed;
+    auto note = [&](bool differs, const char* name) {
+      if (differs)
+        changed.emplace_back(name);
+    };
+    const StatusSnapshot& o = snapshot_;
+    note(n.state != o.state, "State");
+    note(n.state_reason != o.state_reason, "StateReason");
+    note(n.policy_files != o.policy_files, "PolicyFiles");
+    note(n.policy_digest != o.policy_digest, "PolicyDigest");
+    note(n.generation != o.generation, "Generation");
+    note(n.last_apply_time != o.last_apply_time, "LastApplyTime");
+    note(n.last_apply_result != o.last_apply_result, "LastApplyResult");
+    note(n.last_error != o.last_error, "LastError");
+    note(n.sshd_unit != o.sshd_unit, "SshdUnit");
+    note(n.drop_ins != o.drop_ins, "DropIns");
+    note(n.effective_server != o.effective_server, "EffectiveServer");
+    note(n.effective_client != o.effective_client, "EffectiveClient");
+    note(n.shadowed != o.shadowed, "Shadowed");
+    note(n.users_covered != o.users_covered, "UsersCovered");
+    note(n.users_noncompliant != o.users_noncompliant, "UsersNonCompliant");
+    note(n.users_unwatched != o.users_unwatched, "UsersUnwatched");
+    note(n.repairs_total != o.repairs_total, "RepairsTotal");
+    note(n.refusals_total != o.refusals_total, "RefusalsTotal");
+    note(n.reloads_total != o.reloads_total, "ReloadsTotal");
+    note(n.rollbacks_total != o.rollbacks_total, "RollbacksTotal");
+    note(n.watches_used != o.watches_used, "WatchesUsed");
+    snapshot_ = std::move(n);
+    if (changed.empty() || !connected_)
+      return;
+    try {
+      // sd-bus reads the new values through the getters into one signal.
+      object_->propertiesChanged(changed);
+    } catch (const sdbus::Error& e) {
+      warn("dbus: PropertiesChanged: " + e.getMessage() + ", ignoring");
+    }
+  }
+
+  template <typename Emit>
+  void emit(const char* name, Emit&& f) {
+    if (!connected_)
+      return;
+    try {
+      f();
+    } catch (const sdbus::Error& e) {
+      warn(std::string("dbus: ") + name + ": " + e.getMessage() + ", ignoring");
+    }
+  }
+
+  void warn(const std::string& m) {
+    if (handlers_.warn)
+      handlers_.warn(m);
+  }
+
+  // Check and ListUsers: admitted while the caller's uid has budget left; process() charges the
+  // time the call took once its reply is sent.
+  void admit(const char* method) {
+    const std::string sender = object_->callerName();
+    auto it = uidBySender_.find(sender);
+    if (it == uidBySender_.end()) {
+      uid_t uid;
+      try {
+        uid = object_->callerEuid();
+      } catch (const sdbus::Error& e) {
+        throw sdbus::Error(kErrFailed, std::string(method) + ": " + e.getMessage());
+      }
+      if (uidBySender_.size() >= kMaxCachedCallers)
+        uidBySender_.clear();
+      it = uidBySender_.emplace(sender, uid).first;
+    }
+    const uid_t uid = it->second;
+    Budget& b = budget(uid);
+    if (b.usec <= 0) {
+      const auto wait = -b.usec * 1000 / std::max<std::int64_t>(1, limits_.per_second.count());
+      throw sdbus::Error(
+          kErrLimitExceeded,
+          std::string(method) + ": uid " + std::to_string(uid) +
+              " has used its share of keepalive-policyd's time for Check and ListUsers (" +
+              std::to_string(limits_.burst.count() / 1000) + " ms at once, " +
+              std::to_string(limits_.per_second.count() / 1000) + " ms a second); try again in " +
+              std::to_string(wait + 1) + " ms");
+    }
+    chargeUid_ = uid;
+  }
+
+  struct Budget {
+    std::int64_t usec;
+    std::uint64_t at_usec;
+  };
+
+  // The uid's budget, refilled for the time since it was last looked at.
+  Budget& budget(uid_t uid) {
+    const std::uint64_t now = monotonicUsec();
+    if (budgets_.size() >= kMaxCachedCallers && !budgets_.count(uid))
+      budgets_.clear();
+    auto [b, fresh] = budgets_.try_emplace(uid, Budget{limits_.burst.count(), now});
+    if (!fresh) {
+      const auto refill = static_cast<std::int64_t>(double(now - b->second.at_usec) *
+                                                    double(limits_.per_second.count()) / 1e6);
+      b->second.usec = std::min<std::int64_t>(limits_.burst.count(), b->second.usec + refill);
+      b->second.at_usec = now;
+    }
+    return b->second;
+  }
+
+  // Runs a method body; whatever it throws leaves as one of our errors.
+  template <typename F>
+  auto guarded(const char* method, F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const sdbus::Error& e) {
+      if (e.getName().compare(0, kOurErrors.size(), kOurErrors) == 0)
+        throw;
+      throw sdbus::Error(kErrFailed, std::string(method) + ": " + busSafe(e.getMessage()));
+    } catch (const std::exception& e) {
+      throw sdbus::Error(kErrFailed, std::string(method) + ": " + busSafe(e.what()));
+    } catch (...) {
+      throw sdbus::Error(kErrFailed, std::string(method) + ": internal error");
+    }
+  }
+
+  void attach() {
+    sdbus::IConnection::PollData pd;
+    try {
+      pd = bus_->getEventLoopPollData();
+    } catch (const sdbus::Error& e) {
+      throw DbusServiceError("dbus: system bus: " + e.getMessage());
+    }
+    sd_event_source* io = nullptr;
+    sd_event_source* timer = nullptr;
+    int r = sd_event_add_io(loop_.get(), &io, pd.fd, static_cast<std::uint32_t>(pd.events),
+                            &DbusServiceImpl::onIo, this);
+    io_.reset(io);
+    if (r >= 0)
+      r = sd_event_source_set_prepare(io, &DbusServiceImpl::onPrepare);
+    // Accuracy 1 us: sd-event's default (250 ms) would let a message sd-bus already read (its
+    // timeout is then "now") wait for the next wake-up of anything else.
+    if (r >= 0) {
+      r = sd_event_add_time(loop_.get(), &timer, CLOCK_MONOTONIC, 0, 1, &DbusServiceImpl::onTimer,
+                            this);
+      timer_.reset(timer);
+    }
+    if (r >= 0)
+      r = sd_event_source_set_enabled(timer, SD_EVENT_OFF);
+    if (r >= 0) {
+      sd_event_source_set_description(io, "dbus-io");
+      sd_event_source_set_description(timer, "dbus-timeout");
+    }
+    if (r < 0)
+      throw DbusServiceError(std::string("dbus: sd-event: cannot attach the bus: ") +
+                             std::strerror(-r));
+  }
+
+  // Before every poll: what sd-bus waits for now (POLLOUT only while it has queued output) and
+  // when it must run again (0 = it holds read messages: at once).
+  static int onPrepare(sd_event_source*, void* self) {
+    auto* me = static_cast<DbusServiceImpl*>(self);
+    if (!me->connected_)
+      return 0;
+    try {
+      const auto pd = me->bus_->getEventLoopPollData();
+      sd_event_source_set_io_events(me->io_.get(), static_cast<std::uint32_t>(pd.events));
+      if (pd.timeout_usec == UINT64_MAX) {
+        sd_event_source_set_enabled(me->timer_.get(), SD_EVENT_OFF);
+      } else {
+        sd_event_source_set_time(me->timer_.get(), pd.timeout_usec);
+        sd_event_source_set_enabled(me->timer_.get(), SD_EVENT_ONESHOT);
+      }
+    } catch (const sdbus::Error& e) {
+      me->lose(e.getMessage());
+    }
+    return 0;
+  }
+  static int onIo(sd_event_source*, int, std::uint32_t, void* self) {
+    static_cast<DbusServiceImpl*>(self)->process();
+    return 0;
+  }
+  static int onTimer(sd_event_source*, std::uint64_t, void* self) {
+    static_cast<DbusServiceImpl*>(self)->process();
+    return 0;
+  }
+
+  // One message per wake-up, so that signals, inotify and the watchdog get their turn between
+  // the messages of a burst.
+  void process() {
+    if (!connected_)
+      return;
+    const std::uint64_t start = monotonicUsec();
+    chargeUid_.reset();
+    try {
+      bus_->processPendingRequest();
+    } catch (const sdbus::Error& e) {
+      lose(e.getMessage());
+    }
+    if (chargeUid_) {
+      budget(*chargeUid_).usec -= static_cast<std::int64_t>(monotonicUsec() - start);
+      chargeUid_.reset();
+    }
+  }
+
+  void lose(const std::string& why) {
+    if (!connected_)
+      return;
+    connected_ = false;
+    sd_event_source_set_enabled(io_.get(), SD_EVENT_OFF);
+    sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+    if (handlers_.lost)
+      handlers_.lost("dbus: system bus: connection lost: " + why);
+  }
+
+  struct LoopUnref {
+    void operator()(sd_event* e) const { sd_event_unref(e); }
+  };
+  struct SourceUnref {
+    void operator()(sd_event_source* s) const { sd_event_source_disable_unref(s); }
+  };
+
+  // Destroyed bottom up, also when the constructor throws: off the loop first, then the object
+  // unregistered, then the connection closed (sd_bus_flush_close_unref: what is queued, a last
+  // PropertiesChanged say, still goes out), then our reference to the loop.
+  std::unique_ptr<sd_event, LoopUnref> loop_;
+  DbusHandlers handlers_;
+  DbusLimits limits_;
+  StatusSnapshot snapshot_;
+  std::unique_ptr<sdbus::IConnection> bus_;
+  std::unique_ptr<ManagerObject> object_;
+  std::unique_ptr<sd_event_source, SourceUnref> io_;
+  std::unique_ptr<sd_event_source, SourceUnref> timer_;
+  bool connected_ = true;
+  std::unordered_map<std::string, uid_t> uidBySender_;
+  std::unordered_map<uid_t, Budget> budgets_;
+  std::optional<uid_t> chargeUid_;  // the uid the message being processed is charged to
+};
+const StatusSnapshot& ManagerObject::s() const {
+  return impl_.snapshot_;
+}
+
+std::tuple<std::uint64_t, std::string> ManagerObject::Reload() {
+  return impl_.guarded("Reload", [&] {
+    // The bus policy and sd-bus's check of the privileged method come first; this holds even
+    // where those were loosened.
+    const uid_t euid = callerEuid();
+    if (euid != 0)
+      throw sdbus::Error(kErrAccessDenied,
+                         "Reload: only root may reload the policy (the caller's "
+                         "bus connection runs as uid " +
+                             std::to_string(euid) + ")");
+    if (!impl_.handlers_.reload)
+      throw sdbus::Error(kErrFailed, "Reload: not available");
+    auto [generation, result] = impl_.handlers_.reload();
+    return std::tuple<std::uint64_t, std::string>(generation, busSafe(std::move(result)));
+  });
+}
+
+std::vector<std::string> ManagerObject::Check() {
+  return impl_.guarded("Check", [&] {
+    impl_.admit("Check");
+    if (!impl_.handlers_.check)
+      throw sdbus::Error(kErrFailed, "Check: not available");
+    std::vector<std::string> findings = impl_.handlers_.check();
+    // A finding per user can make a long list on a big host: it stays one bus message.
+    std::size_t bytes = 0, kept = 0;
+    for (; kept < findings.size(); ++kept) {
+      findings[kept] = busSafe(std::move(findings[kept]));
+      bytes += findings[kept].size() + 5;
+      if (bytes > impl_.limits_.max_reply_bytes)
+        break;
+    }
+    if (kept < findings.size()) {
+      const std::size_t more = findings.size() - kept;
+      findings.resize(kept);
+      findings.push_back("... and " + std::to_string(more) + " more findings");
+    }
+    return findings;
+  });
+}
+
+std::tuple<std::vector<UserRecord>, std::uint32_t> ManagerObject::ListUsers(
+    const std::string& filter) {
+  return impl_.guarded("ListUsers", [&] {
+    if (filter.size() > kMaxFilterBytes)
+      throw sdbus::Error(kErrInvalidArgument, "ListUsers: the filter is " +
+                                                  std::to_string(filter.size()) +
+                                                  " bytes long; a filter is '', 'noncompliant' "
+                                                  "or 'user:NAME'");
+    enum class Kind { kAll, kNonCompliant, kUser } kind;
+    std::string name;
+    if (filter.empty() || filter == "all") {
+      kind = Kind::kAll;
+    } else if (filter == "noncompliant") {
+      kind = Kind::kNonCompliant;
+    } else if (filter.rfind("user:", 0) == 0 && filter.size() > 5) {
+      kind = Kind::kUser;
+      name = filter.substr(5);
+    } else {
+      throw sdbus::Error(kErrInvalidArgument, "ListUsers: unknown filter '" + filter +
+                                                  "'; a filter is '', 'noncompliant' or "
+                                                  "'user:NAME'");
+    }
+    impl_.admit("ListUsers");
+    if (!impl_.handlers_.users)
+      throw sdbus::Error(kErrFailed, "ListUsers: not available");
+    std::vector<UserRow> rows = impl_.handlers_.users();
+    std::vector<UserRecord> out;
+    if (kind == Kind::kAll)
+      out.reserve(rows.size());
+    std::uint32_t matched = 0;
+    std::size_t bytes = 0;
+    bool full = false;
+    for (auto& r : rows) {
+      if (kind == Kind::kNonCompliant && !isNonCompliant(r.state))
+        continue;
+      if (kind == Kind::kUser && r.name != name)
+        continue;
+      ++matched;
+      if (full)
+        continue;
+      r.name = busSafe(std::move(r.name));
+      r.home = busSafe(std::move(r.home));
+      r.state = busSafe(std::move(r.state));
+      bytes += recordBytes(r);
+      if (bytes > impl_.limits_.max_reply_bytes) {
+        // The rest is counted, not sent: matched tells the caller the list was cut.
+        full = true;
+        continue;
+      }
+      out.emplace_back(std::move(r.name), r.uid, std::move(r.home), std::move(r.state),
+                       r.last_change, r.repairs, r.refusals);
+    }
+    return std::tuple<std::vector<UserRecord>, std::uint32_t>(std::move(out), matched);
+  });
+}
+
+}  // namespace detail
+
+DbusService::DbusService(sd_event* loop, DbusHandlers handlers, const StatusSnapshot& initial,
+                         DbusLimits limits)
+    : impl_(std::make_unique<detail::DbusServiceImpl>(loop, std::move(handlers), initial, limits)) {
+}
+
+DbusService::~DbusService() = default;
+
+void DbusService::publish(const StatusSnapshot& s) {
+  impl_->publish(s);
+}
+
+const StatusSnapshot& DbusService::snapshot() const {
+  return impl_->snapshot_;
+}
+
+void DbusService::emitApplied(std::uint64_t generation, const std::string& result) {
+  impl_->emit("Applied", [&] { impl_->object_->emitApplied(generation, busSafe(result)); });
+}
+
+void DbusService::emitRepaired(const std::string& user, const std::string& path,
+                               const std::string& what) {
+  impl_->emit("Repaired",
+              [&] { impl_->object_->emitRepaired(busSafe(user), busSafe(path), busSafe(what)); });
+}
+
+void DbusService::emitDrift(const std::string& path, const std::string& what) {
+  impl_->emit("Drift", [&] { impl_->object_->emitDrift(busSafe(path), busSafe(what)); });
+}
+
+bool DbusService::connected() const {
+  return impl_->connected_;
+}
+
+}  // namespace keepalive::daemon
