@@ -1,4 +1,5 @@
-// keepalivectl: inspect and control keepalive-policy. Offline verbs need no daemon and no root.
+// keepalivectl: inspect and control keepalive-policy. Offline verbs need no daemon and no root;
+// online verbs ask keepalive-policyd on the system bus.
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -14,6 +15,12 @@ const Verb kVerbs[] = {
      runRender},
     {"advise", "--idle-timeout DURATION", "recommend keepalive settings for a NAT idle timeout",
      runAdvise},
+    {"status", "[--json]", "whether the policy is in force, since when, and what is wrong",
+     runStatus},
+    {"users", "[--noncompliant] [--json] [NAME]", "each covered user's compliance", runUsers},
+    {"reload", "", "re-read and apply the policy now (root)", runReload},
+    {"check", "[--json]", "verify everything now; exit 1 when not compliant", runCheck},
+    {"show", "[-p NAME] [--value]", "print properties of the daemon", runShow},
 };
 
 void usage(FILE* out) {
@@ -21,7 +28,7 @@ void usage(FILE* out) {
                "Usage: keepalivectl [--help] [--version] VERB [OPTIONS] [ARGS]\n\n"
                "Keep SSH sessions alive behind NAT and firewalls, as fleet policy.\n\nVerbs:\n");
   for (const auto& v : kVerbs)
-    std::fprintf(out, "  %-9s %-25s %s\n", v.name, v.args, v.summary);
+    std::fprintf(out, "  %-9s %-33s %s\n", v.name, v.args, v.summary);
   std::fprintf(out,
                "\nRun 'keepalivectl VERB --help' for a verb's options.\n"
                "Exit status: 0 ok, 1 policy or compliance problem, 2 usage, 3 daemon "

@@ -25,6 +25,12 @@ struct Verb {
 int runValidate(int argc, char** argv);
 int runRender(int argc, char** argv);
 int runAdvise(int argc, char** argv);
+// Online verbs: they ask keepalive-policyd on the system bus (online.h).
+int runStatus(int argc, char** argv);
+int runUsers(int argc, char** argv);
+int runReload(int argc, char** argv);
+int runCheck(int argc, char** argv);
+int runShow(int argc, char** argv);
 
 // Shared by the offline verbs.
 struct LoadedPolicy {

@@ -1,0 +1,341 @@
+#include "online.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+
+#include "keepalive_manager_proxy.h"
+#include "verbs.h"
+
+namespace keepalive::cli {
+
+class ManagerProxy final
+    : public sdbus::ProxyInterfaces<org::keepalivepolicy1::Manager_proxy, sdbus::Properties_proxy> {
+ public:
+  explicit ManagerProxy(sdbus::IConnection& bus) : ProxyInterfaces(bus, kBusName, kObjectPath) {
+    // No registerProxy(): keepalivectl only calls. Registering would add a match rule per
+    // signal, a round trip each, for signals it never waits for.
+  }
+
+ private:
+  void onApplied(const std::uint64_t&, const std::string&) override {}
+  void onRepaired(const std::string&, const std::string&, const std::string&) override {}
+  void onDrift(const std::string&, const std::string&) override {}
+  void onPropertiesChanged(const std::string&, const std::map<std::string, sdbus::Variant>&,
+                           const std::vector<std::string>&) override {}
+};
+
+namespace {
+
+// Not reaching the daemon, as opposed to the daemon answering with an error.
+struct Unreachable {
+  std::string reason;
+};
+
+bool meansUnreachable(const std::string& name) {
+  static const char* const kNames[] = {"org.freedesktop.DBus.Error.ServiceUnknown",
+                                       "org.freedesktop.DBus.Error.NameHasNoOwner",
+                                       "org.freedesktop.DBus.Error.NoReply",
+                                       "org.freedesktop.DBus.Error.Timeout",
+                                       "org.freedesktop.DBus.Error.TimedOut",
+                                       "org.freedesktop.DBus.Error.Disconnected",
+                                       "org.freedesktop.DBus.Error.NoServer",
+                                       "org.freedesktop.DBus.Error.NoNetwork",
+                                       "System.Error.ECONNRESET",
+                                       "System.Error.ENOTCONN",
+                                       "System.Error.ECONNREFUSED",
+                                       "System.Error.ENOENT",
+                                       "System.Error.EPIPE"};
+  for (const char* n : kNames)
+    if (name == n)
+      return true;
+  return false;
+}
+
+const char kUnreachable[] =
+    "keepalivectl: cannot reach keepalive-policyd on the system bus (is keepalive-policyd "
+    "running? systemctl status keepalive-policyd): ";
+
+std::string oneLine(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  return printable(s);
+}
+
+}  // namespace
+
+ManagerClient::ManagerClient(std::chrono::microseconds timeout) {
+  try {
+    bus_ = sdbus::createSystemBusConnection();
+  } catch (const sdbus::Error& e) {
+    throw Unreachable{e.getMessage()};
+  }
+  bus_->setMethodCallTimeout(timeout);
+  proxy_ = std::make_unique<ManagerProxy>(*bus_);
+}
+
+ManagerClient::~ManagerClient() = default;
+
+Properties ManagerClient::getAll() {
+  return proxy_->GetAll(kInterface);
+}
+std::tuple<std::uint64_t, std::string> ManagerClient::reload() {
+  return proxy_->Reload();
+}
+std::vector<std::string> ManagerClient::check() {
+  return proxy_->Check();
+}
+std::tuple<std::vector<UserRecord>, std::uint32_t> ManagerClient::listUsers(
+    const std::string& filter) {
+  return proxy_->ListUsers(filter);
+}
+
+int withDaemon(const char* verb, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const Unreachable& u) {
+    std::fprintf(stderr, "%s%s\n", kUnreachable, oneLine(u.reason).c_str());
+    return kExitNoDaemon;
+  } catch (const sdbus::Error& e) {
+    const std::string what = oneLine(e.getName() + ": " + e.getMessage());
+    if (meansUnreachable(e.getName())) {
+      std::fprintf(stderr, "%s%s\n", kUnreachable, what.c_str());
+      return kExitNoDaemon;
+    }
+    if (e.getName() == "org.freedesktop.DBus.Error.AccessDenied" ||
+        e.getName() == "org.keepalivepolicy1.Error.AccessDenied") {
+      std::fprintf(stderr, "keepalivectl %s: permission denied%s (%s)\n", verb,
+                   std::strcmp(verb, "reload") == 0 ? ": only root may reload the policy" : "",
+                   what.c_str());
+    } else {
+      std::fprintf(stderr, "keepalivectl %s: %s\n", verb, what.c_str());
+    }
+    return kExitPolicy;
+  }
+}
+
+int rootIsOffline(const char* verb) {
+  return usageError(verb,
+                    "--root serves the offline verbs (validate, render); online verbs ask "
+                    "keepalive-policyd on the system bus (DBUS_SYSTEM_BUS_ADDRESS)");
+}
+
+std::string propString(const Properties& p, const std::string& name) {
+  auto it = p.find(name);
+  if (it == p.end() || !it->second.containsValueOfType<std::string>())
+    return {};
+  return it->second.get<std::string>();
+}
+
+std::uint64_t propNumber(const Properties& p, const std::string& name) {
+  auto it = p.find(name);
+  if (it == p.end())
+    return 0;
+  if (it->second.containsValueOfType<std::uint64_t>())
+    return it->second.get<std::uint64_t>();
+  if (it->second.containsValueOfType<std::uint32_t>())
+    return it->second.get<std::uint32_t>();
+  return 0;
+}
+
+std::vector<std::string> propList(const Properties& p, const std::string& name) {
+  auto it = p.find(name);
+  if (it == p.end() || !it->second.containsValueOfType<std::vector<std::string>>())
+    return {};
+  return it->second.get<std::vector<std::string>>();
+}
+
+using SettingsMap = std::map<std::string, sdbus::Struct<std::string, std::string>>;
+
+std::vector<std::tuple<std::string, std::string, std::string>> propSettings(
+    const Properties& p, const std::string& name) {
+  std::vector<std::tuple<std::string, std::string, std::string>> out;
+  auto it = p.find(name);
+  if (it == p.end() || !it->second.containsValueOfType<SettingsMap>())
+    return out;
+  for (const auto& [k, vs] : it->second.get<SettingsMap>())
+    out.emplace_back(k, std::get<0>(vs), std::get<1>(vs));
+  return out;
+}
+
+std::string printable(std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [&](unsigned char c) {
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) {
+      hex(c);
+    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      // U+0080..U+009F: C1 controls, CSI among them, which some terminals obey.
+      hex(c);
+      hex(static_cast<unsigned char>(s[++i]));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string jsonString(std::string_view s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xF];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string jsonValue(const sdbus::Variant& v) {
+  const std::string t = v.peekValueType();
+  if (t == "s")
+    return jsonString(v.get<std::string>());
+  if (t == "t")
+    return std::to_string(v.get<std::uint64_t>());
+  if (t == "u")
+    return std::to_string(v.get<std::uint32_t>());
+  if (t == "b")
+    return v.get<bool>() ? "true" : "false";
+  if (t == "as") {
+    std::string out = "[";
+    for (const auto& s : v.get<std::vector<std::string>>())
+      out += (out.size() > 1 ? "," : "") + jsonString(s);
+    return out + "]";
+  }
+  if (t == "a{s(ss)}") {
+    std::string out = "{";
+    for (const auto& [k, vs] : v.get<SettingsMap>())
+      out += (out.size() > 1 ? "," : "") + jsonString(k) +
+             ":{\"value\":" + jsonString(std::get<0>(vs)) +
+             ",\"source\":" + jsonString(std::get<1>(vs)) + "}";
+    return out + "}";
+  }
+  return "null";
+}
+
+std::string showValue(const sdbus::Variant& v) {
+  const std::string t = v.peekValueType();
+  if (t == "s")
+    return printable(v.get<std::string>());
+  if (t == "t")
+    return std::to_string(v.get<std::uint64_t>());
+  if (t == "u")
+    return std::to_string(v.get<std::uint32_t>());
+  if (t == "b")
+    return v.get<bool>() ? "yes" : "no";
+  if (t == "as") {
+    std::string out;
+    for (const auto& s : v.get<std::vector<std::string>>())
+      out += (out.empty() ? "" : " ") + printable(s);
+    return out;
+  }
+  if (t == "a{s(ss)}") {
+    std::string out;
+    for (const auto& [k, vs] : v.get<SettingsMap>())
+      out += (out.empty() ? "" : ", ") + printable(k) + "=" + printable(std::get<0>(vs)) + " (" +
+             printable(std::get<1>(vs)) + ")";
+    return out;
+  }
+  return "[" + t + "]";
+}
+
+std::string formatTimestamp(std::uint64_t usec) {
+  if (usec == 0)
+    return "never";
+  const time_t t = static_cast<time_t>(usec / 1000000u);
+  tm local{};
+  if (!::localtime_r(&t, &local))
+    return std::to_string(usec);
+  char buf[64];
+  if (std::strftime(buf, sizeof buf, "%a %Y-%m-%d %H:%M:%S %Z", &local) == 0)
+    return std::to_string(usec);
+  return buf;
+}
+
+std::string formatAgo(std::uint64_t usec) {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const std::uint64_t nowUsec =
+      std::uint64_t(now.tv_sec) * 1000000u + std::uint64_t(now.tv_nsec) / 1000u;
+  if (usec == 0 || usec > nowUsec)
+    return {};
+  std::uint64_t s = (nowUsec - usec) / 1000000u;
+  struct Unit {
+    std::uint64_t secs;
+    const char* one;
+    const char* many;
+  };
+  static const Unit kUnits[] = {{365 * 86400, " year", " years"},
+                                {30 * 86400, " month", " months"},
+                                {7 * 86400, " week", " weeks"},
+                                {86400, " day", " days"},
+                                {3600, "h", "h"},
+                                {60, "min", "min"},
+                                {1, "s", "s"}};
+  // The largest unit and the next one, as systemctl prints them: "2 days 4h", "3min 2s".
+  std::string out;
+  for (std::size_t i = 0; i < std::size(kUnits); ++i) {
+    if (s < kUnits[i].secs)
+      continue;
+    const std::uint64_t n = s / kUnits[i].secs;
+    out = std::to_string(n) + (n == 1 ? kUnits[i].one : kUnits[i].many);
+    if (i + 1 < std::size(kUnits)) {
+      const std::uint64_t m = (s % kUnits[i].secs) / kUnits[i + 1].secs;
+      if (m)
+        out += " " + std::to_string(m) + (m == 1 ? kUnits[i + 1].one : kUnits[i + 1].many);
+    }
+    break;
+  }
+  return (out.empty() ? "0s" : out) + " ago";
+}
+
+bool useColor() {
+  const char* noColor = std::getenv("NO_COLOR");
+  if (noColor && *noColor)
+    return false;
+  const char* term = std::getenv("TERM");
+  if (term && std::strcmp(term, "dumb") == 0)
+    return false;
+  return ::isatty(STDOUT_FILENO) == 1;
+}
+
+}  // namespace keepalive::cli

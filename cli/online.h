@@ -1,0 +1,84 @@
+// What the online verbs share: one synchronous proxy to keepalive-policyd on the system bus,
+// the daemon's errors translated once into an exit code and one line, and text made safe for
+// terminals and JSON.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include <sdbus-c++/sdbus-c++.h>
+
+namespace keepalive::cli {
+
+inline constexpr const char* kBusName = "org.keepalivepolicy1";
+inline constexpr const char* kObjectPath = "/org/keepalivepolicy1";
+inline constexpr const char* kInterface = "org.keepalivepolicy1.Manager";
+
+// Long enough for a daemon busy with a transaction; short enough that a hung one is reported.
+inline constexpr std::chrono::seconds kCallTimeout{5};
+// Reload waits for sshd -t, systemd's reload job and the verification.
+inline constexpr std::chrono::seconds kReloadTimeout{25};
+
+using Properties = std::map<std::string, sdbus::Variant>;
+// name, uid, home, state, last change (usec), repairs, refusals
+using UserRecord = sdbus::Struct<std::string, std::uint32_t, std::string, std::string,
+                                 std::uint64_t, std::uint32_t, std::uint32_t>;
+
+class ManagerProxy;
+
+class ManagerClient {
+ public:
+  // Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS overrides where it is).
+  explicit ManagerClient(std::chrono::microseconds timeout = kCallTimeout);
+  ~ManagerClient();
+  Properties getAll();
+  std::tuple<std::uint64_t, std::string> reload();
+  std::vector<std::string> check();
+  std::tuple<std::vector<UserRecord>, std::uint32_t> listUsers(const std::string& filter);
+
+ private:
+  std::unique_ptr<sdbus::IConnection> bus_;
+  std::unique_ptr<ManagerProxy> proxy_;
+};
+
+// Runs body, which talks to the daemon. A daemon out of reach prints the one-line hint and gives
+// exit code 3; an error the daemon answered with prints "keepalivectl VERB: ..." and gives 1.
+int withDaemon(const char* verb, const std::function<int()>& body);
+
+// Every online verb refuses --root with this (the offline verbs read files under it).
+int rootIsOffline(const char* verb);
+
+// Property values by type; a property that is missing or of another type gives the default.
+std::string propString(const Properties& p, const std::string& name);
+std::uint64_t propNumber(const Properties& p, const std::string& name);
+std::vector<std::string> propList(const Properties& p, const std::string& name);
+std::vector<std::tuple<std::string, std::string, std::string>> propSettings(
+    const Properties& p, const std::string& name);  // keyword, value, source
+
+// Text for a terminal: control characters (C0, DEL, C1) written as \xNN, so that a home
+// directory or a reason cannot move the cursor or retitle the window.
+std::string printable(std::string_view s);
+// A JSON string literal, quotes included. D-Bus strings are valid UTF-8, so only the quote,
+// the backslash and control characters need escaping.
+std::string jsonString(std::string_view s);
+// A property as JSON: strings, numbers, string lists, and settings as
+// {"keyword": {"value": ..., "source": ...}}; nullptr for a type this keepalivectl does not know.
+std::string jsonValue(const sdbus::Variant& v);
+// A property as `show` prints it.
+std::string showValue(const sdbus::Variant& v);
+
+// "Tue 2023-11-14 22:13:20 UTC" in local time; "never" for 0.
+std::string formatTimestamp(std::uint64_t usecRealtime);
+// "3min 2s ago", "2 days 4h ago"; "" for 0 or a time in the future.
+std::string formatAgo(std::uint64_t usecRealtime);
+// Colours for stdout: a terminal, unless NO_COLOR is set or TERM is dumb.
+bool useColor();
+
+}  // namespace keepalive::cli

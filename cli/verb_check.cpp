@@ -1,0 +1,65 @@
+#include <getopt.h>
+
+#include <cstdio>
+
+#include "online.h"
+#include "verbs.h"
+
+namespace keepalive::cli {
+
+int runCheck(int argc, char** argv) {
+  static const option kOpts[] = {{"json", no_argument, nullptr, 'j'},
+                                 {"root", required_argument, nullptr, 'r'},
+                                 {"help", no_argument, nullptr, 'h'},
+                                 {nullptr, 0, nullptr, 0}};
+  bool json = false;
+  optind = 0;
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
+    switch (c) {
+      case 'j':
+        json = true;
+        break;
+      case 'r':
+        return rootIsOffline("check");
+      case 'h':
+        std::printf(
+            "Usage: keepalivectl check [--json]\n\n"
+            "Have keepalive-policyd verify everything now, changing nothing: the effective\n"
+            "sshd and ssh values, the drop-ins and every user's ~/.ssh/config. Prints one\n"
+            "line per finding. Anyone may run it.\n\n"
+            "  --json   {\"compliant\": true|false, \"findings\": [...]}\n\n"
+            "Exit status: 0 compliant, 1 not compliant (or the daemon refused), 2 usage,\n"
+            "3 keepalive-policyd unreachable.\n");
+        return kExitOk;
+      case ':':
+        return usageError("check", std::string("option '") + argv[optind - 1] + "' needs a value");
+      default:
+        return usageError("check", std::string("unknown option '") + argv[optind - 1] + "'");
+    }
+  }
+  if (optind < argc)
+    return usageError("check", std::string("unexpected argument '") + argv[optind] + "'");
+  return withDaemon("check", [&] {
+    ManagerClient client;
+    const std::vector<std::string> findings = client.check();
+    if (json) {
+      std::string out = std::string("{\"compliant\":") + (findings.empty() ? "true" : "false") +
+                        ",\"findings\":[";
+      for (std::size_t i = 0; i < findings.size(); ++i)
+        out += (i ? "," : "") + jsonString(findings[i]);
+      out += "]}\n";
+      std::fputs(out.c_str(), stdout);
+    } else if (findings.empty()) {
+      std::printf("compliant: no findings\n");
+    } else {
+      for (const auto& f : findings)
+        std::printf("%s\n", printable(f).c_str());
+      std::printf("not compliant: %zu finding%s\n", findings.size(),
+                  findings.size() == 1 ? "" : "s");
+    }
+    return findings.empty() ? kExitOk : kExitPolicy;
+  });
+}
+
+}  // namespace keepalive::cli
