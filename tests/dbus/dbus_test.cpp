@@ -1,0 +1,572 @@
+// org.keepalivepolicy1 on a real private system bus: the service (run by dbus_service_driver on
+// scripted data), units/org.keepalivepolicy1.conf as dbus-daemon enforces it, and keepalivectl's
+// online verbs. Root is needed to run callers as nobody.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "bus_fixture.h"
+#include "mini_json.h"
+
+using namespace keepalive::test;
+using Catch::Contains;
+using Catch::StartsWith;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+const char* const kOnlineVerbs[] = {"status", "users", "reload", "check", "show"};
+const char kUnreachable[] =
+    "keepalivectl: cannot reach keepalive-policyd on the system bus (is keepalive-policyd "
+    "running? systemctl status keepalive-policyd): ";
+
+std::string show(const PrivateBus& bus, const std::string& property) {
+  auto r = ctl(bus, {"show", "-p", property, "--value"});
+  REQUIRE(r.exit_code == 0);
+  return r.out;
+}
+
+int lineCount(const std::string& s) {
+  int n = 0;
+  for (char c : s)
+    n += c == '\n';
+  return n;
+}
+
+// bus_probe watch in the background, subscribed before the constructor returns.
+class Watcher {
+ public:
+  explicit Watcher(const PrivateBus& bus) : proc_({probePath(), "watch"}, {bus.env()}) {
+    REQUIRE(proc_.waitForOut("watching\n"));
+  }
+  bool saw(const std::string& line) { return proc_.waitForOut(line + "\n"); }
+  std::string out() const { return proc_.out(); }
+
+ private:
+  Background proc_;
+};
+
+}  // namespace
+
+TEST_CASE("status --json holds every property with the daemon's values") {
+  PrivateBus bus;
+  Driver driver(bus);
+  auto r = ctl(bus, {"status", "--json"});
+  REQUIRE(r.exit_code == 0);
+  INFO(r.out);
+  const Json j = parseJson(r.out);
+  CHECK(j.object.size() == 22);
+  CHECK(j["State"].str() == "ok");
+  CHECK(j["StateReason"].str() == "policy sha256:0123abcd in force");
+  CHECK(j["Version"].str() == "9.9.9-test");
+  REQUIRE(j["PolicyFiles"].array.size() == 2);
+  CHECK(j["PolicyFiles"].array[1].str() == "/etc/keepalive-policy/policy.d/10-db.yaml");
+  CHECK(j["PolicyDigest"].str() == "sha256:0123abcd");
+  CHECK(j["Generation"].u64() == 1);
+  CHECK(j["LastApplyTime"].u64() == 1700000000123456u);
+  CHECK(j["LastApplyResult"].str() == "applied");
+  CHECK(j["LastError"].str().empty());
+  CHECK(j["SshdUnit"].str() == "ssh.service");
+  REQUIRE(j["DropIns"].array.size() == 2);
+  CHECK(j["DropIns"].array[0].str() == "/etc/ssh/sshd_config.d/00-keepalive-policy.conf");
+  CHECK(j["EffectiveServer"]["clientaliveinterval"]["value"].str() == "120");
+  CHECK(j["EffectiveServer"]["clientaliveinterval"]["source"].str() ==
+        "/etc/ssh/sshd_config.d/00-keepalive-policy.conf:3");
+  CHECK(j["EffectiveServer"]["tcpkeepalive"]["source"].str() == "sshd default");
+  CHECK(j["EffectiveClient"]["serveraliveinterval"]["value"].str() == "240");
+  CHECK(j["Shadowed"].type == Json::Type::kArray);
+  CHECK(j["Shadowed"].array.empty());
+  CHECK(j["UsersCovered"].u64() == 5);
+  CHECK(j["UsersNonCompliant"].u64() == 3);
+  CHECK(j["UsersUnwatched"].u64() == 1);
+  CHECK(j["RepairsTotal"].u64() == 7);
+  CHECK(j["RefusalsTotal"].u64() == 1);
+  CHECK(j["ReloadsTotal"].u64() == 2);
+  CHECK(j["RollbacksTotal"].u64() == 0);
+  CHECK(j["WatchesUsed"].u64() == 13);
+
+  // And a second, independent reader agrees it is JSON.
+  TempDir tmp;
+  writeFile(tmp / "status.json", r.out);
+  auto py =
+      run({"python3", "-c", "import json,sys; json.load(open(sys.argv[1]))", tmp / "status.json"});
+  CHECK(py.exit_code == 0);
+}
+
+TEST_CASE("status prints a summary like systemctl status, in colour only on a terminal") {
+  PrivateBus bus;
+  Driver driver(bus);
+  auto r = ctl(bus, {"status"});
+  REQUIRE(r.exit_code == 0);
+  INFO(r.out);
+  CHECK_THAT(r.out, StartsWith("\u25cf keepalive-policyd: ok\n"));
+  CHECK_THAT(r.out, Contains("      Reason: policy sha256:0123abcd in force\n"));
+  CHECK_THAT(r.out, Contains("      Policy: /etc/keepalive-policy/policy.yaml\n"
+                             "              /etc/keepalive-policy/policy.d/10-db.yaml\n"));
+  CHECK_THAT(r.out, Contains("      Digest: sha256:0123abcd\n"));
+  CHECK_THAT(r.out, Contains("  Last apply: "));
+  CHECK_THAT(r.out, Contains(" ago: applied (generation 1)\n"));
+  CHECK_THAT(r.out, Contains("   sshd unit: ssh.service\n"));
+  CHECK_THAT(r.out, Contains("      Server: clientalivecountmax 3    "
+                             "/etc/ssh/sshd_config.d/00-keepalive-policy.conf:4\n"));
+  CHECK_THAT(r.out, Contains("              tcpkeepalive        yes  sshd default\n"));
+  CHECK_THAT(r.out, Contains("      Client: serveralivecountmax 3    "));
+  CHECK_THAT(r.out, Contains("    Shadowed: none\n"));
+  CHECK_THAT(
+      r.out,
+      Contains("       Users: 5 covered, 3 non-compliant, 1 unwatched (13 inotify watches)"));
+  CHECK_THAT(r.out, Contains("      Counts: 2 reloads, 7 repairs, 1 refusal, 0 rollbacks\n"));
+  CHECK_THAT(r.out, Contains("  Last error: none\n"));
+  CHECK(r.out.find('\x1b') == std::string::npos);
+
+  // script(1) gives keepalivectl a terminal.
+  const std::string cmd = keepalivectlPath() + " status";
+  auto tty = run({"script", "-qec", cmd, "/dev/null"}, seconds(20), {bus.env(), "TERM=xterm"});
+  REQUIRE(tty.exit_code == 0);
+  CHECK_THAT(tty.out, Contains("\x1b[0;1;32m\u25cf\x1b[0m keepalive-policyd: ok"));
+  auto noColor = run({"script", "-qec", cmd, "/dev/null"}, seconds(20),
+                     {bus.env(), "TERM=xterm", "NO_COLOR=1"});
+  REQUIRE(noColor.exit_code == 0);
+  CHECK_THAT(noColor.out, Contains("\u25cf keepalive-policyd: ok"));
+  CHECK(noColor.out.find("\x1b[") == std::string::npos);
+}
+
+TEST_CASE("show prints every property, -p picks some and --value drops the names") {
+  PrivateBus bus;
+  Driver driver(bus);
+  auto all = ctl(bus, {"show"});
+  REQUIRE(all.exit_code == 0);
+  CHECK(lineCount(all.out) == 22);
+  CHECK_THAT(all.out, StartsWith("DropIns=/etc/ssh/sshd_config.d/00-keepalive-policy.conf "
+                                 "/etc/ssh/ssh_config.d/00-keepalive-policy.conf\n"));
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"State", "ok"},
+      {"StateReason", "policy sha256:0123abcd in force"},
+      {"Version", "9.9.9-test"},
+      {"PolicyFiles",
+       "/etc/keepalive-policy/policy.yaml /etc/keepalive-policy/policy.d/10-db.yaml"},
+      {"PolicyDigest", "sha256:0123abcd"},
+      {"Generation", "1"},
+      {"LastApplyTime", "1700000000123456"},
+      {"LastApplyResult", "applied"},
+      {"LastError", ""},
+      {"SshdUnit", "ssh.service"},
+      {"DropIns",
+       "/etc/ssh/sshd_config.d/00-keepalive-policy.conf "
+       "/etc/ssh/ssh_config.d/00-keepalive-policy.conf"},
+      {"EffectiveServer",
+       "clientalivecountmax=3 (/etc/ssh/sshd_config.d/00-keepalive-policy.conf:4), "
+       "clientaliveinterval=120 (/etc/ssh/sshd_config.d/00-keepalive-policy.conf:3), "
+       "tcpkeepalive=yes (sshd default)"},
+      {"EffectiveClient",
+       "serveralivecountmax=3 (/etc/ssh/ssh_config.d/00-keepalive-policy.conf:4), "
+       "serveraliveinterval=240 (/etc/ssh/ssh_config.d/00-keepalive-policy.conf:3)"},
+      {"Shadowed", ""},
+      {"UsersCovered", "5"},
+      {"UsersNonCompliant", "3"},
+      {"UsersUnwatched", "1"},
+      {"RepairsTotal", "7"},
+      {"RefusalsTotal", "1"},
+      {"ReloadsTotal", "2"},
+      {"RollbacksTotal", "0"},
+      {"WatchesUsed", "13"}};
+  for (const auto& [name, value] : expected) {
+    INFO(name);
+    CHECK(show(bus, name) == value + "\n");
+    CHECK_THAT(all.out, Contains(name + "=" + value + "\n"));
+  }
+  auto two = ctl(bus, {"show", "-p", "State,Generation", "--property", "UsersCovered"});
+  CHECK(two.exit_code == 0);
+  CHECK(two.out == "State=ok\nGeneration=1\nUsersCovered=5\n");
+  auto bad = ctl(bus, {"show", "-p", "Nope"});
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Contains("no property 'Nope'"));
+}
+
+TEST_CASE("users lists every covered user, --noncompliant the others, NAME one") {
+  PrivateBus bus;
+  Driver driver(bus);
+  auto all = ctl(bus, {"users"});
+  REQUIRE(all.exit_code == 0);
+  INFO(all.out);
+  CHECK_THAT(all.out, StartsWith("USER  "));
+  CHECK_THAT(all.out, Contains("\ncarol 1002 non-compliant "));
+  CHECK_THAT(all.out, Contains(" /home/dave\n"));
+  CHECK_THAT(all.out, Contains("\n5 users listed.\n"));
+
+  auto nc = ctl(bus, {"users", "--noncompliant", "--json"});
+  REQUIRE(nc.exit_code == 0);
+  const Json j = parseJson(nc.out);
+  CHECK(j["matched"].u64() == 3);
+  REQUIRE(j["users"].array.size() == 3);
+  std::vector<std::string> names;
+  for (const auto& u : j["users"].array)
+    names.push_back(u["name"].str());
+  CHECK(names == std::vector<std::string>{"carol", "dave", "erin"});
+  const Json& dave = j["users"].array[1];
+  CHECK(dave["uid"].u64() == 1003);
+  CHECK(dave["home"].str() == "/home/dave");
+  CHECK(dave["state"].str() == "refused:config is a symlink");
+  CHECK(dave["last_change"].u64() == 1700000200000000u);
+  CHECK(dave["repairs"].u64() == 0);
+  CHECK(dave["refusals"].u64() == 1);
+
+  auto bob = ctl(bus, {"users", "--json", "bob"});
+  REQUIRE(bob.exit_code == 0);
+  const Json b = parseJson(bob.out);
+  REQUIRE(b["users"].array.size() == 1);
+  CHECK(b["users"].array[0]["state"].str() == "repaired");
+  CHECK(b["users"].array[0]["repairs"].u64() == 2);
+
+  auto none = ctl(bus, {"users", "nosuchuser"});
+  CHECK(none.exit_code == 1);
+  CHECK_THAT(none.err, Contains("'nosuchuser' is not a covered user"));
+  CHECK(ctl(bus, {"users", "--noncompliant", "bob"}).exit_code == 2);
+}
+
+TEST_CASE("users lists 100000 users in one reply") {
+  PrivateBus bus;
+  Driver driver(bus, {"--users", "100000"});
+  auto r = ctlUnbounded(bus, {"users", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const Json j = parseJson(r.out);
+  CHECK(j["matched"].u64() == 100000);
+  REQUIRE(j["users"].array.size() == 100000);
+  CHECK(j["users"].array[99999]["name"].str() == "u099999");
+  auto nc = ctlUnbounded(bus, {"users", "--noncompliant", "--json"});
+  REQUIRE(nc.exit_code == 0);
+  CHECK(parseJson(nc.out)["users"].array.size() == 10000);
+  auto table = ctlUnbounded(bus, {"users"});
+  REQUIRE(table.exit_code == 0);
+  CHECK(lineCount(table.out) == 100003);
+  CHECK_THAT(table.out, Contains("\nu099999 109999 ok "));
+  CHECK(show(bus, "UsersNonCompliant") == "10000\n");
+}
+
+TEST_CASE("a ListUsers reply past its size cap is cut, and says how many matched") {
+  PrivateBus bus;
+  Driver driver(bus, {"--users", "1000", "--max-reply-bytes", "10000"});
+  auto r = ctl(bus, {"users", "--json"});
+  REQUIRE(r.exit_code == 0);
+  const Json j = parseJson(r.out);
+  CHECK(j["matched"].u64() == 1000);
+  CHECK(j["users"].array.size() > 100);
+  CHECK(j["users"].array.size() < 1000);
+  auto human = ctl(bus, {"users"});
+  CHECK(human.exit_code == 0);
+  CHECK_THAT(human.out, Contains(" of 1000 users listed: the reply was cut at 16 MiB."));
+}
+
+TEST_CASE("check exits 0 when compliant and 1 with its findings") {
+  PrivateBus bus;
+  SECTION("compliant") {
+    Driver driver(bus);
+    auto r = ctl(bus, {"check"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "compliant: no findings\n");
+    auto j = ctl(bus, {"check", "--json"});
+    CHECK(j.exit_code == 0);
+    CHECK(parseJson(j.out)["compliant"].boolean);
+  }
+  SECTION("not compliant") {
+    Driver driver(bus, {"--findings", "carol: ~/.ssh/config is 0644|sshd: ClientAliveInterval 0"});
+    auto r = ctl(bus, {"check"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.out ==
+          "carol: ~/.ssh/config is 0644\nsshd: ClientAliveInterval 0\nnot compliant: 2 findings\n");
+    auto j = ctl(bus, {"check", "--json"});
+    CHECK(j.exit_code == 1);
+    const Json p = parseJson(j.out);
+    CHECK_FALSE(p["compliant"].boolean);
+    REQUIRE(p["findings"].array.size() == 2);
+    CHECK(p["findings"].array[1].str() == "sshd: ClientAliveInterval 0");
+  }
+}
+
+TEST_CASE("reload as root applies: exit 0, a new generation, PropertiesChanged and Applied") {
+  PrivateBus bus;
+  Driver driver(bus);
+  Watcher watch(bus);
+  auto r = ctl(bus, {"reload"});
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "generation 2: applied (the policy is in force)\n");
+  // Exactly what changed, in one signal; before the reply, so a caller sees it first.
+  CHECK(watch.saw("PropertiesChanged Generation LastApplyTime ReloadsTotal"));
+  CHECK(watch.saw("Applied 2 applied"));
+  CHECK(show(bus, "Generation") == "2\n");
+  CHECK(show(bus, "ReloadsTotal") == "3\n");
+}
+
+TEST_CASE("reload exits 1 when the new policy is not in force") {
+  PrivateBus bus;
+  Driver driver(bus, {"--reload-result", "rolled-back"});
+  auto r = ctl(bus, {"reload"});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.out, Contains("generation 2: rolled-back (the last good policy stays in force"));
+  CHECK(show(bus, "State") == "rolled-back\n");
+  CHECK(show(bus, "RollbacksTotal") == "1\n");
+}
+
+TEST_CASE("as nobody, status, show, users and check work but the bus refuses Reload") {
+  REQUIRE(isRoot());
+  PrivateBus bus;
+  Driver driver(bus);
+  auto status = ctl(bus, {"status", "--json"}, true);
+  CHECK(status.exit_code == 0);
+  CHECK(parseJson(status.out)["State"].str() == "ok");
+  CHECK(ctl(bus, {"status"}, true).exit_code == 0);
+  CHECK(ctl(bus, {"show", "-p", "Generation"}, true).out == "Generation=1\n");
+  CHECK(ctl(bus, {"users", "--noncompliant"}, true).exit_code == 0);
+  CHECK(ctl(bus, {"check"}, true).exit_code == 0);
+
+  auto reload = ctl(bus, {"reload"}, true);
+  CHECK(reload.exit_code == 1);
+  INFO(reload.err);
+  CHECK(lineCount(reload.err) == 1);
+  CHECK_THAT(reload.err,
+             StartsWith("keepalivectl reload: permission denied: only root may reload the policy "
+                        "(org.freedesktop.DBus.Error.AccessDenied: Rejected send message"));
+  CHECK(show(bus, "Generation") == "1\n");
+}
+
+TEST_CASE("with a permissive bus policy, Reload as nobody is still refused by the daemon") {
+  REQUIRE(isRoot());
+  PrivateBus bus(BusOptions{.permissive = true});
+  SECTION("the daemon as root: sd-bus refuses the privileged method") {
+    Driver driver(bus);
+    auto r = ctl(bus, {"reload"}, true);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Contains("(org.freedesktop.DBus.Error.AccessDenied: Access to "
+                               "org.keepalivepolicy1.Manager.Reload() not permitted.)"));
+    CHECK(show(bus, "Generation") == "1\n");
+  }
+  SECTION("the daemon as the caller's own user: the handler refuses all but root") {
+    // sd-bus lets a caller with the daemon's own uid through; the handler's euid check does not.
+    Driver driver(bus, {}, true);
+    auto r = ctl(bus, {"reload"}, true);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Contains("(org.keepalivepolicy1.Error.AccessDenied: Reload: only root may "
+                               "reload the policy (the caller's bus connection runs as uid "
+                               "65534))"));
+    CHECK(show(bus, "Generation") == "1\n");
+    // Root passes both.
+    CHECK(ctl(bus, {"reload"}).exit_code == 0);
+    CHECK(show(bus, "Generation") == "2\n");
+  }
+}
+
+TEST_CASE(
+    "a caller is judged by its connection, as root when it drops to nobody after connecting") {
+  REQUIRE(isRoot());
+  // dbus-daemon records a connection's uid when it connects (SO_PEERCRED) and answers with it;
+  // getCredsEuid asks for exactly that, so the bus policy and the handler agree: this caller is
+  // root. (getCredsUid would read /proc at call time and say 65534.) Dropping privileges does not
+  // drop what a connection opened with them may do, as with any file descriptor.
+  PrivateBus bus;
+  Driver driver(bus);
+  auto r = run({probePath(), "reload-after-drop"}, seconds(20), {bus.env()});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out == "euid 65534 uid 65534\nok 2 applied\n");
+  CHECK(show(bus, "Generation") == "2\n");
+}
+
+TEST_CASE("an unreachable daemon gives exit 3 and one line that says what to check") {
+  SECTION("no bus at all") {
+    for (const char* verb : kOnlineVerbs) {
+      auto r = run({keepalivectlPath(), verb}, seconds(20),
+                   {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/keepalive-test-bus"});
+      INFO(verb << ": " << r.err);
+      CHECK(r.exit_code == 3);
+      CHECK(r.out.empty());
+      CHECK(lineCount(r.err) == 1);
+      CHECK_THAT(r.err, StartsWith(kUnreachable));
+    }
+  }
+  SECTION("a bus without the daemon") {
+    PrivateBus bus;
+    for (const char* verb : kOnlineVerbs) {
+      auto r = ctl(bus, {verb});
+      INFO(verb << ": " << r.err);
+      CHECK(r.exit_code == 3);
+      CHECK(lineCount(r.err) == 1);
+      CHECK(r.err == std::string(kUnreachable) +
+                         "org.freedesktop.DBus.Error.ServiceUnknown: The name "
+                         "org.keepalivepolicy1 was not provided by any .service files\n");
+    }
+  }
+}
+
+TEST_CASE("bad calls get named errors, never org.sdbuscpp.Error, and the service keeps serving") {
+  PrivateBus bus;
+  Driver driver(bus);
+  auto r = run({probePath(), "bad-calls"}, seconds(20), {bus.env()});
+  REQUIRE(r.exit_code == 0);
+  INFO(r.out);
+  CHECK(r.out.find("org.sdbuscpp") == std::string::npos);
+  CHECK_THAT(r.out, Contains("listusers-int org.freedesktop.DBus.Error.InvalidArgs: "));
+  CHECK_THAT(r.out, Contains("listusers-two org.freedesktop.DBus.Error.InvalidArgs: "));
+  CHECK_THAT(r.out, Contains("reload-arg org.freedesktop.DBus.Error.InvalidArgs: "));
+  CHECK_THAT(r.out, Contains("unknown-method org.freedesktop.DBus.Error.UnknownMethod: "));
+  CHECK_THAT(r.out, Contains("unknown-interface org.freedesktop.DBus.Error.UnknownMethod: "));
+  CHECK_THAT(r.out, Contains("set-state org.freedesktop.DBus.Error.PropertyReadOnly: "));
+  CHECK_THAT(r.out, Contains("get-unknown org.freedesktop.DBus.Error.UnknownProperty: "));
+  CHECK_THAT(r.out, Contains("bad-filter org.keepalivepolicy1.Error.InvalidArgument: ListUsers: "
+                             "unknown filter 'frobnicate'"));
+  CHECK_THAT(r.out, Contains("huge-filter org.keepalivepolicy1.Error.InvalidArgument: ListUsers: "
+                             "the filter is 1048576 bytes long"));
+  CHECK_THAT(r.out, Contains("huge-user org.keepalivepolicy1.Error.InvalidArgument: "));
+  CHECK_THAT(r.out, Contains("ping ok\n"));
+  CHECK(ctl(bus, {"status"}).exit_code == 0);
+  CHECK_FALSE(driver.process().exited());
+
+  // The same as nobody stops at the bus, which lets through only what the policy names.
+  auto n = run(asNobody({probePath(), "bad-calls"}), seconds(20), {bus.env()});
+  CHECK_THAT(n.out, Contains("set-state org.freedesktop.DBus.Error.AccessDenied: "));
+  CHECK_THAT(n.out, Contains("reload-arg org.freedesktop.DBus.Error.AccessDenied: "));
+  CHECK_THAT(n.out, Contains("bad-filter org.keepalivepolicy1.Error.InvalidArgument: "));
+  CHECK_THAT(n.out, Contains("ping ok\n"));
+}
+
+TEST_CASE("a failing handler answers org.keepalivepolicy1.Error.Failed with its message") {
+  PrivateBus bus;
+  SECTION("check") {
+    Driver driver(bus, {"--throw", "check"});
+    auto r = ctl(bus, {"check"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err ==
+          "keepalivectl check: org.keepalivepolicy1.Error.Failed: Check: sshd -T: "
+          "scripted failure\n");
+  }
+  SECTION("users") {
+    Driver driver(bus, {"--throw", "users"});
+    auto r = ctl(bus, {"users"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err ==
+          "keepalivectl users: org.keepalivepolicy1.Error.Failed: ListUsers: users: "
+          "scripted failure\n");
+  }
+  SECTION("reload") {
+    Driver driver(bus, {"--throw", "reload"});
+    auto r = ctl(bus, {"reload"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err ==
+          "keepalivectl reload: org.keepalivepolicy1.Error.Failed: Reload: apply: "
+          "\"/etc/keepalive-policy/policy.yaml\": scripted failure\n");
+    CHECK(ctl(bus, {"status"}).exit_code == 0);
+  }
+}
+
+TEST_CASE("a flood of ListUsers from one client does not hold up another client's GetAll") {
+  REQUIRE(isRoot());
+  // dbus-daemon lets a connection have 128 calls awaiting replies; raised here so that all 1000
+  // reach the service and its own limit is what is tested.
+  PrivateBus bus(BusOptions{.max_replies_per_connection = 4096});
+  Driver driver(bus, {"--users", "100000"});
+  Background flood({probePath(), "flood", "1000"}, {bus.env()});
+  REQUIRE(flood.waitForOut("sent\n"));
+  // Each of those takes the service ~50 ms; served one by one they would delay this call by
+  // nearly a minute.
+  const auto start = std::chrono::steady_clock::now();
+  auto status = ctl(bus, {"status", "--json"}, true);
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(status.exit_code == 0);
+  CHECK(parseJson(status.out)["UsersCovered"].u64() == 100000);
+  CHECK(took < seconds(2));
+
+  REQUIRE(flood.waitForOut("ok=", seconds(60)));
+  const std::string tally = flood.out();
+  INFO(tally);
+  const int ok = std::stoi(tally.substr(tally.find("ok=") + 3));
+  const int limited = std::stoi(tally.substr(tally.find("limited=") + 8));
+  CHECK(ok >= 1);
+  CHECK(limited >= 900);
+  CHECK_THAT(tally, Contains(" other=0"));
+  // Another user's budget is its own.
+  CHECK(ctl(bus, {"users", "--noncompliant", "--json"}, true).exit_code == 0);
+  // What the flood made the service hold at its peak: the users, and a few replies at a time.
+  CHECK(driver.process().peakRssKib() < 400 * 1024);
+}
+
+TEST_CASE("PropertiesChanged names exactly what changed, Repaired and Drift are signalled") {
+  PrivateBus bus;
+  Driver driver(bus);
+  Watcher watch(bus);
+  driver.process().signal(SIGUSR1);
+  CHECK(watch.saw("Repaired bob /home/bob/.ssh/config mode 0644 -> 0600"));
+  CHECK(watch.saw("PropertiesChanged RepairsTotal"));
+  driver.process().signal(SIGUSR2);
+  CHECK(watch.saw("Drift /etc/ssh/sshd_config.d/00-aaa.conf shadows ClientAliveInterval"));
+  CHECK(watch.saw("PropertiesChanged State StateReason Shadowed"));
+  CHECK(show(bus, "Shadowed") ==
+        "/etc/ssh/sshd_config.d/00-aaa.conf:1 sets ClientAliveInterval 0 before our drop-in\n");
+  auto status = ctl(bus, {"status"});
+  CHECK_THAT(status.out, StartsWith("\u25cf keepalive-policyd: shadowed\n"));
+  CHECK_THAT(status.out, Contains("    Shadowed: /etc/ssh/sshd_config.d/00-aaa.conf:1 sets "));
+  // Nothing else was sent: one line per signal.
+  CHECK(lineCount(watch.out()) == 5);
+}
+
+TEST_CASE("bytes that are not UTF-8, and terminal escapes, reach clients escaped") {
+  PrivateBus bus;
+  Driver driver(bus, {"--weird"});
+  auto status = ctl(bus, {"status"});
+  REQUIRE(status.exit_code == 0);
+  CHECK_THAT(status.out, Contains("/etc/keepalive-policy/policy.d/\\xff.yaml"));
+  CHECK_THAT(status.out, Contains("  Last error: open \"/home/m\\xe9lanie/.ssh/config\": "
+                                  "\\x1b]0;owned\\x07 bad\n"));
+  CHECK(status.out.find('\x1b') == std::string::npos);
+  auto users = ctl(bus, {"users"});
+  REQUIRE(users.exit_code == 0);
+  CHECK_THAT(users.out, Contains("/home/\\x1b[31mred"));
+  CHECK(users.out.find('\x1b') == std::string::npos);
+  auto json = ctl(bus, {"users", "--json"});
+  REQUIRE(json.exit_code == 0);
+  const Json j = parseJson(json.out);
+  CHECK(j["users"].array[5]["name"].str() == "m\\xe9lanie");
+  CHECK(j["users"].array[6]["home"].str() == "/home/\x1b[31mred");
+  CHECK(parseJson(ctl(bus, {"status", "--json"}).out)["LastError"].str() ==
+        "open \"/home/m\\xe9lanie/.ssh/config\": \x1b]0;owned\x07 bad");
+}
+
+TEST_CASE("the name is root's alone, and taken only once") {
+  PrivateBus bus;
+  Driver first(bus);
+  Background second({driverPath()}, {bus.env()});
+  CHECK(second.waitExit() == 1);
+  CHECK_THAT(second.err(), Contains("dbus: org.keepalivepolicy1: cannot own the name: another "
+                                    "process owns it (is keepalive-policyd already running?)"));
+  if (isRoot()) {
+    Background nobody(asNobody({driverPath()}), {bus.env()});
+    CHECK(nobody.waitExit() == 1);
+    CHECK_THAT(nobody.err(), Contains("dbus: org.keepalivepolicy1: cannot own the name: the bus "
+                                      "policy does not let this process own it"));
+  }
+  CHECK(show(bus, "Version") == "9.9.9-test\n");
+}
+
+TEST_CASE("the service stops, rather than spins, when the bus goes away") {
+  PrivateBus bus;
+  Driver driver(bus);
+  bus.stop();
+  CHECK(driver.process().waitExit() == 4);
+  CHECK_THAT(driver.process().err(), Contains("lost: dbus: system bus: connection lost: "));
+}
+
+TEST_CASE("online verbs have --help and refuse --root as a usage error") {
+  for (const char* verb : kOnlineVerbs) {
+    INFO(verb);
+    auto help = run({keepalivectlPath(), verb, "--help"});
+    CHECK(help.exit_code == 0);
+    CHECK_THAT(help.out, StartsWith(std::string("Usage: keepalivectl ") + verb));
+    auto root = run({keepalivectlPath(), verb, "--root", "/tmp"});
+    CHECK(root.exit_code == 2);
+    CHECK_THAT(root.err, Contains("--root serves the offline verbs"));
+    CHECK(run({keepalivectlPath(), verb, "--bogus"}).exit_code == 2);
+  }
+  CHECK(run({keepalivectlPath(), "status", "extra"}).exit_code == 2);
+}
