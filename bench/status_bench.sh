@@ -1,0 +1,67 @@
+#!/bin/bash
+# `keepalivectl status` end to end (exec, system bus, one GetAll, print) against the D-Bus service
+# covering 100000 users, on a private dbus-daemon configured as Debian's system bus with our bus
+# policy. The service is tests/dbus's driver: the daemon's D-Bus side on scripted data, so the
+# figure is the status path alone. Target: p50 <= 5 ms.
+# Usage: bench/status_bench.sh [RUNS] [USERS]   (build first; BUILD=DIR for another build dir)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-1000}
+users=${2:-100000}
+build=${BUILD:-build}
+for f in cli/keepalivectl tests/dbus/dbus_service_driver bench/status_bench; do
+  [ -x "$build/$f" ] || { echo "status_bench: $build/$f missing: build first" >&2; exit 1; }
+done
+
+dir=$(mktemp -d /tmp/status-bench.XXXXXX)
+pids=()
+cleanup() {
+  # The driver before the bus, so that it does not report the bus gone.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+chmod 755 "$dir"
+cat > "$dir/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <auth>EXTERNAL</auth>
+  <listen>unix:path=$dir/system_bus_socket</listen>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+  </policy>
+  <include>$PWD/units/org.keepalivepolicy1.conf</include>
+</busconfig>
+CONF
+dbus-daemon --nofork --nopidfile --config-file="$dir/bus.conf" --print-address=1 >"$dir/address" \
+  2>"$dir/bus.err" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$dir/address" ] && break; sleep 0.05; done
+export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/system_bus_socket"
+"$build/tests/dbus/dbus_service_driver" --users "$users" >"$dir/driver.out" &
+pids+=($!)
+for _ in $(seq 200); do grep -q ready "$dir/driver.out" 2>/dev/null && break; sleep 0.05; done
+grep -q ready "$dir/driver.out" || { echo "status_bench: the driver did not start" >&2; exit 1; }
+
+echo "users covered: $("$build/cli/keepalivectl" show -p UsersCovered --value)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+# What exec and the dynamic loader cost alone, without the bus.
+"$build/bench/status_bench" "$runs" "$build/cli/keepalivectl" --version
+"$build/bench/status_bench" "$runs" "$build/cli/keepalivectl" status
+"$build/bench/status_bench" "$runs" "$build/cli/keepalivectl" status --json
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
