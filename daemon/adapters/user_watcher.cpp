@@ -200,6 +200,7 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
   while (o < records_.size())
     unwatch(records_[o++]);
   records_ = std::move(next);
+  recount();  // the unwatch() calls above counted records that are gone
   // Worker checks of users who are gone are dropped when they come back (finishRemote looks
   // the user up by name).
   for (std::size_t i = 0; i < records_.size(); ++i)
@@ -253,8 +254,23 @@ void UserWatcher::onEvent(std::size_t i, std::uint32_t token, const inotify_even
     check(i, "inotify");
 }
 
+void UserWatcher::tally(const UserRecord& r, int sign) {
+  const bool bad = r.state != UserState::kOk && r.state != UserState::kRepaired;
+  nonCompliant_ += sign * bad;
+  unwatched_ += sign * r.unwatched;
+  unresponsive_ += sign * (r.state == UserState::kUnresponsive);
+  watches_ += sign * (r.handle >= 0);
+}
+
+void UserWatcher::recount() {
+  nonCompliant_ = unwatched_ = unresponsive_ = watches_ = 0;
+  for (const auto& r : records_)
+    tally(r, +1);
+}
+
 void UserWatcher::watch(std::size_t i) {
   UserRecord& rec = records_[i];
+  Tally t(*this, rec);
   const std::string home = io::underRoot(root_, rec.user.home);
   const std::uint32_t token = nextToken_++;
   // Watch ~/.ssh when it is a real directory; IN_DONT_FOLLOW keeps a symlink from redirecting
@@ -274,6 +290,7 @@ void UserWatcher::watch(std::size_t i) {
 }
 
 void UserWatcher::unwatch(UserRecord& rec) {
+  Tally t(*this, rec);
   if (rec.handle >= 0)
     inotify_.remove(rec.handle);
   rec.handle = -1;
@@ -354,19 +371,22 @@ void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool hom
   UserRecord& rec = records_[i];
   rec.inFlight = false;
   bool missed = false;
-  if (wd >= 0) {
-    const std::uint32_t token = nextToken_++;
-    const int h = inotify_.adopt(wd, handlerFor(i, token), missed);
-    if (rec.handle >= 0) {
-      inotify_.remove(h);  // watched meanwhile (configure kept an older one)
-    } else {
-      rec.handle = h;
-      rec.watchingHome = home;
-      rec.watchToken = token;
+  {
+    Tally t(*this, rec);
+    if (wd >= 0) {
+      const std::uint32_t token = nextToken_++;
+      const int h = inotify_.adopt(wd, handlerFor(i, token), missed);
+      if (rec.handle >= 0) {
+        inotify_.remove(h);  // watched meanwhile (configure kept an older one)
+      } else {
+        rec.handle = h;
+        rec.watchingHome = home;
+        rec.watchToken = token;
+      }
     }
+    if (watchErr)
+      rec.unwatched = watchErr == ENOSPC;
   }
-  if (watchErr)
-    rec.unwatched = watchErr == ENOSPC;
   const bool late = rec.state == UserState::kUnresponsive;
   record(i, c, why);
   maybeBlock(i, c);
@@ -396,7 +416,10 @@ void UserWatcher::overdue(std::uint64_t seq) {
   rec.detail = "the home (" + (fstype.empty() ? std::string("?") : fstype) +
                ") did not answer within " + std::to_string(kRemoteDeadline.count() / 1000) + " s";
   if (rec.state != UserState::kUnresponsive) {
-    rec.state = UserState::kUnresponsive;
+    {
+      Tally t(*this, rec);
+      rec.state = UserState::kUnresponsive;
+    }
     rec.last_change_usec = clockUsec(CLOCK_REALTIME);
     log::structured(LogEvent::Level::kWarning,
                     "the home \"" + rec.user.home + "\" of " + rec.user.name +
@@ -469,7 +492,10 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
       listener_(rec, action);
     return;
   }
-  rec.state = state;
+  {
+    Tally t(*this, rec);
+    rec.state = state;
+  }
   rec.detail = detail;
   rec.last_change_usec = clockUsec(CLOCK_REALTIME);
   const std::vector<std::pair<std::string, std::string>> fields = {
@@ -645,29 +671,6 @@ void UserWatcher::finishBlock(const std::string& name, const UserCheck::FileId& 
     blockMarks_.erase(it);  // nothing of ours is left in that file
   if (again && i < records_.size())
     check(i, "inotify");
-}
-
-std::size_t UserWatcher::nonCompliant() const {
-  return static_cast<std::size_t>(
-      std::count_if(records_.begin(), records_.end(), [](const UserRecord& r) {
-        return r.state != UserState::kOk && r.state != UserState::kRepaired;
-      }));
-}
-
-std::size_t UserWatcher::unwatched() const {
-  return static_cast<std::size_t>(std::count_if(records_.begin(), records_.end(),
-                                                [](const UserRecord& r) { return r.unwatched; }));
-}
-
-std::size_t UserWatcher::unresponsive() const {
-  return static_cast<std::size_t>(
-      std::count_if(records_.begin(), records_.end(),
-                    [](const UserRecord& r) { return r.state == UserState::kUnresponsive; }));
-}
-
-std::size_t UserWatcher::watches() const {
-  return static_cast<std::size_t>(std::count_if(records_.begin(), records_.end(),
-                                                [](const UserRecord& r) { return r.handle >= 0; }));
 }
 
 }  // namespace keepalive::daemon

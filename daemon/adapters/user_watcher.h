@@ -90,10 +90,11 @@ class UserWatcher {
   void setSettled(std::function<void()> f) { settled_ = std::move(f); }
 
   std::size_t covered() const { return records_.size(); }
-  std::size_t nonCompliant() const;
-  std::size_t unwatched() const;
-  std::size_t unresponsive() const;
-  std::size_t watches() const;
+  // Kept up to date as records change: O(1), for status and D-Bus on every event.
+  std::size_t nonCompliant() const { return static_cast<std::size_t>(nonCompliant_); }
+  std::size_t unwatched() const { return static_cast<std::size_t>(unwatched_); }
+  std::size_t unresponsive() const { return static_cast<std::size_t>(unresponsive_); }
+  std::size_t watches() const { return static_cast<std::size_t>(watches_); }
   std::uint64_t repairs() const { return repairs_; }
   std::uint64_t refusals() const { return refusals_; }
   std::uint64_t blockWrites() const {
@@ -126,6 +127,17 @@ class UserWatcher {
   void onEvent(std::size_t i, std::uint32_t token, const inotify_event& ev,
                const std::string& entry);
   void readMounts();
+  // The counters: a record's share out before it changes, back in after.
+  void tally(const UserRecord& r, int sign);
+  void recount();
+  struct Tally {
+    UserWatcher& w;
+    const UserRecord& r;
+    Tally(UserWatcher& watcher, const UserRecord& rec) : w(watcher), r(rec) { w.tally(r, -1); }
+    ~Tally() { w.tally(r, +1); }
+    Tally(const Tally&) = delete;
+    Tally& operator=(const Tally&) = delete;
+  };
   void maybeBlock(std::size_t i, const UserCheck& c);
   void finishBlock(const std::string& name, const UserCheck::FileId& id, std::uint64_t gen,
                    bool removal, const UserBlockResult& r);
@@ -151,6 +163,7 @@ class UserWatcher {
   std::uint64_t nextSeq_ = 1;
   std::unordered_map<std::uint64_t, std::string> inFlight_;  // worker checks: seq -> user
   std::uint64_t repairs_ = 0, refusals_ = 0;
+  std::int64_t nonCompliant_ = 0, unwatched_ = 0, unresponsive_ = 0, watches_ = 0;
   // client.per_user_block: what was last run for a user, kept only for users it ran for.
   struct BlockMark {
     std::optional<UserCheck::FileId> id;  // the config as it was when the helper last finished
