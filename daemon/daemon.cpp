@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -81,10 +82,14 @@ Daemon::Daemon(DaemonOptions o)
   systemd_ = std::make_unique<SystemdManager>(o_.unit, o_.job_timeout);
   users_ = std::make_unique<UserWatcher>(loop_, *inotify_, o_.root,
                                          UserWatcher::BlockTools{o_.user_block_helper, o_.ssh});
-  users_->setListener([this](const UserRecord&, const std::string& action) {
-    if (action == "unresponsive" || action == "responsive")
-      updateUsersHealth();
-  });
+  users_->setListener(
+      [this](const UserRecord& rec, const std::string& action, const std::string& what) {
+        if (action == "unresponsive" || action == "responsive")
+          updateUsersHealth();
+        if (action == "repaired")
+          signalRepaired(rec, what);
+        publishSoon();
+      });
   // Homes on mounts that may hang are checked by workers: the summary once they are done.
   users_->setSettled([this] { updateUsersHealth(); });
   engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, probe_, clock_,
@@ -92,6 +97,8 @@ Daemon::Daemon(DaemonOptions o)
 }
 
 Daemon::~Daemon() {
+  dbus_.reset();
+  sd_event_source_disable_unref(publishSource_);
   users_.reset();  // holds watches in inotify_
   engine_.reset();
   inotify_.reset();
@@ -282,6 +289,8 @@ void Daemon::applyPolicy(const std::string& trigger) {
   Outcome o = engine_->apply(files, std::move(diags), trigger);
   report(o);
   applyUsers(true);
+  if (dbus_)
+    dbus_->emitApplied(engine_->state().generation, o.result);
   scheduleReconcile();
   if (ready_)
     sd_notify(0, "READY=1");
@@ -309,6 +318,7 @@ void Daemon::report(const Outcome& o) {
   for (const auto& e : o.log)
     log::emit(e.level, e.message);
   logStateIfChanged();
+  signalDrift(o);
 }
 
 void Daemon::logStateIfChanged() {
@@ -318,6 +328,7 @@ void Daemon::logStateIfChanged() {
     lastSummary_ = summary;
   }
   notifyStatus();
+  publishSoon();
 }
 
 void Daemon::notifyStatus() {
@@ -327,6 +338,143 @@ void Daemon::notifyStatus() {
     if (c == '\n')
       c = ' ';
   sd_notify(0, status.c_str());
+}
+
+void Daemon::startBus() {
+  if (!o_.bus)
+    return;
+  DbusHandlers h;
+  h.reload = [this] {
+    applyPolicy("D-Bus Reload");
+    return std::make_pair(engine_->state().generation, engine_->state().last_apply_result);
+  };
+  h.check = [this] { return checkAll(); };
+  h.users = [this] { return userRows(); };
+  h.warn = [](const std::string& m) { log::warning(m); };
+  h.lost = [](const std::string& m) {
+    log::warning("lost the system bus: " + m +
+                 "; keepalivectl status will not answer until "
+                 "keepalive-policyd restarts, enforcing goes on");
+  };
+  try {
+    dbus_ = std::make_unique<DbusService>(loop_, std::move(h), snapshot());
+  } catch (const std::exception& e) {
+    // Enforcing matters more than being asked about it: go on without the bus.
+    log::warning(std::string("cannot serve ") + kBusName + " on the system bus: " + e.what() +
+                 "; keepalivectl status will not answer, ignoring");
+    return;
+  }
+  sd_event_add_defer(loop_, &publishSource_, &Daemon::onPublish, this);
+  sd_event_source_set_enabled(publishSource_, SD_EVENT_OFF);
+}
+
+// Many changes in one loop iteration (a storm of repairs) make one PropertiesChanged.
+void Daemon::publishSoon() {
+  if (publishSource_)
+    sd_event_source_set_enabled(publishSource_, SD_EVENT_ONESHOT);
+}
+
+int Daemon::onPublish(sd_event_source*, void* self) {
+  auto* d = static_cast<Daemon*>(self);
+  if (d->dbus_)
+    d->dbus_->publish(d->snapshot());
+  return 0;
+}
+
+StatusSnapshot Daemon::snapshot() const {
+  const State& st = engine_->state();
+  StatusSnapshot s;
+  s.state = toString(st.kind);
+  s.state_reason = st.reason;
+  s.version = o_.version;
+  s.policy_files = st.policy_files;
+  s.policy_digest = st.policy_digest;
+  s.generation = st.generation;
+  s.last_apply_time = static_cast<std::uint64_t>(st.last_apply_usec);
+  s.last_apply_result = st.last_apply_result;
+  s.last_error = st.last_error;
+  s.sshd_unit = st.sshd_unit;
+  s.drop_ins = st.drop_ins;
+  for (const auto& e : st.effective_server)
+    s.effective_server[e.keyword] = {e.value, e.source};
+  for (const auto& e : st.effective_client)
+    s.effective_client[e.keyword] = {e.value, e.source};
+  for (const auto& sh : st.shadowed)
+    s.shadowed.push_back(sh.describe());
+  s.users_covered = static_cast<std::uint32_t>(users_->covered());
+  s.users_noncompliant = static_cast<std::uint32_t>(users_->nonCompliant());
+  s.users_unwatched = static_cast<std::uint32_t>(users_->unwatched());
+  s.repairs_total = users_->repairs();
+  s.refusals_total = users_->refusals();
+  s.reloads_total = st.reloads_total;
+  s.rollbacks_total = st.rollbacks_total;
+  s.watches_used = static_cast<std::uint32_t>(inotify_->size());
+  return s;
+}
+
+std::vector<UserRow> Daemon::userRows() const {
+  std::vector<UserRow> rows;
+  rows.reserve(users_->covered());
+  for (const auto& r : users_->records())
+    rows.push_back({r.user.name, r.user.uid, r.user.home, r.stateText(),
+                    static_cast<std::uint64_t>(r.last_change_usec), r.repairs, r.refusals});
+  return rows;
+}
+
+std::vector<std::string> Daemon::checkAll() {
+  std::vector<std::string> findings;
+  if (!engine_->resolved()) {
+    findings.push_back("no policy in force: " + engine_->state().reason);
+    return findings;
+  }
+  // Fresh observations, no change: sshd -T and ssh -G, the drop-ins' bytes, every user.
+  report(engine_->verifyNow());
+  const State& st = engine_->state();
+  if (st.kind != StateKind::kOk)
+    findings.push_back(std::string("state ") + toString(st.kind) + ": " + st.reason);
+  if (!engine_->dropInsAsDesired())
+    findings.push_back("the drop-ins differ from what the policy renders (being restored)");
+  for (const auto& sh : st.shadowed)
+    findings.push_back(sh.describe());
+  for (const auto& f : users_->verify())
+    findings.push_back(f);
+  return findings;
+}
+
+void Daemon::signalDrift(const Outcome& o) {
+  if (!dbus_)
+    return;
+  if (o.result == "restored")
+    for (const auto& e : o.log)
+      if (e.message.rfind("wrote \"", 0) == 0) {
+        const auto end = e.message.find('"', 7);
+        dbus_->emitDrift(e.message.substr(7, end == std::string::npos ? end : end - 7),
+                         "restored to policy " + engine_->state().policy_digest);
+      }
+  const auto& now = engine_->state().shadowed;
+  for (const auto& sh : now)
+    if (std::find(lastShadowed_.begin(), lastShadowed_.end(), sh) == lastShadowed_.end())
+      dbus_->emitDrift(sh.file, sh.describe());
+  lastShadowed_ = now;
+}
+
+void Daemon::signalRepaired(const UserRecord& rec, const std::string& what) {
+  if (!dbus_)
+    return;
+  // 100 at once, then 50 a second; the counters and the journal still have every repair.
+  const std::int64_t now = clock_.monotonicUsec();
+  repairedTokens_ = std::min(100.0, repairedTokens_ + (now - repairedRefillUsec_) * 50e-6);
+  repairedRefillUsec_ = now;
+  if (repairedTokens_ < 1) {
+    if (repairedSuppressed_++ == 0)
+      log::info(
+          "too many repairs at once: Repaired signals are being dropped (RepairsTotal "
+          "and the journal have them all)");
+    return;
+  }
+  repairedTokens_ -= 1;
+  repairedSuppressed_ = 0;
+  dbus_->emitRepaired(rec.user.name, rec.user.home + "/.ssh/config", what);
 }
 
 int Daemon::run() {
@@ -340,6 +488,8 @@ int Daemon::run() {
   watchdogOwnThread();
   setupWatches();
   applyPolicy("start");
+  // After the first apply: a status read at once shows the policy in force, not "starting".
+  startBus();
   ready_ = true;
   sd_notify(0, "READY=1");
   notifyStatus();

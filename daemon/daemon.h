@@ -15,6 +15,7 @@
 #include "adapters/systemd_manager.h"
 #include "adapters/user_watcher.h"
 #include "core/engine.h"
+#include "dbus_service.h"
 #include "user_block/runner.h"
 
 namespace keepalive::daemon {
@@ -33,6 +34,8 @@ struct DaemonOptions {
   std::chrono::milliseconds debounce{20};
   std::chrono::milliseconds command_timeout{10000};
   std::chrono::milliseconds job_timeout{15000};
+  bool bus = true;  // serve org.keepalivepolicy1 on the system bus
+  std::string version;
 };
 
 class RealClock : public Clock {
@@ -64,6 +67,15 @@ class Daemon {
   void logStateIfChanged();
   void scheduleReconcile();
   std::string representativeUser();
+  // D-Bus: the service, its snapshot, the Check and ListUsers answers, the signals.
+  void startBus();
+  void publishSoon();
+  static int onPublish(sd_event_source*, void* self);
+  StatusSnapshot snapshot() const;
+  std::vector<std::string> checkAll();
+  std::vector<UserRow> userRows() const;
+  void signalDrift(const Outcome& o);
+  void signalRepaired(const UserRecord& rec, const std::string& what);
 
   DaemonOptions o_;
   sd_event* loop_ = nullptr;
@@ -80,6 +92,13 @@ class Daemon {
   RealClock clock_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<UserWatcher> users_;
+  std::unique_ptr<DbusService> dbus_;
+  sd_event_source* publishSource_ = nullptr;
+  std::vector<Shadowing> lastShadowed_;
+  // Repaired signals: a storm of 100k repairs must not become 100k bus messages.
+  double repairedTokens_ = 100;
+  std::int64_t repairedRefillUsec_ = 0;
+  std::uint64_t repairedSuppressed_ = 0;
 
   bool otherConfigChanged_ = false;  // something besides our own drop-ins changed
   std::string lastSummary_;

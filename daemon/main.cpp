@@ -23,6 +23,7 @@ void usage(FILE* out) {
       "  --foreground        log to stderr, even under systemd (the state line on every change)\n"
       "  --sshd PATH         sshd binary (default /usr/sbin/sshd)\n"
       "  --ssh PATH          ssh binary for ssh -G (default /usr/bin/ssh)\n"
+      "  --bus system|none   serve org.keepalivepolicy1 on the system bus (default system)\n"
       "  --user-block-helper PATH  the per-user block's helper (default %s)\n"
       "  --unit NAME         sshd's systemd unit (default: detected; 'none': never reload)\n"
       "  --host NAME         match host overrides against NAME instead of this host's names\n"
@@ -46,8 +47,10 @@ int main(int argc, char** argv) {
                                  {"help", no_argument, nullptr, 'h'},
                                  {"version", no_argument, nullptr, 'V'},
                                  {"user-block-helper", required_argument, nullptr, 'B'},
+                                 {"bus", required_argument, nullptr, 'b'},
                                  {nullptr, 0, nullptr, 0}};
   DaemonOptions o;
+  o.version = KEEPALIVE_VERSION;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
     switch (c) {
@@ -62,6 +65,13 @@ int main(int argc, char** argv) {
         break;
       case 'S':
         o.ssh = optarg;
+        break;
+      case 'b':
+        if (std::string(optarg) != "system" && std::string(optarg) != "none") {
+          std::fprintf(stderr, "keepalive-policyd: --bus takes system or none, not '%s'\n", optarg);
+          return 2;
+        }
+        o.bus = std::string(optarg) == "system";
         break;
       case 'B':
         o.user_block_helper = optarg;

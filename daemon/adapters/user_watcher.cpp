@@ -396,7 +396,7 @@ void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool hom
                     {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "responsive"}},
                     log::kMessageIdUnresponsive);
     if (listener_)
-      listener_(rec, "responsive");
+      listener_(rec, "responsive", "");
   }
   if (missed || rec.recheck)
     check(i, "inotify");
@@ -427,7 +427,7 @@ void UserWatcher::overdue(std::uint64_t seq) {
                     {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "unresponsive"}},
                     log::kMessageIdUnresponsive);
     if (listener_)
-      listener_(rec, "unresponsive");
+      listener_(rec, "unresponsive", rec.detail);
   }
   fail(rec);
 }
@@ -489,7 +489,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   if (state == rec.state && detail == rec.detail) {  // another repair, same state
     rec.last_change_usec = clockUsec(CLOCK_REALTIME);
     if (listener_)
-      listener_(rec, action);
+      listener_(rec, action, action == "repaired" ? c.detail : detail);
     return;
   }
   {
@@ -527,7 +527,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
                     with("failed"), log::kMessageIdFailed);
   }
   if (listener_ && !action.empty())
-    listener_(rec, action);
+    listener_(rec, action, action == "repaired" ? c.detail : detail);
 }
 
 void UserWatcher::armRetry() {
@@ -581,6 +581,44 @@ int UserWatcher::onUnwatchedRescan(sd_event_source*, std::uint64_t, void* self) 
       w->check(i, "periodic rescan of an unwatched home");
   w->armUnwatchedRescan();
   return 0;
+}
+
+std::vector<std::string> UserWatcher::verify() const {
+  constexpr std::size_t kMax = 1000;
+  std::vector<std::string> out;
+  std::size_t more = 0;
+  auto add = [&](const UserRecord& rec, const std::string& what) {
+    if (out.size() < kMax)
+      out.push_back(rec.user.name + ": " + what);
+    else
+      ++more;
+  };
+  for (const auto& rec : records_) {
+    if (rec.remote) {
+      if (rec.stateText() != "ok" && rec.stateText() != "repaired")
+        add(rec, rec.stateText() + " (last seen; its home is on a mount that may hang)");
+      continue;
+    }
+    const UserCheck c = checkUser(rec.user, root_, configMode_, dirMode_, false);
+    switch (c.result) {
+      case UserCheck::Result::kNonCompliant:
+        add(rec, "not compliant: needs " + c.detail);
+        break;
+      case UserCheck::Result::kRefused:
+        add(rec, "refused: " + c.detail);
+        break;
+      case UserCheck::Result::kError:
+        add(rec, "error: " + c.detail);
+        break;
+      default:
+        if (rec.unwatched)
+          add(rec, "unwatched (inotify's watch limit): drift is seen by the periodic rescan only");
+        break;
+    }
+  }
+  if (more)
+    out.push_back("... and " + std::to_string(more) + " more users");
+  return out;
 }
 
 void UserWatcher::maybeBlock(std::size_t i, const UserCheck& c) {

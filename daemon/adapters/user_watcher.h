@@ -67,7 +67,9 @@ struct UserRecord {
 class UserWatcher {
  public:
   // A repair, refusal or other state change, as journalled: for D-Bus signals.
-  using Listener = std::function<void(const UserRecord&, const std::string& action)>;
+  // what: the change made (for "repaired") or the reason.
+  using Listener =
+      std::function<void(const UserRecord&, const std::string& action, const std::string& what)>;
 
   // The per-user block's helper (client.per_user_block) and the ssh it checks the file with.
   struct BlockTools {
@@ -86,6 +88,10 @@ class UserWatcher {
   // Re-checks every covered user and retries missing watches (after an inotify overflow).
   void rescan();
   void setListener(Listener l) { listener_ = std::move(l); }
+  // D-Bus Check: a fresh look at every covered user, changing nothing ("USER: finding" lines,
+  // at most 1000 and a count of the rest). Homes that may hang report their last state instead
+  // of being looked at on the loop.
+  std::vector<std::string> verify() const;
   // Called when the last pending worker check is done: counts are final until the next event.
   void setSettled(std::function<void()> f) { settled_ = std::move(f); }
 

@@ -195,6 +195,17 @@ Outcome Engine::reconcile(const std::string& trigger) {
   return o;
 }
 
+Outcome Engine::verifyNow() {
+  Outcome o;
+  stepStart_ = clock_.monotonicUsec();
+  o.result = "unchanged";
+  if (!resolved_)
+    return o;
+  verify(*resolved_, o);
+  settle();
+  return o;
+}
+
 void Engine::setDegraded(const std::string& reason) {
   degradedReason_ = reason;
   settle();

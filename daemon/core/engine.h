@@ -46,6 +46,9 @@ class Engine {
   // them. Before any policy was applied, only re-checks.
   Outcome reconcile(const std::string& trigger);
 
+  // Re-reads the effective values (sshd -T, ssh -G) and what shadows them, changing no file
+  // (D-Bus Check). Before any policy was applied, does nothing.
+  Outcome verifyNow();
   // True when both drop-ins hold exactly what the policy in force renders (a cheap check for
   // inotify events our own writes cause).
   bool dropInsAsDesired();

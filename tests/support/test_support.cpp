@@ -168,8 +168,10 @@ DaemonProcess::DaemonProcess(const std::string& root, std::vector<std::string> a
                              std::vector<std::string> env)
     : logDir_("keepalive-daemon-log") {
   logPath_ = logDir_ / "stderr.log";
-  std::vector<std::string> argv = {policydPath(), "--root", root,     "--foreground",
-                                   "--unit",      "none",   "--host", "test-host"};
+  // No bus unless a test asks for one (--bus system, with DBUS_SYSTEM_BUS_ADDRESS): a test
+  // daemon must not reach the host's system bus.
+  std::vector<std::string> argv = {policydPath(), "--root", root,        "--foreground", "--unit",
+                                   "none",        "--host", "test-host", "--bus",        "none"};
   argv.insert(argv.end(), args.begin(), args.end());
   int logFd = ::open(logPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (logFd < 0)

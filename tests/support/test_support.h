@@ -87,6 +87,7 @@ std::string policydPath();
 class DaemonProcess {
  public:
   // args are appended to: keepalive-policyd --root ROOT --foreground --unit none --host test-host
+  // --bus none
   DaemonProcess(const std::string& root, std::vector<std::string> args = {},
                 std::vector<std::string> env = {});
   ~DaemonProcess();
