@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <optional>
+#include <deque>
 #include <unordered_map>
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -31,6 +31,8 @@ constexpr std::size_t kMaxCachedCallers = 4096;
 using UserRecord = sdbus::Struct<std::string, std::uint32_t, std::string, std::string,
                                  std::uint64_t, std::uint32_t, std::uint32_t>;
 using EffectiveMap = std::map<std::string, sdbus::Struct<std::string, std::string>>;
+using CheckResult = sdbus::Result<std::vector<std::string>>;
+using ListUsersResult = sdbus::Result<std::vector<UserRecord>, std::uint32_t>;
 
 std::size_t utf8SequenceLength(const unsigned char* p, std::size_t left) {
   const unsigned char c = p[0];
@@ -188,8 +190,15 @@ class ManagerObject final
 
  private:
   std::tuple<std::uint64_t, std::string> Reload() override;
-  std::vector<std::string> Check() override;
-  std::tuple<std::vector<UserRecord>, std::uint32_t> ListUsers(const std::string& filter) override;
+  void Check(CheckResult&& result) override;
+  void ListUsers(ListUsersResult&& result, std::string filter) override;
+
+  struct UserFilter {
+    enum Kind { kAll, kNonCompliant, kUser } kind = kAll;
+    std::string name;
+  };
+  std::pair<std::vector<UserRecord>, std::uint32_t> listUsers(const UserFilter& f) const;
+  std::vector<std::string> boundFindings(std::vector<std::string> findings) const;
 
   const StatusSnapshot& s() const;
   std::string State() override { return s().state; }
@@ -255,6 +264,11 @@ class DbusServiceImpl {
     attach();
   }
 
+  ~DbusServiceImpl() {
+    if (connected_)
+      failQueued("keepalive-policyd is stopping");
+  }
+
   void publish(const StatusSnapshot& next) {
     StatusSnapshot n = safeSnapshot(next);
     n.version = snapshot_.version;  // a const property: clients may cache it forever
@@ -312,35 +326,95 @@ class DbusServiceImpl {
       handlers_.warn(m);
   }
 
-  // Check and ListUsers: admitted while the caller's uid has budget left; process() charges the
-  // time the call took once its reply is sent.
-  void admit(const char* method) {
+  // A queued Check or ListUsers: run computes and replies, fail replies with an error.
+  struct Pending {
+    std::function<void()> run;
+    std::function<void(const sdbus::Error&)> fail;
+  };
+
+  // The uid of the caller of the message being processed; unique names are never reused on a
+  // bus, so it is looked up once per connection.
+  uid_t callerUid(const char* method) {
     const std::string sender = object_->callerName();
     auto it = uidBySender_.find(sender);
-    if (it == uidBySender_.end()) {
-      uid_t uid;
-      try {
-        uid = object_->callerEuid();
-      } catch (const sdbus::Error& e) {
-        throw sdbus::Error(kErrFailed, std::string(method) + ": " + e.getMessage());
-      }
-      if (uidBySender_.size() >= kMaxCachedCallers)
-        uidBySender_.clear();
-      it = uidBySender_.emplace(sender, uid).first;
+    if (it != uidBySender_.end())
+      return it->second;
+    uid_t uid;
+    try {
+      uid = object_->callerEuid();
+    } catch (const sdbus::Error& e) {
+      throw sdbus::Error(kErrFailed, std::string(method) + ": " + e.getMessage());
     }
-    const uid_t uid = it->second;
-    Budget& b = budget(uid);
+    if (uidBySender_.size() >= kMaxCachedCallers)
+      uidBySender_.clear();
+    uidBySender_.emplace(sender, uid);
+    return uid;
+  }
+
+  // Queues a call of the message being processed, or throws LimitExceeded.
+  void enqueue(const char* method, Pending p) {
+    const uid_t uid = callerUid(method);
+    const Budget& b = budget(uid);
+    auto limit = [&](const std::string& why) {
+      return sdbus::Error(kErrLimitExceeded,
+                          std::string(method) + ": uid " + std::to_string(uid) + " " + why);
+    };
     if (b.usec <= 0) {
       const auto wait = -b.usec * 1000 / std::max<std::int64_t>(1, limits_.per_second.count());
-      throw sdbus::Error(
-          kErrLimitExceeded,
-          std::string(method) + ": uid " + std::to_string(uid) +
-              " has used its share of keepalive-policyd's time for Check and ListUsers (" +
-              std::to_string(limits_.burst.count() / 1000) + " ms at once, " +
-              std::to_string(limits_.per_second.count() / 1000) + " ms a second); try again in " +
-              std::to_string(wait + 1) + " ms");
+      throw limit("has used its share of keepalive-policyd's time for Check and ListUsers (" +
+                  std::to_string(limits_.burst.count() / 1000) + " ms at once, " +
+                  std::to_string(limits_.per_second.count() / 1000) +
+                  " ms a second); try again in " + std::to_string(wait + 1) + " ms");
     }
-    chargeUid_ = uid;
+    auto& q = queued_[uid];
+    if (q.size() >= limits_.max_queued)
+      throw limit("has " + std::to_string(q.size()) +
+                  " Check and ListUsers calls waiting already; try again when they are answered");
+    if (q.empty())
+      turns_.push_back(uid);
+    q.push_back(std::move(p));
+    sd_event_source_set_enabled(work_.get(), SD_EVENT_ON);
+  }
+
+  // One queued call per turn of the loop, the next uid's; charged to it.
+  static int onWork(sd_event_source*, void* self) {
+    static_cast<DbusServiceImpl*>(self)->serveOne();
+    return 0;
+  }
+  void serveOne() {
+    if (turns_.empty()) {
+      sd_event_source_set_enabled(work_.get(), SD_EVENT_OFF);
+      return;
+    }
+    const uid_t uid = turns_.front();
+    turns_.pop_front();
+    auto q = queued_.find(uid);
+    Pending p = std::move(q->second.front());
+    q->second.pop_front();
+    if (q->second.empty())
+      queued_.erase(q);
+    else
+      turns_.push_back(uid);
+    if (turns_.empty())
+      sd_event_source_set_enabled(work_.get(), SD_EVENT_OFF);
+    const std::uint64_t start = monotonicUsec();
+    p.run();
+    budget(uid).usec -= static_cast<std::int64_t>(monotonicUsec() - start);
+  }
+
+  // Answers every queued call with an error (the service stops, or the bus is gone).
+  void failQueued(const std::string& why) {
+    auto queued = std::move(queued_);
+    queued_.clear();
+    turns_.clear();
+    for (auto& [uid, q] : queued)
+      for (auto& p : q) {
+        try {
+          p.fail(sdbus::Error(kErrFailed, why));
+        } catch (const sdbus::Error& e) {
+          warn("dbus: cannot answer a queued call: " + e.getMessage() + ", ignoring");
+        }
+      }
   }
 
   struct Budget {
@@ -379,6 +453,20 @@ class DbusServiceImpl {
     }
   }
 
+  // The same for a method that replies through its Result, now or later.
+  template <typename Result, typename F>
+  void answer(const Result& result, const char* method, F&& f) {
+    try {
+      guarded(method, std::forward<F>(f));
+    } catch (const sdbus::Error& e) {
+      try {
+        result.returnError(e);
+      } catch (const sdbus::Error& e2) {
+        warn(std::string("dbus: ") + method + ": cannot reply: " + e2.getMessage() + ", ignoring");
+      }
+    }
+  }
+
   void attach() {
     sdbus::IConnection::PollData pd;
     try {
@@ -402,9 +490,20 @@ class DbusServiceImpl {
     }
     if (r >= 0)
       r = sd_event_source_set_enabled(timer, SD_EVENT_OFF);
+    // The daemon's own events and the cheap calls (property reads) come before queued work.
+    if (r >= 0) {
+      sd_event_source* work = nullptr;
+      r = sd_event_add_defer(loop_.get(), &work, &DbusServiceImpl::onWork, this);
+      work_.reset(work);
+    }
+    if (r >= 0)
+      r = sd_event_source_set_priority(work_.get(), SD_EVENT_PRIORITY_IDLE);
+    if (r >= 0)
+      r = sd_event_source_set_enabled(work_.get(), SD_EVENT_OFF);
     if (r >= 0) {
       sd_event_source_set_description(io, "dbus-io");
       sd_event_source_set_description(timer, "dbus-timeout");
+      sd_event_source_set_description(work_.get(), "dbus-work");
     }
     if (r < 0)
       throw DbusServiceError(std::string("dbus: sd-event: cannot attach the bus: ") +
@@ -445,16 +544,10 @@ class DbusServiceImpl {
   void process() {
     if (!connected_)
       return;
-    const std::uint64_t start = monotonicUsec();
-    chargeUid_.reset();
     try {
       bus_->processPendingRequest();
     } catch (const sdbus::Error& e) {
       lose(e.getMessage());
-    }
-    if (chargeUid_) {
-      budget(*chargeUid_).usec -= static_cast<std::int64_t>(monotonicUsec() - start);
-      chargeUid_.reset();
     }
   }
 
@@ -464,6 +557,9 @@ class DbusServiceImpl {
     connected_ = false;
     sd_event_source_set_enabled(io_.get(), SD_EVENT_OFF);
     sd_event_source_set_enabled(timer_.get(), SD_EVENT_OFF);
+    queued_.clear();  // nobody to answer
+    turns_.clear();
+    sd_event_source_set_enabled(work_.get(), SD_EVENT_OFF);
     if (handlers_.lost)
       handlers_.lost("dbus: system bus: connection lost: " + why);
   }
@@ -486,10 +582,12 @@ class DbusServiceImpl {
   std::unique_ptr<ManagerObject> object_;
   std::unique_ptr<sd_event_source, SourceUnref> io_;
   std::unique_ptr<sd_event_source, SourceUnref> timer_;
+  std::unique_ptr<sd_event_source, SourceUnref> work_;
   bool connected_ = true;
   std::unordered_map<std::string, uid_t> uidBySender_;
   std::unordered_map<uid_t, Budget> budgets_;
-  std::optional<uid_t> chargeUid_;  // the uid the message being processed is charged to
+  std::unordered_map<uid_t, std::deque<Pending>> queued_;
+  std::deque<uid_t> turns_;  // uids with calls queued, in the order they are served
 };
 const StatusSnapshot& ManagerObject::s() const {
   return impl_.snapshot_;
@@ -512,83 +610,101 @@ std::tuple<std::uint64_t, std::string> ManagerObject::Reload() {
   });
 }
 
-std::vector<std::string> ManagerObject::Check() {
-  return impl_.guarded("Check", [&] {
-    impl_.admit("Check");
-    if (!impl_.handlers_.check)
-      throw sdbus::Error(kErrFailed, "Check: not available");
-    std::vector<std::string> findings = impl_.handlers_.check();
-    // A finding per user can make a long list on a big host: it stays one bus message.
-    std::size_t bytes = 0, kept = 0;
-    for (; kept < findings.size(); ++kept) {
-      findings[kept] = busSafe(std::move(findings[kept]));
-      bytes += findings[kept].size() + 5;
-      if (bytes > impl_.limits_.max_reply_bytes)
-        break;
-    }
-    if (kept < findings.size()) {
-      const std::size_t more = findings.size() - kept;
-      findings.resize(kept);
-      findings.push_back("... and " + std::to_string(more) + " more findings");
-    }
-    return findings;
+void ManagerObject::Check(CheckResult&& result) {
+  auto r = std::make_shared<CheckResult>(std::move(result));
+  impl_.answer(*r, "Check", [&] {
+    impl_.enqueue("Check", {[this, r] {
+                              impl_.answer(*r, "Check", [&] {
+                                if (!impl_.handlers_.check)
+                                  throw sdbus::Error(kErrFailed, "Check: not available");
+                                r->returnResults(boundFindings(impl_.handlers_.check()));
+                              });
+                            },
+                            [r](const sdbus::Error& e) { r->returnError(e); }});
   });
 }
 
-std::tuple<std::vector<UserRecord>, std::uint32_t> ManagerObject::ListUsers(
-    const std::string& filter) {
-  return impl_.guarded("ListUsers", [&] {
+// A finding per user can make a long list on a big host: it stays one bus message.
+std::vector<std::string> ManagerObject::boundFindings(std::vector<std::string> findings) const {
+  std::size_t bytes = 0, kept = 0;
+  for (; kept < findings.size(); ++kept) {
+    findings[kept] = busSafe(std::move(findings[kept]));
+    bytes += findings[kept].size() + 5;
+    if (bytes > impl_.limits_.max_reply_bytes)
+      break;
+  }
+  if (kept < findings.size()) {
+    const std::size_t more = findings.size() - kept;
+    findings.resize(kept);
+    findings.push_back("... and " + std::to_string(more) + " more findings");
+  }
+  return findings;
+}
+
+void ManagerObject::ListUsers(ListUsersResult&& result, std::string filter) {
+  auto r = std::make_shared<ListUsersResult>(std::move(result));
+  impl_.answer(*r, "ListUsers", [&] {
+    // A bad filter is answered at once: it costs nothing.
     if (filter.size() > kMaxFilterBytes)
       throw sdbus::Error(kErrInvalidArgument, "ListUsers: the filter is " +
                                                   std::to_string(filter.size()) +
                                                   " bytes long; a filter is '', 'noncompliant' "
                                                   "or 'user:NAME'");
-    enum class Kind { kAll, kNonCompliant, kUser } kind;
-    std::string name;
+    UserFilter f;
     if (filter.empty() || filter == "all") {
-      kind = Kind::kAll;
+      f.kind = UserFilter::kAll;
     } else if (filter == "noncompliant") {
-      kind = Kind::kNonCompliant;
+      f.kind = UserFilter::kNonCompliant;
     } else if (filter.rfind("user:", 0) == 0 && filter.size() > 5) {
-      kind = Kind::kUser;
-      name = filter.substr(5);
+      f.kind = UserFilter::kUser;
+      f.name = filter.substr(5);
     } else {
       throw sdbus::Error(kErrInvalidArgument, "ListUsers: unknown filter '" + filter +
                                                   "'; a filter is '', 'noncompliant' or "
                                                   "'user:NAME'");
     }
-    impl_.admit("ListUsers");
-    if (!impl_.handlers_.users)
-      throw sdbus::Error(kErrFailed, "ListUsers: not available");
-    std::vector<UserRow> rows = impl_.handlers_.users();
-    std::vector<UserRecord> out;
-    if (kind == Kind::kAll)
-      out.reserve(rows.size());
-    std::uint32_t matched = 0;
-    std::size_t bytes = 0;
-    bool full = false;
-    for (auto& r : rows) {
-      if (kind == Kind::kNonCompliant && !isNonCompliant(r.state))
-        continue;
-      if (kind == Kind::kUser && r.name != name)
-        continue;
-      ++matched;
-      if (full)
-        continue;
-      r.name = busSafe(std::move(r.name));
-      r.home = busSafe(std::move(r.home));
-      r.state = busSafe(std::move(r.state));
-      bytes += recordBytes(r);
-      if (bytes > impl_.limits_.max_reply_bytes) {
-        // The rest is counted, not sent: matched tells the caller the list was cut.
-        full = true;
-        continue;
-      }
-      out.emplace_back(std::move(r.name), r.uid, std::move(r.home), std::move(r.state),
-                       r.last_change, r.repairs, r.refusals);
-    }
-    return std::tuple<std::vector<UserRecord>, std::uint32_t>(std::move(out), matched);
+    impl_.enqueue("ListUsers", {[this, r, f] {
+                                  impl_.answer(*r, "ListUsers", [&] {
+                                    auto [users, matched] = listUsers(f);
+                                    r->returnResults(users, matched);
+                                  });
+                                },
+                                [r](const sdbus::Error& e) { r->returnError(e); }});
   });
+}
+
+std::pair<std::vector<UserRecord>, std::uint32_t> ManagerObject::listUsers(
+    const UserFilter& f) const {
+  if (!impl_.handlers_.users)
+    throw sdbus::Error(kErrFailed, "ListUsers: not available");
+  std::vector<UserRow> rows = impl_.handlers_.users();
+  std::vector<UserRecord> out;
+  if (f.kind == UserFilter::kAll)
+    out.reserve(rows.size());
+  std::uint32_t matched = 0;
+  std::size_t bytes = 0;
+  bool full = false;
+  for (auto& r : rows) {
+    if (f.kind == UserFilter::kNonCompliant && !isNonCompliant(r.state))
+      continue;
+    if (f.kind == UserFilter::kUser && r.name != f.name)
+      continue;
+    ++matched;
+    if (full)
+      continue;
+    r.name = busSafe(std::move(r.name));
+    r.home = busSafe(std::move(r.home));
+    r.state = busSafe(std::move(r.state));
+    bytes += recordBytes(r);
+    if (bytes > impl_.limits_.max_reply_bytes) {
+      // The rest is counted, not sent: matched tells the caller the list was cut.
+      full = true;
+      continue;
+    }
+    out.emplace_back(std::move(r.name), r.uid, std::move(r.home), std::move(r.state), r.last_change,
+                     r.repairs, r.refusals);
+  }
+  return {std::move(out), matched};
 }
 
 }  // namespace detail

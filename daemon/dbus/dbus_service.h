@@ -92,14 +92,17 @@ struct DbusHandlers {
   std::function<void(const std::string&)> lost;
 };
 
-// The expensive calls (Check, ListUsers) are paid for in time on the loop, per calling user (bus
-// uid): each call is charged what it really took (handler, marshalling, sending), and a user
-// whose budget is spent gets org.keepalivepolicy1.Error.LimitExceeded at once, without work. The
-// loop serves one message at a time, so this is what keeps one user's flood from delaying every
-// other caller: a flood gets `burst` at first, then `per_second` of each second (5%).
+// The expensive calls (Check, ListUsers) do not run inside the bus callback: they are queued per
+// calling user (bus uid) and served one per turn of the loop, at idle priority, the users in
+// turn. So a property read waits for at most one expensive call, and another user's call for at
+// most one call of each user ahead of it. Each user may have max_queued calls waiting and spends
+// a budget of loop time, charged what each call really took (handler, marshalling, sending):
+// `burst` at first, then `per_second` of each second. Past either, a call gets
+// org.keepalivepolicy1.Error.LimitExceeded at once, without work.
 struct DbusLimits {
-  std::chrono::microseconds burst{200000};
-  std::chrono::microseconds per_second{50000};
+  std::size_t max_queued = 4;
+  std::chrono::microseconds burst{2000000};
+  std::chrono::microseconds per_second{200000};
   // ListUsers replies stop adding records past this many bytes: dbus-daemon refuses messages
   // over its max_message_size (32 MiB by default). 16 MiB is ~200k users of typical size.
   std::size_t max_reply_bytes = 16u << 20;
@@ -123,8 +126,9 @@ class DbusService {
   // the bus policy does not let this process own it.
   DbusService(sd_event* loop, DbusHandlers handlers, const StatusSnapshot& initial,
               DbusLimits limits = {});
-  // Detaches from the loop, unregisters the object and closes the connection after flushing
-  // what is queued (a last PropertiesChanged reaches its listeners); the name goes with it.
+  // Answers calls still queued with org.keepalivepolicy1.Error.Failed, detaches from the loop,
+  // unregisters the object and closes the connection after flushing what is queued (a last
+  // PropertiesChanged reaches its listeners); the name goes with it.
   ~DbusService();
   DbusService(const DbusService&) = delete;
   DbusService& operator=(const DbusService&) = delete;
