@@ -289,8 +289,11 @@ void Daemon::applyPolicy(const std::string& trigger) {
   Outcome o = engine_->apply(files, std::move(diags), trigger);
   report(o);
   applyUsers(true);
-  if (dbus_)
+  if (dbus_) {
+    // The new properties first: a client reacting to Applied (or to Reload's reply) reads them.
+    dbus_->publish(snapshot());
     dbus_->emitApplied(engine_->state().generation, o.result);
+  }
   scheduleReconcile();
   if (ready_)
     sd_notify(0, "READY=1");
