@@ -125,7 +125,8 @@ TEST_CASE("daemon users: an overflowed inotify queue is followed by a full resca
   CHECK(d.waitForLog("inotify queue overflowed"));
   CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("bob")) == 0600; }));
   INFO(d.log());
-  CHECK(d.countInLog("repaired \"/home/bob/.ssh\" of bob: ~/.ssh/config: mode set to 0600 (scan)") == 1);
+  CHECK(d.countInLog(
+            "repaired \"/home/bob/.ssh\" of bob: ~/.ssh/config: mode set to 0600 (scan)") == 1);
   // And inotify goes on: the next drift is seen as it happens.
   ::chmod(r.config("alice").c_str(), 0644);
   CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
@@ -149,4 +150,62 @@ TEST_CASE("daemon users: its own repairs are checked once and cause no further r
   ::kill(d.pid(), SIGHUP);
   REQUIRE(d.waitForLog("users: 1 covered, 0 non-compliant", 2));
   CHECK(d.countInLog("repaired \"/home/alice/.ssh\" of alice") == 3);
+}
+
+TEST_CASE("daemon users: a ~/.ssh removed and made again, over and over, stays watched") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  r.makeConfig("alice", 41000, 0600);
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("users: 1 covered, 0 non-compliant"));
+  const std::string ssh = r.dir / "home/alice/.ssh";
+  // Each round frees the watch of the old ~/.ssh (the kernel may hand its number out again),
+  // moves to the home's watch, then to the new ~/.ssh's.
+  for (int i = 1; i <= 20; ++i) {
+    INFO("round " << i);
+    REQUIRE(run({"rm", "-rf", ssh}).exit_code == 0);
+    // A new ~/.ssh, alice's and 0700, with a 0666 config, appearing at once (by rename).
+    const std::string next = r.dir / "home/alice/.ssh.new";
+    makeDirs(next, 0700);
+    REQUIRE(::chown(next.c_str(), 41000, 41000) == 0);
+    writeFile(next + "/config", "Host *\n", 0666);
+    REQUIRE(::chown((next + "/config").c_str(), 41000, 41000) == 0);
+    REQUIRE(::chmod((next + "/config").c_str(), 0666) == 0);
+    REQUIRE(::rename(next.c_str(), ssh.c_str()) == 0);
+    REQUIRE(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
+  }
+  ::kill(d.pid(), SIGHUP);
+  CHECK(d.waitForLog("0 unresponsive, 1 watches, repairs 20"));
+  INFO(d.log());
+  CHECK(d.countInLog("repaired \"/home/alice/.ssh\" of alice: ~/.ssh/config: mode set to 0600") ==
+        20);
+}
+
+TEST_CASE("daemon users: the watches of users removed from passwd are given back") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  std::string passwd;
+  for (int i = 0; i < 10; ++i) {
+    const std::string name = "u" + std::to_string(i);
+    const uid_t uid = 41000 + static_cast<uid_t>(i);
+    passwd += name + ":x:" + std::to_string(uid) + ":" + std::to_string(uid) + "::/home/" + name +
+              ":/bin/sh\n";
+    r.home(name, uid);
+  }
+  r.passwd(passwd);
+  DaemonProcess d(r.dir.path());
+  REQUIRE(
+      d.waitForLog("users: 10 covered, 0 non-compliant, 0 unwatched, 0 unresponsive, 10 watches"));
+  r.passwd("u3:x:41003:41003::/home/u3:/bin/sh\n");
+  CHECK(d.waitForLog("users: 1 covered, 0 non-compliant, 0 unwatched, 0 unresponsive, 1 watches"));
+  // The one left is still watched: its drift is repaired as it happens.
+  r.makeConfig("u3", 41003, 0666);
+  CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("u3")) == 0600; }));
+  // A removed user's drift is not ours any more.
+  r.makeConfig("u4", 41004, 0666);
+  ::kill(d.pid(), SIGHUP);
+  REQUIRE(d.waitForLog("(SIGHUP): unchanged"));
+  CHECK(UsersRoot::modeOf(r.config("u4")) == 0666);
 }
