@@ -102,7 +102,14 @@ fi
 # 3. The RPMs, from the tarball, as a distribution's build system would.
 if [[ $rpm == 1 ]]; then
   mkdir -p "$tmp/rpm"
-  rpmbuild -bb --nodeps \
+  rpmopts=()
+  [[ " $opts " == *" nocheck "* ]] && rpmopts=(--without check)
+  # Debian's rpm lacks the systemd and cmake macros that Fedora's systemd-rpm-macros and
+  # cmake-rpm-macros define: rpm/debian-build.macros stands in for them when they are missing.
+  if [[ $(rpm --eval '%{?systemd_post:yes}') != yes ]]; then
+    rpmopts+=(--load "$src/rpm/debian-build.macros")
+  fi
+  rpmbuild -bb --nodeps "${rpmopts[@]}" \
     --define "_topdir $tmp/rpm" --define "_sourcedir $out" \
     --define "_smp_mflags -j$jobs" \
     "$src/rpm/keepalive-policy.spec" >"$tmp/rpm.log" 2>&1 || {
