@@ -21,6 +21,10 @@ PACKAGES=(
   inotify-tools     # bench/: the inotifywait + chmod baseline
   clang-format-14   # style check
   clang libclang-rt-14-dev  # libFuzzer target
+  # packaging (scripts/package.sh, tests/system/package_test.sh)
+  dpkg-dev debhelper lintian  # the .deb and its check
+  rpm                         # rpmbuild for rpm/keepalive-policy.spec
+  selinux-policy-dev          # /usr/share/selinux/devel/Makefile for selinux/
 )
 
 missing=()

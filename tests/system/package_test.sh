@@ -3,6 +3,7 @@
 # (scripts/package.sh, DEB_BUILD_OPTIONS=nocheck: the suites already ran) and checks it with
 # lintian, boots a throwaway systemd (lib/throwaway-systemd.sh: namespaces over an overlay of /),
 # installs the package there with dpkg -i, and proves:
+#   0. lintian finds no error in the .deb, and the SELinux module builds;
 #   1. the unit is clean (systemd-analyze verify) and hardened as shipped (exposure, capability
 #      bounding set, no new privileges, seccomp, read-only / except the drop-in directories);
 #   2. the service starts at install and reaches active (Type=notify) with the example policy,
@@ -16,7 +17,7 @@
 #   6. kill -9: systemd restarts the daemon and it converges with zero extra reloads;
 #   7. apt remove stops it, removes its drop-ins and reloads sshd (which keeps listening and its
 #      main PID); apt purge leaves no trace; and nothing reached the host.
-# Needs root, the packages of lib/throwaway-systemd.sh, dpkg-dev, debhelper, fakeroot and lintian
+# Needs root, the packages of lib/throwaway-systemd.sh, dpkg-dev, debhelper, lintian and selinux-policy-dev
 # (scripts/deps.sh). Knobs: KP_DEB=FILE (use that .deb instead of building one; lintian is then
 # run on it alone), KP_KEEP_LOG=FILE (save the sandbox's journal), KP_QUIET_MS (500).
 # Output: "ok - ..." / "not ok - ..." per check, "# ..." for information; the last line is
@@ -250,6 +251,13 @@ done
 check "the package carries the daemon, keepalivectl, the helper, the unit, the sysctl drop-in, the bus policy, the D-Bus XML, the man pages and the policy${missing:+ (missing:$missing)}" \
     test -z "$missing"
 check "$POLICY is a conffile" sh -c "dpkg-deb -I '$DEB' conffiles | grep -qx '$POLICY'"
+
+# The SELinux module (shipped in the -selinux RPM) builds with the reference policy's devel tree.
+mkdir -p "$WORK/selinux" && cp "$SRC"/selinux/keepalive_policy.{te,fc,if} "$WORK/selinux/"
+out=$(make -C "$WORK/selinux" -f /usr/share/selinux/devel/Makefile keepalive_policy.pp 2>&1); rc=$?
+check "selinux/: keepalive_policy.pp builds with /usr/share/selinux/devel/Makefile (exit $rc)" \
+    test "$rc" = 0 -a -s "$WORK/selinux/keepalive_policy.pp"
+[ "$rc" = 0 ] || sed 's/^/#   /' <<< "$out" | tail -n 10
 
 t0=$(now_ms)
 if "$TSD" start "$STATE" 2>"$WORK/start.log"; then
