@@ -84,14 +84,13 @@ Daemon::Daemon(DaemonOptions o)
                                          UserWatcher::BlockTools{o_.user_block_helper, o_.ssh});
   users_->setListener(
       [this](const UserRecord& rec, const std::string& action, const std::string& what) {
-        if (action == "unresponsive" || action == "responsive")
-          updateUsersHealth();
         if (action == "repaired")
           signalRepaired(rec, what);
         publishSoon();
       });
   // Homes on mounts that may hang are checked by workers: the summary once they are done.
   users_->setSettled([this] { updateUsersHealth(); });
+  users_->setHealthChanged([this] { updateUsersHealth(); });
   engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
 }

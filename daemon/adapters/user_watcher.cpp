@@ -144,6 +144,8 @@ const UserRecord* UserWatcher::find(const std::string& name) const {
 }
 
 void UserWatcher::configure(const policy::Resolved& r, bool full) {
+  // The caller reports the health once configure() is done.
+  configuring_ = true;
   const auto configMode = static_cast<mode_t>(r.users_config_mode.value);
   const auto dirMode = static_cast<mode_t>(r.users_ssh_dir_mode.value);
   const bool enforce = r.users_action.value == policy::UserAction::kEnforce;
@@ -218,6 +220,9 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
       check(i, "scan");
   }
   armUnwatchedRescan();
+  configuring_ = false;
+  reportedUnwatched_ = unwatched_;
+  reportedUnresponsive_ = unresponsive_;
 }
 
 void UserWatcher::rescan() {
@@ -260,6 +265,15 @@ void UserWatcher::tally(const UserRecord& r, int sign) {
   unwatched_ += sign * r.unwatched;
   unresponsive_ += sign * (r.state == UserState::kUnresponsive);
   watches_ += sign * (r.handle >= 0);
+}
+
+void UserWatcher::afterChange() {
+  if (configuring_ || (unwatched_ == reportedUnwatched_ && unresponsive_ == reportedUnresponsive_))
+    return;
+  reportedUnwatched_ = unwatched_;
+  reportedUnresponsive_ = unresponsive_;
+  if (healthChanged_)
+    healthChanged_();
 }
 
 void UserWatcher::recount() {
@@ -384,7 +398,9 @@ void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool hom
         rec.watchToken = token;
       }
     }
-    if (watchErr)
+    if (wd >= 0)
+      rec.unwatched = false;
+    else if (watchErr)
       rec.unwatched = watchErr == ENOSPC;
   }
   const bool late = rec.state == UserState::kUnresponsive;
@@ -691,7 +707,9 @@ void UserWatcher::finishBlock(const std::string& name, const UserCheck::FileId& 
       m.id = id;  // not again until the user changes the file
       log::structured(
           LogEvent::Level::kWarning,
-          "left \"" + path + "\" of " + name + " without the keepalive block: " + r.detail,
+          (removal ? "left the keepalive block in \"" + path + "\" of " + name + ": "
+                   : "left \"" + path + "\" of " + name + " without the keepalive block: ") +
+              r.detail,
           {{"USER", name}, {"PATH", path}, {"ACTION", "block-refused"}}, log::kMessageIdRefused);
       break;
     case Kind::kError:

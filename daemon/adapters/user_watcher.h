@@ -94,6 +94,9 @@ class UserWatcher {
   std::vector<std::string> verify() const;
   // Called when the last pending worker check is done: counts are final until the next event.
   void setSettled(std::function<void()> f) { settled_ = std::move(f); }
+  // Called when the number of unwatched or unresponsive users changed outside configure() (a
+  // watch regained at a periodic rescan, a home that stopped or started answering).
+  void setHealthChanged(std::function<void()> f) { healthChanged_ = std::move(f); }
 
   std::size_t covered() const { return records_.size(); }
   // Kept up to date as records change: O(1), for status and D-Bus on every event.
@@ -136,11 +139,15 @@ class UserWatcher {
   // The counters: a record's share out before it changes, back in after.
   void tally(const UserRecord& r, int sign);
   void recount();
+  void afterChange();
   struct Tally {
     UserWatcher& w;
     const UserRecord& r;
     Tally(UserWatcher& watcher, const UserRecord& rec) : w(watcher), r(rec) { w.tally(r, -1); }
-    ~Tally() { w.tally(r, +1); }
+    ~Tally() {
+      w.tally(r, +1);
+      w.afterChange();
+    }
     Tally(const Tally&) = delete;
     Tally& operator=(const Tally&) = delete;
   };
@@ -185,6 +192,9 @@ class UserWatcher {
   std::unique_ptr<BlockingPool> blockPool_;
   Listener listener_;
   std::function<void()> settled_;
+  std::function<void()> healthChanged_;
+  bool configuring_ = false;
+  std::int64_t reportedUnwatched_ = 0, reportedUnresponsive_ = 0;
   // Last: destroyed first, so no result of a worker reaches a half-destroyed watcher.
   std::unique_ptr<BlockingPool> pool_;
 };

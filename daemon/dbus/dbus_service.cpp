@@ -148,7 +148,7 @@ std::string busSafe(std::string s) {
 }
 
 bool isNonCompliant(const std::string& userState) {
-  return userState != "ok" && userState != "repaired";
+  return userState != "ok" && userState != "repaired" && userState != "unwatched";
 }
 
 namespace detail {

@@ -65,14 +65,16 @@ struct UserRow {
   std::string name;
   std::uint32_t uid = 0;
   std::string home;
-  // ok | repaired | non-compliant | refused:<why> | error:<why> | unwatched | unresponsive
+  // ok | repaired | non-compliant:<what> | refused:<why> | error:<why> | unresponsive:<why> |
+  // unwatched
   std::string state;
   std::uint64_t last_change = 0;  // usec, CLOCK_REALTIME; 0 = never
   std::uint32_t repairs = 0;
   std::uint32_t refusals = 0;
 };
 
-// True for the states ListUsers("noncompliant") and UsersNonCompliant count.
+// True for the states ListUsers("noncompliant") and UsersNonCompliant count: not ok, repaired
+// or unwatched (a gap in watching, counted by UsersUnwatched).
 bool isNonCompliant(const std::string& userState);
 
 // What the service calls back. Each runs on the loop's thread inside a bus callback, so none may

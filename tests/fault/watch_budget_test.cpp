@@ -57,7 +57,9 @@ TEST_CASE("watch budget: homes beyond the watch limit are unwatched, rescanned a
 TEST_CASE("watch budget: watches freed by removed users go to the unwatched ones") {
   if (!isRoot())
     return;
-  UsersRoot r;
+  UsersRoot r(
+      "version: 1\nreconcile_interval: 10s\nserver: {client_alive_interval: 2m}\n"
+      "users: {action: enforce, min_uid: 41000}\n");
   r.passwd("alice:x:41000:41000::/home/alice:/bin/sh\nbob:x:41001:41001::/home/bob:/bin/sh\n");
   r.home("bob", 41001);
   r.makeConfig("alice", 41000, 0600);
@@ -68,14 +70,13 @@ TEST_CASE("watch budget: watches freed by removed users go to the unwatched ones
   INFO("the daemon's log:\n" << d.log());
   REQUIRE(
       d.waitForLog("users: 2 covered, 0 non-compliant, 1 unwatched, 0 unresponsive, 1 watches"));
-  // alice leaves: her watch is given back, bob (new to nobody) gets it at the next scan of the
-  // unwatched, which a SIGHUP's full rescan brings forward.
+  // alice leaves: her watch is given back; bob gets it at the next periodic rescan of the
+  // unwatched homes (every reconcile_interval, 10 s, here), and the state says so at once.
   r.passwd("bob:x:41001:41001::/home/bob:/bin/sh\n");
   REQUIRE(d.waitForLog("users: 1 covered"));
-  ::kill(d.pid(), SIGHUP);
-  REQUIRE(
-      d.waitForLog("users: 1 covered, 0 non-compliant, 0 unwatched, 0 unresponsive, 1 watches"));
-  CHECK(d.waitForLog("state ok:"));
+  REQUIRE(d.waitForLog("users: 1 covered, 0 non-compliant, 0 unwatched, 0 unresponsive, 1 watches",
+                       1, std::chrono::seconds(25)));
+  CHECK(d.waitForLog("state ok:", 2, std::chrono::seconds(5)));  // after "degraded"
   ::chmod(r.config("bob").c_str(), 0666);
   CHECK(
       waitFor([&] { return UsersRoot::modeOf(r.config("bob")) == 0600; }, std::chrono::seconds(2)));
