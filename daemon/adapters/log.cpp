@@ -10,6 +10,7 @@ namespace keepalive::daemon::log {
 namespace {
 std::shared_ptr<spdlog::logger> g;
 bool toJournal = false;
+int maxPriority = 6;  // syslog priority of --log-level: messages above it are not sent
 int syslogPriority(LogEvent::Level l) {
   switch (l) {
     case LogEvent::Level::kDebug:
@@ -50,6 +51,8 @@ void structured(LogEvent::Level level, const std::string& message,
     emit(level, message);
     return;
   }
+  if (g && syslogPriority(level) > maxPriority)
+    return;  // below --log-level, as every other message
   std::vector<std::string> items = {
       "MESSAGE=" + message, "PRIORITY=" + std::to_string(syslogPriority(level)),
       std::string("MESSAGE_ID=") + messageId, "SYSLOG_IDENTIFIER=keepalive-policyd"};
@@ -73,6 +76,11 @@ void setup(bool journal, const std::string& level) {
     g->set_pattern("keepalive-policyd: %l: %v");
   }
   g->set_level(parse(level));
+  maxPriority = level == "debug"     ? 7
+                : level == "notice"  ? 5
+                : level == "warning" ? 4
+                : level == "error"   ? 3
+                                     : 6;
   g->flush_on(spdlog::level::trace);
 }
 
