@@ -57,6 +57,9 @@ fi
 
 tmp=$(mktemp -d /tmp/keepalive-package.XXXXXX)
 trap 'rm -rf -- "$tmp"' EXIT
+# The test suite runs built binaries as other users (the per-user helper as a test user, ssh -G
+# as nobody): they must be able to reach the build tree.
+chmod 0755 "$tmp"
 name=keepalive-policy-$version
 t0=$SECONDS
 
@@ -85,8 +88,9 @@ if [[ $deb == 1 ]]; then
   [[ " $opts " == *" nocheck "* ]] && profiles=(-Pnocheck)
   (cd "$tmp/src/$name" &&
     DEB_BUILD_OPTIONS=$opts dpkg-buildpackage -us -uc -b "${profiles[@]}" >"$tmp/deb.log" 2>&1) || {
+    cp "$tmp/deb.log" "$out/dpkg-buildpackage.log"
     tail -n 60 "$tmp/deb.log" >&2
-    echo "package.sh: dpkg-buildpackage failed (the last 60 lines above)" >&2
+    echo "package.sh: dpkg-buildpackage failed (the last 60 lines above; all of it in $out/dpkg-buildpackage.log)" >&2
     exit 1
   }
   grep -E '^(100% tests passed|[0-9]+% tests passed|The following tests FAILED)' "$tmp/deb.log" || true
@@ -113,8 +117,9 @@ if [[ $rpm == 1 ]]; then
     --define "_topdir $tmp/rpm" --define "_sourcedir $out" \
     --define "_smp_mflags -j$jobs" \
     "$src/rpm/keepalive-policy.spec" >"$tmp/rpm.log" 2>&1 || {
+    cp "$tmp/rpm.log" "$out/rpmbuild.log"
     tail -n 60 "$tmp/rpm.log" >&2
-    echo "package.sh: rpmbuild failed (the last 60 lines above)" >&2
+    echo "package.sh: rpmbuild failed (the last 60 lines above; all of it in $out/rpmbuild.log)" >&2
     exit 1
   }
   find "$tmp/rpm/RPMS" -name '*.rpm' -exec cp {} "$out"/ \;
