@@ -1,0 +1,295 @@
+#include "metrics_writer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "adapters/log.h"
+#include "keepalive/io/policy_files.h"
+
+namespace keepalive::daemon {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = fd;
+  }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+
+ private:
+  int fd_;
+};
+
+// ".keepalive-policy.prom.": the textfile collector reads only names ending in ".prom", so it
+// never sees a temp file, half written or left behind by a crash.
+std::string tempPrefix() {
+  return std::string(".") + kMetricsFileName + ".";
+}
+
+std::string randomSuffix() {
+  static const char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  unsigned char buf[8];
+  if (::getrandom(buf, sizeof buf, GRND_NONBLOCK) != sizeof buf)
+    for (auto& b : buf)
+      b = static_cast<unsigned char>(::rand());
+  std::string s;
+  for (unsigned char b : buf)
+    s += kChars[b % (sizeof kChars - 1)];
+  return s;
+}
+
+bool writeAll(int fd, const std::string& bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n == 0)
+        errno = EIO;
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Leftovers of a daemon killed between create and rename.
+void removeTemps(int dfd) {
+  DIR* d = ::fdopendir(::dup(dfd));
+  if (!d)
+    return;
+  const std::string prefix = tempPrefix();
+  while (dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    struct stat st {};
+    if (n.size() > prefix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
+        ::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+      ::unlinkat(dfd, n.c_str(), 0);
+  }
+  ::closedir(d);
+}
+
+}  // namespace
+
+MetricsInput metricsInput(const StatusSnapshot& s) {
+  MetricsInput in;
+  in.state = s.state;
+  in.version = s.version;
+  in.policy_digest = s.policy_digest;
+  in.generation = s.generation;
+  in.last_apply_usec = s.last_apply_time;
+  in.last_apply_result = s.last_apply_result;
+  for (const auto& [k, v] : s.effective_server)
+    in.effective_server[k] = v.value;
+  for (const auto& [k, v] : s.effective_client)
+    in.effective_client[k] = v.value;
+  in.shadowed = s.shadowed.size();
+  in.users_covered = s.users_covered;
+  in.users_noncompliant = s.users_noncompliant;
+  in.users_unwatched = s.users_unwatched;
+  in.repairs_total = s.repairs_total;
+  in.refusals_total = s.refusals_total;
+  in.reloads_total = s.reloads_total;
+  in.rollbacks_total = s.rollbacks_total;
+  in.watches_used = s.watches_used;
+  return in;
+}
+
+MetricsWriter::MetricsWriter(MetricsWriterOptions o, Clock& clock)
+    : o_(std::move(o)), clock_(clock), dir_(io::underRoot(o_.root, o_.dir)) {
+  while (dir_.size() > 1 && dir_.back() == '/')
+    dir_.pop_back();
+}
+
+void MetricsWriter::update(const MetricsInput& in) {
+  const std::int64_t now = clock_.monotonicUsec();
+  if (!haveInput_ || !(in == input_)) {
+    input_ = in;
+    haveInput_ = true;
+    want_ = renderMetrics(in);
+  }
+  const bool dirty = want_ != onDisk_;
+  const std::int64_t minInterval = o_.min_interval.count() * 1000;
+  const std::int64_t refresh = o_.refresh.count() * 1000;
+  if (blocked_) {
+    // Retried at the refresh pace: a host without node_exporter costs one open a minute.
+    if (now < lastAttemptUsec_ + (refresh > 0 ? refresh : minInterval)) {
+      last_ = saidMissing_ ? Action::kNoDirectory : Action::kFailed;
+      return;
+    }
+  } else if (dirty) {
+    if (attempted_ && now < lastAttemptUsec_ + minInterval) {
+      last_ = Action::kDeferred;
+      return;
+    }
+  } else if (refresh <= 0 || now < lastOkUsec_ + refresh) {
+    last_ = Action::kUnchanged;
+    return;
+  }
+  attempt(now);
+}
+
+std::optional<std::int64_t> MetricsWriter::nextWakeUsec() const {
+  const std::int64_t refresh = o_.refresh.count() * 1000;
+  const std::int64_t minInterval = o_.min_interval.count() * 1000;
+  if (blocked_)
+    return lastAttemptUsec_ + (refresh > 0 ? refresh : minInterval);
+  if (haveInput_ && want_ != onDisk_)
+    return lastAttemptUsec_ + minInterval;
+  if (refresh > 0 && attempted_)
+    return lastOkUsec_ + refresh;
+  return std::nullopt;
+}
+
+void MetricsWriter::attempt(std::int64_t now) {
+  attempted_ = true;
+  lastAttemptUsec_ = now;
+  // O_NOFOLLOW: on Debian /var/lib/prometheus belongs to the prometheus user, who could put a
+  // symlink in place of node-exporter/ and have root write wherever it points.
+  Fd dfd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (dfd.get() < 0) {
+    const int e = errno;
+    if (e == ENOENT) {
+      onDisk_.clear();
+      blocked_ = true;
+      last_ = Action::kNoDirectory;
+      lastError_.clear();
+      saidWriting_ = false;
+      if (!saidMissing_)
+        log::info("metrics: \"" + dir_ +
+                  "\" does not exist (no prometheus-node-exporter here?), not writing " +
+                  kMetricsFileName);
+      saidMissing_ = true;
+      return;
+    }
+    // O_NOFOLLOW with O_DIRECTORY fails a symlink with ENOTDIR: lstat tells which it was.
+    struct stat ls {};
+    if ((e == ELOOP || e == ENOTDIR) && ::lstat(dir_.c_str(), &ls) == 0 && S_ISLNK(ls.st_mode))
+      fail("refusing \"" + dir_ + "\": it is a symlink");
+    else
+      fail("cannot open \"" + dir_ + "\": " + std::strerror(e));
+    return;
+  }
+  saidMissing_ = false;
+  struct stat ds {};
+  if (::fstat(dfd.get(), &ds) != 0) {
+    fail("cannot stat \"" + dir_ + "\": " + std::strerror(errno));
+    return;
+  }
+  // Root writing into a directory that someone else owns is how files get planted elsewhere.
+  if (ds.st_uid != 0 && ds.st_uid != ::geteuid()) {
+    fail("refusing \"" + dir_ + "\": owned by uid " + std::to_string(ds.st_uid) + ", not root");
+    return;
+  }
+  if (!cleanedTemps_) {
+    removeTemps(dfd.get());
+    cleanedTemps_ = true;
+  }
+
+  if (want_ == onDisk_) {
+    // Refresh: only when the name still holds the file we wrote, unchanged; anything else there
+    // (removed, replaced, a symlink, a chmod) is written anew.
+    struct stat st {};
+    if (::fstatat(dfd.get(), kMetricsFileName, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode) && st.st_dev == dev_ && st.st_ino == ino_ &&
+        static_cast<std::size_t>(st.st_size) == onDisk_.size() && (st.st_mode & 07777) == 0644 &&
+        ::utimensat(dfd.get(), kMetricsFileName, nullptr, AT_SYMLINK_NOFOLLOW) == 0) {
+      lastOkUsec_ = now;
+      last_ = Action::kTouched;
+      return;
+    }
+    onDisk_.clear();
+  }
+  if (!write(dfd.get()))
+    return;
+  onDisk_ = want_;
+  lastOkUsec_ = now;
+  blocked_ = false;
+  lastError_.clear();
+  last_ = Action::kWritten;
+  ++writes_;
+  if (!saidWriting_)
+    log::info("metrics: writing \"" + path() + "\"");
+  saidWriting_ = true;
+}
+
+// As systemd's write_string_file_atomic, within the directory fd opened above: a temp file
+// beside the target, mode set before the rename, fsync, renameat (which replaces whatever is at
+// the name, a symlink included, never following it). The directory is not fsynced: a crash
+// leaves the previous complete file, and the restarted daemon writes a new one.
+bool MetricsWriter::write(int dfd) {
+  std::string tmp;
+  Fd fd;
+  for (int i = 0; i < 16 && fd.get() < 0; ++i) {
+    tmp = tempPrefix() + randomSuffix();
+    fd.reset(
+        ::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (fd.get() < 0 && errno != EEXIST)
+      break;
+  }
+  if (fd.get() < 0) {
+    fail("cannot create \"" + dir_ + "/" + tmp + "\": " + std::strerror(errno));
+    return false;
+  }
+  auto undo = [&](const std::string& what) {
+    const int e = errno;
+    fd.reset();
+    ::unlinkat(dfd, tmp.c_str(), 0);
+    fail(what + " \"" + dir_ + "/" + tmp + "\": " + std::strerror(e));
+    return false;
+  };
+  struct stat st {};
+  if (!writeAll(fd.get(), want_))
+    return undo("cannot write");
+  // node_exporter runs as the prometheus user; the daemon's umask is 077.
+  if (::fchmod(fd.get(), 0644) != 0)
+    return undo("cannot set mode of");
+  if (::fsync(fd.get()) != 0)
+    return undo("cannot fsync");
+  if (::fstat(fd.get(), &st) != 0)
+    return undo("cannot stat");
+  if (::close(fd.release()) != 0)
+    return undo("cannot close");
+  if (::renameat(dfd, tmp.c_str(), dfd, kMetricsFileName) != 0) {
+    const int e = errno;
+    ::unlinkat(dfd, tmp.c_str(), 0);
+    fail("cannot rename into \"" + path() + "\": " + std::strerror(e));
+    return false;
+  }
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  return true;
+}
+
+void MetricsWriter::fail(const std::string& why) {
+  onDisk_.clear();
+  blocked_ = true;
+  last_ = Action::kFailed;
+  saidWriting_ = false;
+  // Once per distinct reason: a read-only directory must not flood the journal every minute.
+  if (why != lastError_)
+    log::warning("metrics: " + why + ", ignoring");
+  else
+    log::debug("metrics: " + why + ", ignoring");
+  lastError_ = why;
+}
+
+}  // namespace keepalive::daemon

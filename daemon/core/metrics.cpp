@@ -1,0 +1,261 @@
+#include "metrics.h"
+
+#include <charconv>
+#include <cinttypes>
+#include <cstdio>
+#include <utility>
+#include <vector>
+
+#include "state.h"
+
+namespace keepalive::daemon {
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], 0 when there is none (overlong forms, surrogates
+// and code points past U+10FFFF included: Prometheus' parser refuses them all).
+std::size_t utf8Length(const std::string& s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0)
+      lo = 0xA0;
+    if (c == 0xED)
+      hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0)
+      lo = 0x90;
+    if (c == 0xF4)
+      hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size())
+    return 0;
+  if (b(i + 1) < lo || b(i + 1) > hi)
+    return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF)
+      return 0;
+  return n;
+}
+
+class Exposition {
+ public:
+  // HELP and TYPE go out with the first sample: a family without samples is left out entirely,
+  // so no parser has to cope with an empty one.
+  void family(const char* name, const char* type, const char* help) {
+    name_ = name;
+    type_ = type;
+    help_ = help;
+    headerDone_ = false;
+  }
+  void sample(const std::vector<std::pair<const char*, std::string>>& labels,
+              const std::string& value) {
+    if (!headerDone_) {
+      out_ += std::string("# HELP ") + name_ + " " + help_ + "\n";
+      out_ += std::string("# TYPE ") + name_ + " " + type_ + "\n";
+      headerDone_ = true;
+    }
+    out_ += name_;
+    if (!labels.empty()) {
+      out_ += '{';
+      const char* sep = "";
+      for (const auto& [k, v] : labels) {
+        out_ += sep;
+        out_ += k;
+        out_ += "=\"";
+        out_ += escapeLabelValue(v);
+        out_ += '"';
+        sep = ",";
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+  void sample(const std::string& value) { sample({}, value); }
+  std::string take() { return std::move(out_); }
+
+ private:
+  const char* name_ = "";
+  const char* type_ = "";
+  const char* help_ = "";
+  bool headerDone_ = false;
+  std::string out_;
+};
+
+std::string num(std::uint64_t v) {
+  return std::to_string(v);
+}
+
+// Microseconds as seconds with all six decimals: exact, and the same bytes for the same input.
+std::string seconds(std::uint64_t usec) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%" PRIu64 ".%06" PRIu64, usec / 1000000, usec % 1000000);
+  return buf;
+}
+
+bool endsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// sshd -T and ssh -G print intervals in seconds and counts as plain integers; anything else
+// (an unexpected spelling) is left out rather than shown as a wrong number.
+bool parseCount(const std::string& v, std::uint64_t& out) {
+  const char* end = v.data() + v.size();
+  auto [p, ec] = std::from_chars(v.data(), end, out);
+  return ec == std::errc() && p == end && !v.empty();
+}
+
+// The two targets in a fixed order, each with its keywords in byte order (std::map).
+template <class F>
+void forEachEffective(const MetricsInput& in, F f) {
+  for (const auto& [keyword, value] : in.effective_server)
+    f("sshd", keyword, value);
+  for (const auto& [keyword, value] : in.effective_client)
+    f("ssh", keyword, value);
+}
+
+bool applySucceeded(const std::string& result) {
+  return result == "applied" || result == "unchanged" || result == "restored";
+}
+
+}  // namespace
+
+std::string escapeLabelValue(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (std::size_t i = 0; i < v.size();) {
+    const auto c = static_cast<unsigned char>(v[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+    } else if (std::size_t n = c >= 0x80 ? utf8Length(v, i) : 0; n > 0) {
+      out.append(v, i, n);
+      i += n;
+      continue;
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\\\x%02X", c);
+      out += buf;
+    }
+    ++i;
+  }
+  return out;
+}
+
+std::string renderMetrics(const MetricsInput& in) {
+  Exposition e;
+
+  e.family("keepalive_policy_info", "gauge",
+           "The running keepalive-policyd and the digest of the policy in force (empty before "
+           "any); always 1.");
+  e.sample({{"version", in.version}, {"digest", in.policy_digest}}, "1");
+
+  // One sample per state, 1 for the current one: alerts can say state!="ok" and dashboards can
+  // show every state, including those never reached.
+  e.family("keepalive_policy_state", "gauge",
+           "keepalive-policyd's state: 1 for the current one, 0 for the others.");
+  bool known = false;
+  for (auto k : {StateKind::kStarting, StateKind::kOk, StateKind::kDegraded, StateKind::kShadowed,
+                 StateKind::kPolicyError, StateKind::kRolledBack}) {
+    const std::string name = toString(k);
+    known = known || name == in.state;
+    e.sample({{"state", name}}, name == in.state ? "1" : "0");
+  }
+  if (!known)  // a state newer than this list still shows as the current one
+    e.sample({{"state", in.state}}, "1");
+
+  e.family("keepalive_policy_generation", "gauge",
+           "Policy transactions since keepalive-policyd started.");
+  e.sample(num(in.generation));
+
+  e.family("keepalive_policy_last_apply_timestamp_seconds", "gauge",
+           "When the last policy transaction ended, in seconds since the epoch; 0 = none yet.");
+  e.sample(seconds(in.last_apply_usec));
+
+  e.family("keepalive_policy_last_apply_success", "gauge",
+           "1 when the last policy transaction left the policy in force (applied, unchanged or "
+           "restored), 0 when it failed or none ran yet.");
+  e.sample(applySucceeded(in.last_apply_result) ? "1" : "0");
+
+  e.family("keepalive_policy_last_apply_result", "gauge",
+           "The result of the last policy transaction as a label (none = none yet); always 1.");
+  e.sample({{"result", in.last_apply_result.empty() ? "none" : in.last_apply_result}}, "1");
+
+  e.family("keepalive_policy_effective_interval_seconds", "gauge",
+           "Effective keepalive interval as sshd -T or ssh -G reports it, in seconds; 0 = off.");
+  forEachEffective(in, [&](const char* target, const std::string& kw, const std::string& v) {
+    std::uint64_t n = 0;
+    if (endsWith(kw, "interval") && parseCount(v, n))
+      e.sample({{"target", target}, {"keyword", kw}}, num(n));
+  });
+
+  e.family("keepalive_policy_effective_count_max", "gauge",
+           "Effective number of unanswered keepalive probes before the session is dropped, as "
+           "sshd -T or ssh -G reports it.");
+  forEachEffective(in, [&](const char* target, const std::string& kw, const std::string& v) {
+    std::uint64_t n = 0;
+    if (endsWith(kw, "countmax") && parseCount(v, n))
+      e.sample({{"target", target}, {"keyword", kw}}, num(n));
+  });
+
+  e.family("keepalive_policy_effective_tcp_keepalive", "gauge",
+           "Effective TCPKeepAlive as sshd -T or ssh -G reports it: 1 = yes, 0 = no.");
+  forEachEffective(in, [&](const char* target, const std::string& kw, const std::string& v) {
+    if (kw == "tcpkeepalive" && (v == "yes" || v == "no"))
+      e.sample({{"target", target}}, v == "yes" ? "1" : "0");
+  });
+
+  e.family("keepalive_policy_shadowed_settings", "gauge",
+           "Settings another file or Match block wins over the policy for.");
+  e.sample(num(in.shadowed));
+
+  // Separate gauges, not one with a state label: non-compliant and unwatched users are subsets
+  // of the covered ones, so a sum over such a label would mean nothing.
+  e.family("keepalive_policy_users_covered", "gauge",
+           "Users whose ~/.ssh/config the policy covers.");
+  e.sample(num(in.users_covered));
+  e.family("keepalive_policy_users_noncompliant", "gauge",
+           "Covered users whose state is neither ok nor repaired.");
+  e.sample(num(in.users_noncompliant));
+  e.family("keepalive_policy_users_unwatched", "gauge",
+           "Covered users without an inotify watch (watch limit reached), checked by rescans "
+           "only.");
+  e.sample(num(in.users_unwatched));
+
+  e.family("keepalive_policy_repairs_total", "counter",
+           "Repairs since keepalive-policyd started: users' files and drop-ins restored after "
+           "drift.");
+  e.sample(num(in.repairs_total));
+  e.family("keepalive_policy_refusals_total", "counter",
+           "Repairs refused since keepalive-policyd started (unsafe files: symlinks, foreign "
+           "owners, ...).");
+  e.sample(num(in.refusals_total));
+  e.family("keepalive_policy_reloads_total", "counter",
+           "sshd reloads since keepalive-policyd started.");
+  e.sample(num(in.reloads_total));
+  e.family("keepalive_policy_rollbacks_total", "counter",
+           "Policy transactions rolled back since keepalive-policyd started.");
+  e.sample(num(in.rollbacks_total));
+
+  e.family("keepalive_policy_inotify_watches", "gauge", "inotify watches keepalive-policyd holds.");
+  e.sample(num(in.watches_used));
+
+  return e.take();
+}
+
+}  // namespace keepalive::daemon

@@ -1,0 +1,526 @@
+// The metrics writer on real directories, and promtool over its output and over the alert rules
+// in docs/metrics.md.
+#include "adapters/metrics_writer.h"
+
+#include <fcntl.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "test_support.h"
+
+using namespace keepalive::daemon;
+using keepalive::test::isRoot;
+using keepalive::test::makeDirs;
+using keepalive::test::readFile;
+using keepalive::test::run;
+using keepalive::test::TempDir;
+using keepalive::test::writeFile;
+
+namespace {
+
+class FakeClock : public Clock {
+ public:
+  std::int64_t realtimeUsec() override { return 1700000000000000 + mono; }
+  std::int64_t monotonicUsec() override { return mono; }
+  void advance(std::chrono::milliseconds d) { mono += d.count() * 1000; }
+  std::int64_t mono = 5000000;
+};
+
+MetricsInput input(std::uint64_t repairs = 7) {
+  MetricsInput in;
+  in.state = "shadowed";
+  in.version = "0.1.0";
+  in.policy_digest = "sha256:27087c4c";
+  in.generation = 2;
+  in.last_apply_usec = 1700000000123456;
+  in.last_apply_result = "applied";
+  in.effective_server = {
+      {"clientaliveinterval", "120"}, {"clientalivecountmax", "3"}, {"tcpkeepalive", "yes"}};
+  in.effective_client = {{"serveraliveinterval", "240"}, {"serveralivecountmax", "3"}};
+  in.shadowed = 1;
+  in.users_covered = 3;
+  in.users_noncompliant = 1;
+  in.repairs_total = repairs;
+  in.reloads_total = 1;
+  in.watches_used = 9;
+  return in;
+}
+
+struct stat lstatOf(const std::string& path) {
+  struct stat st {};
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  return st;
+}
+
+// Back-dates the file, so that any write or touch shows in its mtime.
+void setOldMtime(const std::string& path) {
+  const timespec times[2] = {{1000000000, 0}, {1000000000, 0}};
+  REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) == 0);
+}
+
+std::vector<std::string> names(const std::string& dir) {
+  auto r = run({"/bin/ls", "-A", dir});
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < r.out.size()) {
+    auto end = r.out.find('\n', start);
+    out.push_back(r.out.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+MetricsWriterOptions options(const std::string& dir) {
+  MetricsWriterOptions o;
+  o.dir = dir;
+  return o;
+}
+
+// promtool, from PATH. Missing in CI is a failure (scripts/deps.sh installs it); elsewhere the
+// check is reported as not run, loudly.
+std::string promtool() {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= dirs.size()) {
+    auto end = dirs.find(':', start);
+    if (end == std::string::npos)
+      end = dirs.size();
+    const std::string p = dirs.substr(start, end - start) + "/promtool";
+    if (end > start && ::access(p.c_str(), X_OK) == 0)
+      return p;
+    start = end + 1;
+  }
+  if (std::getenv("CI"))
+    FAIL("promtool is missing: scripts/deps.sh installs it (from Debian's prometheus package)");
+  WARN("promtool is missing, NOT checking with it: run scripts/deps.sh");
+  return "";
+}
+
+std::string docsDir() {
+  return keepalive::test::dataDir() + "/../../docs";
+}
+
+// The ```yaml blocks of docs/metrics.md that hold rule groups, as one rules file.
+std::string rulesFromDocs() {
+  const std::string md = readFile(docsDir() + "/metrics.md");
+  std::string out;
+  std::size_t pos = 0;
+  while ((pos = md.find("```yaml\n", pos)) != std::string::npos) {
+    pos += 8;
+    const auto end = md.find("```", pos);
+    REQUIRE(end != std::string::npos);
+    const std::string block = md.substr(pos, end - pos);
+    if (block.rfind("groups:", 0) == 0) {
+      REQUIRE(out.empty());  // one rules file, so it can be copied as it is
+      out = block;
+    }
+    pos = end + 3;
+  }
+  return out;
+}
+
+// promtool test rules compares annotations too: the firing tests check labels only.
+std::string withoutAnnotations(const std::string& rules) {
+  std::string out;
+  std::size_t skipIndent = std::string::npos;
+  std::size_t start = 0;
+  while (start < rules.size()) {
+    auto end = rules.find('\n', start);
+    if (end == std::string::npos)
+      end = rules.size();
+    const std::string line = rules.substr(start, end - start);
+    start = end + 1;
+    const auto indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos) {
+      out += "\n";
+      continue;
+    }
+    if (skipIndent != std::string::npos && indent > skipIndent)
+      continue;
+    skipIndent = std::string::npos;
+    if (line.compare(indent, 12, "annotations:") == 0) {
+      skipIndent = indent;
+      continue;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("metrics writer: writes the rendering atomically, 0644, no temp file left") {
+  TempDir t("metrics");
+  FakeClock clock;
+  MetricsWriter w(options(t.path()), clock);
+  const mode_t old = ::umask(077);  // as under the unit's UMask=0077
+  w.update(input());
+  ::umask(old);
+  CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
+  CHECK(w.path() == t / "keepalive-policy.prom");
+  CHECK(readFile(w.path()) == renderMetrics(input()));
+  const auto st = lstatOf(w.path());
+  CHECK(S_ISREG(st.st_mode));
+  CHECK((st.st_mode & 07777) == 0644);
+  CHECK(names(t.path()) == std::vector<std::string>{"keepalive-policy.prom"});
+}
+
+TEST_CASE("metrics writer: the file appears only by rename, from a name node_exporter ignores") {
+  TempDir t("metrics");
+  FakeClock clock;
+  MetricsWriter w(options(t.path()), clock);
+  w.update(input());
+  const int ifd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  REQUIRE(ifd >= 0);
+  REQUIRE(::inotify_add_watch(ifd, t.path().c_str(),
+                              IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO |
+                                  IN_ATTRIB | IN_DELETE) >= 0);
+  clock.advance(std::chrono::seconds(2));
+  w.update(input(8));
+  REQUIRE(w.lastAction() == MetricsWriter::Action::kWritten);
+  alignas(inotify_event) char buf[8192];
+  const ssize_t n = ::read(ifd, buf, sizeof buf);
+  ::close(ifd);
+  REQUIRE(n > 0);
+  std::vector<std::pair<std::uint32_t, std::string>> events;
+  for (char* p = buf; p < buf + n;) {
+    auto* e = reinterpret_cast<inotify_event*>(p);
+    events.emplace_back(e->mask, e->len ? std::string(e->name) : "");
+    p += sizeof(inotify_event) + e->len;
+  }
+  std::string temp;
+  bool movedTo = false;
+  for (const auto& [mask, name] : events) {
+    INFO(name << " mask " << mask);
+    if (name == "keepalive-policy.prom") {
+      // Never created, written or closed under its real name: only renamed onto it.
+      CHECK((mask & (IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE)) == 0);
+      movedTo = movedTo || (mask & IN_MOVED_TO);
+    } else {
+      CHECK(name.rfind(".keepalive-policy.prom.", 0) == 0);
+      CHECK(name.substr(name.size() - 5) != ".prom");  // outside the collector's *.prom
+      if (mask & IN_CREATE)
+        temp = name;
+    }
+  }
+  CHECK_FALSE(temp.empty());
+  CHECK(movedTo);
+  CHECK(readFile(w.path()) == renderMetrics(input(8)));
+}
+
+TEST_CASE("metrics writer: unchanged metrics are not rewritten, changes wait for min_interval") {
+  TempDir t("metrics");
+  FakeClock clock;
+  MetricsWriter w(options(t.path()), clock);
+  w.update(input());
+  REQUIRE(w.writes() == 1);
+  setOldMtime(w.path());
+  const auto before = lstatOf(w.path());
+
+  clock.advance(std::chrono::seconds(5));
+  w.update(input());
+  CHECK(w.lastAction() == MetricsWriter::Action::kUnchanged);
+  auto after = lstatOf(w.path());
+  CHECK(after.st_ino == before.st_ino);
+  CHECK(after.st_mtim.tv_sec == 1000000000);
+  CHECK(w.writes() == 1);
+  CHECK(w.nextWakeUsec() == clock.mono - 5000000 + 60000000);  // the refresh
+
+  // A burst of changes: the first goes out, the rest wait out the interval, and the last wins.
+  w.update(input(8));
+  CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
+  clock.advance(std::chrono::milliseconds(300));
+  w.update(input(9));
+  CHECK(w.lastAction() == MetricsWriter::Action::kDeferred);
+  w.update(input(10));
+  CHECK(w.lastAction() == MetricsWriter::Action::kDeferred);
+  CHECK(readFile(w.path()) == renderMetrics(input(8)));
+  REQUIRE(w.nextWakeUsec());
+  CHECK(*w.nextWakeUsec() == clock.mono - 300000 + 1000000);
+  clock.mono = *w.nextWakeUsec();
+  w.update(input(10));  // what the daemon's timer does
+  CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
+  CHECK(readFile(w.path()) == renderMetrics(input(10)));
+  CHECK(w.writes() == 3);
+
+  // A change and back within the interval: nothing to write.
+  clock.advance(std::chrono::milliseconds(100));
+  w.update(input(11));
+  w.update(input(10));
+  CHECK(w.lastAction() == MetricsWriter::Action::kUnchanged);
+  CHECK(w.writes() == 3);
+}
+
+TEST_CASE("metrics writer: an unchanged file is touched every refresh, not rewritten") {
+  TempDir t("metrics");
+  FakeClock clock;
+  MetricsWriter w(options(t.path()), clock);
+  w.update(input());
+  setOldMtime(w.path());
+  const auto before = lstatOf(w.path());
+  clock.advance(std::chrono::seconds(59));
+  w.update(input());
+  CHECK(w.lastAction() == MetricsWriter::Action::kUnchanged);
+  clock.advance(std::chrono::seconds(1));
+  w.update(input());
+  CHECK(w.lastAction() == MetricsWriter::Action::kTouched);
+  const auto after = lstatOf(w.path());
+  CHECK(after.st_ino == before.st_ino);
+  CHECK(after.st_mtim.tv_sec > 1000000000);
+  CHECK(w.writes() == 1);
+  CHECK(w.nextWakeUsec() == clock.mono + 60000000);
+
+  // Removed behind our back: the refresh writes it again.
+  REQUIRE(::unlink(w.path().c_str()) == 0);
+  clock.advance(std::chrono::seconds(60));
+  w.update(input());
+  CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
+  CHECK(readFile(w.path()) == renderMetrics(input()));
+}
+
+TEST_CASE("metrics writer: a symlink at the file's name is replaced, never followed") {
+  TempDir t("metrics");
+  makeDirs(t / "dir");
+  writeFile(t / "victim", "victim\n", 0600);
+  REQUIRE(::symlink((t / "victim").c_str(), (t / "dir/keepalive-policy.prom").c_str()) == 0);
+  FakeClock clock;
+  MetricsWriter w(options(t / "dir"), clock);
+  w.update(input());
+  CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
+  CHECK(S_ISREG(lstatOf(w.path()).st_mode));
+  CHECK(readFile(w.path()) == renderMetrics(input()));
+  CHECK(readFile(t / "victim") == "victim\n");
+  CHECK((lstatOf(t / "victim").st_mode & 07777) == 0600);
+
+  // Planted after our write: the refresh sees a file that is not ours and replaces it too.
+  setOldMtime(t / "victim");
+  REQUIRE(::unlink(w.path().c_str()) == 0);
+  REQUIRE(::symlink((t / "victim").c_str(), w.path().c_str()) == 0);
+  clock.advance(std::chrono::seconds(60));
+  w.update(input());
+  CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
+  CHECK(S_ISREG(lstatOf(w.path()).st_mode));
+  CHECK(readFile(t / "victim") == "victim\n");
+  CHECK(lstatOf(t / "victim").st_mtim.tv_sec == 1000000000);
+}
+
+TEST_CASE("metrics writer: a symlinked or foreign directory is refused") {
+  TempDir t("metrics");
+  makeDirs(t / "real");
+  REQUIRE(::symlink((t / "real").c_str(), (t / "link").c_str()) == 0);
+  FakeClock clock;
+  MetricsWriter w(options(t / "link"), clock);
+  w.update(input());
+  CHECK(w.lastAction() == MetricsWriter::Action::kFailed);
+  CHECK(w.lastError() == "refusing \"" + t / "link" + "\": it is a symlink");
+  CHECK(names(t / "real").empty());
+
+  if (isRoot()) {
+    makeDirs(t / "nobodys");
+    REQUIRE(::chown((t / "nobodys").c_str(), 65534, 65534) == 0);
+    MetricsWriter n(options(t / "nobodys"), clock);
+    n.update(input());
+    CHECK(n.lastAction() == MetricsWriter::Action::kFailed);
+    CHECK(n.lastError().find("owned by uid 65534, not root") != std::string::npos);
+    CHECK(names(t / "nobodys").empty());
+  }
+}
+
+TEST_CASE("metrics writer: a missing directory means no metrics, until it appears") {
+  TempDir t("metrics");
+  FakeClock clock;
+  MetricsWriter w(options(t / "node-exporter"), clock);
+  w.update(input());
+  CHECK(w.lastAction() == MetricsWriter::Action::kNoDirectory);
+  CHECK(w.lastError().empty());
+  CHECK(w.writes() == 0);
+  CHECK(names(t.path()).empty());
+  CHECK(w.nextWakeUsec() == clock.mono + 60000000);
+
+  // Installed later: picked up at the next retry, not at every change before it.
+  makeDirs(t / "node-exporter");
+  clock.advance(std::chrono::seconds(10));
+  w.update(input(8));
+  CHECK(w.lastAction() == MetricsWriter::Action::kNoDirectory);
+  CHECK(names(t / "node-exporter").empty());
+  clock.advance(std::chrono::seconds(50));
+  w.update(input(8));
+  CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
+  CHECK(readFile(w.path()) == renderMetrics(input(8)));
+}
+
+TEST_CASE("metrics writer: --root resolves the directory under the root, stale temps go") {
+  TempDir t("metrics");
+  makeDirs(t / "var/lib/prometheus/node-exporter");
+  writeFile(t / "var/lib/prometheus/node-exporter/.keepalive-policy.prom.k1LLed9x", "half");
+  writeFile(t / "var/lib/prometheus/node-exporter/other.prom", "other_metric 1\n");
+  FakeClock clock;
+  MetricsWriterOptions o;
+  o.root = t.path() + "/";
+  MetricsWriter w(o, clock);
+  CHECK(w.dir() == t / "var/lib/prometheus/node-exporter");
+  w.update(input());
+  CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
+  CHECK(readFile(t / "var/lib/prometheus/node-exporter/keepalive-policy.prom") ==
+        renderMetrics(input()));
+  CHECK(names(w.dir()) == std::vector<std::string>{"keepalive-policy.prom", "other.prom"});
+}
+
+TEST_CASE("metrics writer: a failed write is reported, cleaned up and retried") {
+  TempDir t("metrics");
+  // A directory where the file should be: the rename fails (EISDIR).
+  makeDirs(t / "keepalive-policy.prom/x");
+  FakeClock clock;
+  MetricsWriter w(options(t.path()), clock);
+  REQUIRE_NOTHROW(w.update(input()));
+  CHECK(w.lastAction() == MetricsWriter::Action::kFailed);
+  CHECK(w.lastError().find("cannot rename into \"" + t / "keepalive-policy.prom\"") == 0);
+  CHECK(names(t.path()) == std::vector<std::string>{"keepalive-policy.prom"});  // no temp left
+  clock.advance(std::chrono::seconds(2));
+  w.update(input(8));  // not before the retry interval
+  CHECK(w.lastAction() == MetricsWriter::Action::kFailed);
+  CHECK(w.writes() == 0);
+
+  REQUIRE(run({"/bin/rm", "-r", t / "keepalive-policy.prom"}).exit_code == 0);
+  clock.advance(std::chrono::seconds(60));
+  w.update(input(8));
+  CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
+  CHECK(w.lastError().empty());
+  CHECK(readFile(w.path()) == renderMetrics(input(8)));
+}
+
+TEST_CASE("metrics: metricsInput copies the D-Bus snapshot") {
+  StatusSnapshot s;
+  s.state = "ok";
+  s.version = "0.1.0";
+  s.policy_digest = "sha256:abc";
+  s.generation = 4;
+  s.last_apply_time = 1700000000000001;
+  s.last_apply_result = "unchanged";
+  s.effective_server = {{"clientaliveinterval", {"120", "/etc/ssh/sshd_config.d/00-k.conf:3"}}};
+  s.effective_client = {{"serveraliveinterval", {"240", "/etc/ssh/ssh_config.d/00-k.conf:3"}}};
+  s.shadowed = {"a", "b"};
+  s.users_covered = 5;
+  s.users_noncompliant = 4;
+  s.users_unwatched = 3;
+  s.repairs_total = 9;
+  s.refusals_total = 8;
+  s.reloads_total = 7;
+  s.rollbacks_total = 6;
+  s.watches_used = 11;
+  const MetricsInput in = metricsInput(s);
+  CHECK(in.state == "ok");
+  CHECK(in.version == "0.1.0");
+  CHECK(in.policy_digest == "sha256:abc");
+  CHECK(in.generation == 4);
+  CHECK(in.last_apply_usec == 1700000000000001);
+  CHECK(in.last_apply_result == "unchanged");
+  CHECK(in.effective_server == std::map<std::string, std::string>{{"clientaliveinterval", "120"}});
+  CHECK(in.effective_client == std::map<std::string, std::string>{{"serveraliveinterval", "240"}});
+  CHECK(in.shadowed == 2);
+  CHECK(in.users_covered == 5);
+  CHECK(in.users_noncompliant == 4);
+  CHECK(in.users_unwatched == 3);
+  CHECK(in.repairs_total == 9);
+  CHECK(in.refusals_total == 8);
+  CHECK(in.reloads_total == 7);
+  CHECK(in.rollbacks_total == 6);
+  CHECK(in.watches_used == 11);
+}
+
+TEST_CASE("metrics: promtool check metrics passes on the written file") {
+  const std::string tool = promtool();
+  if (tool.empty())
+    return;
+  TempDir t("metrics");
+  FakeClock clock;
+  MetricsWriter w(options(t.path()), clock);
+  auto in = input();
+  in.version = "1.0 \"beta\" \\ \n\xff";  // every escape, and a byte that is not UTF-8
+  for (const auto& state : {"starting", "something-new"}) {
+    in.state = state;
+    clock.advance(std::chrono::seconds(2));
+    w.update(in);
+    REQUIRE(w.lastAction() == MetricsWriter::Action::kWritten);
+    auto r = run({"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", tool, w.path()});
+    INFO(readFile(w.path()) << "\npromtool: " << r.out << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out + r.err == "");
+  }
+  // Before any policy: the families without samples are left out, still valid.
+  w.update(MetricsInput{});
+  clock.advance(std::chrono::seconds(2));
+  w.update(MetricsInput{});
+  auto r = run({"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", tool, w.path()});
+  INFO(readFile(w.path()) << "\npromtool: " << r.out << r.err);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("metrics: the alert rules in docs/metrics.md pass promtool check and test rules") {
+  const std::string rules = rulesFromDocs();
+  REQUIRE(rules.find("KeepalivePolicyNotCompliant") != std::string::npos);
+  const std::string tool = promtool();
+  if (tool.empty())
+    return;
+  TempDir t("metrics-rules");
+  writeFile(t / "docs.yml", rules);
+  auto r = run({tool, "check", "rules", t / "docs.yml"});
+  INFO(rules << "\npromtool: " << r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string bare = withoutAnnotations(rules);
+  REQUIRE(bare.find("annotations") == std::string::npos);
+  REQUIRE(bare.find("alert: KeepalivePolicyMetricsStale") != std::string::npos);
+  writeFile(t / "rules.yml", bare);
+
+  // The rules fire when they should, on samples as the daemon writes them (1-minute scrapes).
+  writeFile(t / "test.yml", R"(rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'keepalive_policy_state{instance="a",state="ok"}'
+        values: '1 1 0x15'
+      - series: 'keepalive_policy_state{instance="b",state="ok"}'
+        values: '1x20'
+      - series: 'keepalive_policy_users_noncompliant{instance="a"}'
+        values: '0 2x40'
+      - series: 'keepalive_policy_last_apply_success{instance="a"}'
+        values: '1 0x20'
+      - series: 'node_textfile_mtime_seconds{instance="a",file="/var/lib/prometheus/node-exporter/keepalive-policy.prom"}'
+        values: '0x20'
+      - series: 'node_textfile_mtime_seconds{instance="b",file="keepalive-policy.prom"}'
+        values: '0+60x20'
+    alert_rule_test:
+      - eval_time: 11m
+        alertname: KeepalivePolicyNotCompliant
+        exp_alerts: []
+      - eval_time: 13m
+        alertname: KeepalivePolicyNotCompliant
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: a, state: ok}
+      - eval_time: 31m
+        alertname: KeepalivePolicyUsersNonCompliant
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: a}
+      - eval_time: 20m
+        alertname: KeepalivePolicyApplyFailed
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: a}
+      - eval_time: 20m
+        alertname: KeepalivePolicyMetricsStale
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: a, file: /var/lib/prometheus/node-exporter/keepalive-policy.prom}
+)");
+  r = run({tool, "test", "rules", t / "test.yml"});
+  INFO(rules << "\npromtool: " << r.out << r.err);
+  CHECK(r.exit_code == 0);
+}
