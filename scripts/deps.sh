@@ -40,3 +40,21 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# promtool checks the daemon's metrics file and the alert rules of docs/metrics.md (tests/
+# integration/metrics_test.cpp). It is in Debian's prometheus package, but installing that package
+# also enables prometheus.service, a server that the throwaway systemd of the system tests (an
+# overlay of this /) would start on every boot: take only the promtool binary out of it.
+if ! command -v promtool >/dev/null 2>&1; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "deps.sh: promtool is missing; run as root to install it" >&2
+    exit 1
+  fi
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  chown _apt "$tmp" 2>/dev/null || true  # apt downloads as _apt
+  download() { (cd "$tmp" && apt-get download -qq prometheus); }
+  download || { apt-get update -qq && download; }
+  dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+  install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
+fi
