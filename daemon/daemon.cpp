@@ -91,6 +91,16 @@ Daemon::Daemon(DaemonOptions o)
   // Homes on mounts that may hang are checked by workers: the summary once they are done.
   users_->setSettled([this] { updateUsersHealth(); });
   users_->setHealthChanged([this] { updateUsersHealth(); });
+  // One snapshot per loop iteration for D-Bus and the metrics file, however many changes.
+  sd_event_add_defer(loop_, &publishSource_, &Daemon::onPublish, this);
+  sd_event_source_set_enabled(publishSource_, SD_EVENT_OFF);
+  if (o_.metrics_dir != "none") {
+    metrics_ =
+        std::make_unique<MetricsWriter>(MetricsWriterOptions{o_.root, o_.metrics_dir}, clock_);
+    sd_event_add_time(loop_, &metricsTimer_, CLOCK_MONOTONIC, 0, 1000000, &Daemon::onMetricsTimer,
+                      this);
+    sd_event_source_set_enabled(metricsTimer_, SD_EVENT_OFF);
+  }
   engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
 }
@@ -98,6 +108,7 @@ Daemon::Daemon(DaemonOptions o)
 Daemon::~Daemon() {
   dbus_.reset();
   sd_event_source_disable_unref(publishSource_);
+  sd_event_source_disable_unref(metricsTimer_);
   users_.reset();  // holds watches in inotify_
   engine_.reset();
   inotify_.reset();
@@ -366,8 +377,6 @@ void Daemon::startBus() {
                  "; keepalivectl status will not answer, ignoring");
     return;
   }
-  sd_event_add_defer(loop_, &publishSource_, &Daemon::onPublish, this);
-  sd_event_source_set_enabled(publishSource_, SD_EVENT_OFF);
 }
 
 // Many changes in one loop iteration (a storm of repairs) make one PropertiesChanged.
@@ -378,8 +387,32 @@ void Daemon::publishSoon() {
 
 int Daemon::onPublish(sd_event_source*, void* self) {
   auto* d = static_cast<Daemon*>(self);
+  if (!d->dbus_ && !d->metrics_)
+    return 0;
+  const StatusSnapshot s = d->snapshot();
   if (d->dbus_)
-    d->dbus_->publish(d->snapshot());
+    d->dbus_->publish(s);
+  d->writeMetrics(s);
+  return 0;
+}
+
+void Daemon::writeMetrics(const StatusSnapshot& s) {
+  if (!metrics_)
+    return;
+  metrics_->update(metricsInput(s));
+  // A write held back (at most one a second), a retry, or the refresh that keeps the file's
+  // mtime telling a running daemon from a dead one.
+  if (auto t = metrics_->nextWakeUsec()) {
+    sd_event_source_set_time(metricsTimer_, static_cast<std::uint64_t>(*t));
+    sd_event_source_set_enabled(metricsTimer_, SD_EVENT_ONESHOT);
+  } else {
+    sd_event_source_set_enabled(metricsTimer_, SD_EVENT_OFF);
+  }
+}
+
+int Daemon::onMetricsTimer(sd_event_source*, std::uint64_t, void* self) {
+  auto* d = static_cast<Daemon*>(self);
+  d->writeMetrics(d->snapshot());
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "adapters/banner_probe.h"
 #include "adapters/fs_store.h"
 #include "adapters/inotify.h"
+#include "adapters/metrics_writer.h"
 #include "adapters/sshd_runner.h"
 #include "adapters/systemd_manager.h"
 #include "adapters/user_watcher.h"
@@ -34,7 +35,8 @@ struct DaemonOptions {
   std::chrono::milliseconds debounce{20};
   std::chrono::milliseconds command_timeout{10000};
   std::chrono::milliseconds job_timeout{15000};
-  bool bus = true;  // serve org.keepalivepolicy1 on the system bus
+  bool bus = true;                               // serve org.keepalivepolicy1 on the system bus
+  std::string metrics_dir = kDefaultMetricsDir;  // "none": no Prometheus textfile
   std::string version;
 };
 
@@ -71,6 +73,8 @@ class Daemon {
   void startBus();
   void publishSoon();
   static int onPublish(sd_event_source*, void* self);
+  static int onMetricsTimer(sd_event_source*, std::uint64_t, void* self);
+  void writeMetrics(const StatusSnapshot& s);
   StatusSnapshot snapshot() const;
   std::vector<std::string> checkAll();
   std::vector<UserRow> userRows() const;
@@ -90,6 +94,8 @@ class Daemon {
   std::unique_ptr<SystemdManager> systemd_;
   BannerProbe probe_;
   RealClock clock_;
+  std::unique_ptr<MetricsWriter> metrics_;  // after clock_, which it holds
+  sd_event_source* metricsTimer_ = nullptr;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<UserWatcher> users_;
   std::unique_ptr<DbusService> dbus_;

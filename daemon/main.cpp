@@ -23,6 +23,8 @@ void usage(FILE* out) {
       "  --foreground        log to stderr, even under systemd (the state line on every change)\n"
       "  --sshd PATH         sshd binary (default /usr/sbin/sshd)\n"
       "  --ssh PATH          ssh binary for ssh -G (default /usr/bin/ssh)\n"
+      "  --metrics-dir DIR|none  Prometheus metrics to DIR/keepalive-policy.prom (default\n"
+      "                      /var/lib/prometheus/node-exporter; nothing when DIR does not exist)\n"
       "  --bus system|none   serve org.keepalivepolicy1 on the system bus (default system)\n"
       "  --user-block-helper PATH  the per-user block's helper (default %s)\n"
       "  --unit NAME         sshd's systemd unit (default: detected; 'none': never reload)\n"
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
                                  {"version", no_argument, nullptr, 'V'},
                                  {"user-block-helper", required_argument, nullptr, 'B'},
                                  {"bus", required_argument, nullptr, 'b'},
+                                 {"metrics-dir", required_argument, nullptr, 'M'},
                                  {nullptr, 0, nullptr, 0}};
   DaemonOptions o;
   o.version = KEEPALIVE_VERSION;
@@ -65,6 +68,15 @@ int main(int argc, char** argv) {
         break;
       case 'S':
         o.ssh = optarg;
+        break;
+      case 'M':
+        if (std::string(optarg) != "none" && optarg[0] != '/') {
+          std::fprintf(
+              stderr, "keepalive-policyd: --metrics-dir takes an absolute path or none, not '%s'\n",
+              optarg);
+          return 2;
+        }
+        o.metrics_dir = optarg;
         break;
       case 'b':
         if (std::string(optarg) != "system" && std::string(optarg) != "none") {

@@ -150,6 +150,10 @@ void MetricsWriter::update(const MetricsInput& in) {
 std::optional<std::int64_t> MetricsWriter::nextWakeUsec() const {
   const std::int64_t refresh = o_.refresh.count() * 1000;
   const std::int64_t minInterval = o_.min_interval.count() * 1000;
+  // No directory (no node_exporter on this host): no wake-up of its own; the next change after
+  // the retry interval looks again. An idle daemon wakes for the watchdog and reconcile only.
+  if (blocked_ && last_ == Action::kNoDirectory)
+    return std::nullopt;
   if (blocked_)
     return lastAttemptUsec_ + (refresh > 0 ? refresh : minInterval);
   if (haveInput_ && want_ != onDisk_)

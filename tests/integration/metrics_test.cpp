@@ -344,9 +344,11 @@ TEST_CASE("metrics writer: a missing directory means no metrics, until it appear
   CHECK(w.lastError().empty());
   CHECK(w.writes() == 0);
   CHECK(names(t.path()).empty());
-  CHECK(w.nextWakeUsec() == clock.mono + 60000000);
+  // No timer of its own: a host without node_exporter wakes the daemon for nothing.
+  CHECK_FALSE(w.nextWakeUsec());
 
-  // Installed later: picked up at the next retry, not at every change before it.
+  // Installed later: picked up at the next change past the retry interval, not at every change
+  // before it.
   makeDirs(t / "node-exporter");
   clock.advance(std::chrono::seconds(10));
   w.update(input(8));
@@ -523,4 +525,46 @@ tests:
   r = run({tool, "test", "rules", t / "test.yml"});
   INFO(rules << "\npromtool: " << r.out << r.err);
   CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("metrics: the daemon keeps keepalive-policy.prom up to date") {
+  using namespace keepalive::test;
+  if (!isRoot())
+    return;
+  TempDir root("metrics-daemon");
+  makeDaemonRoot(root.path(),
+                 "version: 1\nserver: {client_alive_interval: 2m}\n"
+                 "users: {action: enforce, min_uid: 41000}\n");
+  replaceByRename(root / "etc/passwd", "alice:x:41000:41000::/home/alice:/bin/sh\n");
+  makeDirs(root / "home/alice/.ssh", 0700);
+  REQUIRE(::chown((root / "home/alice").c_str(), 41000, 41000) == 0);
+  REQUIRE(::chown((root / "home/alice/.ssh").c_str(), 41000, 41000) == 0);
+  makeDirs(root / "var/lib/prometheus/node-exporter", 0755);
+  const std::string prom = root / "var/lib/prometheus/node-exporter/keepalive-policy.prom";
+  DaemonProcess d(root.path());
+  auto holds = [&](const std::string& line) {
+    return waitFor([&] {
+      struct stat st {};
+      return ::stat(prom.c_str(), &st) == 0 && readFile(prom).find(line) != std::string::npos;
+    });
+  };
+  CHECK(holds("keepalive_policy_state{state=\"ok\"} 1\n"));
+  CHECK(holds("keepalive_policy_users_covered 1\n"));
+  CHECK(
+      holds("keepalive_policy_effective_interval_seconds{target=\"sshd\",keyword=\""
+            "clientaliveinterval\"} 120\n"));
+  // A repair shows in the counter (writes are at most one a second: the wait covers it).
+  writeFile(root / "home/alice/.ssh/config", "Host *\n", 0666);
+  REQUIRE(::chown((root / "home/alice/.ssh/config").c_str(), 41000, 41000) == 0);
+  REQUIRE(::chmod((root / "home/alice/.ssh/config").c_str(), 0666) == 0);
+  CHECK(holds("keepalive_policy_repairs_total 1\n"));
+  INFO(readFile(prom) << "\nthe daemon's log:\n" << d.log());
+  struct stat st {};
+  REQUIRE(::stat(prom.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0644);
+  const std::string tool = promtool();
+  if (!tool.empty()) {
+    auto r = run({"sh", "-c", tool + " check metrics < " + prom});
+    CHECK(r.exit_code == 0);
+  }
 }
