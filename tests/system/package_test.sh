@@ -296,6 +296,10 @@ done
 inside systemctl daemon-reload
 check "no $UNIT before the package (LoadState $(prop "$UNIT" LoadState))" \
     test "$(prop "$UNIT" LoadState)" = not-found
+# node_exporter's textfile directory, as prometheus-node-exporter ships it: the daemon's metrics
+# go there (docs/metrics.md), through the unit's ReadWritePaths=.
+PROM=/var/lib/prometheus/node-exporter/keepalive-policy.prom
+inside install -d -m 0755 "$(dirname "$PROM")"
 # man-db's trigger would rebuild every index; nothing here reads it.
 inside sh -c 'echo "man-db man-db/auto-update boolean false" | debconf-set-selections' 2>/dev/null
 
@@ -326,6 +330,8 @@ check "sshd -T shows clientaliveinterval 120 (was $ai_default)" wait_for 5 sshd_
 expect_reloads 1 "install with the example policy"
 sshd_ok "after the install"
 check "state directory $STATE_DIR is 0700 root (StateDirectory=)" mode_is "$STATE_DIR" "700 root:root"
+prom_written() { [ "$(inside stat -c %a "$PROM" 2>/dev/null)" = 644 ]; }
+check "the daemon writes its metrics to $PROM (0644) through the sandbox" wait_for 10 prom_written
 check "journal: $TUSER's world-writable config reported, not repaired (users.action: report)" \
     wait_for 10 daemon_logged "$mark" "of $TUSER is not compliant (users.action: report)"
 check "$TUSER's ~/.ssh/config untouched: still 666" mode_is "$THOME/.ssh/config" "666 $TUSER:$TUSER"
@@ -475,6 +481,7 @@ check "apt-get remove $PKG (exit $rc)" test "$rc" = 0
 check "$UNIT stopped (ActiveState $(prop "$UNIT" ActiveState), LoadState $(prop "$UNIT" LoadState))" \
     test "$(prop "$UNIT" ActiveState)" = inactive
 check "journal: the daemon exited on SIGTERM" daemon_logged "$mark" 'received Terminated, exiting'
+check "the metrics file removed, so node_exporter stops serving a gone daemon's values" absent_inside "$PROM"
 check "both drop-ins removed" sh -c "! \"$TSD\" exec \"$STATE\" test -e $SSHD_DROPIN &&
     ! \"$TSD\" exec \"$STATE\" test -e $CLIENT_DROPIN"
 expect_reloads 1 "apt remove"
