@@ -6,6 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -40,6 +42,75 @@ int openat2Path(int dirfd, const std::string& path, std::uint64_t flags, std::ui
   how.flags = flags | O_PATH | O_CLOEXEC;
   how.resolve = resolve;
   return static_cast<int>(::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+}
+
+std::atomic<bool> forceWalk{false};
+
+// openat2 is missing on kernels before 5.6 (RHEL 8) and refused (ENOSYS) by some seccomp
+// filters, among them the one systemd installs for RestrictSUIDSGID=.
+bool useOpenat2() {
+  static const bool available = [] {
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    const long fd = ::syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how);
+    if (fd >= 0)
+      ::close(static_cast<int>(fd));
+    return fd >= 0 || errno != ENOSYS;
+  }();
+  return available && !forceWalk.load(std::memory_order_relaxed);
+}
+
+// The mount an fd is on: the mount ID where statx knows it (5.8+), else the device. Two mounts
+// of one file system share a device but not a mount ID.
+bool sameMount(int a, int b) {
+  struct statx x {
+  }, y{};
+  if (::statx(a, "", AT_EMPTY_PATH, STATX_MNT_ID, &x) != 0 ||
+      ::statx(b, "", AT_EMPTY_PATH, STATX_MNT_ID, &y) != 0)
+    return false;
+  if ((x.stx_mask & STATX_MNT_ID) && (y.stx_mask & STATX_MNT_ID))
+    return x.stx_mnt_id == y.stx_mnt_id;
+  return x.stx_dev_major == y.stx_dev_major && x.stx_dev_minor == y.stx_dev_minor;
+}
+
+bool isSymlink(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+// Without openat2: one component at a time, each opened O_PATH|O_NOFOLLOW beneath the last, so
+// a symlink (or a /proc magic link) anywhere comes back as itself and ends the walk with ELOOP,
+// as RESOLVE_NO_SYMLINKS does. Mounts may be crossed (homes are often mounts of their own).
+int walkNoSymlinks(const std::string& path) {
+  int fd = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  std::size_t pos = 0;
+  while (fd >= 0 && pos < path.size()) {
+    const std::size_t end = std::min(path.find('/', pos), path.size());
+    const std::string comp = path.substr(pos, end - pos);
+    pos = end + 1;
+    if (comp.empty() || comp == ".")
+      continue;
+    const int next = ::openat(fd, comp.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    const int e = errno;
+    ::close(fd);
+    fd = next;
+    if (fd < 0) {
+      errno = e;
+      return -1;
+    }
+    if (isSymlink(fd)) {
+      ::close(fd);
+      errno = ELOOP;
+      return -1;
+    }
+  }
+  struct stat st {};
+  if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode))) {
+    ::close(fd);
+    errno = ENOTDIR;
+    return -1;
+  }
+  return fd;
 }
 
 std::string errnoText(const std::string& what, int e) {
@@ -126,8 +197,18 @@ std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor
 // followed either, so a symlink there comes back as itself (or as ELOOP) and the planner refuses
 // it by type.
 int openBeneath(int dirfd, const std::string& name) {
-  return openat2Path(dirfd, name, O_NOFOLLOW,
-                     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+  if (useOpenat2())
+    return openat2Path(dirfd, name, O_NOFOLLOW,
+                       RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+  // name is one component (".ssh", "config"): O_NOFOLLOW keeps it beneath dirfd and returns a
+  // symlink as itself; another mount is refused as RESOLVE_NO_XDEV does.
+  const int fd = ::openat(dirfd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0 && !sameMount(dirfd, fd)) {
+    ::close(fd);
+    errno = EXDEV;
+    return -1;
+  }
+  return fd;
 }
 
 // Maps a failed open of what to an answer: absent, refused, or an error.
@@ -149,6 +230,10 @@ UserCheck openFailure(const std::string& what, int e, const Progress& prog) {
 
 }  // namespace
 
+void walkWithoutOpenat2ForTesting(bool on) {
+  forceWalk = on;
+}
+
 UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMode,
                     mode_t sshDirMode, bool enforce) {
   Progress prog;
@@ -157,7 +242,9 @@ UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMo
   const std::string home = root + u.home;
   // No symlink anywhere in the home's path: a user who controls a parent must not point us at
   // another tree. Homes may be mounts of their own (NFS, autofs), so crossing mounts is fine here.
-  Fd homeFd(openat2Path(AT_FDCWD, home, O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
+  Fd homeFd(useOpenat2() ? openat2Path(AT_FDCWD, home, O_DIRECTORY,
+                                       RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+                         : walkNoSymlinks(home));
   if (homeFd.get() < 0) {
     const int e = errno;
     return openFailure("home \"" + home + "\"", e, prog);

@@ -39,6 +39,10 @@ struct UserCheck {
 // root: "" for the real system, else a test root that u.home is resolved under (itself
 // symlink-free: every component of the home's path must be a real directory). enforce=false
 // changes nothing.
+// Tests: resolve component by component as on kernels without openat2 (before 5.6) or under a
+// seccomp filter that refuses it; the daemon picks that by itself when openat2 says ENOSYS.
+void walkWithoutOpenat2ForTesting(bool on);
+
 UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMode,
                     mode_t sshDirMode, bool enforce);
 

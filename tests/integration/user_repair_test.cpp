@@ -4,6 +4,8 @@
 // exactly as it was: bytes, mode, owner and ctime (ctime catches even a chmod to the same mode).
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -30,6 +32,15 @@ using namespace keepalive::test;
 using Result = UserCheck::Result;
 
 namespace {
+
+// KEEPALIVE_TEST_NO_OPENAT2=1 (CTest's second run of these cases): the component-by-component
+// walk the daemon falls back to when openat2 is missing must hold against every attack too.
+const bool kWalk = [] {
+  const char* v = std::getenv("KEEPALIVE_TEST_NO_OPENAT2");
+  const bool on = v && std::string(v) == "1";
+  keepalive::daemon::walkWithoutOpenat2ForTesting(on);
+  return on;
+}();
 
 const UserEntry kAlice{"alice", 41000, 41000, "/home/alice"};
 const UserEntry kBob{"bob", 41001, 41001, "/home/bob"};
