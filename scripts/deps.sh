@@ -19,6 +19,7 @@ PACKAGES=(
   systemd dbus iproute2 procps psmisc  # the throwaway systemd of the system tests
   fuse3 libfuse3-dev  # a FUSE home that hangs, for the daemon's bounded user checks
   inotify-tools     # bench/: the inotifywait + chmod baseline
+  nftables conntrack  # tests/e2e: the NAT router namespace's firewall and its flow table
   clang-format-14   # style check
   clang libclang-rt-14-dev  # libFuzzer target
   # packaging (scripts/package.sh, tests/system/package_test.sh)
