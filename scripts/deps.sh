@@ -17,6 +17,7 @@ PACKAGES=(
   openssh-client    # the real ssh -G
   util-linux        # setpriv, unshare, nsenter
   systemd dbus iproute2 procps psmisc  # the throwaway systemd of the system tests
+  ansible-core python3-apt  # tests/system/ansible_test.sh: contrib/ansible's role (apt needs python3-apt)
   fuse3 libfuse3-dev  # a FUSE home that hangs, for the daemon's bounded user checks
   inotify-tools     # bench/: the inotifywait + chmod baseline
   nftables conntrack  # tests/e2e: the NAT router namespace's firewall and its flow table
