@@ -15,12 +15,22 @@
 namespace keepalive::daemon {
 namespace {
 
+// sshd and ssh end their messages with "\r\n" on stderr; a state reason and a D-Bus property are
+// one line of printable text: drop the CRs, and show any other control byte as '?'.
+std::string cleanErr(std::string s) {
+  std::erase(s, '\r');
+  for (auto& c : s)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\n') || c == 0x7f)
+      c = '?';
+  return s;
+}
+
 Dump parseDump(const ProcessResult& r, const std::string& what) {
   Dump d;
   if (r.exit_code != 0) {
     std::string why = !r.spawn_error.empty() ? r.spawn_error
                       : r.timed_out          ? what + " timed out"
-                                             : what + " failed: " + r.err;
+                                             : what + " failed: " + cleanErr(r.err);
     while (!why.empty() && (why.back() == '\n' || why.back() == ' '))
       why.pop_back();
     d.status = Status::failure(why);
@@ -104,7 +114,7 @@ CheckResult SshdRunner::test() {
   CheckResult c;
   c.ok = r.exit_code == 0;
   c.timed_out = r.timed_out;
-  c.message = !r.spawn_error.empty() ? r.spawn_error : r.err;
+  c.message = !r.spawn_error.empty() ? r.spawn_error : cleanErr(r.err);
   while (!c.message.empty() && c.message.back() == '\n')
     c.message.pop_back();
   return c;

@@ -220,6 +220,8 @@ TEST_CASE("daemon: another admin's broken drop-in blocks our change and is never
   CHECK(d.waitForLog("state rolled-back:"));
   CHECK_THAT(d.log(), Catch::Contains("broken outside keepalive-policy, not reloading"));
   CHECK_THAT(d.log(), Catch::Contains("50-broken.conf"));
+  // sshd ends its messages with "\r\n": none of it reaches the state reason or the log.
+  CHECK(d.log().find('\r') == std::string::npos);
   CHECK(r.read(r.sshdDropIn()) == before);
   // The admin fixes their file: the next change goes through.
   ::unlink((r.dir / "etc/ssh/sshd_config.d/50-broken.conf").c_str());
