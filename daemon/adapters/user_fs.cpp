@@ -187,9 +187,12 @@ std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor
   prog.changes.push_back(what + ": " + p.describe());
   // The user may change their own file's mode meanwhile: say so rather than claim a repair.
   const RepairPlan left = planFor(o, u, want);
-  if (!left.nothingToDo())
-    return prog.stop(Result::kError,
-                     what + ": changed during the repair, still needs " + left.describe());
+  if (!left.nothingToDo()) {
+    UserCheck c = prog.stop(Result::kError,
+                            what + ": changed during the repair, still needs " + left.describe());
+    c.raced = true;
+    return c;
+  }
   return std::nullopt;
 }
 

@@ -34,6 +34,8 @@ struct UserCheck {
     friend bool operator==(const FileId&, const FileId&) = default;
   };
   std::optional<FileId> config;
+  // kError because the file changed while we repaired it (the user's own chmod): check again.
+  bool raced = false;
 };
 
 // root: "" for the real system, else a test root that u.home is resolved under (itself

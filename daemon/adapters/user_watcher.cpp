@@ -80,7 +80,8 @@ std::vector<UserEntry> loadUsers(const std::string& root) {
 UserWatcher::UserWatcher(sd_event* loop, Inotify& inotify, std::string root, BlockTools tools)
     : loop_(loop), inotify_(inotify), root_(std::move(root)), blockTools_(std::move(tools)) {
   for (auto* t : {&retryTimer_, &unwatchedTimer_}) {
-    sd_event_add_time(loop_, t, CLOCK_MONOTONIC, UINT64_MAX, 1000000,
+    // 1 ms accuracy: a repair that raced the user's own chmod is retried 100 ms later.
+    sd_event_add_time(loop_, t, CLOCK_MONOTONIC, UINT64_MAX, 1000,
                       t == &retryTimer_ ? &UserWatcher::onRetry : &UserWatcher::onUnwatchedRescan,
                       this);
     sd_event_source_set_enabled(*t, SD_EVENT_OFF);
@@ -457,11 +458,18 @@ void UserWatcher::fail(UserRecord& rec) {
       std::min<std::int64_t>(std::chrono::microseconds(kRetryFirst).count() << shift,
                              std::chrono::microseconds(kRetryMax).count());
   rec.retry_at_usec = clockUsec(CLOCK_MONOTONIC) + delay;
-  armRetry();
+  armRetryAt(rec.retry_at_usec);
 }
 
 void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   UserRecord& rec = records_[i];
+  if (c.raced) {
+    // The user (or a storm of chmods) changed the file while we repaired it: not a failure, no
+    // state change, no backoff; look again in 100 ms, when the burst has likely passed.
+    rec.retry_at_usec = clockUsec(CLOCK_MONOTONIC) + 100000;
+    armRetryAt(rec.retry_at_usec);
+    return;
+  }
   UserState state = rec.state;
   std::string detail;
   std::string action;
@@ -544,6 +552,18 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   }
   if (listener_ && !action.empty())
     listener_(rec, action, action == "repaired" ? c.detail : detail);
+}
+
+void UserWatcher::armRetryAt(std::int64_t at) {
+  // O(1): only ever brings the timer forward; onRetry() rescans for the next one.
+  int enabled = SD_EVENT_OFF;
+  std::uint64_t armed = 0;
+  sd_event_source_get_enabled(retryTimer_, &enabled);
+  sd_event_source_get_time(retryTimer_, &armed);
+  if (enabled != SD_EVENT_OFF && armed <= static_cast<std::uint64_t>(at))
+    return;
+  sd_event_source_set_time(retryTimer_, static_cast<std::uint64_t>(at));
+  sd_event_source_set_enabled(retryTimer_, SD_EVENT_ONESHOT);
 }
 
 void UserWatcher::armRetry() {

@@ -155,6 +155,7 @@ class UserWatcher {
   void finishBlock(const std::string& name, const UserCheck::FileId& id, std::uint64_t gen,
                    bool removal, const UserBlockResult& r);
   void armRetry();
+  void armRetryAt(std::int64_t at);
   void armUnwatchedRescan();
   static int onRetry(sd_event_source*, std::uint64_t, void* self);
   static int onUnwatchedRescan(sd_event_source*, std::uint64_t, void* self);

@@ -24,6 +24,12 @@
  *                                          when fs.inotify.max_user_watches is used up; a
  *                                          watch given back with inotify_rm_watch frees its slot
  *
+ * And a race, not counted by AFTER/TIMES:
+ *   KEEPALIVE_FAULT_RACE_CHMOD=N           the first N successful chmod() calls on a file whose
+ *                                          path (through /proc/self/fd links too) holds
+ *                                          KEEPALIVE_FAULT_MATCH are followed by a chmod 0666 of
+ *                                          the same file, as a user's own chmod racing a repair
+ *
  * And one probe, not a fault: KEEPALIVE_FAULT_STOP_ON_LOG=TEXT raises SIGSTOP right after the
  * daemon wrote a log line holding TEXT to stderr, every time, so that a test can look at the
  * files at the moment the daemon reports an outcome, before it handles any later event; the
@@ -75,6 +81,8 @@ static int (*real_renameat2)(int, const char*, int, const char*, unsigned);
 
 static int (*real_inotify_add_watch)(int, const char*, uint32_t);
 static int (*real_inotify_rm_watch)(int, int);
+static long race_chmods; /* KEEPALIVE_FAULT_RACE_CHMOD left */
+static int (*real_chmod)(const char*, mode_t);
 static long watch_budget = -1; /* -1: no budget */
 static int budget_wds[4096];   /* the live watches counted against it */
 static long budget_used;
@@ -93,6 +101,7 @@ static void resolve(void) {
   real_inotify_add_watch =
       (int (*)(int, const char*, uint32_t))dlsym(RTLD_NEXT, "inotify_add_watch");
   real_inotify_rm_watch = (int (*)(int, int))dlsym(RTLD_NEXT, "inotify_rm_watch");
+  real_chmod = (int (*)(const char*, mode_t))dlsym(RTLD_NEXT, "chmod");
 }
 
 __attribute__((constructor)) static void init(void) {
@@ -114,6 +123,10 @@ __attribute__((constructor)) static void init(void) {
   if (getenv("KEEPALIVE_FAULT_STOP_ON_LOG")) {
     snprintf(stop_on_log, sizeof stop_on_log, "%s", getenv("KEEPALIVE_FAULT_STOP_ON_LOG"));
     any |= stop_on_log[0] != '\0';
+  }
+  if (getenv("KEEPALIVE_FAULT_RACE_CHMOD")) {
+    race_chmods = strtol(getenv("KEEPALIVE_FAULT_RACE_CHMOD"), NULL, 10);
+    any = 1;
   }
   if (getenv("KEEPALIVE_FAULT_INOTIFY_WATCHES")) {
     watch_budget = strtol(getenv("KEEPALIVE_FAULT_INOTIFY_WATCHES"), NULL, 10);
@@ -338,4 +351,26 @@ int inotify_rm_watch(int fd, int wd) {
     }
   pthread_mutex_unlock(&budget_lock);
   return real_inotify_rm_watch(fd, wd);
+}
+
+/* The daemon chmods through /proc/self/fd/N: the link names the file. */
+int chmod(const char* path, mode_t mode) {
+  resolve();
+  int r = real_chmod(path, mode);
+  if (r != 0 || race_chmods <= 0)
+    return r;
+  char target[PATH_MAX];
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  if (n < 0)
+    snprintf(target, sizeof target, "%s", path);
+  else
+    target[n] = '\0';
+  if (strstr(target, match) && mode != 0666) {
+    --race_chmods;
+    int saved = errno;
+    if (real_chmod(path, 0666) == 0)
+      say("raced with a chmod 0666", target);
+    errno = saved;
+  }
+  return r;
 }

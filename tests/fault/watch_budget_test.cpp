@@ -81,3 +81,21 @@ TEST_CASE("watch budget: watches freed by removed users go to the unwatched ones
   CHECK(
       waitFor([&] { return UsersRoot::modeOf(r.config("bob")) == 0600; }, std::chrono::seconds(2)));
 }
+
+TEST_CASE("race: a user's chmod during a repair is checked again, not failed with backoff") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  r.makeConfig("alice", 41000, 0644);
+  // The daemon's final chmod to 0600 is followed at once by a chmod 0666 of the same file.
+  DaemonProcess d(r.dir.path(), {},
+                  {std::string("LD_PRELOAD=") + FAULT_SHIM_PATH, "KEEPALIVE_FAULT_RACE_CHMOD=1",
+                   "KEEPALIVE_FAULT_MATCH=/home/alice/.ssh/config"});
+  REQUIRE(d.waitForLog("raced with a chmod 0666"));
+  // Within the 100 ms re-check, far sooner than the 5 s backoff of a failure.
+  CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; },
+                std::chrono::seconds(2)));
+  CHECK(d.waitForLog("repaired \"/home/alice/.ssh\" of alice: ~/.ssh/config: mode set to 0600"));
+  INFO(d.log());
+  CHECK(d.countInLog("cannot check") == 0);
+}
