@@ -4,6 +4,7 @@
 # policy. The service is tests/dbus's driver: the daemon's D-Bus side on scripted data, so the
 # figure is the status path alone. Target: p50 <= 5 ms.
 # Usage: bench/status_bench.sh [RUNS] [USERS]   (build first; BUILD=DIR for another build dir)
+#        ROOT=DIR bench/status_bench.sh [RUNS]   the real keepalive-policyd on test root DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-1000}
@@ -53,10 +54,20 @@ dbus-daemon --nofork --nopidfile --config-file="$dir/bus.conf" --print-address=1
 pids+=($!)
 for _ in $(seq 100); do [ -s "$dir/address" ] && break; sleep 0.05; done
 export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/system_bus_socket"
-"$build/tests/dbus/dbus_service_driver" --users "$users" >"$dir/driver.out" &
-pids+=($!)
-for _ in $(seq 200); do grep -q ready "$dir/driver.out" 2>/dev/null && break; sleep 0.05; done
-grep -q ready "$dir/driver.out" || { echo "status_bench: the driver did not start" >&2; exit 1; }
+if [[ -n ${ROOT:-} ]]; then
+  # The real daemon on a test root with its users (e.g. bench/users_bench.sh's 100k homes:
+  # ROOT=/var/tmp/keepalive-users-bench/100000).
+  "$build/daemon/keepalive-policyd" --root "$ROOT" --foreground --unit none --host bench \
+    --bus system --metrics-dir none >"$dir/daemon.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1200); do grep -q "users: " "$dir/daemon.log" 2>/dev/null && break; sleep 0.05; done
+  grep -q "users: " "$dir/daemon.log" || { echo "status_bench: the daemon did not scan" >&2; exit 1; }
+else
+  "$build/tests/dbus/dbus_service_driver" --users "$users" >"$dir/driver.out" &
+  pids+=($!)
+  for _ in $(seq 200); do grep -q ready "$dir/driver.out" 2>/dev/null && break; sleep 0.05; done
+  grep -q ready "$dir/driver.out" || { echo "status_bench: the driver did not start" >&2; exit 1; }
+fi
 
 echo "users covered: $("$build/cli/keepalivectl" show -p UsersCovered --value)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
