@@ -1,5 +1,7 @@
 #include "metrics_writer.h"
 
+#include "adapters/unique_fd.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
@@ -14,28 +16,6 @@
 
 namespace keepalive::daemon {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = fd;
-  }
-  int release() {
-    int f = fd_;
-    fd_ = -1;
-    return f;
-  }
-
- private:
-  int fd_;
-};
 
 // ".keepalive-policy.prom.": the textfile collector reads only names ending in ".prom", so it
 // never sees a temp file, half written or left behind by a crash.

@@ -1,5 +1,7 @@
 #include "user_fs.h"
 
+#include "adapters/unique_fd.h"
+
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -19,21 +21,6 @@ namespace keepalive::daemon {
 namespace {
 
 using Result = UserCheck::Result;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // glibc 2.36 has no openat2() wrapper. O_PATH never opens the file itself: no read or write
 // access as root, and a FIFO cannot block us.

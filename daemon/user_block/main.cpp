@@ -19,12 +19,15 @@
 #include <vector>
 
 #include "user_block/helper_protocol.h"
+
+#include "adapters/unique_fd.h"
 #include "user_block/user_block.h"
 
 namespace {
 
 using keepalive::daemon::BlockSettings;
 namespace h = keepalive::daemon::helper;
+using keepalive::daemon::Fd;
 
 constexpr off_t kMaxConfig = 1 << 20;
 constexpr std::size_t kMaxSshStderr = 64 << 10;
@@ -84,21 +87,6 @@ std::optional<Args> parseArgs(int argc, char** argv, std::string& err) {
     return err = bad, std::nullopt;
   return a;
 }
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0)
-      ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // The temp file beside the config; unlinked on every way out but the rename.
 class Temp {
