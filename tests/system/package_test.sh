@@ -42,50 +42,15 @@ THOME=/home/$TUSER
 TWIN_CONFIG=$THOME/.ssh/config-twin
 SCRATCH=/run/kp-test             # inside the sandbox (tmpfs)
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() {  # check DESCRIPTION CMD...
-    local d=$1; shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
-info() { echo "# $*"; }
-now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
-t_start=$(now_ms)
-
-WORK='' STATE='' cleaned=''
-cleanup() {
-    [ -n "$cleaned" ] && return 0
-    cleaned=1
-    if [ -n "$STATE" ]; then
-        if [ -n "${KP_KEEP_LOG:-}" ] && "$TSD" status "$STATE" >/dev/null 2>&1; then
-            timeout 20 "$TSD" exec "$STATE" journalctl -b --no-pager -o short-precise \
-                > "$KP_KEEP_LOG" 2>&1
-        fi
-        "$TSD" stop "$STATE" >&2 || echo "package_test: stopping the sandbox failed" >&2
-    fi
-    if [ -n "$WORK" ] && [ -d "$WORK" ] && ! grep -qF "$WORK" /proc/self/mountinfo; then
-        rm -rf -- "$WORK"
-    fi
-}
+TEST_NAME=package_test
+# shellcheck source=lib/harness.sh
+. "$HERE/lib/harness.sh"
 finish() {
-    if [ "$failed" -gt 0 ] && [ -n "$STATE" ] && "$TSD" status "$STATE" >/dev/null 2>&1; then
-        info "journal of $UNIT, ssh.service and dbus (last 60 lines):"
-        timeout 20 "$TSD" exec "$STATE" journalctl --no-pager -o short-precise -u "$UNIT" \
-            -u ssh.service -u dbus.service 2>&1 |
-            grep -v -e kex_exchange_identification -e 'Connection closed by' |
-            tail -n 60 | cut -c1-400 | sed 's/^/#   /'
-    fi
+    journal_on_failure 60 "$UNIT" ssh.service dbus.service
     cleanup
     host_unchanged_checked || true
-    local t=$(($(now_ms) - t_start))
-    info "total time $((t / 1000)).$((t % 1000 / 100))s (package build ${T_BUILD:-?} s)"
-    echo "$passed passed, $failed failed"
-    [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
-    exit
+    report "package build ${T_BUILD:-?} s"
 }
-trap cleanup EXIT
-trap 'echo "package_test: interrupted" >&2; finish' INT TERM HUP
 
 # ------------------------------------------------------------------ helpers --
 
