@@ -59,12 +59,18 @@ Status writeFileAtomic(const std::string& dir, const std::string& name, const st
   Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() < 0)
     return Status::failure(err("cannot open directory", dir, errno));
+  return writeFileAtomicAt(dfd.get(), dir, name, bytes, mode, uid, gid, durable);
+}
+
+Status writeFileAtomicAt(int dfd, const std::string& dir, const std::string& name,
+                         const std::string& bytes, mode_t mode, uid_t uid, gid_t gid, bool durable,
+                         struct stat* written) {
   std::string tmp;
   Fd fd;
   for (int attempt = 0; attempt < 16 && fd.get() < 0; ++attempt) {
     tmp = "." + name + "." + randomSuffix();
-    fd.reset(::openat(dfd.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                      0600));
+    fd.reset(
+        ::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (fd.get() < 0 && errno != EEXIST)
       return Status::failure(err("cannot create temporary file", dir + "/" + tmp, errno));
   }
@@ -73,7 +79,7 @@ Status writeFileAtomic(const std::string& dir, const std::string& name, const st
   auto fail = [&](const std::string& what) {
     int e = errno;
     fd.reset();
-    ::unlinkat(dfd.get(), tmp.c_str(), 0);
+    ::unlinkat(dfd, tmp.c_str(), 0);
     return Status::failure(err(what, dir + "/" + tmp, e));
   };
   if (!writeAll(fd.get(), bytes))
@@ -85,17 +91,20 @@ Status writeFileAtomic(const std::string& dir, const std::string& name, const st
     return fail("cannot set mode of");
   if (durable && ::fsync(fd.get()) != 0)
     return fail("cannot fsync");
+  if (written && ::fstat(fd.get(), written) != 0)
+    return fail("cannot stat");
   if (::close(fd.release()) != 0) {
     int e = errno;
-    ::unlinkat(dfd.get(), tmp.c_str(), 0);
+    ::unlinkat(dfd, tmp.c_str(), 0);
     return Status::failure(err("cannot close", dir + "/" + tmp, e));
   }
-  if (::renameat(dfd.get(), tmp.c_str(), dfd.get(), name.c_str()) != 0) {
+  // renameat replaces whatever has the name, a symlink included, and never follows it.
+  if (::renameat(dfd, tmp.c_str(), dfd, name.c_str()) != 0) {
     int e = errno;
-    ::unlinkat(dfd.get(), tmp.c_str(), 0);
-    return Status::failure(err("cannot rename into place", dir + "/" + name, e));
+    ::unlinkat(dfd, tmp.c_str(), 0);
+    return Status::failure("cannot rename into \"" + dir + "/" + name + "\": " + std::strerror(e));
   }
-  if (durable && ::fsync(dfd.get()) != 0)
+  if (durable && ::fsync(dfd) != 0)
     return Status::failure(err("cannot fsync directory", dir, errno));
   return Status::success();
 }
@@ -173,22 +182,27 @@ Status removeFileDurably(const std::string& dir, const std::string& name) {
 
 int removeStaleTemps(const std::string& dir, const std::string& name) {
   Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0)
-    return 0;
-  DIR* d = ::fdopendir(::dup(dfd.get()));
+  return dfd.get() < 0 ? 0 : removeStaleTempsAt(dfd.get(), name);
+}
+
+int removeStaleTempsAt(int dfd, const std::string& name) {
+  DIR* d = ::fdopendir(::dup(dfd));
   if (!d)
     return 0;
   const std::string prefix = "." + name + ".";
   int removed = 0;
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
+    struct stat st {};
+    // Only regular files: a temp file of ours is never anything else.
     if (n.size() > prefix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
-        ::unlinkat(dfd.get(), n.c_str(), 0) == 0)
+        ::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+        ::unlinkat(dfd, n.c_str(), 0) == 0)
       ++removed;
   }
   ::closedir(d);
   if (removed)
-    ::fsync(dfd.get());
+    ::fsync(dfd);
   return removed;
 }
 

@@ -18,6 +18,11 @@ namespace keepalive::daemon {
 // keeps the atomic rename but skips both fsyncs, for copies a crash may lose.
 Status writeFileAtomic(const std::string& dir, const std::string& name, const std::string& bytes,
                        mode_t mode, uid_t uid = 0, gid_t gid = 0, bool durable = true);
+// The same beneath a directory the caller opened (and vetted): dirForMessages names it in errors;
+// written, when given, receives the fstat of the file renamed into place.
+Status writeFileAtomicAt(int dfd, const std::string& dirForMessages, const std::string& name,
+                         const std::string& bytes, mode_t mode, uid_t uid = 0, gid_t gid = 0,
+                         bool durable = true, struct stat* written = nullptr);
 // Reads dir/name without following a symlink and without blocking on a FIFO; nullopt when
 // absent. Anything but a regular file of at most maxBytes is an error.
 // statOut, when given, receives the fstat of the file that was read.
@@ -27,6 +32,7 @@ std::optional<std::string> readFileNoFollow(const std::string& dir, const std::s
 Status removeFileDurably(const std::string& dir, const std::string& name);
 // Removes leftovers ".NAME.*" of an interrupted write; returns how many.
 int removeStaleTemps(const std::string& dir, const std::string& name);
+int removeStaleTempsAt(int dfd, const std::string& name);
 
 class FsDropInStore : public DropInStore {
  public:

@@ -2,73 +2,18 @@
 
 #include "adapters/unique_fd.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "adapters/fs_store.h"
 #include "adapters/log.h"
 #include "keepalive/io/policy_files.h"
 
 namespace keepalive::daemon {
-namespace {
-
-// ".keepalive-policy.prom.": the textfile collector reads only names ending in ".prom", so it
-// never sees a temp file, half written or left behind by a crash.
-std::string tempPrefix() {
-  return std::string(".") + kMetricsFileName + ".";
-}
-
-std::string randomSuffix() {
-  static const char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  unsigned char buf[8];
-  if (::getrandom(buf, sizeof buf, GRND_NONBLOCK) != sizeof buf)
-    for (auto& b : buf)
-      b = static_cast<unsigned char>(::rand());
-  std::string s;
-  for (unsigned char b : buf)
-    s += kChars[b % (sizeof kChars - 1)];
-  return s;
-}
-
-bool writeAll(int fd, const std::string& bytes) {
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + off, bytes.size() - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      if (n == 0)
-        errno = EIO;
-      return false;
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-// Leftovers of a daemon killed between create and rename.
-void removeTemps(int dfd) {
-  DIR* d = ::fdopendir(::dup(dfd));
-  if (!d)
-    return;
-  const std::string prefix = tempPrefix();
-  while (dirent* e = ::readdir(d)) {
-    const std::string n = e->d_name;
-    struct stat st {};
-    if (n.size() > prefix.size() && n.compare(0, prefix.size(), prefix) == 0 &&
-        ::fstatat(dfd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-      ::unlinkat(dfd, n.c_str(), 0);
-  }
-  ::closedir(d);
-}
-
-}  // namespace
-
 MetricsInput metricsInput(const StatusSnapshot& s) {
   MetricsInput in;
   in.state = s.state;
@@ -184,7 +129,7 @@ void MetricsWriter::attempt(std::int64_t now) {
     return;
   }
   if (!cleanedTemps_) {
-    removeTemps(dfd.get());
+    removeStaleTempsAt(dfd.get(), kMetricsFileName);
     cleanedTemps_ = true;
   }
 
@@ -220,42 +165,13 @@ void MetricsWriter::attempt(std::int64_t now) {
 // the name, a symlink included, never following it). The directory is not fsynced: a crash
 // leaves the previous complete file, and the restarted daemon writes a new one.
 bool MetricsWriter::write(int dfd) {
-  std::string tmp;
-  Fd fd;
-  for (int i = 0; i < 16 && fd.get() < 0; ++i) {
-    tmp = tempPrefix() + randomSuffix();
-    fd.reset(
-        ::openat(dfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (fd.get() < 0 && errno != EEXIST)
-      break;
-  }
-  if (fd.get() < 0) {
-    fail("cannot create \"" + dir_ + "/" + tmp + "\": " + std::strerror(errno));
-    return false;
-  }
-  auto undo = [&](const std::string& what) {
-    const int e = errno;
-    fd.reset();
-    ::unlinkat(dfd, tmp.c_str(), 0);
-    fail(what + " \"" + dir_ + "/" + tmp + "\": " + std::strerror(e));
-    return false;
-  };
+  // 0644: node_exporter runs as the prometheus user (the daemon's umask is 077). The temp file,
+  // ".keepalive-policy.prom.XXXXXXXX", is not *.prom: node_exporter never reads a partial one.
   struct stat st {};
-  if (!writeAll(fd.get(), want_))
-    return undo("cannot write");
-  // node_exporter runs as the prometheus user; the daemon's umask is 077.
-  if (::fchmod(fd.get(), 0644) != 0)
-    return undo("cannot set mode of");
-  if (::fsync(fd.get()) != 0)
-    return undo("cannot fsync");
-  if (::fstat(fd.get(), &st) != 0)
-    return undo("cannot stat");
-  if (::close(fd.release()) != 0)
-    return undo("cannot close");
-  if (::renameat(dfd, tmp.c_str(), dfd, kMetricsFileName) != 0) {
-    const int e = errno;
-    ::unlinkat(dfd, tmp.c_str(), 0);
-    fail("cannot rename into \"" + path() + "\": " + std::strerror(e));
+  const Status s = writeFileAtomicAt(dfd, dir_, kMetricsFileName, want_, 0644, 0, 0,
+                                     /*durable=*/true, &st);
+  if (!s) {
+    fail(s.error);
     return false;
   }
   dev_ = st.st_dev;
