@@ -124,9 +124,11 @@ int chmodFd(int fd, mode_t mode) {
   return ::chmod(("/proc/self/fd/" + std::to_string(fd)).c_str(), mode);
 }
 
-// What has been done (or would be) so far, for the final detail.
+// What has been done (or would be) so far, and what is wrong but not ours to change, for the
+// final detail.
 struct Progress {
   std::vector<std::string> changes;
+  bool leftAlone = false;  // a finding we never change (root's object that ssh would reject)
   std::string detail() const {
     std::string out;
     for (const auto& c : changes)
@@ -140,8 +142,8 @@ struct Progress {
 
 using Planner = RepairPlan (*)(const Observed&, const UserEntry&, mode_t);
 
-// Plans and (enforce) applies the repair of the object open as fd, in the plan's order, then
-// checks the result through the same fd. nullopt: go on; else the final answer.
+// Plans and (enforce) applies the repair of the object open as fd, then checks the result
+// through the same fd. nullopt: go on; else the final answer.
 std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor,
                                 const UserEntry& u, mode_t want, bool enforce, Progress& prog) {
   Observed o;
@@ -152,18 +154,21 @@ std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor
   const RepairPlan p = planFor(o, u, want);
   if (!p.refusal.empty())
     return prog.stop(Result::kRefused, p.refusal);
+  if (!p.leftAlone.empty()) {
+    prog.changes.push_back(p.leftAlone);
+    prog.leftAlone = true;
+    return std::nullopt;
+  }
   if (p.nothingToDo())
     return std::nullopt;
   if (!enforce) {
-    prog.changes.push_back(what + ": " + p.describe());
+    prog.changes.push_back(what + ": " + p.describe(false));
     return std::nullopt;
   }
+  // The plan holds only for the inode fstat saw: the chmod goes through that same fd, and the
+  // mode is a subset of the one observed, so even a racing chmod by the user is never widened.
   const char* failed = nullptr;
-  if (p.narrow && chmodFd(fd, *p.narrow) != 0)
-    failed = "chmod";
-  else if (p.chown && ::fchownat(fd, "", p.chown->first, p.chown->second, AT_EMPTY_PATH) != 0)
-    failed = "chown";
-  else if (p.mode && chmodFd(fd, *p.mode) != 0)
+  if (chmodFd(fd, *p.mode) != 0)
     failed = "chmod";
   else if (!observe(fd, o))
     failed = "fstat";
@@ -171,12 +176,12 @@ std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor
     const int e = errno;
     return prog.stop(Result::kError, errnoText(what + ": " + failed, e));
   }
-  prog.changes.push_back(what + ": " + p.describe());
+  prog.changes.push_back(what + ": " + p.describe(true));
   // The user may change their own file's mode meanwhile: say so rather than claim a repair.
   const RepairPlan left = planFor(o, u, want);
   if (!left.nothingToDo()) {
     UserCheck c = prog.stop(Result::kError,
-                            what + ": changed during the repair, still needs " + left.describe());
+                            what + ": changed during the repair, still " + left.describe(false));
     c.raced = true;
     return c;
   }
@@ -199,6 +204,11 @@ int openBeneath(int dirfd, const std::string& name) {
     return -1;
   }
   return fd;
+}
+
+// Anything left alone keeps the user non-compliant whatever else was repaired.
+Result outcome(const Progress& prog, bool enforce) {
+  return enforce && !prog.leftAlone ? Result::kRepaired : Result::kNonCompliant;
 }
 
 // Maps a failed open of what to an answer: absent, refused, or an error.
@@ -252,7 +262,7 @@ UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMo
   if (configFd.get() < 0) {
     const int e = errno;
     if (e == ENOENT && !prog.changes.empty())  // ~/.ssh alone was (or would be) repaired
-      return {enforce ? Result::kRepaired : Result::kNonCompliant, prog.detail(), std::nullopt};
+      return {outcome(prog, enforce), prog.detail(), std::nullopt};
     return openFailure("~/.ssh/config", e, prog);
   }
   if (auto done = settle(configFd.get(), "~/.ssh/config", planConfig, u, configMode, enforce, prog))
@@ -260,8 +270,7 @@ UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMo
 
   UserCheck done = prog.changes.empty()
                        ? UserCheck{Result::kCompliant, "compliant", std::nullopt}
-                       : UserCheck{enforce ? Result::kRepaired : Result::kNonCompliant,
-                                   prog.detail(), std::nullopt};
+                       : UserCheck{outcome(prog, enforce), prog.detail(), std::nullopt};
   struct stat st {};
   if (::fstat(configFd.get(), &st) == 0)
     done.config = UserCheck::FileId{

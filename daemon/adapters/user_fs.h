@@ -1,6 +1,7 @@
 // Users' ~/.ssh and ~/.ssh/config, observed and repaired as root inside directories the users
 // control. Every step goes through an fd opened without following any symlink, so a rename or a
-// link planted by the user cannot redirect a chown or chmod to another file.
+// link planted by the user cannot redirect a chmod to another file. No owner is ever changed and
+// no mode widened: the only change is taking mode bits away from the user's own object.
 #pragma once
 
 #include <sys/types.h>
@@ -17,8 +18,9 @@ struct UserCheck {
   enum class Result {
     kAbsent,        // no home, ~/.ssh or config: nothing to do
     kCompliant,     // nothing to do
-    kRepaired,      // enforce mode: changed, and confirmed compliant afterwards
-    kNonCompliant,  // report mode: would change (detail says what), changed nothing
+    kRepaired,      // enforce mode: a mode narrowed, and confirmed compliant afterwards
+    kNonCompliant,  // report mode: would narrow (detail says what), changed nothing; or root's
+                    // object that ssh would reject, left alone in any mode
     kRefused,       // not ours to touch (symlink, hard link, another user's, another mount, ...)
     kError,         // a syscall failed, or the result did not hold
   };

@@ -541,7 +541,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
     action = "reported";
     log::structured(LogEvent::Level::kWarning,
                     "\"" + rec.user.home + "/.ssh\" of " + rec.user.name +
-                        " is not compliant (users.action: report): would do " + detail,
+                        " is not compliant, changed nothing: " + detail,
                     with("reported"), log::kMessageIdReported);
   } else if (state == UserState::kError) {
     action = "failed";

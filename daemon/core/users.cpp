@@ -58,18 +58,20 @@ RepairPlan plan(const Observed& o, const UserEntry& u, mode_t want, bool dir) {
     return p;
   }
   const mode_t cur = o.perm & 07777;
-  const bool wrongOwner = o.uid != u.uid;
-  if (wrongOwner) {
-    p.chown = std::make_pair(u.uid, u.gid);
-    // Hand the file over only once nobody else can write it: narrow to what both the current
-    // and the wanted mode allow.
-    if ((cur & ~want) != 0)
-      p.narrow = cur & want;
+  if (o.uid == 0) {
+    // ssh accepts root's file as it accepts the user's: nothing to hand over. Root's file may be
+    // anything (a user can rename one of root's into place), so it is never changed, only judged
+    // as ssh judges it.
+    if (cur & (S_IWGRP | S_IWOTH))
+      p.leftAlone = std::string(what) + " is owned by root and " +
+                    ((cur & S_IWOTH) ? "world-writable" : "group-writable") + " (" + octal(cur) +
+                    "): left alone";
+    return p;
   }
-  if (cur != want)
-    p.mode = want;
-  if (!wrongOwner && p.mode && (cur & ~want) != 0 && (want & ~cur) != 0)
-    p.narrow = cur & want;  // taking away and granting: take away first
+  // Only ever take bits away: a mode tighter than the policy's (0400) is the user's choice.
+  p.from = cur;
+  if ((cur & ~want) != 0)
+    p.mode = cur & want;
   return p;
 }
 
@@ -127,18 +129,15 @@ RepairPlan planSshDir(const Observed& o, const UserEntry& u, mode_t want) {
   return plan(o, u, want, true);
 }
 
-std::string RepairPlan::describe() const {
+std::string RepairPlan::describe(bool done) const {
   if (!refusal.empty())
     return "refused: " + refusal;
-  std::string out;
-  if (narrow)
-    out += "mode narrowed to " + octal(*narrow);
-  if (chown)
-    out +=
-        std::string(out.empty() ? "" : ", ") + "owner set to uid " + std::to_string(chown->first);
-  if (mode)
-    out += std::string(out.empty() ? "" : ", ") + "mode set to " + octal(*mode);
-  return out.empty() ? "compliant" : out;
+  if (!leftAlone.empty())
+    return leftAlone;
+  if (!mode)
+    return "compliant";
+  return done ? "mode set to " + octal(*mode)
+              : "mode " + octal(from) + ", would be set to " + octal(*mode);
 }
 
 }  // namespace keepalive::daemon

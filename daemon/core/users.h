@@ -39,21 +39,23 @@ struct Observed {
   nlink_t nlink = 1;
 };
 
+// The daemon never changes an owner and never widens a mode: the only repair is taking mode bits
+// away from the user's own object, so no moment grants anyone more than before.
 struct RepairPlan {
-  std::string refusal;  // non-empty: touch nothing, report this
-  // systemd-tmpfiles' order: narrow the mode first (so no moment grants more than before or
-  // after), then the owner, then the final mode.
-  std::optional<mode_t> narrow;
-  std::optional<std::pair<uid_t, gid_t>> chown;
-  std::optional<mode_t> mode;
-  bool nothingToDo() const { return refusal.empty() && !narrow && !chown && !mode; }
-  std::string describe() const;  // "mode 0664 -> 0600, owner root -> alice"
+  std::string refusal;         // non-empty: not the user's plain object; touch nothing, report this
+  std::string leftAlone;       // non-empty: root's object that ssh would reject; touch nothing
+  std::optional<mode_t> mode;  // the user's own object: narrow to this (a subset of `from`)
+  mode_t from = 0;             // the mode observed
+  bool nothingToDo() const { return refusal.empty() && leftAlone.empty() && !mode; }
+  // done: "mode set to 0600"; not done (report mode): "mode 0664, would be set to 0600"; else
+  // the refusal ("refused: ...") or leftAlone, or "compliant".
+  std::string describe(bool done = true) const;
 };
 
-// ~/.ssh/config: a regular file with one link, owned by the user or by root (root's is given
-// to the user), of mode `want`.
+// ~/.ssh/config: a regular file with one link, owned by the user (narrowed to at most `want`)
+// or by root (never changed; compliant unless group- or world-writable, as ssh judges it).
 RepairPlan planConfig(const Observed& o, const UserEntry& u, mode_t want);
-// ~/.ssh: a directory owned by the user or root, of mode `want`.
+// ~/.ssh: a directory owned by the user (narrowed to at most `want`) or by root (never changed).
 RepairPlan planSshDir(const Observed& o, const UserEntry& u, mode_t want);
 
 }  // namespace keepalive::daemon

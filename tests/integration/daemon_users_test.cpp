@@ -23,9 +23,10 @@ TEST_CASE("daemon users: a world-writable config is repaired at start and whenev
   CHECK(d.waitForLog("users: 1 covered, 0 non-compliant, 0 unwatched, 0 unresponsive, 1 watches"));
   ::chmod(r.config("alice").c_str(), 0664);
   CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
-  // An editor's save: a new file renamed over the old one.
+  // An editor's save: a new file renamed over the old one, hers and too open.
   replaceByRename(r.config("alice"), "Host *\n");
-  ::chmod(r.config("alice").c_str(), 0644);  // root created it: it is root's, 0644
+  ::chown(r.config("alice").c_str(), 41000, 41000);
+  ::chmod(r.config("alice").c_str(), 0644);
   CHECK(waitFor([&] {
     struct stat st {};
     return ::stat(r.config("alice").c_str(), &st) == 0 && st.st_uid == 41000 &&
@@ -69,8 +70,8 @@ TEST_CASE("daemon users: report mode changes nothing and says what it would do")
   UsersRoot r("version: 1\nusers: {action: report, min_uid: 41000}\n");
   r.makeConfig("alice", 41000, 0666);
   DaemonProcess d(r.dir.path());
-  CHECK(d.waitForLog(
-      "is not compliant (users.action: report): would do ~/.ssh/config: mode set to 0600"));
+  CHECK(d.waitForLog("is not compliant, changed nothing: ~/.ssh/config: mode 0666, would be set "
+                     "to 0600"));
   CHECK(d.waitForLog("users: 1 covered, 1 non-compliant"));
   CHECK(UsersRoot::modeOf(r.config("alice")) == 0666);
 }
@@ -140,12 +141,11 @@ TEST_CASE("daemon users: its own repairs are checked once and cause no further r
   DaemonProcess d(r.dir.path());
   REQUIRE(d.waitForLog("users: 1 covered, 0 non-compliant"));
   for (int i = 1; i <= 3; ++i) {
-    ::chown(r.config("alice").c_str(), 0, 0);
     ::chmod(r.config("alice").c_str(), 0664);
     REQUIRE(d.waitForLog("repaired \"/home/alice/.ssh\" of alice", i));
     REQUIRE(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
   }
-  // The fchown and fchmod events of each repair came back as IN_ATTRIB and found nothing to do.
+  // The chmod event of each repair came back as IN_ATTRIB and found nothing to do.
   // A SIGHUP's full rescan is then the last thing in the log.
   ::kill(d.pid(), SIGHUP);
   REQUIRE(d.waitForLog("users: 1 covered, 0 non-compliant", 2));
@@ -208,4 +208,31 @@ TEST_CASE("daemon users: the watches of users removed from passwd are given back
   ::kill(d.pid(), SIGHUP);
   REQUIRE(d.waitForLog("(SIGHUP): unchanged"));
   CHECK(UsersRoot::modeOf(r.config("u4")) == 0666);
+}
+
+TEST_CASE("daemon users: a root-owned config is never given away, and one ssh rejects is reported") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  r.makeConfig("alice", 41000, 0600);
+  ::chown(r.config("alice").c_str(), 0, 0);
+  ::chmod(r.config("alice").c_str(), 0664);
+  struct stat before {};
+  REQUIRE(::stat(r.config("alice").c_str(), &before) == 0);
+  DaemonProcess d(r.dir.path());
+  CHECK(d.waitForLog("\"/home/alice/.ssh\" of alice is not compliant, changed nothing: "
+                     "~/.ssh/config is owned by root and group-writable (0664): left alone"));
+  CHECK(d.waitForLog("users: 1 covered, 1 non-compliant"));
+  struct stat after {};
+  REQUIRE(::stat(r.config("alice").c_str(), &after) == 0);
+  CHECK(after.st_uid == 0);
+  CHECK((after.st_mode & 07777) == 0664);
+  CHECK(after.st_ctim.tv_sec == before.st_ctim.tv_sec);
+  CHECK(after.st_ctim.tv_nsec == before.st_ctim.tv_nsec);
+  // Root fixes it the way ssh wants: compliant with no change of ours.
+  ::chmod(r.config("alice").c_str(), 0644);
+  ::kill(d.pid(), SIGHUP);
+  CHECK(d.waitForLog("users: 1 covered, 0 non-compliant"));
+  CHECK(UsersRoot::modeOf(r.config("alice")) == 0644);
+  CHECK(d.countInLog("repaired \"/home/alice/.ssh\"") == 0);
 }

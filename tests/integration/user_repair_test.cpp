@@ -7,11 +7,13 @@
 #include <cstdlib>
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <memory>
 #include <stdexcept>
@@ -95,6 +98,7 @@ Snapshot snap(const std::string& path) {
 struct Root {
   TempDir dir{"keepalive-users"};
   Root() {
+    mode(dir.path(), 0755);  // users reach their homes, as on a real system
     makeDirs(dir / "home", 0755);
     makeDirs(dir / "etc", 0755);
   }
@@ -169,19 +173,24 @@ TEST_CASE("user repair: a world-writable config becomes 0600, its bytes and mtim
   CHECK(snap(r.config(kAlice)) == after);
 }
 
-TEST_CASE("user repair: a root-owned config is given to the user") {
+TEST_CASE("user repair: a root-owned config is never given away nor changed") {
   REQUIRE_ROOT_OR_SKIP();
   Root r;
-  r.addConfig(kAlice, 0644, 0);
-  auto c = r.check(kAlice);
-  CHECK(c.result == Result::kRepaired);
-  CHECK(c.detail ==
-        "~/.ssh/config: mode narrowed to 0600, owner set to uid 41000, mode set to 0600");
-  const Snapshot after = snap(r.config(kAlice));
-  CHECK(after.uid == kAlice.uid);
-  CHECK(after.gid == kAlice.gid);
-  CHECK((after.mode & 07777) == 0600);
-  CHECK(after.bytes == kConfigText);
+  SECTION("one ssh accepts is compliant as it is") {
+    r.addConfig(kAlice, 0644, 0);
+    const Snapshot before = snap(r.config(kAlice));
+    auto c = r.check(kAlice);
+    CHECK(c.result == Result::kCompliant);
+    CHECK(snap(r.config(kAlice)) == before);
+  }
+  SECTION("one ssh rejects is reported and left alone") {
+    r.addConfig(kAlice, 0664, 0);
+    const Snapshot before = snap(r.config(kAlice));
+    auto c = r.check(kAlice);
+    CHECK(c.result == Result::kNonCompliant);
+    CHECK(c.detail == "~/.ssh/config is owned by root and group-writable (0664): left alone");
+    CHECK(snap(r.config(kAlice)) == before);
+  }
 }
 
 TEST_CASE("user repair: ~/.ssh 0777 becomes 0700") {
@@ -208,7 +217,7 @@ TEST_CASE("user repair: ~/.ssh 0777 becomes 0700") {
 TEST_CASE("user repair: report mode says what it would do and changes nothing") {
   REQUIRE_ROOT_OR_SKIP();
   Root r;
-  r.addConfig(kAlice, 0664, 0);
+  r.addConfig(kAlice, 0664);
   mode(r.sshDir(kAlice), 0777);
   const Snapshot dirBefore = snap(r.sshDir(kAlice));
   const Snapshot configBefore = snap(r.config(kAlice));
@@ -216,13 +225,11 @@ TEST_CASE("user repair: report mode says what it would do and changes nothing") 
   auto c = r.check(kAlice, /*enforce=*/false);
   CHECK(c.result == Result::kNonCompliant);
   CHECK(c.detail ==
-        "~/.ssh: mode set to 0700; ~/.ssh/config: mode narrowed to 0600, owner set to uid 41000, "
-        "mode set to 0600");
+        "~/.ssh: mode 0777, would be set to 0700; ~/.ssh/config: mode 0664, would be set to 0600");
   CHECK(snap(r.sshDir(kAlice)) == dirBefore);
   CHECK(snap(r.config(kAlice)) == configBefore);
 
   mode(r.sshDir(kAlice), 0700);
-  own(r.config(kAlice), kAlice.uid, kAlice.gid);
   mode(r.config(kAlice), 0600);
   CHECK(r.check(kAlice, false).result == Result::kCompliant);
 }
@@ -531,4 +538,174 @@ TEST_CASE("user repair: attack: a racer swaps config and a symlink to a victim")
   CHECK(other == 0);
   CHECK(repaired > 0);
   CHECK(refused > 0);
+}
+
+// Section 1 of the safety promise: never give a file or directory away. Every way alice can put
+// something she does not own at ~/.ssh/config or ~/.ssh ends with it untouched and her reported.
+namespace {
+
+// Runs f as the user in a child process (their uid and gid, no groups): the moves below are
+// the user's own, with only the rights the user has. Returns f's success.
+bool asUser(const UserEntry& u, const std::function<bool()>& f) {
+  const pid_t pid = ::fork();
+  if (pid < 0)
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    const bool ok = ::setgroups(0, nullptr) == 0 && ::setresgid(u.gid, u.gid, u.gid) == 0 &&
+                    ::setresuid(u.uid, u.uid, u.uid) == 0 && f();
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// A root-owned file an admin left in alice's home (a skeleton, a note): alice may rename it
+// anywhere in her home, but never owns it.
+std::string rootFileInHome(const Root& r, const std::string& name, mode_t m) {
+  const std::string path = r.home(kAlice) + "/" + name;
+  writeFile(path, "Host *\n  ProxyCommand nc evil 22\n", m);
+  own(path, 0, 0);
+  mode(path, m);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("user repair: attack: a root-owned file the user moves or renames into place") {
+  REQUIRE_ROOT_OR_SKIP();
+  Root r;
+  r.addSshDir(kAlice);
+  const bool over = GENERATE(false, true);  // moved into an empty place, or renamed over hers
+  const mode_t m = GENERATE(mode_t{0664}, mode_t{0666}, mode_t{0644}, mode_t{04755});
+  CAPTURE(over, m);
+  if (over)
+    writeFile(r.config(kAlice), kConfigText, 0600), own(r.config(kAlice), kAlice.uid, kAlice.gid);
+  const std::string src = rootFileInHome(r, "notes", m);
+  const std::string dst = r.config(kAlice);
+  REQUIRE(asUser(kAlice, [&] { return ::rename(src.c_str(), dst.c_str()) == 0; }));
+  const Snapshot before = snap(dst);  // after the move: rename itself changes the ctime
+  REQUIRE(before.uid == 0);
+
+  auto c = r.check(kAlice);
+  CHECK(snap(dst) == before);  // no chown, no chmod: not even the ctime moved
+  if (m & 022) {
+    CHECK(c.result == Result::kNonCompliant);
+    CHECK(contains(c.detail, "~/.ssh/config is owned by root and"));
+    CHECK(contains(c.detail, "left alone"));
+  } else {
+    CHECK(c.result == Result::kCompliant);  // ssh accepts it as it is
+  }
+  // Report mode says the same and changes nothing either.
+  CHECK(r.check(kAlice, false).result == c.result);
+  CHECK(snap(dst) == before);
+}
+
+TEST_CASE("user repair: attack: ~/.ssh swapped for a directory the user does not own") {
+  REQUIRE_ROOT_OR_SKIP();
+  Root r;
+  r.addConfig(kAlice, 0600);
+  // A root-owned, group-writable directory in alice's home, with a root-owned config in it.
+  const std::string rootDir = r.home(kAlice) + "/shared";
+  makeDirs(rootDir, 0775);
+  own(rootDir, 0, 0);
+  mode(rootDir, 0775);
+  writeFile(rootDir + "/config", kConfigText, 0666);
+  own(rootDir + "/config", 0, 0);
+  mode(rootDir + "/config", 0666);
+  const std::string mine = r.home(kAlice) + "/mine";
+
+  SECTION("renamed into place") {
+    REQUIRE(asUser(kAlice, [&] {
+      return ::rename(r.sshDir(kAlice).c_str(), mine.c_str()) == 0 &&
+             ::rename(rootDir.c_str(), r.sshDir(kAlice).c_str()) == 0;
+    }));
+  }
+  SECTION("exchanged atomically") {
+    REQUIRE(asUser(kAlice, [&] {
+      return ::syscall(SYS_renameat2, AT_FDCWD, r.sshDir(kAlice).c_str(), AT_FDCWD, rootDir.c_str(),
+                       RENAME_EXCHANGE) == 0;
+    }));
+  }
+  const Snapshot dirBefore = snap(r.sshDir(kAlice));
+  const Snapshot configBefore = snap(r.config(kAlice));
+  REQUIRE(dirBefore.uid == 0);
+
+  auto c = r.check(kAlice);
+  CHECK(c.result == Result::kNonCompliant);
+  CHECK(c.detail ==
+        "~/.ssh is owned by root and group-writable (0775): left alone; ~/.ssh/config is owned "
+        "by root and world-writable (0666): left alone");
+  CHECK(snap(r.sshDir(kAlice)) == dirBefore);
+  CHECK(snap(r.config(kAlice)) == configBefore);
+}
+
+TEST_CASE("user repair: attack: another user's ~/.ssh or config put in place") {
+  REQUIRE_ROOT_OR_SKIP();
+  Root r;
+  r.addSshDir(kAlice);
+  // bob's files, in a directory alice can write to (as a shared project directory would be).
+  const std::string drop = r.home(kAlice) + "/drop";
+  makeDirs(drop, 0777);
+  mode(drop, 0777);
+  writeFile(drop + "/config", kConfigText, 0666);
+  own(drop + "/config", kBob.uid, kBob.gid);
+  mode(drop + "/config", 0666);
+  makeDirs(drop + "/dir", 0777);
+  own(drop + "/dir", kBob.uid, kBob.gid);
+  mode(drop + "/dir", 0777);
+
+  SECTION("config") {
+    REQUIRE(asUser(kAlice, [&] {
+      return ::rename((drop + "/config").c_str(), r.config(kAlice).c_str()) == 0;
+    }));
+    const Snapshot before = snap(r.config(kAlice));
+    auto c = r.check(kAlice);
+    CHECK(c.result == Result::kRefused);
+    CHECK(c.detail == "~/.ssh/config belongs to uid 41001, not to alice");
+    CHECK(snap(r.config(kAlice)) == before);
+  }
+  SECTION("~/.ssh") {
+    REQUIRE(asUser(kAlice, [&] {
+      return ::rename(r.sshDir(kAlice).c_str(), (r.home(kAlice) + "/old").c_str()) == 0 &&
+             ::rename((drop + "/dir").c_str(), r.sshDir(kAlice).c_str()) == 0;
+    }));
+    const Snapshot before = snap(r.sshDir(kAlice));
+    auto c = r.check(kAlice);
+    CHECK(c.result == Result::kRefused);
+    CHECK(c.detail == "~/.ssh belongs to uid 41001, not to alice");
+    CHECK(snap(r.sshDir(kAlice)) == before);
+  }
+}
+
+TEST_CASE("user repair: attack: a file bind-mounted over ~/.ssh/config") {
+  REQUIRE_ROOT_OR_SKIP();
+  Root r;
+  r.addConfig(kAlice, 0600);
+  // A root-owned, world-writable victim, and one of alice's own 0666 files: neither is changed
+  // through a mount point, whoever owns it.
+  const std::string victim = r.addVictim("victim", 0666);
+  own(victim, 0, 0);
+  mode(victim, 0666);
+  const std::string hers = r.home(kAlice) + "/hers";
+  writeFile(hers, kConfigText, 0666);
+  own(hers, kAlice.uid, kAlice.gid);
+  mode(hers, 0666);
+  const std::string source = GENERATE_REF(victim, hers);
+  CAPTURE(source);
+  if (::mount(source.c_str(), r.config(kAlice).c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    WARN("cannot bind-mount (" << std::strerror(errno) << "); skipped");
+    return;
+  }
+  struct Unmount {
+    std::string p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{r.config(kAlice)};
+  const Snapshot before = snap(source);
+
+  auto c = r.check(kAlice);
+  CHECK(c.result == Result::kRefused);
+  CHECK(c.detail == "~/.ssh/config is on another mount");
+  CHECK(snap(source) == before);
 }

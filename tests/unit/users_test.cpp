@@ -69,30 +69,46 @@ TEST_CASE("users: a compliant config needs nothing, a missing one too") {
 TEST_CASE("users: a world-writable config is narrowed to the wanted mode") {
   auto p = planConfig(file(0666), kAlice, 0600);
   CHECK(p.refusal.empty());
-  CHECK_FALSE(p.chown);
+  CHECK(p.leftAlone.empty());
   CHECK(p.mode == mode_t{0600});
-  CHECK_FALSE(p.narrow);  // only taking bits away: one chmod is already narrowing
   CHECK(p.describe() == "mode set to 0600");
+  CHECK(p.describe(false) == "mode 0666, would be set to 0600");
 }
 
-TEST_CASE("users: taking away and granting at once narrows first") {
+TEST_CASE("users: a mode is only ever narrowed, never widened") {
+  // Taking away and granting at once: only the taking away happens.
   auto p = planConfig(file(0260), kAlice, 0600);
-  CHECK(p.narrow == mode_t{0200});
-  CHECK(p.mode == mode_t{0600});
+  CHECK(p.mode == mode_t{0200});
+  // Tighter than the policy is the user's choice: compliant as it is.
+  CHECK(planConfig(file(0400), kAlice, 0600).nothingToDo());
+  CHECK(planSshDir(file(0500, 1000, 2, S_IFDIR), kAlice, 0700).nothingToDo());
+  // Set-id and sticky bits go with the rest.
+  CHECK(planConfig(file(04755), kAlice, 0600).mode == mode_t{0600});
+  // Every plan is a subset of what was observed and of what is wanted.
+  for (mode_t m = 0; m <= 07777; ++m) {
+    const auto q = planConfig(file(m), kAlice, 0600);
+    if (q.mode) {
+      CHECK((*q.mode & ~m) == 0);
+      CHECK((*q.mode & ~mode_t{0600}) == 0);
+    }
+  }
 }
 
-TEST_CASE("users: a root-owned config is handed to the user, never more open than before") {
-  auto p = planConfig(file(0644, 0), kAlice, 0600);
-  CHECK(p.narrow == mode_t{0600 & 0644});
-  REQUIRE(p.chown);
-  CHECK(p.chown->first == 1000);
-  CHECK(p.chown->second == 1000);
-  CHECK(p.mode == mode_t{0600});
-  CHECK(p.describe() == "mode narrowed to 0600, owner set to uid 1000, mode set to 0600");
-  auto tight = planConfig(file(0600, 0), kAlice, 0600);
-  CHECK_FALSE(tight.narrow);
-  CHECK(tight.chown);
-  CHECK_FALSE(tight.mode);
+TEST_CASE("users: root's config is never changed, only judged as ssh judges it") {
+  // ssh accepts a root-owned ~/.ssh/config that nobody else can write: compliant as it is.
+  CHECK(planConfig(file(0644, 0), kAlice, 0600).nothingToDo());
+  CHECK(planConfig(file(0600, 0), kAlice, 0600).nothingToDo());
+  auto g = planConfig(file(0664, 0), kAlice, 0600);
+  CHECK_FALSE(g.mode);
+  CHECK(g.refusal.empty());
+  CHECK(g.leftAlone == "~/.ssh/config is owned by root and group-writable (0664): left alone");
+  CHECK(g.describe() == g.leftAlone);
+  CHECK(planConfig(file(0666, 0), kAlice, 0600).leftAlone ==
+        "~/.ssh/config is owned by root and world-writable (0666): left alone");
+  auto d = planSshDir(file(0775, 0, 2, S_IFDIR), kAlice, 0700);
+  CHECK_FALSE(d.mode);
+  CHECK(d.leftAlone == "~/.ssh is owned by root and group-writable (0775): left alone");
+  CHECK(planSshDir(file(0755, 0, 2, S_IFDIR), kAlice, 0700).nothingToDo());
 }
 
 TEST_CASE("users: every kind of file that is not the user's plain config is refused") {
@@ -116,10 +132,7 @@ TEST_CASE("users: every kind of file that is not the user's plain config is refu
         "refused: ~/.ssh/config has 2 hard links");
 }
 
-TEST_CASE("users: ~/.ssh gets its mode and owner") {
+TEST_CASE("users: ~/.ssh gets its mode narrowed") {
   auto p = planSshDir(file(0777, 1000, 2, S_IFDIR), kAlice, 0700);
   CHECK(p.mode == mode_t{0700});
-  auto root = planSshDir(file(0755, 0, 2, S_IFDIR), kAlice, 0700);
-  CHECK(root.chown);
-  CHECK(root.narrow == mode_t{0700});
 }
