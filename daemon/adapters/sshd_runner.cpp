@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <sstream>
 
 #include "core/config_text.h"
 #include "fs_store.h"
@@ -36,14 +35,7 @@ Dump parseDump(const ProcessResult& r, const std::string& what) {
     d.status = Status::failure(why);
     return d;
   }
-  std::istringstream in(r.out);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto sp = line.find(' ');
-    if (sp == std::string::npos)
-      continue;
-    d.entries.emplace_back(line.substr(0, sp), line.substr(sp + 1));
-  }
+  d.entries = parseDumpText(r.out);
   return d;
 }
 

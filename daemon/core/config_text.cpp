@@ -56,4 +56,17 @@ std::vector<Directive> parseConfigText(const std::string& text) {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> parseDumpText(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto sp = line.find(' ');
+    if (sp == std::string::npos)
+      continue;
+    out.emplace_back(line.substr(0, sp), line.substr(sp + 1));
+  }
+  return out;
+}
+
 }  // namespace keepalive::daemon

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace keepalive::daemon {
@@ -17,5 +18,9 @@ struct Directive {
 
 // Comments and blank lines are dropped; "Keyword=value" and "Keyword value" are both understood.
 std::vector<Directive> parseConfigText(const std::string& text);
+
+// `sshd -T` and `ssh -G` output: "keyword value" lines, split at the first blank; a line without
+// one is skipped. Here rather than in the runner so that it is pure and fuzzed with the rest.
+std::vector<std::pair<std::string, std::string>> parseDumpText(const std::string& text);
 
 }  // namespace keepalive::daemon
