@@ -1,10 +1,12 @@
-// Child processes with a deadline: sshd -t, sshd -T and ssh -G. The child gets a clean
-// environment, /dev/null as stdin, and optionally the credentials of an unprivileged user.
+// Child processes with a deadline: sshd -t, sshd -T, ssh -G and the per-user helper. The child
+// gets a clean environment, /dev/null as stdin, default signal dispositions, no fd of ours but
+// stdout and stderr, and optionally the credentials of an unprivileged user.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,11 +29,36 @@ struct ProcessResult {
   std::string spawn_error;
 };
 
+// Containment for a run of a user's code (the per-user helper, whose ssh -G runs Match exec).
+// The child is then an intermediate process that stays root, is a child subreaper, starts argv
+// as its only child and, when that child ends or the deadline comes, kills and reaps every
+// process left below it (setsid and double forks included: orphans come to the subreaper).
+// The user cannot signal it (another uid), so killing the helper does not free its children.
+struct Containment {
+  // Per process of the run (setrlimit before the exec; inherited by everything it starts).
+  unsigned cpuSeconds = 10;                      // RLIMIT_CPU: SIGXCPU, then SIGKILL a second later
+  unsigned long long addressSpace = 1ull << 30;  // RLIMIT_AS, bytes
+  // Tasks of the run: a cgroup's pids limit when enter() gave the run its own cgroup, else
+  // RLIMIT_NPROC = (processes the user has now) + tasks. RLIMIT_NPROC counts every process of
+  // the real uid, so it is set only where we can count them (no systemd, no hidden /proc).
+  unsigned tasks = 128;
+  // Called with the intermediate's pid before it starts argv (it waits for this): puts it into
+  // a cgroup of its own. Returns true when it did: the cgroup then bounds the tasks.
+  std::function<bool(pid_t)> enter;
+  // Called after the intermediate was reaped, when enter() returned true: kills whatever the
+  // cgroup still holds (nothing, unless a process outlived its SIGKILL in the kernel).
+  std::function<void()> leave;
+};
+
+// Processes of the real uid `uid` that /proc shows; nullopt when /proc hides some (hidepid).
+std::optional<unsigned> countProcessesOf(uid_t uid);
+
 // argv[0] without a '/' is looked up in PATH. environment: the child's whole environment;
 // nullptr gives the clean one the daemon's children get (PATH of the system dirs, LC_ALL=C).
 ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                          const std::optional<Credentials>& as = std::nullopt,
-                         const std::vector<std::string>* environment = nullptr);
+                         const std::vector<std::string>* environment = nullptr,
+                         const Containment* contain = nullptr);
 
 // The unprivileged "nobody" user of the real system (never of a test root).
 std::optional<Credentials> nobodyCredentials();

@@ -20,6 +20,7 @@
 
 #include "user_block/helper_protocol.h"
 
+#include "adapters/descendants.h"
 #include "adapters/unique_fd.h"
 #include "user_block/user_block.h"
 
@@ -195,8 +196,15 @@ SshResult runSshG(const std::string& ssh, const std::string& config) {
     envP.push_back(e.data());
   envP.push_back(nullptr);
 
-  // No setpgid: ssh and whatever it starts stay in our process group, which the daemon kills
-  // at its deadline.
+  // Whatever ssh's Match exec commands leave behind, daemons (setsid) and double forks included,
+  // comes to us as ssh's subreaper, and is killed below when ssh returns: the user's commands
+  // run for the check, not after it. No setpgid: ssh and its children stay in our process
+  // group, and the daemon's intermediate (our parent) ends everything of the run anyway.
+  if (!keepalive::daemon::descendants::becomeSubreaper()) {
+    ::close(execPipe[0]);
+    ::close(execPipe[1]);
+    return r.spawnError = std::string("PR_SET_CHILD_SUBREAPER: ") + std::strerror(errno), r;
+  }
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(execPipe[0]);
@@ -223,6 +231,7 @@ SshResult runSshG(const std::string& ssh, const std::string& config) {
   ::close(execPipe[0]);
   while (::waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
   }
+  keepalive::daemon::descendants::killAndReapAll();
   if (got == sizeof childErrno)
     return r.spawnError = std::strerror(childErrno), r;
   char buf[4096];
@@ -375,6 +384,8 @@ int main(int argc, char** argv) {
   // Run as root, ssh -G would run the user's Match exec commands as root.
   if (::geteuid() == 0 || ::getuid() == 0)
     return fail(h::kExitError, "refusing to run as root: it evaluates a user's ssh config");
+  // Whoever started us, nothing of theirs reaches ssh (the daemon's runner closed them already).
+  (void)::close_range(3, ~0u, 0);
   // Nothing may depend on the directory the daemon happened to be in.
   if (::chdir("/") != 0)
     return fail(h::kExitError, std::string("cannot chdir to /: ") + std::strerror(errno));

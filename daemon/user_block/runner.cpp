@@ -1,9 +1,12 @@
 #include "user_block/runner.h"
 
+#include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "adapters/process.h"
 #include "user_block/helper_protocol.h"
+#include "user_block/scope.h"
 
 namespace keepalive::daemon {
 
@@ -31,9 +34,11 @@ const char* toString(UserBlockResult::Kind k) {
 namespace {
 
 constexpr std::string_view kHelperPrefix = "keepalive-user-block: ";
+// systemd starts a scope in milliseconds; a manager that takes longer gets the run without one.
+constexpr long kScopeTimeout = 2000;
 
 UserBlockResult result(UserBlockResult::Kind k, std::string detail = {}) {
-  return UserBlockResult{k, std::move(detail)};
+  return UserBlockResult{k, std::move(detail), {}};
 }
 
 // The helper's first non-empty stderr line, without the program name it starts with.
@@ -51,6 +56,9 @@ std::string firstLine(const std::string& s) {
   }
   return {};
 }
+
+UserBlockResult interpret(const ProcessResult& pr, const BlockSettings& s,
+                          std::chrono::milliseconds timeout);
 
 }  // namespace
 
@@ -78,14 +86,44 @@ UserBlockResult runUserBlock(const UserEntry& u, const std::string& configPath,
   // Match exec commands).
   const std::vector<std::string> env = {"PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=" + u.home,
                                         "USER=" + u.name, "LOGNAME=" + u.name};
-  const auto pr = runProcess(argv, timeout, credentialsFor(u.name, u.uid, u.gid), &env);
+  // The user's code gets this run and nothing after it: an intermediate process (root, a
+  // subreaper) ends every process of it, escaped ones included, in its own scope when systemd
+  // is there (the scope's pids limit then replaces RLIMIT_NPROC).
+  Containment c;
+  c.cpuSeconds = static_cast<unsigned>(std::max<long long>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(timeout + std::chrono::seconds(1) -
+                                                          std::chrono::milliseconds(1))
+             .count()));
+  std::unique_ptr<TransientScope> scope;
+  std::string scopeWhy;
+  if (systemdBooted()) {
+    c.enter = [&](pid_t pid) {
+      scope = TransientScope::start(pid, u.uid, ScopeLimits{c.tasks, c.addressSpace},
+                                    std::min(timeout, std::chrono::milliseconds(kScopeTimeout)),
+                                    scopeWhy);
+      return scope != nullptr;
+    };
+    c.leave = [&] { scope.reset(); };
+  }
+  const auto pr = runProcess(argv, timeout, credentialsFor(u.name, u.uid, u.gid), &env, &c);
+  auto res = interpret(pr, s, timeout);
+  if (!scopeWhy.empty())
+    res.note = "no scope of its own (" + sanitizeLine(scopeWhy) + "); ended by its subreaper";
+  return res;
+}
+
+namespace {
+
+UserBlockResult interpret(const ProcessResult& pr, const BlockSettings& s,
+                          std::chrono::milliseconds timeout) {
+  using K = UserBlockResult::Kind;
 
   // The helper runs as the user, who may ptrace it: its output is a claim, parsed strictly.
   if (!pr.spawn_error.empty())
     return result(K::kError, sanitizeLine(pr.spawn_error));
   if (pr.timed_out)
     return result(K::kError, "timed out after " + std::to_string(timeout.count()) +
-                                 " ms; the helper and its ssh were killed");
+                                 " ms; the helper and everything it started were killed");
   const std::string why = firstLine(pr.err);
   switch (pr.exit_code) {
     case helper::kExitOk:
@@ -110,5 +148,7 @@ UserBlockResult runUserBlock(const UserEntry& u, const std::string& configPath,
     return result(K::kRemoved);
   return result(K::kError, "unexpected helper output \"" + sanitizeLine(word, 40) + "\"");
 }
+
+}  // namespace
 
 }  // namespace keepalive::daemon

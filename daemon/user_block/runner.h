@@ -27,14 +27,19 @@ struct UserBlockResult {
   };
   Kind kind = Kind::kError;
   std::string detail;  // for kRefused and kError; printable ASCII, one line
+  // Set when systemd is there but the run got no scope of its own (why, one line): the run was
+  // still contained by its subreaper, without the scope's pids and memory limits.
+  std::string note;
 };
 const char* toString(UserBlockResult::Kind k);
 
 // configPath: the absolute path of the user's ~/.ssh/config as root sees it (under a test root
 // when there is one); the user must be able to reach it. s empty: remove the block. Blocks the
-// calling thread for up to timeout (call it from a worker, not the event loop); the helper, its
-// ssh and anything a Match exec started in their process group are killed at the deadline. Do
+// calling thread for up to timeout and a 2 s margin (call it from a worker, not the event
+// loop); the helper, its ssh and anything a Match exec started are killed at the deadline. Do
 // not run two at once for the same user: the second may fail (never corrupt the file).
+// Every process the run starts ends with it (killed and reaped before this returns), in a
+// transient scope of its own when systemd is there; limits: CPU time, address space, tasks.
 UserBlockResult runUserBlock(const UserEntry& u, const std::string& configPath,
                              const BlockSettings& s, const std::string& helperPath,
                              const std::string& sshPath, std::chrono::milliseconds timeout);
