@@ -82,18 +82,21 @@ Daemon::Daemon(DaemonOptions o)
   systemd_ = std::make_unique<SystemdManager>(o_.unit, o_.job_timeout);
   users_ = std::make_unique<UserWatcher>(loop_, *inotify_, o_.root,
                                          UserWatcher::BlockTools{o_.user_block_helper, o_.ssh});
-  users_->setListener(
-      [this](const UserRecord& rec, const std::string& action, const std::string& what) {
-        if (action == "repaired")
-          signalRepaired(rec, what);
-        publishSoon();
-      });
+  users_->setListener([this](const UserRecord& rec, const std::string& action,
+                             const std::string& what, bool announced) {
+    if (action == "repaired" && announced)
+      signalRepaired(rec, what);
+    publishUsersSoon();
+  });
   // Homes on mounts that may hang are checked by workers: the summary once they are done.
   users_->setSettled([this] { updateUsersHealth(); });
   users_->setHealthChanged([this] { updateUsersHealth(); });
   // One snapshot per loop iteration for D-Bus and the metrics file, however many changes.
   sd_event_add_defer(loop_, &publishSource_, &Daemon::onPublish, this);
   sd_event_source_set_enabled(publishSource_, SD_EVENT_OFF);
+  sd_event_add_time(loop_, &usersPublishTimer_, CLOCK_MONOTONIC, 0, 1000, &Daemon::onUsersPublish,
+                    this);
+  sd_event_source_set_enabled(usersPublishTimer_, SD_EVENT_OFF);
   if (o_.metrics_dir != "none") {
     metrics_ =
         std::make_unique<MetricsWriter>(MetricsWriterOptions{o_.root, o_.metrics_dir}, clock_);
@@ -108,6 +111,7 @@ Daemon::Daemon(DaemonOptions o)
 Daemon::~Daemon() {
   dbus_.reset();
   sd_event_source_disable_unref(publishSource_);
+  sd_event_source_disable_unref(usersPublishTimer_);
   sd_event_source_disable_unref(metricsTimer_);
   users_.reset();  // holds watches in inotify_
   engine_.reset();
@@ -383,6 +387,23 @@ void Daemon::startBus() {
 void Daemon::publishSoon() {
   if (publishSource_)
     sd_event_source_set_enabled(publishSource_, SD_EVENT_ONESHOT);
+}
+
+void Daemon::publishUsersSoon() {
+  int enabled = SD_EVENT_OFF;
+  sd_event_source_get_enabled(usersPublishTimer_, &enabled);
+  if (enabled != SD_EVENT_OFF)
+    return;  // one is due already: it carries this change too
+  const std::uint64_t now = static_cast<std::uint64_t>(clock_.monotonicUsec());
+  sd_event_source_set_time(usersPublishTimer_, std::max(now, lastUsersPublishUsec_ + 100000));
+  sd_event_source_set_enabled(usersPublishTimer_, SD_EVENT_ONESHOT);
+}
+
+int Daemon::onUsersPublish(sd_event_source*, std::uint64_t now, void* self) {
+  auto* d = static_cast<Daemon*>(self);
+  d->lastUsersPublishUsec_ = now;
+  d->publishSoon();
+  return 0;
 }
 
 int Daemon::onPublish(sd_event_source*, void* self) {

@@ -73,6 +73,10 @@ class Daemon {
   void startBus();
   void publishSoon();
   static int onPublish(sd_event_source*, void* self);
+  // Users' changes come as fast as a user can chmod: their counts reach the bus at most ten
+  // times a second, so one user's loop cannot flood PropertiesChanged for every listener.
+  void publishUsersSoon();
+  static int onUsersPublish(sd_event_source*, std::uint64_t, void* self);
   static int onMetricsTimer(sd_event_source*, std::uint64_t, void* self);
   void writeMetrics(const StatusSnapshot& s);
   StatusSnapshot snapshot() const;
@@ -100,6 +104,8 @@ class Daemon {
   std::unique_ptr<UserWatcher> users_;
   std::unique_ptr<DbusService> dbus_;
   sd_event_source* publishSource_ = nullptr;
+  sd_event_source* usersPublishTimer_ = nullptr;
+  std::uint64_t lastUsersPublishUsec_ = 0;
   std::vector<Shadowing> lastShadowed_;
   // Repaired signals: a storm of 100k repairs must not become 100k bus messages.
   double repairedTokens_ = 100;

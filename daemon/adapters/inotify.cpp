@@ -73,7 +73,10 @@ int Inotify::onIo(sd_event_source*, int, std::uint32_t, void* self) {
 
 void Inotify::drain() {
   alignas(inotify_event) char buf[64 * 1024];
-  for (;;) {
+  // A few reads per turn, not until the queue is empty: a user generating events as fast as we
+  // read them must not keep the loop here. The fd stays readable (epoll is level-triggered), so
+  // the rest is read on the next turn, after the other sources have had theirs.
+  for (int reads = 0; reads < 4; ++reads) {
     ssize_t n = ::read(fd_, buf, sizeof buf);
     if (n < 0 && errno == EINTR)
       continue;

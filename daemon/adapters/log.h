@@ -33,6 +33,8 @@ inline constexpr const char* kMessageIdRefused = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a
 inline constexpr const char* kMessageIdReported = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a43";
 inline constexpr const char* kMessageIdUnresponsive = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a44";
 inline constexpr const char* kMessageIdFailed = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a45";
+// "N more repairs of USER suppressed in the last M s": the per-user rate limit's summary.
+inline constexpr const char* kMessageIdSuppressed = "4b1e0c3f6a8d4e2f9c7b5a3d1e0f2a46";
 
 // A journal entry with fields of its own (USER=, PATH=, ACTION=) when logging to the journal;
 // the plain message otherwise.

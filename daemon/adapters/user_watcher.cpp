@@ -86,6 +86,11 @@ UserWatcher::UserWatcher(sd_event* loop, Inotify& inotify, std::string root, Blo
                       this);
     sd_event_source_set_enabled(*t, SD_EVENT_OFF);
   }
+  sd_event_add_time(loop_, &summaryTimer_, CLOCK_MONOTONIC, UINT64_MAX, 100000,
+                    &UserWatcher::onSuppressedSummary, this);
+  sd_event_source_set_enabled(summaryTimer_, SD_EVENT_OFF);
+  sd_event_add_defer(loop_, &queueSource_, &UserWatcher::onQueued, this);
+  sd_event_source_set_enabled(queueSource_, SD_EVENT_OFF);
   // The kernel flags /proc/self/mountinfo with POLLPRI on every mount change: a home mounted
   // over NFS or FUSE after start is classified before it is next touched.
   mountinfoFd_ = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
@@ -110,6 +115,8 @@ UserWatcher::~UserWatcher() {
     unwatch(rec);
   sd_event_source_disable_unref(retryTimer_);
   sd_event_source_disable_unref(unwatchedTimer_);
+  sd_event_source_disable_unref(summaryTimer_);
+  sd_event_source_disable_unref(queueSource_);
   sd_event_source_disable_unref(mountsSource_);
   if (mountinfoFd_ >= 0)
     ::close(mountinfoFd_);
@@ -248,16 +255,68 @@ void UserWatcher::onEvent(std::size_t i, std::uint32_t token, const inotify_even
   UserRecord& rec = records_[i];
   if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
     unwatch(rec);  // ~/.ssh went away: the check watches the home for a new one
-    check(i, "~/.ssh replaced");
+    queueCheck(i, "~/.ssh replaced");
     return;
   }
   if (rec.watchingHome && entry == ".ssh" && (ev.mask & (IN_CREATE | IN_MOVED_TO))) {
     unwatch(rec);  // from the home's watch to the new ~/.ssh
-    check(i, "~/.ssh created");
+    queueCheck(i, "~/.ssh created");
     return;
   }
   if (entry == "config" || entry == ".ssh" || entry.empty())
-    check(i, "inotify");
+    queueCheck(i, "inotify");
+}
+
+void UserWatcher::queueCheck(std::size_t i, const char* why) {
+  UserRecord& rec = records_[i];
+  if (rec.queued)
+    return;
+  rec.queued = true;
+  queue_.emplace_back(rec.user.name, why);
+  sd_event_source_set_enabled(queueSource_, SD_EVENT_ONESHOT);
+}
+
+int UserWatcher::onQueued(sd_event_source*, void* self) {
+  auto& w = *static_cast<UserWatcher*>(self);
+  // The users queued so far, each once; events that come in meanwhile go to the next round.
+  auto batch = std::move(w.queue_);
+  w.queue_.clear();
+  for (const auto& [name, why] : batch) {
+    const std::size_t i = w.indexOf(name);
+    if (i == w.records_.size() || !w.records_[i].queued)
+      continue;  // gone, or re-read by a scan meanwhile
+    w.records_[i].queued = false;
+    w.check(i, why);
+  }
+  return 0;
+}
+
+bool UserWatcher::announce(const std::string& user, const char* kind) {
+  const std::int64_t now = clockUsec(CLOCK_MONOTONIC);
+  if (limiter_.allow(user, kind, now))
+    return true;
+  int enabled = SD_EVENT_OFF;
+  sd_event_source_get_enabled(summaryTimer_, &enabled);
+  if (enabled == SD_EVENT_OFF) {
+    sd_event_source_set_time(summaryTimer_,
+                             static_cast<std::uint64_t>(now + limiter_.periodUsec()));
+    sd_event_source_set_enabled(summaryTimer_, SD_EVENT_ONESHOT);
+  }
+  return false;
+}
+
+int UserWatcher::onSuppressedSummary(sd_event_source*, std::uint64_t, void* self) {
+  auto& w = *static_cast<UserWatcher*>(self);
+  for (const auto& s : w.limiter_.due(clockUsec(CLOCK_MONOTONIC)))
+    log::structured(
+        LogEvent::Level::kNotice,
+        describeSuppressed(s) + " (every one is counted: keepalivectl users " + s.key + ")",
+        {{"USER", s.key}, {"ACTION", "suppressed"}}, log::kMessageIdSuppressed);
+  if (auto next = w.limiter_.nextDueUsec()) {
+    sd_event_source_set_time(w.summaryTimer_, static_cast<std::uint64_t>(*next));
+    sd_event_source_set_enabled(w.summaryTimer_, SD_EVENT_ONESHOT);
+  }
+  return 0;
 }
 
 void UserWatcher::tally(const UserRecord& r, int sign) {
@@ -408,12 +467,14 @@ void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool hom
   record(i, c, why);
   maybeBlock(i, c);
   if (late && rec.state != UserState::kUnresponsive) {
-    log::structured(LogEvent::Level::kNotice,
-                    "the home \"" + rec.user.home + "\" of " + rec.user.name + " answers again",
-                    {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "responsive"}},
-                    log::kMessageIdUnresponsive);
+    const bool announced = announce(rec.user.name, "state change");
+    if (announced)
+      log::structured(LogEvent::Level::kNotice,
+                      "the home \"" + rec.user.home + "\" of " + rec.user.name + " answers again",
+                      {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "responsive"}},
+                      log::kMessageIdUnresponsive);
     if (listener_)
-      listener_(rec, "responsive", "");
+      listener_(rec, "responsive", "", announced);
   }
   if (missed || rec.recheck)
     check(i, "inotify");
@@ -438,13 +499,16 @@ void UserWatcher::overdue(std::uint64_t seq) {
       rec.state = UserState::kUnresponsive;
     }
     rec.last_change_usec = clockUsec(CLOCK_REALTIME);
-    log::structured(LogEvent::Level::kWarning,
-                    "the home \"" + rec.user.home + "\" of " + rec.user.name +
-                        " is not answering (" + rec.detail + "); retrying with backoff",
-                    {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "unresponsive"}},
-                    log::kMessageIdUnresponsive);
+    const bool announced = announce(rec.user.name, "state change");
+    if (announced)
+      log::structured(
+          LogEvent::Level::kWarning,
+          "the home \"" + rec.user.home + "\" of " + rec.user.name + " is not answering (" +
+              rec.detail + "); retrying with backoff",
+          {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "unresponsive"}},
+          log::kMessageIdUnresponsive);
     if (listener_)
-      listener_(rec, "unresponsive", rec.detail);
+      listener_(rec, "unresponsive", rec.detail, announced);
   }
   fail(rec);
 }
@@ -473,6 +537,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   UserState state = rec.state;
   std::string detail;
   std::string action;
+  bool announced = true;
   switch (c.result) {
     case UserCheck::Result::kAbsent:
     case UserCheck::Result::kCompliant:
@@ -483,11 +548,14 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
       ++repairs_;
       ++rec.repairs;
       action = "repaired";
-      log::structured(LogEvent::Level::kNotice,
-                      "repaired \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " +
-                          c.detail + " (" + why + ")",
-                      {{"USER", rec.user.name}, {"PATH", configPath(rec)}, {"ACTION", "repaired"}},
-                      log::kMessageIdRepaired);
+      announced = announce(rec.user.name, "repair");
+      if (announced)
+        log::structured(
+            LogEvent::Level::kNotice,
+            "repaired \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " + c.detail + " (" +
+                why + ")",
+            {{"USER", rec.user.name}, {"PATH", configPath(rec)}, {"ACTION", "repaired"}},
+            log::kMessageIdRepaired);
       break;
     case UserCheck::Result::kNonCompliant:
       state = UserState::kNonCompliant;
@@ -513,7 +581,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   if (state == rec.state && detail == rec.detail) {  // another repair, same state
     rec.last_change_usec = clockUsec(CLOCK_REALTIME);
     if (listener_)
-      listener_(rec, action, action == "repaired" ? c.detail : detail);
+      listener_(rec, action, action == "repaired" ? c.detail : detail, announced);
     return;
   }
   {
@@ -533,25 +601,28 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
     ++refusals_;
     ++rec.refusals;
     action = "refused";
-    log::structured(
-        LogEvent::Level::kWarning,
-        "refusing to touch \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " + detail,
-        with("refused"), log::kMessageIdRefused);
+    if ((announced = announce(rec.user.name, "refusal")))
+      log::structured(
+          LogEvent::Level::kWarning,
+          "refusing to touch \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " + detail,
+          with("refused"), log::kMessageIdRefused);
   } else if (state == UserState::kNonCompliant) {
     action = "reported";
-    log::structured(LogEvent::Level::kWarning,
-                    "\"" + rec.user.home + "/.ssh\" of " + rec.user.name +
-                        " is not compliant, changed nothing: " + detail,
-                    with("reported"), log::kMessageIdReported);
+    if ((announced = announce(rec.user.name, "report")))
+      log::structured(LogEvent::Level::kWarning,
+                      "\"" + rec.user.home + "/.ssh\" of " + rec.user.name +
+                          " is not compliant, changed nothing: " + detail,
+                      with("reported"), log::kMessageIdReported);
   } else if (state == UserState::kError) {
     action = "failed";
-    log::structured(LogEvent::Level::kWarning,
-                    "cannot check \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " +
-                        detail + "; retrying with backoff",
-                    with("failed"), log::kMessageIdFailed);
+    if ((announced = announce(rec.user.name, "failure")))
+      log::structured(LogEvent::Level::kWarning,
+                      "cannot check \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " +
+                          detail + "; retrying with backoff",
+                      with("failed"), log::kMessageIdFailed);
   }
   if (listener_ && !action.empty())
-    listener_(rec, action, action == "repaired" ? c.detail : detail);
+    listener_(rec, action, action == "repaired" ? c.detail : detail, announced);
 }
 
 void UserWatcher::armRetryAt(std::int64_t at) {
@@ -619,17 +690,19 @@ int UserWatcher::onUnwatchedRescan(sd_event_source*, std::uint64_t, void* self) 
   return 0;
 }
 
-std::vector<std::string> UserWatcher::verify() const {
+std::vector<UserWatcher::Finding> UserWatcher::verify(std::optional<uid_t> onlyUid) const {
   constexpr std::size_t kMax = 1000;
-  std::vector<std::string> out;
+  std::vector<Finding> out;
   std::size_t more = 0;
   auto add = [&](const UserRecord& rec, const std::string& what) {
     if (out.size() < kMax)
-      out.push_back(rec.user.name + ": " + what);
+      out.push_back({rec.user.uid, rec.user.name + ": " + what});
     else
       ++more;
   };
   for (const auto& rec : records_) {
+    if (onlyUid && rec.user.uid != *onlyUid)
+      continue;
     if (rec.remote) {
       if (rec.stateText() != "ok" && rec.stateText() != "repaired")
         add(rec, rec.stateText() + " (last seen; its home is on a mount that may hang)");
@@ -653,7 +726,7 @@ std::vector<std::string> UserWatcher::verify() const {
     }
   }
   if (more)
-    out.push_back("... and " + std::to_string(more) + " more users");
+    out.push_back({std::nullopt, "... and " + std::to_string(more) + " more users"});
   return out;
 }
 
@@ -715,30 +788,33 @@ void UserWatcher::finishBlock(const std::string& name, const UserCheck::FileId& 
       // unchanged and records its identity.
       m.id.reset();
       ++blockWrites_;
-      log::structured(LogEvent::Level::kNotice,
-                      std::string(r.kind == Kind::kUpdated ? "wrote" : "removed") +
-                          " the keepalive block in \"" + path + "\" of " + name,
-                      {{"USER", name},
-                       {"PATH", path},
-                       {"ACTION", r.kind == Kind::kUpdated ? "block-written" : "block-removed"}},
-                      log::kMessageIdRepaired);
+      if (announce(name, "block write"))
+        log::structured(LogEvent::Level::kNotice,
+                        std::string(r.kind == Kind::kUpdated ? "wrote" : "removed") +
+                            " the keepalive block in \"" + path + "\" of " + name,
+                        {{"USER", name},
+                         {"PATH", path},
+                         {"ACTION", r.kind == Kind::kUpdated ? "block-written" : "block-removed"}},
+                        log::kMessageIdRepaired);
       break;
     case Kind::kRefused:
       m.id = id;  // not again until the user changes the file
-      log::structured(
-          LogEvent::Level::kWarning,
-          (removal ? "left the keepalive block in \"" + path + "\" of " + name + ": "
-                   : "left \"" + path + "\" of " + name + " without the keepalive block: ") +
-              r.detail,
-          {{"USER", name}, {"PATH", path}, {"ACTION", "block-refused"}}, log::kMessageIdRefused);
+      if (announce(name, "block refusal"))
+        log::structured(
+            LogEvent::Level::kWarning,
+            (removal ? "left the keepalive block in \"" + path + "\" of " + name + ": "
+                     : "left \"" + path + "\" of " + name + " without the keepalive block: ") +
+                r.detail,
+            {{"USER", name}, {"PATH", path}, {"ACTION", "block-refused"}}, log::kMessageIdRefused);
       break;
     case Kind::kError:
       m.id.reset();  // the next event or scan tries again
-      log::structured(LogEvent::Level::kWarning,
-                      "cannot write the keepalive block in \"" + path + "\" of " + name + ": " +
-                          r.detail + ", ignoring",
-                      {{"USER", name}, {"PATH", path}, {"ACTION", "block-failed"}},
-                      log::kMessageIdFailed);
+      if (announce(name, "block failure"))
+        log::structured(LogEvent::Level::kWarning,
+                        "cannot write the keepalive block in \"" + path + "\" of " + name + ": " +
+                            r.detail + ", ignoring",
+                        {{"USER", name}, {"PATH", path}, {"ACTION", "block-failed"}},
+                        log::kMessageIdFailed);
       break;
   }
   const bool again = m.again;

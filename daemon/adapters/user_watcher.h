@@ -24,6 +24,7 @@
 #include "adapters/inotify.h"
 #include "adapters/user_fs.h"
 #include "core/mounts.h"
+#include "core/rate_limit.h"
 #include "core/users.h"
 #include "user_block/runner.h"
 
@@ -59,6 +60,7 @@ struct UserRecord {
   bool watchingHome = false;
   std::uint32_t watchToken = 0;    // tells a stale watch's events from the current one's
   bool inFlight = false;           // a worker is checking this user
+  bool queued = false;             // in the check queue (an inotify event)
   bool recheck = false;            // an event came meanwhile: check again when it is done
   std::uint32_t failures = 0;      // consecutive errors or timeouts: the backoff's exponent
   std::int64_t retry_at_usec = 0;  // CLOCK_MONOTONIC; 0 = no retry pending
@@ -66,10 +68,12 @@ struct UserRecord {
 
 class UserWatcher {
  public:
-  // A repair, refusal or other state change, as journalled: for D-Bus signals.
-  // what: the change made (for "repaired") or the reason.
-  using Listener =
-      std::function<void(const UserRecord&, const std::string& action, const std::string& what)>;
+  // A repair, refusal or other state change: for D-Bus. what: the change made (for "repaired")
+  // or the reason. announced: within the user's rate limit (kAnnounceBurst per
+  // kAnnouncePeriod), so journalled and worth a signal; false: counted, and summed up in one
+  // line when the window ends. Every change is reported, announced or not.
+  using Listener = std::function<void(const UserRecord&, const std::string& action,
+                                      const std::string& what, bool announced)>;
 
   // The per-user block's helper (client.per_user_block) and the ssh it checks the file with.
   struct BlockTools {
@@ -90,8 +94,13 @@ class UserWatcher {
   void setListener(Listener l) { listener_ = std::move(l); }
   // D-Bus Check: a fresh look at every covered user, changing nothing ("USER: finding" lines,
   // at most 1000 and a count of the rest). Homes that may hang report their last state instead
-  // of being looked at on the loop.
-  std::vector<std::string> verify() const;
+  // of being looked at on the loop. Each line carries the user's uid (none: the count), so that
+  // a caller who is not root gets only its own; onlyUid: look at that uid's users only.
+  struct Finding {
+    std::optional<uid_t> uid;
+    std::string text;
+  };
+  std::vector<Finding> verify(std::optional<uid_t> onlyUid = std::nullopt) const;
   // Called when the last pending worker check is done: counts are final until the next event.
   void setSettled(std::function<void()> f) { settled_ = std::move(f); }
   // Called when the number of unwatched or unresponsive users changed outside configure() (a
@@ -118,6 +127,10 @@ class UserWatcher {
   static constexpr std::chrono::seconds kRetryMax{3600};
   // Homes without a watch are re-checked every minute, or every reconcile_interval if shorter.
   static constexpr std::chrono::seconds kUnwatchedRescan{60};
+  // What one user's actions make the daemon say (journal, log, D-Bus signals) is limited to
+  // this many events per period; repairs themselves never wait.
+  static constexpr std::uint32_t kAnnounceBurst = 10;
+  static constexpr std::chrono::seconds kAnnouncePeriod{10};
   std::chrono::seconds unwatchedPeriod() const { return unwatchedPeriod_; }
 
  private:
@@ -135,6 +148,14 @@ class UserWatcher {
   Inotify::Handler handlerFor(std::size_t i, std::uint32_t token);
   void onEvent(std::size_t i, std::uint32_t token, const inotify_event& ev,
                const std::string& entry);
+  // Events are queued, one entry per user however many events they caused, and checked in
+  // arrival order once the inotify batch is read: a user changing their file in a loop costs
+  // one check per round, and everyone else's events wait for at most that.
+  void queueCheck(std::size_t i, const char* why);
+  static int onQueued(sd_event_source*, void* self);
+  // True when this per-user event may be journalled and signalled (see kAnnounceBurst).
+  bool announce(const std::string& user, const char* kind);
+  static int onSuppressedSummary(sd_event_source*, std::uint64_t, void* self);
   void readMounts();
   // The counters: a record's share out before it changes, back in after.
   void tally(const UserRecord& r, int sign);
@@ -173,6 +194,10 @@ class UserWatcher {
   sd_event_source* mountsSource_ = nullptr;
   sd_event_source* retryTimer_ = nullptr;
   sd_event_source* unwatchedTimer_ = nullptr;
+  sd_event_source* queueSource_ = nullptr;
+  sd_event_source* summaryTimer_ = nullptr;
+  std::vector<std::pair<std::string, const char*>> queue_;  // user name, why; each user once
+  RateLimiter limiter_{kAnnounceBurst, std::chrono::microseconds(kAnnouncePeriod).count()};
   std::uint32_t nextToken_ = 1;
   std::uint64_t nextSeq_ = 1;
   std::unordered_map<std::uint64_t, std::string> inFlight_;  // worker checks: seq -> user
