@@ -87,10 +87,10 @@ Properties ManagerClient::getAll() {
 std::tuple<std::uint64_t, std::string> ManagerClient::reload() {
   return proxy_->Reload();
 }
-std::vector<std::string> ManagerClient::check() {
+std::tuple<std::vector<std::string>, bool> ManagerClient::check() {
   return proxy_->Check();
 }
-std::tuple<std::vector<UserRecord>, std::uint32_t> ManagerClient::listUsers(
+std::tuple<std::vector<UserRecord>, std::uint32_t, bool> ManagerClient::listUsers(
     const std::string& filter) {
   return proxy_->ListUsers(filter);
 }

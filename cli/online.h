@@ -40,13 +40,19 @@ class ManagerClient {
   ~ManagerClient();
   Properties getAll();
   std::tuple<std::uint64_t, std::string> reload();
-  std::vector<std::string> check();
-  std::tuple<std::vector<UserRecord>, std::uint32_t> listUsers(const std::string& filter);
+  // restricted: the caller is not root and got only its own user's records (see kOwnEntryOnly).
+  std::tuple<std::vector<std::string>, bool> check();
+  std::tuple<std::vector<UserRecord>, std::uint32_t, bool> listUsers(const std::string& filter);
 
  private:
   std::unique_ptr<sdbus::IConnection> bus_;
   std::unique_ptr<ManagerProxy> proxy_;
 };
+
+// What users and check say when the daemon answered a caller other than root with only its own
+// user's records.
+inline constexpr const char* kOwnEntryOnly =
+    "Showing only your own entry: other users' entries need root (run it with sudo).";
 
 // Runs body, which talks to the daemon. A daemon out of reach prints the one-line hint and gives
 // exit code 3; an error the daemon answered with prints "keepalivectl VERB: ..." and gives 1.

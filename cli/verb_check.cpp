@@ -27,8 +27,11 @@ int runCheck(int argc, char** argv) {
             "Usage: keepalivectl check [--json]\n\n"
             "Have keepalive-policyd verify everything now, changing nothing: the effective\n"
             "sshd and ssh values, the drop-ins and every user's ~/.ssh/config. Prints one\n"
-            "line per finding. Anyone may run it.\n\n"
-            "  --json   {\"compliant\": true|false, \"findings\": [...]}\n\n"
+            "line per finding. Anyone may run it; only root sees every user's findings,\n"
+            "anyone else the host's and their own.\n\n"
+            "  --json   {\"compliant\": true|false, \"restricted\": true|false,\n"
+            "           [\"note\": \"...\",] \"findings\": [...]}; restricted: not run as root,\n"
+            "           so only the host's and your own user's findings\n\n"
             "Exit status: 0 compliant, 1 not compliant (or the daemon refused), 2 usage,\n"
             "3 keepalive-policyd unreachable.\n");
         return kExitOk;
@@ -42,10 +45,13 @@ int runCheck(int argc, char** argv) {
     return usageError("check", std::string("unexpected argument '") + argv[optind] + "'");
   return withDaemon("check", [&] {
     ManagerClient client;
-    const std::vector<std::string> findings = client.check();
+    const auto [findings, restricted] = client.check();
     if (json) {
       std::string out = std::string("{\"compliant\":") + (findings.empty() ? "true" : "false") +
-                        ",\"findings\":[";
+                        ",\"restricted\":" + (restricted ? "true" : "false");
+      if (restricted)
+        out += ",\"note\":" + jsonString(kOwnEntryOnly);
+      out += ",\"findings\":[";
       for (std::size_t i = 0; i < findings.size(); ++i)
         out += (i ? "," : "") + jsonString(findings[i]);
       out += "]}\n";
@@ -58,6 +64,8 @@ int runCheck(int argc, char** argv) {
       std::printf("not compliant: %zu finding%s\n", findings.size(),
                   findings.size() == 1 ? "" : "s");
     }
+    if (!json && restricted)
+      std::printf("%s\n", kOwnEntryOnly);
     return findings.empty() ? kExitOk : kExitPolicy;
   });
 }

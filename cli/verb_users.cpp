@@ -43,8 +43,12 @@ void printTable(const std::vector<UserRecord>& users) {
     print(r);
 }
 
-void printJson(const std::vector<UserRecord>& users, std::uint32_t matched) {
-  std::string out = "{\"matched\":" + std::to_string(matched) + ",\"users\":[";
+void printJson(const std::vector<UserRecord>& users, std::uint32_t matched, bool restricted) {
+  std::string out = "{\"matched\":" + std::to_string(matched) +
+                    ",\"restricted\":" + (restricted ? "true" : "false");
+  if (restricted)
+    out += ",\"note\":" + jsonString(kOwnEntryOnly);
+  out += ",\"users\":[";
   bool first = true;
   for (const auto& u : users) {
     out += first ? "" : ",";
@@ -86,13 +90,15 @@ int runUsers(int argc, char** argv) {
             "Usage: keepalivectl users [--noncompliant] [--json] [NAME]\n\n"
             "List the users whose ~/.ssh/config the policy covers, with each one's state:\n"
             "ok, repaired, non-compliant, refused:WHY, error:WHY, unwatched or unresponsive.\n"
-            "Asks keepalive-policyd on the system bus; anyone may run it.\n\n"
+            "Asks keepalive-policyd on the system bus; anyone may run it, but only root sees\n"
+            "every user: anyone else sees their own entry alone.\n\n"
             "  --noncompliant  only users whose state is neither ok nor repaired\n"
-            "  --json          {\"matched\": N, \"users\": [{\"name\", \"uid\", \"home\", "
-            "\"state\",\n"
+            "  --json          {\"matched\": N, \"restricted\": true|false, [\"note\": \"...\",]\n"
+            "                  \"users\": [{\"name\", \"uid\", \"home\", \"state\",\n"
             "                  \"last_change\" (microseconds since the epoch, 0 = never),\n"
-            "                  \"repairs\", \"refusals\"}]}\n"
-            "  NAME            only this user\n\n"
+            "                  \"repairs\", \"refusals\"}]}; restricted: not run as root, so\n"
+            "                  only your own entry\n"
+            "  NAME            only this user (yourself, unless run as root)\n\n"
             "A reply holds at most 16 MiB of records (about 200000 users); fewer users than\n"
             "matched means the list was cut.\n\n"
             "Exit status: 0 listed, 1 no such user or the daemon refused, 2 usage,\n"
@@ -114,14 +120,21 @@ int runUsers(int argc, char** argv) {
   const std::string filter = !name.empty() ? "user:" + name : noncompliant ? "noncompliant" : "";
   return withDaemon("users", [&] {
     ManagerClient client;
-    auto [users, matched] = client.listUsers(filter);
+    auto [users, matched, restricted] = client.listUsers(filter);
     if (json)
-      printJson(users, matched);
+      printJson(users, matched, restricted);
     else if (!users.empty())
       printTable(users);
     if (!name.empty() && matched == 0) {
-      std::fprintf(stderr, "keepalivectl users: '%s' is not a covered user\n",
-                   printable(name).c_str());
+      // Not run as root: another user's name and a name nobody has look the same, by design.
+      if (restricted)
+        std::fprintf(stderr,
+                     "keepalivectl users: '%s' is not a covered user of yours: other users' "
+                     "entries need root (run it with sudo)\n",
+                     printable(name).c_str());
+      else
+        std::fprintf(stderr, "keepalivectl users: '%s' is not a covered user\n",
+                     printable(name).c_str());
       return kExitPolicy;
     }
     if (!json) {
@@ -133,6 +146,8 @@ int runUsers(int argc, char** argv) {
                     what);
       else
         std::printf("%s%u %s listed.\n", users.empty() ? "" : "\n", matched, what);
+      if (restricted)
+        std::printf("%s\n", kOwnEntryOnly);
     }
     return kExitOk;
   });

@@ -365,7 +365,7 @@ void Daemon::startBus() {
     applyPolicy("D-Bus Reload");
     return std::make_pair(engine_->state().generation, engine_->state().last_apply_result);
   };
-  h.check = [this] { return checkAll(); };
+  h.check = [this](std::optional<std::uint32_t> onlyUid) { return checkAll(onlyUid); };
   h.users = [this] { return userRows(); };
   h.warn = [](const std::string& m) { log::warning(m); };
   h.lost = [](const std::string& m) {
@@ -477,23 +477,24 @@ std::vector<UserRow> Daemon::userRows() const {
   return rows;
 }
 
-std::vector<std::string> Daemon::checkAll() {
-  std::vector<std::string> findings;
+std::vector<Finding> Daemon::checkAll(std::optional<std::uint32_t> onlyUid) {
+  std::vector<Finding> findings;
   if (!engine_->resolved()) {
-    findings.push_back("no policy in force: " + engine_->state().reason);
+    findings.push_back({"no policy in force: " + engine_->state().reason, std::nullopt});
     return findings;
   }
   // Fresh observations, no change: sshd -T and ssh -G, the drop-ins' bytes, every user.
   report(engine_->verifyNow());
   const State& st = engine_->state();
   if (st.kind != StateKind::kOk)
-    findings.push_back(std::string("state ") + toString(st.kind) + ": " + st.reason);
+    findings.push_back({std::string("state ") + toString(st.kind) + ": " + st.reason, {}});
   if (!engine_->dropInsAsDesired())
-    findings.push_back("the drop-ins differ from what the policy renders (being restored)");
+    findings.push_back({"the drop-ins differ from what the policy renders (being restored)", {}});
   for (const auto& sh : st.shadowed)
-    findings.push_back(sh.describe());
-  for (const auto& f : users_->verify())
-    findings.push_back(f);
+    findings.push_back({sh.describe(), {}});
+  // A caller who is not root sees only its own users' findings: the others are not looked at.
+  for (auto& f : users_->verify(onlyUid))
+    findings.push_back({std::move(f.text), f.uid});
   return findings;
 }
 

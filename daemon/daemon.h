@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "adapters/banner_probe.h"
@@ -80,7 +81,7 @@ class Daemon {
   static int onMetricsTimer(sd_event_source*, std::uint64_t, void* self);
   void writeMetrics(const StatusSnapshot& s);
   StatusSnapshot snapshot() const;
-  std::vector<std::string> checkAll();
+  std::vector<Finding> checkAll(std::optional<std::uint32_t> onlyUid);
   std::vector<UserRow> userRows() const;
   void signalDrift(const Outcome& o);
   void signalRepaired(const UserRecord& rec, const std::string& what);

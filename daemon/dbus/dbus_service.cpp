@@ -31,8 +31,15 @@ constexpr std::size_t kMaxCachedCallers = 4096;
 using UserRecord = sdbus::Struct<std::string, std::uint32_t, std::string, std::string,
                                  std::uint64_t, std::uint32_t, std::uint32_t>;
 using EffectiveMap = std::map<std::string, sdbus::Struct<std::string, std::string>>;
-using CheckResult = sdbus::Result<std::vector<std::string>>;
-using ListUsersResult = sdbus::Result<std::vector<UserRecord>, std::uint32_t>;
+using CheckResult = sdbus::Result<std::vector<std::string>, bool>;
+using ListUsersResult = sdbus::Result<std::vector<UserRecord>, std::uint32_t, bool>;
+
+// Whose per-user data a caller may see: every user's (root) or one uid's.
+struct Audience {
+  std::optional<std::uint32_t> onlyUid;  // none: root
+  bool sees(std::uint32_t uid) const { return !onlyUid || *onlyUid == uid; }
+  bool restricted() const { return onlyUid.has_value(); }
+};
 
 std::size_t utf8SequenceLength(const unsigned char* p, std::size_t left) {
   const unsigned char c = p[0];
@@ -197,8 +204,9 @@ class ManagerObject final
     enum Kind { kAll, kNonCompliant, kUser } kind = kAll;
     std::string name;
   };
-  std::pair<std::vector<UserRecord>, std::uint32_t> listUsers(const UserFilter& f) const;
-  std::vector<std::string> boundFindings(std::vector<std::string> findings) const;
+  std::pair<std::vector<UserRecord>, std::uint32_t> listUsers(const UserFilter& f,
+                                                              const Audience& a) const;
+  std::vector<std::string> boundFindings(std::vector<Finding> findings, const Audience& a) const;
 
   const StatusSnapshot& s() const;
   std::string State() override { return s().state; }
@@ -349,6 +357,13 @@ class DbusServiceImpl {
       uidBySender_.clear();
     uidBySender_.emplace(sender, uid);
     return uid;
+  }
+
+  // Whose users the caller of the message being processed may see: all for a bus-recorded euid
+  // of 0, else its own uid's. A failed lookup throws: it never counts as root.
+  Audience audience(const char* method) {
+    const uid_t uid = callerUid(method);
+    return uid == 0 ? Audience{} : Audience{static_cast<std::uint32_t>(uid)};
   }
 
   // Queues a call of the message being processed, or throws LimitExceeded.
@@ -613,32 +628,43 @@ std::tuple<std::uint64_t, std::string> ManagerObject::Reload() {
 void ManagerObject::Check(CheckResult&& result) {
   auto r = std::make_shared<CheckResult>(std::move(result));
   impl_.answer(*r, "Check", [&] {
-    impl_.enqueue("Check", {[this, r] {
+    const Audience a = impl_.audience("Check");
+    impl_.enqueue("Check", {[this, r, a] {
                               impl_.answer(*r, "Check", [&] {
                                 if (!impl_.handlers_.check)
                                   throw sdbus::Error(kErrFailed, "Check: not available");
-                                r->returnResults(boundFindings(impl_.handlers_.check()));
+                                r->returnResults(boundFindings(impl_.handlers_.check(a.onlyUid), a),
+                                                 a.restricted());
                               });
                             },
                             [r](const sdbus::Error& e) { r->returnError(e); }});
   });
 }
 
-// A finding per user can make a long list on a big host: it stays one bus message.
-std::vector<std::string> ManagerObject::boundFindings(std::vector<std::string> findings) const {
-  std::size_t bytes = 0, kept = 0;
-  for (; kept < findings.size(); ++kept) {
-    findings[kept] = busSafe(std::move(findings[kept]));
-    bytes += findings[kept].size() + 5;
-    if (bytes > impl_.limits_.max_reply_bytes)
-      break;
+// Another user's findings are dropped here, whatever the handler looked at. A finding per user
+// can make a long list on a big host: it stays one bus message.
+std::vector<std::string> ManagerObject::boundFindings(std::vector<Finding> findings,
+                                                      const Audience& a) const {
+  std::vector<std::string> out;
+  std::size_t bytes = 0, more = 0;
+  for (auto& f : findings) {
+    if (f.uid && !a.sees(*f.uid))
+      continue;
+    if (more) {
+      ++more;
+      continue;
+    }
+    std::string text = busSafe(std::move(f.text));
+    bytes += text.size() + 5;
+    if (bytes > impl_.limits_.max_reply_bytes) {
+      more = 1;
+      continue;
+    }
+    out.push_back(std::move(text));
   }
-  if (kept < findings.size()) {
-    const std::size_t more = findings.size() - kept;
-    findings.resize(kept);
-    findings.push_back("... and " + std::to_string(more) + " more findings");
-  }
-  return findings;
+  if (more)
+    out.push_back("... and " + std::to_string(more) + " more findings");
+  return out;
 }
 
 void ManagerObject::ListUsers(ListUsersResult&& result, std::string filter) {
@@ -663,28 +689,33 @@ void ManagerObject::ListUsers(ListUsersResult&& result, std::string filter) {
                                                   "'; a filter is '', 'noncompliant' or "
                                                   "'user:NAME'");
     }
-    impl_.enqueue("ListUsers", {[this, r, f] {
+    const Audience a = impl_.audience("ListUsers");
+    impl_.enqueue("ListUsers", {[this, r, f, a] {
                                   impl_.answer(*r, "ListUsers", [&] {
-                                    auto [users, matched] = listUsers(f);
-                                    r->returnResults(users, matched);
+                                    auto [users, matched] = listUsers(f, a);
+                                    r->returnResults(users, matched, a.restricted());
                                   });
                                 },
                                 [r](const sdbus::Error& e) { r->returnError(e); }});
   });
 }
 
+// A caller that is not root gets the records of its own uid only: a name it gives selects among
+// those, so naming another user matches nothing, and matched counts nothing it may not see.
 std::pair<std::vector<UserRecord>, std::uint32_t> ManagerObject::listUsers(
-    const UserFilter& f) const {
+    const UserFilter& f, const Audience& a) const {
   if (!impl_.handlers_.users)
     throw sdbus::Error(kErrFailed, "ListUsers: not available");
   std::vector<UserRow> rows = impl_.handlers_.users();
   std::vector<UserRecord> out;
-  if (f.kind == UserFilter::kAll)
+  if (f.kind == UserFilter::kAll && !a.restricted())
     out.reserve(rows.size());
   std::uint32_t matched = 0;
   std::size_t bytes = 0;
   bool full = false;
   for (auto& r : rows) {
+    if (!a.sees(r.uid))
+      continue;
     if (f.kind == UserFilter::kNonCompliant && !isNonCompliant(r.state))
       continue;
     if (f.kind == UserFilter::kUser && r.name != f.name)

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -73,6 +74,15 @@ struct UserRow {
   std::uint32_t refusals = 0;
 };
 
+// One line of Check's answer.
+struct Finding {
+  std::string text;
+  // The uid of the user whose files it is about; none for the host's own findings (sshd, ssh,
+  // the drop-ins, the policy), which every caller may see.
+  std::optional<std::uint32_t> uid;
+  friend bool operator==(const Finding&, const Finding&) = default;
+};
+
 // True for the states ListUsers("noncompliant") and UsersNonCompliant count: not ok, repaired
 // or unwatched (a gap in watching, counted by UsersUnwatched).
 bool isNonCompliant(const std::string& userState);
@@ -85,8 +95,10 @@ struct DbusHandlers {
   // apply, then return the transaction's generation and result. Called for root callers only.
   std::function<std::pair<std::uint64_t, std::string>()> reload;
   // Verify everything now without changing anything; one line per finding, none = compliant.
-  std::function<std::vector<std::string>()> check;
-  // Every covered user (the service filters and bounds the reply).
+  // onlyUid: the caller is not root and will see only that uid's users' findings, so the others
+  // need not be looked at (the service drops any other user's finding whatever is returned).
+  std::function<std::vector<Finding>(std::optional<std::uint32_t> onlyUid)> check;
+  // Every covered user (the service filters by caller and bounds the reply).
   std::function<std::vector<UserRow>()> users;
   // Non-fatal problems of the service, worded for the journal (", ignoring" included).
   std::function<void(const std::string&)> warn;

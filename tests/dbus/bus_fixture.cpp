@@ -1,6 +1,7 @@
 #include "bus_fixture.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -199,6 +200,36 @@ Driver::Driver(const PrivateBus& bus, const std::vector<std::string>& args, bool
           {bus.env()}) {
   if (!proc_.waitForOut("ready\n"))
     throw std::runtime_error("the driver did not get ready: " + proc_.err());
+}
+
+Watcher::Watcher(const PrivateBus& bus, std::optional<uid_t> uid)
+    : proc_(uid ? asUid(*uid, {probePath(), "watch"})
+                : std::vector<std::string>{probePath(), "watch"},
+            {bus.env()}) {
+  if (!proc_.waitForOut("watching\n"))
+    throw std::runtime_error("bus_probe watch did not subscribe: " + proc_.err());
+}
+
+uid_t knownUid(int which) {
+  const char* const names[] = {"daemon", "bin"};
+  const passwd* pw = ::getpwnam(names[which]);
+  if (!pw || pw->pw_uid == 0)
+    throw std::runtime_error(std::string("no user '") + names[which] + "' on this host");
+  return pw->pw_uid;
+}
+
+std::vector<std::string> asUid(uid_t uid, const std::vector<std::string>& argv) {
+  const std::string id = std::to_string(uid);
+  std::vector<std::string> out = {"setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups",
+                                  "--"};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
+RunResult ctlAs(const PrivateBus& bus, uid_t uid, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {keepalivectlPath()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(asUid(uid, argv), std::chrono::seconds(30), {bus.env()});
 }
 
 RunResult ctl(const PrivateBus& bus, const std::vector<std::string>& args, bool asNobody,

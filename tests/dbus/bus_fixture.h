@@ -73,6 +73,31 @@ class Driver {
   Background proc_;
 };
 
+// bus_probe watch in the background (as root, or as `uid` with its own gid and no groups),
+// subscribed before the constructor returns. Its lines come in the order the bus delivered the
+// signals, so a later line proves that an earlier signal would have arrived by then.
+class Watcher {
+ public:
+  explicit Watcher(const PrivateBus& bus, std::optional<uid_t> uid = std::nullopt);
+  bool saw(const std::string& line) { return proc_.waitForOut(line + "\n"); }
+  std::string out() const { return proc_.out(); }
+
+ private:
+  Background proc_;
+};
+
+// argv run as uid (and the same gid) with no supplementary groups, as setpriv does: a user who is
+// not root.
+std::vector<std::string> asUid(uid_t uid, const std::vector<std::string>& argv);
+
+// Two uids the host's NSS knows that are neither root nor nobody (Debian's base-passwd daemon and
+// bin, 1 and 2): dbus-daemon drops a connection whose uid it cannot look up, so a test's covered
+// user, listed in its test root's passwd, takes one of these.
+uid_t knownUid(int which);
+
+// keepalivectl against the bus as uid.
+RunResult ctlAs(const PrivateBus& bus, uid_t uid, const std::vector<std::string>& args);
+
 // keepalivectl against the bus, as root or as nobody.
 RunResult ctl(const PrivateBus& bus, const std::vector<std::string>& args, bool asNobody = false,
               std::chrono::milliseconds timeout = std::chrono::seconds(30));

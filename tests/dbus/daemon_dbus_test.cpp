@@ -82,6 +82,96 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   CHECK(ctl(bus, {"status"}, /*asNobody=*/true).exit_code == 0);
 }
 
+TEST_CASE("daemon: a user sees their own entry, findings and no one's Repaired; root all") {
+  if (!isRoot())
+    return;
+  const std::string ownOnly =
+      "Showing only your own entry: other users' entries need root (run it with sudo).\n";
+  PrivateBus bus;
+  // Uids the host knows, so that clients can run as them on the bus (see knownUid).
+  const uid_t aliceUid = knownUid(0), bobUid = knownUid(1);
+  UsersRoot r(
+      "version: 1\nserver: {client_alive_interval: 2m}\n"
+      "users: {action: enforce, min_uid: 1}\n",
+      /*withAlice=*/false);
+  r.passwd("alice:x:" + std::to_string(aliceUid) + ":" + std::to_string(aliceUid) +
+           "::/home/alice:/bin/sh\n" + "bob:x:" + std::to_string(bobUid) + ":" +
+           std::to_string(bobUid) + "::/home/bob:/bin/sh\n");
+  r.home("alice", aliceUid);
+  r.home("bob", bobUid);
+  r.makeConfig("alice", aliceUid, 0600);
+  // bob's config is a symlink to a root file: refused, a finding with his home in it.
+  REQUIRE(::symlink("/etc/hostname", r.config("bob").c_str()) == 0);
+  DaemonProcess d(r.dir.path(), {"--bus", "system"}, {bus.env()});
+  REQUIRE(d.waitForLog("users: 2 covered"));
+  REQUIRE(waitFor([&] { return show(bus, "UsersNonCompliant") == "1\n"; }));
+  INFO("the daemon's log:\n" << d.log());
+
+  // Root: both users, bob's finding.
+  const Json all = parseJson(ctl(bus, {"users", "--json"}).out);
+  CHECK(all["users"].array.size() == 2);
+  CHECK_FALSE(all["restricted"].boolean);
+  auto rootCheck = ctl(bus, {"check"});
+  CHECK(rootCheck.exit_code == 1);
+  CHECK_THAT(rootCheck.out, Catch::Contains("bob: refused: "));
+
+  // alice: herself only, even when she asks for bob by name.
+  auto alice = ctlAs(bus, aliceUid, {"users", "--json"});
+  REQUIRE(alice.exit_code == 0);
+  const Json a = parseJson(alice.out);
+  CHECK(a["matched"].u64() == 1);
+  REQUIRE(a["users"].array.size() == 1);
+  CHECK(a["users"].array[0]["name"].str() == "alice");
+  CHECK(a["users"].array[0]["uid"].u64() == aliceUid);
+  CHECK(a["restricted"].boolean);
+  auto aliceAsksBob = ctlAs(bus, aliceUid, {"users", "bob"});
+  CHECK(aliceAsksBob.exit_code == 1);
+  CHECK(aliceAsksBob.out.find("/home/bob") == std::string::npos);
+  CHECK_THAT(aliceAsksBob.err, Catch::Contains("other users' entries need root"));
+  auto aliceNc = ctlAs(bus, aliceUid, {"users", "--noncompliant"});
+  CHECK(aliceNc.out == "0 non-compliant users listed.\n" + ownOnly);
+  // Her check: the host is in line and so is she; bob's refusal is not hers to see.
+  auto aliceCheck = ctlAs(bus, aliceUid, {"check"});
+  CHECK(aliceCheck.exit_code == 0);
+  CHECK(aliceCheck.out == "compliant: no findings\n" + ownOnly);
+  // bob's check has his own finding.
+  auto bobCheck = ctlAs(bus, bobUid, {"check"});
+  CHECK(bobCheck.exit_code == 1);
+  CHECK_THAT(bobCheck.out, Catch::Contains("bob: refused: "));
+  CHECK_THAT(bobCheck.out, Catch::EndsWith(ownOnly));
+
+  // nobody: no entry, but the counts.
+  auto nobody = ctl(bus, {"users"}, /*asNobody=*/true);
+  CHECK(nobody.exit_code == 0);
+  CHECK(nobody.out == "0 users listed.\n" + ownOnly);
+  const Json st = parseJson(ctl(bus, {"status", "--json"}, true).out);
+  CHECK(st["UsersCovered"].u64() == 2);
+  CHECK(st["UsersNonCompliant"].u64() == 1);
+  CHECK(st["RefusalsTotal"].u64() >= 1);
+
+  // alice's file is repaired: Repaired reaches root's watcher, not hers nor nobody's, while the
+  // new RepairsTotal reaches all three.
+  Watcher rootWatch(bus);
+  Watcher aliceWatch(bus, aliceUid);
+  Watcher nobodyWatch(bus, 65534);
+  const std::string repairs = show(bus, "RepairsTotal");
+  REQUIRE(::chmod(r.config("alice").c_str(), 0644) == 0);
+  CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
+  CHECK(waitFor([&] { return rootWatch.out().find("\nRepaired alice ") != std::string::npos; }));
+  auto sawRepairsTotal = [](const Watcher& w) {
+    return waitFor([&] { return w.out().find(" RepairsTotal") != std::string::npos; });
+  };
+  CHECK(sawRepairsTotal(rootWatch));
+  CHECK(sawRepairsTotal(aliceWatch));
+  CHECK(sawRepairsTotal(nobodyWatch));
+  CHECK(show(bus, "RepairsTotal") != repairs);
+  // The daemon sends Repaired before the PropertiesChanged it causes, and the bus keeps that
+  // order for every receiver: it would be here by now.
+  CHECK(aliceWatch.out().find("Repaired") == std::string::npos);
+  CHECK(nobodyWatch.out().find("Repaired") == std::string::npos);
+  CHECK(aliceWatch.out().find("alice") == std::string::npos);
+}
+
 TEST_CASE("daemon: without a bus it enforces anyway and says why once") {
   if (!isRoot())
     return;

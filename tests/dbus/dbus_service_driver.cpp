@@ -2,8 +2,11 @@
 // service exactly as keepalive-policyd wires it, without sshd, inotify or a policy behind it.
 //
 //   dbus_service_driver [--users N] [--findings 'A|B'] [--reload-result R] [--throw WHAT]
-//                       [--weird] [--max-reply-bytes N]
+//                       [--weird] [--max-reply-bytes N] [--add-user NAME:UID:STATE]...
 //
+// A finding "@UID text" is about that uid's user, any other the host's. Check returns them all
+// whoever calls, as a handler that ignored onlyUid would: what a caller sees is the service's
+// doing.
 // Prints "ready" on stdout once it owns the name. Reload bumps Generation and emits Applied;
 // SIGUSR1 repairs a user (Repaired, RepairsTotal), SIGUSR2 reports drift (Drift, State,
 // StateReason, Shadowed). SIGTERM ends it.
@@ -25,10 +28,11 @@ namespace {
 
 struct Script {
   std::size_t users = 0;  // 0: the five named users below
-  std::vector<std::string> findings;
+  std::vector<Finding> findings;
   std::string reload_result = "applied";
-  std::string throw_in;  // check | users | reload
-  bool weird = false;    // strings that are not UTF-8, or hold terminal escapes
+  std::string throw_in;        // check | users | reload
+  bool weird = false;          // strings that are not UTF-8, or hold terminal escapes
+  std::vector<UserRow> extra;  // after the others: a user whose uid a test can run as
   DbusLimits limits;
 };
 
@@ -56,6 +60,7 @@ std::vector<UserRow> makeUsers(const Script& sc) {
                       i % 10 == 7 ? "non-compliant" : "ok", 0, 0, 0});
     }
   }
+  rows.insert(rows.end(), sc.extra.begin(), sc.extra.end());
   if (sc.weird) {
     rows.push_back({"m\xe9lanie", 1100, "/home/m\xe9lanie", "error:bad byte \xff", 0, 0, 0});
     rows.push_back({"mallory", 1101, "/home/\x1b[31mred", "ok", 0, 0, 0});
@@ -97,7 +102,7 @@ StatusSnapshot initialSnapshot(const Script& sc, const std::vector<UserRow>& use
   s.rollbacks_total = 0;
   s.watches_used = std::uint32_t(2 * users.size() + 3);
   if (sc.weird) {
-    s.last_error = "open \"/home/m\xe9lanie/.ssh/config\": \x1b]0;owned\x07 bad";
+    s.last_error = "open \"/etc/keepalive-policy/policy.d/m\xe9lanie.yaml\": \x1b]0;owned\x07 bad";
     s.policy_files.push_back("/etc/keepalive-policy/policy.d/\xff.yaml");
   }
   return s;
@@ -154,8 +159,14 @@ int main(int argc, char** argv) {
         const std::string f = value();
         for (std::size_t b = 0; b <= f.size();) {
           const std::size_t e = std::min(f.find('|', b), f.size());
-          if (e > b)
-            d.sc.findings.push_back(f.substr(b, e - b));
+          std::string one = f.substr(b, e - b);
+          if (one.size() > 1 && one[0] == '@') {
+            const std::size_t space = one.find(' ');
+            d.sc.findings.push_back(
+                {one.substr(space + 1), std::uint32_t(std::stoul(one.substr(1, space - 1)))});
+          } else if (!one.empty()) {
+            d.sc.findings.push_back({one, std::nullopt});
+          }
           b = e + 1;
         }
       } else if (a == "--reload-result") {
@@ -164,6 +175,14 @@ int main(int argc, char** argv) {
         d.sc.throw_in = value();
       } else if (a == "--max-reply-bytes") {
         d.sc.limits.max_reply_bytes = std::stoul(value());
+      } else if (a == "--add-user") {
+        const std::string u = value();
+        const std::size_t c1 = u.find(':'), c2 = u.find(':', c1 + 1);
+        if (c1 == std::string::npos || c2 == std::string::npos)
+          throw std::invalid_argument("--add-user takes NAME:UID:STATE");
+        const std::string name = u.substr(0, c1);
+        d.sc.extra.push_back({name, std::uint32_t(std::stoul(u.substr(c1 + 1, c2 - c1 - 1))),
+                              "/home/" + name, u.substr(c2 + 1), 0, 0, 0});
       } else if (a == "--weird") {
         d.sc.weird = true;
       } else {
@@ -204,7 +223,7 @@ int main(int argc, char** argv) {
     d.svc->emitApplied(s.generation, s.last_apply_result);
     return {s.generation, s.last_apply_result};
   };
-  h.check = [&d]() {
+  h.check = [&d](std::optional<std::uint32_t>) {
     if (d.sc.throw_in == "check")
       throw std::runtime_error("sshd -T: scripted failure");
     return d.sc.findings;

@@ -21,6 +21,8 @@ using std::chrono::seconds;
 namespace {
 
 const char* const kOnlineVerbs[] = {"status", "users", "reload", "check", "show"};
+const std::string kOwnEntryOnly =
+    "Showing only your own entry: other users' entries need root (run it with sudo).";
 const char kUnreachable[] =
     "keepalivectl: cannot reach keepalive-policyd on the system bus (is keepalive-policyd "
     "running? systemctl status keepalive-policyd): ";
@@ -37,19 +39,6 @@ int lineCount(const std::string& s) {
     n += c == '\n';
   return n;
 }
-
-// bus_probe watch in the background, subscribed before the constructor returns.
-class Watcher {
- public:
-  explicit Watcher(const PrivateBus& bus) : proc_({probePath(), "watch"}, {bus.env()}) {
-    REQUIRE(proc_.waitForOut("watching\n"));
-  }
-  bool saw(const std::string& line) { return proc_.waitForOut(line + "\n"); }
-  std::string out() const { return proc_.out(); }
-
- private:
-  Background proc_;
-};
 
 }  // namespace
 
@@ -202,7 +191,10 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   auto nc = ctl(bus, {"users", "--noncompliant", "--json"});
   REQUIRE(nc.exit_code == 0);
   const Json j = parseJson(nc.out);
-  CHECK(j["matched"].u64() == 2);  // not erin: unwatched is a gap in watching, not a finding
+  CHECK(j["matched"].u64() == 2);
+  CHECK(j["restricted"].type == Json::Type::kBool);
+  CHECK_FALSE(j["restricted"].boolean);  // root sees everyone
+  CHECK_FALSE(j.has("note"));            // not erin: unwatched is a gap in watching, not a finding
   REQUIRE(j["users"].array.size() == 2);
   std::vector<std::string> names;
   for (const auto& u : j["users"].array)
@@ -227,6 +219,138 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   CHECK(none.exit_code == 1);
   CHECK_THAT(none.err, Contains("'nosuchuser' is not a covered user"));
   CHECK(ctl(bus, {"users", "--noncompliant", "bob"}).exit_code == 2);
+}
+
+TEST_CASE("per-user data: root sees every user, a user their own entry, nobody no entry") {
+  REQUIRE(isRoot());
+  PrivateBus bus;
+  // dave, a sixth user, has a uid the host knows, so that a client can run as him. His finding
+  // and carol's are per-user, sshd's is the host's.
+  const uid_t daveUid = knownUid(0);
+  const std::string dave = std::to_string(daveUid);
+  Driver driver(bus, {"--add-user", "dave2:" + dave + ":non-compliant", "--findings",
+                      "@" + dave +
+                          " dave2: ~/.ssh/config is 0644|@1002 carol: refused: a symlink|"
+                          "sshd: ClientAliveInterval 0"});
+
+  SECTION("root") {
+    auto users = ctl(bus, {"users", "--json"});
+    REQUIRE(users.exit_code == 0);
+    const Json u = parseJson(users.out);
+    CHECK(u["matched"].u64() == 6);
+    CHECK(u["users"].array.size() == 6);
+    CHECK_FALSE(u["restricted"].boolean);
+    auto carol = ctl(bus, {"users", "carol"});
+    CHECK(carol.exit_code == 0);
+    CHECK_THAT(carol.out, Contains("\ncarol 1002 non-compliant "));
+    auto check = ctl(bus, {"check", "--json"});
+    CHECK(check.exit_code == 1);
+    const Json c = parseJson(check.out);
+    CHECK_FALSE(c["restricted"].boolean);
+    CHECK(c["findings"].array.size() == 3);
+    CHECK(ctl(bus, {"check"}).out.find(kOwnEntryOnly) == std::string::npos);
+  }
+
+  SECTION("a covered user, by the uid the bus recorded, whatever name is asked for") {
+    auto users = ctlAs(bus, daveUid, {"users"});
+    INFO(users.out << users.err);
+    REQUIRE(users.exit_code == 0);
+    CHECK_THAT(users.out, Contains("\ndave2 "));
+    CHECK_THAT(users.out, Contains(" " + dave + " non-compliant "));
+    CHECK(users.out.find("alice") == std::string::npos);
+    CHECK(users.out.find("carol") == std::string::npos);
+    CHECK_THAT(users.out, Contains("\n1 user listed.\n" + kOwnEntryOnly + "\n"));
+
+    auto json = ctlAs(bus, daveUid, {"users", "--json"});
+    REQUIRE(json.exit_code == 0);
+    const Json j = parseJson(json.out);
+    CHECK(j["matched"].u64() == 1);
+    REQUIRE(j["users"].array.size() == 1);
+    CHECK(j["users"].array[0]["name"].str() == "dave2");
+    CHECK(j["users"].array[0]["home"].str() == "/home/dave2");
+    CHECK(j["restricted"].boolean);
+    CHECK(j["note"].str() == kOwnEntryOnly);
+
+    // Naming another user, or a name nobody has, gives nothing of them, not even whether they
+    // exist.
+    for (const char* other : {"carol", "nosuchuser"}) {
+      INFO(other);
+      auto named = ctlAs(bus, daveUid, {"users", "--json", other});
+      CHECK(named.exit_code == 1);
+      const Json n = parseJson(named.out);
+      CHECK(n["matched"].u64() == 0);
+      CHECK(n["users"].array.empty());
+      CHECK(n["restricted"].boolean);
+      CHECK(named.err == "keepalivectl users: '" + std::string(other) +
+                             "' is not a covered user of yours: other users' entries need root "
+                             "(run it with sudo)\n");
+    }
+    CHECK(ctlAs(bus, daveUid, {"users", "dave2"}).exit_code == 0);
+    // carol is non-compliant too, but not his to see.
+    auto nc = ctlAs(bus, daveUid, {"users", "--noncompliant", "--json"});
+    CHECK(nc.exit_code == 0);
+    const Json ncj = parseJson(nc.out);
+    CHECK(ncj["matched"].u64() == 1);
+    REQUIRE(ncj["users"].array.size() == 1);
+    CHECK(ncj["users"].array[0]["name"].str() == "dave2");
+
+    auto check = ctlAs(bus, daveUid, {"check"});
+    CHECK(check.exit_code == 1);
+    CHECK(check.out ==
+          "dave2: ~/.ssh/config is 0644\nsshd: ClientAliveInterval 0\n"
+          "not compliant: 2 findings\n" +
+              kOwnEntryOnly + "\n");
+    auto checkJson = ctlAs(bus, daveUid, {"check", "--json"});
+    const Json c = parseJson(checkJson.out);
+    CHECK(c["restricted"].boolean);
+    CHECK(c["note"].str() == kOwnEntryOnly);
+    REQUIRE(c["findings"].array.size() == 2);
+    CHECK(c["findings"].array[0].str() == "dave2: ~/.ssh/config is 0644");
+  }
+
+  SECTION("nobody: no entry, the host's findings, and the aggregate counts") {
+    auto users = ctl(bus, {"users", "--json"}, true);
+    REQUIRE(users.exit_code == 0);
+    const Json j = parseJson(users.out);
+    CHECK(j["matched"].u64() == 0);
+    CHECK(j["users"].array.empty());
+    CHECK(j["restricted"].boolean);
+    auto text = ctl(bus, {"users"}, true);
+    CHECK(text.out == "0 users listed.\n" + kOwnEntryOnly + "\n");
+    auto check = ctl(bus, {"check"}, true);
+    CHECK(check.exit_code == 1);
+    CHECK(check.out ==
+          "sshd: ClientAliveInterval 0\nnot compliant: 1 finding\n" + kOwnEntryOnly + "\n");
+    const Json st = parseJson(ctl(bus, {"status", "--json"}, true).out);
+    CHECK(st["UsersCovered"].u64() == 6);
+    CHECK(st["UsersNonCompliant"].u64() == 3);
+    CHECK(st["UsersUnwatched"].u64() == 1);
+    CHECK(st["RepairsTotal"].u64() == 7);
+    CHECK(st["RefusalsTotal"].u64() == 1);
+  }
+}
+
+TEST_CASE("Repaired reaches root's connections only; PropertiesChanged reaches everyone") {
+  REQUIRE(isRoot());
+  PrivateBus bus;
+  Driver driver(bus);
+  Watcher root(bus);
+  Watcher user(bus, knownUid(0));
+  Watcher nobody(bus, 65534);
+  driver.process().signal(SIGUSR1);
+  CHECK(root.saw("Repaired bob /home/bob/.ssh/config mode 0644 -> 0600"));
+  CHECK(root.saw("PropertiesChanged RepairsTotal"));
+  // The service sends Repaired before PropertiesChanged, and the bus keeps one sender's order for
+  // each receiver: once PropertiesChanged is there, a Repaired would have been too.
+  CHECK(user.saw("PropertiesChanged RepairsTotal"));
+  CHECK(nobody.saw("PropertiesChanged RepairsTotal"));
+  CHECK(user.out() == "watching\nPropertiesChanged RepairsTotal\n");
+  CHECK(nobody.out() == "watching\nPropertiesChanged RepairsTotal\n");
+  // Drift and Applied carry no per-user data: everyone gets them.
+  driver.process().signal(SIGUSR2);
+  CHECK(nobody.saw("Drift /etc/ssh/sshd_config.d/00-aaa.conf shadows ClientAliveInterval"));
+  CHECK(ctl(bus, {"reload"}).exit_code == 0);
+  CHECK(user.saw("Applied 2 applied"));
 }
 
 TEST_CASE("users lists 100000 users in one reply") {
@@ -521,8 +645,8 @@ TEST_CASE("bytes that are not UTF-8, and terminal escapes, reach clients escaped
   auto status = ctl(bus, {"status"});
   REQUIRE(status.exit_code == 0);
   CHECK_THAT(status.out, Contains("/etc/keepalive-policy/policy.d/\\xff.yaml"));
-  CHECK_THAT(status.out, Contains("  Last error: open \"/home/m\\xe9lanie/.ssh/config\": "
-                                  "\\x1b]0;owned\\x07 bad\n"));
+  CHECK_THAT(status.out, Contains("  Last error: open \"/etc/keepalive-policy/policy.d/"
+                                  "m\\xe9lanie.yaml\": \\x1b]0;owned\\x07 bad\n"));
   CHECK(status.out.find('\x1b') == std::string::npos);
   auto users = ctl(bus, {"users"});
   REQUIRE(users.exit_code == 0);
@@ -534,7 +658,7 @@ TEST_CASE("bytes that are not UTF-8, and terminal escapes, reach clients escaped
   CHECK(j["users"].array[5]["name"].str() == "m\\xe9lanie");
   CHECK(j["users"].array[6]["home"].str() == "/home/\x1b[31mred");
   CHECK(parseJson(ctl(bus, {"status", "--json"}).out)["LastError"].str() ==
-        "open \"/home/m\\xe9lanie/.ssh/config\": \x1b]0;owned\x07 bad");
+        "open \"/etc/keepalive-policy/policy.d/m\\xe9lanie.yaml\": \x1b]0;owned\x07 bad");
 }
 
 TEST_CASE("the name is root's alone, and taken only once") {
