@@ -30,24 +30,35 @@ bool startsWith(std::string_view s, std::string_view p) {
 
 std::vector<Mount> parseMountinfo(const std::string& text) {
   // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+  // The kernel separates fields with one space and escapes only space, tab, newline and backslash
+  // in paths: any other byte, \v \f \r included, is part of a field. Splitting on isspace (as
+  // >> does) would let a mount point that a user names, a FUSE mount in their home, shift the
+  // fields and be recorded at another path.
   std::vector<Mount> out;
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, parent, dev, root, point, opts, field;
-    if (!(f >> id >> parent >> dev >> root >> point >> opts))
-      continue;
-    bool sep = false;
-    while (f >> field)
-      if (field == "-") {
-        sep = true;
+    std::vector<std::string_view> f;
+    std::string_view rest = line;
+    for (;;) {
+      const auto sp = rest.find(' ');
+      f.push_back(rest.substr(0, sp));
+      if (sp == std::string_view::npos)
         break;
-      }
-    std::string fstype;
-    if (!sep || !(f >> fstype) || point.empty() || point[0] != '/')
+      rest.remove_prefix(sp + 1);
+    }
+    // id parent major:minor root point options [optional fields...] - fstype source super-options
+    if (f.size() < 8)
       continue;
-    out.push_back({unescape(point), fstype});
+    std::size_t sep = 6;
+    while (sep < f.size() && f[sep] != "-")
+      ++sep;
+    if (sep + 1 >= f.size())
+      continue;
+    const std::string_view point = f[4], fstype = f[sep + 1];
+    if (point.empty() || point[0] != '/' || fstype.empty())
+      continue;
+    out.push_back({unescape(point), std::string(fstype)});
   }
   return out;
 }
