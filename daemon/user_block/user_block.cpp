@@ -135,12 +135,15 @@ BlockMerge mergeUserBlock(std::string_view existing, const BlockSettings& settin
     text = std::string(existing);
   }
   if (!settings.empty()) {
-    const auto firstNl = text.find('\n');
-    const std::string_view eol =
-        firstNl != std::string::npos && firstNl > 0 && text[firstNl - 1] == '\r' ? "\r\n" : "\n";
+    auto eolOf = [](const std::string& t) -> std::string_view {
+      const auto firstNl = t.find('\n');
+      return firstNl != std::string::npos && firstNl > 0 && t[firstNl - 1] == '\r' ? "\r\n" : "\n";
+    };
     if (!text.empty() && text.back() != '\n')
-      text += eol;
-    text += renderUserBlock(settings, eol);
+      text += eolOf(text);
+    // Asked again after the newline is added: a one-line file "Host x\r" has just become CRLF,
+    // and the next merge would see it so and rewrite the block; merge(merge(x)) == merge(x).
+    text += renderUserBlock(settings, eolOf(text));
   }
   BlockMerge m;
   m.changed = text != existing;
