@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Regenerates the seed corpus in corpus/ (the nasty YAML cases and a few valid policies).
+"""Regenerates the seed corpus in corpus/policy/ (the policy parser's seeds: the nasty YAML cases and a few valid policies).
 
 Run from anywhere: python3 tests/fuzz/make_corpus.py. Files are written byte-exact; several hold
 control characters, BOMs, NUL or invalid UTF-8 on purpose. Inputs joined with SEP are several
 policy files to the harness (policy.yaml, policy.d/10-site.yaml, policy.d/20-local.yaml)."""
 import os
 HERE = os.path.dirname(os.path.abspath(__file__))
-D = os.path.join(HERE, "corpus")
+D = os.path.join(HERE, "corpus", "policy")
 os.makedirs(D, exist_ok=True)
 SEP = "\n#%%file%%\n"
 def w(name, text):
