@@ -26,9 +26,26 @@ constexpr std::uint32_t kDirMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM 
                                    IN_DELETE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |
                                    IN_ONLYDIR;
 
-// A rename delivers a whole file in one event (Ansible, `mv`): no burst to wait for. Writes in
-// place and deletions come in bursts and get the full debounce.
+// Policy files: IN_MODIFY too, so that a writer still writing keeps pushing the apply out; a
+// symlinked directory is refused, not watched through.
+constexpr std::uint32_t kPolicyDirMask = kDirMask | IN_MODIFY | IN_DONT_FOLLOW;
+
+// A rename delivers a whole file in one event (Ansible, `mv`): no burst to wait for. Deletions
+// and owner or mode changes get the full debounce.
 constexpr std::chrono::milliseconds kRenameDebounce{2};
+// A file written in place may be closed and written again (`echo >`, then `echo >>`): applying
+// after its first close could install a valid prefix of the policy. Wait for the writer to be
+// quiet this long; writing by rename stays at kRenameDebounce.
+constexpr std::chrono::milliseconds kWriteSettle{500};
+
+// The settle time for an event on a policy file.
+std::chrono::milliseconds policySettle(std::uint32_t mask, std::chrono::milliseconds debounce) {
+  if (mask & IN_MOVED_TO)
+    return kRenameDebounce;
+  if (mask & (IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE))
+    return kWriteSettle;
+  return debounce;
+}
 
 bool endsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
@@ -153,14 +170,22 @@ void Daemon::arm(sd_event_source* timer, std::chrono::milliseconds delay) {
   // a few tens of milliseconds after it ends.
   std::uint64_t now = 0;
   sd_event_now(loop_, CLOCK_MONOTONIC, &now);
-  sd_event_source_set_time(timer, now + static_cast<std::uint64_t>(delay.count()) * 1000u);
+  std::uint64_t at = now + static_cast<std::uint64_t>(delay.count()) * 1000u;
+  // Never earlier than already due: a rename of one file must not cut short the settle time of
+  // another file still being written in place.
+  int enabled = SD_EVENT_OFF;
+  std::uint64_t due = 0;
+  if (timer == policyTimer_ && sd_event_source_get_enabled(timer, &enabled) >= 0 &&
+      enabled != SD_EVENT_OFF && sd_event_source_get_time(timer, &due) >= 0 && due > at)
+    at = due;
+  sd_event_source_set_time(timer, at);
   sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
 }
 
 void Daemon::watchPolicyDir() {
   const std::string dir = io::underRoot(o_.root, policy::kPolicyDir);
   policyWd_ =
-      inotify_->add(dir, kDirMask, [this](const inotify_event& ev, const std::string& name) {
+      inotify_->add(dir, kPolicyDirMask, [this](const inotify_event& ev, const std::string& name) {
         if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
           policyWd_ = -1;
           fragmentsWd_ = -1;
@@ -168,12 +193,14 @@ void Daemon::watchPolicyDir() {
           arm(policyTimer_, o_.debounce);
           return;
         }
-        if (name == "policy.d") {
+        if (name.empty() && (ev.mask & IN_ATTRIB)) {
+          arm(policyTimer_, o_.debounce);  // its owner or mode: trusted no more, or again
+        } else if (name == "policy.d") {
           if (fragmentsWd_ < 0 || (ev.mask & (IN_CREATE | IN_MOVED_TO)))
             watchPolicyDir();  // picks policy.d up
           arm(policyTimer_, o_.debounce);
         } else if (name == "policy.yaml") {
-          arm(policyTimer_, (ev.mask & IN_MOVED_TO) ? kRenameDebounce : o_.debounce);
+          arm(policyTimer_, policySettle(ev.mask, o_.debounce));
         }
       });
   if (policyWd_ < 0) {
@@ -190,14 +217,14 @@ void Daemon::watchPolicyDir() {
     return;
   }
   fragmentsWd_ = inotify_->add(
-      dir + "/policy.d", kDirMask, [this](const inotify_event& ev, const std::string& name) {
+      dir + "/policy.d", kPolicyDirMask, [this](const inotify_event& ev, const std::string& name) {
         if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
           fragmentsWd_ = -1;
           arm(policyTimer_, o_.debounce);
           return;
         }
         if (!name.empty() && name[0] != '.' && (endsWith(name, ".yaml") || endsWith(name, ".yml")))
-          arm(policyTimer_, (ev.mask & IN_MOVED_TO) ? kRenameDebounce : o_.debounce);
+          arm(policyTimer_, policySettle(ev.mask, o_.debounce));
       });
 }
 
