@@ -39,6 +39,10 @@ constexpr std::int64_t kDeadSessionWarn = 3600;
 // Pairs grow with the square of the overrides: 64 overrides are 2016 pairs, milliseconds of work.
 // Beyond that, each host still checks its own combination (checkForHost).
 constexpr std::size_t kMaxPairChecks = 64;
+// A policy is read by root on every host of a fleet: bound what one value can cost in memory,
+// fnmatch time and diagnostics. Linux user names have at most 32 bytes, host names 253.
+constexpr std::size_t kMaxStringBytes = 256;
+constexpr std::size_t kMaxListEntries = 10000;
 
 using Keys = std::vector<std::string_view>;
 const Keys kTopKeys = {"version", "reconcile_interval", "network", "server", "client", "users",
@@ -321,6 +325,12 @@ class FileReader {
       d_.error(n.pos, path + " is an empty string; write " + what);
       return std::nullopt;
     }
+    if (s.size() > kMaxStringBytes) {
+      d_.error(n.pos, path + " value " + quote(s) + " is " + std::to_string(s.size()) +
+                          " bytes long, over the limit of " + std::to_string(kMaxStringBytes) +
+                          "; user and host names are far shorter: write " + what);
+      return std::nullopt;
+    }
     if (!n.quoted) {
       if (detail::isYaml11Bool(s) || detail::isYaml11Number(s)) {
         d_.error(n.pos,
@@ -372,6 +382,10 @@ class FileReader {
                           (example.size() < 40 ? example : "name") + "]");
       return std::nullopt;
     }
+    if (!withinListLimit(n, path, "entries",
+                         "use globs such as \"svc-*\" instead of listing "
+                         "every name"))
+      return std::nullopt;
     std::vector<Value<std::string>> out;
     bool ok = true;
     for (const auto& item : n.sequence) {
@@ -384,6 +398,15 @@ class FileReader {
     if (!ok)
       return std::nullopt;
     return valueAt(std::move(out), n.pos);
+  }
+
+  bool withinListLimit(const YamlNode& n, const std::string& path, const char* items,
+                       const char* instead) {
+    if (n.sequence.size() <= kMaxListEntries)
+      return true;
+    d_.error(n.pos, path + " has " + std::to_string(n.sequence.size()) + " " + items +
+                        ", over the limit of " + std::to_string(kMaxListEntries) + "; " + instead);
+    return false;
   }
 
   Opt<std::int64_t> mode(const YamlNode& n, const std::string& path, const char* example) {
@@ -424,6 +447,9 @@ class FileReader {
                           "settings below");
       return std::nullopt;
     }
+    if (!withinListLimit(n, "hosts", "overrides",
+                         "give hosts with the same settings one override with several globs"))
+      return std::nullopt;
     std::vector<HostOverride> out;
     for (std::size_t i = 0; i < n.sequence.size(); ++i) {
       const YamlNode& item = n.sequence[i];

@@ -287,3 +287,45 @@ TEST_CASE("user and host name patterns are ASCII") {
           .error("non-ASCII"));
   CHECK(load("version: 1\nusers: {exclude: [\"\\xff\\xfe\"]}\n").diags.hasErrors());
 }
+
+TEST_CASE("names and globs are at most 256 bytes, with the position of the value") {
+  const std::string ok(256, 'a'), tooLong(257, 'a');
+  CHECK_VALID(load("version: 1\nusers: {exclude: [" + ok + "]}\n"));
+  auto l = load("version: 1\nusers:\n  exclude: [backup, " + tooLong + "]\n");
+  CHECK(l.error("users.exclude item value", 3, 21));
+  CHECK(l.error("is 257 bytes long, over the limit of 256"));
+  CHECK(l.diags.errorCount() == 1);
+  auto h = load("version: 1\nhosts:\n  - match: [\"" + std::string(300, 'd') +
+                "\"]\n    server: {client_alive_count_max: 2}\n");
+  CHECK(h.error("hosts[0].match item value", 3, 13));
+  CHECK(h.error("is 300 bytes long, over the limit of 256"));
+  // A megabyte-long value is cut in the message: the diagnostic stays one short line.
+  auto big = load("version: 1\nusers: {exclude: [" + std::string(100000, 'x') + "]}\n");
+  REQUIRE(big.diags.errorCount() == 1);
+  CHECK(big.diags.items()[0].message.size() < 300);
+}
+
+TEST_CASE("lists hold at most 10000 entries") {
+  auto list = [](std::size_t n, const std::string& item, const std::string& indent = "  ") {
+    std::string s;
+    for (std::size_t i = 0; i < n; ++i)
+      s += indent + "- " + item + std::to_string(i) + "\n";
+    return s;
+  };
+  CHECK_VALID(load("version: 1\nusers:\n exclude:\n" + list(10000, "u")));
+  auto l = load("version: 1\nusers:\n exclude:\n" + list(10001, "u"));
+  CHECK(l.error("users.exclude has 10001 entries, over the limit of 10000", 4, 3));
+  CHECK(l.diags.errorCount() == 1);
+
+  auto m = load("version: 1\nhosts:\n - server: {client_alive_count_max: 2}\n   match:\n" +
+                list(10001, "h", "    "));
+  INFO(m.dump().substr(0, 500));
+  CHECK(m.error("hosts[0].match has 10001 entries, over the limit of 10000", 5, 5));
+
+  std::string hosts = "version: 1\nhosts:\n";
+  for (int i = 0; i < 10001; ++i)
+    hosts += "  - {match: [h" + std::to_string(i) + "], server: {client_alive_count_max: 2}}\n";
+  auto o = load(hosts);
+  CHECK(o.error("hosts has 10001 overrides, over the limit of 10000", 3, 3));
+  CHECK(o.diags.errorCount() == 1);
+}
