@@ -82,7 +82,7 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   CHECK(ctl(bus, {"status"}, /*asNobody=*/true).exit_code == 0);
 }
 
-TEST_CASE("daemon: a user sees their own entry, findings and no one's Repaired; root all") {
+TEST_CASE("daemon: root sees all, a user their own entry and findings and no one's Repaired") {
   if (!isRoot())
     return;
   const std::string ownOnly =

@@ -330,7 +330,7 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
   }
 }
 
-TEST_CASE("Repaired reaches root's connections only; PropertiesChanged reaches everyone") {
+TEST_CASE("Repaired reaches root's connections only, PropertiesChanged everyone") {
   REQUIRE(isRoot());
   PrivateBus bus;
   Driver driver(bus);
