@@ -6,6 +6,8 @@
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 
+#include "keepalive/escape.h"
+
 namespace keepalive::daemon::log {
 namespace {
 std::shared_ptr<spdlog::logger> g;
@@ -53,11 +55,14 @@ void structured(LogEvent::Level level, const std::string& message,
   }
   if (g && syslogPriority(level) > maxPriority)
     return;  // below --log-level, as every other message
-  std::vector<std::string> items = {
-      "MESSAGE=" + message, "PRIORITY=" + std::to_string(syslogPriority(level)),
-      std::string("MESSAGE_ID=") + messageId, "SYSLOG_IDENTIFIER=keepalive-policyd"};
+  // Every value is escaped here, at the edge: a user's name, home or file name carries whatever
+  // bytes they chose, and must not forge a field, a line or a terminal escape in journalctl.
+  std::vector<std::string> items = {"MESSAGE=" + escape(message, {kEscapeLogMax}),
+                                    "PRIORITY=" + std::to_string(syslogPriority(level)),
+                                    std::string("MESSAGE_ID=") + messageId,
+                                    "SYSLOG_IDENTIFIER=keepalive-policyd"};
   for (const auto& [k, v] : fields)
-    items.push_back(k + "=" + v);
+    items.push_back(k + "=" + escape(v, {kEscapeLogMax}));
   std::vector<iovec> iov;
   for (auto& s : items)
     iov.push_back({s.data(), s.size()});
@@ -84,9 +89,12 @@ void setup(bool journal, const std::string& level) {
   g->flush_on(spdlog::level::trace);
 }
 
-void emit(LogEvent::Level level, const std::string& m) {
+void emit(LogEvent::Level level, const std::string& message) {
   if (!g)
     setup(false, "info");
+  // The one place every log line passes: escaped here (a no-op for text already escaped), so no
+  // byte from outside (file names, passwd fields, sshd's messages) can forge a line.
+  const std::string m = escape(message, {kEscapeLogMax});
   switch (level) {
     case LogEvent::Level::kDebug:
       g->debug(m);

@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include "keepalive/escape.h"
+
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
@@ -13,37 +15,6 @@ namespace {
 
 // Length of the valid UTF-8 sequence at s[i], 0 when there is none (overlong forms, surrogates
 // and code points past U+10FFFF included: Prometheus' parser refuses them all).
-std::size_t utf8Length(const std::string& s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  std::size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0)
-      lo = 0xA0;
-    if (c == 0xED)
-      hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0)
-      lo = 0x90;
-    if (c == 0xF4)
-      hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size())
-    return 0;
-  if (b(i + 1) < lo || b(i + 1) > hi)
-    return 0;
-  for (std::size_t k = 2; k < n; ++k)
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF)
-      return 0;
-  return n;
-}
 
 class Exposition {
  public:
@@ -131,28 +102,14 @@ bool applySucceeded(const std::string& result) {
 }  // namespace
 
 std::string escapeLabelValue(const std::string& v) {
+  // The one escaper first (control bytes, invalid UTF-8, length), then the format's own rule.
+  const std::string safe = keepalive::escape(v, {keepalive::kEscapeLogMax});
   std::string out;
-  out.reserve(v.size());
-  for (std::size_t i = 0; i < v.size();) {
-    const auto c = static_cast<unsigned char>(v[i]);
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c >= 0x20 && c < 0x7F) {
-      out += static_cast<char>(c);
-    } else if (std::size_t n = c >= 0x80 ? utf8Length(v, i) : 0; n > 0) {
-      out.append(v, i, n);
-      i += n;
-      continue;
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\\\x%02X", c);
-      out += buf;
-    }
-    ++i;
+  out.reserve(safe.size());
+  for (const char c : safe) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    out += c;
   }
   return out;
 }

@@ -39,9 +39,9 @@ struct MetricsInput {
 // collector rejects files that do; node_textfile_mtime_seconds says how fresh the file is.
 std::string renderMetrics(const MetricsInput& in);
 
-// A label value as the exposition format wants it: \ " and newline escaped. The format also
-// requires UTF-8, and node_exporter drops the whole file over one bad byte, so other control
-// bytes and bytes that are not valid UTF-8 become the text \xNN.
+// A label value as the exposition format wants it: first keepalive::escape() (node_exporter
+// drops the whole file over one byte that is not UTF-8; control bytes, newlines included, become
+// the text \xNN), then the format's \ and " escaped.
 std::string escapeLabelValue(const std::string& v);
 
 }  // namespace keepalive::daemon

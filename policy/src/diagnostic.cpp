@@ -1,5 +1,7 @@
 #include "keepalive/policy/diagnostic.h"
 
+#include "keepalive/escape.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <tuple>
@@ -26,18 +28,7 @@ void Diagnostics::warning(const SourcePos& pos, std::string message) {
 }
 
 std::string printable(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    }
-  }
-  return out;
+  return keepalive::escape(text, {SIZE_MAX, /*asciiOnly=*/true});
 }
 
 void Diagnostics::add(Diagnostic d) {

