@@ -33,8 +33,11 @@ int runValidate(int argc, char** argv) {
         std::printf(
             "Usage: keepalivectl validate [--strict] [--quiet] [--root DIR] [FILE...]\n\n"
             "Check policy files without applying them. With no FILE, checks the system policy:\n"
-            "/etc/keepalive-policy/policy.yaml, then policy.d/*.yaml, merged in that order.\n"
-            "Several FILEs are merged in the order given; a single fragment validates alone.\n"
+            "/etc/keepalive-policy/policy.yaml, then policy.d/*.yaml, merged in that order,\n"
+            "refused unless root alone can change them (no symlinks, root's, not group- or\n"
+            "other-writable), as keepalive-policyd refuses them. Several FILEs are merged in\n"
+            "the order given; a single fragment validates alone; their owner and mode are not\n"
+            "checked (Ansible's temporary copy).\n"
             "Diagnostics go to stderr as FILE:LINE:COL: error|warning: message.\n\n"
             "  --strict    warnings fail validation too\n"
             "  -q, --quiet no summary line on success (diagnostics are still printed)\n"
