@@ -1,5 +1,7 @@
 #include "dbus_service.h"
 
+#include "keepalive/escape.h"
+
 #include <time.h>
 
 #include <algorithm>
@@ -41,37 +43,6 @@ struct Audience {
   bool restricted() const { return onlyUid.has_value(); }
 };
 
-std::size_t utf8SequenceLength(const unsigned char* p, std::size_t left) {
-  const unsigned char c = p[0];
-  if (c >= 0x01 && c < 0x80)
-    return 1;
-  std::size_t n = 0;
-  std::uint32_t cp = 0;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;  // NUL, a continuation byte or an invalid lead byte
-  }
-  if (left < n)
-    return 0;
-  for (std::size_t i = 1; i < n; ++i) {
-    if ((p[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3F);
-  }
-  // Overlong forms, surrogates and values past U+10FFFF are not UTF-8 to D-Bus either.
-  if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-      (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-    return 0;
-  return n;
-}
 
 std::vector<std::string> safeList(std::vector<std::string> v) {
   for (auto& s : v)
@@ -126,32 +97,7 @@ std::uint64_t monotonicUsec() {
 }  // namespace
 
 std::string busSafe(std::string s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  std::size_t i = 0;
-  // The common case, ASCII or valid UTF-8 throughout, returns the string untouched.
-  while (i < s.size()) {
-    const std::size_t n = utf8SequenceLength(p + i, s.size() - i);
-    if (n == 0)
-      break;
-    i += n;
-  }
-  if (i == s.size())
-    return s;
-  std::string out(s, 0, i);
-  static const char kHex[] = "0123456789abcdef";
-  while (i < s.size()) {
-    const std::size_t n = utf8SequenceLength(p + i, s.size() - i);
-    if (n) {
-      out.append(s, i, n);
-      i += n;
-    } else {
-      out += "\\x";
-      out += kHex[p[i] >> 4];
-      out += kHex[p[i] & 0xF];
-      ++i;
-    }
-  }
-  return out;
+  return keepalive::escape(s, {keepalive::kEscapeBusMax});
 }
 
 bool isNonCompliant(const std::string& userState) {

@@ -164,8 +164,9 @@ class DbusService {
   std::unique_ptr<detail::DbusServiceImpl> impl_;
 };
 
-// D-Bus strings must be valid UTF-8 without NUL; file names and passwd fields need not be. Keeps
-// valid UTF-8 as it is and writes any other byte (and NUL) as \xNN, as the diagnostics do.
+// D-Bus strings must be valid UTF-8 without NUL; file names and passwd fields need not be, and
+// keepalivectl prints them on terminals: keepalive::escape() (controls, invalid UTF-8 and
+// terminal escapes as \xNN, at most kEscapeBusMax bytes) at this edge, for every string sent.
 std::string busSafe(std::string s);
 
 }  // namespace keepalive::daemon

@@ -172,6 +172,37 @@ TEST_CASE("daemon: root sees all, a user their own entry and findings and no one
   CHECK(aliceWatch.out().find("alice") == std::string::npos);
 }
 
+TEST_CASE("daemon: a user's name and home with escapes and bad UTF-8 reach the bus escaped") {
+  if (!isRoot())
+    return;
+  PrivateBus bus;
+  UsersRoot r(kUsersPolicy, /*withAlice=*/false);
+  // sd-bus refuses a string that is not UTF-8: unescaped, this name would fail every ListUsers
+  // and Check for everyone; its ESC sequences would reach keepalivectl's terminal.
+  const std::string name = "ev\x1b[2Jil\xff";
+  const std::string home = "/home/ev\x1b]0;x\x07il\xc3";
+  r.passwd(name + ":x:41000:41000::" + home + ":/bin/sh\n");
+  makeDirs(r.dir / home, 0755);
+  REQUIRE(::chown((r.dir / home).c_str(), 41000, 41000) == 0);
+  REQUIRE(::symlink("/etc", (r.dir / (home + "/.ssh")).c_str()) == 0);
+  DaemonProcess d(r.dir.path(), {"--bus", "system"}, {bus.env()});
+  REQUIRE(d.waitForLog("users: 1 covered"));
+  REQUIRE(waitFor([&] { return show(bus, "UsersNonCompliant") == "1\n"; }));
+  auto users = ctl(bus, {"users", "--json"});
+  INFO(users.out << users.err << "\nthe daemon's log:\n" << d.log());
+  REQUIRE(users.exit_code == 0);
+  const Json u = parseJson(users.out);
+  REQUIRE(u["users"].array.size() == 1);
+  CHECK(u["users"].array[0]["name"].str() == "ev\\x1b[2Jil\\xff");
+  CHECK(u["users"].array[0]["home"].str() == "/home/ev\\x1b]0;x\\x07il\\xc3");
+  auto text = ctl(bus, {"users"});
+  CHECK(text.out.find('\x1b') == std::string::npos);
+  auto check = ctl(bus, {"check"});
+  CHECK(check.exit_code == 1);
+  CHECK(check.out.find("ev\\x1b[2Jil\\xff") != std::string::npos);
+  CHECK(check.out.find('\x1b') == std::string::npos);
+}
+
 TEST_CASE("daemon: without a bus it enforces anyway and says why once") {
   if (!isRoot())
     return;
