@@ -1,5 +1,7 @@
 #include "online.h"
 
+#include "keepalive/escape.h"
+
 #include <time.h>
 #include <unistd.h>
 
@@ -164,28 +166,7 @@ std::vector<std::tuple<std::string, std::string, std::string>> propSettings(
 }
 
 std::string printable(std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size());
-  auto hex = [&](unsigned char c) {
-    out += "\\x";
-    out += kHex[c >> 4];
-    out += kHex[c & 0xF];
-  };
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7F) {
-      hex(c);
-    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
-      // U+0080..U+009F: C1 controls, CSI among them, which some terminals obey.
-      hex(c);
-      hex(static_cast<unsigned char>(s[++i]));
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
+  return keepalive::escape(s, {keepalive::kEscapeBusMax});
 }
 
 std::string jsonString(std::string_view s) {

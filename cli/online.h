@@ -68,8 +68,8 @@ std::vector<std::string> propList(const Properties& p, const std::string& name);
 std::vector<std::tuple<std::string, std::string, std::string>> propSettings(
     const Properties& p, const std::string& name);  // keyword, value, source
 
-// Text for a terminal: control characters (C0, DEL, C1) written as \xNN, so that a home
-// directory or a reason cannot move the cursor or retitle the window.
+// Text for a terminal: keepalive::escape(), so that a home directory or a reason cannot move the
+// cursor, retitle the window or reorder the line (the daemon escaped it already; this is a no-op).
 std::string printable(std::string_view s);
 // A JSON string literal, quotes included. D-Bus strings are valid UTF-8, so only the quote,
 // the backslash and control characters need escaping.
