@@ -36,8 +36,14 @@ struct ProcessResult {
 // The user cannot signal it (another uid), so killing the helper does not free its children.
 struct Containment {
   // Per process of the run (setrlimit before the exec; inherited by everything it starts).
-  unsigned cpuSeconds = 10;                      // RLIMIT_CPU: SIGXCPU, then SIGKILL a second later
+  unsigned cpuSeconds = 10;  // RLIMIT_CPU: SIGXCPU, then SIGKILL a second later
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's shadow reserves terabytes of address space at start, so an instrumented helper
+  // (scripts/sanitize.sh) could not start under any RLIMIT_AS: unlimited there, only there.
+  unsigned long long addressSpace = ~0ull;  // RLIM_INFINITY
+#else
   unsigned long long addressSpace = 1ull << 30;  // RLIMIT_AS, bytes
+#endif
   // Tasks of the run: a cgroup's pids limit when enter() gave the run its own cgroup, else
   // RLIMIT_NPROC = (processes the user has now) + tasks. RLIMIT_NPROC counts every process of
   // the real uid, so it is set only where we can count them (no systemd, no hidden /proc).
