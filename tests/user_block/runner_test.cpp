@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "test_support.h"
 #include "user_block/helper_protocol.h"
 #include "user_block/runner.h"
+#include "user_block/scope.h"
 
 using namespace keepalive::daemon;
 using namespace keepalive::test;
@@ -459,4 +461,210 @@ TEST_CASE("runner: the helper checks its own arguments") {
 TEST_CASE("runner: the installed helper path is under libexec") {
   CHECK(std::string(kInstalledUserBlockHelper).ends_with("/keepalive-policy/keepalive-user-block"));
   CHECK(kInstalledUserBlockHelper[0] == '/');
+}
+
+// A user's code never outlives its run (issue 13, part 2): Match exec commands that daemonize,
+// double-fork, fork 100 children, spin, hold the config open, kill the helper, or hang. Each
+// process they start records its pid and carries a marker in its environment; when the run has
+// returned, none of them exists.
+namespace {
+
+// Pids of live (not zombie: a zombie has an empty environ) processes with marker in their
+// environment.
+std::vector<pid_t> marked(const std::string& marker) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  while (const dirent* e = d ? ::readdir(d) : nullptr) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9')
+      continue;
+    std::ifstream f(std::string("/proc/") + e->d_name + "/environ", std::ios::binary);
+    std::string env((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (contains(env, "KEEPALIVE_TEST_MARK=" + marker))
+      out.push_back(static_cast<pid_t>(std::stol(e->d_name)));
+  }
+  if (d)
+    ::closedir(d);
+  return out;
+}
+
+std::vector<pid_t> pidsIn(const std::string& path) {
+  std::vector<pid_t> out;
+  std::ifstream f(path);
+  for (long p; f >> p;)
+    out.push_back(static_cast<pid_t>(p));
+  return out;
+}
+
+// The hostile part of a Match exec: `body` runs with P (a pid file the user may write), C (the
+// user's config) and spawn (runs its arguments in the background as a marked process that has
+// first written its pid to P; always with &, as its exec replaces the background subshell, so
+// that each costs one task) defined. Returns the Match block for the config.
+struct Hostile {
+  const Home& h;
+  std::string marker;
+  std::string pids;
+  Hostile(const Home& home, const std::string& name)
+      : h(home), marker(name + "-" + std::to_string(::getpid())), pids(home.dir / "pids/list") {
+    makeDirs(h.dir / "pids", 0755);
+    h.own(h.dir / "pids");
+  }
+  std::string match(const std::string& body) const {
+    const std::string script = h.dir / "hostile.sh";
+    writeFile(script,
+              "#!/bin/sh\nexport KEEPALIVE_TEST_MARK=" + marker + "\nP=" + pids +
+                  "\nC=" + h.config() +
+                  "\nspawn() { exec sh -c 'echo $$ >> \"$0\"; exec \"$@\"' \"$P\" \"$@\" "
+                  "</dev/null >/dev/null 2>&1; }\n"
+                  // Waits (bounded) until n processes have written their pid: they run before
+                  // ssh -G returns, so the run really has them to end.
+                  "started() { i=0; while [ \"$(wc -l < \"$P\" 2>/dev/null || echo 0)\" -lt "
+                  "\"$1\" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; }\n" +
+                  body,
+              0755);
+    return "Match exec \"" + script + "\"\n  User x\n";
+  }
+  // Nothing of the run is alive, and every process it recorded is gone.
+  void checkNothingLeft(std::size_t atLeast) const {
+    const auto recorded = pidsIn(pids);
+    INFO("recorded pids: " << recorded.size());
+    CHECK(recorded.size() >= atLeast);
+    CHECK(marked(marker).empty());
+    for (pid_t p : recorded) {
+      INFO("pid " << p);
+      CHECK(::kill(p, 0) != 0);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("runner: nothing a Match exec started outlives the run") {
+  REQUIRE_ROOT_OR_SKIP();
+  Home h(systemUsers().front());
+  Hostile x(h, "escape");
+  const std::string match = x.match(
+      // Daemons: a new session (setsid forks, the parent returns), and a double fork.
+      "setsid -f sh -c 'echo $$ >> \"$0\"; exec sleep 3600' \"$P\" </dev/null >/dev/null 2>&1\n"
+      "( ( spawn sleep 3600 & ) & )\n"
+      // A hundred children, one spinning on the CPU, one holding the config open.
+      "n=0; while [ $n -lt 100 ]; do spawn sleep 3600 & n=$((n+1)); done\n"
+      "spawn sh -c 'while :; do :; done' &\n"
+      "spawn sh -c 'exec 3<\"$0\"; exec sleep 3600' \"$C\" &\n"
+      "started 104\nexit 1\n");
+  h.writeConfig(match);
+  const auto start = std::chrono::steady_clock::now();
+  auto r = h.run(kSettings, 20s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  INFO(r.detail);
+  // The Match did not match and the file is fine: the block went in, long before the deadline.
+  CHECK(r.kind == Kind::kUpdated);
+  CHECK(took < 15s);
+  x.checkNothingLeft(104);
+}
+
+TEST_CASE("runner: at the deadline, escaped processes die with the hanging ssh -G") {
+  REQUIRE_ROOT_OR_SKIP();
+  Home h(systemUsers().front());
+  Hostile x(h, "deadline");
+  h.writeConfig(x.match(
+      "setsid -f sh -c 'echo $$ >> \"$0\"; exec sleep 3600' \"$P\" </dev/null >/dev/null 2>&1\n"
+      "( ( spawn sleep 3600 & ) & )\nspawn sh -c 'while :; do :; done' &\n"
+      "started 3\nexec sleep 3600\n"));
+  const Snapshot before = snap(h.config());
+  const auto start = std::chrono::steady_clock::now();
+  auto r = h.run(kSettings, 3s);
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(r.kind == Kind::kError);
+  CHECK_THAT(r.detail, Catch::Contains("timed out after 3000 ms"));
+  // The deadline, and at most the intermediate's grace to kill and reap.
+  CHECK(took >= 3s);
+  CHECK(took < 5500ms);
+  CHECK(snap(h.config()) == before);
+  x.checkNothingLeft(3);
+}
+
+TEST_CASE("runner: a Match exec that kills the helper does not free what it started") {
+  REQUIRE_ROOT_OR_SKIP();
+  Home h(systemUsers().front());
+  Hostile x(h, "killer");
+  // The helper is the user's: its own code may SIGKILL it. Its orphans then come to the
+  // intermediate above it, which the user cannot signal.
+  h.writeConfig(x.match(
+      "setsid -f sh -c 'echo $$ >> \"$0\"; exec sleep 3600' \"$P\" </dev/null >/dev/null 2>&1\n"
+      "spawn sleep 3600 &\nstarted 2\n"
+      "p=$$; while [ \"$p\" -gt 1 ]; do\n"
+      "  if [ \"$(cat /proc/$p/comm)\" = keepalive-user- ]; then kill -9 $p; break; fi\n"
+      "  read -r line < /proc/$p/stat; set -- ${line##*) }; p=$2\ndone\nexit 1\n"));
+  auto r = h.run(kSettings, 20s);
+  INFO(r.detail);
+  CHECK(r.kind == Kind::kError);
+  CHECK_THAT(r.detail, Catch::Contains("killed by a signal"));
+  x.checkNothingLeft(2);
+}
+
+TEST_CASE("runner: a fork bomb in Match exec is bounded and ended") {
+  REQUIRE_ROOT_OR_SKIP();
+  Home h(systemUsers().front());
+  Hostile x(h, "bomb");
+  // 300 tries: the run may have 128 tasks (RLIMIT_NPROC over the user's others, or the scope's
+  // TasksMax); the forks past that fail, and the shell goes on.
+  h.writeConfig(x.match(
+      "n=0; while [ $n -lt 300 ]; do spawn sleep 3600 & n=$((n+1)); done\nstarted 100\nexit 1\n"));
+  auto r = h.run(kSettings, 20s);
+  INFO(r.detail);
+  CHECK(r.kind == Kind::kUpdated);
+  const auto recorded = pidsIn(x.pids);
+  CHECK(recorded.size() >= 100);
+  CHECK(recorded.size() < 128);
+  x.checkNothingLeft(100);
+}
+
+TEST_CASE("runner: the helper and ssh get limits, no fd of ours, and a cgroup under systemd") {
+  REQUIRE_ROOT_OR_SKIP();
+  Home h(systemUsers().front());
+  h.writeConfig("Host a\n");
+  // Not O_CLOEXEC, as a careless open elsewhere in the daemon would be.
+  const std::string leaked = h.dir / "leaked-fd-target";
+  writeFile(leaked, "x", 0600);
+  const int fd = ::open(leaked.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  makeDirs(h.dir / "report", 0755);
+  h.own(h.dir / "report");
+  const std::string report = h.dir / "report/out";
+  // The stand-in for ssh reports on itself and on its parent, the helper.
+  const std::string ssh = h.fakeSsh(
+      "{ grep -E '^Max (cpu time|address space|processes|core file size)' /proc/self/limits\n"
+      "  echo \"stdin=$(readlink /proc/$$/fd/0)\"\n"
+      "  for f in /proc/$$/fd/* /proc/$PPID/fd/*; do echo \"fd=$(readlink $f)\"; done\n"
+      "  echo \"cgroup=$(cat /proc/self/cgroup)\"\n"
+      "} > " +
+      report + "\nexit 0\n");
+  auto r = h.run(kSettings, 20s, ssh);
+  ::close(fd);
+  INFO(r.detail);
+  CHECK(r.kind == Kind::kUpdated);
+  const std::string out = readFile(report);
+  INFO(out);
+  auto limitLine = [&](const std::string& name) {
+    std::istringstream in(out);
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with(name))
+        return line;
+    return std::string();
+  };
+  // The timeout in seconds, soft and hard; 1 GiB; no core files.
+  CHECK_THAT(limitLine("Max cpu time"), Catch::Matches("Max cpu time +20 +20 +seconds *"));
+  CHECK_THAT(limitLine("Max address space"),
+             Catch::Matches("Max address space +1073741824 +1073741824 +bytes *"));
+  CHECK_THAT(limitLine("Max core file size"), Catch::Matches("Max core file size +0 +0 +bytes *"));
+  if (!systemdBooted()) {
+    // No cgroup to bound the run: RLIMIT_NPROC, above what the user runs already.
+    CHECK_THAT(limitLine("Max processes"), !Catch::Contains("unlimited"));
+  } else {
+    CHECK_THAT(out, Catch::Contains("keepalive-user-block-" + std::to_string(h.su.uid) + "-"));
+    CHECK(r.note.empty());
+  }
+  CHECK_THAT(out, Catch::Contains("stdin=/dev/null"));
+  CHECK_THAT(out, !Catch::Contains(leaked));
+  CHECK_THAT(out, Catch::Contains("fd="));
 }
