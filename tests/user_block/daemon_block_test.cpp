@@ -4,15 +4,20 @@
 // turns it off.
 #include <catch2/catch.hpp>
 
+#include <dirent.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iostream>
+
 #include "test_support.h"
 #include "users_root.h"
 
 using namespace keepalive::test;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -31,6 +36,23 @@ std::size_t count(const std::string& s, const std::string& what) {
   std::size_t n = 0;
   for (auto p = s.find(what); p != std::string::npos; p = s.find(what, p + 1))
     ++n;
+  return n;
+}
+
+// Live processes with KEEPALIVE_TEST_MARK=marker in their environment.
+std::size_t markedProcesses(const std::string& marker) {
+  std::size_t n = 0;
+  DIR* d = ::opendir("/proc");
+  while (const dirent* e = d ? ::readdir(d) : nullptr) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9')
+      continue;
+    std::ifstream f(std::string("/proc/") + e->d_name + "/environ", std::ios::binary);
+    std::string env((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (env.find("KEEPALIVE_TEST_MARK=" + marker + '\0') != std::string::npos)
+      ++n;
+  }
+  if (d)
+    ::closedir(d);
   return n;
 }
 
@@ -117,4 +139,78 @@ TEST_CASE("daemon: a config ssh -G rejects keeps its bytes and is reported") {
   INFO("the daemon's log:\n" << d.log());
   CHECK(d.countInLog("line 2: Bad configuration option: nosuchoption") == 1);
   CHECK(readFile(r.config("alice")) == broken);
+}
+
+TEST_CASE("daemon: a hostile Match exec neither delays others' repairs nor outlives its run") {
+  const passwd* pw = ::getpwnam("daemon");
+  if (!isRoot() || !pw)
+    return;
+  UsersRoot r(policy("2m", true).c_str(), false);
+  r.passwd("alice:x:" + std::to_string(pw->pw_uid) + ":" + std::to_string(pw->pw_gid) +
+           "::/home/alice:/bin/sh\nbob:x:41001:41001::/home/bob:/bin/sh\n");
+  r.home("alice", pw->pw_uid);
+  r.home("bob", 41001);
+  // alice's Match exec: two spinners (as many as this host's CI has cores), a daemon in a
+  // session of its own, a hundred children, and then it hangs until the helper's deadline.
+  const std::string marker = "daemon-hostile-" + std::to_string(::getpid());
+  const std::string count = r.dir / "count";
+  makeDirs(count, 0755);
+  (void)!::chown(count.c_str(), pw->pw_uid, pw->pw_gid);
+  const std::string script = r.dir / "hostile.sh";
+  writeFile(script,
+            "#!/bin/sh\nexport KEEPALIVE_TEST_MARK=" + marker + "\nP=" + count +
+                "/pids\n"
+                "spawn() { exec sh -c 'echo $$ >> \"$0\"; exec \"$@\"' \"$P\" \"$@\" "
+                "</dev/null >/dev/null 2>&1; }\n"
+                "spawn sh -c 'while :; do :; done' &\nspawn sh -c 'while :; do :; done' &\n"
+                "setsid -f sh -c 'echo $$ >> \"$0\"; exec sleep 3600' \"$P\" "
+                "</dev/null >/dev/null 2>&1\n"
+                "n=0; while [ $n -lt 100 ]; do spawn sleep 3600 & n=$((n+1)); done\n"
+                "exec sleep 3600\n",
+            0755);
+  writeFile(r.config("alice"), "Match exec \"" + script + "\"\n  User x\n", 0600);
+  (void)!::chown(r.config("alice").c_str(), pw->pw_uid, pw->pw_gid);
+  r.makeConfig("bob", 41001, 0600);
+
+  DaemonProcess d(r.dir.path(), {"--user-block-helper", KEEPALIVE_USER_BLOCK_HELPER_BUILD,
+                                 "--log-level", "debug"});
+  INFO("the daemon's log:\n" << d.log());
+  REQUIRE(d.waitForLog("running the keepalive block helper for alice"));
+  // The hostile run is in full swing: everything it starts is there.
+  REQUIRE(waitFor([&] { return markedProcesses(marker) >= 103; }));
+
+  // bob loosens his file while it runs: repaired as fast as ever.
+  const auto start = std::chrono::steady_clock::now();
+  ::chmod(r.config("bob").c_str(), 0644);
+  REQUIRE(waitFor([&] { return UsersRoot::modeOf(r.config("bob")) == 0600; }, 5s));
+  const auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  std::cout << "bob's repair during alice's hostile helper run: " << latency.count() << " ms\n";
+  CHECK(latency < 1s);
+  CHECK(d.waitForLog("repaired \"/home/bob/.ssh\" of bob"));
+  // The first run's processes (the helper's temp file brings a second run after it).
+  std::vector<pid_t> first;
+  {
+    std::ifstream f(count + "/pids");
+    for (long p; f >> p;)
+      first.push_back(static_cast<pid_t>(p));
+  }
+  CHECK(first.size() >= 103);
+  CHECK(markedProcesses(marker) >= 103);  // it was still going on
+
+  // At the helper's deadline (10 s) the run fails, and nothing of it is left when it is
+  // reported.
+  REQUIRE(
+      d.waitForLog("cannot write the keepalive block in \"/home/alice/.ssh/config\" of alice: "
+                   "timed out after",
+                   1, 20s));
+  for (pid_t p : first) {
+    INFO("pid " << p);
+    CHECK(::kill(p, 0) != 0);
+  }
+  CHECK(readFile(r.config("alice")).find("# BEGIN keepalive-policy") == std::string::npos);
+  // The daemon going away takes a run in progress with it (the intermediate's parent-death
+  // signal).
+  d.stop();
+  CHECK(waitFor([&] { return markedProcesses(marker) == 0; }, 5s));
 }
