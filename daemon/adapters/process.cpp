@@ -277,11 +277,10 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
   // blocking waitpid after the pipes' EOF had none.
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool entered = false;
   if (contain) {
     ::close(gop[0]);
-    entered = contain->enter && contain->enter(pid);
-    const char go = entered ? kGoCgroup : kGoPlain;
+    const bool bounded = contain->enter && contain->enter(pid);
+    const char go = bounded ? kGoCgroup : kGoPlain;
     (void)!::write(gop[1], &go, 1);
     ::close(gop[1]);
   }
@@ -345,7 +344,7 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (entered && contain->leave)
+  if (contain && contain->enter && contain->leave)
     contain->leave();
   if (!r.timed_out && WIFEXITED(status))
     r.exit_code = WEXITSTATUS(status);

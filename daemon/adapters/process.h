@@ -49,9 +49,10 @@ struct Containment {
   // the real uid, so it is set only where we can count them (no systemd, no hidden /proc).
   unsigned tasks = 128;
   // Called with the intermediate's pid before it starts argv (it waits for this): puts it into
-  // a cgroup of its own. Returns true when it did: the cgroup then bounds the tasks.
+  // a cgroup of its own. Returns true when that cgroup bounds the tasks (RLIMIT_NPROC is then
+  // not set).
   std::function<bool(pid_t)> enter;
-  // Called after the intermediate was reaped, when enter() returned true: kills whatever the
+  // Called after the intermediate was reaped, whenever enter was called: kills whatever the
   // cgroup still holds (nothing, unless a process outlived its SIGKILL in the kernel).
   std::function<void()> leave;
 };

@@ -101,7 +101,8 @@ UserBlockResult runUserBlock(const UserEntry& u, const std::string& configPath,
       scope = TransientScope::start(pid, u.uid, ScopeLimits{c.tasks, c.addressSpace},
                                     std::min(timeout, std::chrono::milliseconds(kScopeTimeout)),
                                     scopeWhy);
-      return scope != nullptr;
+      // Without the pids controller, TasksMax= is a wish: RLIMIT_NPROC then bounds the run.
+      return scope && scope->boundsTasks();
     };
     c.leave = [&] { scope.reset(); };
   }

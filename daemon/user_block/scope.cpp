@@ -4,8 +4,11 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstring>
+#include <fstream>
 
 namespace keepalive::daemon {
 namespace {
@@ -57,6 +60,27 @@ std::string busError(const char* what, const sd_bus_error& e, int r) {
   return std::string(what) + ": " +
          (sd_bus_error_is_set(&e) ? std::string(e.name) + ": " + (e.message ? e.message : "")
                                   : std::string(std::strerror(-r)));
+}
+
+// A pids.max beside pid's cgroup, in cgroup2 or in a v1 pids hierarchy: reading it needs no
+// write access (ProtectControlGroups= keeps /sys/fs/cgroup readable).
+bool pidsControlled(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/cgroup");
+  std::string line;
+  while (std::getline(f, line)) {
+    const auto a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos)
+      continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    std::string dir;
+    if (controllers.empty())
+      dir = "/sys/fs/cgroup" + path;
+    else if (("," + controllers + ",").find(",pids,") != std::string::npos)
+      dir = "/sys/fs/cgroup/pids" + path;
+    if (!dir.empty() && ::access((dir + "/pids.max").c_str(), F_OK) == 0)
+      return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -148,7 +172,9 @@ std::unique_ptr<TransientScope> TransientScope::start(pid_t pid, uid_t uid,
   } else if (wait.result != "done") {
     why = "the scope's start job ended with \"" + wait.result + "\"";
   } else {
-    return std::unique_ptr<TransientScope>(new TransientScope(name));
+    std::unique_ptr<TransientScope> scope(new TransientScope(name));
+    scope->boundsTasks_ = pidsControlled(pid);
+    return scope;
   }
   // Whatever came of it: nothing of the run has started yet, only the intermediate exists.
   TransientScope dead(name);

@@ -32,10 +32,14 @@ class TransientScope {
   TransientScope& operator=(const TransientScope&) = delete;
 
   const std::string& name() const { return name_; }
+  // Whether the kernel enforces TasksMax= on it: the pids controller is on the scope's cgroup
+  // (not on a cgroup v1/v2 hybrid whose cgroup2 lacks it, nor where the controller is off).
+  bool boundsTasks() const { return boundsTasks_; }
 
  private:
   explicit TransientScope(std::string name) : name_(std::move(name)) {}
   std::string name_;
+  bool boundsTasks_ = false;
 };
 
 // Whether this host runs systemd (sd_booted): only then is a scope tried.
