@@ -4,9 +4,10 @@
 # (-DKEEPALIVE_SANITIZE=ON), into build-asan/, and runs the suites that start those programs on
 # test roots: unit, integration, user_block, dbus, hang and fault. The tests spawn the daemon and
 # the helper from the build directory, so those run instrumented too. Any sanitizer report, in any
-# of those processes, fails the run: the report aborts the process, and it is also written under
-# build-asan/sanitizer-reports/, which must be empty at the end (a report in a child whose failure
-# a test tolerates still counts).
+# of those processes, fails the run: the report aborts the process, and ASan and LSan reports
+# are written under build-asan/sanitizer-reports/, which must be empty at the end (a report in a
+# child whose failure a test tolerates still counts; UBSan's stay on stderr, GCC's runtime ignores
+# log_path for them, and the abort fails the test).
 #
 # Not run here: system/ (a throwaway systemd that runs the installed package, not this build) and
 # e2e/ (a minute of timing through network namespaces; ASan's slowdown is not what it measures),

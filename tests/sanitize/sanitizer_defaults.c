@@ -1,9 +1,10 @@
 /* Linked into every program of a KEEPALIVE_SANITIZE build. The daemon starts its children with a
  * clean environment (the per-user helper, as the user), so ASAN_OPTIONS set by the test run never
  * reaches them; these defaults do, and an environment variable still overrides each of them.
- * Every report goes to a file under KEEPALIVE_SANITIZER_LOG_DIR as well as ending the process, so
- * a report in a child whose failure a test tolerates still fails the run (scripts/sanitize.sh
- * looks there after the tests). */
+ * Every report ends the process. ASan and LSan reports also go to a file under
+ * KEEPALIVE_SANITIZER_LOG_DIR, so a report in a child whose failure a test tolerates still fails
+ * the run (scripts/sanitize.sh looks there after the tests); GCC's combined runtime prints
+ * UBSan's on stderr whatever log_path says. */
 #if !defined(KEEPALIVE_SANITIZER_LOG_DIR) || !defined(KEEPALIVE_LSAN_SUPPRESSIONS)
 #error "KEEPALIVE_SANITIZER_LOG_DIR and KEEPALIVE_LSAN_SUPPRESSIONS must be defined by the build"
 #endif
