@@ -176,8 +176,15 @@ TEST_CASE("daemon: a hostile Match exec neither delays others' repairs nor outli
                                  "--log-level", "debug"});
   INFO("the daemon's log:\n" << d.log());
   REQUIRE(d.waitForLog("running the keepalive block helper for alice"));
-  // The hostile run is in full swing: everything it starts is there.
-  REQUIRE(waitFor([&] { return markedProcesses(marker) >= 103; }));
+  // The hostile run is in full swing: everything it starts is there (each wrote its pid).
+  auto recorded = [&] {
+    std::vector<pid_t> pids;
+    std::ifstream f(count + "/pids");
+    for (long p; f >> p;)
+      pids.push_back(static_cast<pid_t>(p));
+    return pids;
+  };
+  REQUIRE(waitFor([&] { return recorded().size() >= 103; }));
 
   // bob loosens his file while it runs: repaired as fast as ever.
   const auto start = std::chrono::steady_clock::now();
@@ -189,12 +196,7 @@ TEST_CASE("daemon: a hostile Match exec neither delays others' repairs nor outli
   CHECK(latency < 1s);
   CHECK(d.waitForLog("repaired \"/home/bob/.ssh\" of bob"));
   // The first run's processes (the helper's temp file brings a second run after it).
-  std::vector<pid_t> first;
-  {
-    std::ifstream f(count + "/pids");
-    for (long p; f >> p;)
-      first.push_back(static_cast<pid_t>(p));
-  }
+  const std::vector<pid_t> first = recorded();
   CHECK(first.size() >= 103);
   CHECK(markedProcesses(marker) >= 103);  // it was still going on
 
