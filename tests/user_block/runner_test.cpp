@@ -58,6 +58,15 @@ std::vector<SystemUser> systemUsers() {
   return out;
 }
 
+// A named one of them, else the first: the tests that start many processes each take an account
+// of their own, so that under `ctest -j` one's RLIMIT_NPROC budget is not another's.
+SystemUser systemUser(const std::string& name) {
+  for (const auto& u : systemUsers())
+    if (u.name == name)
+      return u;
+  return systemUsers().front();
+}
+
 struct Snapshot {
   ino_t ino = 0;
   mode_t mode = 0;
@@ -540,7 +549,7 @@ struct Hostile {
 
 TEST_CASE("runner: nothing a Match exec started outlives the run") {
   REQUIRE_ROOT_OR_SKIP();
-  Home h(systemUsers().front());
+  Home h(systemUser("bin"));
   Hostile x(h, "escape");
   const std::string match = x.match(
       // Daemons: a new session (setsid forks, the parent returns), and a double fork.
@@ -564,7 +573,7 @@ TEST_CASE("runner: nothing a Match exec started outlives the run") {
 
 TEST_CASE("runner: at the deadline, escaped processes die with the hanging ssh -G") {
   REQUIRE_ROOT_OR_SKIP();
-  Home h(systemUsers().front());
+  Home h(systemUser("sys"));
   Hostile x(h, "deadline");
   h.writeConfig(x.match(
       "setsid -f sh -c 'echo $$ >> \"$0\"; exec sleep 3600' \"$P\" </dev/null >/dev/null 2>&1\n"
@@ -585,7 +594,7 @@ TEST_CASE("runner: at the deadline, escaped processes die with the hanging ssh -
 
 TEST_CASE("runner: a Match exec that kills the helper does not free what it started") {
   REQUIRE_ROOT_OR_SKIP();
-  Home h(systemUsers().front());
+  Home h(systemUser("man"));
   Hostile x(h, "killer");
   // The helper is the user's: its own code may SIGKILL it. Its orphans then come to the
   // intermediate above it, which the user cannot signal.
@@ -604,7 +613,7 @@ TEST_CASE("runner: a Match exec that kills the helper does not free what it star
 
 TEST_CASE("runner: a fork bomb in Match exec is bounded and ended") {
   REQUIRE_ROOT_OR_SKIP();
-  Home h(systemUsers().front());
+  Home h(systemUser("games"));
   Hostile x(h, "bomb");
   // 300 tries: the run may have 128 tasks (RLIMIT_NPROC over the user's others, or the scope's
   // TasksMax); the forks past that fail, and the shell goes on.
