@@ -19,12 +19,11 @@
 //    give the same bytes and the same digest.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "keepalive/policy/diagnostic.h"
 #include "keepalive/policy/policy.h"
 #include "keepalive/policy/render.h"
@@ -39,26 +38,7 @@ const char* const kPaths[kMaxFiles] = {"/etc/keepalive-policy/policy.yaml",
                                        "/etc/keepalive-policy/policy.d/10-site.yaml",
                                        "/etc/keepalive-policy/policy.d/20-local.yaml"};
 
-[[noreturn]] void fail(const char* what, std::string_view detail) {
-  std::fprintf(stderr, "\n*** policy_fuzz invariant violated: %s\n*** detail: ", what);
-  // Print escaped so that control characters in the offending text stay visible.
-  for (unsigned char c : detail) {
-    if (c == '\n')
-      std::fputs("\\n", stderr);
-    else if (c < 0x20 || c >= 0x7f)
-      std::fprintf(stderr, "\\x%02x", c);
-    else
-      std::fputc(c, stderr);
-  }
-  std::fputc('\n', stderr);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond, detail) \
-  do {                           \
-    if (!(cond))                 \
-      fail(#cond, (detail));     \
-  } while (0)
+constexpr const char* kFuzzTarget = "policy_fuzz";
 
 std::vector<kp::PolicyFile> split(std::string_view in) {
   std::vector<kp::PolicyFile> files;
