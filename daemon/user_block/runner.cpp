@@ -98,7 +98,7 @@ UserBlockResult runUserBlock(const UserEntry& u, const std::string& configPath,
   std::string scopeWhy;
   if (systemdBooted()) {
     c.enter = [&](pid_t pid) {
-      scope = TransientScope::start(pid, u.uid, ScopeLimits{c.tasks, c.addressSpace},
+      scope = TransientScope::start(pid, u.uid, ScopeLimits{c.tasks, ScopeLimits{}.memory},
                                     std::min(timeout, std::chrono::milliseconds(kScopeTimeout)),
                                     scopeWhy);
       // Without the pids controller, TasksMax= is a wish: RLIMIT_NPROC then bounds the run.
