@@ -773,6 +773,13 @@ void UserWatcher::finishBlock(const std::string& name, const UserCheck::FileId& 
   BlockMark& m = it->second;
   m.inFlight = false;
   m.gen = gen;
+  // The host's matter, not the user's: said once, again only after scopes worked meanwhile.
+  if (r.note != blockNote_) {
+    if (!r.note.empty())
+      log::warning("the keepalive block helper runs contained by its subreaper alone: " + r.note +
+                   ", ignoring");
+    blockNote_ = r.note;
+  }
   const std::size_t i = indexOf(name);
   const std::string path = i < records_.size() ? configPath(records_[i]) : std::string();
   using Kind = UserBlockResult::Kind;

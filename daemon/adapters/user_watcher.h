@@ -215,6 +215,7 @@ class UserWatcher {
   std::uint64_t blockGen_ = 1;
   std::unordered_map<std::string, BlockMark> blockMarks_;
   std::uint64_t blockWrites_ = 0;
+  std::string blockNote_;  // the last run's UserBlockResult::note, logged when it changes
   std::unique_ptr<BlockingPool> blockPool_;
   Listener listener_;
   std::function<void()> settled_;
