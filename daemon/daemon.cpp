@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -50,6 +52,18 @@ std::chrono::milliseconds policySettle(std::uint32_t mask, std::chrono::millisec
 bool endsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The transient probe runs this binary again. After a package upgrade replaced it, the kernel
+// calls it "PATH (deleted)": the new binary at PATH answers --probe-banner as well.
+std::string selfExecutable() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string path = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  const std::string deleted = " (deleted)";
+  if (endsWith(path, deleted))
+    path.resize(path.size() - deleted.size());
+  return path.empty() ? std::string("/usr/sbin/keepalive-policyd") : path;
 }
 
 std::string parentOf(const std::string& p) {
@@ -121,7 +135,16 @@ Daemon::Daemon(DaemonOptions o)
                       this);
     sd_event_source_set_enabled(metricsTimer_, SD_EVENT_OFF);
   }
-  engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, probe_, clock_,
+  probeMode_ = o_.probe;
+  if (probeMode_ == "auto")
+    probeMode_ = o_.root.empty() && std::getenv("INVOCATION_ID") && systemd_->connected()
+                     ? "transient"
+                     : "inline";
+  if (probeMode_ == "transient")
+    probe_ = std::make_unique<TransientBannerProbe>(*systemd_, selfExecutable());
+  else
+    probe_ = std::make_unique<BannerProbe>();
+  engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, *probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
 }
 
@@ -565,7 +588,8 @@ int Daemon::run() {
   if (int n = store_.cleanStaleTemps(); n > 0)
     log::notice("removed " + std::to_string(n) + " temporary file(s) left by an interrupted write");
   log::info("starting: root \"" + (o_.root.empty() ? std::string("/") : o_.root) + "\", sshd " +
-            o_.sshd + ", unit " + (systemd_->unit().empty() ? "-" : systemd_->unit()));
+            o_.sshd + ", unit " + (systemd_->unit().empty() ? "-" : systemd_->unit()) +
+            ", banner probe " + probeMode_);
   if (!systemd_->disabledReason().empty())
     log::emit(o_.unit == "none" ? LogEvent::Level::kInfo : LogEvent::Level::kWarning,
               "sshd will not be reloaded: " + systemd_->disabledReason());

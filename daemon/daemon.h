@@ -29,6 +29,10 @@ struct DaemonOptions {
   std::string ssh = "/usr/bin/ssh";
   std::string user_block_helper = kInstalledUserBlockHelper;
   std::string unit;  // "" = detect, "none" = no reloads
+  // Where the banner probe runs: "transient" (a unit of its own, outside the daemon's network
+  // namespace), "inline" (in the daemon), "auto" (transient when running as a systemd service
+  // on the real root with systemd on the bus, else inline).
+  std::string probe = "auto";
   std::string log_level = "info";
   std::string host;  // "" = this host's names
   // Ansible's rename is one event, an editor's save a short burst: 20 ms covers the burst and
@@ -97,7 +101,8 @@ class Daemon {
   FsDropInStore store_;
   SshdRunner sshd_;
   std::unique_ptr<SystemdManager> systemd_;
-  BannerProbe probe_;
+  std::unique_ptr<Probe> probe_;
+  std::string probeMode_;  // "transient" or "inline", as decided
   RealClock clock_;
   std::unique_ptr<MetricsWriter> metrics_;  // after clock_, which it holds
   sd_event_source* metricsTimer_ = nullptr;

@@ -2,15 +2,38 @@
 #include <getopt.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "adapters/banner_probe.h"
 #include "adapters/log.h"
 #include "daemon.h"
 
 namespace {
+
+// --probe-banner: the whole run of a transient probe unit. Nothing else of the daemon starts.
+int probeBanner(const std::string& list, long timeoutMs) {
+  std::vector<std::string> listen;
+  for (std::size_t at = 0; at <= list.size();) {
+    const std::size_t comma = std::min(list.find(',', at), list.size());
+    if (comma > at)
+      listen.push_back(list.substr(at, comma - at));
+    at = comma + 1;
+  }
+  std::string answered;
+  const keepalive::daemon::Status s = keepalive::daemon::probeListenAddresses(
+      listen, std::chrono::milliseconds(timeoutMs), &answered);
+  if (s)
+    std::printf("ok: %s answered with an SSH-2.0- banner\n", answered.c_str());
+  else
+    std::printf("failed: %s\n", s.error.c_str());
+  return s ? 0 : 1;
+}
 
 void usage(FILE* out) {
   std::fprintf(
@@ -28,9 +51,15 @@ void usage(FILE* out) {
       "  --bus system|none   serve org.keepalivepolicy1 on the system bus (default system)\n"
       "  --user-block-helper PATH  the per-user block's helper (default %s)\n"
       "  --unit NAME         sshd's systemd unit (default: detected; 'none': never reload)\n"
+      "  --probe transient|inline|auto  where the banner probe after a reload runs: a transient\n"
+      "                      unit outside the daemon's network namespace, or in the daemon\n"
+      "                      (default auto: transient as a systemd service without --root)\n"
       "  --host NAME         match host overrides against NAME instead of this host's names\n"
       "  --log-level LEVEL   debug, info, notice, warning or error (default info)\n"
       "  --help, --version\n\n"
+      "Probe mode (what the transient probe unit runs): --probe-banner ADDR:PORT[,ADDR:PORT...]\n"
+      "[--probe-timeout MS] connects until one address sends an SSH-2.0- banner, prints\n"
+      "'ok: ADDR answered' or 'failed: REASON' and exits 0 or 1.\n\n"
       "Signals: SIGHUP re-reads the policy; SIGTERM exits.\n",
       keepalive::daemon::kInstalledUserBlockHelper);
 }
@@ -51,9 +80,15 @@ int main(int argc, char** argv) {
                                  {"user-block-helper", required_argument, nullptr, 'B'},
                                  {"bus", required_argument, nullptr, 'b'},
                                  {"metrics-dir", required_argument, nullptr, 'M'},
+                                 {"probe", required_argument, nullptr, 'P'},
+                                 {"probe-banner", required_argument, nullptr, 'p'},
+                                 {"probe-timeout", required_argument, nullptr, 't'},
                                  {nullptr, 0, nullptr, 0}};
   DaemonOptions o;
   o.version = KEEPALIVE_VERSION;
+  std::string probeList;
+  bool probeMode = false;
+  long probeTimeoutMs = kProbeDeadline.count();
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
     switch (c) {
@@ -91,6 +126,32 @@ int main(int argc, char** argv) {
       case 'u':
         o.unit = optarg;
         break;
+      case 'P':
+        if (std::string(optarg) != "transient" && std::string(optarg) != "inline" &&
+            std::string(optarg) != "auto") {
+          std::fprintf(stderr,
+                       "keepalive-policyd: --probe takes transient, inline or auto, not '%s'\n",
+                       optarg);
+          return 2;
+        }
+        o.probe = optarg;
+        break;
+      case 'p':
+        probeMode = true;
+        probeList = optarg;
+        break;
+      case 't': {
+        char* end = nullptr;
+        probeTimeoutMs = std::strtol(optarg, &end, 10);
+        if (*optarg == '\0' || *end != '\0' || probeTimeoutMs <= 0 || probeTimeoutMs > 600000) {
+          std::fprintf(stderr,
+                       "keepalive-policyd: --probe-timeout takes milliseconds (1..600000), not "
+                       "'%s'\n",
+                       optarg);
+          return 2;
+        }
+        break;
+      }
       case 'H':
         o.host = optarg;
         break;
@@ -116,6 +177,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "keepalive-policyd: unexpected argument '%s'\n", argv[optind]);
     return 2;
   }
+  if (probeMode)
+    return probeBanner(probeList, probeTimeoutMs);
   if (!log::validLevel(o.log_level)) {
     std::fprintf(stderr, "keepalive-policyd: unknown log level '%s'\n", o.log_level.c_str());
     return 2;

@@ -1,5 +1,6 @@
 #include "banner_probe.h"
 
+#include "systemd_manager.h"
 #include "watchdog.h"
 
 #include <arpa/inet.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -19,7 +21,8 @@ namespace {
 struct Endpoint {
   sockaddr_storage addr{};
   socklen_t len = 0;
-  std::string text;
+  std::string text;  // as sshd -T lists it
+  std::string host;  // as probed: wildcards replaced by loopback
 };
 
 bool parseEndpoint(const std::string& listen, Endpoint& ep) {
@@ -59,6 +62,7 @@ bool parseEndpoint(const std::string& listen, Endpoint& ep) {
     return false;
   }
   ep.text = listen;
+  ep.host = host;
   return true;
 }
 
@@ -111,18 +115,31 @@ int tryOnce(const Endpoint& ep, std::chrono::steady_clock::time_point deadline, 
   return 0;
 }
 
+std::string join(const std::vector<std::string>& v, char sep) {
+  std::string out;
+  for (const auto& s : v)
+    out += (out.empty() ? "" : std::string(1, sep)) + s;
+  return out;
+}
+
 }  // namespace
 
-Status BannerProbe::banner(const Dump& d) {
+std::string probedAddress(const std::string& listen) {
+  Endpoint ep;
+  return parseEndpoint(listen, ep) ? ep.host : std::string();
+}
+
+Status probeListenAddresses(const std::vector<std::string>& listen,
+                            std::chrono::milliseconds deadlineIn, std::string* answered) {
   std::vector<Endpoint> eps;
-  for (const auto& l : d.all("listenaddress")) {
+  for (const auto& l : listen) {
     Endpoint ep;
     if (parseEndpoint(l, ep))
       eps.push_back(ep);
   }
   if (eps.empty())
     return Status::failure("sshd -T shows no listen address to probe");
-  const auto deadline = std::chrono::steady_clock::now() + deadline_;
+  const auto deadline = std::chrono::steady_clock::now() + deadlineIn;
   std::string last = "no answer";
   auto backoff = std::chrono::milliseconds(2);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -131,8 +148,11 @@ Status BannerProbe::banner(const Dump& d) {
     for (const auto& ep : eps) {
       std::string got;
       int e = tryOnce(ep, deadline, got);
-      if (e == 0 && got.rfind("SSH-2.0-", 0) == 0)
+      if (e == 0 && got.rfind("SSH-2.0-", 0) == 0) {
+        if (answered)
+          *answered = ep.text;
         return Status::success();
+      }
       if (e == 0)
         last = ep.text + " answered without an SSH-2.0- banner";
       else
@@ -147,6 +167,44 @@ Status BannerProbe::banner(const Dump& d) {
     backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
   }
   return Status::failure(last);
+}
+
+Status BannerProbe::banner(const Dump& d) {
+  return probeListenAddresses(d.all("listenaddress"), deadline_);
+}
+
+Status TransientBannerProbe::banner(const Dump& d) {
+  std::vector<std::string> listen, allowed;
+  for (const auto& l : d.all("listenaddress")) {
+    const std::string a = probedAddress(l);
+    if (a.empty())
+      continue;
+    listen.push_back(l);
+    if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
+      allowed.push_back(a);
+  }
+  if (listen.empty())
+    return Status::failure("sshd -T shows no listen address to probe");
+  OneshotSpec spec;
+  spec.prefix = "keepalive-policyd-probe";
+  spec.description = "keepalive-policyd: banner probe of sshd after a reload";
+  spec.argv = {self_, "--probe-banner", join(listen, ','), "--probe-timeout",
+               std::to_string(deadline_.count())};
+  spec.allowed_addresses = allowed;
+  // Starting the unit (a dynamic user, a mount namespace) takes tens of milliseconds; the
+  // probe's own deadline bounds the rest.
+  spec.timeout = deadline_ + kProbeStartMargin;
+  const OneshotResult r = systemd_.runOneshot(spec);
+  // The probe prints one line: "ok: ADDR answered" or "failed: REASON".
+  std::string line = r.output.substr(0, r.output.find('\n'));
+  if (!r.ran)
+    return Status::failure("cannot run the probe as unit " + r.unit + ": " + r.detail);
+  if (r.result == "done" && line.rfind("ok", 0) == 0)
+    return Status::success();
+  if (line.rfind("failed: ", 0) == 0)
+    return Status::failure(line.substr(8));
+  return Status::failure(r.unit + " ended with result '" + r.result + "'" +
+                         (line.empty() ? std::string() : ": " + line));
 }
 
 }  // namespace keepalive::daemon

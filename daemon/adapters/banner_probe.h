@@ -1,21 +1,59 @@
 #pragma once
 
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include "core/ports.h"
 
 namespace keepalive::daemon {
 
-// Connects to sshd's listen addresses (from sshd -T; wildcards become loopback) and expects an
-// "SSH-2.0-" banner. sshd re-executes on SIGHUP and rebinds its sockets a moment after the
-// reload job ends, so refused connections are retried until the deadline.
+class SystemdManager;
+
+// Connects to sshd's listen addresses ("0.0.0.0:22", "[::1]:2222"; wildcards become loopback)
+// and expects an "SSH-2.0-" banner. sshd re-executes on SIGHUP and rebinds its sockets a moment
+// after the reload job ends, so refused connections are retried until the deadline. The one
+// implementation of the probe: in the daemon (BannerProbe) and in `keepalive-policyd
+// --probe-banner` (the transient unit's process).
+// answered: the listen address that gave the banner.
+Status probeListenAddresses(const std::vector<std::string>& listen,
+                            std::chrono::milliseconds deadline, std::string* answered = nullptr);
+
+// The loopback or literal address a listen address is probed at ("127.0.0.1", "::1"), or "" for
+// one the probe cannot parse: what the transient probe's IPAddressAllow= lets through.
+std::string probedAddress(const std::string& listen);
+
+constexpr std::chrono::milliseconds kProbeDeadline{5000};
+// What the transient probe may take beyond its deadline: systemd setting up its unit.
+constexpr std::chrono::milliseconds kProbeStartMargin{5000};
+
+// The probe in the daemon's own process: for --unit none, test roots, and a daemon that is not
+// a systemd service (it then shares the host's network namespace).
 class BannerProbe : public Probe {
  public:
-  explicit BannerProbe(std::chrono::milliseconds deadline = std::chrono::milliseconds(5000))
-      : deadline_(deadline) {}
+  explicit BannerProbe(std::chrono::milliseconds deadline = kProbeDeadline) : deadline_(deadline) {}
   Status banner(const Dump& sshdDump) override;
 
  private:
+  std::chrono::milliseconds deadline_;
+};
+
+// The probe as a transient oneshot service of its own ("keepalive-policyd-probe-N.service",
+// the daemon's binary with --probe-banner): the shipped unit has PrivateNetwork=yes, so sshd's
+// sockets are out of the daemon's reach, and systemd starts the probe in the host's network
+// namespace under a sandbox of its own (DynamicUser=, no capabilities, IP traffic only to the
+// probed addresses). The daemon waits for the start job's JobRemoved (a oneshot's job ends when
+// its process exits) and reads the probe's one line from a pipe given as its stdout.
+class TransientBannerProbe : public Probe {
+ public:
+  TransientBannerProbe(SystemdManager& systemd, std::string self,
+                       std::chrono::milliseconds deadline = kProbeDeadline)
+      : systemd_(systemd), self_(std::move(self)), deadline_(deadline) {}
+  Status banner(const Dump& sshdDump) override;
+
+ private:
+  SystemdManager& systemd_;
+  std::string self_;  // the daemon's binary
   std::chrono::milliseconds deadline_;
 };
 

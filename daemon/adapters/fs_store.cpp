@@ -84,8 +84,14 @@ Status writeFileAtomicAt(int dfd, const std::string& dir, const std::string& nam
   };
   if (!writeAll(fd.get(), bytes))
     return fail("cannot write");
-  // Owner and mode before the file becomes visible under its real name.
-  if (::geteuid() == 0 && ::fchown(fd.get(), uid, gid) != 0)
+  // Owner and mode before the file becomes visible under its real name. The unit bounds out
+  // CAP_CHOWN: root's own new file (the usual case) already has the owner wanted, and only a
+  // change would need the capability.
+  struct stat created {};
+  if (::fstat(fd.get(), &created) != 0)
+    return fail("cannot stat");
+  if (::geteuid() == 0 && (created.st_uid != uid || created.st_gid != gid) &&
+      ::fchown(fd.get(), uid, gid) != 0)
     return fail("cannot set owner of");
   if (::fchmod(fd.get(), mode) != 0)
     return fail("cannot set mode of");
