@@ -27,7 +27,11 @@ tests=${KEEPALIVE_SANITIZE_TESTS:-'^(unit|integration|user_block|dbus|hang|fault
 #  - "the helper and ssh get limits": it checks RLIMIT_AS = 1 GiB, which an ASan build leaves
 #    unlimited (ASan's shadow memory reserves terabytes of address space; daemon/adapters/
 #    process.h). Every other containment test runs.
-exclude=${KEEPALIVE_SANITIZE_EXCLUDE:-'the helper and ssh get limits'}
+#  - "a flood of ListUsers from one client": a performance bound (another client's status within
+#    2 s while 1000 ListUsers over 100k users queue); ASan's 2-3x slowdown measured 2.16 s here.
+#    The plain build's run keeps the bound; the flood's memory safety is still run by the other
+#    dbus tests' ListUsers calls.
+exclude=${KEEPALIVE_SANITIZE_EXCLUDE:-'the helper and ssh get limits|a flood of ListUsers from one client'}
 
 start=$(date +%s)
 # -O1: ASan's own advice (usable speed, exact stacks); Debug keeps assert()s on. No -Werror:
