@@ -43,7 +43,6 @@ struct Audience {
   bool restricted() const { return onlyUid.has_value(); }
 };
 
-
 std::vector<std::string> safeList(std::vector<std::string> v) {
   for (auto& s : v)
     s = busSafe(std::move(s));
