@@ -24,14 +24,15 @@ build=${KEEPALIVE_SANITIZE_BUILD_DIR:-$root/build-asan}
 # "integration (no openat2): " is the integration suite again; [ :] matches both spellings.
 tests=${KEEPALIVE_SANITIZE_TESTS:-'^(unit|integration|user_block|dbus|hang|fault)[ :]'}
 # Left out, each for its reason:
-#  - "the helper and ssh get limits": it checks RLIMIT_AS = 1 GiB, which an ASan build leaves
-#    unlimited (ASan's shadow memory reserves terabytes of address space; daemon/adapters/
-#    process.h). Every other containment test runs.
 #  - "a flood of ListUsers from one client": a performance bound (another client's status within
 #    2 s while 1000 ListUsers over 100k users queue); ASan's 2-3x slowdown measured 2.16 s here.
-#    The plain build's run keeps the bound; the flood's memory safety is still run by the other
-#    dbus tests' ListUsers calls.
-exclude=${KEEPALIVE_SANITIZE_EXCLUDE:-'the helper and ssh get limits|a flood of ListUsers from one client'}
+#    The plain build's run keeps the bound; other dbus tests still run ListUsers under ASan.
+#  - "a test process that dies without cleaning up leaves no mount": it checks that its child
+#    subreaper ends with no child at all, but LeakSanitizer's tracer (a clone of hangfs, killed by
+#    its parent-death signal when hangfs exits mid leak check) is then orphaned to it: measured, an
+#    extra zombie killed by signal 9, in some runs. An artefact of the instrumentation,
+#    not of hangfs; the plain build's run keeps the check.
+exclude=${KEEPALIVE_SANITIZE_EXCLUDE:-'a flood of ListUsers from one client|a test process that dies without cleaning up leaves no mount'}
 
 start=$(date +%s)
 # -O1: ASan's own advice (usable speed, exact stacks); Debug keeps assert()s on. No -Werror:
