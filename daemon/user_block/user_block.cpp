@@ -1,5 +1,7 @@
 #include "user_block/user_block.h"
 
+#include "keepalive/escape.h"
+
 #include <optional>
 
 namespace keepalive::daemon {
@@ -155,14 +157,7 @@ std::string sanitizeLine(std::string_view s, std::size_t max) {
   s = s.substr(0, s.find('\n'));
   while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
     s.remove_suffix(1);
-  std::string out;
-  for (char c : s.substr(0, max)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += u >= 0x20 && u < 0x7f ? c : '?';
-  }
-  if (s.size() > max)
-    out += "...";
-  return out;
+  return keepalive::escape(s, {max, /*asciiOnly=*/true});
 }
 
 }  // namespace keepalive::daemon

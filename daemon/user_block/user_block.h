@@ -53,8 +53,9 @@ struct BlockMerge {
 // newline added to an unterminated last line, which stays: it is part of that line now.
 BlockMerge mergeUserBlock(std::string_view existing, const BlockSettings& settings);
 
-// The first line of s in printable ASCII (any other byte becomes '?'), cut to max characters:
-// text from a process running as the user reaches root's journal only through this.
+// The first line of s, cut to max bytes and escaped as ASCII by keepalive::escape (any other byte
+// becomes \xNN): text from a process running as the user reaches root's journal only through
+// this.
 std::string sanitizeLine(std::string_view s, std::size_t max = 300);
 
 }  // namespace keepalive::daemon

@@ -247,7 +247,7 @@ TEST_CASE("merge: settings that are not a keyword and a plain value are refused"
 
 TEST_CASE("sanitizeLine: one line of printable ASCII cut to length") {
   CHECK(sanitizeLine("first\nsecond") == "first");
-  CHECK(sanitizeLine("a\tb\x1b[31m\xc3\xa9\r\n") == "a?b?[31m??");
+  CHECK(sanitizeLine("a\tb\x1b[31m\xc3\xa9\r\n") == "a\\x09b\\x1b[31m\\xc3\\xa9");
   CHECK(sanitizeLine(std::string(10, 'x'), 4) == "xxxx...");
   CHECK(sanitizeLine("") == "");
 }
