@@ -529,7 +529,10 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   UserRecord& rec = records_[i];
   if (c.raced) {
     // The user (or a storm of chmods) changed the file while we repaired it: not a failure, no
-    // state change, no backoff; look again in 100 ms, when the burst has likely passed.
+    // state change, no backoff; look again in 100 ms, when the burst has likely passed. Until
+    // then their watch is put down: a user chmodding in a loop would otherwise wake the loop for
+    // every chmod only for check() to skip them. The retry puts it back before it looks.
+    unwatch(rec);
     rec.retry_at_usec = clockUsec(CLOCK_MONOTONIC) + 100000;
     armRetryAt(rec.retry_at_usec);
     return;
