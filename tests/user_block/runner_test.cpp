@@ -230,6 +230,23 @@ TEST_CASE("runner: a config ssh -G rejects is left untouched with ssh's reason")
   CHECK(h.sshDirEntries() == std::set<std::string>{"config"});
 }
 
+TEST_CASE("runner: ssh's reason quoting the user's line reaches root escaped") {
+  REQUIRE_ROOT_OR_SKIP();
+  Home h(systemUsers().front());
+  // A keyword carrying a terminal escape and a byte that is not UTF-8: ssh -G quotes it back in
+  // its error, which travels from the user's helper to root's journal and the bus.
+  h.writeConfig("Host a\n  Bog\x1b]0;owned\x07us\xff yes\n");
+  auto r = h.run(kSettings);
+  CHECK(r.kind == Kind::kRefused);
+  INFO(r.detail);
+  // ssh writes ESC and the bad byte in octal itself (\033, \377); the BEL it passes raw is ours
+  // to escape.
+  CHECK_THAT(r.detail, Catch::Contains("Bad configuration option: bog"));
+  CHECK_THAT(r.detail, Catch::Contains("owned\\x07us"));
+  for (unsigned char c : r.detail)
+    CHECK((c >= 0x20 && c < 0x7f));
+}
+
 TEST_CASE("runner: broken markers are refused with their line") {
   REQUIRE_ROOT_OR_SKIP();
   Home h(systemUsers().front());
