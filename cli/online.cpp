@@ -10,6 +10,8 @@
 #include <cstring>
 #include <iterator>
 
+#include <nlohmann/json.hpp>
+
 #include "keepalive_manager_proxy.h"
 #include "verbs.h"
 
@@ -169,68 +171,31 @@ std::string printable(std::string_view s) {
   return keepalive::escape(s, {keepalive::kEscapeBusMax});
 }
 
-std::string jsonString(std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '"';
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
-        } else {
-          out += ch;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
-std::string jsonValue(const sdbus::Variant& v) {
+nlohmann::ordered_json jsonValue(const sdbus::Variant& v) {
   const std::string t = v.peekValueType();
   if (t == "s")
-    return jsonString(v.get<std::string>());
+    return v.get<std::string>();
   if (t == "t")
-    return std::to_string(v.get<std::uint64_t>());
+    return v.get<std::uint64_t>();
   if (t == "u")
-    return std::to_string(v.get<std::uint32_t>());
+    return v.get<std::uint32_t>();
   if (t == "b")
-    return v.get<bool>() ? "true" : "false";
-  if (t == "as") {
-    std::string out = "[";
-    for (const auto& s : v.get<std::vector<std::string>>())
-      out += (out.size() > 1 ? "," : "") + jsonString(s);
-    return out + "]";
-  }
+    return v.get<bool>();
+  if (t == "as")
+    return v.get<std::vector<std::string>>();
   if (t == "a{s(ss)}") {
-    std::string out = "{";
+    auto out = nlohmann::ordered_json::object();
     for (const auto& [k, vs] : v.get<SettingsMap>())
-      out += (out.size() > 1 ? "," : "") + jsonString(k) +
-             ":{\"value\":" + jsonString(std::get<0>(vs)) +
-             ",\"source\":" + jsonString(std::get<1>(vs)) + "}";
-    return out + "}";
+      out[k] = {{"value", std::get<0>(vs)}, {"source", std::get<1>(vs)}};
+    return out;
   }
-  return "null";
+  return nullptr;
+}
+
+void printJson(const nlohmann::ordered_json& j) {
+  const std::string out =
+      j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  std::fwrite(out.data(), 1, out.size(), stdout);
 }
 
 std::string showValue(const sdbus::Variant& v) {

@@ -1,6 +1,6 @@
 // What the online verbs share: one synchronous proxy to keepalive-policyd on the system bus,
-// the daemon's errors translated once into an exit code and one line, and text made safe for
-// terminals and JSON.
+// the daemon's errors translated once into an exit code and one line, text made safe for
+// terminals, and JSON output.
 #pragma once
 
 #include <chrono>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <sdbus-c++/sdbus-c++.h>
+#include <nlohmann/json_fwd.hpp>
 
 namespace keepalive::cli {
 
@@ -71,12 +72,12 @@ std::vector<std::tuple<std::string, std::string, std::string>> propSettings(
 // Text for a terminal: keepalive::escape(), so that a home directory or a reason cannot move the
 // cursor, retitle the window or reorder the line (the daemon escaped it already; this is a no-op).
 std::string printable(std::string_view s);
-// A JSON string literal, quotes included. D-Bus strings are valid UTF-8, so only the quote,
-// the backslash and control characters need escaping.
-std::string jsonString(std::string_view s);
 // A property as JSON: strings, numbers, string lists, and settings as
-// {"keyword": {"value": ..., "source": ...}}; nullptr for a type this keepalivectl does not know.
-std::string jsonValue(const sdbus::Variant& v);
+// {"keyword": {"value": ..., "source": ...}}; null for a type this keepalivectl does not know.
+nlohmann::ordered_json jsonValue(const sdbus::Variant& v);
+// The one way --json is printed: compact, keys in the order they were added, one line. D-Bus
+// strings are valid UTF-8, but a byte that is not is replaced rather than thrown on.
+void printJson(const nlohmann::ordered_json& j);
 // A property as `show` prints it.
 std::string showValue(const sdbus::Variant& v);
 

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "online.h"
 #include "verbs.h"
 
@@ -47,15 +49,12 @@ int runCheck(int argc, char** argv) {
     ManagerClient client;
     const auto [findings, restricted] = client.check();
     if (json) {
-      std::string out = std::string("{\"compliant\":") + (findings.empty() ? "true" : "false") +
-                        ",\"restricted\":" + (restricted ? "true" : "false");
+      // Keys in the order keepalivectl(1) documents them.
+      nlohmann::ordered_json out = {{"compliant", findings.empty()}, {"restricted", restricted}};
       if (restricted)
-        out += ",\"note\":" + jsonString(kOwnEntryOnly);
-      out += ",\"findings\":[";
-      for (std::size_t i = 0; i < findings.size(); ++i)
-        out += (i ? "," : "") + jsonString(findings[i]);
-      out += "]}\n";
-      std::fputs(out.c_str(), stdout);
+        out["note"] = kOwnEntryOnly;
+      out["findings"] = findings;
+      printJson(out);
     } else if (findings.empty()) {
       std::printf("compliant: no findings\n");
     } else {

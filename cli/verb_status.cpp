@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "online.h"
 #include "verbs.h"
 
@@ -91,12 +93,12 @@ void printHuman(const Properties& p) {
   field("Version", printable(propString(p, "Version")));
 }
 
-void printJson(const Properties& p) {
-  std::string out = "{";
+// std::map's order: the properties by name, as before.
+nlohmann::ordered_json toJson(const Properties& p) {
+  auto out = nlohmann::ordered_json::object();
   for (const auto& [name, value] : p)
-    out += (out.size() > 1 ? "," : "") + jsonString(name) + ":" + jsonValue(value);
-  out += "}\n";
-  std::fputs(out.c_str(), stdout);
+    out[name] = jsonValue(value);
+  return out;
 }
 
 }  // namespace
@@ -141,7 +143,7 @@ int runStatus(int argc, char** argv) {
     ManagerClient client;
     const Properties p = client.getAll();
     if (json)
-      printJson(p);
+      printJson(toJson(p));
     else
       printHuman(p);
     return kExitOk;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "online.h"
 #include "verbs.h"
 
@@ -43,25 +45,22 @@ void printTable(const std::vector<UserRecord>& users) {
     print(r);
 }
 
-void printJson(const std::vector<UserRecord>& users, std::uint32_t matched, bool restricted) {
-  std::string out = "{\"matched\":" + std::to_string(matched) +
-                    ",\"restricted\":" + (restricted ? "true" : "false");
+// Keys in the order keepalivectl(1) documents them.
+nlohmann::ordered_json toJson(const std::vector<UserRecord>& users, std::uint32_t matched,
+                              bool restricted) {
+  nlohmann::ordered_json out = {{"matched", matched}, {"restricted", restricted}};
   if (restricted)
-    out += ",\"note\":" + jsonString(kOwnEntryOnly);
-  out += ",\"users\":[";
-  bool first = true;
-  for (const auto& u : users) {
-    out += first ? "" : ",";
-    first = false;
-    out += "{\"name\":" + jsonString(std::get<0>(u)) +
-           ",\"uid\":" + std::to_string(std::get<1>(u)) +
-           ",\"home\":" + jsonString(std::get<2>(u)) + ",\"state\":" + jsonString(std::get<3>(u)) +
-           ",\"last_change\":" + std::to_string(std::get<4>(u)) +
-           ",\"repairs\":" + std::to_string(std::get<5>(u)) +
-           ",\"refusals\":" + std::to_string(std::get<6>(u)) + "}";
-  }
-  out += "]}\n";
-  std::fwrite(out.data(), 1, out.size(), stdout);
+    out["note"] = kOwnEntryOnly;
+  auto& list = out["users"] = nlohmann::ordered_json::array();
+  for (const auto& u : users)
+    list.push_back({{"name", std::get<0>(u)},
+                    {"uid", std::get<1>(u)},
+                    {"home", std::get<2>(u)},
+                    {"state", std::get<3>(u)},
+                    {"last_change", std::get<4>(u)},
+                    {"repairs", std::get<5>(u)},
+                    {"refusals", std::get<6>(u)}});
+  return out;
 }
 
 }  // namespace
@@ -122,7 +121,7 @@ int runUsers(int argc, char** argv) {
     ManagerClient client;
     auto [users, matched, restricted] = client.listUsers(filter);
     if (json)
-      printJson(users, matched, restricted);
+      printJson(toJson(users, matched, restricted));
     else if (!users.empty())
       printTable(users);
     if (!name.empty() && matched == 0) {

@@ -11,6 +11,7 @@ PACKAGES=(
   libsdbus-c++-dev libsdbus-c++-bin  # D-Bus: systemd's API, our org.keepalivepolicy1
   libsystemd-dev    # sd-event, sd_notify
   libspdlog-dev     # logging, journald sink
+  nlohmann-json3-dev  # keepalivectl's --json, and the tests that read it back
   # tests
   catch2            # Catch2 v2 unit and integration tests
   openssh-server    # the real sshd -t / sshd -T

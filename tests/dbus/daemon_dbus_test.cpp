@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "bus_fixture.h"
-#include "mini_json.h"
+#include "strict_json.h"
 #include "test_support.h"
 #include "users_root.h"
 
@@ -35,18 +35,19 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   REQUIRE(st.exit_code == 0);
   INFO(st.out << "\nthe daemon's log:\n" << d.log());
   const Json j = parseJson(st.out);
-  CHECK(j["State"].str() == "ok");
-  CHECK(j["PolicyDigest"].str().rfind("sha256:", 0) == 0);
-  CHECK(j["PolicyFiles"].array.at(0).str() == r.dir / "etc/keepalive-policy/policy.yaml");
-  CHECK(j["Generation"].u64() == 1);
-  CHECK(j["LastApplyResult"].str() == "applied");
-  CHECK(j["EffectiveServer"]["clientaliveinterval"]["value"].str() == "120");
-  CHECK(j["EffectiveServer"]["clientaliveinterval"]["source"].str() ==
+  CHECK(j.at("State").get<std::string>() == "ok");
+  CHECK(j.at("PolicyDigest").get<std::string>().rfind("sha256:", 0) == 0);
+  CHECK(items(j.at("PolicyFiles")).at(0).get<std::string>() ==
+        r.dir / "etc/keepalive-policy/policy.yaml");
+  CHECK(u64(j.at("Generation")) == 1);
+  CHECK(j.at("LastApplyResult").get<std::string>() == "applied");
+  CHECK(j.at("EffectiveServer").at("clientaliveinterval").at("value").get<std::string>() == "120");
+  CHECK(j.at("EffectiveServer").at("clientaliveinterval").at("source").get<std::string>() ==
         r.dir / "etc/ssh/sshd_config.d/00-keepalive-policy.conf:5");
-  CHECK(j["UsersCovered"].u64() == 1);
-  CHECK(j["UsersNonCompliant"].u64() == 0);
-  CHECK(j["RepairsTotal"].u64() == 1);  // alice's 0666 at start
-  CHECK(j["WatchesUsed"].u64() >= 2);
+  CHECK(u64(j.at("UsersCovered")) == 1);
+  CHECK(u64(j.at("UsersNonCompliant")) == 0);
+  CHECK(u64(j.at("RepairsTotal")) == 1);  // alice's 0666 at start
+  CHECK(u64(j.at("WatchesUsed")) >= 2);
   CHECK(ctl(bus, {"check"}).exit_code == 0);
 
   // alice's config becomes a symlink to a root file: refused, and every verb says so.
@@ -58,15 +59,15 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   REQUIRE(users.exit_code == 0);
   const Json u = parseJson(users.out);
   INFO(users.out);
-  CHECK(u["matched"].u64() == 1);
-  REQUIRE(u["users"].array.size() == 1);
-  const Json& alice = u["users"].array[0];
-  CHECK(alice["name"].str() == "alice");
-  CHECK(alice["uid"].u64() == 41000);
-  CHECK(alice["state"].str().rfind("refused:~/.ssh/config is a symlink", 0) == 0);
-  CHECK(alice["repairs"].u64() == 1);
-  CHECK(alice["refusals"].u64() == 1);
-  CHECK(alice["last_change"].u64() > 0);
+  CHECK(u64(u.at("matched")) == 1);
+  REQUIRE(items(u.at("users")).size() == 1);
+  const Json& alice = items(u.at("users")).at(0);
+  CHECK(alice.at("name").get<std::string>() == "alice");
+  CHECK(u64(alice.at("uid")) == 41000);
+  CHECK(alice.at("state").get<std::string>().rfind("refused:~/.ssh/config is a symlink", 0) == 0);
+  CHECK(u64(alice.at("repairs")) == 1);
+  CHECK(u64(alice.at("refusals")) == 1);
+  CHECK(u64(alice.at("last_change")) > 0);
   auto check = ctl(bus, {"check"});
   CHECK(check.exit_code == 1);
   CHECK(check.out.find("alice: refused: ~/.ssh/config is a symlink") != std::string::npos);
@@ -109,8 +110,8 @@ TEST_CASE("daemon: root sees all, a user their own entry and findings and no one
 
   // Root: both users, bob's finding.
   const Json all = parseJson(ctl(bus, {"users", "--json"}).out);
-  CHECK(all["users"].array.size() == 2);
-  CHECK_FALSE(all["restricted"].boolean);
+  CHECK(items(all.at("users")).size() == 2);
+  CHECK_FALSE(all.at("restricted").get<bool>());
   auto rootCheck = ctl(bus, {"check"});
   CHECK(rootCheck.exit_code == 1);
   CHECK_THAT(rootCheck.out, Catch::Contains("bob: refused: "));
@@ -119,11 +120,11 @@ TEST_CASE("daemon: root sees all, a user their own entry and findings and no one
   auto alice = ctlAs(bus, aliceUid, {"users", "--json"});
   REQUIRE(alice.exit_code == 0);
   const Json a = parseJson(alice.out);
-  CHECK(a["matched"].u64() == 1);
-  REQUIRE(a["users"].array.size() == 1);
-  CHECK(a["users"].array[0]["name"].str() == "alice");
-  CHECK(a["users"].array[0]["uid"].u64() == aliceUid);
-  CHECK(a["restricted"].boolean);
+  CHECK(u64(a.at("matched")) == 1);
+  REQUIRE(items(a.at("users")).size() == 1);
+  CHECK(items(a.at("users")).at(0).at("name").get<std::string>() == "alice");
+  CHECK(u64(items(a.at("users")).at(0).at("uid")) == aliceUid);
+  CHECK(a.at("restricted").get<bool>());
   auto aliceAsksBob = ctlAs(bus, aliceUid, {"users", "bob"});
   CHECK(aliceAsksBob.exit_code == 1);
   CHECK(aliceAsksBob.out.find("/home/bob") == std::string::npos);
@@ -145,9 +146,9 @@ TEST_CASE("daemon: root sees all, a user their own entry and findings and no one
   CHECK(nobody.exit_code == 0);
   CHECK(nobody.out == "0 users listed.\n" + ownOnly);
   const Json st = parseJson(ctl(bus, {"status", "--json"}, true).out);
-  CHECK(st["UsersCovered"].u64() == 2);
-  CHECK(st["UsersNonCompliant"].u64() == 1);
-  CHECK(st["RefusalsTotal"].u64() >= 1);
+  CHECK(u64(st.at("UsersCovered")) == 2);
+  CHECK(u64(st.at("UsersNonCompliant")) == 1);
+  CHECK(u64(st.at("RefusalsTotal")) >= 1);
 
   // alice's file is repaired: Repaired reaches root's watcher, not hers nor nobody's, while the
   // new RepairsTotal reaches all three.
@@ -192,9 +193,10 @@ TEST_CASE("daemon: a user's name and home with escapes and bad UTF-8 reach the b
   INFO(users.out << users.err << "\nthe daemon's log:\n" << d.log());
   REQUIRE(users.exit_code == 0);
   const Json u = parseJson(users.out);
-  REQUIRE(u["users"].array.size() == 1);
-  CHECK(u["users"].array[0]["name"].str() == "ev\\x1b[2Jil\\xff");
-  CHECK(u["users"].array[0]["home"].str() == "/home/ev\\x1b]0;x\\x07il\\xc3");
+  REQUIRE(items(u.at("users")).size() == 1);
+  CHECK(items(u.at("users")).at(0).at("name").get<std::string>() == "ev\\x1b[2Jil\\xff");
+  CHECK(items(u.at("users")).at(0).at("home").get<std::string>() ==
+        "/home/ev\\x1b]0;x\\x07il\\xc3");
   auto text = ctl(bus, {"users"});
   CHECK(text.out.find('\x1b') == std::string::npos);
   auto check = ctl(bus, {"check"});

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "bus_fixture.h"
-#include "mini_json.h"
+#include "strict_json.h"
 
 using namespace keepalive::test;
 using Catch::Contains;
@@ -49,35 +49,39 @@ TEST_CASE("status --json holds every property with the daemon's values") {
   REQUIRE(r.exit_code == 0);
   INFO(r.out);
   const Json j = parseJson(r.out);
-  CHECK(j.object.size() == 22);
-  CHECK(j["State"].str() == "ok");
-  CHECK(j["StateReason"].str() == "policy sha256:0123abcd in force");
-  CHECK(j["Version"].str() == "9.9.9-test");
-  REQUIRE(j["PolicyFiles"].array.size() == 2);
-  CHECK(j["PolicyFiles"].array[1].str() == "/etc/keepalive-policy/policy.d/10-db.yaml");
-  CHECK(j["PolicyDigest"].str() == "sha256:0123abcd");
-  CHECK(j["Generation"].u64() == 1);
-  CHECK(j["LastApplyTime"].u64() == 1700000000123456u);
-  CHECK(j["LastApplyResult"].str() == "applied");
-  CHECK(j["LastError"].str().empty());
-  CHECK(j["SshdUnit"].str() == "ssh.service");
-  REQUIRE(j["DropIns"].array.size() == 2);
-  CHECK(j["DropIns"].array[0].str() == "/etc/ssh/sshd_config.d/00-keepalive-policy.conf");
-  CHECK(j["EffectiveServer"]["clientaliveinterval"]["value"].str() == "120");
-  CHECK(j["EffectiveServer"]["clientaliveinterval"]["source"].str() ==
+  REQUIRE(j.is_object());
+  CHECK(j.size() == 22);
+  CHECK(j.at("State").get<std::string>() == "ok");
+  CHECK(j.at("StateReason").get<std::string>() == "policy sha256:0123abcd in force");
+  CHECK(j.at("Version").get<std::string>() == "9.9.9-test");
+  REQUIRE(items(j.at("PolicyFiles")).size() == 2);
+  CHECK(items(j.at("PolicyFiles")).at(1).get<std::string>() ==
+        "/etc/keepalive-policy/policy.d/10-db.yaml");
+  CHECK(j.at("PolicyDigest").get<std::string>() == "sha256:0123abcd");
+  CHECK(u64(j.at("Generation")) == 1);
+  CHECK(u64(j.at("LastApplyTime")) == 1700000000123456u);
+  CHECK(j.at("LastApplyResult").get<std::string>() == "applied");
+  CHECK(j.at("LastError").get<std::string>().empty());
+  CHECK(j.at("SshdUnit").get<std::string>() == "ssh.service");
+  REQUIRE(items(j.at("DropIns")).size() == 2);
+  CHECK(items(j.at("DropIns")).at(0).get<std::string>() ==
+        "/etc/ssh/sshd_config.d/00-keepalive-policy.conf");
+  CHECK(j.at("EffectiveServer").at("clientaliveinterval").at("value").get<std::string>() == "120");
+  CHECK(j.at("EffectiveServer").at("clientaliveinterval").at("source").get<std::string>() ==
         "/etc/ssh/sshd_config.d/00-keepalive-policy.conf:3");
-  CHECK(j["EffectiveServer"]["tcpkeepalive"]["source"].str() == "sshd default");
-  CHECK(j["EffectiveClient"]["serveraliveinterval"]["value"].str() == "240");
-  CHECK(j["Shadowed"].type == Json::Type::kArray);
-  CHECK(j["Shadowed"].array.empty());
-  CHECK(j["UsersCovered"].u64() == 5);
-  CHECK(j["UsersNonCompliant"].u64() == 2);  // erin is unwatched, which UsersUnwatched counts
-  CHECK(j["UsersUnwatched"].u64() == 1);
-  CHECK(j["RepairsTotal"].u64() == 7);
-  CHECK(j["RefusalsTotal"].u64() == 1);
-  CHECK(j["ReloadsTotal"].u64() == 2);
-  CHECK(j["RollbacksTotal"].u64() == 0);
-  CHECK(j["WatchesUsed"].u64() == 13);
+  CHECK(j.at("EffectiveServer").at("tcpkeepalive").at("source").get<std::string>() ==
+        "sshd default");
+  CHECK(j.at("EffectiveClient").at("serveraliveinterval").at("value").get<std::string>() == "240");
+  CHECK(j.at("Shadowed").is_array());
+  CHECK(items(j.at("Shadowed")).empty());
+  CHECK(u64(j.at("UsersCovered")) == 5);
+  CHECK(u64(j.at("UsersNonCompliant")) == 2);  // erin is unwatched, which UsersUnwatched counts
+  CHECK(u64(j.at("UsersUnwatched")) == 1);
+  CHECK(u64(j.at("RepairsTotal")) == 7);
+  CHECK(u64(j.at("RefusalsTotal")) == 1);
+  CHECK(u64(j.at("ReloadsTotal")) == 2);
+  CHECK(u64(j.at("RollbacksTotal")) == 0);
+  CHECK(u64(j.at("WatchesUsed")) == 13);
 
   // And a second, independent reader agrees it is JSON.
   TempDir tmp;
@@ -191,29 +195,29 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   auto nc = ctl(bus, {"users", "--noncompliant", "--json"});
   REQUIRE(nc.exit_code == 0);
   const Json j = parseJson(nc.out);
-  CHECK(j["matched"].u64() == 2);
-  CHECK(j["restricted"].type == Json::Type::kBool);
-  CHECK_FALSE(j["restricted"].boolean);  // root sees everyone
-  CHECK_FALSE(j.has("note"));            // not erin: unwatched is a gap in watching, not a finding
-  REQUIRE(j["users"].array.size() == 2);
+  CHECK(u64(j.at("matched")) == 2);
+  CHECK(j.at("restricted").is_boolean());
+  CHECK_FALSE(j.at("restricted").get<bool>());  // root sees everyone
+  CHECK_FALSE(j.contains("note"));  // not erin: unwatched is a gap in watching, not a finding
+  REQUIRE(items(j.at("users")).size() == 2);
   std::vector<std::string> names;
-  for (const auto& u : j["users"].array)
-    names.push_back(u["name"].str());
+  for (const auto& u : items(j.at("users")))
+    names.push_back(u.at("name").get<std::string>());
   CHECK(names == std::vector<std::string>{"carol", "dave"});
-  const Json& dave = j["users"].array[1];
-  CHECK(dave["uid"].u64() == 1003);
-  CHECK(dave["home"].str() == "/home/dave");
-  CHECK(dave["state"].str() == "refused:config is a symlink");
-  CHECK(dave["last_change"].u64() == 1700000200000000u);
-  CHECK(dave["repairs"].u64() == 0);
-  CHECK(dave["refusals"].u64() == 1);
+  const Json& dave = items(j.at("users")).at(1);
+  CHECK(u64(dave.at("uid")) == 1003);
+  CHECK(dave.at("home").get<std::string>() == "/home/dave");
+  CHECK(dave.at("state").get<std::string>() == "refused:config is a symlink");
+  CHECK(u64(dave.at("last_change")) == 1700000200000000u);
+  CHECK(u64(dave.at("repairs")) == 0);
+  CHECK(u64(dave.at("refusals")) == 1);
 
   auto bob = ctl(bus, {"users", "--json", "bob"});
   REQUIRE(bob.exit_code == 0);
   const Json b = parseJson(bob.out);
-  REQUIRE(b["users"].array.size() == 1);
-  CHECK(b["users"].array[0]["state"].str() == "repaired");
-  CHECK(b["users"].array[0]["repairs"].u64() == 2);
+  REQUIRE(items(b.at("users")).size() == 1);
+  CHECK(items(b.at("users")).at(0).at("state").get<std::string>() == "repaired");
+  CHECK(u64(items(b.at("users")).at(0).at("repairs")) == 2);
 
   auto none = ctl(bus, {"users", "nosuchuser"});
   CHECK(none.exit_code == 1);
@@ -237,17 +241,17 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
     auto users = ctl(bus, {"users", "--json"});
     REQUIRE(users.exit_code == 0);
     const Json u = parseJson(users.out);
-    CHECK(u["matched"].u64() == 6);
-    CHECK(u["users"].array.size() == 6);
-    CHECK_FALSE(u["restricted"].boolean);
+    CHECK(u64(u.at("matched")) == 6);
+    CHECK(items(u.at("users")).size() == 6);
+    CHECK_FALSE(u.at("restricted").get<bool>());
     auto carol = ctl(bus, {"users", "carol"});
     CHECK(carol.exit_code == 0);
     CHECK_THAT(carol.out, Contains("\ncarol 1002 non-compliant "));
     auto check = ctl(bus, {"check", "--json"});
     CHECK(check.exit_code == 1);
     const Json c = parseJson(check.out);
-    CHECK_FALSE(c["restricted"].boolean);
-    CHECK(c["findings"].array.size() == 3);
+    CHECK_FALSE(c.at("restricted").get<bool>());
+    CHECK(items(c.at("findings")).size() == 3);
     CHECK(ctl(bus, {"check"}).out.find(kOwnEntryOnly) == std::string::npos);
   }
 
@@ -264,12 +268,12 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
     auto json = ctlAs(bus, daveUid, {"users", "--json"});
     REQUIRE(json.exit_code == 0);
     const Json j = parseJson(json.out);
-    CHECK(j["matched"].u64() == 1);
-    REQUIRE(j["users"].array.size() == 1);
-    CHECK(j["users"].array[0]["name"].str() == "dave2");
-    CHECK(j["users"].array[0]["home"].str() == "/home/dave2");
-    CHECK(j["restricted"].boolean);
-    CHECK(j["note"].str() == kOwnEntryOnly);
+    CHECK(u64(j.at("matched")) == 1);
+    REQUIRE(items(j.at("users")).size() == 1);
+    CHECK(items(j.at("users")).at(0).at("name").get<std::string>() == "dave2");
+    CHECK(items(j.at("users")).at(0).at("home").get<std::string>() == "/home/dave2");
+    CHECK(j.at("restricted").get<bool>());
+    CHECK(j.at("note").get<std::string>() == kOwnEntryOnly);
 
     // Naming another user, or a name nobody has, gives nothing of them, not even whether they
     // exist.
@@ -278,9 +282,9 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
       auto named = ctlAs(bus, daveUid, {"users", "--json", other});
       CHECK(named.exit_code == 1);
       const Json n = parseJson(named.out);
-      CHECK(n["matched"].u64() == 0);
-      CHECK(n["users"].array.empty());
-      CHECK(n["restricted"].boolean);
+      CHECK(u64(n.at("matched")) == 0);
+      CHECK(items(n.at("users")).empty());
+      CHECK(n.at("restricted").get<bool>());
       CHECK(named.err == "keepalivectl users: '" + std::string(other) +
                              "' is not a covered user of yours: other users' entries need root "
                              "(run it with sudo)\n");
@@ -290,9 +294,9 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
     auto nc = ctlAs(bus, daveUid, {"users", "--noncompliant", "--json"});
     CHECK(nc.exit_code == 0);
     const Json ncj = parseJson(nc.out);
-    CHECK(ncj["matched"].u64() == 1);
-    REQUIRE(ncj["users"].array.size() == 1);
-    CHECK(ncj["users"].array[0]["name"].str() == "dave2");
+    CHECK(u64(ncj.at("matched")) == 1);
+    REQUIRE(items(ncj.at("users")).size() == 1);
+    CHECK(items(ncj.at("users")).at(0).at("name").get<std::string>() == "dave2");
 
     auto check = ctlAs(bus, daveUid, {"check"});
     CHECK(check.exit_code == 1);
@@ -302,19 +306,19 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
               kOwnEntryOnly + "\n");
     auto checkJson = ctlAs(bus, daveUid, {"check", "--json"});
     const Json c = parseJson(checkJson.out);
-    CHECK(c["restricted"].boolean);
-    CHECK(c["note"].str() == kOwnEntryOnly);
-    REQUIRE(c["findings"].array.size() == 2);
-    CHECK(c["findings"].array[0].str() == "dave2: ~/.ssh/config is 0644");
+    CHECK(c.at("restricted").get<bool>());
+    CHECK(c.at("note").get<std::string>() == kOwnEntryOnly);
+    REQUIRE(items(c.at("findings")).size() == 2);
+    CHECK(items(c.at("findings")).at(0).get<std::string>() == "dave2: ~/.ssh/config is 0644");
   }
 
   SECTION("nobody: no entry, the host's findings, and the aggregate counts") {
     auto users = ctl(bus, {"users", "--json"}, true);
     REQUIRE(users.exit_code == 0);
     const Json j = parseJson(users.out);
-    CHECK(j["matched"].u64() == 0);
-    CHECK(j["users"].array.empty());
-    CHECK(j["restricted"].boolean);
+    CHECK(u64(j.at("matched")) == 0);
+    CHECK(items(j.at("users")).empty());
+    CHECK(j.at("restricted").get<bool>());
     auto text = ctl(bus, {"users"}, true);
     CHECK(text.out == "0 users listed.\n" + kOwnEntryOnly + "\n");
     auto check = ctl(bus, {"check"}, true);
@@ -322,11 +326,11 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
     CHECK(check.out ==
           "sshd: ClientAliveInterval 0\nnot compliant: 1 finding\n" + kOwnEntryOnly + "\n");
     const Json st = parseJson(ctl(bus, {"status", "--json"}, true).out);
-    CHECK(st["UsersCovered"].u64() == 6);
-    CHECK(st["UsersNonCompliant"].u64() == 3);
-    CHECK(st["UsersUnwatched"].u64() == 1);
-    CHECK(st["RepairsTotal"].u64() == 7);
-    CHECK(st["RefusalsTotal"].u64() == 1);
+    CHECK(u64(st.at("UsersCovered")) == 6);
+    CHECK(u64(st.at("UsersNonCompliant")) == 3);
+    CHECK(u64(st.at("UsersUnwatched")) == 1);
+    CHECK(u64(st.at("RepairsTotal")) == 7);
+    CHECK(u64(st.at("RefusalsTotal")) == 1);
   }
 }
 
@@ -359,12 +363,12 @@ TEST_CASE("users lists 100000 users in one reply") {
   auto r = ctlUnbounded(bus, {"users", "--json"});
   REQUIRE(r.exit_code == 0);
   const Json j = parseJson(r.out);
-  CHECK(j["matched"].u64() == 100000);
-  REQUIRE(j["users"].array.size() == 100000);
-  CHECK(j["users"].array[99999]["name"].str() == "u099999");
+  CHECK(u64(j.at("matched")) == 100000);
+  REQUIRE(items(j.at("users")).size() == 100000);
+  CHECK(items(j.at("users")).at(99999).at("name").get<std::string>() == "u099999");
   auto nc = ctlUnbounded(bus, {"users", "--noncompliant", "--json"});
   REQUIRE(nc.exit_code == 0);
-  CHECK(parseJson(nc.out)["users"].array.size() == 10000);
+  CHECK(items(parseJson(nc.out).at("users")).size() == 10000);
   auto table = ctlUnbounded(bus, {"users"});
   REQUIRE(table.exit_code == 0);
   CHECK(lineCount(table.out) == 100003);
@@ -378,9 +382,9 @@ TEST_CASE("a ListUsers reply past its size cap is cut, and says how many matched
   auto r = ctl(bus, {"users", "--json"});
   REQUIRE(r.exit_code == 0);
   const Json j = parseJson(r.out);
-  CHECK(j["matched"].u64() == 1000);
-  CHECK(j["users"].array.size() > 100);
-  CHECK(j["users"].array.size() < 1000);
+  CHECK(u64(j.at("matched")) == 1000);
+  CHECK(items(j.at("users")).size() > 100);
+  CHECK(items(j.at("users")).size() < 1000);
   auto human = ctl(bus, {"users"});
   CHECK(human.exit_code == 0);
   CHECK_THAT(human.out, Contains(" of 1000 users listed: the reply was cut at 16 MiB."));
@@ -395,7 +399,9 @@ TEST_CASE("check exits 0 when compliant and 1 with its findings") {
     CHECK(r.out == "compliant: no findings\n");
     auto j = ctl(bus, {"check", "--json"});
     CHECK(j.exit_code == 0);
-    CHECK(parseJson(j.out)["compliant"].boolean);
+    CHECK(parseJson(j.out).at("compliant").get<bool>());
+    // One line, keys in the documented order: scripts may compare it whole.
+    CHECK(j.out == "{\"compliant\":true,\"restricted\":false,\"findings\":[]}\n");
   }
   SECTION("not compliant") {
     Driver driver(bus, {"--findings", "carol: ~/.ssh/config is 0644|sshd: ClientAliveInterval 0"});
@@ -406,9 +412,9 @@ TEST_CASE("check exits 0 when compliant and 1 with its findings") {
     auto j = ctl(bus, {"check", "--json"});
     CHECK(j.exit_code == 1);
     const Json p = parseJson(j.out);
-    CHECK_FALSE(p["compliant"].boolean);
-    REQUIRE(p["findings"].array.size() == 2);
-    CHECK(p["findings"].array[1].str() == "sshd: ClientAliveInterval 0");
+    CHECK_FALSE(p.at("compliant").get<bool>());
+    REQUIRE(items(p.at("findings")).size() == 2);
+    CHECK(items(p.at("findings")).at(1).get<std::string>() == "sshd: ClientAliveInterval 0");
   }
 }
 
@@ -442,7 +448,7 @@ TEST_CASE("as nobody, status, show, users and check work but the bus refuses Rel
   Driver driver(bus);
   auto status = ctl(bus, {"status", "--json"}, true);
   CHECK(status.exit_code == 0);
-  CHECK(parseJson(status.out)["State"].str() == "ok");
+  CHECK(parseJson(status.out).at("State").get<std::string>() == "ok");
   CHECK(ctl(bus, {"status"}, true).exit_code == 0);
   CHECK(ctl(bus, {"show", "-p", "Generation"}, true).out == "Generation=1\n");
   CHECK(ctl(bus, {"users", "--noncompliant"}, true).exit_code == 0);
@@ -599,7 +605,7 @@ TEST_CASE("a flood of ListUsers from one client does not hold up other clients")
   auto status = ctl(bus, {"status", "--json"}, true);
   const auto statusTook = std::chrono::steady_clock::now() - start;
   CHECK(status.exit_code == 0);
-  CHECK(parseJson(status.out)["UsersCovered"].u64() == 100000);
+  CHECK(u64(parseJson(status.out).at("UsersCovered")) == 100000);
   CHECK(statusTook < seconds(2));
   // Another user's expensive call takes its turn between the flood's.
   auto users = ctl(bus, {"users", "--noncompliant", "--json"}, true);
@@ -655,10 +661,10 @@ TEST_CASE("bytes that are not UTF-8, and terminal escapes, reach clients escaped
   auto json = ctl(bus, {"users", "--json"});
   REQUIRE(json.exit_code == 0);
   const Json j = parseJson(json.out);
-  CHECK(j["users"].array[5]["name"].str() == "m\\xe9lanie");
+  CHECK(items(j.at("users")).at(5).at("name").get<std::string>() == "m\\xe9lanie");
   // JSON consumers get the same escaped text as the terminal: no control byte at all.
-  CHECK(j["users"].array[6]["home"].str() == "/home/\\x1b[31mred");
-  CHECK(parseJson(ctl(bus, {"status", "--json"}).out)["LastError"].str() ==
+  CHECK(items(j.at("users")).at(6).at("home").get<std::string>() == "/home/\\x1b[31mred");
+  CHECK(parseJson(ctl(bus, {"status", "--json"}).out).at("LastError").get<std::string>() ==
         "open \"/etc/keepalive-policy/policy.d/m\\xe9lanie.yaml\": \\x1b]0;owned\\x07 bad");
 }
 
