@@ -2,8 +2,8 @@
 // real keepalive-policyd on a throwaway root with USERS users, for PHASE seconds each: without a
 // loop; while one user (as themselves) makes their config 0666 in a tight loop; and while
 // another makes it 0666 again as soon as each repair lands. In each phase: the lines the daemon
-// wrote, its CPU time, and the latency of a third user's repairs (their config made 0644 every
-// 20 ms, the repair seen through inotify).
+// wrote, its CPU time, and the latency of other users' repairs (one of ten users' config made
+// 0644 every 20 ms, in turn, the repair seen through inotify).
 //
 // usage: flood_bench DAEMON [USERS [PHASE_SECONDS]]    (as root)
 #include <fcntl.h>
@@ -101,18 +101,24 @@ struct Phase {
   }
 };
 
-// Measures other's repairs for seconds: chmod 0644, then wait (inotify) until it is 0600.
-Phase measure(pid_t daemon, const std::string& log, const std::string& otherSsh, int seconds) {
+// Measures other users' repairs for seconds: every 20 ms one of them, in turn, gets chmod 0644,
+// and the time until it is 0600 again is taken through inotify. Ten users in turn, each drifting
+// every 200 ms: one user drifting every 20 ms would be a loop of its own (kQuickRepairsHot).
+Phase measure(pid_t daemon, const std::string& log, const std::vector<std::string>& others,
+              int seconds) {
   Phase ph;
   const int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (in < 0 || ::inotify_add_watch(in, otherSsh.c_str(), IN_ATTRIB) < 0)
+  if (in < 0)
     die("inotify");
-  const std::string config = otherSsh + "/config";
+  for (const auto& ssh : others)
+    if (::inotify_add_watch(in, ssh.c_str(), IN_ATTRIB) < 0)
+      die("inotify_add_watch " + ssh);
   const std::size_t lines0 = countLines(log);
   const long cpu0 = cpuTicks(daemon);
   const std::int64_t t0 = nowNs(), end = t0 + std::int64_t{seconds} * 1000000000;
   alignas(inotify_event) char buf[4096];
-  while (nowNs() < end) {
+  for (std::size_t round = 0; nowNs() < end; ++round) {
+    const std::string config = others[round % others.size()] + "/config";
     while (::read(in, buf, sizeof buf) > 0) {
     }
     if (::chmod(config.c_str(), 0644) != 0)
@@ -151,7 +157,7 @@ struct Loop {
 // One user's loop for seconds while another user's repairs are measured; then waits for the
 // looper's summary line (its 10 s window ends after the loop) and counts what the log says.
 Loop runLoop(pid_t daemon, const std::string& log, const std::string& root, unsigned index,
-             bool chase, const std::string& otherSsh, int seconds) {
+             bool chase, const std::vector<std::string>& others, int seconds) {
   Loop out;
   const std::string name = "kfb" + std::to_string(index);
   const std::string config = root + "/home/" + name + "/.ssh/config";
@@ -177,7 +183,7 @@ Loop runLoop(pid_t daemon, const std::string& log, const std::string& root, unsi
     ::_exit(0);
   }
   ::close(pipefd[1]);
-  out.phase = measure(daemon, log, otherSsh, seconds);
+  out.phase = measure(daemon, log, others, seconds);
   (void)!::read(pipefd[0], &out.chmods, sizeof out.chmods);
   ::close(pipefd[0]);
   ::waitpid(looper, nullptr, 0);
@@ -217,7 +223,7 @@ int main(int argc, char** argv) {
   const std::string daemonPath = argv[1];
   const unsigned users = argc > 2 ? static_cast<unsigned>(std::atoi(argv[2])) : 100;
   const int seconds = argc > 3 ? std::atoi(argv[3]) : 10;
-  if (users < 2 || seconds < 1)
+  if (users < 20 || seconds < 1)
     return 2;
 
   char tmpl[] = "/var/tmp/keepalive-flood.XXXXXX";
@@ -275,13 +281,15 @@ int main(int argc, char** argv) {
     ::nanosleep(&t, nullptr);
   }
 
-  const std::string otherSsh = root + "/home/kfb1/.ssh";
-  const Phase quiet = measure(daemon, log, otherSsh, seconds);
+  std::vector<std::string> others;  // kfb10 .. kfb19
+  for (unsigned i = 10; i < 20 && i < users; ++i)
+    others.push_back(root + "/home/kfb" + std::to_string(i) + "/.ssh");
+  const Phase quiet = measure(daemon, log, others, seconds);
   // kfb0 chmods as fast as it can (its repairs race its chmods: its watch goes down for 100 ms
   // at a time); kfb2 makes its config 0666 again as soon as it sees it repaired, so that every
   // round is a real repair and an announcement to limit.
-  const Loop tight = runLoop(daemon, log, root, 0, false, otherSsh, seconds);
-  const Loop chase = runLoop(daemon, log, root, 2, true, otherSsh, seconds);
+  const Loop tight = runLoop(daemon, log, root, 0, false, others, seconds);
+  const Loop chase = runLoop(daemon, log, root, 2, true, others, seconds);
 
   ::kill(daemon, SIGTERM);
   ::waitpid(daemon, nullptr, 0);

@@ -525,6 +525,22 @@ void UserWatcher::fail(UserRecord& rec) {
   armRetryAt(rec.retry_at_usec);
 }
 
+bool UserWatcher::quickRepair(UserRecord& rec) {
+  const std::int64_t now = clockUsec(CLOCK_MONOTONIC);
+  rec.quickRepairs = now - rec.lastRepairUsec < kQuickRepair.count() ? rec.quickRepairs + 1 : 0;
+  rec.lastRepairUsec = now;
+  if (rec.quickRepairs < kQuickRepairsHot)
+    return false;
+  rec.quickRepairs = 0;
+  return true;
+}
+
+void UserWatcher::putDownWatch(UserRecord& rec) {
+  unwatch(rec);
+  rec.retry_at_usec = clockUsec(CLOCK_MONOTONIC) + kPutDown.count();
+  armRetryAt(rec.retry_at_usec);
+}
+
 void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   UserRecord& rec = records_[i];
   if (c.raced) {
@@ -532,15 +548,14 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
     // state change, no backoff; look again in 100 ms, when the burst has likely passed. Until
     // then their watch is put down: a user chmodding in a loop would otherwise wake the loop for
     // every chmod only for check() to skip them. The retry puts it back before it looks.
-    unwatch(rec);
-    rec.retry_at_usec = clockUsec(CLOCK_MONOTONIC) + 100000;
-    armRetryAt(rec.retry_at_usec);
+    putDownWatch(rec);
     return;
   }
   UserState state = rec.state;
   std::string detail;
   std::string action;
   bool announced = true;
+  bool hot = false;
   switch (c.result) {
     case UserCheck::Result::kAbsent:
     case UserCheck::Result::kCompliant:
@@ -551,6 +566,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
       ++repairs_;
       ++rec.repairs;
       action = "repaired";
+      hot = quickRepair(rec);
       announced = announce(rec.user.name, "repair");
       if (announced)
         log::structured(
@@ -579,6 +595,8 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
     rec.failures = 0;
     rec.retry_at_usec = 0;
   }
+  if (hot)
+    putDownWatch(rec);
   if (state == rec.state && detail == rec.detail && action.empty())
     return;
   if (state == rec.state && detail == rec.detail) {  // another repair, same state

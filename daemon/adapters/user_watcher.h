@@ -58,12 +58,14 @@ struct UserRecord {
   // The watcher's bookkeeping.
   int handle = -1;  // inotify handle, -1 = none
   bool watchingHome = false;
-  std::uint32_t watchToken = 0;    // tells a stale watch's events from the current one's
-  bool inFlight = false;           // a worker is checking this user
-  bool queued = false;             // in the check queue (an inotify event)
-  bool recheck = false;            // an event came meanwhile: check again when it is done
-  std::uint32_t failures = 0;      // consecutive errors or timeouts: the backoff's exponent
-  std::int64_t retry_at_usec = 0;  // CLOCK_MONOTONIC; 0 = no retry pending
+  std::uint32_t watchToken = 0;     // tells a stale watch's events from the current one's
+  bool inFlight = false;            // a worker is checking this user
+  bool queued = false;              // in the check queue (an inotify event)
+  std::uint32_t quickRepairs = 0;   // repairs in a row, each within kQuickRepair of the last
+  std::int64_t lastRepairUsec = 0;  // CLOCK_MONOTONIC
+  bool recheck = false;             // an event came meanwhile: check again when it is done
+  std::uint32_t failures = 0;       // consecutive errors or timeouts: the backoff's exponent
+  std::int64_t retry_at_usec = 0;   // CLOCK_MONOTONIC; 0 = no retry pending
 };
 
 class UserWatcher {
@@ -131,6 +133,13 @@ class UserWatcher {
   // this many events per period; repairs themselves never wait.
   static constexpr std::uint32_t kAnnounceBurst = 10;
   static constexpr std::chrono::seconds kAnnouncePeriod{10};
+  // A user who changes their file in a loop puts their own watch down for kPutDown, not the
+  // daemon's CPU: when a repair races their chmod, or when they undo kQuickRepairsHot repairs
+  // in a row each within kQuickRepair. The retry then puts the watch back before it looks, so
+  // their file is repaired at the latest kPutDown after they stop.
+  static constexpr std::chrono::microseconds kPutDown{100000};
+  static constexpr std::chrono::microseconds kQuickRepair{50000};
+  static constexpr std::uint32_t kQuickRepairsHot = 10;
   std::chrono::seconds unwatchedPeriod() const { return unwatchedPeriod_; }
 
  private:
@@ -155,6 +164,10 @@ class UserWatcher {
   static int onQueued(sd_event_source*, void* self);
   // True when this per-user event may be journalled and signalled (see kAnnounceBurst).
   bool announce(const std::string& user, const char* kind);
+  // True when this repair makes kQuickRepairsHot quick ones in a row (see kPutDown).
+  bool quickRepair(UserRecord& rec);
+  // No watch until the retry kPutDown from now, which puts it back before it looks.
+  void putDownWatch(UserRecord& rec);
   static int onSuppressedSummary(sd_event_source*, std::uint64_t, void* self);
   void readMounts();
   // The counters: a record's share out before it changes, back in after.
