@@ -233,15 +233,6 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
   reportedUnresponsive_ = unresponsive_;
 }
 
-void UserWatcher::rescan() {
-  readMounts();
-  for (std::size_t i = 0; i < records_.size(); ++i) {
-    records_[i].remote = mounts_.mayHang(io::underRoot(root_, records_[i].user.home));
-    check(i, "rescan");
-  }
-  armUnwatchedRescan();
-}
-
 Inotify::Handler UserWatcher::handlerFor(std::size_t i, std::uint32_t token) {
   // Small enough for std::function's inline buffer: no allocation per watch.
   return [this, i = static_cast<std::uint32_t>(i), token](
@@ -815,7 +806,6 @@ void UserWatcher::finishBlock(const std::string& name, const UserCheck::FileId& 
       // Renamed into place: a new file, whose event brings one more run that finds it
       // unchanged and records its identity.
       m.id.reset();
-      ++blockWrites_;
       if (announce(name, "block write"))
         log::structured(LogEvent::Level::kNotice,
                         std::string(r.kind == Kind::kUpdated ? "wrote" : "removed") +

@@ -91,8 +91,6 @@ class UserWatcher {
   // Re-reads the users. full: re-check everyone (the policy changed); otherwise only the users
   // that are new or whose uid, gid or home changed (the passwd file changed).
   void configure(const policy::Resolved& r, bool full);
-  // Re-checks every covered user and retries missing watches (after an inotify overflow).
-  void rescan();
   void setListener(Listener l) { listener_ = std::move(l); }
   // D-Bus Check: a fresh look at every covered user, changing nothing ("USER: finding" lines,
   // at most 1000 and a count of the rest). Homes that may hang report their last state instead
@@ -117,9 +115,6 @@ class UserWatcher {
   std::size_t watches() const { return static_cast<std::size_t>(watches_); }
   std::uint64_t repairs() const { return repairs_; }
   std::uint64_t refusals() const { return refusals_; }
-  std::uint64_t blockWrites() const {
-    return blockWrites_;
-  }  // per-user blocks added/updated/removed
   const std::vector<UserRecord>& records() const { return records_; }  // sorted by name
   const UserRecord* find(const std::string& name) const;
 
@@ -227,7 +222,6 @@ class UserWatcher {
   BlockSettings blockSettings_;  // empty: off (the marked users get theirs removed)
   std::uint64_t blockGen_ = 1;
   std::unordered_map<std::string, BlockMark> blockMarks_;
-  std::uint64_t blockWrites_ = 0;
   std::string blockNote_;  // the last run's UserBlockResult::note, logged when it changes
   std::unique_ptr<BlockingPool> blockPool_;
   Listener listener_;

@@ -714,8 +714,4 @@ void DbusService::emitDrift(const std::string& path, const std::string& what) {
   impl_->emit("Drift", [&] { impl_->object_->emitDrift(busSafe(path), busSafe(what)); });
 }
 
-bool DbusService::connected() const {
-  return impl_->connected_;
-}
-
 }  // namespace keepalive::daemon

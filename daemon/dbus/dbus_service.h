@@ -157,9 +157,6 @@ class DbusService {
   void emitRepaired(const std::string& user, const std::string& path, const std::string& what);
   void emitDrift(const std::string& path, const std::string& what);
 
-  // False once the bus connection is gone.
-  bool connected() const;
-
  private:
   std::unique_ptr<detail::DbusServiceImpl> impl_;
 };
