@@ -1,7 +1,5 @@
 #include "daemon.h"
 
-#include "adapters/watchdog.h"
-
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -88,16 +86,21 @@ std::int64_t RealClock::monotonicUsec() {
 }
 
 Daemon::Daemon(DaemonOptions o)
-    : o_(std::move(o)),
-      store_(o_.root, io::underRoot(o_.root, "/var/lib/keepalive-policy")),
-      sshd_(SshdRunnerOptions{o_.root, o_.sshd, o_.ssh, "root", o_.command_timeout}) {
+    : o_(std::move(o)), store_(o_.root, io::underRoot(o_.root, "/var/lib/keepalive-policy")) {
   if (int r = sd_event_default(&loop_); r < 0)
     throw std::runtime_error(std::string("sd_event_default: ") + strerror(-r));
+  // SIGCHLD too, before any thread starts: children are watched by sd_event_add_child, which
+  // needs it blocked in every thread.
   sigset_t ss;
   sigemptyset(&ss);
-  for (int s : {SIGTERM, SIGINT, SIGHUP})
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD})
     sigaddset(&ss, s);
   sigprocmask(SIG_BLOCK, &ss, nullptr);
+  children_ = std::make_unique<ChildRunner>(loop_);
+  sshd_ = std::make_unique<SshdRunner>(
+      SshdRunnerOptions{o_.root, o_.sshd, o_.ssh, "root", o_.command_timeout}, *children_);
+  sd_event_add_defer(loop_, &runNext_, &Daemon::onRunNext, this);
+  sd_event_source_set_enabled(runNext_, SD_EVENT_OFF);
   for (int s : {SIGTERM, SIGINT, SIGHUP})
     sd_event_add_signal(loop_, nullptr, s, &Daemon::onSignal, this);
   for (auto* t : {&policyTimer_, &driftTimer_, &reconcileTimer_}) {
@@ -110,7 +113,7 @@ Daemon::Daemon(DaemonOptions o)
     otherConfigChanged_ = true;
     arm(policyTimer_, o_.debounce);  // the apply re-checks every user too
   });
-  systemd_ = std::make_unique<SystemdManager>(o_.unit, o_.job_timeout);
+  systemd_ = std::make_unique<SystemdManager>(loop_, o_.unit, o_.job_timeout);
   users_ = std::make_unique<UserWatcher>(loop_, *inotify_, o_.root,
                                          UserWatcher::BlockTools{o_.user_block_helper, o_.ssh});
   users_->setListener([this](const UserRecord& rec, const std::string& action,
@@ -143,8 +146,8 @@ Daemon::Daemon(DaemonOptions o)
   if (probeMode_ == "transient")
     probe_ = std::make_unique<TransientBannerProbe>(*systemd_, selfExecutable());
   else
-    probe_ = std::make_unique<BannerProbe>();
-  engine_ = std::make_unique<Engine>(store_, sshd_, *systemd_, *probe_, clock_,
+    probe_ = std::make_unique<BannerProbe>(*children_, selfExecutable());
+  engine_ = std::make_unique<Engine>(store_, *sshd_, *systemd_, *probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
 }
 
@@ -153,10 +156,14 @@ Daemon::~Daemon() {
   sd_event_source_disable_unref(publishSource_);
   sd_event_source_disable_unref(usersPublishTimer_);
   sd_event_source_disable_unref(metricsTimer_);
-  users_.reset();  // holds watches in inotify_
-  engine_.reset();
+  users_.reset();   // holds watches in inotify_
+  engine_.reset();  // a transaction still waiting goes with it, before the ports it waits on
+  probe_.reset();
+  systemd_.reset();
+  sshd_.reset();
+  children_.reset();
   inotify_.reset();
-  for (auto* t : {policyTimer_, driftTimer_, reconcileTimer_})
+  for (auto* t : {policyTimer_, driftTimer_, reconcileTimer_, runNext_})
     sd_event_source_disable_unref(t);
   sd_event_unref(loop_);
 }
@@ -167,8 +174,16 @@ int Daemon::onSignal(sd_event_source*, const struct signalfd_siginfo* si, void* 
     d->applyPolicy("SIGHUP");
     return 0;
   }
-  log::info(std::string("received ") + strsignal(static_cast<int>(si->ssi_signo)) + ", exiting");
   sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+  if (d->engine_->busy()) {
+    // Never leave a candidate drop-in that sshd -t has not accepted: the transaction ends (or
+    // rolls back) within its own deadlines first.
+    log::info(std::string("received ") + strsignal(static_cast<int>(si->ssi_signo)) +
+              ", exiting when the transaction under way has ended");
+    d->stopping_ = true;
+    return 0;
+  }
+  log::info(std::string("received ") + strsignal(static_cast<int>(si->ssi_signo)) + ", exiting");
   sd_event_exit(d->loop_, 0);
   return 0;
 }
@@ -344,30 +359,119 @@ std::string Daemon::representativeUser() {
   return "root";
 }
 
-void Daemon::applyPolicy(const std::string& trigger) {
+void Daemon::applyPolicy(const std::string& trigger, ReloadDone done) {
+  if (requested_.apply.find(trigger) == std::string::npos)
+    requested_.apply += (requested_.apply.empty() ? "" : ", ") + trigger;
+  if (done)
+    requested_.reloads.push_back(std::move(done));
+  runNextSoon();
+}
+
+void Daemon::reconcile(const std::string& trigger) {
+  if (requested_.reconcile.find(trigger) == std::string::npos)
+    requested_.reconcile += (requested_.reconcile.empty() ? "" : ", ") + trigger;
+  runNextSoon();
+}
+
+void Daemon::check(std::optional<std::uint32_t> onlyUid,
+                   std::function<void(std::vector<Finding>)> done) {
+  if (!engine_->resolved()) {
+    done({{"no policy in force: " + engine_->state().reason, std::nullopt}});
+    return;
+  }
+  requested_.checks.push_back({onlyUid, std::move(done)});
+  runNextSoon();
+}
+
+void Daemon::runNextSoon() {
+  // From the loop, never from inside the call that asked: the transaction that ends may be
+  // the caller.
+  if (!engine_->busy())
+    sd_event_source_set_enabled(runNext_, SD_EVENT_ONESHOT);
+}
+
+int Daemon::onRunNext(sd_event_source*, void* self) {
+  auto* d = static_cast<Daemon*>(self);
+  if (d->engine_->busy())
+    return 0;  // the one running starts the next when it ends
+  if (d->stopping_) {
+    sd_event_exit(d->loop_, 0);
+    return 0;
+  }
+  // An apply also restores drift (it installs the policy), so it goes first and covers a
+  // requested reconcile; a Check then sees the result of both.
+  if (!d->requested_.apply.empty())
+    d->startApply();
+  else if (!d->requested_.reconcile.empty())
+    d->startReconcile();
+  else if (!d->requested_.checks.empty())
+    d->startCheck();
+  return 0;
+}
+
+void Daemon::transactionEnded() {
+  if (stopping_) {
+    sd_event_exit(loop_, 0);
+    return;
+  }
+  if (!requested_.apply.empty() || !requested_.reconcile.empty() || !requested_.checks.empty())
+    runNextSoon();
+}
+
+void Daemon::startApply() {
+  const std::string trigger = std::move(requested_.apply);
+  requested_.apply.clear();
+  requested_.reconcile.clear();
+  auto reloads = std::move(requested_.reloads);
+  requested_.reloads.clear();
   if (ready_)
     sd_notify(0, "RELOADING=1\nSTATUS=applying the policy");
   policy::Diagnostics diags;
   auto files = io::readSystemPolicy(o_.root, diags);
-  sshd_.setUser(representativeUser());
-  Outcome o = engine_->apply(files, std::move(diags), trigger);
-  report(o);
-  applyUsers(true);
-  if (dbus_) {
-    // The new properties first: a client reacting to Applied (or to Reload's reply) reads them.
-    dbus_->publish(snapshot());
-    dbus_->emitApplied(engine_->state().generation, o.result);
-  }
-  scheduleReconcile();
-  if (ready_)
-    sd_notify(0, "READY=1");
+  sshd_->setUser(representativeUser());
+  engine_->apply(std::move(files), std::move(diags), trigger,
+                 [this, reloads = std::move(reloads)](Outcome o) {
+                   report(o);
+                   applyUsers(true);
+                   if (dbus_) {
+                     // The new properties first: a client reacting to Applied (or to Reload's
+                     // reply) reads them.
+                     dbus_->publish(snapshot());
+                     dbus_->emitApplied(engine_->state().generation, o.result);
+                   }
+                   scheduleReconcile();
+                   if (ready_)
+                     sd_notify(0, "READY=1");
+                   for (const auto& done : reloads)
+                     done(engine_->state().generation, engine_->state().last_apply_result);
+                   transactionEnded();
+                 });
 }
 
-void Daemon::reconcile(const std::string& trigger) {
-  if (!otherConfigChanged_ && engine_->dropInsAsDesired())
-    return;  // our own write, seen through inotify: nothing to do
+void Daemon::startReconcile() {
+  const std::string trigger = std::move(requested_.reconcile);
+  requested_.reconcile.clear();
+  if (!otherConfigChanged_ && engine_->dropInsAsDesired()) {
+    transactionEnded();  // our own write, seen through inotify: nothing to do
+    return;
+  }
   otherConfigChanged_ = false;
-  report(engine_->reconcile(trigger));
+  engine_->reconcile(trigger, [this](Outcome o) {
+    report(o);
+    transactionEnded();
+  });
+}
+
+void Daemon::startCheck() {
+  auto checks = std::move(requested_.checks);
+  requested_.checks.clear();
+  // Fresh observations, no change: sshd -T and ssh -G, the drop-ins' bytes, every user.
+  engine_->verifyNow([this, checks = std::move(checks)](Outcome o) {
+    report(o);
+    for (const auto& c : checks)
+      c.done(findings(c.onlyUid));
+    transactionEnded();
+  });
 }
 
 void Daemon::scheduleReconcile() {
@@ -411,11 +515,11 @@ void Daemon::startBus() {
   if (!o_.bus)
     return;
   DbusHandlers h;
-  h.reload = [this] {
-    applyPolicy("D-Bus Reload");
-    return std::make_pair(engine_->state().generation, engine_->state().last_apply_result);
+  h.reload = [this](ReloadDone done) { applyPolicy("D-Bus Reload", std::move(done)); };
+  h.check = [this](std::optional<std::uint32_t> onlyUid,
+                   std::function<void(std::vector<Finding>)> done) {
+    check(onlyUid, std::move(done));
   };
-  h.check = [this](std::optional<std::uint32_t> onlyUid) { return checkAll(onlyUid); };
   h.users = [this] { return userRows(); };
   h.warn = [](const std::string& m) { log::warning(m); };
   h.lost = [](const std::string& m) {
@@ -527,25 +631,19 @@ std::vector<UserRow> Daemon::userRows() const {
   return rows;
 }
 
-std::vector<Finding> Daemon::checkAll(std::optional<std::uint32_t> onlyUid) {
-  std::vector<Finding> findings;
-  if (!engine_->resolved()) {
-    findings.push_back({"no policy in force: " + engine_->state().reason, std::nullopt});
-    return findings;
-  }
-  // Fresh observations, no change: sshd -T and ssh -G, the drop-ins' bytes, every user.
-  report(engine_->verifyNow());
+std::vector<Finding> Daemon::findings(std::optional<std::uint32_t> onlyUid) {
+  std::vector<Finding> out;
   const State& st = engine_->state();
   if (st.kind != StateKind::kOk)
-    findings.push_back({std::string("state ") + toString(st.kind) + ": " + st.reason, {}});
+    out.push_back({std::string("state ") + toString(st.kind) + ": " + st.reason, {}});
   if (!engine_->dropInsAsDesired())
-    findings.push_back({"the drop-ins differ from what the policy renders (being restored)", {}});
+    out.push_back({"the drop-ins differ from what the policy renders (being restored)", {}});
   for (const auto& sh : st.shadowed)
-    findings.push_back({sh.describe(), {}});
+    out.push_back({sh.describe(), {}});
   // A caller who is not root sees only its own users' findings: the others are not looked at.
   for (auto& f : users_->verify(onlyUid))
-    findings.push_back({std::move(f.text), f.uid});
-  return findings;
+    out.push_back({std::move(f.text), f.uid});
+  return out;
 }
 
 void Daemon::signalDrift(const Outcome& o) {
@@ -593,14 +691,15 @@ int Daemon::run() {
   if (!systemd_->disabledReason().empty())
     log::emit(o_.unit == "none" ? LogEvent::Level::kInfo : LogEvent::Level::kWarning,
               "sshd will not be reloaded: " + systemd_->disabledReason());
-  watchdogOwnThread();
   setupWatches();
-  applyPolicy("start");
-  // After the first apply: a status read at once shows the policy in force, not "starting".
-  startBus();
-  ready_ = true;
-  sd_notify(0, "READY=1");
-  notifyStatus();
+  // The first apply runs on the loop like every other; the bus and READY=1 come once it ended,
+  // so a status read at once shows the policy in force, not "starting".
+  applyPolicy("start", [this](std::uint64_t, const std::string&) {
+    startBus();
+    ready_ = true;
+    sd_notify(0, "READY=1");
+    notifyStatus();
+  });
   sd_event_set_watchdog(loop_, 1);
   int r = sd_event_loop(loop_);
   if (r < 0) {

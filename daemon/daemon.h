@@ -5,11 +5,13 @@
 #include <systemd/sd-event.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "adapters/banner_probe.h"
+#include "adapters/child_runner.h"
 #include "adapters/fs_store.h"
 #include "adapters/inotify.h"
 #include "adapters/metrics_writer.h"
@@ -67,8 +69,18 @@ class Daemon {
   std::string usersSummary() const;
   void watchPolicyDir();
   void arm(sd_event_source* timer, std::chrono::milliseconds delay);
-  void applyPolicy(const std::string& trigger);
+  // Requests for a transaction. One runs at a time; requests that arrive meanwhile are
+  // coalesced into one follow-up run, started from the loop once the running one has ended.
+  using ReloadDone = std::function<void(std::uint64_t, std::string)>;
+  void applyPolicy(const std::string& trigger, ReloadDone done = {});
   void reconcile(const std::string& trigger);
+  void check(std::optional<std::uint32_t> onlyUid, std::function<void(std::vector<Finding>)> done);
+  void runNextSoon();
+  static int onRunNext(sd_event_source*, void* self);
+  void startApply();
+  void startReconcile();
+  void startCheck();
+  void transactionEnded();
   void report(const Outcome& o);
   void notifyStatus();
   void logStateIfChanged();
@@ -85,7 +97,7 @@ class Daemon {
   static int onMetricsTimer(sd_event_source*, std::uint64_t, void* self);
   void writeMetrics(const StatusSnapshot& s);
   StatusSnapshot snapshot() const;
-  std::vector<Finding> checkAll(std::optional<std::uint32_t> onlyUid);
+  std::vector<Finding> findings(std::optional<std::uint32_t> onlyUid);
   std::vector<UserRow> userRows() const;
   void signalDrift(const Outcome& o);
   void signalRepaired(const UserRecord& rec, const std::string& what);
@@ -99,7 +111,8 @@ class Daemon {
   int policyWd_ = -1, fragmentsWd_ = -1, parentWd_ = -1;
 
   FsDropInStore store_;
-  SshdRunner sshd_;
+  std::unique_ptr<ChildRunner> children_;
+  std::unique_ptr<SshdRunner> sshd_;
   std::unique_ptr<SystemdManager> systemd_;
   std::unique_ptr<Probe> probe_;
   std::string probeMode_;  // "transient" or "inline", as decided
@@ -117,6 +130,20 @@ class Daemon {
   double repairedTokens_ = 100;
   std::int64_t repairedRefillUsec_ = 0;
   std::uint64_t repairedSuppressed_ = 0;
+
+  // What waits for the next transaction.
+  struct CheckWaiter {
+    std::optional<std::uint32_t> onlyUid;
+    std::function<void(std::vector<Finding>)> done;
+  };
+  struct Requests {
+    std::string apply;  // the trigger(s) of a requested apply; "" = none
+    std::vector<ReloadDone> reloads;
+    std::string reconcile;  // likewise
+    std::vector<CheckWaiter> checks;
+  } requested_;
+  sd_event_source* runNext_ = nullptr;
+  bool stopping_ = false;  // SIGTERM came during a transaction: exit when it ends
 
   bool otherConfigChanged_ = false;  // something besides our own drop-ins changed
   std::string lastSummary_;

@@ -1,7 +1,6 @@
 #include "banner_probe.h"
 
 #include "systemd_manager.h"
-#include "watchdog.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -143,7 +142,6 @@ Status probeListenAddresses(const std::vector<std::string>& listen,
   std::string last = "no answer";
   auto backoff = std::chrono::milliseconds(2);
   while (std::chrono::steady_clock::now() < deadline) {
-    watchdogPing();
     bool retry = false;
     for (const auto& ep : eps) {
       std::string got;
@@ -169,12 +167,11 @@ Status probeListenAddresses(const std::vector<std::string>& listen,
   return Status::failure(last);
 }
 
-Status BannerProbe::banner(const Dump& d) {
-  return probeListenAddresses(d.all("listenaddress"), deadline_);
-}
+namespace {
 
-Status TransientBannerProbe::banner(const Dump& d) {
-  std::vector<std::string> listen, allowed;
+// The addresses to probe, and the literal addresses they are probed at.
+bool probeTargets(const Dump& d, std::vector<std::string>& listen,
+                  std::vector<std::string>& allowed) {
   for (const auto& l : d.all("listenaddress")) {
     const std::string a = probedAddress(l);
     if (a.empty())
@@ -183,28 +180,60 @@ Status TransientBannerProbe::banner(const Dump& d) {
     if (std::find(allowed.begin(), allowed.end(), a) == allowed.end())
       allowed.push_back(a);
   }
-  if (listen.empty())
-    return Status::failure("sshd -T shows no listen address to probe");
+  return !listen.empty();
+}
+
+std::vector<std::string> probeArgv(const std::string& self, const std::vector<std::string>& listen,
+                                   std::chrono::milliseconds deadline) {
+  return {self, "--probe-banner", join(listen, ','), "--probe-timeout",
+          std::to_string(deadline.count())};
+}
+
+// The probe prints one line: "ok: ADDR answered ..." or "failed: REASON".
+Status verdict(bool exitedZero, const std::string& output, const std::string& ended) {
+  const std::string line = output.substr(0, output.find('\n'));
+  if (exitedZero && line.rfind("ok", 0) == 0)
+    return Status::success();
+  if (line.rfind("failed: ", 0) == 0)
+    return Status::failure(line.substr(8));
+  return Status::failure(ended + (line.empty() ? std::string() : ": " + line));
+}
+
+}  // namespace
+
+void BannerProbe::banner(const Dump& d, Done<Status> done) {
+  std::vector<std::string> listen, allowed;
+  if (!probeTargets(d, listen, allowed))
+    return done(Status::failure("sshd -T shows no listen address to probe"));
+  // A child process of its own: its connects and retries never hold the daemon's loop.
+  children_.run(
+      probeArgv(self_, listen, deadline_), deadline_ + kProbeStartMargin, std::nullopt,
+      [done = std::move(done)](ProcessResult r) {
+        if (!r.spawn_error.empty())
+          return done(Status::failure("cannot run the probe: " + r.spawn_error));
+        done(verdict(r.exit_code == 0, r.out,
+                     r.timed_out ? std::string("the probe timed out")
+                                 : "the probe exited with " + std::to_string(r.exit_code)));
+      });
+}
+
+void TransientBannerProbe::banner(const Dump& d, Done<Status> done) {
+  std::vector<std::string> listen, allowed;
+  if (!probeTargets(d, listen, allowed))
+    return done(Status::failure("sshd -T shows no listen address to probe"));
   OneshotSpec spec;
   spec.prefix = "keepalive-policyd-probe";
   spec.description = "keepalive-policyd: banner probe of sshd after a reload";
-  spec.argv = {self_, "--probe-banner", join(listen, ','), "--probe-timeout",
-               std::to_string(deadline_.count())};
+  spec.argv = probeArgv(self_, listen, deadline_);
   spec.allowed_addresses = allowed;
   // Starting the unit (a dynamic user, a mount namespace) takes tens of milliseconds; the
   // probe's own deadline bounds the rest.
   spec.timeout = deadline_ + kProbeStartMargin;
-  const OneshotResult r = systemd_.runOneshot(spec);
-  // The probe prints one line: "ok: ADDR answered" or "failed: REASON".
-  std::string line = r.output.substr(0, r.output.find('\n'));
-  if (!r.ran)
-    return Status::failure("cannot run the probe as unit " + r.unit + ": " + r.detail);
-  if (r.result == "done" && line.rfind("ok", 0) == 0)
-    return Status::success();
-  if (line.rfind("failed: ", 0) == 0)
-    return Status::failure(line.substr(8));
-  return Status::failure(r.unit + " ended with result '" + r.result + "'" +
-                         (line.empty() ? std::string() : ": " + line));
+  systemd_.runOneshot(spec, [done = std::move(done)](OneshotResult r) {
+    if (!r.ran)
+      return done(Status::failure("cannot run the probe as unit " + r.unit + ": " + r.detail));
+    done(verdict(r.result == "done", r.output, r.unit + " ended with result '" + r.result + "'"));
+  });
 }
 
 }  // namespace keepalive::daemon

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "child_runner.h"
 #include "core/ports.h"
 
 namespace keepalive::daemon {
@@ -27,14 +28,20 @@ constexpr std::chrono::milliseconds kProbeDeadline{5000};
 // What the transient probe may take beyond its deadline: systemd setting up its unit.
 constexpr std::chrono::milliseconds kProbeStartMargin{5000};
 
-// The probe in the daemon's own process: for --unit none, test roots, and a daemon that is not
-// a systemd service (it then shares the host's network namespace).
+// The probe as a child process of the daemon (`keepalive-policyd --probe-banner`): for --unit
+// none, test roots, and a daemon that is not a systemd service (it then shares the host's
+// network namespace). The child retries connects until its deadline; the loop only waits for
+// its exit as an event.
 class BannerProbe : public Probe {
  public:
-  explicit BannerProbe(std::chrono::milliseconds deadline = kProbeDeadline) : deadline_(deadline) {}
-  Status banner(const Dump& sshdDump) override;
+  BannerProbe(ChildRunner& children, std::string self,
+              std::chrono::milliseconds deadline = kProbeDeadline)
+      : children_(children), self_(std::move(self)), deadline_(deadline) {}
+  void banner(const Dump& sshdDump, Done<Status> done) override;
 
  private:
+  ChildRunner& children_;
+  std::string self_;  // the daemon's binary
   std::chrono::milliseconds deadline_;
 };
 
@@ -42,14 +49,14 @@ class BannerProbe : public Probe {
 // the daemon's binary with --probe-banner): the shipped unit has PrivateNetwork=yes, so sshd's
 // sockets are out of the daemon's reach, and systemd starts the probe in the host's network
 // namespace under a sandbox of its own (DynamicUser=, no capabilities, IP traffic only to the
-// probed addresses). The daemon waits for the start job's JobRemoved (a oneshot's job ends when
-// its process exits) and reads the probe's one line from a pipe given as its stdout.
+// probed addresses). The start job's JobRemoved (a oneshot's job ends when its process exits)
+// comes as an event; then the probe's one line is read from a pipe given as its stdout.
 class TransientBannerProbe : public Probe {
  public:
   TransientBannerProbe(SystemdManager& systemd, std::string self,
                        std::chrono::milliseconds deadline = kProbeDeadline)
       : systemd_(systemd), self_(std::move(self)), deadline_(deadline) {}
-  Status banner(const Dump& sshdDump) override;
+  void banner(const Dump& sshdDump, Done<Status> done) override;
 
  private:
   SystemdManager& systemd_;

@@ -1,7 +1,6 @@
 #include "process.h"
 
 #include "descendants.h"
-#include "watchdog.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -213,23 +212,22 @@ std::optional<unsigned> countProcessesOf(uid_t uid) {
   return n;
 }
 
-ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                         const std::optional<Credentials>& as,
-                         const std::vector<std::string>* environment, const Containment* contain) {
-  ProcessResult r;
+Spawned spawnProcess(const std::vector<std::string>& argv, const std::optional<Credentials>& as,
+                     const std::vector<std::string>* environment, const Containment* contain) {
+  Spawned sp;
   int outp[2], errp[2], execp[2], gop[2] = {-1, -1};
   if (::pipe2(outp, O_CLOEXEC) != 0)
-    return r.spawn_error = std::strerror(errno), r;
+    return sp.error = std::strerror(errno), sp;
   if (::pipe2(errp, O_CLOEXEC) != 0) {
     ::close(outp[0]);
     ::close(outp[1]);
-    return r.spawn_error = std::strerror(errno), r;
+    return sp.error = std::strerror(errno), sp;
   }
   if (::pipe2(execp, O_CLOEXEC) != 0 || (contain && ::pipe2(gop, O_CLOEXEC) != 0)) {
     for (int f : {outp[0], outp[1], errp[0], errp[1], execp[0], execp[1]})
       if (f >= 0)
         ::close(f);
-    return r.spawn_error = std::strerror(errno), r;
+    return sp.error = std::strerror(errno), sp;
   }
   std::vector<char*> args;
   for (const auto& a : argv)
@@ -253,7 +251,7 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
     for (int f : {outp[0], outp[1], errp[0], errp[1], execp[0], execp[1], gop[0], gop[1]})
       if (f >= 0)
         ::close(f);
-    return r.spawn_error = std::strerror(errno), r;
+    return sp.error = std::strerror(errno), sp;
   }
   if (pid == 0) {
     // Child: only async-signal-safe calls from here on.
@@ -273,12 +271,36 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
   ::close(outp[1]);
   ::close(errp[1]);
   ::close(execp[1]);
+  if (contain)
+    ::close(gop[0]);
+  sp.pid = pid;
+  sp.out = outp[0];
+  sp.err = errp[0];
+  sp.exec = execp[0];
+  sp.go = gop[1];
+  return sp;
+}
+
+std::string execError(const std::string& program, int childErrno) {
+  return "cannot run " + program + ": " + std::strerror(childErrno);
+}
+
+ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                         const std::optional<Credentials>& as,
+                         const std::vector<std::string>* environment, const Containment* contain) {
+  ProcessResult r;
+  Spawned sp = spawnProcess(argv, as, environment, contain);
+  if (sp.pid < 0)
+    return r.spawn_error = sp.error, r;
+  const pid_t pid = sp.pid;
+  int outp0 = sp.out, errp0 = sp.err;
+  int execp[2] = {sp.exec, -1};
+  int gop[2] = {-1, sp.go};
   // A pidfd says when the child has ended: the wait for its end has the deadline too, where a
   // blocking waitpid after the pipes' EOF had none.
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   if (contain) {
-    ::close(gop[0]);
     const bool bounded = contain->enter && contain->enter(pid);
     const char go = bounded ? kGoCgroup : kGoPlain;
     (void)!::write(gop[1], &go, 1);
@@ -286,11 +308,11 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
   }
   int childErrno = 0;
   if (::read(execp[0], &childErrno, sizeof childErrno) == sizeof childErrno)
-    r.spawn_error = "cannot run " + argv[0] + ": " + std::strerror(childErrno);
+    r.spawn_error = execError(argv[0], childErrno);
   ::close(execp[0]);
 
   auto hardDeadline = deadline;
-  pollfd fds[3] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}, {pidfd, POLLIN, 0}};
+  pollfd fds[3] = {{outp0, POLLIN, 0}, {errp0, POLLIN, 0}, {pidfd, POLLIN, 0}};
   int open = 2;
   bool exited = pidfd < 0;  // without a pidfd, the pipes' EOF stands for the end, as before
   while (open > 0 || !exited) {
@@ -310,7 +332,6 @@ ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::mill
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         (r.timed_out ? hardDeadline : deadline) - now);
-    watchdogPing();
     int n = ::poll(fds, 3, static_cast<int>(std::clamp<long>(left.count(), 1, 1000)));
     if (n < 0 && errno == EINTR)
       continue;

@@ -1,6 +1,8 @@
-// Child processes with a deadline: sshd -t, sshd -T, ssh -G and the per-user helper. The child
-// gets a clean environment, /dev/null as stdin, default signal dispositions, no fd of ours but
-// stdout and stderr, and optionally the credentials of an unprivileged user.
+// Child processes: the one way the daemon starts one (spawnProcess). The child gets a clean
+// environment, /dev/null as stdin, default signal dispositions, its own process group, no fd of
+// ours but stdout and stderr, and optionally the credentials of an unprivileged user. Two ways
+// to wait for it: on the event loop (child_runner.h: sshd -t, sshd -T, ssh -G, the probe), and
+// runProcess, which blocks and is for worker threads only (the per-user helper).
 #pragma once
 
 #include <sys/types.h>
@@ -60,6 +62,19 @@ struct Containment {
 // Processes of the real uid `uid` that /proc shows; nullopt when /proc hides some (hidepid).
 std::optional<unsigned> countProcessesOf(uid_t uid);
 
+// A started child: its pid, the read ends of its stdout and stderr, and of the exec-error pipe
+// (EOF when the exec succeeded; an errno when it failed). go: with containment, the write end on
+// which the intermediate waits for its go byte. All fds are close-on-exec; the caller closes them.
+struct Spawned {
+  pid_t pid = -1;
+  int out = -1, err = -1, exec = -1, go = -1;
+  std::string error;  // why it could not be started (pid -1)
+};
+Spawned spawnProcess(const std::vector<std::string>& argv, const std::optional<Credentials>& as,
+                     const std::vector<std::string>* environment, const Containment* contain);
+std::string execError(const std::string& program, int childErrno);
+
+// Blocks until the child ended or its deadline passed: for worker threads, never the loop.
 // argv[0] without a '/' is looked up in PATH. environment: the child's whole environment;
 // nullptr gives the clean one the daemon's children get (PATH of the system dirs, LC_ALL=C).
 ProcessResult runProcess(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,

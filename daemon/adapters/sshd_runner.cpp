@@ -91,7 +91,8 @@ ConfigScan scanConfigFile(const std::string& path, const std::string& baseDir, b
   return out;
 }
 
-SshdRunner::SshdRunner(SshdRunnerOptions o) : o_(std::move(o)) {}
+SshdRunner::SshdRunner(SshdRunnerOptions o, ChildRunner& children)
+    : o_(std::move(o)), children_(children) {}
 
 std::string SshdRunner::mainConfigPath() const {
   return io::underRoot(o_.root, "/etc/ssh/sshd_config");
@@ -101,34 +102,37 @@ std::string SshdRunner::clientConfigPath() const {
   return io::underRoot(o_.root, "/etc/ssh/ssh_config");
 }
 
-CheckResult SshdRunner::test() {
-  auto r = runProcess({o_.sshd, "-t", "-f", mainConfigPath()}, o_.timeout);
-  CheckResult c;
-  c.ok = r.exit_code == 0;
-  c.timed_out = r.timed_out;
-  c.message = !r.spawn_error.empty() ? r.spawn_error : cleanErr(r.err);
-  while (!c.message.empty() && c.message.back() == '\n')
-    c.message.pop_back();
-  return c;
+void SshdRunner::test(Done<CheckResult> done) {
+  children_.run({o_.sshd, "-t", "-f", mainConfigPath()}, o_.timeout, std::nullopt,
+                [done = std::move(done)](ProcessResult r) {
+                  CheckResult c;
+                  c.ok = r.exit_code == 0;
+                  c.timed_out = r.timed_out;
+                  c.message = !r.spawn_error.empty() ? r.spawn_error : cleanErr(r.err);
+                  while (!c.message.empty() && c.message.back() == '\n')
+                    c.message.pop_back();
+                  done(std::move(c));
+                });
 }
 
-Dump SshdRunner::serverDump() {
+void SshdRunner::serverDump(Done<Dump> done) {
   // A connection as sshd would evaluate it: Match blocks for this user apply.
   const std::string ctx = "user=" + o_.user + ",host=keepalive-policy.invalid,addr=192.0.2.1";
-  return parseDump(runProcess({o_.sshd, "-T", "-f", mainConfigPath(), "-C", ctx}, o_.timeout),
-                   "sshd -T");
+  children_.run({o_.sshd, "-T", "-f", mainConfigPath(), "-C", ctx}, o_.timeout, std::nullopt,
+                [done = std::move(done)](ProcessResult r) { done(parseDump(r, "sshd -T")); });
 }
 
-Dump SshdRunner::clientDump() {
+void SshdRunner::clientDump(Done<Dump> done) {
   auto nobody = nobodyCredentials();
   if (!nobody) {
     Dump d;
     d.status = Status::failure("ssh -G: there is no user 'nobody' to run it as");
-    return d;
+    done(std::move(d));
+    return;
   }
-  return parseDump(runProcess({o_.ssh, "-G", "-F", clientConfigPath(), "keepalive-policy.invalid"},
-                              o_.timeout, nobody),
-                   "ssh -G");
+  children_.run({o_.ssh, "-G", "-F", clientConfigPath(), "keepalive-policy.invalid"}, o_.timeout,
+                nobody,
+                [done = std::move(done)](ProcessResult r) { done(parseDump(r, "ssh -G")); });
 }
 
 ConfigScan SshdRunner::scanServer() {
@@ -139,16 +143,16 @@ ConfigScan SshdRunner::scanClient() {
   return scanConfigFile(clientConfigPath(), io::underRoot(o_.root, "/etc/ssh"), true);
 }
 
-Status SshdRunner::insertInclude() {
+void SshdRunner::insertInclude(Done<Status> done) {
   const std::string main = mainConfigPath();
   const auto slash = main.rfind('/');
   const std::string dir = main.substr(0, slash), name = main.substr(slash + 1);
   Status st;
   auto before = readFileNoFollow(dir, name, st, 4 << 20);
   if (!st.ok)
-    return st;
+    return done(st);
   if (!before)
-    return Status::failure("cannot add Include: \"" + main + "\" does not exist");
+    return done(Status::failure("cannot add Include: \"" + main + "\" does not exist"));
   struct stat sb {};
   ::stat(main.c_str(), &sb);
   const std::string line = "# Added by keepalive-policyd (server.ensure_include: true)\nInclude " +
@@ -156,13 +160,15 @@ Status SshdRunner::insertInclude() {
   if (Status w =
           writeFileAtomic(dir, name, line + *before, sb.st_mode & 07777, sb.st_uid, sb.st_gid);
       !w)
-    return w;
-  CheckResult t = test();
-  if (!t.ok) {
-    writeFileAtomic(dir, name, *before, sb.st_mode & 07777, sb.st_uid, sb.st_gid);
-    return Status::failure("sshd -t rejected sshd_config with the Include added: " + t.message);
-  }
-  return Status::success();
+    return done(w);
+  test([done = std::move(done), dir, name, before = *before, sb](CheckResult t) {
+    if (!t.ok) {
+      writeFileAtomic(dir, name, before, sb.st_mode & 07777, sb.st_uid, sb.st_gid);
+      return done(
+          Status::failure("sshd -t rejected sshd_config with the Include added: " + t.message));
+    }
+    done(Status::success());
+  });
 }
 
 }  // namespace keepalive::daemon

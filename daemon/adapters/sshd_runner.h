@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 
+#include "child_runner.h"
 #include "core/ports.h"
 
 namespace keepalive::daemon {
@@ -20,20 +21,21 @@ struct SshdRunnerOptions {
 
 class SshdRunner : public Sshd {
  public:
-  explicit SshdRunner(SshdRunnerOptions o);
+  SshdRunner(SshdRunnerOptions o, ChildRunner& children);
 
-  CheckResult test() override;
-  Dump serverDump() override;
-  Dump clientDump() override;
+  void test(Done<CheckResult> done) override;
+  void serverDump(Done<Dump> done) override;
+  void clientDump(Done<Dump> done) override;
   ConfigScan scanServer() override;
   ConfigScan scanClient() override;
-  Status insertInclude() override;
+  void insertInclude(Done<Status> done) override;
   std::string mainConfigPath() const override;
   std::string clientConfigPath() const;
   void setUser(const std::string& user) { o_.user = user; }
 
  private:
   SshdRunnerOptions o_;
+  ChildRunner& children_;
 };
 
 // Reads a config and, recursively, what it includes, in the order the program does.

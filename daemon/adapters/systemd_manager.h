@@ -1,7 +1,9 @@
 // Reloads sshd through systemd's D-Bus API (org.freedesktop.systemd1.Manager): JobRemoved is
-// subscribed to before ReloadUnit is called, and the job's result is awaited with a deadline.
-// Also runs a short command as a sandboxed transient oneshot service (the banner probe, outside
-// the daemon's private network namespace), awaited the same way.
+// subscribed to before ReloadUnit is called, and the job's result arrives as a signal, with a
+// deadline timer. Also runs a short command as a sandboxed transient oneshot service (the banner
+// probe, outside the daemon's private network namespace), followed the same way. Every call is
+// asynchronous on the daemon's loop (BusAttachment): the loop never waits for systemd. Only the
+// constructor, before the loop runs, asks systemd synchronously which unit is sshd.
 #pragma once
 
 #include <chrono>
@@ -9,11 +11,18 @@
 #include <string>
 #include <vector>
 
+#include <systemd/sd-event.h>
+
+#include <cstdint>
+#include <map>
+
+#include "bus_attachment.h"
 #include "core/ports.h"
 
 namespace sdbus {
 class IConnection;
 class IProxy;
+class Variant;
 }  // namespace sdbus
 
 namespace keepalive::daemon {
@@ -41,34 +50,49 @@ struct OneshotResult {
 class SystemdManager : public ServiceManager {
  public:
   // unit: "none" turns reloads off; "" detects ssh.service or sshd.service.
-  SystemdManager(const std::string& unit, std::chrono::milliseconds jobTimeout);
+  SystemdManager(sd_event* loop, const std::string& unit, std::chrono::milliseconds jobTimeout);
   ~SystemdManager() override;
 
   std::string unit() const override { return unit_; }
-  ReloadOutcome reload() override;
+  void reload(Done<ReloadOutcome> done) override;
   // Why reloads are off, when they are ("" when on).
   const std::string& disabledReason() const { return disabled_; }
   // Whether runOneshot can work: systemd answered on the system bus.
   bool connected() const { return manager_ != nullptr; }
-  OneshotResult runOneshot(const OneshotSpec& spec);
+  void runOneshot(const OneshotSpec& spec, Done<OneshotResult> done);
 
  private:
-  std::string unitState(const std::string& property, const char* iface);
   std::string detect();
+  Task<void> reloadFlow(Done<ReloadOutcome> done);
+  Task<ReloadOutcome> reloadSteps();
+  Task<void> oneshotFlow(OneshotSpec spec, Done<OneshotResult> done);
+  // A property of the unit (ActiveState, MainPID) as text; error set when the call failed.
+  Callback<std::pair<std::string, std::string>> property(const char* name, const char* iface);
+  // The JobRemoved result of job, or "" at the deadline.
+  Callback<std::string> jobResult(const std::string& job, std::chrono::milliseconds deadline);
   void subscribe();
-  // Waits for job's JobRemoved until deadline (CLOCK_MONOTONIC usec), feeding the watchdog; ""
-  // when none came.
-  std::string awaitJob(const std::string& job, std::uint64_t deadline);
+  void jobRemoved(const std::string& job, const std::string& result);
+  static int onJobDeadline(sd_event_source*, std::uint64_t, void* self);
 
+  sd_event* loop_;
   std::unique_ptr<sdbus::IConnection> bus_;
   std::unique_ptr<sdbus::IProxy> manager_;
+  std::unique_ptr<sdbus::IProxy> unitProxy_;
+  std::unique_ptr<BusAttachment> attachment_;
   std::string unit_;
   std::string disabled_;
   std::chrono::milliseconds jobTimeout_;
   bool subscribed_ = false;
   unsigned oneshots_ = 0;
-  std::string awaitedJob_;
-  std::string jobResult_;
+  // Jobs awaited, and results of jobs that ended before anyone awaited them (the JobRemoved of
+  // a quick job can come before the reply that names it).
+  struct Waiter {
+    Done<std::string> done;
+    sd_event_source* timer = nullptr;
+  };
+  std::map<std::string, Waiter> waiting_;
+  std::map<std::string, std::string> ended_;
+  TaskSet tasks_;
 };
 
 }  // namespace keepalive::daemon

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <stdexcept>
 
 #include "keepalive/policy/render.h"
 
@@ -114,8 +115,53 @@ void Engine::step(Outcome& o, const char* name) {
   stepStart_ = now;
 }
 
-Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diagnostics readDiags,
-                      const std::string& trigger) {
+void Engine::run(Task<Outcome> transaction, Done<Outcome> done) {
+  if (busy_)
+    throw std::logic_error("engine: a transaction is already running");
+  busy_ = true;
+  tasks_.spawn(drive(std::move(transaction), std::move(done)));
+}
+
+Task<void> Engine::drive(Task<Outcome> transaction, Done<Outcome> done) {
+  Outcome o = co_await transaction;
+  busy_ = false;
+  done(std::move(o));
+}
+
+Callback<CheckResult> Engine::sshdTest() {
+  return callback<CheckResult>([this](Done<CheckResult> d) { sshd_.test(std::move(d)); });
+}
+Callback<Dump> Engine::serverDump() {
+  return callback<Dump>([this](Done<Dump> d) { sshd_.serverDump(std::move(d)); });
+}
+Callback<Dump> Engine::clientDump() {
+  return callback<Dump>([this](Done<Dump> d) { sshd_.clientDump(std::move(d)); });
+}
+Callback<ReloadOutcome> Engine::reloadSshd() {
+  return callback<ReloadOutcome>([this](Done<ReloadOutcome> d) { services_.reload(std::move(d)); });
+}
+Callback<Status> Engine::insertInclude() {
+  return callback<Status>([this](Done<Status> d) { sshd_.insertInclude(std::move(d)); });
+}
+Callback<Status> Engine::probeBanner(const Dump& dump) {
+  return callback<Status>([this, &dump](Done<Status> d) { probe_.banner(dump, std::move(d)); });
+}
+
+void Engine::apply(std::vector<policy::PolicyFile> files, policy::Diagnostics readDiags,
+                   std::string trigger, Done<Outcome> done) {
+  run(applyTask(std::move(files), std::move(readDiags), std::move(trigger)), std::move(done));
+}
+
+void Engine::reconcile(std::string trigger, Done<Outcome> done) {
+  run(reconcileTask(std::move(trigger)), std::move(done));
+}
+
+void Engine::verifyNow(Done<Outcome> done) {
+  run(verifyTask(), std::move(done));
+}
+
+Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
+                                policy::Diagnostics readDiags, std::string trigger) {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
   ++state_.generation;
@@ -149,14 +195,14 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
                                         (desired_ ? "the last good policy stays in force"
                                                   : "nothing was changed")});
     settle();
-    return o;
+    co_return o;
   }
 
-  const policy::Resolved r = policy::resolve(p, options_.host);
+  policy::Resolved r = policy::resolve(p, options_.host);
   const std::string digest = policy::policyDigest(p);
   Desired want{policy::renderSshd(r, digest), policy::renderClient(r, digest)};
   step(o, "parse");
-  install(want, r, o);
+  co_await install(want, r, o);
   policyError_ = false;
   if (o.result != "rolled-back") {
     // Only a successful apply ends a rollback: restoring the policy in force (reconcile) does
@@ -174,17 +220,17 @@ Outcome Engine::apply(const std::vector<policy::PolicyFile>& files, policy::Diag
   }
   state_.last_apply_result = o.result;
   settle();
-  return o;
+  co_return o;
 }
 
-Outcome Engine::reconcile(const std::string& trigger) {
+Task<Outcome> Engine::reconcileTask(std::string trigger) {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
   if (!desired_ || !resolved_) {
     o.result = "unchanged";
-    return o;
+    co_return o;
   }
-  install(*desired_, *resolved_, o);
+  co_await install(*desired_, *resolved_, o);
   if (o.wrote && o.result != "rolled-back") {
     ++state_.drift_repairs_total;
     o.result = "restored";
@@ -192,18 +238,19 @@ Outcome Engine::reconcile(const std::string& trigger) {
                      "drop-ins restored to policy " + state_.policy_digest + " (" + trigger + ")"});
   }
   settle();
-  return o;
+  co_return o;
 }
 
-Outcome Engine::verifyNow() {
+Task<Outcome> Engine::verifyTask() {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
   o.result = "unchanged";
   if (!resolved_)
-    return o;
-  verify(*resolved_, o);
+    co_return o;
+  const policy::Resolved r = *resolved_;
+  co_await verify(r, o);
   settle();
-  return o;
+  co_return o;
 }
 
 void Engine::setDegraded(const std::string& reason) {
@@ -223,14 +270,15 @@ bool Engine::dropInsAsDesired() {
   return true;
 }
 
-void Engine::install(const Desired& want, const policy::Resolved& r, Outcome& o) {
+Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
   bool includeAdded = false;
   if (r.ensure_include.value) {
     ConfigScan scan = sshd_.scanServer();
     const std::string mine = store_.path(Target::kSshd);
     if (scan.status &&
         std::find(scan.files_read.begin(), scan.files_read.end(), mine) == scan.files_read.end()) {
-      if (Status s = sshd_.insertInclude(); s) {
+      Status s = co_await insertInclude();
+      if (s) {
         includeAdded = true;
         o.log.push_back(
             {Level::kNotice, "added an Include of the drop-in directory at the top of \"" +
@@ -282,7 +330,7 @@ void Engine::install(const Desired& want, const policy::Resolved& r, Outcome& o)
       ++state_.rollbacks_total;
       state_.last_error = s.error;
       o.result = "rolled-back";
-      return;
+      co_return;
     }
   }
   for (const auto& c : changes) {
@@ -293,7 +341,7 @@ void Engine::install(const Desired& want, const policy::Resolved& r, Outcome& o)
       ++state_.rollbacks_total;
       state_.last_error = s.error;
       o.result = "rolled-back";
-      return;
+      co_return;
     }
   }
 
@@ -307,8 +355,10 @@ void Engine::install(const Desired& want, const policy::Resolved& r, Outcome& o)
       auto now = store_.read(c.target, rs);
       if (!rs.ok || now != c.before)
         done.push_back(c);
-      rollback(done, false, s.error, o);
-      return;
+      // Named first: GCC 12 destroys a temporary in a co_await's operand twice.
+      std::string why = s.error;
+      co_await rollback(done, false, std::move(why), o);
+      co_return;
     }
     done.push_back(c);
     ++state_.writes_total;
@@ -319,27 +369,27 @@ void Engine::install(const Desired& want, const policy::Resolved& r, Outcome& o)
     step(o, "write");
 
   if (sshdChanged || sshdNeedsReload) {
-    CheckResult t = sshd_.test();
+    CheckResult t = co_await sshdTest();
     if (!t.ok) {
-      rollback(
-          done, false,
+      std::string why =
           std::string(t.timed_out ? "sshd -t timed out" : "sshd -t rejected the configuration") +
-              (t.message.empty() ? "" : ": " + firstLines(t.message)),
-          o);
-      return;
+          (t.message.empty() ? "" : ": " + firstLines(t.message));
+      co_await rollback(done, false, std::move(why), o);
+      co_return;
     }
     step(o, "sshd -t");
   }
-  std::optional<Dump> serverDump, clientDump;
+  std::optional<Dump> serverDumped, clientDumped;
   for (const auto& c : changes) {
     // A client change in comments only (the header's digest) cannot break ssh.
     if (c.target != Target::kClient || directives(c.before) == directives(want.client))
       continue;
-    Dump d = sshd_.clientDump();
-    clientDump = d;
+    Dump d = co_await clientDump();
+    clientDumped = d;
     if (!d.status) {
-      rollback(done, false, "ssh -G rejected the client configuration: " + d.status.error, o);
-      return;
+      std::string why = "ssh -G rejected the client configuration: " + d.status.error;
+      co_await rollback(done, false, std::move(why), o);
+      co_return;
     }
     step(o, "ssh -G");
   }
@@ -348,11 +398,12 @@ void Engine::install(const Desired& want, const policy::Resolved& r, Outcome& o)
     o.log.push_back({Level::kInfo, "only comments changed in \"" + store_.path(Target::kSshd) +
                                        "\": no reload needed"});
   if (sshdNeedsReload) {
-    ReloadOutcome ro = services_.reload();
+    ReloadOutcome ro = co_await reloadSshd();
     if (ro.attempted && !ro.ok) {
       // The job may have half-happened: reload the restored configuration as well.
-      rollback(done, true, "reload of " + services_.unit() + " failed: " + ro.detail, o);
-      return;
+      std::string why = "reload of " + services_.unit() + " failed: " + ro.detail;
+      co_await rollback(done, true, std::move(why), o);
+      co_return;
     }
     step(o, "reload");
     if (!ro.attempted)
@@ -365,16 +416,22 @@ void Engine::install(const Desired& want, const policy::Resolved& r, Outcome& o)
       // a serving sshd. Only a fresh sshd -T may conclude that sshd does not answer, so a
       // changed ListenAddress never causes a false rollback.
       Status b = Status::failure("not probed");
-      if (lastServerDump_ && lastServerDump_->status)
-        b = probe_.banner(*lastServerDump_);
-      if (!b) {
-        Dump d = sshd_.serverDump();
-        serverDump = d;
-        b = d.status ? probe_.banner(d) : d.status;
+      if (lastServerDump_ && lastServerDump_->status) {
+        const Dump last = *lastServerDump_;
+        b = co_await probeBanner(last);
       }
       if (!b) {
-        rollback(done, true, "sshd does not answer after the reload: " + b.error, o);
-        return;
+        Dump d = co_await serverDump();
+        serverDumped = d;
+        if (d.status)
+          b = co_await probeBanner(d);
+        else
+          b = d.status;
+      }
+      if (!b) {
+        std::string why = "sshd does not answer after the reload: " + b.error;
+        co_await rollback(done, true, std::move(why), o);
+        co_return;
       }
       step(o, "probe");
       store_.setReloadPending(false);
@@ -384,12 +441,12 @@ void Engine::install(const Desired& want, const policy::Resolved& r, Outcome& o)
   }
 
   o.result = changes.empty() ? "unchanged" : "applied";
-  verify(r, o, serverDump, clientDump);
+  co_await verify(r, o, serverDumped, clientDumped);
   step(o, "verify");
 }
 
-void Engine::rollback(const std::vector<Change>& changes, bool reloaded, const std::string& why,
-                      Outcome& o) {
+Task<void> Engine::rollback(std::vector<Change> changes, bool reloaded, std::string why,
+                            Outcome& o) {
   o.result = "rolled-back";
   rolledBack_ = true;
   rollbackReason_ = why;
@@ -408,10 +465,10 @@ void Engine::rollback(const std::vector<Change>& changes, bool reloaded, const s
   bool sshdTouched = std::any_of(changes.begin(), changes.end(),
                                  [](const Change& c) { return c.target == Target::kSshd; });
   if (!sshdTouched)
-    return;
+    co_return;
   if (!reloaded && restored && !pendingAtStart_)
     store_.setReloadPending(false);  // sshd never saw the candidate: it runs what is on disk
-  CheckResult t = sshd_.test();
+  CheckResult t = co_await sshdTest();
   if (!t.ok) {
     // Not ours to fix: another file breaks sshd. Reloading now would take the listener down.
     const std::string again = firstLines(t.message);
@@ -421,10 +478,10 @@ void Engine::rollback(const std::vector<Change>& changes, bool reloaded, const s
                            : "; without our change sshd -t fails too (" + again + ")") +
                       ": the sshd configuration is broken outside keepalive-policy, not reloading";
     o.log.push_back({Level::kCritical, rollbackReason_});
-    return;
+    co_return;
   }
   if (reloaded && restored) {
-    ReloadOutcome ro = services_.reload();
+    ReloadOutcome ro = co_await reloadSshd();
     if (ro.ok) {
       ++state_.reloads_total;
       store_.setReloadPending(false);
@@ -434,8 +491,8 @@ void Engine::rollback(const std::vector<Change>& changes, bool reloaded, const s
   }
 }
 
-void Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDump,
-                    std::optional<Dump> clientDump) {
+Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDumped,
+                          std::optional<Dump> clientDumped) {
   std::vector<Shadowing> found;
   auto check = [&](Target t, const ConfigScan& scan, const Dump& dump,
                    std::vector<EffectiveValue>& eff) {
@@ -486,13 +543,14 @@ void Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> s
                          mineLine ? mineLine->line : 0, "not in effect"});
     }
   };
-  if (!serverDump)
-    serverDump = sshd_.serverDump();
-  if (serverDump->status)
-    lastServerDump_ = serverDump;
-  check(Target::kSshd, sshd_.scanServer(), *serverDump, state_.effective_server);
-  check(Target::kClient, sshd_.scanClient(), clientDump ? *clientDump : sshd_.clientDump(),
-        state_.effective_client);
+  if (!serverDumped)
+    serverDumped = co_await serverDump();
+  if (serverDumped->status)
+    lastServerDump_ = serverDumped;
+  if (!clientDumped)
+    clientDumped = co_await clientDump();
+  check(Target::kSshd, sshd_.scanServer(), *serverDumped, state_.effective_server);
+  check(Target::kClient, sshd_.scanClient(), *clientDumped, state_.effective_client);
   if (found != state_.shadowed) {
     for (const auto& s : found)
       o.log.push_back({Level::kWarning, s.describe()});

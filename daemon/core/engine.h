@@ -1,6 +1,10 @@
 // The engine decides; the ports do. It turns a policy into installed drop-ins as a transaction
 // (validate, write, sshd -t, reload, verify, or roll back) and keeps the daemon's State. It links
 // the policy library only: no sdbus-c++, no libsystemd, no syscalls of its own.
+//
+// A transaction is a coroutine (task.h): it waits for sshd -t, the reload job and sshd -T
+// without holding the caller, so the daemon's loop serves D-Bus, signals and users meanwhile.
+// One transaction at a time: the daemon queues and coalesces requests (busy()).
 #pragma once
 
 #include <optional>
@@ -39,16 +43,20 @@ class Engine {
   Engine(DropInStore& store, Sshd& sshd, ServiceManager& services, Probe& probe, Clock& clock,
          EngineOptions options);
 
+  // Each of the three starts a transaction and answers through done when it ends (at once when
+  // the ports answer at once). Calling one while busy() is a logic error.
+  //
   // Applies a policy read by the edge. readDiags holds problems met while reading the files.
-  Outcome apply(const std::vector<policy::PolicyFile>& files, policy::Diagnostics readDiags,
-                const std::string& trigger);
+  void apply(std::vector<policy::PolicyFile> files, policy::Diagnostics readDiags,
+             std::string trigger, Done<Outcome> done);
   // Puts the drop-ins of the policy in force back if they drifted, and re-checks what shadows
   // them. Before any policy was applied, only re-checks.
-  Outcome reconcile(const std::string& trigger);
-
+  void reconcile(std::string trigger, Done<Outcome> done);
   // Re-reads the effective values (sshd -T, ssh -G) and what shadows them, changing no file
   // (D-Bus Check). Before any policy was applied, does nothing.
-  Outcome verifyNow();
+  void verifyNow(Done<Outcome> done);
+  // A transaction has started and not yet answered.
+  bool busy() const { return busy_; }
   // True when both drop-ins hold exactly what the policy in force renders (a cheap check for
   // inotify events our own writes cause).
   bool dropInsAsDesired();
@@ -70,15 +78,30 @@ class Engine {
     std::optional<std::string> before;
   };
 
+  void run(Task<Outcome> transaction, Done<Outcome> done);
+  Task<void> drive(Task<Outcome> transaction, Done<Outcome> done);
+  Task<Outcome> applyTask(std::vector<policy::PolicyFile> files, policy::Diagnostics diags,
+                          std::string trigger);
+  Task<Outcome> reconcileTask(std::string trigger);
+  Task<Outcome> verifyTask();
   // Appends to o what it did; o.result says how it ended.
-  void install(const Desired& want, const policy::Resolved& r, Outcome& o);
-  void rollback(const std::vector<Change>& changes, bool reloaded, const std::string& why,
-                Outcome& o);
+  Task<void> install(Desired want, policy::Resolved r, Outcome& o);
+  Task<void> rollback(std::vector<Change> changes, bool reloaded, std::string why, Outcome& o);
   // serverDump/clientDump: taken during this transaction after the last change, or nullopt.
-  void verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDump = {},
-              std::optional<Dump> clientDump = {});
+  Task<void> verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDump = {},
+                    std::optional<Dump> clientDump = {});
   void settle();
   void step(Outcome& o, const char* name);
+
+  // The ports' answers, awaited.
+  Callback<CheckResult> sshdTest();
+  Callback<Dump> serverDump();
+  Callback<Dump> clientDump();
+  Callback<ReloadOutcome> reloadSshd();
+  Callback<Status> probeBanner(const Dump& d);
+  Callback<Status> insertInclude();
+  // Note for every co_await here: GCC 12 may destroy a temporary of a class type (a string, a
+  // std::function) in a co_await's operand twice; name such values first.
 
   DropInStore& store_;
   Sshd& sshd_;
@@ -99,6 +122,9 @@ class Engine {
   std::string rollbackReason_;
   std::string policyErrorReason_;
   std::string degradedReason_;
+
+  bool busy_ = false;
+  TaskSet tasks_;
 };
 
 }  // namespace keepalive::daemon

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "task.h"
+
 namespace keepalive::daemon {
 
 // Success, or the reason for a failure as "context: object: reason".
@@ -83,15 +85,18 @@ struct Dump {
   }
 };
 
+// The three checks run sshd or ssh as child processes: they answer through Done when the child
+// ended (or its deadline passed), never by blocking the caller.
 class Sshd {
  public:
   virtual ~Sshd() = default;
-  virtual CheckResult test() = 0;       // sshd -t -f MAIN
-  virtual Dump serverDump() = 0;        // sshd -T -f MAIN -C user=...,host=...,addr=...
-  virtual Dump clientDump() = 0;        // ssh -G -F SSH_CONFIG, as nobody
-  virtual ConfigScan scanServer() = 0;  // sshd_config with its Includes
-  virtual ConfigScan scanClient() = 0;  // ssh_config with its Includes
-  virtual Status insertInclude() = 0;   // Include sshd_config.d/*.conf at the top of sshd_config
+  virtual void test(Done<CheckResult> done) = 0;  // sshd -t -f MAIN
+  virtual void serverDump(Done<Dump> done) = 0;   // sshd -T -f MAIN -C user=...,host=...,addr=...
+  virtual void clientDump(Done<Dump> done) = 0;   // ssh -G -F SSH_CONFIG, as nobody
+  virtual ConfigScan scanServer() = 0;            // sshd_config with its Includes
+  virtual ConfigScan scanClient() = 0;            // ssh_config with its Includes
+  // Include sshd_config.d/*.conf at the top of sshd_config; undone when sshd -t rejects it.
+  virtual void insertInclude(Done<Status> done) = 0;
   virtual std::string mainConfigPath() const = 0;
 };
 
@@ -105,15 +110,16 @@ class ServiceManager {
  public:
   virtual ~ServiceManager() = default;
   virtual std::string unit() const = 0;  // "" when reloads are off
-  // Reloads sshd and waits for the job; then checks the unit is active with the same main PID.
-  virtual ReloadOutcome reload() = 0;
+  // Reloads sshd and answers once the job ended (JobRemoved) and the unit was seen active with
+  // the same main PID, or the deadline passed.
+  virtual void reload(Done<ReloadOutcome> done) = 0;
 };
 
 class Probe {
  public:
   virtual ~Probe() = default;
   // An SSH-2.0- banner answers on one of sshd's listen addresses.
-  virtual Status banner(const Dump& sshdDump) = 0;
+  virtual void banner(const Dump& sshdDump, Done<Status> done) = 0;
 };
 
 class Clock {

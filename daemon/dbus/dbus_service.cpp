@@ -34,6 +34,7 @@ using UserRecord = sdbus::Struct<std::string, std::uint32_t, std::string, std::s
                                  std::uint64_t, std::uint32_t, std::uint32_t>;
 using EffectiveMap = std::map<std::string, sdbus::Struct<std::string, std::string>>;
 using CheckResult = sdbus::Result<std::vector<std::string>, bool>;
+using ReloadResult = sdbus::Result<std::uint64_t, std::string>;
 using ListUsersResult = sdbus::Result<std::vector<UserRecord>, std::uint32_t, bool>;
 
 // Whose per-user data a caller may see: every user's (root) or one uid's.
@@ -141,7 +142,7 @@ class ManagerObject final
   }
 
  private:
-  std::tuple<std::uint64_t, std::string> Reload() override;
+  void Reload(ReloadResult&& result) override;
   void Check(CheckResult&& result) override;
   void ListUsers(ListUsersResult&& result, std::string filter) override;
 
@@ -553,8 +554,9 @@ const StatusSnapshot& ManagerObject::s() const {
   return impl_.snapshot_;
 }
 
-std::tuple<std::uint64_t, std::string> ManagerObject::Reload() {
-  return impl_.guarded("Reload", [&] {
+void ManagerObject::Reload(ReloadResult&& result) {
+  auto r = std::make_shared<ReloadResult>(std::move(result));
+  impl_.answer(*r, "Reload", [&] {
     // The bus policy and sd-bus's check of the privileged method come first; this holds even
     // where those were loosened.
     const uid_t euid = callerEuid();
@@ -565,8 +567,10 @@ std::tuple<std::uint64_t, std::string> ManagerObject::Reload() {
                              std::to_string(euid) + ")");
     if (!impl_.handlers_.reload)
       throw sdbus::Error(kErrFailed, "Reload: not available");
-    auto [generation, result] = impl_.handlers_.reload();
-    return std::tuple<std::uint64_t, std::string>(generation, busSafe(std::move(result)));
+    // Answered when the run ends; the loop serves everything else meanwhile.
+    impl_.handlers_.reload([this, r](std::uint64_t generation, std::string res) {
+      impl_.answer(*r, "Reload", [&] { r->returnResults(generation, busSafe(std::move(res))); });
+    });
   });
 }
 
@@ -574,15 +578,19 @@ void ManagerObject::Check(CheckResult&& result) {
   auto r = std::make_shared<CheckResult>(std::move(result));
   impl_.answer(*r, "Check", [&] {
     const Audience a = impl_.audience("Check");
-    impl_.enqueue("Check", {[this, r, a] {
-                              impl_.answer(*r, "Check", [&] {
-                                if (!impl_.handlers_.check)
-                                  throw sdbus::Error(kErrFailed, "Check: not available");
-                                r->returnResults(boundFindings(impl_.handlers_.check(a.onlyUid), a),
-                                                 a.restricted());
-                              });
-                            },
-                            [r](const sdbus::Error& e) { r->returnError(e); }});
+    impl_.enqueue(
+        "Check", {[this, r, a] {
+                    impl_.answer(*r, "Check", [&] {
+                      if (!impl_.handlers_.check)
+                        throw sdbus::Error(kErrFailed, "Check: not available");
+                      impl_.handlers_.check(a.onlyUid, [this, r, a](std::vector<Finding> findings) {
+                        impl_.answer(*r, "Check", [&] {
+                          r->returnResults(boundFindings(std::move(findings), a), a.restricted());
+                        });
+                      });
+                    });
+                  },
+                  [r](const sdbus::Error& e) { r->returnError(e); }});
   });
 }
 

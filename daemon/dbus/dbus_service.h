@@ -91,13 +91,17 @@ bool isNonCompliant(const std::string& userState);
 // destroy the service (leave that to the loop's next turn); a handler reports failure by throwing
 // (std::exception): the caller gets org.keepalivepolicy1.Error.Failed with what() as the message.
 struct DbusHandlers {
-  // Re-read and apply the policy now, as SIGHUP does; publish() and emitApplied() as after any
-  // apply, then return the transaction's generation and result. Called for root callers only.
-  std::function<std::pair<std::uint64_t, std::string>()> reload;
-  // Verify everything now without changing anything; one line per finding, none = compliant.
-  // onlyUid: the caller is not root and will see only that uid's users' findings, so the others
-  // need not be looked at (the service drops any other user's finding whatever is returned).
-  std::function<std::vector<Finding>(std::optional<std::uint32_t> onlyUid)> check;
+  // Re-read and apply the policy, as SIGHUP does; publish() and emitApplied() as after any
+  // apply, then done with the run's generation and result, when it ended (later, on the loop).
+  // Called for root callers only.
+  std::function<void(std::function<void(std::uint64_t, std::string)> done)> reload;
+  // Verify everything without changing anything; done gets one line per finding, none =
+  // compliant, when the verification ended. onlyUid: the caller is not root and will see only
+  // that uid's users' findings, so the others need not be looked at (the service drops any
+  // other user's finding whatever is given).
+  std::function<void(std::optional<std::uint32_t> onlyUid,
+                     std::function<void(std::vector<Finding>)> done)>
+      check;
   // Every covered user (the service filters by caller and bounds the reply).
   std::function<std::vector<UserRow>()> users;
   // Non-fatal problems of the service, worded for the journal (", ignoring" included).

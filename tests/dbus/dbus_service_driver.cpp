@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
     sd_event_add_signal(d.loop, nullptr, s, onSignal, &d);
 
   DbusHandlers h;
-  h.reload = [&d]() -> std::pair<std::uint64_t, std::string> {
+  h.reload = [&d](std::function<void(std::uint64_t, std::string)> done) {
     if (d.sc.throw_in == "reload")
       throw std::runtime_error("apply: \"/etc/keepalive-policy/policy.yaml\": scripted failure");
     StatusSnapshot s = d.svc->snapshot();
@@ -221,12 +221,12 @@ int main(int argc, char** argv) {
     }
     d.svc->publish(s);
     d.svc->emitApplied(s.generation, s.last_apply_result);
-    return {s.generation, s.last_apply_result};
+    done(s.generation, s.last_apply_result);
   };
-  h.check = [&d](std::optional<std::uint32_t>) {
+  h.check = [&d](std::optional<std::uint32_t>, std::function<void(std::vector<Finding>)> done) {
     if (d.sc.throw_in == "check")
       throw std::runtime_error("sshd -T: scripted failure");
-    return d.sc.findings;
+    done(d.sc.findings);
   };
   h.users = [&d]() {
     if (d.sc.throw_in == "users")

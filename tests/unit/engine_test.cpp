@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <stdexcept>
 
 #include "core/config_text.h"
 #include "core/engine.h"
@@ -104,7 +105,8 @@ struct FakeSshd : Sshd {
     d.entries.emplace_back("listenaddress", "127.0.0.1:22");
     return d;
   }
-  CheckResult test() override {
+  void test(Done<CheckResult> done) override { done(testNow()); }
+  CheckResult testNow() {
     ++tests;
     CheckResult c;
     c.ok = !brokenElsewhere;
@@ -115,9 +117,10 @@ struct FakeSshd : Sshd {
       c.message = "/etc/ssh/sshd_config line 3: Bad configuration option: Bogus";
     return c;
   }
-  Dump serverDump() override { return dump(Target::kSshd); }
+  void serverDump(Done<Dump> done) override { done(dump(Target::kSshd)); }
   int clientDumps = 0;
-  Dump clientDump() override {
+  void clientDump(Done<Dump> done) override { done(clientDumpNow()); }
+  Dump clientDumpNow() {
     ++clientDumps;
     if (clientFails) {
       Dump d;
@@ -128,10 +131,10 @@ struct FakeSshd : Sshd {
   }
   ConfigScan scanServer() override { return scan(Target::kSshd); }
   ConfigScan scanClient() override { return scan(Target::kClient); }
-  Status insertInclude() override {
+  void insertInclude(Done<Status> done) override {
     ++inserts;
     included = true;
-    return Status::success();
+    done(Status::success());
   }
   std::string mainConfigPath() const override { return "/etc/ssh/sshd_config"; }
 };
@@ -140,7 +143,8 @@ struct FakeServices : ServiceManager {
   int reloads = 0;
   bool fail = false;
   std::string unit() const override { return "ssh.service"; }
-  ReloadOutcome reload() override {
+  void reload(Done<ReloadOutcome> done) override { done(reloadNow()); }
+  virtual ReloadOutcome reloadNow() {
     ++reloads;
     if (fail)
       return {false, true, "job ended with result 'failed'"};
@@ -151,11 +155,25 @@ struct FakeServices : ServiceManager {
 struct FakeProbe : Probe {
   bool fail = false;
   int probes = 0;
-  Status banner(const Dump&) override {
+  void banner(const Dump&, Done<Status> done) override {
     ++probes;
-    return fail ? Status::failure("127.0.0.1:22: Connection refused") : Status::success();
+    done(fail ? Status::failure("127.0.0.1:22: Connection refused") : Status::success());
   }
 };
+
+// The fakes answer at once, so a transaction ends before the call that started it returns.
+Outcome applyNow(Engine& e, std::vector<PolicyFile> files, const std::string& trigger) {
+  std::optional<Outcome> out;
+  e.apply(std::move(files), {}, trigger, [&](Outcome o) { out = std::move(o); });
+  REQUIRE(out);
+  return *out;
+}
+Outcome reconcileNow(Engine& e, const std::string& trigger) {
+  std::optional<Outcome> out;
+  e.reconcile(trigger, [&](Outcome o) { out = std::move(o); });
+  REQUIRE(out);
+  return *out;
+}
 
 struct FakeClock : Clock {
   std::int64_t now = 1700000000000000;
@@ -174,7 +192,7 @@ struct Rig {
                 probe, clock, EngineOptions{HostIdentity::fromName("web-1")}};
 
   Outcome apply(const std::string& text) {
-    return engine.apply({{"/etc/keepalive-policy/policy.yaml", text}}, {}, "test");
+    return applyNow(engine, {{"/etc/keepalive-policy/policy.yaml", text}}, "test");
   }
   std::string sshdFile() { return store.files[Target::kSshd].value_or("<absent>"); }
 };
@@ -360,7 +378,7 @@ TEST_CASE(
   CHECK(s.effective_server[0].source == "/etc/ssh/sshd_config.d/00-aaa.conf:4");
   // The shadowing file goes away: ok again, no write needed.
   r.sshd.before.clear();
-  r.engine.reconcile("test");
+  reconcileNow(r.engine, "test");
   CHECK(r.engine.state().kind == StateKind::kOk);
 }
 
@@ -399,16 +417,16 @@ TEST_CASE("engine: reconcile restores an edited or removed drop-in and reloads")
   CHECK(r.engine.dropInsAsDesired());
   r.store.files[Target::kSshd] = "ClientAliveInterval 0\n";
   CHECK_FALSE(r.engine.dropInsAsDesired());
-  auto o = r.engine.reconcile("drift");
+  auto o = reconcileNow(r.engine, "drift");
   CHECK(o.result == "restored");
   CHECK(r.sshdFile() == good);
   CHECK(r.services.reloads == 2);
   CHECK(r.engine.state().drift_repairs_total == 1);
   r.store.files[Target::kClient].reset();
-  r.engine.reconcile("drift");
+  reconcileNow(r.engine, "drift");
   CHECK(r.store.files[Target::kClient].has_value());
   CHECK(r.services.reloads == 2);  // the client drop-in needs no sshd reload
-  CHECK(r.engine.reconcile("again").result == "unchanged");
+  CHECK(reconcileNow(r.engine, "again").result == "unchanged");
 }
 
 TEST_CASE("engine: a change in comments only is written without a reload") {
@@ -423,7 +441,7 @@ TEST_CASE("engine: a change in comments only is written without a reload") {
 TEST_CASE("engine: before any good policy, reconcile changes nothing") {
   Rig r;
   r.apply("version: 9\n");
-  CHECK(r.engine.reconcile("periodic").result == "unchanged");
+  CHECK(reconcileNow(r.engine, "periodic").result == "unchanged");
   CHECK(r.store.writes == 0);
 }
 
@@ -461,10 +479,10 @@ TEST_CASE("engine: a write that fails after its rename is rolled back too") {
   FakeProbe probe;
   FakeClock clock;
   Engine engine{store, sshd, services, probe, clock, EngineOptions{HostIdentity::fromName("h")}};
-  engine.apply({{"p.yaml", kPolicy}}, {}, "t");
+  applyNow(engine, {{"p.yaml", kPolicy}}, "t");
   const auto before = store.files[Target::kSshd];
   store.failAfterRename = true;
-  auto o = engine.apply({{"p.yaml", kPolicy2}}, {}, "t");
+  auto o = applyNow(engine, {{"p.yaml", kPolicy2}}, "t");
   CHECK(o.result == "rolled-back");
   CHECK(store.files[Target::kSshd] == before);
 }
@@ -495,9 +513,9 @@ TEST_CASE("engine: the pending mark is set before the write and cleared after th
   struct WatchingServices : FakeServices {
     FakeStore* store = nullptr;
     bool pendingDuringReload = false;
-    ReloadOutcome reload() override {
+    ReloadOutcome reloadNow() override {
       pendingDuringReload = store->pending;
-      return FakeServices::reload();
+      return FakeServices::reloadNow();
     }
   };
   FakeStore store;
@@ -507,7 +525,7 @@ TEST_CASE("engine: the pending mark is set before the write and cleared after th
   FakeProbe probe;
   FakeClock clock;
   Engine engine{store, sshd, services, probe, clock, EngineOptions{HostIdentity::fromName("h")}};
-  engine.apply({{"p.yaml", kPolicy}}, {}, "t");
+  applyNow(engine, {{"p.yaml", kPolicy}}, "t");
   CHECK(services.pendingDuringReload);
   CHECK_FALSE(store.pending);
 }
@@ -540,7 +558,7 @@ TEST_CASE("engine: a rolled-back policy stays visible after a drift repair") {
   REQUIRE(r.engine.state().kind == StateKind::kRolledBack);
   r.services.fail = false;
   r.store.files[Target::kClient].reset();
-  r.engine.reconcile("drift");
+  reconcileNow(r.engine, "drift");
   CHECK(r.store.files[Target::kClient].has_value());
   CHECK(r.engine.state().kind == StateKind::kRolledBack);
   r.apply(kPolicy2);  // the retry of the periodic reconcile
@@ -565,4 +583,78 @@ TEST_CASE("engine: degraded when the users' side cannot watch every home") {
   CHECK(r.engine.state().reason == "3 of 100000 homes are not watched");
   r.engine.setDegraded("");
   CHECK(r.engine.state().kind == StateKind::kOk);
+}
+
+TEST_CASE("engine: a transaction waits for sshd -t and the reload without holding its caller") {
+  // Ports that answer later, as the real ones do when a child process or a job ends.
+  struct SlowSshd : FakeSshd {
+    using FakeSshd::FakeSshd;
+    std::vector<Done<CheckResult>> heldTests;
+    void test(Done<CheckResult> done) override { heldTests.push_back(std::move(done)); }
+  };
+  struct SlowServices : FakeServices {
+    std::vector<Done<ReloadOutcome>> held;
+    void reload(Done<ReloadOutcome> done) override { held.push_back(std::move(done)); }
+  };
+  FakeStore store;
+  SlowSshd sshd{store};
+  SlowServices services;
+  FakeProbe probe;
+  FakeClock clock;
+  Engine engine{store, sshd, services, probe, clock, EngineOptions{HostIdentity::fromName("h")}};
+  std::optional<Outcome> out;
+  engine.apply({{"p.yaml", kPolicy}}, {}, "t", [&](Outcome o) { out = std::move(o); });
+  // The candidate is written and sshd -t is running: the call has returned, nothing answered.
+  CHECK_FALSE(out);
+  CHECK(engine.busy());
+  REQUIRE(sshd.heldTests.size() == 1);
+  CHECK(store.writes == 2);
+  CHECK(engine.state().kind == StateKind::kStarting);  // readable meanwhile, and not "ok" yet
+  CHECK_THROWS_AS(engine.verifyNow([](Outcome) {}), std::logic_error);  // one at a time
+  auto t = std::move(sshd.heldTests[0]);
+  t(sshd.testNow());
+  // Accepted: now the reload job is what it waits for.
+  CHECK_FALSE(out);
+  REQUIRE(services.held.size() == 1);
+  auto r = std::move(services.held[0]);
+  r(services.reloadNow());
+  REQUIRE(out);
+  CHECK(out->result == "applied");
+  CHECK_FALSE(engine.busy());
+  CHECK(engine.state().kind == StateKind::kOk);
+  // The done of one transaction may start the next.
+  bool second = false;
+  engine.apply({{"p.yaml", kPolicy}}, {}, "t", [&](Outcome) {
+    engine.verifyNow([&](Outcome o) { second = o.result == "unchanged"; });
+  });
+  CHECK(second);
+}
+
+TEST_CASE("engine: sshd -t rejecting while the reload was slow still rolls back in order") {
+  struct SlowSshd : FakeSshd {
+    using FakeSshd::FakeSshd;
+    std::vector<Done<CheckResult>> heldTests;
+    void test(Done<CheckResult> done) override { heldTests.push_back(std::move(done)); }
+  };
+  FakeStore store;
+  SlowSshd sshd{store};
+  FakeServices services;
+  FakeProbe probe;
+  FakeClock clock;
+  Engine engine{store, sshd, services, probe, clock, EngineOptions{HostIdentity::fromName("h")}};
+  std::optional<Outcome> out;
+  engine.apply({{"p.yaml", "version: 1\nserver: {client_alive_interval: 666}\n"}}, {}, "t",
+               [&](Outcome o) { out = std::move(o); });
+  REQUIRE(sshd.heldTests.size() == 1);
+  CHECK(store.files[Target::kSshd].has_value());  // the candidate, not yet accepted
+  auto t = std::move(sshd.heldTests[0]);
+  t(sshd.testNow());  // rejected (666)
+  CHECK_FALSE(out);   // rolled back; now sshd -t over what was there before
+  REQUIRE(sshd.heldTests.size() == 2);
+  auto again = std::move(sshd.heldTests[1]);
+  again(sshd.testNow());
+  REQUIRE(out);
+  CHECK(out->result == "rolled-back");
+  CHECK_FALSE(store.files[Target::kSshd].has_value());
+  CHECK(services.reloads == 0);
 }
