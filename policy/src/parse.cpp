@@ -41,7 +41,10 @@ class FileReader {
                              root.kindName());
       return p;
     }
-    for (const auto& [k, v] : root.map) {
+    for (const auto& entry : root.map) {
+      // Named, not a structured binding: clang 14 cannot capture those in the lambda below.
+      const YamlNode& k = entry.first;
+      const YamlNode& v = entry.second;
       const std::string& key = k.scalar;
       const Setting* s = findSetting(key);
       if (s && s->topLevel()) {
