@@ -1,6 +1,7 @@
 #include "user_block/user_block.h"
 
 #include "keepalive/escape.h"
+#include "keepalive/policy/render.h"
 
 #include <optional>
 
@@ -44,19 +45,10 @@ BlockMerge refuse(std::string_view existing, std::size_t line, std::string why) 
 }  // namespace
 
 BlockSettings userBlockSettings(const policy::Resolved& r) {
-  BlockSettings out;
   if (!r.per_user_block.value)
-    return out;
-  // The same keywords, order and spelling as renderClient, so that a user reading both files
-  // sees the same lines.
-  const auto& c = r.settings.client;
-  if (c.server_alive_interval)
-    out.emplace_back("ServerAliveInterval", std::to_string(c.server_alive_interval->value));
-  if (c.server_alive_count_max)
-    out.emplace_back("ServerAliveCountMax", std::to_string(c.server_alive_count_max->value));
-  if (c.tcp_keepalive)
-    out.emplace_back("TCPKeepAlive", c.tcp_keepalive->value ? "yes" : "no");
-  return out;
+    return {};
+  // The client drop-in's own directives, so that a user reading both files sees the same lines.
+  return policy::renderedDirectives(r, policy::Side::kSsh);
 }
 
 std::string checkBlockSettings(const BlockSettings& s) {

@@ -1,10 +1,62 @@
+// The policy digest: a stable text of the policy's meaning (not its spelling), written from the
+// declared settings, and its SHA-256.
 #include <openssl/evp.h>
 
 #include <cstdio>
 
 #include "keepalive/policy/policy.h"
+#include "keepalive/policy/schema.h"
+#include "settings_ops.h"
 
 namespace keepalive::policy {
+
+namespace {
+
+template <class T>
+void write(std::string& out, const std::string& key, const Opt<T>& v) {
+  if (!v)
+    return;
+  if constexpr (std::is_same_v<T, bool>) {
+    out += key + "=" + (v->value ? "true" : "false") + "\n";
+  } else if constexpr (std::is_same_v<T, UserAction>) {
+    out += key + "=" + toString(v->value) + "\n";
+  } else if constexpr (detail::kIsList<T>) {
+    out += key + "=" + std::to_string(v->value.size()) + "\n";
+    for (const auto& e : v->value)
+      out += std::to_string(e.value.size()) + ":" + e.value + "\n";
+  } else {
+    out += key + "=" + std::to_string(v->value) + "\n";
+  }
+}
+
+void writeSettings(std::string& out, const std::string& prefix, const Settings& s) {
+  for (const auto& decl : settings())
+    if (!decl.topLevel())
+      detail::withSlot(
+          decl, [&](const auto& slot) { write(out, prefix + std::string(decl.key), slot.get(s)); });
+}
+
+}  // namespace
+
+std::string canonicalText(const Policy& p) {
+  std::string out = "keepalive-policy canonical 1\n";
+  for (const auto& decl : settings())
+    if (decl.topLevel())
+      detail::withSlot(decl,
+                       [&](const auto& slot) { write(out, std::string(decl.key), slot.get(p)); });
+  writeSettings(out, "", p.base);
+  if (p.hosts) {
+    for (std::size_t i = 0; i < p.hosts->value.size(); ++i) {
+      const auto& o = p.hosts->value[i];
+      std::string prefix = "hosts[" + std::to_string(i) + "].";
+      out += prefix + "match=" + std::to_string(o.match.size()) + "\n";
+      for (const auto& m : o.match)
+        out += std::to_string(m.value.size()) + ":" + m.value + "\n";
+      writeSettings(out, prefix, o.settings);
+    }
+  }
+  return out;
+}
 
 std::string policyDigest(const Policy& p) {
   const std::string text = canonicalText(p);

@@ -1,8 +1,10 @@
+// The drop-ins and the explanation of each effective value, written from the declared settings.
 #include "keepalive/policy/render.h"
 
-#include <cstdio>
-
 #include "keepalive/policy/duration.h"
+#include "keepalive/policy/schema.h"
+#include "settings_ops.h"
+#include "text.h"
 
 namespace keepalive::policy {
 namespace {
@@ -16,17 +18,42 @@ std::string header(const char* what, const std::string& digest) {
          digest + "\n";
 }
 
-void line(std::string& out, const char* keyword, const Opt<std::int64_t>& v) {
-  if (!v)
-    return;
-  if (v->derived)
-    out += std::string("# ") + keyword + ": " + v->note + "\n";
-  out += std::string(keyword) + " " + std::to_string(v->value) + "\n";
+// A value as sshd_config and ssh_config take it, and as sshd -T and ssh -G print it.
+template <class T>
+std::string directiveValue(const T& v) {
+  if constexpr (std::is_same_v<T, bool>)
+    return v ? "yes" : "no";
+  else if constexpr (std::is_same_v<T, std::int64_t>)
+    return std::to_string(v);
+  else
+    static_assert(!sizeof(T), "only numbers and booleans are rendered into a drop-in");
 }
 
-void line(std::string& out, const char* keyword, const Opt<bool>& v) {
-  if (v)
-    out += std::string(keyword) + (v->value ? " yes\n" : " no\n");
+// Calls f(setting, keyword, value, the Value) for each directive the drop-in for side sets.
+template <class F>
+void forEachDirective(const Settings& s, Side side, F&& f) {
+  for (const auto& decl : settings()) {
+    if (!decl.directive || decl.directive->side != side)
+      continue;
+    detail::withSlot(decl, [&]<class T>(const Slot<T>& slot) {
+      if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t>) {
+        if (const auto& v = slot.get(s))
+          f(decl, std::string(decl.directive->keyword), directiveValue(v->value), *v);
+      }
+    });
+  }
+}
+
+std::string body(const Resolved& r, Side side) {
+  std::string out;
+  forEachDirective(
+      r.settings, side,
+      [&out](const Setting&, const std::string& keyword, const std::string& value, const auto& v) {
+        if (v.derived)
+          out += "# " + keyword + ": " + v.note + "\n";
+        out += keyword + " " + value + "\n";
+      });
+  return out;
 }
 
 std::string source(const SourcePos& pos, bool derived, const std::string& note) {
@@ -37,92 +64,94 @@ std::string source(const SourcePos& pos, bool derived, const std::string& note) 
   return pos.str();
 }
 
+// A value as explain() shows it.
 template <class T>
-void add(std::vector<Explanation>& out, const char* target, const char* keyword, const Opt<T>& v,
-         const std::string& unset, std::string (*fmt)(const T&)) {
-  if (!v) {
-    out.push_back({target, keyword, "-", unset});
-    return;
+std::string shown(const Setting& decl, const T& v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v ? "yes" : "no";
+  } else if constexpr (std::is_same_v<T, UserAction>) {
+    return toString(v);
+  } else if constexpr (detail::kIsList<T>) {
+    std::string out;
+    for (const auto& e : v)
+      out += (out.empty() ? "" : ",") + e.value;
+    return out.empty() ? "-" : out;
+  } else {
+    if (decl.directive)
+      return directiveValue(v);
+    if (decl.kind == Kind::kDuration)
+      return formatDuration(v);
+    if (decl.kind == Kind::kMode)
+      return detail::octal(v);
+    return std::to_string(v);
   }
-  out.push_back({target, keyword, fmt(v->value), source(v->pos, v->derived, v->note)});
 }
 
-std::string num(const std::int64_t& v) {
-  return std::to_string(v);
-}
-std::string yesno(const bool& v) {
-  return v ? "yes" : "no";
-}
-std::string octal(std::int64_t v) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%04llo", static_cast<long long>(v));
-  return buf;
+// The groups explain() lists, in order; a setting's group is its directive's program, its
+// section for network and users, and otherwise the daemon, which acts on it itself.
+std::string group(const Setting& s) {
+  if (s.directive)
+    return toString(s.directive->side);
+  if (s.section() == "network" || s.section() == "users")
+    return std::string(s.section());
+  return "daemon";
 }
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> renderedDirectives(const Resolved& r, Side side) {
+  std::vector<std::pair<std::string, std::string>> out;
+  forEachDirective(r.settings, side,
+                   [&out](const Setting&, const std::string& keyword, const std::string& value,
+                          const auto&) { out.emplace_back(keyword, value); });
+  return out;
+}
+
 std::string renderSshd(const Resolved& r, const std::string& digest) {
-  std::string out = header("sshd", digest);
-  const auto& s = r.settings.server;
-  std::string body;
-  line(body, "ClientAliveInterval", s.client_alive_interval);
-  line(body, "ClientAliveCountMax", s.client_alive_count_max);
-  line(body, "TCPKeepAlive", s.tcp_keepalive);
-  if (body.empty())
-    body = "# The policy sets no sshd keepalive values for this host.\n";
-  return out + body;
+  std::string b = body(r, Side::kSshd);
+  if (b.empty())
+    b = "# The policy sets no sshd keepalive values for this host.\n";
+  return header("sshd", digest) + b;
 }
 
 std::string renderClient(const Resolved& r, const std::string& digest) {
-  std::string out = header("ssh client", digest);
-  const auto& c = r.settings.client;
-  std::string body;
-  line(body, "ServerAliveInterval", c.server_alive_interval);
-  line(body, "ServerAliveCountMax", c.server_alive_count_max);
-  line(body, "TCPKeepAlive", c.tcp_keepalive);
-  if (body.empty())
-    body = "# The policy sets no ssh client keepalive values for this host.\n";
-  return out + body;
+  std::string b = body(r, Side::kSsh);
+  if (b.empty())
+    b = "# The policy sets no ssh client keepalive values for this host.\n";
+  return header("ssh client", digest) + b;
 }
 
 std::vector<Explanation> explain(const Resolved& r) {
   std::vector<Explanation> out;
-  const auto& s = r.settings;
-  add(
-      out, "network", "idle_timeout", s.network.idle_timeout, "not set: no interval is derived",
-      +[](const std::int64_t& v) { return formatDuration(v); });
-  add(out, "sshd", "ClientAliveInterval", s.server.client_alive_interval,
-      "not set: sshd's own (0, no probes)", num);
-  add(out, "sshd", "ClientAliveCountMax", s.server.client_alive_count_max,
-      "not set: sshd's own (3)", num);
-  add(out, "sshd", "TCPKeepAlive", s.server.tcp_keepalive, "not set: sshd's own (yes)", yesno);
-  add(out, "ssh", "ServerAliveInterval", s.client.server_alive_interval,
-      "not set: ssh's own (0, no probes)", num);
-  add(out, "ssh", "ServerAliveCountMax", s.client.server_alive_count_max, "not set: ssh's own (3)",
-      num);
-  add(out, "ssh", "TCPKeepAlive", s.client.tcp_keepalive, "not set: ssh's own (yes)", yesno);
-  auto fixed = [&out](const char* target, const char* key, std::string value, const SourcePos& pos,
-                      const std::string& note) {
-    out.push_back({target, key, std::move(value), source(pos, false, note)});
-  };
-  fixed("users", "action", toString(r.users_action.value), r.users_action.pos, r.users_action.note);
-  fixed("users", "min_uid", std::to_string(r.users_min_uid.value), r.users_min_uid.pos,
-        r.users_min_uid.note);
-  std::string ex;
-  for (const auto& e : r.users_exclude)
-    ex += (ex.empty() ? "" : ",") + e.value;
-  fixed("users", "exclude", ex.empty() ? "-" : ex,
-        s.users.exclude ? s.users.exclude->pos : SourcePos{}, s.users.exclude ? "" : "default");
-  fixed("users", "config_mode", octal(r.users_config_mode.value), r.users_config_mode.pos,
-        r.users_config_mode.note);
-  fixed("users", "ssh_dir_mode", octal(r.users_ssh_dir_mode.value), r.users_ssh_dir_mode.pos,
-        r.users_ssh_dir_mode.note);
-  fixed("daemon", "reconcile_interval", formatDuration(r.reconcile_interval.value),
-        r.reconcile_interval.pos, r.reconcile_interval.note);
-  fixed("daemon", "server.ensure_include", yesno(r.ensure_include.value), r.ensure_include.pos,
-        r.ensure_include.note);
-  fixed("daemon", "client.per_user_block", yesno(r.per_user_block.value), r.per_user_block.pos,
-        r.per_user_block.note);
+  for (const char* g : {"network", "sshd", "ssh", "users", "daemon"}) {
+    for (const auto& decl : settings()) {
+      if (group(decl) != g)
+        continue;
+      const std::string keyword = decl.directive        ? std::string(decl.directive->keyword)
+                                  : g == decl.section() ? std::string(decl.name())
+                                                        : std::string(decl.key);
+      detail::withSlot(decl, [&]<class T>(const Slot<T>& slot) {
+        if (!slot.in && !slot.resolved)
+          return;  // version: not a setting of the host
+        if constexpr (detail::kIsList<T>) {
+          const auto& v = slot.get(r.settings);
+          out.push_back(
+              {g, keyword, shown(decl, slot.get(r)), v ? source(v->pos, false, "") : "default"});
+        } else if (slot.resolved) {
+          const auto& v = slot.get(r);
+          out.push_back({g, keyword, shown(decl, v.value), source(v.pos, false, v.note)});
+        } else if (const auto& v = slot.get(r.settings)) {
+          out.push_back({g, keyword, shown(decl, v->value), source(v->pos, v->derived, v->note)});
+        } else {
+          const std::string unset =
+              decl.directive
+                  ? std::string(g) + "'s own (" + std::string(decl.directive->opensshDefault) + ")"
+                  : std::string(decl.unset);
+          out.push_back({g, keyword, "-", "not set: " + unset});
+        }
+      });
+    }
+  }
   return out;
 }
 

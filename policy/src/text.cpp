@@ -14,6 +14,12 @@ std::string quote(std::string_view text) {
   return "'" + keepalive::escape(text, {60, /*asciiOnly=*/true, "'\\"}) + "'";
 }
 
+std::string octal(long long mode) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%04llo", mode);
+  return buf;
+}
+
 bool isYaml11Bool(std::string_view s) {
   static constexpr std::array<std::string_view, 22> kWords = {
       "y",    "Y",    "yes",   "Yes",   "YES",   "n",  "N",  "no", "No",  "NO",  "true",

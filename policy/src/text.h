@@ -18,6 +18,9 @@ bool isYaml11Number(std::string_view s);
 // YAML 1.2 core schema booleans.
 bool isYaml12Bool(std::string_view s, bool* value = nullptr);
 
+// A mode as chmod takes it and messages print it: "0600".
+std::string octal(long long mode);
+
 // Damerau-less Levenshtein distance, enough for typo suggestions.
 int editDistance(std::string_view a, std::string_view b);
 

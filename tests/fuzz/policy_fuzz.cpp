@@ -136,7 +136,7 @@ Rendered renderAll(const kp::Policy& p, const std::vector<kp::PolicyFile>& files
   for (const auto& host : kHosts) {
     kp::Diagnostics hostDiags = kp::checkForHost(p, host);
     checkDiagnostics(hostDiags, files);
-    // loadPolicy checks pairs only up to kMaxPairChecks (policy.cpp) overrides.
+    // loadPolicy checks pairs only up to kMaxPairChecks (rules.cpp) overrides.
     if (!p.hosts || p.hosts->value.size() <= 200)
       FUZZ_CHECK(!hostDiags.hasErrors(), describe(hostDiags));
     kp::Resolved r = kp::resolve(p, host);

@@ -1,5 +1,7 @@
 // The keepalive policy language, version 1: the typed model, loading (parse + per-file checks +
-// merge), per-host resolution and the semantic rules. Pure: no I/O, no syscalls.
+// merge), per-host resolution and the semantic rules. Pure: no I/O, no syscalls. The fields below
+// are the typed storage; each setting's key, type, default, range and directive are declared once
+// in schema.h, and the code that reads, merges, resolves and renders them derives from there.
 #pragma once
 
 #include <cstdint>

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "keepalive/policy/policy.h"
+#include "keepalive/policy/schema.h"
 
 namespace keepalive::policy {
 
@@ -16,6 +18,12 @@ inline constexpr const char* kClientDropIn = "/etc/ssh/ssh_config.d/00-keepalive
 // spells out is copied verbatim, so no policy text can inject a directive.
 std::string renderSshd(const Resolved& r, const std::string& digest);
 std::string renderClient(const Resolved& r, const std::string& digest);
+
+// The directives the drop-in for side sets, in the drop-in's order: keyword as the drop-in spells
+// it ("ClientAliveInterval"; sshd -T and ssh -G print it in lower case) and value as sshd -T and
+// ssh -G print it ("300", "yes"). What the daemon compares the effective configuration with, and
+// what the per-user block of client.per_user_block repeats.
+std::vector<std::pair<std::string, std::string>> renderedDirectives(const Resolved& r, Side side);
 
 // One effective setting and the reason it has its value, for `keepalivectl render --explain`.
 struct Explanation {

@@ -1,0 +1,116 @@
+// Every policy setting, declared once: its key, type, default, range, the sshd or ssh directive it
+// renders to and its documentation line. Parsing (unknown keys and their did-you-mean included),
+// type and range checks, merging files, host overrides, resolution, the drop-ins, the digest and
+// the reference table in docs/policy.md all derive from this one table, so a new setting is one
+// more row (plus its semantic rules, if any, in rules.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "keepalive/policy/policy.h"
+
+namespace keepalive::policy {
+
+// The two programs the drop-ins configure.
+enum class Side { kSshd, kSsh };
+const char* toString(Side s);  // "sshd", "ssh"
+
+// How a value is written in a policy (docs/policy.md section 5).
+enum class Kind {
+  kWholeNumber,  // unquoted decimal digits, at most Range::max
+  kDuration,     // 30s, 5m, 1h30m or whole seconds, at most kMaxDurationSeconds
+  kBoolean,      // true or false
+  kUserAction,   // enforce, report or off
+  kMode,         // a quoted octal mode, "0600"
+  kNameList,     // a list of user or host name globs
+};
+
+using NameList = std::vector<Value<std::string>>;
+
+// When a range is checked: as each file is read, or once on the merged policy, where a later
+// file may still have replaced a value out of range.
+enum class RangeStage { kEachFile, kMerged };
+
+struct Range {
+  std::int64_t min = 0;
+  std::int64_t max = 0;  // the bound the parser enforces
+  bool zeroOff = false;  // 0 turns the setting off and is allowed below min
+  RangeStage stage = RangeStage::kEachFile;
+  // Follows "KEY VALUE" in the error for a value below min.
+  std::string_view tooShort;
+};
+
+struct Directive {
+  Side side;
+  std::string_view keyword;         // as sshd_config(5) and ssh_config(5) spell it
+  std::string_view opensshDefault;  // what sshd or ssh use when the drop-in leaves it out
+};
+
+// Where a setting's value lives in the typed model. T is the value type its Kind parses to.
+template <class T>
+struct ResolvedSlot {
+  using type = Value<T>;
+};
+template <>
+struct ResolvedSlot<NameList> {
+  using type = NameList;
+};
+template <class T>
+struct Slot {
+  Opt<T>& (*in)(Settings&) = nullptr;  // section settings: also set by host overrides
+  Opt<T>& (*top)(Policy&) = nullptr;   // top-level settings: the whole fleet only
+  // Where resolve() puts it with the default filled in, for the settings the daemon itself uses.
+  typename ResolvedSlot<T>::type& (*resolved)(Resolved&) = nullptr;
+  std::optional<T> fallback;  // the default; none when the setting is left to sshd and ssh
+
+  // Read access; the accessors are the same for both.
+  const Opt<T>& get(const Settings& s) const { return in(const_cast<Settings&>(s)); }
+  const Opt<T>& get(const Policy& p) const { return top(const_cast<Policy&>(p)); }
+  const typename ResolvedSlot<T>::type& get(const Resolved& r) const {
+    return resolved(const_cast<Resolved&>(r));
+  }
+};
+using AnySlot = std::variant<Slot<std::int64_t>, Slot<bool>, Slot<UserAction>, Slot<NameList>>;
+
+struct Setting {
+  std::string_view key;  // "server.client_alive_interval", "reconcile_interval"
+  AnySlot slot;
+  Kind kind;
+  Range range;
+  std::optional<Directive> directive;
+  std::string_view doc;  // one line for the reference table
+  // What "unset" means, when the setting has no default and renders no directive.
+  std::string_view unset;
+  // kNameList: what one item is ("a user name or glob").
+  std::string_view item;
+  // The reference table's "default" and "allowed" cells when they say more than the declaration
+  // (a derived default, a pointer to the rules).
+  std::string_view docDefault;
+  std::string_view docAllowed;
+
+  bool topLevel() const { return key.find('.') == std::string_view::npos; }
+  std::string_view section() const;  // "server"; empty at the top level
+  std::string_view name() const;     // "client_alive_interval"
+};
+
+// Every setting, in the order the reference table, the digest and explain() list them.
+const std::vector<Setting>& settings();
+const Setting* findSetting(std::string_view key);
+
+// The sections a host override may also set, in order: network, server, client, users.
+const std::vector<std::string_view>& sections();
+
+// The keys allowed at one place in a policy file, in declaration order: "" is the top level,
+// "hosts[]" an item of hosts, otherwise a section name.
+std::vector<std::string_view> keysAt(std::string_view where);
+
+// The reference table of docs/policy.md section 6, rendered from the declarations (Markdown, one
+// row per key, trailing newline).
+std::string referenceTable();
+
+}  // namespace keepalive::policy
