@@ -220,10 +220,14 @@ std::string suggest(std::string_view typo, std::span<const std::string> candidat
   std::string best;
   std::size_t bestDistance = 0;
   for (const auto& c : candidates) {
-    const std::size_t d = editDistance(t, lowered(c));
     // A third of the name may be wrong, and at least one letter: "jsn" is json, "stat" is status,
     // but "frobnicate" is nothing.
-    if (d > std::max<std::size_t>(1, c.size() / 3))
+    const std::size_t most = std::max<std::size_t>(1, c.size() / 3);
+    // The lengths' difference is a lower bound of the distance: a long argument costs nothing.
+    if (t.size() > c.size() + most || c.size() > t.size() + most)
+      continue;
+    const std::size_t d = editDistance(t, lowered(c));
+    if (d > most)
       continue;
     if (best.empty() || d < bestDistance) {
       best = c;

@@ -241,10 +241,7 @@ std::string globalHelp() {
 }
 
 int runCommandLine(std::span<const std::string> argv) {
-  if (argv.empty())
-    return runVerb(*findVerb(kDefaultVerb), argv);
-  const std::string& first = argv.front();
-  if (first.size() > 1 && first[0] == '-') {
+  if (!argv.empty() && argv.front().size() > 1 && argv.front()[0] == '-') {
     const Parsed p = parseVerb(kGlobal, argv.first(1));
     if (!p.error.empty()) {
       std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", kProgram, p.error.c_str(), kProgram);
@@ -254,12 +251,17 @@ int runCommandLine(std::span<const std::string> argv) {
       std::printf("%s %s\n", kProgram, KEEPALIVE_VERSION);
       return kExitOk;
     }
-    std::fputs(globalHelp().c_str(), stdout);
-    return kExitOk;
+    if (p.help || p.args.has("help")) {
+      std::fputs(globalHelp().c_str(), stdout);
+      return kExitOk;
+    }
+    argv = argv.subspan(1);  // "--": what follows is the verb
   }
-  const VerbSpec* verb = findVerb(first);
+  if (argv.empty())
+    return runVerb(*findVerb(kDefaultVerb), argv);
+  const VerbSpec* verb = findVerb(argv.front());
   if (!verb)
-    return unknownCommand(first);
+    return unknownCommand(argv.front());
   return runVerb(*verb, argv.subspan(1));
 }
 

@@ -126,6 +126,7 @@ TEST_CASE("usage errors exit 2") {
   CHECK_THAT(missing.err, Catch::Contains("option '--root' needs a value"));
   CHECK(ctl({"help", "nosuchverb"}).exit_code == 2);
   CHECK(ctl({"--bogus"}).exit_code == 2);
+  CHECK(ctl({"--", "frobnicate"}).exit_code == 2);
 }
 
 TEST_CASE("a mistyped verb or option exits 2 and names the nearest one") {

@@ -149,6 +149,7 @@ TEST_CASE("cli table: a mistyped verb or option is suggested by edit distance") 
   CHECK(suggest("frobnicate", verbs).empty());
   CHECK(suggest("x", verbs).empty());
   CHECK(suggest("", verbs).empty());
+  CHECK(suggest(std::string(1 << 20, 's'), verbs).empty());
 
   auto jsn = parse("status", {"--jsn"});
   CHECK(jsn.error == "unknown option '--jsn'; did you mean '--json'?");
