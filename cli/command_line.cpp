@@ -43,12 +43,17 @@ std::string lowered(std::string_view s) {
   return out;
 }
 
-// Every option the parser knows for this verb: its own and the implicit --help.
+// Every option the parser knows for this verb: its own and the implicit --help (unless it declares
+// one, as the options before the verb do).
 std::vector<const OptionSpec*> known(const VerbSpec& verb) {
   std::vector<const OptionSpec*> out;
-  for (const auto& o : verb.options)
+  bool help = false;
+  for (const auto& o : verb.options) {
     out.push_back(&o);
-  out.push_back(&kHelpOption);
+    help = help || std::string_view(o.name) == kHelpOption.name;
+  }
+  if (!help)
+    out.push_back(&kHelpOption);
   return out;
 }
 

@@ -189,6 +189,13 @@ TEST_CASE("cli table: options parse as getopt_long did") {
         std::vector<std::string>{"State,Generation", "UsersCovered", "X"});
 
   CHECK(parse("validate", {"-qh", "--bogus"}).help);
+  // Before the verb, --help is declared (it lists the verbs) and abbreviates as well.
+  for (const char* help : {"--he", "--help", "-h"}) {
+    auto g = parseVerb(globalOptions(), std::vector<std::string>{help});
+    CHECK(g.error.empty());
+    CHECK(g.args.has("help"));
+  }
+  CHECK(parseVerb(globalOptions(), std::vector<std::string>{"--v"}).args.has("version"));
   CHECK(parse("status", {"--he"}).help);
   CHECK(parse("validate", {"--root"}).error == "option '--root' needs a value");
   CHECK(parse("show", {"-p"}).error == "option '-p' needs a value");
