@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstddef>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,7 +24,7 @@ struct OptionSpec {
   const char* name;             // long name without "--"
   char shortName = 0;           // 0: none
   const char* value = nullptr;  // the value's name in help ("DIR"); nullptr: a flag
-  const char* help = "";        // '\n' starts a continuation line, indented under the first
+  const char* help = "";        // '\n' breaks the line; lines wrap at 80 columns in --help
   unsigned flags = 0;           // OptionFlag
   int exclusiveGroup = 0;       // options with the same nonzero group exclude each other
 };
