@@ -123,12 +123,6 @@ int withDaemon(const char* verb, const std::function<int()>& body) {
   }
 }
 
-int rootIsOffline(const char* verb) {
-  return usageError(verb,
-                    "--root serves the offline verbs (validate, render); online verbs ask "
-                    "keepalive-policyd on the system bus (DBUS_SYSTEM_BUS_ADDRESS)");
-}
-
 std::string propString(const Properties& p, const std::string& name) {
   auto it = p.find(name);
   if (it == p.end() || !it->second.containsValueOfType<std::string>())

@@ -59,9 +59,6 @@ inline constexpr const char* kOwnEntryOnly =
 // exit code 3; an error the daemon answered with prints "keepalivectl VERB: ..." and gives 1.
 int withDaemon(const char* verb, const std::function<int()>& body);
 
-// Every online verb refuses --root with this (the offline verbs read files under it).
-int rootIsOffline(const char* verb);
-
 // Property values by type; a property that is missing or of another type gives the default.
 std::string propString(const Properties& p, const std::string& name);
 std::uint64_t propNumber(const Properties& p, const std::string& name);

@@ -1,5 +1,3 @@
-#include <getopt.h>
-
 #include <cstdio>
 
 #include "keepalive/policy/advise.h"
@@ -8,33 +6,8 @@
 
 namespace keepalive::cli {
 
-int runAdvise(int argc, char** argv) {
-  static const option kOpts[] = {{"idle-timeout", required_argument, nullptr, 't'},
-                                 {"help", no_argument, nullptr, 'h'},
-                                 {nullptr, 0, nullptr, 0}};
-  std::string idle;
-  optind = 0;
-  opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
-    switch (c) {
-      case 't':
-        idle = optarg;
-        break;
-      case 'h':
-        std::printf(
-            "Usage: keepalivectl advise --idle-timeout DURATION\n\n"
-            "Recommend keepalive settings for sshd, the OpenSSH client and PuTTY, with the\n"
-            "reason for each, for a path whose shortest NAT or firewall idle timeout is\n"
-            "DURATION (30s, 5m, 1h, 1h30m or whole seconds).\n");
-        return kExitOk;
-      case ':':
-        return usageError("advise", std::string("option '") + argv[optind - 1] + "' needs a value");
-      default:
-        return usageError("advise", std::string("unknown option '") + argv[optind - 1] + "'");
-    }
-  }
-  if (optind < argc)
-    return usageError("advise", std::string("unexpected argument '") + argv[optind] + "'");
+int runAdvise(const Args& args) {
+  const std::string idle = args.value("idle-timeout");
   if (idle.empty())
     return usageError("advise", "--idle-timeout is required, e.g. --idle-timeout 10m");
   auto t = policy::parseDuration(idle);

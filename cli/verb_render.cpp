@@ -1,5 +1,3 @@
-#include <getopt.h>
-
 #include <algorithm>
 #include <cstdio>
 
@@ -9,62 +7,13 @@
 
 namespace keepalive::cli {
 
-int runRender(int argc, char** argv) {
-  static const option kOpts[] = {{"host", required_argument, nullptr, 'H'},
-                                 {"root", required_argument, nullptr, 'r'},
-                                 {"explain", no_argument, nullptr, 'e'},
-                                 {"sshd", no_argument, nullptr, 's'},
-                                 {"client", no_argument, nullptr, 'c'},
-                                 {"help", no_argument, nullptr, 'h'},
-                                 {nullptr, 0, nullptr, 0}};
-  std::string host, root;
-  bool explainIt = false, onlySshd = false, onlyClient = false;
-  optind = 0;
-  opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
-    switch (c) {
-      case 'H':
-        host = optarg;
-        break;
-      case 'r':
-        root = optarg;
-        if (root.empty())
-          return usageError("render", "--root needs a non-empty path");
-        break;
-      case 'e':
-        explainIt = true;
-        break;
-      case 's':
-        onlySshd = true;
-        break;
-      case 'c':
-        onlyClient = true;
-        break;
-      case 'h':
-        std::printf(
-            "Usage: keepalivectl render [--host NAME] [--root DIR] [--explain] [--sshd|--client]\n"
-            "                           [FILE...]\n\n"
-            "Print the drop-ins keepalive-policyd would install on a host, without touching it:\n"
-            "  /etc/ssh/sshd_config.d/00-keepalive-policy.conf\n"
-            "  /etc/ssh/ssh_config.d/00-keepalive-policy.conf\n"
-            "With no FILE, renders the system policy (policy.yaml and policy.d/*.yaml).\n\n"
-            "  --host NAME  render for this host name (default: this host); host overrides\n"
-            "               match its short and fully qualified forms\n"
-            "  --root DIR   read the system policy under DIR instead of /\n"
-            "  --explain    show each effective value and the file:line that set it\n"
-            "  --sshd       print only the sshd drop-in's text\n"
-            "  --client     print only the ssh client drop-in's text\n\n"
-            "Exit status: 0 rendered, 1 policy invalid (nothing printed on stdout), 2 usage.\n");
-        return kExitOk;
-      case ':':
-        return usageError("render", std::string("option '") + argv[optind - 1] + "' needs a value");
-      default:
-        return usageError("render", std::string("unknown option '") + argv[optind - 1] + "'");
-    }
-  }
-  if (onlySshd && onlyClient)
-    return usageError("render", "--sshd and --client exclude each other");
-  std::vector<std::string> files(argv + optind, argv + argc);
+int runRender(const Args& args) {
+  const std::string host = args.value("host"), root = args.value("root");
+  if (args.has("root") && root.empty())
+    return usageError("render", "--root needs a non-empty path");
+  const bool explainIt = args.has("explain"), onlySshd = args.has("sshd"),
+             onlyClient = args.has("client");
+  const std::vector<std::string>& files = args.operands();
   LoadedPolicy lp = loadPolicyFrom(files, root);
   printDiagnostics(lp.diags);
   if (lp.diags.hasErrors()) {

@@ -1,5 +1,3 @@
-#include <getopt.h>
-
 #include <algorithm>
 #include <cstdio>
 
@@ -103,42 +101,8 @@ nlohmann::ordered_json toJson(const Properties& p) {
 
 }  // namespace
 
-int runStatus(int argc, char** argv) {
-  static const option kOpts[] = {{"json", no_argument, nullptr, 'j'},
-                                 {"root", required_argument, nullptr, 'r'},
-                                 {"help", no_argument, nullptr, 'h'},
-                                 {nullptr, 0, nullptr, 0}};
-  bool json = false;
-  optind = 0;
-  opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
-    switch (c) {
-      case 'j':
-        json = true;
-        break;
-      case 'r':
-        return rootIsOffline("status");
-      case 'h':
-        std::printf(
-            "Usage: keepalivectl status [--json]\n\n"
-            "Show whether the policy is in force, since when, and what is wrong: the state,\n"
-            "the policy files and digest, the last apply and its result, the effective sshd\n"
-            "and ssh keepalive settings with the file and line behind each, the users\n"
-            "covered, non-compliant and unwatched, the counts of reloads and repairs, and\n"
-            "the last error. Asks keepalive-policyd on the system bus (one GetAll); anyone\n"
-            "may run it.\n\n"
-            "  --json   every property of org.keepalivepolicy1.Manager as one JSON object,\n"
-            "           keyed by property name\n\n"
-            "Exit status: 0 the daemon answered, 2 usage, 3 keepalive-policyd unreachable.\n");
-        return kExitOk;
-      case ':':
-        return usageError("status", std::string("option '") + argv[optind - 1] + "' needs a value");
-      default:
-        return usageError("status", std::string("unknown option '") + argv[optind - 1] + "'");
-    }
-  }
-  if (optind < argc)
-    return usageError("status", std::string("unexpected argument '") + argv[optind] + "'");
+int runStatus(const Args& args) {
+  const bool json = args.has("json");
   return withDaemon("status", [&] {
     ManagerClient client;
     const Properties p = client.getAll();

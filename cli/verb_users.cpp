@@ -1,5 +1,3 @@
-#include <getopt.h>
-
 #include <algorithm>
 #include <cstdio>
 
@@ -65,55 +63,9 @@ nlohmann::ordered_json toJson(const std::vector<UserRecord>& users, std::uint32_
 
 }  // namespace
 
-int runUsers(int argc, char** argv) {
-  static const option kOpts[] = {{"noncompliant", no_argument, nullptr, 'n'},
-                                 {"json", no_argument, nullptr, 'j'},
-                                 {"root", required_argument, nullptr, 'r'},
-                                 {"help", no_argument, nullptr, 'h'},
-                                 {nullptr, 0, nullptr, 0}};
-  bool json = false, noncompliant = false;
-  optind = 0;
-  opterr = 0;
-  for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
-    switch (c) {
-      case 'n':
-        noncompliant = true;
-        break;
-      case 'j':
-        json = true;
-        break;
-      case 'r':
-        return rootIsOffline("users");
-      case 'h':
-        std::printf(
-            "Usage: keepalivectl users [--noncompliant] [--json] [NAME]\n\n"
-            "List the users whose ~/.ssh/config the policy covers, with each one's state:\n"
-            "ok, repaired, non-compliant, refused:WHY, error:WHY, unwatched or unresponsive.\n"
-            "Asks keepalive-policyd on the system bus; anyone may run it, but only root sees\n"
-            "every user: anyone else sees their own entry alone.\n\n"
-            "  --noncompliant  only users whose state is neither ok nor repaired\n"
-            "  --json          {\"matched\": N, \"restricted\": true|false, [\"note\": \"...\",]\n"
-            "                  \"users\": [{\"name\", \"uid\", \"home\", \"state\",\n"
-            "                  \"last_change\" (microseconds since the epoch, 0 = never),\n"
-            "                  \"repairs\", \"refusals\"}]}; restricted: not run as root, so\n"
-            "                  only your own entry\n"
-            "  NAME            only this user (yourself, unless run as root)\n\n"
-            "A reply holds at most 16 MiB of records (about 200000 users); fewer users than\n"
-            "matched means the list was cut.\n\n"
-            "Exit status: 0 listed, 1 no such user or the daemon refused, 2 usage,\n"
-            "3 keepalive-policyd unreachable.\n");
-        return kExitOk;
-      case ':':
-        return usageError("users", std::string("option '") + argv[optind - 1] + "' needs a value");
-      default:
-        return usageError("users", std::string("unknown option '") + argv[optind - 1] + "'");
-    }
-  }
-  std::string name;
-  if (optind < argc)
-    name = argv[optind++];
-  if (optind < argc)
-    return usageError("users", std::string("unexpected argument '") + argv[optind] + "'");
+int runUsers(const Args& args) {
+  const bool json = args.has("json"), noncompliant = args.has("noncompliant");
+  const std::string name = args.operands().empty() ? "" : args.operands().front();
   if (!name.empty() && noncompliant)
     return usageError("users", "NAME and --noncompliant exclude each other");
   const std::string filter = !name.empty() ? "user:" + name : noncompliant ? "noncompliant" : "";

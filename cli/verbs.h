@@ -1,9 +1,12 @@
-// keepalivectl's verbs. Each lives in its own file and parses its own options.
+// keepalivectl's verbs. Each lives in its own file; their options are declared in one table
+// (verb_table.cpp), and each verb's run function receives them parsed.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
+#include "command_line.h"
 #include "keepalive/policy/diagnostic.h"
 #include "keepalive/policy/policy.h"
 
@@ -15,22 +18,26 @@ inline constexpr int kExitPolicy = 1;    // policy invalid, or host not complian
 inline constexpr int kExitUsage = 2;     // bad command line
 inline constexpr int kExitNoDaemon = 3;  // keepalive-policyd unreachable
 
-struct Verb {
-  const char* name;
-  const char* args;
-  const char* summary;
-  int (*run)(int argc, char** argv);
-};
+// The table of verbs and options (verb_table.cpp) and what runs it.
+std::span<const VerbSpec> verbTable();
+// The options before the verb (-h|--help, --version), as a VerbSpec of their own.
+const VerbSpec& globalOptions();
+// "[-h|--help] [--version] [VERB [OPTIONS] [ARGS]]", one item each.
+std::vector<std::string> globalSynopsisItems();
+std::string globalHelp();
+// argv without the program's name. No verb runs `status`.
+int runCommandLine(std::span<const std::string> argv);
 
-int runValidate(int argc, char** argv);
-int runRender(int argc, char** argv);
-int runAdvise(int argc, char** argv);
+// Each verb gets its command line parsed against its row of the table.
+int runValidate(const Args& args);
+int runRender(const Args& args);
+int runAdvise(const Args& args);
 // Online verbs: they ask keepalive-policyd on the system bus (online.h).
-int runStatus(int argc, char** argv);
-int runUsers(int argc, char** argv);
-int runReload(int argc, char** argv);
-int runCheck(int argc, char** argv);
-int runShow(int argc, char** argv);
+int runStatus(const Args& args);
+int runUsers(const Args& args);
+int runReload(const Args& args);
+int runCheck(const Args& args);
+int runShow(const Args& args);
 
 // Shared by the offline verbs.
 struct LoadedPolicy {

@@ -129,6 +129,33 @@ TEST_CASE("status prints a summary like systemctl status, in colour only on a te
   CHECK(noColor.out.find("\x1b[") == std::string::npos);
 }
 
+TEST_CASE("keepalivectl with no verb prints what status prints") {
+  PrivateBus bus;
+  Driver driver(bus);
+  // "Last apply: ...; 3min 2s ago" may tick between the two runs; every other line is the same.
+  auto withoutAgo = [](const std::string& text) {
+    std::string out;
+    std::size_t b = 0;
+    for (std::size_t e; (e = text.find('\n', b)) != std::string::npos; b = e + 1)
+      if (text.compare(b, e - b, "  Last apply: ", 0, 14) != 0)
+        out += text.substr(b, e - b + 1);
+    return out + text.substr(b);
+  };
+  auto bare = ctl(bus, {});
+  auto status = ctl(bus, {"status"});
+  REQUIRE(status.exit_code == 0);
+  CHECK(bare.exit_code == 0);
+  CHECK_THAT(bare.out, StartsWith("\u25cf keepalive-policyd: ok\n"));
+  CHECK_THAT(bare.out, Contains(" ago: applied (generation 1)\n"));
+  CHECK(withoutAgo(bare.out) == withoutAgo(status.out));
+  CHECK(lineCount(bare.out) == lineCount(status.out));
+  CHECK(bare.err == status.err);
+  // And as anyone, where the answer is the same too.
+  auto nobody = ctl(bus, {}, /*asNobody=*/true);
+  CHECK(nobody.exit_code == 0);
+  CHECK(withoutAgo(nobody.out) == withoutAgo(ctl(bus, {"status"}, true).out));
+}
+
 TEST_CASE("show prints every property, -p picks some and --value drops the names") {
   PrivateBus bus;
   Driver driver(bus);

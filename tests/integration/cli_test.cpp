@@ -111,8 +111,9 @@ TEST_CASE("validate: runs without root") {
 }
 
 TEST_CASE("usage errors exit 2") {
-  CHECK(ctl({}).exit_code == 2);
-  CHECK(ctl({"frobnicate"}).exit_code == 2);
+  auto unknown = ctl({"frobnicate"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err == "keepalivectl: unknown command 'frobnicate'\nTry 'keepalivectl --help'.\n");
   auto r = ctl({"validate", "--bogus"});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Catch::Contains("unknown option '--bogus'"));
@@ -124,6 +125,50 @@ TEST_CASE("usage errors exit 2") {
   CHECK(missing.exit_code == 2);
   CHECK_THAT(missing.err, Catch::Contains("option '--root' needs a value"));
   CHECK(ctl({"help", "nosuchverb"}).exit_code == 2);
+  CHECK(ctl({"--bogus"}).exit_code == 2);
+  CHECK(ctl({"--", "frobnicate"}).exit_code == 2);
+}
+
+TEST_CASE("a mistyped verb or option exits 2 and names the nearest one") {
+  auto verb = ctl({"stauts"});
+  CHECK(verb.exit_code == 2);
+  CHECK(verb.out.empty());
+  CHECK(verb.err ==
+        "keepalivectl: unknown command 'stauts'; did you mean 'status'?\n"
+        "Try 'keepalivectl --help'.\n");
+  auto help = ctl({"help", "rendr"});
+  CHECK(help.exit_code == 2);
+  CHECK_THAT(help.err, Catch::StartsWith("keepalivectl: unknown command 'rendr'; did you mean "
+                                         "'render'?\n"));
+  // Parsed before the bus is asked: no daemon needed to be told.
+  auto option = ctl({"status", "--jsn"});
+  CHECK(option.exit_code == 2);
+  CHECK(option.out.empty());
+  CHECK(option.err ==
+        "keepalivectl status: unknown option '--jsn'; did you mean '--json'?\n"
+        "Try 'keepalivectl status --help'.\n");
+  auto strict = ctl({"validate", kExample, "--stirct"});
+  CHECK(strict.exit_code == 2);
+  CHECK_THAT(strict.err, Catch::StartsWith("keepalivectl validate: unknown option '--stirct'; did "
+                                           "you mean '--strict'?\n"));
+  auto global = ctl({"--verison"});
+  CHECK(global.exit_code == 2);
+  CHECK_THAT(global.err, Catch::StartsWith("keepalivectl: unknown option '--verison'; did you "
+                                           "mean '--version'?\n"));
+}
+
+TEST_CASE("keepalivectl with no verb is keepalivectl status") {
+  // No daemon here: both fail alike, exit 3, where a missing verb used to be a usage error. Every
+  // online verb fails so without a daemon; the dbus suite tells status from them on a live bus.
+  TempDir dir;
+  const std::vector<std::string> env = {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + dir.path() + "/bus"};
+  auto bare = run({keepalivectlPath()}, std::chrono::seconds(20), env);
+  auto status = run({keepalivectlPath(), "status"}, std::chrono::seconds(20), env);
+  CHECK(bare.exit_code == 3);
+  CHECK(bare.exit_code == status.exit_code);
+  CHECK(bare.out == status.out);
+  CHECK(bare.err == status.err);
+  CHECK_THAT(bare.err, Catch::StartsWith("keepalivectl: cannot reach keepalive-policyd"));
 }
 
 TEST_CASE("render refuses a policy whose overrides break a rule together") {
@@ -141,12 +186,19 @@ TEST_CASE("render refuses a policy whose overrides break a rule together") {
 }
 
 TEST_CASE("every verb has --help") {
-  for (const char* v : {"validate", "render", "advise"}) {
+  for (const char* v :
+       {"validate", "render", "advise", "status", "users", "reload", "check", "show", "help"}) {
     auto r = ctl({v, "--help"});
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.out, Catch::StartsWith(std::string("Usage: keepalivectl ") + v));
+    CHECK(ctl({"help", v}).out == r.out);
+    CHECK(ctl({v, "-h"}).out == r.out);
   }
-  CHECK(ctl({"--help"}).exit_code == 0);
+  auto global = ctl({"--help"});
+  CHECK(global.exit_code == 0);
+  CHECK_THAT(global.out, Catch::StartsWith("Usage: keepalivectl [-h|--help] [--version]"));
+  CHECK(ctl({"help"}).out == global.out);
+  CHECK(ctl({"-h"}).out == global.out);
   CHECK_THAT(ctl({"help", "render"}).out, Catch::Contains("--explain"));
   CHECK_THAT(ctl({"--version"}).out, Catch::StartsWith("keepalivectl "));
 }

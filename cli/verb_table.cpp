@@ -1,0 +1,268 @@
+// keepalivectl's one table of verbs and options. Parsing, --help, the usage lines, the list of
+// verbs and the did-you-mean suggestions all come from it; keepalivectl(1)'s SYNOPSIS and the
+// README's table are checked against it (tests/unit/cli_table_test.cpp).
+#include <cstdio>
+
+#include "command_line.h"
+#include "verbs.h"
+
+namespace keepalive::cli {
+namespace {
+
+constexpr const char* kProgram = "keepalivectl";
+
+// --root serves the offline verbs; the online verbs recognise it only to say so.
+const OptionSpec kRootRefused{
+    "root", 0, "DIR",
+    "--root serves the offline verbs (validate, render); online verbs ask keepalive-policyd on "
+    "the system bus (DBUS_SYSTEM_BUS_ADDRESS)",
+    kRefused};
+
+int runHelp(const Args& args);
+
+const std::vector<VerbSpec> kVerbs = {
+    {"validate",
+     "check policy files; no FILE means the system policy",
+     {"FILE", kMany},
+     {{"strict", 0, nullptr, "warnings fail validation too"},
+      {"quiet", 'q', nullptr, "no summary line on success (diagnostics are still printed)"},
+      {"root", 0, "DIR", "read the system policy under DIR instead of /"}},
+     "Check policy files without applying them. With no FILE, checks the system\n"
+     "policy: /etc/keepalive-policy/policy.yaml, then policy.d/*.yaml, merged in that\n"
+     "order, refused unless root alone can change them (no symlinks, root's, not\n"
+     "group- or other-writable), as keepalive-policyd refuses them. Several FILEs are\n"
+     "merged in the order given; a single fragment validates alone; their owner and\n"
+     "mode are not checked (Ansible's temporary copy).\n"
+     "Diagnostics go to stderr as FILE:LINE:COL: error|warning: message.",
+     "Exit status: 0 valid, 1 invalid (or warnings with --strict), 2 usage.\n"
+     "Ansible: template: ... validate: 'keepalivectl validate %s'",
+     runValidate},
+    {"render",
+     "print the sshd and ssh drop-ins the policy gives this host",
+     {"FILE", kMany},
+     {{"host", 0, "NAME",
+       "render for this host name (default: this host); host overrides\n"
+       "match its short and fully qualified forms"},
+      {"root", 0, "DIR", "read the system policy under DIR instead of /"},
+      {"explain", 0, nullptr, "show each effective value and the file:line that set it"},
+      {"sshd", 0, nullptr, "print only the sshd drop-in's text", 0, 1},
+      {"client", 0, nullptr, "print only the ssh client drop-in's text", 0, 1}},
+     "Print the drop-ins keepalive-policyd would install on a host, changing nothing:\n"
+     "  /etc/ssh/sshd_config.d/00-keepalive-policy.conf\n"
+     "  /etc/ssh/ssh_config.d/00-keepalive-policy.conf\n"
+     "With no FILE, renders the system policy (policy.yaml and policy.d/*.yaml).",
+     "Exit status: 0 rendered, 1 policy invalid (nothing printed on stdout), 2 usage.",
+     runRender},
+    {"advise",
+     "recommend keepalive settings for a NAT idle timeout",
+     {},
+     {{"idle-timeout", 0, "DURATION",
+       "the shortest NAT or firewall idle timeout on the path; at least 3s", kRequired}},
+     "Recommend keepalive settings for sshd, the OpenSSH client and PuTTY, with the\n"
+     "reason for each, for a path whose shortest NAT or firewall idle timeout is\n"
+     "DURATION (30s, 5m, 1h, 1h30m or whole seconds).",
+     "Exit status: 0 advised, 2 usage.",
+     runAdvise},
+    {"status",
+     "whether the policy is in force, since when, what is wrong",
+     {},
+     {{"json", 0, nullptr,
+       "every property of org.keepalivepolicy1.Manager as one JSON object,\n"
+       "keyed by property name"},
+      kRootRefused},
+     "Show whether the policy is in force, since when, and what is wrong: the state,\n"
+     "the policy files and digest, the last apply and its result, the effective sshd\n"
+     "and ssh keepalive settings with the file and line behind each, the users\n"
+     "covered, non-compliant and unwatched, the counts of reloads and repairs, and\n"
+     "the last error. Asks keepalive-policyd on the system bus (one GetAll); anyone\n"
+     "may run it. 'keepalivectl' with no verb runs it.",
+     "Exit status: 0 the daemon answered, 2 usage, 3 keepalive-policyd unreachable.",
+     runStatus},
+    {"users",
+     "each covered user's compliance",
+     {"NAME", 1, false, "only this user (yourself, unless run as root)"},
+     {{"noncompliant", 0, nullptr, "only users whose state is neither ok nor repaired"},
+      {"json", 0, nullptr,
+       "{\"matched\": N, \"restricted\": true|false, [\"note\": \"...\",]\n"
+       "\"users\": [{\"name\", \"uid\", \"home\", \"state\",\n"
+       "\"last_change\" (microseconds since the epoch, 0 = never),\n"
+       "\"repairs\", \"refusals\"}]}; restricted: not run as root, so\n"
+       "only your own entry"},
+      kRootRefused},
+     "List the users whose ~/.ssh/config the policy covers, with each one's state:\n"
+     "ok, repaired, non-compliant, refused:WHY, error:WHY, unwatched or unresponsive.\n"
+     "Asks keepalive-policyd on the system bus; anyone may run it, but only root sees\n"
+     "every user: anyone else sees their own entry alone.",
+     "A reply holds at most 16 MiB of records (about 200000 users); fewer users than\n"
+     "matched means the list was cut.\n\n"
+     "Exit status: 0 listed, 1 no such user or the daemon refused, 2 usage,\n"
+     "3 keepalive-policyd unreachable.",
+     runUsers},
+    {"reload",
+     "re-read and apply the policy now (root)",
+     {},
+     {kRootRefused},
+     "Have keepalive-policyd re-read the policy and apply it now, as SIGHUP does, and\n"
+     "wait for the transaction (sshd -t, reload of sshd, verification; at most 25 s).\n"
+     "Root only.",
+     "Exit status: 0 the new policy is in force (applied, or unchanged), 1 it is not\n"
+     "(policy-error or rolled-back: the last good policy stays in force; see\n"
+     "keepalivectl status) or the daemon refused, 2 usage, 3 keepalive-policyd\n"
+     "unreachable or no answer in time.",
+     runReload},
+    {"check",
+     "verify everything now; exit 1 when not compliant",
+     {},
+     {{"json", 0, nullptr,
+       "{\"compliant\": true|false, \"restricted\": true|false,\n"
+       "[\"note\": \"...\",] \"findings\": [...]}; restricted: not run as root,\n"
+       "so only the host's and your own user's findings"},
+      kRootRefused},
+     "Have keepalive-policyd verify everything now, changing nothing: the effective\n"
+     "sshd and ssh values, the drop-ins and every user's ~/.ssh/config. Prints one\n"
+     "line per finding. Anyone may run it; only root sees every user's findings,\n"
+     "anyone else the host's and their own.",
+     "Exit status: 0 compliant, 1 not compliant (or the daemon refused), 2 usage,\n"
+     "3 keepalive-policyd unreachable.",
+     runCheck},
+    {"show",
+     "print properties of the daemon",
+     {},
+     {{"property", 'p', "NAME[,NAME...]",
+       "only these properties; repeat it or separate names by commas", kRepeatable},
+      {"value", 0, nullptr, "print only the values"},
+      kRootRefused},
+     "Print properties of keepalive-policyd's org.keepalivepolicy1.Manager as\n"
+     "NAME=VALUE lines, all of them sorted by name, or those given with -p in that\n"
+     "order. Lists are space-separated; EffectiveServer and EffectiveClient are\n"
+     "KEYWORD=VALUE (SOURCE), comma-separated; LastApplyTime is microseconds since the\n"
+     "epoch. Anyone may run it.",
+     "Exit status: 0 shown, 2 usage (also an unknown property), 3 keepalive-policyd\n"
+     "unreachable.",
+     runShow},
+    {"help",
+     "print this help, or a verb's usage and options",
+     {"VERB", 1},
+     {},
+     "Print the verbs, or with VERB, that verb's usage and options as\n"
+     "'keepalivectl VERB --help' does.",
+     "Exit status: 0 printed, 2 usage (also an unknown VERB).",
+     runHelp},
+};
+
+// The options before the verb. Only -h|--help and --version: a verb's options follow the verb.
+const VerbSpec kGlobal = {kProgram,
+                          "",
+                          {},
+                          {{"help", 'h', nullptr, "print this help and exit"},
+                           {"version", 0, nullptr, "print the version and exit"}},
+                          "",
+                          "",
+                          nullptr};
+
+const char* const kDefaultVerb = "status";
+
+const VerbSpec* findVerb(std::string_view name) {
+  for (const auto& v : kVerbs)
+    if (name == v.name)
+      return &v;
+  return nullptr;
+}
+
+int unknownCommand(const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& v : kVerbs)
+    names.push_back(v.name);
+  std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", kProgram,
+               withSuggestion("unknown command '" + name + "'", suggest(name, names)).c_str(),
+               kProgram);
+  return kExitUsage;
+}
+
+int runHelp(const Args& args) {
+  if (args.operands().empty()) {
+    std::fputs(globalHelp().c_str(), stdout);
+    return kExitOk;
+  }
+  const VerbSpec* v = findVerb(args.operands().front());
+  if (!v)
+    return unknownCommand(args.operands().front());
+  std::fputs(verbHelp(kProgram, *v).c_str(), stdout);
+  return kExitOk;
+}
+
+int runVerb(const VerbSpec& verb, std::span<const std::string> argv) {
+  const Parsed p = parseVerb(verb, argv);
+  if (p.help) {
+    std::fputs(verbHelp(kProgram, verb).c_str(), stdout);
+    return kExitOk;
+  }
+  if (!p.error.empty())
+    return usageError(verb.name, p.error);
+  return verb.run(p.args);
+}
+
+}  // namespace
+
+std::span<const VerbSpec> verbTable() {
+  return kVerbs;
+}
+
+const VerbSpec& globalOptions() {
+  return kGlobal;
+}
+
+std::vector<std::string> globalSynopsisItems() {
+  std::vector<std::string> items = synopsisItems(kGlobal.options);
+  items.push_back("[VERB [OPTIONS] [ARGS]]");
+  return items;
+}
+
+std::string globalHelp() {
+  std::string out = usageLine(kProgram, globalSynopsisItems());
+  out +=
+      "\nKeep SSH sessions alive behind NAT and firewalls, as fleet policy.\n"
+      "With no VERB, keepalivectl runs 'status'.\n\nVerbs:\n";
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& v : kVerbs) {
+    const std::string args = operandSynopsis(v);
+    rows.emplace_back(args.empty() ? v.name : std::string(v.name) + " " + args, v.summary);
+  }
+  out += helpRows(rows) + "\nOptions:\n";
+  rows.clear();
+  for (const auto& o : kGlobal.options)
+    rows.emplace_back(optionLabel(o), o.help);
+  out += helpRows(rows);
+  out +=
+      "\nRun 'keepalivectl VERB --help' for a verb's options.\n"
+      "Exit status: 0 ok, 1 policy or compliance problem, 2 usage, 3 daemon\n"
+      "unreachable.\n";
+  return out;
+}
+
+int runCommandLine(std::span<const std::string> argv) {
+  if (!argv.empty() && argv.front().size() > 1 && argv.front()[0] == '-') {
+    const Parsed p = parseVerb(kGlobal, argv.first(1));
+    if (!p.error.empty()) {
+      std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", kProgram, p.error.c_str(), kProgram);
+      return kExitUsage;
+    }
+    if (p.args.has("version")) {
+      std::printf("%s %s\n", kProgram, KEEPALIVE_VERSION);
+      return kExitOk;
+    }
+    if (p.help || p.args.has("help")) {
+      std::fputs(globalHelp().c_str(), stdout);
+      return kExitOk;
+    }
+    argv = argv.subspan(1);  // "--": what follows is the verb
+  }
+  if (argv.empty())
+    return runVerb(*findVerb(kDefaultVerb), argv);
+  const VerbSpec* verb = findVerb(argv.front());
+  if (!verb)
+    return unknownCommand(argv.front());
+  return runVerb(*verb, argv.subspan(1));
+}
+
+}  // namespace keepalive::cli
