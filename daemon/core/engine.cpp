@@ -19,27 +19,11 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The keywords our drop-in sets for a target, with our values as sshd -T / ssh -G print them.
+// The keywords our drop-in sets for a target, with our values as sshd -T / ssh -G print them:
+// from the policy's one declaration of each setting.
 std::vector<std::pair<std::string, std::string>> ours(const policy::Resolved& r, Target t) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto num = [&out](const char* kw, const policy::Opt<std::int64_t>& v) {
-    if (v)
-      out.emplace_back(kw, std::to_string(v->value));
-  };
-  auto yn = [&out](const char* kw, const policy::Opt<bool>& v) {
-    if (v)
-      out.emplace_back(kw, v->value ? "yes" : "no");
-  };
-  if (t == Target::kSshd) {
-    num("ClientAliveInterval", r.settings.server.client_alive_interval);
-    num("ClientAliveCountMax", r.settings.server.client_alive_count_max);
-    yn("TCPKeepAlive", r.settings.server.tcp_keepalive);
-  } else {
-    num("ServerAliveInterval", r.settings.client.server_alive_interval);
-    num("ServerAliveCountMax", r.settings.client.server_alive_count_max);
-    yn("TCPKeepAlive", r.settings.client.tcp_keepalive);
-  }
-  return out;
+  return policy::renderedDirectives(r,
+                                    t == Target::kSshd ? policy::Side::kSshd : policy::Side::kSsh);
 }
 
 // The lines sshd or ssh act on; comments (the header's digest, derivation notes) are not among
