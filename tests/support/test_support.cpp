@@ -48,16 +48,6 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
   return r;
 }
 
-void writeFile(const std::string& path, const std::string& text, int mode) {
-  {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f)
-      throw std::runtime_error("cannot write " + path);
-    f << text;
-  }
-  ::chmod(path.c_str(), static_cast<mode_t>(mode));
-}
-
 char procState(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
   std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
@@ -65,27 +55,10 @@ char procState(pid_t pid) {
   return close != std::string::npos && close + 2 < s.size() ? s[close + 2] : '?';
 }
 
-std::string readFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f)
-    throw std::runtime_error("cannot read " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void makeDirs(const std::string& path, int mode) {
-  std::filesystem::create_directories(path);
-  ::chmod(path.c_str(), static_cast<mode_t>(mode));
-}
-
 bool isRoot() {
   return ::geteuid() == 0;
 }
 
-std::string dataDir() {
-  return KEEPALIVE_TEST_DATA;
-}
 std::string keepalivectlPath() {
   return KEEPALIVECTL_PATH;
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "test_files.h"
+
 namespace keepalive::test {
 
 // A directory removed (recursively) when the object dies.
@@ -37,14 +39,9 @@ RunResult run(const std::vector<std::string>& argv,
               std::chrono::milliseconds timeout = std::chrono::seconds(20),
               const std::vector<std::string>& extraEnv = {});
 
-void writeFile(const std::string& path, const std::string& text, int mode = 0644);
-std::string readFile(const std::string& path);
 // State letter of /proc/PID/stat: 'T' when stopped, 'D' in an uninterruptible wait.
 char procState(pid_t pid);
-void makeDirs(const std::string& path, int mode = 0755);
 bool isRoot();
-// The directory holding test data (tests/data), set at build time.
-std::string dataDir();
 // Built binaries, set at build time.
 std::string keepalivectlPath();
 

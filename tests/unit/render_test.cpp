@@ -10,7 +10,7 @@
 #include "helpers.h"
 #include "keepalive/policy/policy.h"
 #include "keepalive/policy/render.h"
-#include "test_support.h"
+#include "test_files.h"
 
 namespace fs = std::filesystem;
 using namespace keepalive::policy;

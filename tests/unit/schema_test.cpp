@@ -11,7 +11,7 @@
 #include "helpers.h"
 #include "keepalive/policy/render.h"
 #include "keepalive/policy/schema.h"
-#include "test_support.h"
+#include "test_files.h"
 
 using namespace keepalive::policy;
 using keepalive::test::dataDir;
