@@ -18,6 +18,7 @@
 #include "adapters/log.h"
 #include "keepalive/io/policy_files.h"
 #include "keepalive/policy/render.h"
+#include "sys/clock.h"
 
 namespace keepalive::daemon {
 namespace {
@@ -74,15 +75,11 @@ std::string baseOf(const std::string& p) {
 }  // namespace
 
 std::int64_t RealClock::realtimeUsec() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+  return sys::realtimeUsec();
 }
 
 std::int64_t RealClock::monotonicUsec() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+  return sys::monotonicUsec();
 }
 
 Daemon::Daemon(DaemonOptions o)

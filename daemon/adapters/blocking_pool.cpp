@@ -1,5 +1,7 @@
 #include "blocking_pool.h"
 
+#include "sys/clock.h"
+
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,10 +20,7 @@ namespace keepalive::daemon {
 namespace {
 
 std::uint64_t nowUsec() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000 +
-         static_cast<std::uint64_t>(ts.tv_nsec) / 1000;
+  return static_cast<std::uint64_t>(sys::monotonicUsec());
 }
 
 }  // namespace

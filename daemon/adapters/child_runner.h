@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/task.h"
-#include "process.h"
+#include "sys/process.h"
 
 namespace keepalive::daemon {
 

@@ -1,6 +1,6 @@
 #include "fs_store.h"
 
-#include "adapters/unique_fd.h"
+#include "sys/unique_fd.h"
 
 #include <dirent.h>
 #include <fcntl.h>

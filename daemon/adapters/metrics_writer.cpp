@@ -1,6 +1,6 @@
 #include "metrics_writer.h"
 
-#include "adapters/unique_fd.h"
+#include "sys/unique_fd.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

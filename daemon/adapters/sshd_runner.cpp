@@ -9,7 +9,7 @@
 #include "core/config_text.h"
 #include "fs_store.h"
 #include "keepalive/io/policy_files.h"
-#include "process.h"
+#include "sys/process.h"
 
 namespace keepalive::daemon {
 namespace {

@@ -1,6 +1,6 @@
 #include "systemd_manager.h"
 
-#include "unique_fd.h"
+#include "sys/unique_fd.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

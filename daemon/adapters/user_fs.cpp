@@ -1,6 +1,6 @@
 #include "user_fs.h"
 
-#include "adapters/unique_fd.h"
+#include "sys/unique_fd.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>

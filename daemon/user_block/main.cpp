@@ -20,8 +20,8 @@
 
 #include "user_block/helper_protocol.h"
 
-#include "adapters/descendants.h"
-#include "adapters/unique_fd.h"
+#include "sys/descendants.h"
+#include "sys/unique_fd.h"
 #include "user_block/user_block.h"
 
 namespace {

@@ -4,7 +4,7 @@
 #include <memory>
 #include <vector>
 
-#include "adapters/process.h"
+#include "sys/process.h"
 #include "user_block/helper_protocol.h"
 #include "user_block/scope.h"
 
