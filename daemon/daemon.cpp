@@ -357,16 +357,12 @@ std::string Daemon::representativeUser() {
 }
 
 void Daemon::applyPolicy(const std::string& trigger, ReloadDone done) {
-  if (requested_.apply.find(trigger) == std::string::npos)
-    requested_.apply += (requested_.apply.empty() ? "" : ", ") + trigger;
-  if (done)
-    requested_.reloads.push_back(std::move(done));
+  queue_.requestApply(trigger, done ? std::optional<ReloadDone>(std::move(done)) : std::nullopt);
   runNextSoon();
 }
 
 void Daemon::reconcile(const std::string& trigger) {
-  if (requested_.reconcile.find(trigger) == std::string::npos)
-    requested_.reconcile += (requested_.reconcile.empty() ? "" : ", ") + trigger;
+  queue_.requestReconcile(trigger);
   runNextSoon();
 }
 
@@ -376,7 +372,7 @@ void Daemon::check(std::optional<std::uint32_t> onlyUid,
     done({{"no policy in force: " + engine_->state().reason, std::nullopt}});
     return;
   }
-  requested_.checks.push_back({onlyUid, std::move(done)});
+  queue_.requestCheck({onlyUid, std::move(done)});
   runNextSoon();
 }
 
@@ -395,14 +391,20 @@ int Daemon::onRunNext(sd_event_source*, void* self) {
     sd_event_exit(d->loop_, 0);
     return 0;
   }
-  // An apply also restores drift (it installs the policy), so it goes first and covers a
-  // requested reconcile; a Check then sees the result of both.
-  if (!d->requested_.apply.empty())
-    d->startApply();
-  else if (!d->requested_.reconcile.empty())
-    d->startReconcile();
-  else if (!d->requested_.checks.empty())
-    d->startCheck();
+  auto run = d->queue_.next();
+  if (!run)
+    return 0;
+  switch (run->kind) {
+    case RunKind::kApply:
+      d->startApply(std::move(*run));
+      break;
+    case RunKind::kReconcile:
+      d->startReconcile(std::move(*run));
+      break;
+    case RunKind::kVerify:
+      d->startCheck(std::move(*run));
+      break;
+  }
   return 0;
 }
 
@@ -411,23 +413,18 @@ void Daemon::transactionEnded() {
     sd_event_exit(loop_, 0);
     return;
   }
-  if (!requested_.apply.empty() || !requested_.reconcile.empty() || !requested_.checks.empty())
+  if (queue_.pending())
     runNextSoon();
 }
 
-void Daemon::startApply() {
-  const std::string trigger = std::move(requested_.apply);
-  requested_.apply.clear();
-  requested_.reconcile.clear();
-  auto reloads = std::move(requested_.reloads);
-  requested_.reloads.clear();
+void Daemon::startApply(Queue::Run run) {
   if (ready_)
     sd_notify(0, "RELOADING=1\nSTATUS=applying the policy");
   policy::Diagnostics diags;
   auto files = io::readSystemPolicy(o_.root, diags);
   sshd_->setUser(representativeUser());
-  engine_->apply(std::move(files), std::move(diags), trigger,
-                 [this, reloads = std::move(reloads)](Outcome o) {
+  engine_->apply(std::move(files), std::move(diags), run.trigger,
+                 [this, reloads = std::move(run.reloads)](Outcome o) {
                    report(o);
                    applyUsers(true);
                    if (dbus_) {
@@ -445,25 +442,21 @@ void Daemon::startApply() {
                  });
 }
 
-void Daemon::startReconcile() {
-  const std::string trigger = std::move(requested_.reconcile);
-  requested_.reconcile.clear();
+void Daemon::startReconcile(Queue::Run run) {
   if (!otherConfigChanged_ && engine_->dropInsAsDesired()) {
     transactionEnded();  // our own write, seen through inotify: nothing to do
     return;
   }
   otherConfigChanged_ = false;
-  engine_->reconcile(trigger, [this](Outcome o) {
+  engine_->reconcile(run.trigger, [this](Outcome o) {
     report(o);
     transactionEnded();
   });
 }
 
-void Daemon::startCheck() {
-  auto checks = std::move(requested_.checks);
-  requested_.checks.clear();
+void Daemon::startCheck(Queue::Run run) {
   // Fresh observations, no change: sshd -T and ssh -G, the drop-ins' bytes, every user.
-  engine_->verifyNow([this, checks = std::move(checks)](Outcome o) {
+  engine_->verifyNow([this, checks = std::move(run.checks)](Outcome o) {
     report(o);
     for (const auto& c : checks)
       c.done(findings(c.onlyUid));

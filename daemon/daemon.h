@@ -19,6 +19,7 @@
 #include "adapters/systemd_manager.h"
 #include "adapters/user_watcher.h"
 #include "core/engine.h"
+#include "core/transaction_queue.h"
 #include "dbus_service.h"
 #include "user_block/runner.h"
 
@@ -72,14 +73,20 @@ class Daemon {
   // Requests for a transaction. One runs at a time; requests that arrive meanwhile are
   // coalesced into one follow-up run, started from the loop once the running one has ended.
   using ReloadDone = std::function<void(std::uint64_t, std::string)>;
+  // What waits for the next transaction.
+  struct CheckWaiter {
+    std::optional<std::uint32_t> onlyUid;
+    std::function<void(std::vector<Finding>)> done;
+  };
+  using Queue = TransactionQueue<ReloadDone, CheckWaiter>;
   void applyPolicy(const std::string& trigger, ReloadDone done = {});
   void reconcile(const std::string& trigger);
   void check(std::optional<std::uint32_t> onlyUid, std::function<void(std::vector<Finding>)> done);
   void runNextSoon();
   static int onRunNext(sd_event_source*, void* self);
-  void startApply();
-  void startReconcile();
-  void startCheck();
+  void startApply(Queue::Run run);
+  void startReconcile(Queue::Run run);
+  void startCheck(Queue::Run run);
   void transactionEnded();
   void report(const Outcome& o);
   void notifyStatus();
@@ -131,17 +138,7 @@ class Daemon {
   std::int64_t repairedRefillUsec_ = 0;
   std::uint64_t repairedSuppressed_ = 0;
 
-  // What waits for the next transaction.
-  struct CheckWaiter {
-    std::optional<std::uint32_t> onlyUid;
-    std::function<void(std::vector<Finding>)> done;
-  };
-  struct Requests {
-    std::string apply;  // the trigger(s) of a requested apply; "" = none
-    std::vector<ReloadDone> reloads;
-    std::string reconcile;  // likewise
-    std::vector<CheckWaiter> checks;
-  } requested_;
+  Queue queue_;
   sd_event_source* runNext_ = nullptr;
   bool stopping_ = false;  // SIGTERM came during a transaction: exit when it ends
 

@@ -1,6 +1,6 @@
 #include "test_support.h"
 
-#include "adapters/process.h"
+#include "sys/process.h"
 
 #include <fcntl.h>
 #include <signal.h>

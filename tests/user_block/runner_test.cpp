@@ -21,7 +21,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "adapters/process.h"
+#include "sys/process.h"
 #include "test_support.h"
 #include "user_block/helper_protocol.h"
 #include "user_block/runner.h"
