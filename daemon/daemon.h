@@ -12,6 +12,7 @@
 
 #include "adapters/banner_probe.h"
 #include "adapters/child_runner.h"
+#include "adapters/config_watch.h"
 #include "adapters/fs_store.h"
 #include "adapters/inotify.h"
 #include "adapters/metrics_writer.h"
@@ -68,7 +69,6 @@ class Daemon {
   void applyUsers(bool full);
   void updateUsersHealth();
   std::string usersSummary() const;
-  void watchPolicyDir();
   void arm(sd_event_source* timer, std::chrono::milliseconds delay);
   // Requests for a transaction. One runs at a time; requests that arrive meanwhile are
   // coalesced into one follow-up run, started from the loop once the running one has ended.
@@ -115,7 +115,7 @@ class Daemon {
   sd_event_source* driftTimer_ = nullptr;
   sd_event_source* reconcileTimer_ = nullptr;
   std::unique_ptr<Inotify> inotify_;
-  int policyWd_ = -1, fragmentsWd_ = -1, parentWd_ = -1;
+  std::unique_ptr<ConfigWatch> configWatch_;  // after inotify_, whose watches it holds
 
   FsDropInStore store_;
   std::unique_ptr<ChildRunner> children_;
