@@ -77,6 +77,30 @@ RepairPlan plan(const Observed& o, const UserEntry& u, mode_t want, bool dir) {
 
 }  // namespace
 
+const char* toString(UserState s) {
+  switch (s) {
+    case UserState::kOk:
+      return "ok";
+    case UserState::kRepaired:
+      return "repaired";
+    case UserState::kNonCompliant:
+      return "non-compliant";
+    case UserState::kRefused:
+      return "refused";
+    case UserState::kError:
+      return "error";
+    case UserState::kUnresponsive:
+      return "unresponsive";
+  }
+  return "?";
+}
+
+std::string userStateText(UserState s, const std::string& detail, bool unwatched) {
+  if (isCompliant(s))
+    return unwatched ? "unwatched" : toString(s);
+  return detail.empty() ? std::string(toString(s)) : std::string(toString(s)) + ":" + detail;
+}
+
 std::vector<UserEntry> parsePasswd(const std::string& text) {
   std::vector<UserEntry> out;
   std::istringstream in(text);

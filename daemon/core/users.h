@@ -21,6 +21,25 @@ struct UserEntry {
   friend bool operator==(const UserEntry&, const UserEntry&) = default;
 };
 
+// A covered user's compliance. The reason beside it (UserRecord::detail) is text for people;
+// nothing decides anything by reading it, or by reading the rendered state.
+enum class UserState : std::uint8_t {
+  kOk,
+  kRepaired,      // compliant since we repaired it
+  kNonCompliant,  // report mode: would repair
+  kRefused,       // not ours to touch
+  kError,         // a check or repair failed; retried with backoff
+  kUnresponsive,  // the home did not answer within the deadline; retried with backoff
+};
+const char* toString(UserState s);  // ok | repaired | non-compliant | refused | error | ...
+// The file is as the policy wants it (ok, repaired). UsersNonCompliant counts the others.
+inline bool isCompliant(UserState s) {
+  return s == UserState::kOk || s == UserState::kRepaired;
+}
+// As ListUsers shows it: "ok", "repaired", "unwatched" (compliant, but no watch covers the
+// user) or "STATE:DETAIL" ("refused:~/.ssh/config is a symlink"; "STATE" without a detail).
+std::string userStateText(UserState s, const std::string& detail, bool unwatched);
+
 // passwd(5) lines; malformed lines are skipped (NSS does the same).
 std::vector<UserEntry> parsePasswd(const std::string& text);
 
