@@ -66,6 +66,23 @@ std::string selfExecutable() {
   return path.empty() ? std::string("/usr/sbin/keepalive-policyd") : path;
 }
 
+// The engine reports its results as words for now; they become an ApplyResult here, once.
+ApplyResult applyResultOf(const std::string& engineResult) {
+  return applyResultFromString(engineResult).value_or(ApplyResult::kNone);
+}
+
+UserRow userRow(const UserRecord& r) {
+  return {r.user.name,
+          r.user.uid,
+          r.user.home,
+          r.state,
+          r.detail,
+          r.unwatched,
+          static_cast<std::uint64_t>(r.last_change_usec),
+          r.repairs,
+          r.refusals};
+}
+
 std::string parentOf(const std::string& p) {
   return p.substr(0, p.rfind('/'));
 }
@@ -121,6 +138,15 @@ Daemon::Daemon(DaemonOptions o)
   });
   // Homes on mounts that may hang are checked by workers: the summary once they are done.
   users_->setSettled([this] { updateUsersHealth(); });
+  // ListUsers' rows, one per change: the bus never copies 100k users to answer.
+  users_->setRecordChanged([this](const UserRecord& rec) {
+    if (dbus_)
+      dbus_->setUser(userRow(rec));
+  });
+  users_->setRecordsReplaced([this] {
+    if (dbus_)
+      dbus_->setUsers(userRows());
+  });
   users_->setHealthChanged([this] { updateUsersHealth(); });
   // One snapshot per loop iteration for D-Bus and the metrics file, however many changes.
   sd_event_add_defer(loop_, &publishSource_, &Daemon::onPublish, this);
@@ -356,7 +382,7 @@ void Daemon::applyPolicy(const std::string& trigger) {
   if (dbus_) {
     // The new properties first: a client reacting to Applied (or to Reload's reply) reads them.
     dbus_->publish(snapshot());
-    dbus_->emitApplied(engine_->state().generation, o.result);
+    dbus_->emitApplied(engine_->state().generation, applyResultOf(o.result));
   }
   scheduleReconcile();
   if (ready_)
@@ -389,7 +415,7 @@ void Daemon::report(const Outcome& o) {
 }
 
 void Daemon::logStateIfChanged() {
-  const std::string summary = engine_->state().summary();
+  const std::string summary = journalLine(snapshot());
   if (summary != lastSummary_) {
     log::info(summary);
     lastSummary_ = summary;
@@ -411,12 +437,13 @@ void Daemon::startBus() {
   if (!o_.bus)
     return;
   DbusHandlers h;
-  h.reload = [this] {
+  h.reload = [this](DbusHandlers::ReloadDone done) {
     applyPolicy("D-Bus Reload");
-    return std::make_pair(engine_->state().generation, engine_->state().last_apply_result);
+    done(engine_->state().generation, applyResultOf(engine_->state().last_apply_result));
   };
-  h.check = [this](std::optional<std::uint32_t> onlyUid) { return checkAll(onlyUid); };
-  h.users = [this] { return userRows(); };
+  h.check = [this](std::optional<std::uint32_t> onlyUid, DbusHandlers::CheckDone done) {
+    checkAll(onlyUid, std::move(done));
+  };
   h.warn = [](const std::string& m) { log::warning(m); };
   h.lost = [](const std::string& m) {
     log::warning("lost the system bus: " + m +
@@ -425,6 +452,7 @@ void Daemon::startBus() {
   };
   try {
     dbus_ = std::make_unique<DbusService>(loop_, std::move(h), snapshot());
+    dbus_->setUsers(userRows());
   } catch (const std::exception& e) {
     // Enforcing matters more than being asked about it: go on without the bus.
     log::warning(std::string("cannot serve ") + kBusName + " on the system bus: " + e.what() +
@@ -460,17 +488,17 @@ int Daemon::onPublish(sd_event_source*, void* self) {
   auto* d = static_cast<Daemon*>(self);
   if (!d->dbus_ && !d->metrics_)
     return 0;
-  const StatusSnapshot s = d->snapshot();
+  const DaemonStatus s = d->snapshot();
   if (d->dbus_)
     d->dbus_->publish(s);
   d->writeMetrics(s);
   return 0;
 }
 
-void Daemon::writeMetrics(const StatusSnapshot& s) {
+void Daemon::writeMetrics(const DaemonStatus& s) {
   if (!metrics_)
     return;
-  metrics_->update(metricsInput(s));
+  metrics_->update(s);
   // A write held back (at most one a second), a retry, or the refresh that keeps the file's
   // mtime telling a running daemon from a dead one.
   if (auto t = metrics_->nextWakeUsec()) {
@@ -487,17 +515,17 @@ int Daemon::onMetricsTimer(sd_event_source*, std::uint64_t, void* self) {
   return 0;
 }
 
-StatusSnapshot Daemon::snapshot() const {
+DaemonStatus Daemon::snapshot() const {
   const State& st = engine_->state();
-  StatusSnapshot s;
-  s.state = toString(st.kind);
+  DaemonStatus s;
+  s.state = st.kind;
   s.state_reason = st.reason;
   s.version = o_.version;
   s.policy_files = st.policy_files;
   s.policy_digest = st.policy_digest;
   s.generation = st.generation;
-  s.last_apply_time = static_cast<std::uint64_t>(st.last_apply_usec);
-  s.last_apply_result = st.last_apply_result;
+  s.last_apply_usec = static_cast<std::uint64_t>(st.last_apply_usec);
+  s.last_apply_result = applyResultOf(st.last_apply_result);
   s.last_error = st.last_error;
   s.sshd_unit = st.sshd_unit;
   s.drop_ins = st.drop_ins;
@@ -515,6 +543,8 @@ StatusSnapshot Daemon::snapshot() const {
   s.reloads_total = st.reloads_total;
   s.rollbacks_total = st.rollbacks_total;
   s.watches_used = static_cast<std::uint32_t>(inotify_->size());
+  s.writes_total = st.writes_total;
+  s.drift_repairs_total = st.drift_repairs_total;
   return s;
 }
 
@@ -522,16 +552,16 @@ std::vector<UserRow> Daemon::userRows() const {
   std::vector<UserRow> rows;
   rows.reserve(users_->covered());
   for (const auto& r : users_->records())
-    rows.push_back({r.user.name, r.user.uid, r.user.home, r.stateText(),
-                    static_cast<std::uint64_t>(r.last_change_usec), r.repairs, r.refusals});
+    rows.push_back(userRow(r));
   return rows;
 }
 
-std::vector<Finding> Daemon::checkAll(std::optional<std::uint32_t> onlyUid) {
+void Daemon::checkAll(std::optional<std::uint32_t> onlyUid, DbusHandlers::CheckDone done) {
   std::vector<Finding> findings;
   if (!engine_->resolved()) {
     findings.push_back({"no policy in force: " + engine_->state().reason, std::nullopt});
-    return findings;
+    done(std::move(findings));
+    return;
   }
   // Fresh observations, no change: sshd -T and ssh -G, the drop-ins' bytes, every user.
   report(engine_->verifyNow());
@@ -543,15 +573,19 @@ std::vector<Finding> Daemon::checkAll(std::optional<std::uint32_t> onlyUid) {
   for (const auto& sh : st.shadowed)
     findings.push_back({sh.describe(), {}});
   // A caller who is not root sees only its own users' findings: the others are not looked at.
-  for (auto& f : users_->verify(onlyUid))
-    findings.push_back({std::move(f.text), f.uid});
-  return findings;
+  // The users in slices, on later turns of the loop.
+  users_->verifyAsync(onlyUid, [findings = std::move(findings), done = std::move(done)](
+                                   std::vector<UserWatcher::Finding> users) mutable {
+    for (auto& f : users)
+      findings.push_back({std::move(f.text), f.uid});
+    done(std::move(findings));
+  });
 }
 
 void Daemon::signalDrift(const Outcome& o) {
   if (!dbus_)
     return;
-  if (o.result == "restored")
+  if (applyResultOf(o.result) == ApplyResult::kRestored)
     for (const auto& e : o.log)
       if (e.message.rfind("wrote \"", 0) == 0) {
         const auto end = e.message.find('"', 7);

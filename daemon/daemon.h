@@ -83,9 +83,9 @@ class Daemon {
   void publishUsersSoon();
   static int onUsersPublish(sd_event_source*, std::uint64_t, void* self);
   static int onMetricsTimer(sd_event_source*, std::uint64_t, void* self);
-  void writeMetrics(const StatusSnapshot& s);
-  StatusSnapshot snapshot() const;
-  std::vector<Finding> checkAll(std::optional<std::uint32_t> onlyUid);
+  void writeMetrics(const DaemonStatus& s);
+  DaemonStatus snapshot() const;
+  void checkAll(std::optional<std::uint32_t> onlyUid, DbusHandlers::CheckDone done);
   std::vector<UserRow> userRows() const;
   void signalDrift(const Outcome& o);
   void signalRepaired(const UserRecord& rec, const std::string& what);
