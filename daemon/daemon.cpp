@@ -586,12 +586,8 @@ void Daemon::signalDrift(const Outcome& o) {
   if (!dbus_)
     return;
   if (applyResultOf(o.result) == ApplyResult::kRestored)
-    for (const auto& e : o.log)
-      if (e.message.rfind("wrote \"", 0) == 0) {
-        const auto end = e.message.find('"', 7);
-        dbus_->emitDrift(e.message.substr(7, end == std::string::npos ? end : end - 7),
-                         "restored to policy " + engine_->state().policy_digest);
-      }
+    for (const auto& path : o.written)
+      dbus_->emitDrift(path, "restored to policy " + engine_->state().policy_digest);
   const auto& now = engine_->state().shadowed;
   for (const auto& sh : now)
     if (std::find(lastShadowed_.begin(), lastShadowed_.end(), sh) == lastShadowed_.end())
