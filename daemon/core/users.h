@@ -58,14 +58,30 @@ struct Observed {
   nlink_t nlink = 1;
 };
 
+// Why a user's object is not ours to touch. The plan's `refusal` is the sentence for people;
+// code decides by this.
+enum class Refusal : std::uint8_t {
+  kNone,
+  kNotDirectory,  // ~/.ssh is not a directory
+  kSymlink,
+  kDirectory,  // ~/.ssh/config is a directory
+  kFifo,
+  kSocket,
+  kSpecial,       // a device or other special file
+  kHardLinks,     // more than one link: may be another user's file
+  kForeignOwner,  // neither the user's nor root's
+};
+const char* toString(Refusal r);  // none | not-directory | symlink | ... | foreign-owner
+
 // The daemon never changes an owner and never widens a mode: the only repair is taking mode bits
 // away from the user's own object, so no moment grants anyone more than before.
 struct RepairPlan {
-  std::string refusal;         // non-empty: not the user's plain object; touch nothing, report this
+  Refusal refused = Refusal::kNone;  // not kNone: not the user's plain object; touch nothing
+  std::string refusal;               // non-empty exactly when refused: the reason, for people
   std::string leftAlone;       // non-empty: root's object that ssh would reject; touch nothing
   std::optional<mode_t> mode;  // the user's own object: narrow to this (a subset of `from`)
   mode_t from = 0;             // the mode observed
-  bool nothingToDo() const { return refusal.empty() && leftAlone.empty() && !mode; }
+  bool nothingToDo() const { return refused == Refusal::kNone && leftAlone.empty() && !mode; }
   // done: "mode set to 0600"; not done (report mode): "mode 0664, would be set to 0600"; else
   // the refusal ("refused: ...") or leftAlone, or "compliant".
   std::string describe(bool done = true) const;
