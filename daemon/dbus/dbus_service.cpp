@@ -213,13 +213,14 @@ class DbusServiceImpl final : public ManagerCalls {
 
   void startCheck(const std::shared_ptr<CheckResult>& r, const Audience& a, uid_t uid) {
     const std::uint64_t started = monotonicUsec();
-    const std::uint64_t id = track([this, r](const std::string& why) {
-      reply(*r, "Check", [&] { r->returnError(sdbus::Error(kErrFailed, "Check: " + why)); });
-    });
-    current_ = id;
+    std::uint64_t id = 0;
     answer(*r, "Check", [&] {
       if (!handlers_.check)
         throw sdbus::Error(kErrFailed, "Check: not available");
+      id = track([this, r](const std::string& why) {
+        reply(*r, "Check", [&] { r->returnError(sdbus::Error(kErrFailed, "Check: " + why)); });
+      });
+      current_ = id;
       // Charged what it took from start to answer: the handler's work runs in its own slices,
       // which the service does not see.
       auto done = once<std::vector<Finding>>(
@@ -232,7 +233,7 @@ class DbusServiceImpl final : public ManagerCalls {
           });
       untrackOnThrow(id, [&] { handlers_.check(a.onlyUid, std::move(done)); });
     });
-    if (!inFlight_.count(id))
+    if (id && !inFlight_.count(id))
       finished(id);  // answered (or failed) before the handler returned
   }
 
