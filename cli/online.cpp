@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <type_traits>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -123,49 +125,9 @@ int withDaemon(const char* verb, const std::function<int()>& body) {
   }
 }
 
-std::string propString(const Properties& p, const std::string& name) {
-  auto it = p.find(name);
-  if (it == p.end() || !it->second.containsValueOfType<std::string>())
-    return {};
-  return it->second.get<std::string>();
-}
-
-std::uint64_t propNumber(const Properties& p, const std::string& name) {
-  auto it = p.find(name);
-  if (it == p.end())
-    return 0;
-  if (it->second.containsValueOfType<std::uint64_t>())
-    return it->second.get<std::uint64_t>();
-  if (it->second.containsValueOfType<std::uint32_t>())
-    return it->second.get<std::uint32_t>();
-  return 0;
-}
-
-std::vector<std::string> propList(const Properties& p, const std::string& name) {
-  auto it = p.find(name);
-  if (it == p.end() || !it->second.containsValueOfType<std::vector<std::string>>())
-    return {};
-  return it->second.get<std::vector<std::string>>();
-}
-
 using SettingsMap = std::map<std::string, sdbus::Struct<std::string, std::string>>;
 
-std::vector<std::tuple<std::string, std::string, std::string>> propSettings(
-    const Properties& p, const std::string& name) {
-  std::vector<std::tuple<std::string, std::string, std::string>> out;
-  auto it = p.find(name);
-  if (it == p.end() || !it->second.containsValueOfType<SettingsMap>())
-    return out;
-  for (const auto& [k, vs] : it->second.get<SettingsMap>())
-    out.emplace_back(k, std::get<0>(vs), std::get<1>(vs));
-  return out;
-}
-
-std::string printable(std::string_view s) {
-  return keepalive::escape(s, {keepalive::kEscapeBusMax});
-}
-
-nlohmann::ordered_json jsonValue(const sdbus::Variant& v) {
+std::optional<daemon::PropertyValue> propertyValue(const sdbus::Variant& v) {
   const std::string t = v.peekValueType();
   if (t == "s")
     return v.get<std::string>();
@@ -173,17 +135,52 @@ nlohmann::ordered_json jsonValue(const sdbus::Variant& v) {
     return v.get<std::uint64_t>();
   if (t == "u")
     return v.get<std::uint32_t>();
-  if (t == "b")
-    return v.get<bool>();
   if (t == "as")
     return v.get<std::vector<std::string>>();
   if (t == "a{s(ss)}") {
-    auto out = nlohmann::ordered_json::object();
+    daemon::EffectiveSettings out;
     for (const auto& [k, vs] : v.get<SettingsMap>())
-      out[k] = {{"value", std::get<0>(vs)}, {"source", std::get<1>(vs)}};
+      out.emplace(k, daemon::EffectiveSetting{std::get<0>(vs), std::get<1>(vs)});
     return out;
   }
-  return nullptr;
+  return std::nullopt;
+}
+
+daemon::DaemonStatus readStatus(const Properties& p, std::vector<std::string>* unread) {
+  daemon::DaemonStatus s;
+  for (const daemon::StatusProperty& prop : daemon::statusProperties()) {
+    auto it = p.find(prop.name);
+    const auto v = it == p.end() ? std::nullopt : propertyValue(it->second);
+    if ((!v || !prop.set(s, *v)) && unread)
+      unread->push_back(prop.name);
+  }
+  return s;
+}
+
+std::string printable(std::string_view s) {
+  return keepalive::escape(s, {keepalive::kEscapeBusMax});
+}
+
+nlohmann::ordered_json jsonValue(const daemon::PropertyValue& v) {
+  return std::visit(
+      [](const auto& x) -> nlohmann::ordered_json {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, daemon::EffectiveSettings>) {
+          auto out = nlohmann::ordered_json::object();
+          for (const auto& [k, e] : x)
+            out[k] = {{"value", e.value}, {"source", e.source}};
+          return out;
+        } else {
+          return x;
+        }
+      },
+      v);
+}
+
+nlohmann::ordered_json jsonValue(const sdbus::Variant& v) {
+  if (v.peekValueType() == "b")
+    return v.get<bool>();
+  const auto value = propertyValue(v);
+  return value ? jsonValue(*value) : nlohmann::ordered_json(nullptr);
 }
 
 void printJson(const nlohmann::ordered_json& j) {
@@ -194,28 +191,10 @@ void printJson(const nlohmann::ordered_json& j) {
 
 std::string showValue(const sdbus::Variant& v) {
   const std::string t = v.peekValueType();
-  if (t == "s")
-    return printable(v.get<std::string>());
-  if (t == "t")
-    return std::to_string(v.get<std::uint64_t>());
-  if (t == "u")
-    return std::to_string(v.get<std::uint32_t>());
   if (t == "b")
     return v.get<bool>() ? "yes" : "no";
-  if (t == "as") {
-    std::string out;
-    for (const auto& s : v.get<std::vector<std::string>>())
-      out += (out.empty() ? "" : " ") + printable(s);
-    return out;
-  }
-  if (t == "a{s(ss)}") {
-    std::string out;
-    for (const auto& [k, vs] : v.get<SettingsMap>())
-      out += (out.empty() ? "" : ", ") + printable(k) + "=" + printable(std::get<0>(vs)) + " (" +
-             printable(std::get<1>(vs)) + ")";
-    return out;
-  }
-  return "[" + t + "]";
+  const auto value = propertyValue(v);
+  return value ? daemon::showText(*value, &printable) : "[" + t + "]";
 }
 
 std::string formatTimestamp(std::uint64_t usec) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -15,6 +16,8 @@
 
 #include <sdbus-c++/sdbus-c++.h>
 #include <nlohmann/json_fwd.hpp>
+
+#include "core/status.h"
 
 namespace keepalive::cli {
 
@@ -59,12 +62,13 @@ inline constexpr const char* kOwnEntryOnly =
 // exit code 3; an error the daemon answered with prints "keepalivectl VERB: ..." and gives 1.
 int withDaemon(const char* verb, const std::function<int()>& body);
 
-// Property values by type; a property that is missing or of another type gives the default.
-std::string propString(const Properties& p, const std::string& name);
-std::uint64_t propNumber(const Properties& p, const std::string& name);
-std::vector<std::string> propList(const Properties& p, const std::string& name);
-std::vector<std::tuple<std::string, std::string, std::string>> propSettings(
-    const Properties& p, const std::string& name);  // keyword, value, source
+// A property's value as the daemon's status table types it (core/status.h); nullopt for a D-Bus
+// type the table does not use.
+std::optional<daemon::PropertyValue> propertyValue(const sdbus::Variant& v);
+// GetAll read back into the daemon's status through the same table. unread, if given, gets the
+// table's properties that were missing, of another type, or held a word this keepalivectl does
+// not know (a newer daemon's state): those keep their defaults.
+daemon::DaemonStatus readStatus(const Properties& p, std::vector<std::string>* unread = nullptr);
 
 // Text for a terminal: keepalive::escape(), so that a home directory or a reason cannot move the
 // cursor, retitle the window or reorder the line (the daemon escaped it already; this is a no-op).
@@ -72,6 +76,7 @@ std::string printable(std::string_view s);
 // A property as JSON: strings, numbers, string lists, and settings as
 // {"keyword": {"value": ..., "source": ...}}; null for a type this keepalivectl does not know.
 nlohmann::ordered_json jsonValue(const sdbus::Variant& v);
+nlohmann::ordered_json jsonValue(const daemon::PropertyValue& v);
 // The one way --json is printed: compact, keys in the order they were added, one line. D-Bus
 // strings are valid UTF-8, but a byte that is not is replaced rather than thrown on.
 void printJson(const nlohmann::ordered_json& j);

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -9,10 +10,13 @@
 namespace keepalive::cli {
 namespace {
 
-const char* dotColor(const std::string& state) {
-  if (state == "ok")
+using daemon::DaemonStatus;
+using daemon::StateKind;
+
+const char* dotColor(const std::optional<StateKind>& state) {
+  if (state == StateKind::kOk)
     return "\x1b[0;1;32m";
-  if (state == "policy-error" || state == "rolled-back")
+  if (state == StateKind::kPolicyError || state == StateKind::kRolledBack)
     return "\x1b[0;1;31m";
   return "\x1b[0;1;33m";  // starting, degraded, shadowed, and states added later
 }
@@ -27,20 +31,19 @@ void field(const char* label, const std::string& value) {
   field(label, std::vector<std::string>{value.empty() ? "none" : value});
 }
 
-std::vector<std::string> settings(const Properties& p, const std::string& name) {
-  auto rows = propSettings(p, name);
+std::vector<std::string> settings(const daemon::EffectiveSettings& rows) {
   std::size_t wk = 0, wv = 0;
-  for (const auto& [k, v, s] : rows) {
+  for (const auto& [k, e] : rows) {
     wk = std::max(wk, printable(k).size());
-    wv = std::max(wv, printable(v).size());
+    wv = std::max(wv, printable(e.value).size());
   }
   std::vector<std::string> out;
-  for (const auto& [k, v, s] : rows) {
+  for (const auto& [k, e] : rows) {
     std::string line = printable(k);
     line.resize(wk + 1, ' ');
-    std::string value = printable(v);
+    std::string value = printable(e.value);
     value.resize(wv + 2, ' ');
-    out.push_back(line + value + printable(s));
+    out.push_back(line + value + printable(e.source));
   }
   return out;
 }
@@ -56,39 +59,51 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+// The daemon's status, read through its own table (core/status.h). A state or result this
+// keepalivectl does not know is shown as the daemon spelled it.
 void printHuman(const Properties& p) {
-  const std::string state = propString(p, "State");
+  std::vector<std::string> unread;
+  const DaemonStatus s = readStatus(p, &unread);
+  auto known = [&](const char* name) {
+    return std::find(unread.begin(), unread.end(), name) == unread.end();
+  };
+  auto raw = [&](const char* name) {
+    auto it = p.find(name);
+    return it == p.end() ? std::string() : showValue(it->second);
+  };
+  const std::optional<StateKind> state =
+      known("State") ? std::optional<StateKind>(s.state) : std::nullopt;
+  const std::string stateText = state ? daemon::toString(*state) : raw("State");
   const bool color = useColor();
   std::printf("%s\u25cf%s keepalive-policyd: %s\n", color ? dotColor(state) : "",
-              color ? "\x1b[0m" : "", printable(state).c_str());
-  field("Reason", printable(propString(p, "StateReason")));
-  field("Policy", printableList(propList(p, "PolicyFiles")));
-  field("Digest", printable(propString(p, "PolicyDigest")));
-  const std::uint64_t at = propNumber(p, "LastApplyTime");
-  std::string applied = formatTimestamp(at);
-  if (at) {
-    const std::string ago = formatAgo(at);
-    applied += (ago.empty() ? "" : "; " + ago) + ": " +
-               printable(propString(p, "LastApplyResult")) + " (generation " +
-               std::to_string(propNumber(p, "Generation")) + ")";
+              color ? "\x1b[0m" : "", printable(stateText).c_str());
+  field("Reason", printable(s.state_reason));
+  field("Policy", printableList(s.policy_files));
+  field("Digest", printable(s.policy_digest));
+  std::string applied = formatTimestamp(s.last_apply_usec);
+  if (s.last_apply_usec) {
+    const std::string ago = formatAgo(s.last_apply_usec);
+    const std::string result =
+        known("LastApplyResult") ? daemon::toString(s.last_apply_result) : raw("LastApplyResult");
+    applied += (ago.empty() ? "" : "; " + ago) + ": " + printable(result) + " (generation " +
+               std::to_string(s.generation) + ")";
   }
   field("Last apply", applied);
-  field("sshd unit", printable(propString(p, "SshdUnit")));
-  field("Drop-ins", printableList(propList(p, "DropIns")));
-  field("Server", settings(p, "EffectiveServer"));
-  field("Client", settings(p, "EffectiveClient"));
-  field("Shadowed", printableList(propList(p, "Shadowed")));
-  field("Users", std::to_string(propNumber(p, "UsersCovered")) + " covered, " +
-                     std::to_string(propNumber(p, "UsersNonCompliant")) + " non-compliant, " +
-                     std::to_string(propNumber(p, "UsersUnwatched")) + " unwatched (" +
-                     plural(propNumber(p, "WatchesUsed"), "inotify watch", "inotify watches") +
-                     ")");
-  field("Counts", plural(propNumber(p, "ReloadsTotal"), "reload", "reloads") + ", " +
-                      plural(propNumber(p, "RepairsTotal"), "repair", "repairs") + ", " +
-                      plural(propNumber(p, "RefusalsTotal"), "refusal", "refusals") + ", " +
-                      plural(propNumber(p, "RollbacksTotal"), "rollback", "rollbacks"));
-  field("Last error", printable(propString(p, "LastError")));
-  field("Version", printable(propString(p, "Version")));
+  field("sshd unit", printable(s.sshd_unit));
+  field("Drop-ins", printableList(s.drop_ins));
+  field("Server", settings(s.effective_server));
+  field("Client", settings(s.effective_client));
+  field("Shadowed", printableList(s.shadowed));
+  field("Users", std::to_string(s.users_covered) + " covered, " +
+                     std::to_string(s.users_noncompliant) + " non-compliant, " +
+                     std::to_string(s.users_unwatched) + " unwatched (" +
+                     plural(s.watches_used, "inotify watch", "inotify watches") + ")");
+  field("Counts", plural(s.reloads_total, "reload", "reloads") + ", " +
+                      plural(s.repairs_total, "repair", "repairs") + ", " +
+                      plural(s.refusals_total, "refusal", "refusals") + ", " +
+                      plural(s.rollbacks_total, "rollback", "rollbacks"));
+  field("Last error", printable(s.last_error));
+  field("Version", printable(s.version));
 }
 
 // std::map's order: the properties by name, as before.

@@ -40,6 +40,23 @@ std::string selfExecutable() {
   return path.empty() ? std::string("/usr/sbin/keepalive-policyd") : path;
 }
 
+// The engine reports its results as words for now; they become an ApplyResult here, once.
+ApplyResult applyResultOf(const std::string& engineResult) {
+  return applyResultFromString(engineResult).value_or(ApplyResult::kNone);
+}
+
+UserRow userRow(const UserRecord& r) {
+  return {r.user.name,
+          r.user.uid,
+          r.user.home,
+          r.state,
+          r.detail,
+          r.unwatched,
+          static_cast<std::uint64_t>(r.last_change_usec),
+          r.repairs,
+          r.refusals};
+}
+
 
 }  // namespace
 
@@ -90,6 +107,15 @@ Daemon::Daemon(DaemonOptions o)
   });
   // Homes on mounts that may hang are checked by workers: the summary once they are done.
   users_->setSettled([this] { updateUsersHealth(); });
+  // ListUsers' rows, one per change: the bus never copies 100k users to answer.
+  users_->setRecordChanged([this](const UserRecord& rec) {
+    if (dbus_)
+      dbus_->setUser(userRow(rec));
+  });
+  users_->setRecordsReplaced([this] {
+    if (dbus_)
+      dbus_->setUsers(userRows());
+  });
   users_->setHealthChanged([this] { updateUsersHealth(); });
   // One snapshot per loop iteration for D-Bus and the metrics file, however many changes.
   sd_event_add_defer(loop_, &publishSource_, &Daemon::onPublish, this);
@@ -326,13 +352,14 @@ void Daemon::startApply(Queue::Run run) {
                      // The new properties first: a client reacting to Applied (or to Reload's
                      // reply) reads them.
                      dbus_->publish(snapshot());
-                     dbus_->emitApplied(engine_->state().generation, o.result);
+                     dbus_->emitApplied(engine_->state().generation, applyResultOf(o.result));
                    }
                    scheduleReconcile();
                    if (ready_)
                      sd_notify(0, "READY=1");
                    for (const auto& done : reloads)
-                     done(engine_->state().generation, engine_->state().last_apply_result);
+                     done(engine_->state().generation,
+                          applyResultOf(engine_->state().last_apply_result));
                    transactionEnded();
                  });
 }
@@ -354,7 +381,7 @@ void Daemon::startCheck(Queue::Run run) {
   engine_->verifyNow([this, checks = std::move(run.checks)](Outcome o) {
     report(o);
     for (const auto& c : checks)
-      c.done(findings(c.onlyUid));
+      findings(c.onlyUid, c.done);
     transactionEnded();
   });
 }
@@ -378,7 +405,7 @@ void Daemon::report(const Outcome& o) {
 }
 
 void Daemon::logStateIfChanged() {
-  const std::string summary = engine_->state().summary();
+  const std::string summary = journalLine(snapshot());
   if (summary != lastSummary_) {
     log::info(summary);
     lastSummary_ = summary;
@@ -400,12 +427,12 @@ void Daemon::startBus() {
   if (!o_.bus)
     return;
   DbusHandlers h;
-  h.reload = [this](ReloadDone done) { applyPolicy("D-Bus Reload", std::move(done)); };
-  h.check = [this](std::optional<std::uint32_t> onlyUid,
-                   std::function<void(std::vector<Finding>)> done) {
+  h.reload = [this](DbusHandlers::ReloadDone done) {
+    applyPolicy("D-Bus Reload", std::move(done));
+  };
+  h.check = [this](std::optional<std::uint32_t> onlyUid, DbusHandlers::CheckDone done) {
     check(onlyUid, std::move(done));
   };
-  h.users = [this] { return userRows(); };
   h.warn = [](const std::string& m) { log::warning(m); };
   h.lost = [](const std::string& m) {
     log::warning("lost the system bus: " + m +
@@ -414,6 +441,7 @@ void Daemon::startBus() {
   };
   try {
     dbus_ = std::make_unique<DbusService>(loop_, std::move(h), snapshot());
+    dbus_->setUsers(userRows());
   } catch (const std::exception& e) {
     // Enforcing matters more than being asked about it: go on without the bus.
     log::warning(std::string("cannot serve ") + kBusName + " on the system bus: " + e.what() +
@@ -449,17 +477,17 @@ int Daemon::onPublish(sd_event_source*, void* self) {
   auto* d = static_cast<Daemon*>(self);
   if (!d->dbus_ && !d->metrics_)
     return 0;
-  const StatusSnapshot s = d->snapshot();
+  const DaemonStatus s = d->snapshot();
   if (d->dbus_)
     d->dbus_->publish(s);
   d->writeMetrics(s);
   return 0;
 }
 
-void Daemon::writeMetrics(const StatusSnapshot& s) {
+void Daemon::writeMetrics(const DaemonStatus& s) {
   if (!metrics_)
     return;
-  metrics_->update(metricsInput(s));
+  metrics_->update(s);
   // A write held back (at most one a second), a retry, or the refresh that keeps the file's
   // mtime telling a running daemon from a dead one.
   if (auto t = metrics_->nextWakeUsec()) {
@@ -476,17 +504,17 @@ int Daemon::onMetricsTimer(sd_event_source*, std::uint64_t, void* self) {
   return 0;
 }
 
-StatusSnapshot Daemon::snapshot() const {
+DaemonStatus Daemon::snapshot() const {
   const State& st = engine_->state();
-  StatusSnapshot s;
-  s.state = toString(st.kind);
+  DaemonStatus s;
+  s.state = st.kind;
   s.state_reason = st.reason;
   s.version = o_.version;
   s.policy_files = st.policy_files;
   s.policy_digest = st.policy_digest;
   s.generation = st.generation;
-  s.last_apply_time = static_cast<std::uint64_t>(st.last_apply_usec);
-  s.last_apply_result = st.last_apply_result;
+  s.last_apply_usec = static_cast<std::uint64_t>(st.last_apply_usec);
+  s.last_apply_result = applyResultOf(st.last_apply_result);
   s.last_error = st.last_error;
   s.sshd_unit = st.sshd_unit;
   s.drop_ins = st.drop_ins;
@@ -504,6 +532,8 @@ StatusSnapshot Daemon::snapshot() const {
   s.reloads_total = st.reloads_total;
   s.rollbacks_total = st.rollbacks_total;
   s.watches_used = static_cast<std::uint32_t>(inotify_->size());
+  s.writes_total = st.writes_total;
+  s.drift_repairs_total = st.drift_repairs_total;
   return s;
 }
 
@@ -511,12 +541,11 @@ std::vector<UserRow> Daemon::userRows() const {
   std::vector<UserRow> rows;
   rows.reserve(users_->covered());
   for (const auto& r : users_->records())
-    rows.push_back({r.user.name, r.user.uid, r.user.home, r.stateText(),
-                    static_cast<std::uint64_t>(r.last_change_usec), r.repairs, r.refusals});
+    rows.push_back(userRow(r));
   return rows;
 }
 
-std::vector<Finding> Daemon::findings(std::optional<std::uint32_t> onlyUid) {
+void Daemon::findings(std::optional<std::uint32_t> onlyUid, DbusHandlers::CheckDone done) {
   std::vector<Finding> out;
   const State& st = engine_->state();
   if (st.kind != StateKind::kOk)
@@ -526,21 +555,21 @@ std::vector<Finding> Daemon::findings(std::optional<std::uint32_t> onlyUid) {
   for (const auto& sh : st.shadowed)
     out.push_back({sh.describe(), {}});
   // A caller who is not root sees only its own users' findings: the others are not looked at.
-  for (auto& f : users_->verify(onlyUid))
-    out.push_back({std::move(f.text), f.uid});
-  return out;
+  // The users in slices, on later turns of the loop.
+  users_->verifyAsync(onlyUid, [out = std::move(out), done = std::move(done)](
+                                   std::vector<UserWatcher::Finding> users) mutable {
+    for (auto& f : users)
+      out.push_back({std::move(f.text), f.uid});
+    done(std::move(out));
+  });
 }
 
 void Daemon::signalDrift(const Outcome& o) {
   if (!dbus_)
     return;
-  if (o.result == "restored")
-    for (const auto& e : o.log)
-      if (e.message.rfind("wrote \"", 0) == 0) {
-        const auto end = e.message.find('"', 7);
-        dbus_->emitDrift(e.message.substr(7, end == std::string::npos ? end : end - 7),
-                         "restored to policy " + engine_->state().policy_digest);
-      }
+  if (applyResultOf(o.result) == ApplyResult::kRestored)
+    for (const auto& path : o.written)
+      dbus_->emitDrift(path, "restored to policy " + engine_->state().policy_digest);
   const auto& now = engine_->state().shadowed;
   for (const auto& sh : now)
     if (std::find(lastShadowed_.begin(), lastShadowed_.end(), sh) == lastShadowed_.end())
@@ -579,7 +608,7 @@ int Daemon::run() {
   setupWatches();
   // The first apply runs on the loop like every other; the bus and READY=1 come once it ended,
   // so a status read at once shows the policy in force, not "starting".
-  applyPolicy("start", [this](std::uint64_t, const std::string&) {
+  applyPolicy("start", [this](std::uint64_t, ApplyResult) {
     startBus();
     ready_ = true;
     sd_notify(0, "READY=1");

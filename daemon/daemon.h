@@ -72,11 +72,11 @@ class Daemon {
   void arm(sd_event_source* timer, std::chrono::milliseconds delay);
   // Requests for a transaction. One runs at a time; requests that arrive meanwhile are
   // coalesced into one follow-up run, started from the loop once the running one has ended.
-  using ReloadDone = std::function<void(std::uint64_t, std::string)>;
+  using ReloadDone = DbusHandlers::ReloadDone;
   // What waits for the next transaction.
   struct CheckWaiter {
     std::optional<std::uint32_t> onlyUid;
-    std::function<void(std::vector<Finding>)> done;
+    DbusHandlers::CheckDone done;
   };
   using Queue = TransactionQueue<ReloadDone, CheckWaiter>;
   void applyPolicy(const std::string& trigger, ReloadDone done = {});
@@ -102,9 +102,10 @@ class Daemon {
   void publishUsersSoon();
   static int onUsersPublish(sd_event_source*, std::uint64_t, void* self);
   static int onMetricsTimer(sd_event_source*, std::uint64_t, void* self);
-  void writeMetrics(const StatusSnapshot& s);
-  StatusSnapshot snapshot() const;
-  std::vector<Finding> findings(std::optional<std::uint32_t> onlyUid);
+  void writeMetrics(const DaemonStatus& s);
+  DaemonStatus snapshot() const;
+  // The host's findings now and, in slices on later turns, the users'.
+  void findings(std::optional<std::uint32_t> onlyUid, DbusHandlers::CheckDone done);
   std::vector<UserRow> userRows() const;
   void signalDrift(const Outcome& o);
   void signalRepaired(const UserRecord& rec, const std::string& what);

@@ -14,29 +14,6 @@
 #include "keepalive/io/policy_files.h"
 
 namespace keepalive::daemon {
-MetricsInput metricsInput(const StatusSnapshot& s) {
-  MetricsInput in;
-  in.state = s.state;
-  in.version = s.version;
-  in.policy_digest = s.policy_digest;
-  in.generation = s.generation;
-  in.last_apply_usec = s.last_apply_time;
-  in.last_apply_result = s.last_apply_result;
-  for (const auto& [k, v] : s.effective_server)
-    in.effective_server[k] = v.value;
-  for (const auto& [k, v] : s.effective_client)
-    in.effective_client[k] = v.value;
-  in.shadowed = s.shadowed.size();
-  in.users_covered = s.users_covered;
-  in.users_noncompliant = s.users_noncompliant;
-  in.users_unwatched = s.users_unwatched;
-  in.repairs_total = s.repairs_total;
-  in.refusals_total = s.refusals_total;
-  in.reloads_total = s.reloads_total;
-  in.rollbacks_total = s.rollbacks_total;
-  in.watches_used = s.watches_used;
-  return in;
-}
 
 MetricsWriter::MetricsWriter(MetricsWriterOptions o, Clock& clock)
     : o_(std::move(o)), clock_(clock), dir_(io::underRoot(o_.root, o_.dir)) {
@@ -44,7 +21,7 @@ MetricsWriter::MetricsWriter(MetricsWriterOptions o, Clock& clock)
     dir_.pop_back();
 }
 
-void MetricsWriter::update(const MetricsInput& in) {
+void MetricsWriter::update(const DaemonStatus& in) {
   const std::int64_t now = clock_.monotonicUsec();
   if (!haveInput_ || !(in == input_)) {
     input_ = in;

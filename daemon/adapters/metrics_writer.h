@@ -11,7 +11,7 @@
 
 #include "core/metrics.h"
 #include "core/ports.h"
-#include "dbus_service.h"
+#include "core/status.h"
 
 namespace keepalive::daemon {
 
@@ -19,8 +19,6 @@ namespace keepalive::daemon {
 // default; the package ships the directory, root-owned, 0755).
 inline constexpr const char* kDefaultMetricsDir = "/var/lib/prometheus/node-exporter";
 inline constexpr const char* kMetricsFileName = "keepalive-policy.prom";
-
-MetricsInput metricsInput(const StatusSnapshot& s);
 
 struct MetricsWriterOptions {
   std::string root;  // "" = the real system; dir is resolved under it
@@ -42,7 +40,7 @@ class MetricsWriter {
   // nextWakeUsec() has passed. Cheap when nothing changed and no refresh is due: one comparison,
   // no rendering, no syscall. Never throws and never fails the caller: a missing directory is
   // logged once at info level, a failed write as a warning ending in ", ignoring".
-  void update(const MetricsInput& in);
+  void update(const DaemonStatus& in);
 
   // CLOCK_MONOTONIC usec when update() is due even without a change: a write held back by
   // min_interval, a retry, or the refresh. nullopt: not before the next change.
@@ -67,7 +65,7 @@ class MetricsWriter {
   std::string dir_;
 
   bool haveInput_ = false;
-  MetricsInput input_;
+  DaemonStatus input_;
   std::string want_;    // the rendering of input_
   std::string onDisk_;  // what we last put in the file; "" = unknown, write it
   dev_t dev_ = 0;       // the file we put there: anything else at the name gets replaced

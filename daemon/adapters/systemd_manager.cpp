@@ -58,7 +58,7 @@ SystemdManager::SystemdManager(sd_event* loop, const std::string& unit,
           .storeResultsTo(path);
       unitProxy_ = sdbus::createProxy(*bus_, kDest, path);
     }
-    attachment_ = std::make_unique<BusAttachment>(loop_, *bus_, [this](const std::string& why) {
+    attachment_ = std::make_unique<SdbusEventSource>(loop_, *bus_, [this](const std::string& why) {
       // Whatever waits for a job learns it now instead of at its deadline.
       auto waiting = std::move(waiting_);
       waiting_.clear();

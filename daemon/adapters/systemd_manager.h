@@ -2,7 +2,7 @@
 // subscribed to before ReloadUnit is called, and the job's result arrives as a signal, with a
 // deadline timer. Also runs a short command as a sandboxed transient oneshot service (the banner
 // probe, outside the daemon's private network namespace), followed the same way. Every call is
-// asynchronous on the daemon's loop (BusAttachment): the loop never waits for systemd. Only the
+// asynchronous on the daemon's loop (SdbusEventSource): the loop never waits for systemd. Only the
 // constructor, before the loop runs, asks systemd synchronously which unit is sshd.
 #pragma once
 
@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <map>
 
-#include "bus_attachment.h"
+#include "sdbus_event.h"
 #include "core/ports.h"
 
 namespace sdbus {
@@ -78,7 +78,7 @@ class SystemdManager : public ServiceManager {
   std::unique_ptr<sdbus::IConnection> bus_;
   std::unique_ptr<sdbus::IProxy> manager_;
   std::unique_ptr<sdbus::IProxy> unitProxy_;
-  std::unique_ptr<BusAttachment> attachment_;
+  std::unique_ptr<SdbusEventSource> attachment_;
   std::string unit_;
   std::string disabled_;
   std::chrono::milliseconds jobTimeout_;

@@ -152,7 +152,7 @@ std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor
     return prog.stop(Result::kError, errnoText(what + ": fstat", e));
   }
   const RepairPlan p = planFor(o, u, want);
-  if (!p.refusal.empty())
+  if (p.refused != Refusal::kNone)
     return prog.stop(Result::kRefused, p.refusal);
   if (!p.leftAlone.empty()) {
     prog.changes.push_back(p.leftAlone);

@@ -30,37 +30,11 @@ std::int64_t clockUsec(clockid_t id) {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
 }
 
-const char* stateName(UserState s) {
-  switch (s) {
-    case UserState::kOk:
-      return "ok";
-    case UserState::kRepaired:
-      return "repaired";
-    case UserState::kNonCompliant:
-      return "non-compliant";
-    case UserState::kRefused:
-      return "refused";
-    case UserState::kError:
-      return "error";
-    case UserState::kUnresponsive:
-      return "unresponsive";
-  }
-  return "?";
-}
-
 std::string configPath(const UserRecord& rec) {
   return rec.user.home + "/.ssh/config";
 }
 
 }  // namespace
-
-std::string UserRecord::stateText() const {
-  if ((state == UserState::kOk || state == UserState::kRepaired) && unwatched)
-    return "unwatched";
-  if (state == UserState::kOk || state == UserState::kRepaired)
-    return stateName(state);
-  return std::string(stateName(state)) + ":" + detail;
-}
 
 std::vector<UserEntry> loadUsers(const std::string& root) {
   if (!root.empty()) {
@@ -91,6 +65,10 @@ UserWatcher::UserWatcher(sd_event* loop, Inotify& inotify, std::string root, Blo
   sd_event_source_set_enabled(summaryTimer_, SD_EVENT_OFF);
   sd_event_add_defer(loop_, &queueSource_, &UserWatcher::onQueued, this);
   sd_event_source_set_enabled(queueSource_, SD_EVENT_OFF);
+  // Check's slices come after everything else the loop has to do.
+  sd_event_add_defer(loop_, &verifySource_, &UserWatcher::onVerify, this);
+  sd_event_source_set_priority(verifySource_, SD_EVENT_PRIORITY_IDLE);
+  sd_event_source_set_enabled(verifySource_, SD_EVENT_OFF);
   // The kernel flags /proc/self/mountinfo with POLLPRI on every mount change: a home mounted
   // over NFS or FUSE after start is classified before it is next touched.
   mountinfoFd_ = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
@@ -117,6 +95,7 @@ UserWatcher::~UserWatcher() {
   sd_event_source_disable_unref(unwatchedTimer_);
   sd_event_source_disable_unref(summaryTimer_);
   sd_event_source_disable_unref(queueSource_);
+  sd_event_source_disable_unref(verifySource_);
   sd_event_source_disable_unref(mountsSource_);
   if (mountinfoFd_ >= 0)
     ::close(mountinfoFd_);
@@ -231,6 +210,8 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
   configuring_ = false;
   reportedUnwatched_ = unwatched_;
   reportedUnresponsive_ = unresponsive_;
+  if (recordsReplaced_)
+    recordsReplaced_();
 }
 
 Inotify::Handler UserWatcher::handlerFor(std::size_t i, std::uint32_t token) {
@@ -311,7 +292,7 @@ int UserWatcher::onSuppressedSummary(sd_event_source*, std::uint64_t, void* self
 }
 
 void UserWatcher::tally(const UserRecord& r, int sign) {
-  const bool bad = r.state != UserState::kOk && r.state != UserState::kRepaired;
+  const bool bad = !isCompliant(r.state);
   nonCompliant_ += sign * bad;
   unwatched_ += sign * r.unwatched;
   unresponsive_ += sign * (r.state == UserState::kUnresponsive);
@@ -464,6 +445,7 @@ void UserWatcher::finishRemote(std::uint64_t seq, int wd, int watchErr, bool hom
                       "the home \"" + rec.user.home + "\" of " + rec.user.name + " answers again",
                       {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "responsive"}},
                       log::kMessageIdUnresponsive);
+    rowChanged(rec);
     if (listener_)
       listener_(rec, "responsive", "", announced);
   }
@@ -498,6 +480,7 @@ void UserWatcher::overdue(std::uint64_t seq) {
               rec.detail + "); retrying with backoff",
           {{"USER", rec.user.name}, {"PATH", rec.user.home}, {"ACTION", "unresponsive"}},
           log::kMessageIdUnresponsive);
+    rowChanged(rec);
     if (listener_)
       listener_(rec, "unresponsive", rec.detail, announced);
   }
@@ -592,6 +575,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
     return;
   if (state == rec.state && detail == rec.detail) {  // another repair, same state
     rec.last_change_usec = clockUsec(CLOCK_REALTIME);
+    rowChanged(rec);
     if (listener_)
       listener_(rec, action, action == "repaired" ? c.detail : detail, announced);
     return;
@@ -633,6 +617,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
                           detail + "; retrying with backoff",
                       with("failed"), log::kMessageIdFailed);
   }
+  rowChanged(rec);
   if (listener_ && !action.empty())
     listener_(rec, action, action == "repaired" ? c.detail : detail, announced);
 }
@@ -702,44 +687,90 @@ int UserWatcher::onUnwatchedRescan(sd_event_source*, std::uint64_t, void* self) 
   return 0;
 }
 
-std::vector<UserWatcher::Finding> UserWatcher::verify(std::optional<uid_t> onlyUid) const {
-  constexpr std::size_t kMax = 1000;
-  std::vector<Finding> out;
-  std::size_t more = 0;
-  auto add = [&](const UserRecord& rec, const std::string& what) {
-    if (out.size() < kMax)
+namespace {
+constexpr std::size_t kMaxFindings = 1000;
+}
+
+void UserWatcher::verifyOne(const UserRecord& rec, std::vector<Finding>& out,
+                            std::size_t& more) const {
+  auto add = [&](const std::string& what) {
+    if (out.size() < kMaxFindings)
       out.push_back({rec.user.uid, rec.user.name + ": " + what});
     else
       ++more;
   };
-  for (const auto& rec : records_) {
-    if (onlyUid && rec.user.uid != *onlyUid)
-      continue;
-    if (rec.remote) {
-      if (rec.stateText() != "ok" && rec.stateText() != "repaired")
-        add(rec, rec.stateText() + " (last seen; its home is on a mount that may hang)");
-      continue;
-    }
-    const UserCheck c = checkUser(rec.user, root_, configMode_, dirMode_, false);
-    switch (c.result) {
-      case UserCheck::Result::kNonCompliant:
-        add(rec, "not compliant: needs " + c.detail);
-        break;
-      case UserCheck::Result::kRefused:
-        add(rec, "refused: " + c.detail);
-        break;
-      case UserCheck::Result::kError:
-        add(rec, "error: " + c.detail);
-        break;
-      default:
-        if (rec.unwatched)
-          add(rec, "unwatched (inotify's watch limit): drift is seen by the periodic rescan only");
-        break;
-    }
+  if (rec.remote) {
+    if (!isCompliant(rec.state))
+      add(rec.stateText() + " (last seen; its home is on a mount that may hang)");
+    return;
   }
+  const UserCheck c = checkUser(rec.user, root_, configMode_, dirMode_, false);
+  switch (c.result) {
+    case UserCheck::Result::kNonCompliant:
+      add("not compliant: needs " + c.detail);
+      break;
+    case UserCheck::Result::kRefused:
+      add("refused: " + c.detail);
+      break;
+    case UserCheck::Result::kError:
+      add("error: " + c.detail);
+      break;
+    default:
+      if (rec.unwatched)
+        add("unwatched (inotify's watch limit): drift is seen by the periodic rescan only");
+      break;
+  }
+}
+
+std::vector<UserWatcher::Finding> UserWatcher::verify(std::optional<uid_t> onlyUid) const {
+  std::vector<Finding> out;
+  std::size_t more = 0;
+  for (const auto& rec : records_)
+    if (!onlyUid || rec.user.uid == *onlyUid)
+      verifyOne(rec, out, more);
   if (more)
     out.push_back({std::nullopt, "... and " + std::to_string(more) + " more users"});
   return out;
+}
+
+void UserWatcher::verifyAsync(std::optional<uid_t> onlyUid, VerifyDone done,
+                              std::chrono::microseconds slice) {
+  verifyJobs_.push_back({onlyUid, std::move(done), slice, {}, {}, 0});
+  sd_event_source_set_enabled(verifySource_, SD_EVENT_ON);
+}
+
+int UserWatcher::onVerify(sd_event_source*, void* self) {
+  auto* w = static_cast<UserWatcher*>(self);
+  if (w->verifyJobs_.empty()) {
+    sd_event_source_set_enabled(w->verifySource_, SD_EVENT_OFF);
+    return 0;
+  }
+  VerifyJob& job = w->verifyJobs_.front();
+  const std::int64_t deadline = clockUsec(CLOCK_MONOTONIC) + job.slice.count();
+  auto it = std::lower_bound(
+      w->records_.begin(), w->records_.end(), job.next,
+      [](const UserRecord& r, const std::string& name) { return r.user.name < name; });
+  for (std::size_t n = 0; it != w->records_.end(); ++it, ++n) {
+    // The clock every 16 users: a check is a few syscalls, tens of microseconds at most.
+    if (n % 16 == 15 && clockUsec(CLOCK_MONOTONIC) >= deadline)
+      break;
+    if (!job.onlyUid || it->user.uid == *job.onlyUid)
+      w->verifyOne(*it, job.out, job.more);
+  }
+  if (it != w->records_.end()) {
+    job.next = it->user.name;
+    return 0;  // the rest at the next turn
+  }
+  VerifyJob finished = std::move(job);
+  w->verifyJobs_.pop_front();
+  if (w->verifyJobs_.empty())
+    sd_event_source_set_enabled(w->verifySource_, SD_EVENT_OFF);
+  if (finished.more)
+    finished.out.push_back(
+        {std::nullopt, "... and " + std::to_string(finished.more) + " more users"});
+  if (finished.done)
+    finished.done(std::move(finished.out));  // last: it may start another
+  return 0;
 }
 
 void UserWatcher::maybeBlock(std::size_t i, const UserCheck& c) {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,15 +35,6 @@ namespace keepalive::daemon {
 // under a test root.
 std::vector<UserEntry> loadUsers(const std::string& root);
 
-enum class UserState : std::uint8_t {
-  kOk,
-  kRepaired,      // compliant since we repaired it
-  kNonCompliant,  // report mode: would repair
-  kRefused,       // not ours to touch
-  kError,         // a check or repair failed; retried with backoff
-  kUnresponsive,  // the home did not answer within the deadline; retried with backoff
-};
-
 struct UserRecord {
   UserEntry user;
   UserState state = UserState::kOk;
@@ -51,9 +43,8 @@ struct UserRecord {
   std::uint32_t repairs = 0, refusals = 0;
   bool unwatched = false;  // no watch: inotify's limit is reached (ENOSPC)
   bool remote = false;     // on a file system that may hang: checked by the workers
-  // "ok", "repaired", "non-compliant", "refused:<why>", "error:<why>", "unresponsive:<why>",
-  // and "unwatched" for an otherwise compliant user no watch covers.
-  std::string stateText() const;
+  // For people (journal, ListUsers): userStateText().
+  std::string stateText() const { return userStateText(state, detail, unwatched); }
 
   // The watcher's bookkeeping.
   int handle = -1;  // inotify handle, -1 = none
@@ -101,6 +92,18 @@ class UserWatcher {
     std::string text;
   };
   std::vector<Finding> verify(std::optional<uid_t> onlyUid = std::nullopt) const;
+  // The same, in slices of at most `slice` of loop time each at idle priority, so that a Check
+  // at 100k users never holds the loop; done gets what verify() would return. Users added or
+  // removed meanwhile are seen or not as the scan meets them (it goes by name). Dropped,
+  // done uncalled, when the watcher is destroyed first.
+  using VerifyDone = std::function<void(std::vector<Finding>)>;
+  void verifyAsync(std::optional<uid_t> onlyUid, VerifyDone done,
+                   std::chrono::microseconds slice = std::chrono::microseconds(500));
+  // After every change of a record (state, counts, watch; not while configure() runs): D-Bus
+  // keeps ListUsers' rows from it, one row per change.
+  void setRecordChanged(std::function<void(const UserRecord&)> f) { recordChanged_ = std::move(f); }
+  // After configure(): every record may have changed, come or gone.
+  void setRecordsReplaced(std::function<void()> f) { recordsReplaced_ = std::move(f); }
   // Called when the last pending worker check is done: counts are final until the next event.
   void setSettled(std::function<void()> f) { settled_ = std::move(f); }
   // Called when the number of unwatched or unresponsive users changed outside configure() (a
@@ -139,6 +142,8 @@ class UserWatcher {
 
  private:
   std::size_t indexOf(const std::string& name) const;  // records_.size() when absent
+  void verifyOne(const UserRecord& rec, std::vector<Finding>& out, std::size_t& more) const;
+  static int onVerify(sd_event_source*, void* self);
   void check(std::size_t i, const char* why);
   // why: a string literal (it travels to a worker and back).
   void checkRemote(std::size_t i, const char* why);
@@ -169,6 +174,11 @@ class UserWatcher {
   void tally(const UserRecord& r, int sign);
   void recount();
   void afterChange();
+  // recordChanged_, outside configure(); also after the fields a Tally does not cover.
+  void rowChanged(const UserRecord& r) {
+    if (recordChanged_ && !configuring_)
+      recordChanged_(r);
+  }
   struct Tally {
     UserWatcher& w;
     const UserRecord& r;
@@ -176,6 +186,7 @@ class UserWatcher {
     ~Tally() {
       w.tally(r, +1);
       w.afterChange();
+      w.rowChanged(r);
     }
     Tally(const Tally&) = delete;
     Tally& operator=(const Tally&) = delete;
@@ -227,6 +238,18 @@ class UserWatcher {
   Listener listener_;
   std::function<void()> settled_;
   std::function<void()> healthChanged_;
+  std::function<void(const UserRecord&)> recordChanged_;
+  std::function<void()> recordsReplaced_;
+  struct VerifyJob {
+    std::optional<uid_t> onlyUid;
+    VerifyDone done;
+    std::chrono::microseconds slice;
+    std::string next;  // the name to go on from; "" = the start
+    std::vector<Finding> out;
+    std::size_t more = 0;
+  };
+  std::deque<VerifyJob> verifyJobs_;
+  sd_event_source* verifySource_ = nullptr;
   bool configuring_ = false;
   std::int64_t reportedUnwatched_ = 0, reportedUnresponsive_ = 0;
   // Last: destroyed first, so no result of a worker reaches a half-destroyed watcher.

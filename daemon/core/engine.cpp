@@ -347,6 +347,7 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
     done.push_back(c);
     ++state_.writes_total;
     o.wrote = true;
+    o.written.push_back(store_.path(c.target));
     o.log.push_back({Level::kInfo, "wrote \"" + store_.path(c.target) + "\""});
   }
   if (!changes.empty())

@@ -24,9 +24,10 @@ struct LogEvent {
 };
 
 struct Outcome {
-  std::string result;     // applied | unchanged | restored | policy-error | rolled-back
-  bool wrote = false;     // a drop-in was written
-  bool reloaded = false;  // sshd was reloaded
+  std::string result;                // applied | unchanged | restored | policy-error | rolled-back
+  bool wrote = false;                // a drop-in was written
+  std::vector<std::string> written;  // the paths written, in order (Drift names them)
+  bool reloaded = false;             // sshd was reloaded
   std::vector<LogEvent> log;
   // How long each step took, in order: parse, write, sshd -t, ssh -G, reload, probe, verify.
   std::vector<std::pair<std::string, std::int64_t>> steps_usec;

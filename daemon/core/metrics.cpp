@@ -5,16 +5,13 @@
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
-
-#include "state.h"
 
 namespace keepalive::daemon {
 namespace {
-
-// Length of the valid UTF-8 sequence at s[i], 0 when there is none (overlong forms, surrogates
-// and code points past U+10FFFF included: Prometheus' parser refuses them all).
 
 class Exposition {
  public:
@@ -88,15 +85,35 @@ bool parseCount(const std::string& v, std::uint64_t& out) {
 
 // The two targets in a fixed order, each with its keywords in byte order (std::map).
 template <class F>
-void forEachEffective(const MetricsInput& in, F f) {
-  for (const auto& [keyword, value] : in.effective_server)
-    f("sshd", keyword, value);
-  for (const auto& [keyword, value] : in.effective_client)
-    f("ssh", keyword, value);
+void forEachEffective(const DaemonStatus& in, F f) {
+  for (const auto& [keyword, setting] : in.effective_server)
+    f("sshd", keyword, setting.value);
+  for (const auto& [keyword, setting] : in.effective_client)
+    f("ssh", keyword, setting.value);
 }
 
-bool applySucceeded(const std::string& result) {
-  return result == "applied" || result == "unchanged" || result == "restored";
+void effective(const DaemonStatus& in, Exposition& e) {
+  e.family("keepalive_policy_effective_interval_seconds", "gauge",
+           "Effective keepalive interval as sshd -T or ssh -G reports it, in seconds; 0 = off.");
+  forEachEffective(in, [&](const char* target, const std::string& kw, const std::string& v) {
+    std::uint64_t n = 0;
+    if (endsWith(kw, "interval") && parseCount(v, n))
+      e.sample({{"target", target}, {"keyword", kw}}, num(n));
+  });
+  e.family("keepalive_policy_effective_count_max", "gauge",
+           "Effective number of unanswered keepalive probes before the session is dropped, as "
+           "sshd -T or ssh -G reports it.");
+  forEachEffective(in, [&](const char* target, const std::string& kw, const std::string& v) {
+    std::uint64_t n = 0;
+    if (endsWith(kw, "countmax") && parseCount(v, n))
+      e.sample({{"target", target}, {"keyword", kw}}, num(n));
+  });
+  e.family("keepalive_policy_effective_tcp_keepalive", "gauge",
+           "Effective TCPKeepAlive as sshd -T or ssh -G reports it: 1 = yes, 0 = no.");
+  forEachEffective(in, [&](const char* target, const std::string& kw, const std::string& v) {
+    if (kw == "tcpkeepalive" && (v == "yes" || v == "no"))
+      e.sample({{"target", target}}, v == "yes" ? "1" : "0");
+  });
 }
 
 }  // namespace
@@ -114,104 +131,57 @@ std::string escapeLabelValue(const std::string& v) {
   return out;
 }
 
-std::string renderMetrics(const MetricsInput& in) {
+std::string renderMetrics(const DaemonStatus& in) {
   Exposition e;
-
-  e.family("keepalive_policy_info", "gauge",
-           "The running keepalive-policyd and the digest of the policy in force (empty before "
-           "any); always 1.");
-  e.sample({{"version", in.version}, {"digest", in.policy_digest}}, "1");
-
-  // One sample per state, 1 for the current one: alerts can say state!="ok" and dashboards can
-  // show every state, including those never reached.
-  e.family("keepalive_policy_state", "gauge",
-           "keepalive-policyd's state: 1 for the current one, 0 for the others.");
-  bool known = false;
-  for (auto k : {StateKind::kStarting, StateKind::kOk, StateKind::kDegraded, StateKind::kShadowed,
-                 StateKind::kPolicyError, StateKind::kRolledBack}) {
-    const std::string name = toString(k);
-    known = known || name == in.state;
-    e.sample({{"state", name}}, name == in.state ? "1" : "0");
+  for (const StatusProperty& p : statusProperties()) {
+    if (p.metric) {
+      e.family(p.metric, p.metric_type, p.metric_help);
+      std::visit(
+          [&](const auto& v) {
+            if constexpr (std::is_integral_v<std::decay_t<decltype(v)>>)
+              e.sample(num(v));
+          },
+          p.get(in));
+      continue;
+    }
+    const std::string_view name = p.name;
+    if (name == "Version") {
+      e.family("keepalive_policy_info", "gauge",
+               "The running keepalive-policyd and the digest of the policy in force (empty "
+               "before any); always 1.");
+      e.sample({{"version", in.version}, {"digest", in.policy_digest}}, "1");
+    } else if (name == "State") {
+      // One sample per state, 1 for the current one: alerts can say state!="ok" and dashboards
+      // can show every state, including those never reached.
+      e.family("keepalive_policy_state", "gauge",
+               "keepalive-policyd's state: 1 for the current one, 0 for the others.");
+      for (auto k : kAllStates)
+        e.sample({{"state", toString(k)}}, k == in.state ? "1" : "0");
+    } else if (name == "LastApplyTime") {
+      e.family("keepalive_policy_last_apply_timestamp_seconds", "gauge",
+               "When the last policy transaction ended, in seconds since the epoch; 0 = none "
+               "yet.");
+      e.sample(seconds(in.last_apply_usec));
+    } else if (name == "LastApplyResult") {
+      e.family("keepalive_policy_last_apply_success", "gauge",
+               "1 when the last policy transaction left the policy in force (applied, unchanged "
+               "or restored), 0 when it failed or none ran yet.");
+      e.sample(succeeded(in.last_apply_result) ? "1" : "0");
+      e.family("keepalive_policy_last_apply_result", "gauge",
+               "The result of the last policy transaction as a label (none = none yet); always "
+               "1.");
+      e.sample(
+          {{"result", in.last_apply_result == ApplyResult::kNone ? std::string("none")
+                                                                 : toString(in.last_apply_result)}},
+          "1");
+    } else if (name == "EffectiveServer") {  // both targets: one family per kind of value
+      effective(in, e);
+    } else if (name == "Shadowed") {
+      e.family("keepalive_policy_shadowed_settings", "gauge",
+               "Settings another file or Match block wins over the policy for.");
+      e.sample(num(in.shadowed.size()));
+    }
   }
-  if (!known)  // a state newer than this list still shows as the current one
-    e.sample({{"state", in.state}}, "1");
-
-  e.family("keepalive_policy_generation", "gauge",
-           "Policy transactions since keepalive-policyd started.");
-  e.sample(num(in.generation));
-
-  e.family("keepalive_policy_last_apply_timestamp_seconds", "gauge",
-           "When the last policy transaction ended, in seconds since the epoch; 0 = none yet.");
-  e.sample(seconds(in.last_apply_usec));
-
-  e.family("keepalive_policy_last_apply_success", "gauge",
-           "1 when the last policy transaction left the policy in force (applied, unchanged or "
-           "restored), 0 when it failed or none ran yet.");
-  e.sample(applySucceeded(in.last_apply_result) ? "1" : "0");
-
-  e.family("keepalive_policy_last_apply_result", "gauge",
-           "The result of the last policy transaction as a label (none = none yet); always 1.");
-  e.sample({{"result", in.last_apply_result.empty() ? "none" : in.last_apply_result}}, "1");
-
-  e.family("keepalive_policy_effective_interval_seconds", "gauge",
-           "Effective keepalive interval as sshd -T or ssh -G reports it, in seconds; 0 = off.");
-  forEachEffective(in, [&](const char* target, const std::string& kw, const std::string& v) {
-    std::uint64_t n = 0;
-    if (endsWith(kw, "interval") && parseCount(v, n))
-      e.sample({{"target", target}, {"keyword", kw}}, num(n));
-  });
-
-  e.family("keepalive_policy_effective_count_max", "gauge",
-           "Effective number of unanswered keepalive probes before the session is dropped, as "
-           "sshd -T or ssh -G reports it.");
-  forEachEffective(in, [&](const char* target, const std::string& kw, const std::string& v) {
-    std::uint64_t n = 0;
-    if (endsWith(kw, "countmax") && parseCount(v, n))
-      e.sample({{"target", target}, {"keyword", kw}}, num(n));
-  });
-
-  e.family("keepalive_policy_effective_tcp_keepalive", "gauge",
-           "Effective TCPKeepAlive as sshd -T or ssh -G reports it: 1 = yes, 0 = no.");
-  forEachEffective(in, [&](const char* target, const std::string& kw, const std::string& v) {
-    if (kw == "tcpkeepalive" && (v == "yes" || v == "no"))
-      e.sample({{"target", target}}, v == "yes" ? "1" : "0");
-  });
-
-  e.family("keepalive_policy_shadowed_settings", "gauge",
-           "Settings another file or Match block wins over the policy for.");
-  e.sample(num(in.shadowed));
-
-  // Separate gauges, not one with a state label: non-compliant and unwatched users are subsets
-  // of the covered ones, so a sum over such a label would mean nothing.
-  e.family("keepalive_policy_users_covered", "gauge",
-           "Users whose ~/.ssh/config the policy covers.");
-  e.sample(num(in.users_covered));
-  e.family("keepalive_policy_users_noncompliant", "gauge",
-           "Covered users whose state is neither ok nor repaired.");
-  e.sample(num(in.users_noncompliant));
-  e.family("keepalive_policy_users_unwatched", "gauge",
-           "Covered users without an inotify watch (watch limit reached), checked by rescans "
-           "only.");
-  e.sample(num(in.users_unwatched));
-
-  e.family("keepalive_policy_repairs_total", "counter",
-           "Repairs since keepalive-policyd started: users' files and drop-ins restored after "
-           "drift.");
-  e.sample(num(in.repairs_total));
-  e.family("keepalive_policy_refusals_total", "counter",
-           "Repairs refused since keepalive-policyd started (unsafe files: symlinks, foreign "
-           "owners, ...).");
-  e.sample(num(in.refusals_total));
-  e.family("keepalive_policy_reloads_total", "counter",
-           "sshd reloads since keepalive-policyd started.");
-  e.sample(num(in.reloads_total));
-  e.family("keepalive_policy_rollbacks_total", "counter",
-           "Policy transactions rolled back since keepalive-policyd started.");
-  e.sample(num(in.rollbacks_total));
-
-  e.family("keepalive_policy_inotify_watches", "gauge", "inotify watches keepalive-policyd holds.");
-  e.sample(num(in.watches_used));
-
   return e.take();
 }
 

@@ -36,10 +36,16 @@ RepairPlan plan(const Observed& o, const UserEntry& u, mode_t want, bool dir) {
   if (!o.exists)
     return p;
   if (dir && o.type != S_IFDIR) {
+    p.refused = Refusal::kNotDirectory;
     p.refusal = std::string(what) + " is not a directory";
     return p;
   }
   if (!dir && o.type != S_IFREG) {
+    p.refused = o.type == S_IFLNK    ? Refusal::kSymlink
+                : o.type == S_IFDIR  ? Refusal::kDirectory
+                : o.type == S_IFIFO  ? Refusal::kFifo
+                : o.type == S_IFSOCK ? Refusal::kSocket
+                                     : Refusal::kSpecial;
     p.refusal = std::string(what) + (o.type == S_IFLNK    ? " is a symlink"
                                      : o.type == S_IFDIR  ? " is a directory"
                                      : o.type == S_IFIFO  ? " is a FIFO"
@@ -49,10 +55,12 @@ RepairPlan plan(const Observed& o, const UserEntry& u, mode_t want, bool dir) {
   }
   if (!dir && o.nlink != 1) {
     // A hard link may be another user's file (or /etc/shadow): changing it would change that.
+    p.refused = Refusal::kHardLinks;
     p.refusal = std::string(what) + " has " + std::to_string(o.nlink) + " hard links";
     return p;
   }
   if (o.uid != u.uid && o.uid != 0) {
+    p.refused = Refusal::kForeignOwner;
     p.refusal =
         std::string(what) + " belongs to uid " + std::to_string(o.uid) + ", not to " + u.name;
     return p;
@@ -76,6 +84,54 @@ RepairPlan plan(const Observed& o, const UserEntry& u, mode_t want, bool dir) {
 }
 
 }  // namespace
+
+const char* toString(UserState s) {
+  switch (s) {
+    case UserState::kOk:
+      return "ok";
+    case UserState::kRepaired:
+      return "repaired";
+    case UserState::kNonCompliant:
+      return "non-compliant";
+    case UserState::kRefused:
+      return "refused";
+    case UserState::kError:
+      return "error";
+    case UserState::kUnresponsive:
+      return "unresponsive";
+  }
+  return "?";
+}
+
+const char* toString(Refusal r) {
+  switch (r) {
+    case Refusal::kNone:
+      return "none";
+    case Refusal::kNotDirectory:
+      return "not-directory";
+    case Refusal::kSymlink:
+      return "symlink";
+    case Refusal::kDirectory:
+      return "directory";
+    case Refusal::kFifo:
+      return "fifo";
+    case Refusal::kSocket:
+      return "socket";
+    case Refusal::kSpecial:
+      return "special";
+    case Refusal::kHardLinks:
+      return "hard-links";
+    case Refusal::kForeignOwner:
+      return "foreign-owner";
+  }
+  return "?";
+}
+
+std::string userStateText(UserState s, const std::string& detail, bool unwatched) {
+  if (isCompliant(s))
+    return unwatched ? "unwatched" : toString(s);
+  return detail.empty() ? std::string(toString(s)) : std::string(toString(s)) + ":" + detail;
+}
 
 std::vector<UserEntry> parsePasswd(const std::string& text) {
   std::vector<UserEntry> out;
@@ -130,7 +186,7 @@ RepairPlan planSshDir(const Observed& o, const UserEntry& u, mode_t want) {
 }
 
 std::string RepairPlan::describe(bool done) const {
-  if (!refusal.empty())
+  if (refused != Refusal::kNone)
     return "refused: " + refusal;
   if (!leftAlone.empty())
     return leftAlone;

@@ -21,6 +21,25 @@ struct UserEntry {
   friend bool operator==(const UserEntry&, const UserEntry&) = default;
 };
 
+// A covered user's compliance. The reason beside it (UserRecord::detail) is text for people;
+// nothing decides anything by reading it, or by reading the rendered state.
+enum class UserState : std::uint8_t {
+  kOk,
+  kRepaired,      // compliant since we repaired it
+  kNonCompliant,  // report mode: would repair
+  kRefused,       // not ours to touch
+  kError,         // a check or repair failed; retried with backoff
+  kUnresponsive,  // the home did not answer within the deadline; retried with backoff
+};
+const char* toString(UserState s);  // ok | repaired | non-compliant | refused | error | ...
+// The file is as the policy wants it (ok, repaired). UsersNonCompliant counts the others.
+inline bool isCompliant(UserState s) {
+  return s == UserState::kOk || s == UserState::kRepaired;
+}
+// As ListUsers shows it: "ok", "repaired", "unwatched" (compliant, but no watch covers the
+// user) or "STATE:DETAIL" ("refused:~/.ssh/config is a symlink"; "STATE" without a detail).
+std::string userStateText(UserState s, const std::string& detail, bool unwatched);
+
 // passwd(5) lines; malformed lines are skipped (NSS does the same).
 std::vector<UserEntry> parsePasswd(const std::string& text);
 
@@ -39,14 +58,30 @@ struct Observed {
   nlink_t nlink = 1;
 };
 
+// Why a user's object is not ours to touch. The plan's `refusal` is the sentence for people;
+// code decides by this.
+enum class Refusal : std::uint8_t {
+  kNone,
+  kNotDirectory,  // ~/.ssh is not a directory
+  kSymlink,
+  kDirectory,  // ~/.ssh/config is a directory
+  kFifo,
+  kSocket,
+  kSpecial,       // a device or other special file
+  kHardLinks,     // more than one link: may be another user's file
+  kForeignOwner,  // neither the user's nor root's
+};
+const char* toString(Refusal r);  // none | not-directory | symlink | ... | foreign-owner
+
 // The daemon never changes an owner and never widens a mode: the only repair is taking mode bits
 // away from the user's own object, so no moment grants anyone more than before.
 struct RepairPlan {
-  std::string refusal;         // non-empty: not the user's plain object; touch nothing, report this
+  Refusal refused = Refusal::kNone;  // not kNone: not the user's plain object; touch nothing
+  std::string refusal;               // non-empty exactly when refused: the reason, for people
   std::string leftAlone;       // non-empty: root's object that ssh would reject; touch nothing
   std::optional<mode_t> mode;  // the user's own object: narrow to this (a subset of `from`)
   mode_t from = 0;             // the mode observed
-  bool nothingToDo() const { return refusal.empty() && leftAlone.empty() && !mode; }
+  bool nothingToDo() const { return refused == Refusal::kNone && leftAlone.empty() && !mode; }
   // done: "mode set to 0600"; not done (report mode): "mode 0664, would be set to 0600"; else
   // the refusal ("refused: ...") or leftAlone, or "compliant".
   std::string describe(bool done = true) const;

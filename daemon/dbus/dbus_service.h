@@ -1,11 +1,14 @@
 // keepalive-policyd's D-Bus face: org.keepalivepolicy1 on the system bus, object
 // /org/keepalivepolicy1, interface org.keepalivepolicy1.Manager (see org.keepalivepolicy1.xml).
 //
-// It runs on the daemon's own sd-event loop, never on a thread of its own: sdbus-c++ 1.2 has no
-// sd-event attachment, so the connection's fd and timeout (getEventLoopPollData) become an io and
-// a timer source, refreshed before every poll, and each wake-up processes one message
-// (processPendingRequest), as sd-bus's own sd_bus_attach_event does. Status lives here as a
-// snapshot the daemon publishes; actions call back into the daemon through DbusHandlers.
+// It runs on the daemon's own sd-event loop, never on a thread of its own (the bridge is
+// adapters/sdbus_event.h). DaemonStatus lives here as the last DaemonStatus (core/status.h) the
+// daemon published, and ListUsers' rows as the daemon updates them one user at a time; actions call
+// back into the daemon through DbusHandlers, which answer when they are done.
+//
+// The rooms: bus_text.h (what leaves on the bus is escaped), caller_queue.h (the per-uid queue
+// of expensive calls and their budgets), manager_object.h (the exported object, its properties
+// from the status table), and this service, which ties them to one connection.
 #pragma once
 
 #include <systemd/sd-event.h>
@@ -13,13 +16,15 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <utility>
 #include <vector>
+
+#include "bus_text.h"
+#include "core/status.h"
+#include "core/users.h"
 
 namespace keepalive::daemon {
 
@@ -27,51 +32,18 @@ inline constexpr const char* kBusName = "org.keepalivepolicy1";
 inline constexpr const char* kObjectPath = "/org/keepalivepolicy1";
 inline constexpr const char* kManagerInterface = "org.keepalivepolicy1.Manager";
 
-// One effective sshd or ssh setting and the FILE:LINE (or "sshd default") it comes from.
-struct EffectiveSetting {
-  std::string value;
-  std::string source;
-  friend bool operator==(const EffectiveSetting&, const EffectiveSetting&) = default;
-};
-
-// Everything the properties show. The daemon fills one after every change and publishes it.
-struct StatusSnapshot {
-  std::string state = "starting";  // starting | ok | degraded | shadowed | policy-error | ...
-  std::string state_reason;
-  std::string version;  // constant: only the snapshot given to the constructor counts
-  std::vector<std::string> policy_files;
-  std::string policy_digest;
-  std::uint64_t generation = 0;
-  std::uint64_t last_apply_time = 0;  // usec, CLOCK_REALTIME; 0 = never
-  std::string last_apply_result;      // applied | unchanged | restored | policy-error | ...
-  std::string last_error;
-  std::string sshd_unit;
-  std::vector<std::string> drop_ins;
-  std::map<std::string, EffectiveSetting> effective_server;  // keyword (sshd -T spelling)
-  std::map<std::string, EffectiveSetting> effective_client;  // keyword (ssh -G spelling)
-  std::vector<std::string> shadowed;                         // Shadowing::describe() lines
-  std::uint32_t users_covered = 0;
-  std::uint32_t users_noncompliant = 0;
-  std::uint32_t users_unwatched = 0;
-  std::uint64_t repairs_total = 0;
-  std::uint64_t refusals_total = 0;
-  std::uint64_t reloads_total = 0;
-  std::uint64_t rollbacks_total = 0;
-  std::uint32_t watches_used = 0;
-  friend bool operator==(const StatusSnapshot&, const StatusSnapshot&) = default;
-};
-
 // One covered user, as ListUsers reports it.
 struct UserRow {
   std::string name;
   std::uint32_t uid = 0;
   std::string home;
-  // ok | repaired | non-compliant:<what> | refused:<why> | error:<why> | unresponsive:<why> |
-  // unwatched
-  std::string state;
+  UserState state = UserState::kOk;
+  std::string detail;             // why, for every state but ok and repaired
+  bool unwatched = false;         // no inotify watch covers the user
   std::uint64_t last_change = 0;  // usec, CLOCK_REALTIME; 0 = never
   std::uint32_t repairs = 0;
   std::uint32_t refusals = 0;
+  friend bool operator==(const UserRow&, const UserRow&) = default;
 };
 
 // One line of Check's answer.
@@ -83,40 +55,31 @@ struct Finding {
   friend bool operator==(const Finding&, const Finding&) = default;
 };
 
-// True for the states ListUsers("noncompliant") and UsersNonCompliant count: not ok, repaired
-// or unwatched (a gap in watching, counted by UsersUnwatched).
-bool isNonCompliant(const std::string& userState);
-
-// What the service calls back. Each runs on the loop's thread inside a bus callback, so none may
-// destroy the service (leave that to the loop's next turn); a handler reports failure by throwing
-// (std::exception): the caller gets org.keepalivepolicy1.Error.Failed with what() as the message.
+// What the service calls back, on the loop's thread inside a bus callback or a turn of the
+// loop; none may destroy the service (leave that to the loop's next turn). A handler answers by
+// calling done, at once or on a later turn of the loop, at most once; a handler that throws
+// (std::exception) instead gets org.keepalivepolicy1.Error.Failed with what() as the message
+// sent to the caller. A done called after the service is gone does nothing (the caller got
+// Error.Failed when it stopped).
 struct DbusHandlers {
-  // Re-read and apply the policy, as SIGHUP does; publish() and emitApplied() as after any
-  // apply, then done with the run's generation and result, when it ended (later, on the loop).
-  // Called for root callers only.
-  std::function<void(std::function<void(std::uint64_t, std::string)> done)> reload;
-  // Verify everything without changing anything; done gets one line per finding, none =
-  // compliant, when the verification ended. onlyUid: the caller is not root and will see only
-  // that uid's users' findings, so the others need not be looked at (the service drops any
-  // other user's finding whatever is given).
-  std::function<void(std::optional<std::uint32_t> onlyUid,
-                     std::function<void(std::vector<Finding>)> done)>
-      check;
-  // Every covered user (the service filters by caller and bounds the reply).
-  std::function<std::vector<UserRow>()> users;
+  // Re-read and apply the policy now, as SIGHUP does; publish() and emitApplied() as after any
+  // apply, then done with the transaction's generation and result. Root callers only.
+  using ReloadDone = std::function<void(std::uint64_t generation, ApplyResult result)>;
+  std::function<void(ReloadDone done)> reload;
+  // Verify everything now without changing anything; one finding per line, none = compliant.
+  // onlyUid: the caller is not root and will see only that uid's users' findings, so the others
+  // need not be looked at (the service drops any other user's finding whatever is returned).
+  using CheckDone = std::function<void(std::vector<Finding>)>;
+  std::function<void(std::optional<std::uint32_t> onlyUid, CheckDone done)> check;
   // Non-fatal problems of the service, worded for the journal (", ignoring" included).
   std::function<void(const std::string&)> warn;
   // The bus connection is gone (dbus-daemon stopped): nothing more is served. Called once.
   std::function<void(const std::string&)> lost;
 };
 
-// The expensive calls (Check, ListUsers) do not run inside the bus callback: they are queued per
-// calling user (bus uid) and served one per turn of the loop, at idle priority, the users in
-// turn. So a property read waits for at most one expensive call, and another user's call for at
-// most one call of each user ahead of it. Each user may have max_queued calls waiting and spends
-// a budget of loop time, charged what each call really took (handler, marshalling, sending):
-// `burst` at first, then `per_second` of each second. Past either, a call gets
-// org.keepalivepolicy1.Error.LimitExceeded at once, without work.
+// The expensive calls (Check, ListUsers) are queued per calling user and served one at a time
+// (caller_queue.h). ListUsers builds its reply in slices of at most `slice` of loop time, so
+// that no turn of the loop is held long at 100k users.
 struct DbusLimits {
   std::size_t max_queued = 4;
   std::chrono::microseconds burst{2000000};
@@ -124,6 +87,7 @@ struct DbusLimits {
   // ListUsers replies stop adding records past this many bytes: dbus-daemon refuses messages
   // over its max_message_size (32 MiB by default). 16 MiB is ~200k users of typical size.
   std::size_t max_reply_bytes = 16u << 20;
+  std::chrono::microseconds slice{500};
 };
 
 // A failure to start the service, as "dbus: object: reason".
@@ -142,32 +106,34 @@ class DbusService {
   // sd-bus client), exports the object with `initial` as its state, owns org.keepalivepolicy1 and
   // attaches to `loop`. Throws DbusServiceError when any of it fails, e.g. the name is taken or
   // the bus policy does not let this process own it.
-  DbusService(sd_event* loop, DbusHandlers handlers, const StatusSnapshot& initial,
+  DbusService(sd_event* loop, DbusHandlers handlers, const DaemonStatus& initial,
               DbusLimits limits = {});
-  // Answers calls still queued with org.keepalivepolicy1.Error.Failed, detaches from the loop,
-  // unregisters the object and closes the connection after flushing what is queued (a last
-  // PropertiesChanged reaches its listeners); the name goes with it.
+  // Answers calls still queued or under way with org.keepalivepolicy1.Error.Failed, detaches
+  // from the loop, unregisters the object and closes the connection after flushing what is
+  // queued (a last PropertiesChanged reaches its listeners); the name goes with it.
   ~DbusService();
   DbusService(const DbusService&) = delete;
   DbusService& operator=(const DbusService&) = delete;
 
   // Makes s the state the properties show and emits one PropertiesChanged with exactly the
-  // properties that differ from the last snapshot (none: nothing is sent). Never throws.
-  void publish(const StatusSnapshot& s);
-  const StatusSnapshot& snapshot() const;
+  // properties that differ from the last one (none: nothing is sent). Never throws.
+  void publish(const DaemonStatus& s);
+  // The last status published, bus-safe.
+  const DaemonStatus& snapshot() const;
+
+  // ListUsers' rows: all of them (after a rescan of the users), or one added or changed, or one
+  // gone. A ListUsers under way goes on from where it is, by name.
+  void setUsers(const std::vector<UserRow>& rows);
+  void setUser(const UserRow& row);
+  void removeUser(const std::string& name);
 
   // Signals; never throw (a failure goes to handlers.warn).
-  void emitApplied(std::uint64_t generation, const std::string& result);
+  void emitApplied(std::uint64_t generation, ApplyResult result);
   void emitRepaired(const std::string& user, const std::string& path, const std::string& what);
   void emitDrift(const std::string& path, const std::string& what);
 
  private:
   std::unique_ptr<detail::DbusServiceImpl> impl_;
 };
-
-// D-Bus strings must be valid UTF-8 without NUL; file names and passwd fields need not be, and
-// keepalivectl prints them on terminals: keepalive::escape() (controls, invalid UTF-8 and
-// terminal escapes as \xNN, at most kEscapeBusMax bytes) at this edge, for every string sent.
-std::string busSafe(std::string s);
 
 }  // namespace keepalive::daemon

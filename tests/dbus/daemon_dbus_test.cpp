@@ -5,6 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+
 #include "bus_fixture.h"
 #include "strict_json.h"
 #include "test_support.h"
@@ -203,6 +208,53 @@ TEST_CASE("daemon: a user's name and home with escapes and bad UTF-8 reach the b
   CHECK(check.exit_code == 1);
   CHECK(check.out.find("ev\\x1b[2Jil\\xff") != std::string::npos);
   CHECK(check.out.find('\x1b') == std::string::npos);
+}
+
+// Check looks at the homes in slices of the loop (UserWatcher::verifyAsync): reads of the
+// properties are answered while it runs, each within a small part of its time.
+TEST_CASE("daemon: Check over 10000 homes does not hold up property reads") {
+  if (!isRoot())
+    return;
+  PrivateBus bus;
+  UsersRoot r(kUsersPolicy, false);
+  constexpr int kUsers = 10000;
+  std::string passwd;
+  for (int i = 0; i < kUsers; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "u%05d", i);
+    const auto uid = static_cast<uid_t>(41000 + i);
+    r.home(name, uid);
+    passwd += std::string(name) + ":x:" + std::to_string(uid) + ":" + std::to_string(uid) +
+              "::/home/" + name + ":/bin/sh\n";
+  }
+  r.passwd(passwd);
+  DaemonProcess d(r.dir.path(), {"--bus", "system"}, {bus.env()});
+  REQUIRE(d.waitForLog("users: 10000 covered", 1, std::chrono::seconds(120)));
+  REQUIRE(waitFor([&] { return show(bus, "State") == "ok\n"; }));
+
+  const auto start = std::chrono::steady_clock::now();
+  Background check({keepalivectlPath(), "check"}, {bus.env()});
+  std::optional<int> code;
+  int reads = 0;
+  std::chrono::steady_clock::duration worst{};
+  while (!(code = check.waitExit(std::chrono::milliseconds(0)))) {
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(show(bus, "UsersCovered") == "10000\n");
+    worst = std::max(worst, std::chrono::steady_clock::now() - t0);
+    ++reads;
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  INFO("Check took " << duration_cast<milliseconds>(took).count() << " ms; " << reads
+                     << " reads meanwhile, the slowest "
+                     << duration_cast<milliseconds>(worst).count() << " ms\n"
+                     << check.out() << check.err());
+  CHECK(*code == 0);
+  CHECK(reads >= 1);
+  WARN("Check over 10000 homes: " << duration_cast<milliseconds>(took).count() << " ms, " << reads
+                                  << " property reads meanwhile, the slowest "
+                                  << duration_cast<milliseconds>(worst).count() << " ms");
 }
 
 TEST_CASE("daemon: without a bus it enforces anyway and says why once") {

@@ -3,6 +3,7 @@
 //
 //   dbus_service_driver [--users N] [--findings 'A|B'] [--reload-result R] [--throw WHAT]
 //                       [--weird] [--max-reply-bytes N] [--add-user NAME:UID:STATE]...
+//                       [--check-later] [--stalls FILE]
 //
 // A finding "@UID text" is about that uid's user, any other the host's. Check returns them all
 // whoever calls, as a handler that ignored onlyUid would: what a caller sees is the service's
@@ -10,12 +11,18 @@
 // Prints "ready" on stdout once it owns the name. Reload bumps Generation and emits Applied;
 // SIGUSR1 repairs a user (Repaired, RepairsTotal), SIGUSR2 reports drift (Drift, State,
 // StateReason, Shadowed). SIGTERM ends it.
+// --check-later: Check's handler answers on a later turn of the loop, as the daemon's does.
+// --stalls FILE: at exit, write how long the longest dispatch of the loop took, in wall time
+// ("max_usec N") and in CPU time ("max_cpu_usec N"), and how many took over 1 ms of CPU
+// ("over_1ms N"): what a caller costs everyone else.
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -34,7 +41,33 @@ struct Script {
   bool weird = false;          // strings that are not UTF-8, or hold terminal escapes
   std::vector<UserRow> extra;  // after the others: a user whose uid a test can run as
   DbusLimits limits;
+  bool check_later = false;
+  std::string stalls;
 };
+
+// "STATE" or "STATE:DETAIL" as ListUsers shows it, for --add-user.
+UserRow row(std::string name, std::uint32_t uid, const std::string& state, std::uint64_t last = 0,
+            std::uint32_t repairs = 0, std::uint32_t refusals = 0) {
+  UserRow r;
+  r.name = std::move(name);
+  r.uid = uid;
+  r.home = "/home/" + r.name;
+  r.last_change = last;
+  r.repairs = repairs;
+  r.refusals = refusals;
+  const std::string kind = state.substr(0, state.find(':'));
+  if (state.find(':') != std::string::npos)
+    r.detail = state.substr(state.find(':') + 1);
+  if (kind == "unwatched") {
+    r.unwatched = true;
+    return r;
+  }
+  for (auto s : {UserState::kOk, UserState::kRepaired, UserState::kNonCompliant,
+                 UserState::kRefused, UserState::kError, UserState::kUnresponsive})
+    if (kind == toString(s))
+      r.state = s;
+  return r;
+}
 
 std::uint64_t realtimeUsec() {
   timespec ts{};
@@ -45,40 +78,39 @@ std::uint64_t realtimeUsec() {
 std::vector<UserRow> makeUsers(const Script& sc) {
   std::vector<UserRow> rows;
   if (sc.users == 0) {
-    rows = {{"alice", 1000, "/home/alice", "ok", 0, 0, 0},
-            {"bob", 1001, "/home/bob", "repaired", 1700000000000000, 2, 0},
-            {"carol", 1002, "/home/carol", "non-compliant", 1700000100000000, 0, 0},
-            {"dave", 1003, "/home/dave", "refused:config is a symlink", 1700000200000000, 0, 1},
-            {"erin", 1004, "/home/erin", "unwatched", 0, 0, 0}};
+    rows = {row("alice", 1000, "ok"), row("bob", 1001, "repaired", 1700000000000000, 2),
+            row("carol", 1002, "non-compliant", 1700000100000000),
+            row("dave", 1003, "refused:config is a symlink", 1700000200000000, 0, 1),
+            row("erin", 1004, "unwatched")};
   } else {
     rows.reserve(sc.users);
     char name[32];
     for (std::size_t i = 0; i < sc.users; ++i) {
       std::snprintf(name, sizeof name, "u%06zu", i);
       // One in ten is out of line, as on a host that was never managed before.
-      rows.push_back({name, std::uint32_t(10000 + i), std::string("/home/") + name,
-                      i % 10 == 7 ? "non-compliant" : "ok", 0, 0, 0});
+      rows.push_back(row(name, std::uint32_t(10000 + i), i % 10 == 7 ? "non-compliant" : "ok"));
     }
   }
   rows.insert(rows.end(), sc.extra.begin(), sc.extra.end());
   if (sc.weird) {
-    rows.push_back({"m\xe9lanie", 1100, "/home/m\xe9lanie", "error:bad byte \xff", 0, 0, 0});
-    rows.push_back({"mallory", 1101, "/home/\x1b[31mred", "ok", 0, 0, 0});
+    rows.push_back(row("m\xe9lanie", 1100, "error:bad byte \xff"));
+    rows.push_back(row("mallory", 1101, "ok"));
+    rows.back().home = "/home/\x1b[31mred";
   }
   return rows;
 }
 
-StatusSnapshot initialSnapshot(const Script& sc, const std::vector<UserRow>& users) {
-  StatusSnapshot s;
-  s.state = "ok";
+DaemonStatus initialSnapshot(const Script& sc, const std::vector<UserRow>& users) {
+  DaemonStatus s;
+  s.state = StateKind::kOk;
   s.state_reason = "policy sha256:0123abcd in force";
   s.version = "9.9.9-test";
   s.policy_files = {"/etc/keepalive-policy/policy.yaml",
                     "/etc/keepalive-policy/policy.d/10-db.yaml"};
   s.policy_digest = "sha256:0123abcd";
   s.generation = 1;
-  s.last_apply_time = 1700000000123456;
-  s.last_apply_result = "applied";
+  s.last_apply_usec = 1700000000123456;
+  s.last_apply_result = ApplyResult::kApplied;
   s.sshd_unit = "ssh.service";
   s.drop_ins = {"/etc/ssh/sshd_config.d/00-keepalive-policy.conf",
                 "/etc/ssh/ssh_config.d/00-keepalive-policy.conf"};
@@ -91,9 +123,9 @@ StatusSnapshot initialSnapshot(const Script& sc, const std::vector<UserRow>& use
       {"serveralivecountmax", {"3", "/etc/ssh/ssh_config.d/00-keepalive-policy.conf:4"}}};
   s.users_covered = std::uint32_t(users.size());
   for (const auto& u : users) {
-    if (isNonCompliant(u.state))
+    if (!isCompliant(u.state))
       ++s.users_noncompliant;
-    if (u.state == "unwatched")
+    if (isCompliant(u.state) && u.unwatched)
       ++s.users_unwatched;
   }
   s.repairs_total = 7;
@@ -113,11 +145,63 @@ struct Driver {
   std::vector<UserRow> users;
   DbusService* svc = nullptr;
   sd_event* loop = nullptr;
+  std::vector<std::function<void()>> later;  // --check-later: answered on the next turn
+  sd_event_source* laterSource = nullptr;
 };
+
+int onLater(sd_event_source*, void* p) {
+  auto* d = static_cast<Driver*>(p);
+  auto later = std::move(d->later);
+  d->later.clear();
+  for (auto& f : later)
+    f();
+  return 0;
+}
+
+std::uint64_t usecOf(clockid_t id) {
+  timespec ts{};
+  ::clock_gettime(id, &ts);
+  return std::uint64_t(ts.tv_sec) * 1000000u + std::uint64_t(ts.tv_nsec) / 1000u;
+}
+
+// sd_event_loop, with each dispatch timed: the longest is how long one call held everyone else.
+// Wall time, and this thread's CPU time: on a loaded machine the wall time of a dispatch also
+// holds the time the kernel gave other processes (a 4 ms tick at HZ=250).
+int runTimed(sd_event* loop, const std::string& report) {
+  std::uint64_t maxUsec = 0, maxCpuUsec = 0, over = 0, dispatches = 0;
+  int r = 0;
+  while (sd_event_get_state(loop) != SD_EVENT_FINISHED) {
+    r = sd_event_prepare(loop);
+    if (r == 0)
+      r = sd_event_wait(loop, UINT64_MAX);
+    if (r > 0) {
+      const std::uint64_t t0 = usecOf(CLOCK_MONOTONIC), c0 = usecOf(CLOCK_THREAD_CPUTIME_ID);
+      r = sd_event_dispatch(loop);
+      const std::uint64_t took = usecOf(CLOCK_MONOTONIC) - t0;
+      const std::uint64_t cpu = usecOf(CLOCK_THREAD_CPUTIME_ID) - c0;
+      maxUsec = std::max(maxUsec, took);
+      maxCpuUsec = std::max(maxCpuUsec, cpu);
+      over += cpu > 1000;
+      ++dispatches;
+    }
+    if (r < 0)
+      return r;
+  }
+  if (FILE* f = std::fopen(report.c_str(), "w")) {
+    std::fprintf(f, "max_usec %llu\nmax_cpu_usec %llu\nover_1ms %llu\ndispatches %llu\n",
+                 static_cast<unsigned long long>(maxUsec),
+                 static_cast<unsigned long long>(maxCpuUsec), static_cast<unsigned long long>(over),
+                 static_cast<unsigned long long>(dispatches));
+    std::fclose(f);
+  }
+  int code = 0;
+  sd_event_get_exit_code(loop, &code);
+  return code;
+}
 
 int onSignal(sd_event_source*, const struct signalfd_siginfo* si, void* p) {
   auto* d = static_cast<Driver*>(p);
-  StatusSnapshot s = d->svc->snapshot();
+  DaemonStatus s = d->svc->snapshot();
   if (si->ssi_signo == SIGUSR1) {
     ++s.repairs_total;
     d->svc->emitRepaired("bob", "/home/bob/.ssh/config", "mode 0644 -> 0600");
@@ -125,7 +209,7 @@ int onSignal(sd_event_source*, const struct signalfd_siginfo* si, void* p) {
   } else if (si->ssi_signo == SIGUSR2) {
     const std::string shadow =
         "/etc/ssh/sshd_config.d/00-aaa.conf:1 sets ClientAliveInterval 0 before our drop-in";
-    s.state = "shadowed";
+    s.state = StateKind::kShadowed;
     s.state_reason = "1 setting shadowed";
     s.shadowed = {shadow};
     d->svc->emitDrift("/etc/ssh/sshd_config.d/00-aaa.conf", "shadows ClientAliveInterval");
@@ -181,8 +265,12 @@ int main(int argc, char** argv) {
         if (c1 == std::string::npos || c2 == std::string::npos)
           throw std::invalid_argument("--add-user takes NAME:UID:STATE");
         const std::string name = u.substr(0, c1);
-        d.sc.extra.push_back({name, std::uint32_t(std::stoul(u.substr(c1 + 1, c2 - c1 - 1))),
-                              "/home/" + name, u.substr(c2 + 1), 0, 0, 0});
+        d.sc.extra.push_back(
+            row(name, std::uint32_t(std::stoul(u.substr(c1 + 1, c2 - c1 - 1))), u.substr(c2 + 1)));
+      } else if (a == "--check-later") {
+        d.sc.check_later = true;
+      } else if (a == "--stalls") {
+        d.sc.stalls = value();
       } else if (a == "--weird") {
         d.sc.weird = true;
       } else {
@@ -205,45 +293,48 @@ int main(int argc, char** argv) {
     sd_event_add_signal(d.loop, nullptr, s, onSignal, &d);
 
   DbusHandlers h;
-  h.reload = [&d](std::function<void(std::uint64_t, std::string)> done) {
+  h.reload = [&d](DbusHandlers::ReloadDone done) {
     if (d.sc.throw_in == "reload")
       throw std::runtime_error("apply: \"/etc/keepalive-policy/policy.yaml\": scripted failure");
-    StatusSnapshot s = d.svc->snapshot();
+    DaemonStatus s = d.svc->snapshot();
     ++s.generation;
-    s.last_apply_time = realtimeUsec();
-    s.last_apply_result = d.sc.reload_result;
-    if (d.sc.reload_result == "applied")
+    s.last_apply_usec = realtimeUsec();
+    s.last_apply_result = applyResultFromString(d.sc.reload_result).value_or(ApplyResult::kNone);
+    if (s.last_apply_result == ApplyResult::kApplied)
       ++s.reloads_total;
-    if (d.sc.reload_result == "rolled-back") {
+    if (s.last_apply_result == ApplyResult::kRolledBack) {
       ++s.rollbacks_total;
-      s.state = "rolled-back";
+      s.state = StateKind::kRolledBack;
       s.last_error = "sshd -t: scripted rejection";
     }
     d.svc->publish(s);
     d.svc->emitApplied(s.generation, s.last_apply_result);
     done(s.generation, s.last_apply_result);
   };
-  h.check = [&d](std::optional<std::uint32_t>, std::function<void(std::vector<Finding>)> done) {
+  h.check = [&d](std::optional<std::uint32_t>, DbusHandlers::CheckDone done) {
     if (d.sc.throw_in == "check")
       throw std::runtime_error("sshd -T: scripted failure");
-    done(d.sc.findings);
-  };
-  h.users = [&d]() {
-    if (d.sc.throw_in == "users")
-      throw std::runtime_error("users: scripted failure");
-    return d.users;
+    if (!d.sc.check_later) {
+      done(d.sc.findings);
+      return;
+    }
+    d.later.push_back([&d, done = std::move(done)] { done(d.sc.findings); });
+    sd_event_source_set_enabled(d.laterSource, SD_EVENT_ONESHOT);
   };
   h.warn = [](const std::string& m) { std::fprintf(stderr, "warning: %s\n", m.c_str()); };
   h.lost = [&d](const std::string& m) {
     std::fprintf(stderr, "lost: %s\n", m.c_str());
     sd_event_exit(d.loop, 4);
   };
+  sd_event_add_defer(d.loop, &d.laterSource, onLater, &d);
+  sd_event_source_set_enabled(d.laterSource, SD_EVENT_OFF);
   try {
     DbusService svc(d.loop, h, initialSnapshot(d.sc, d.users), d.sc.limits);
     d.svc = &svc;
+    svc.setUsers(d.users);
     std::printf("ready\n");
     std::fflush(stdout);
-    const int r = sd_event_loop(d.loop);
+    const int r = d.sc.stalls.empty() ? sd_event_loop(d.loop) : runTimed(d.loop, d.sc.stalls);
     d.svc = nullptr;
     sd_event_unref(d.loop);
     return r;

@@ -69,6 +69,7 @@ TEST_CASE("users: a compliant config needs nothing, a missing one too") {
 TEST_CASE("users: a world-writable config is narrowed to the wanted mode") {
   auto p = planConfig(file(0666), kAlice, 0600);
   CHECK(p.refusal.empty());
+  CHECK(p.refused == Refusal::kNone);
   CHECK(p.leftAlone.empty());
   CHECK(p.mode == mode_t{0600});
   CHECK(p.describe() == "mode set to 0600");
@@ -113,6 +114,12 @@ TEST_CASE("users: root's config is never changed, only judged as ssh judges it")
 
 TEST_CASE("users: every kind of file that is not the user's plain config is refused") {
   CHECK(planConfig(file(0600, 1000, 2), kAlice, 0600).refusal == "~/.ssh/config has 2 hard links");
+  // Code decides by the reason, people read the sentence.
+  CHECK(planConfig(file(0600, 1000, 2), kAlice, 0600).refused == Refusal::kHardLinks);
+  CHECK(planConfig(file(0600, 1001), kAlice, 0600).refused == Refusal::kForeignOwner);
+  CHECK(planConfig(file(0777, 1000, 1, S_IFLNK), kAlice, 0600).refused == Refusal::kSymlink);
+  CHECK(planSshDir(file(0600), kAlice, 0700).refused == Refusal::kNotDirectory);
+  CHECK(std::string(toString(Refusal::kForeignOwner)) == "foreign-owner");
   CHECK(planConfig(file(0600, 1001), kAlice, 0600).refusal ==
         "~/.ssh/config belongs to uid 1001, not to alice");
   CHECK(planConfig(file(0777, 1000, 1, S_IFLNK), kAlice, 0600).refusal ==

@@ -1,0 +1,239 @@
+#include "status.h"
+
+#include <algorithm>
+#include <type_traits>
+#include <utility>
+
+namespace keepalive::daemon {
+namespace {
+
+// A plain member read and written as is.
+template <auto M>
+PropertyValue getField(const DaemonStatus& s) {
+  return s.*M;
+}
+template <auto M>
+bool setField(DaemonStatus& s, const PropertyValue& v) {
+  using T = std::remove_cvref_t<decltype(std::declval<DaemonStatus&>().*M)>;
+  const T* p = std::get_if<T>(&v);
+  if (!p)
+    return false;
+  s.*M = *p;
+  return true;
+}
+
+PropertyValue getState(const DaemonStatus& s) {
+  return std::string(toString(s.state));
+}
+bool setState(DaemonStatus& s, const PropertyValue& v) {
+  const auto* p = std::get_if<std::string>(&v);
+  const auto k = p ? stateKindFromString(*p) : std::nullopt;
+  if (k)
+    s.state = *k;
+  return k.has_value();
+}
+PropertyValue getResult(const DaemonStatus& s) {
+  return std::string(toString(s.last_apply_result));
+}
+bool setResult(DaemonStatus& s, const PropertyValue& v) {
+  const auto* p = std::get_if<std::string>(&v);
+  const auto r = p ? applyResultFromString(*p) : std::nullopt;
+  if (r)
+    s.last_apply_result = *r;
+  return r.has_value();
+}
+
+// clang-format off
+// One row per property. The metrics file shows them in this order (core/metrics.cpp).
+const StatusProperty kProperties[] = {
+  {"Version", "s", getField<&DaemonStatus::version>, setField<&DaemonStatus::version>,
+   "keepalive-policyd's version.", true},
+  {"State", "s", getState, setState,
+   "starting | ok | degraded | shadowed | policy-error | rolled-back."},
+  {"StateReason", "s", getField<&DaemonStatus::state_reason>, setField<&DaemonStatus::state_reason>,
+   "Why the state is what it is, in one line. Names no user (counts only)."},
+  {"PolicyFiles", "as", getField<&DaemonStatus::policy_files>, setField<&DaemonStatus::policy_files>,
+   "The files of the policy in force, in merge order."},
+  {"PolicyDigest", "s", getField<&DaemonStatus::policy_digest>, setField<&DaemonStatus::policy_digest>,
+   "sha256:... of the policy in force; empty before one was applied."},
+  {"Generation", "t", getField<&DaemonStatus::generation>, setField<&DaemonStatus::generation>,
+   "Policy transactions since the daemon started.", false,
+   "keepalive_policy_generation", "gauge", "Policy transactions since keepalive-policyd started."},
+  {"LastApplyTime", "t", getField<&DaemonStatus::last_apply_usec>, setField<&DaemonStatus::last_apply_usec>,
+   "When the last transaction ended, in microseconds since the epoch; 0 = never."},
+  {"LastApplyResult", "s", getResult, setResult,
+   "applied | unchanged | restored | policy-error | rolled-back; empty = none yet."},
+  {"LastError", "s", getField<&DaemonStatus::last_error>, setField<&DaemonStatus::last_error>,
+   "The last error of a policy transaction, as context: object: reason; empty = none."},
+  {"SshdUnit", "s", getField<&DaemonStatus::sshd_unit>, setField<&DaemonStatus::sshd_unit>,
+   "The systemd unit reloaded for sshd; empty when reloads are off."},
+  {"DropIns", "as", getField<&DaemonStatus::drop_ins>, setField<&DaemonStatus::drop_ins>,
+   "The drop-ins the daemon installs."},
+  {"EffectiveServer", "a{s(ss)}", getField<&DaemonStatus::effective_server>,
+   setField<&DaemonStatus::effective_server>,
+   "sshd's effective keepalive settings (sshd -T): keyword -> (value, source)."},
+  {"EffectiveClient", "a{s(ss)}", getField<&DaemonStatus::effective_client>,
+   setField<&DaemonStatus::effective_client>,
+   "ssh's effective keepalive settings (ssh -G): keyword -> (value, source)."},
+  {"Shadowed", "as", getField<&DaemonStatus::shadowed>, setField<&DaemonStatus::shadowed>,
+   "Settings another file wins over ours for, each naming that file and line."},
+  {"UsersCovered", "u", getField<&DaemonStatus::users_covered>, setField<&DaemonStatus::users_covered>,
+   "Users whose ~/.ssh/config the policy covers.", false,
+   "keepalive_policy_users_covered", "gauge", "Users whose ~/.ssh/config the policy covers."},
+  {"UsersNonCompliant", "u", getField<&DaemonStatus::users_noncompliant>,
+   setField<&DaemonStatus::users_noncompliant>,
+   "Covered users whose state is neither ok, repaired nor unwatched.", false,
+   "keepalive_policy_users_noncompliant", "gauge",
+   "Covered users whose state is neither ok nor repaired."},
+  {"UsersUnwatched", "u", getField<&DaemonStatus::users_unwatched>, setField<&DaemonStatus::users_unwatched>,
+   "Covered users without an inotify watch: checked by rescans only.", false,
+   "keepalive_policy_users_unwatched", "gauge",
+   "Covered users without an inotify watch (watch limit reached), checked by rescans only."},
+  {"RepairsTotal", "t", getField<&DaemonStatus::repairs_total>, setField<&DaemonStatus::repairs_total>,
+   "Repairs of users' ~/.ssh and ~/.ssh/config since start.", false,
+   "keepalive_policy_repairs_total", "counter",
+   "Repairs since keepalive-policyd started: users' files and drop-ins restored after drift."},
+  {"RefusalsTotal", "t", getField<&DaemonStatus::refusals_total>, setField<&DaemonStatus::refusals_total>,
+   "Repairs refused since start (unsafe files: symlinks, foreign owners, ...).", false,
+   "keepalive_policy_refusals_total", "counter",
+   "Repairs refused since keepalive-policyd started (unsafe files: symlinks, foreign owners, "
+   "...)."},
+  {"ReloadsTotal", "t", getField<&DaemonStatus::reloads_total>, setField<&DaemonStatus::reloads_total>,
+   "sshd reloads since start.", false,
+   "keepalive_policy_reloads_total", "counter", "sshd reloads since keepalive-policyd started."},
+  {"RollbacksTotal", "t", getField<&DaemonStatus::rollbacks_total>, setField<&DaemonStatus::rollbacks_total>,
+   "Transactions rolled back since start.", false,
+   "keepalive_policy_rollbacks_total", "counter",
+   "Policy transactions rolled back since keepalive-policyd started."},
+  {"WatchesUsed", "u", getField<&DaemonStatus::watches_used>, setField<&DaemonStatus::watches_used>,
+   "inotify watches the daemon holds.", false,
+   "keepalive_policy_inotify_watches", "gauge", "inotify watches keepalive-policyd holds."},
+};
+// clang-format on
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+}  // namespace
+
+const char* toString(ApplyResult r) {
+  switch (r) {
+    case ApplyResult::kNone:
+      return "";
+    case ApplyResult::kApplied:
+      return "applied";
+    case ApplyResult::kUnchanged:
+      return "unchanged";
+    case ApplyResult::kRestored:
+      return "restored";
+    case ApplyResult::kPolicyError:
+      return "policy-error";
+    case ApplyResult::kRolledBack:
+      return "rolled-back";
+  }
+  return "";
+}
+
+bool succeeded(ApplyResult r) {
+  return r == ApplyResult::kApplied || r == ApplyResult::kUnchanged || r == ApplyResult::kRestored;
+}
+
+std::optional<ApplyResult> applyResultFromString(std::string_view s) {
+  for (auto r : {ApplyResult::kNone, ApplyResult::kApplied, ApplyResult::kUnchanged,
+                 ApplyResult::kRestored, ApplyResult::kPolicyError, ApplyResult::kRolledBack})
+    if (s == toString(r))
+      return r;
+  return std::nullopt;
+}
+
+std::optional<StateKind> stateKindFromString(std::string_view s) {
+  for (auto k : kAllStates)
+    if (s == toString(k))
+      return k;
+  return std::nullopt;
+}
+
+const char* signatureOf(const PropertyValue& v) {
+  static const char* const kSignatures[] = {"s", "t", "u", "as", "a{s(ss)}"};
+  static_assert(std::variant_size_v<PropertyValue> == std::size(kSignatures));
+  return kSignatures[v.index()];
+}
+
+std::span<const StatusProperty> statusProperties() {
+  return kProperties;
+}
+
+const StatusProperty* findStatusProperty(std::string_view name) {
+  for (const auto& p : kProperties)
+    if (name == p.name)
+      return &p;
+  return nullptr;
+}
+
+std::vector<const StatusProperty*> changedProperties(const DaemonStatus& before,
+                                                     const DaemonStatus& after) {
+  std::vector<const StatusProperty*> out;
+  for (const auto& p : kProperties)
+    if (!p.constant && p.get(before) != p.get(after))
+      out.push_back(&p);
+  return out;
+}
+
+std::string showText(const PropertyValue& v, std::string (*each)(std::string_view)) {
+  auto str = [each](const std::string& s) { return each ? each(s) : s; };
+  return std::visit(Overloaded{[&](const std::string& s) { return str(s); },
+                               [](std::uint64_t n) { return std::to_string(n); },
+                               [](std::uint32_t n) { return std::to_string(n); },
+                               [&](const std::vector<std::string>& l) {
+                                 std::string out;
+                                 for (const auto& s : l)
+                                   out += (out.empty() ? "" : " ") + str(s);
+                                 return out;
+                               },
+                               [&](const EffectiveSettings& m) {
+                                 std::string out;
+                                 for (const auto& [k, e] : m)
+                                   out += (out.empty() ? "" : ", ") + str(k) + "=" + str(e.value) +
+                                          " (" + str(e.source) + ")";
+                                 return out;
+                               }},
+                    v);
+}
+
+namespace {
+
+// The interval first, as the policy and sshd -T name them (ClientAliveInterval, then
+// ClientAliveCountMax), then the others by keyword: admins' patterns start at the interval.
+void appendSettings(std::string& out, const EffectiveSettings& m) {
+  auto interval = [](const std::string& k) {
+    return k.size() >= 8 && k.compare(k.size() - 8, 8, "interval") == 0;
+  };
+  for (const bool first : {true, false})
+    for (const auto& [k, e] : m)
+      if (interval(k) == first)
+        out += " " + k + "=" + e.value + " (" + e.source + ")";
+}
+
+}  // namespace
+
+std::string journalLine(const DaemonStatus& s) {
+  std::string out = std::string("state ") + toString(s.state) + ": " + s.state_reason;
+  out += "; generation " + std::to_string(s.generation) + ", last apply " +
+         (s.last_apply_result == ApplyResult::kNone ? "none" : toString(s.last_apply_result));
+  if (!s.policy_digest.empty())
+    out += ", policy " + s.policy_digest;
+  out += "; effective sshd:";
+  appendSettings(out, s.effective_server);
+  out += "; effective ssh:";
+  appendSettings(out, s.effective_client);
+  out += "; reloads " + std::to_string(s.reloads_total) + ", writes " +
+         std::to_string(s.writes_total) + ", rollbacks " + std::to_string(s.rollbacks_total) +
+         ", drift repairs " + std::to_string(s.drift_repairs_total);
+  return out;
+}
+
+}  // namespace keepalive::daemon

@@ -1,0 +1,121 @@
+// The daemon's status: one pure struct, the single truth, and one table of its D-Bus properties.
+// The D-Bus object (dbus/manager_object.cpp), keepalivectl's status, show and --json, the
+// metrics file (core/metrics.cpp) and the journal's state line are all rendered from a
+// DaemonStatus, the properties through statusProperties(); PropertiesChanged names what
+// changedProperties() finds between two snapshots. Adding a property is one row in the table
+// (status.cpp) plus its element in dbus/org.keepalivepolicy1.xml, the contract
+// (tests/unit/status_test.cpp checks that both list the same properties with the same types).
+//
+// Pure: no sdbus-c++, no libsystemd; keepalivectl links it too (keepalive-status).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "state.h"
+
+namespace keepalive::daemon {
+
+// How the last policy transaction ended. kNone: none ran yet (the property's "").
+enum class ApplyResult : std::uint8_t {
+  kNone,
+  kApplied,
+  kUnchanged,
+  kRestored,
+  kPolicyError,
+  kRolledBack
+};
+const char* toString(ApplyResult r);
+// The policy in force afterwards is the one the transaction wanted (applied, unchanged, restored).
+bool succeeded(ApplyResult r);
+
+// Strings back to enums, for the edges that receive them: keepalivectl reading the bus, and the
+// engine's Outcome::result until the engine reports an ApplyResult itself.
+std::optional<ApplyResult> applyResultFromString(std::string_view s);
+std::optional<StateKind> stateKindFromString(std::string_view s);
+inline constexpr StateKind kAllStates[] = {StateKind::kStarting,    StateKind::kOk,
+                                           StateKind::kDegraded,    StateKind::kShadowed,
+                                           StateKind::kPolicyError, StateKind::kRolledBack};
+
+// One effective sshd or ssh setting and the FILE:LINE (or "sshd default") it comes from.
+struct EffectiveSetting {
+  std::string value;
+  std::string source;
+  friend bool operator==(const EffectiveSetting&, const EffectiveSetting&) = default;
+};
+using EffectiveSettings = std::map<std::string, EffectiveSetting>;  // keyword, lower case
+
+struct DaemonStatus {
+  StateKind state = StateKind::kStarting;
+  std::string state_reason;
+  std::string version;  // constant for a running daemon
+  std::vector<std::string> policy_files;
+  std::string policy_digest;
+  std::uint64_t generation = 0;
+  std::uint64_t last_apply_usec = 0;  // CLOCK_REALTIME; 0 = never
+  ApplyResult last_apply_result = ApplyResult::kNone;
+  std::string last_error;
+  std::string sshd_unit;
+  std::vector<std::string> drop_ins;
+  EffectiveSettings effective_server;  // sshd -T spelling
+  EffectiveSettings effective_client;  // ssh -G spelling
+  std::vector<std::string> shadowed;   // Shadowing::describe() lines
+  std::uint32_t users_covered = 0;
+  std::uint32_t users_noncompliant = 0;
+  std::uint32_t users_unwatched = 0;
+  std::uint64_t repairs_total = 0;
+  std::uint64_t refusals_total = 0;
+  std::uint64_t reloads_total = 0;
+  std::uint64_t rollbacks_total = 0;
+  std::uint32_t watches_used = 0;
+  // In the journal's state line only (no property): drop-in writes and drift repairs.
+  std::uint64_t writes_total = 0;
+  std::uint64_t drift_repairs_total = 0;
+  friend bool operator==(const DaemonStatus&, const DaemonStatus&) = default;
+};
+
+// A property's value, one alternative per D-Bus type the interface uses: s, t, u, as, a{s(ss)}.
+using PropertyValue = std::variant<std::string, std::uint64_t, std::uint32_t,
+                                   std::vector<std::string>, EffectiveSettings>;
+// The D-Bus signature of the alternative v holds.
+const char* signatureOf(const PropertyValue& v);
+
+struct StatusProperty {
+  const char* name;       // D-Bus property name
+  const char* signature;  // D-Bus type
+  PropertyValue (*get)(const DaemonStatus&);
+  // Reads a value back into a DaemonStatus (keepalivectl, from GetAll); false: another type, or a
+  // spelling this build does not know (a newer daemon's state).
+  bool (*set)(DaemonStatus&, const PropertyValue&);
+  const char* doc;
+  bool constant = false;  // EmitsChangedSignal const: never in PropertiesChanged
+  // A plain number also exported as this metric (core/metrics.cpp renders the others by name).
+  const char* metric = nullptr;
+  const char* metric_type = nullptr;  // gauge | counter
+  const char* metric_help = nullptr;
+};
+
+// Every property, in the order the metrics file shows them.
+std::span<const StatusProperty> statusProperties();
+const StatusProperty* findStatusProperty(std::string_view name);
+
+// The properties whose values differ, constant ones left out, in table order.
+std::vector<const StatusProperty*> changedProperties(const DaemonStatus& before,
+                                                     const DaemonStatus& after);
+
+// A value as one line (keepalivectl show): lists space-separated, settings "k=v (source)"
+// comma-separated. each: applied to every string taken from the value (escaping), if given.
+std::string showText(const PropertyValue& v, std::string (*each)(std::string_view) = nullptr);
+
+// The journal's (and --foreground's) state line, e.g. "state ok: REASON; generation 3, last apply
+// applied, policy sha256:...; effective sshd: ...; effective ssh: ...; reloads 1, writes 2,
+// rollbacks 0, drift repairs 0". Admins' and the system tests' patterns match its wording.
+std::string journalLine(const DaemonStatus& s);
+
+}  // namespace keepalive::daemon

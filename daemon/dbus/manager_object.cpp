@@ -1,0 +1,77 @@
+#include "manager_object.h"
+
+#include <map>
+#include <variant>
+
+#include "dbus_service.h"
+
+namespace keepalive::daemon {
+namespace {
+
+const char* const kErrAccessDenied = "org.keepalivepolicy1.Error.AccessDenied";
+
+using BusSettings = std::map<std::string, sdbus::Struct<std::string, std::string>>;
+
+void put(sdbus::Message& m, const PropertyValue& v) {
+  std::visit(
+      [&](const auto& x) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, EffectiveSettings>) {
+          BusSettings out;
+          for (const auto& [k, e] : x)
+            out.emplace(k, sdbus::Struct<std::string, std::string>(e.value, e.source));
+          m << out;
+        } else {
+          m << x;
+        }
+      },
+      v);
+}
+
+}  // namespace
+
+ManagerObject::ManagerObject(sdbus::IConnection& bus, ManagerCalls& calls)
+    : AdaptorInterfaces(bus, kObjectPath), calls_(calls) {
+  for (const StatusProperty& p : statusProperties()) {
+    sdbus::Flags flags;
+    flags.set(p.constant ? sdbus::Flags::CONST_PROPERTY_VALUE : sdbus::Flags::EMITS_CHANGE_SIGNAL);
+    getObject().registerProperty(
+        INTERFACE_NAME, p.name, p.signature,
+        [this, &p](sdbus::PropertyGetReply& reply) { put(reply, p.get(calls_.status())); }, flags);
+  }
+  registerAdaptor();
+}
+
+ManagerObject::~ManagerObject() {
+  unregisterAdaptor();
+}
+
+uid_t ManagerObject::callerEuid() {
+  const sdbus::Message* m = getObject().getCurrentlyProcessedMessage();
+  if (!m)
+    throw sdbus::Error(kErrAccessDenied, "cannot tell who is calling");
+  try {
+    return m->getCredsEuid();
+  } catch (const sdbus::Error& e) {
+    throw sdbus::Error(kErrAccessDenied, "cannot tell who is calling: " + busSafe(e.getMessage()));
+  }
+}
+
+std::string ManagerObject::callerName() {
+  const sdbus::Message* m = getObject().getCurrentlyProcessedMessage();
+  return m ? m->getSender() : std::string();
+}
+
+sdbus::MethodCall ManagerObject::currentCall() {
+  // sdbus-c++ 1.2 processes a method call as a MethodCall (Object::sdbus_method_callback): the
+  // Result it hands the method holds a copy of the same message.
+  const sdbus::Message* m = getObject().getCurrentlyProcessedMessage();
+  if (!m)
+    throw sdbus::Error("org.keepalivepolicy1.Error.Failed", "no call is being processed");
+  return *static_cast<const sdbus::MethodCall*>(m);
+}
+
+void ManagerObject::propertiesChanged(const std::vector<std::string>& names) {
+  getObject().emitPropertiesChangedSignal(INTERFACE_NAME, names);
+}
+
+}  // namespace keepalive::daemon
