@@ -40,11 +40,6 @@ std::string selfExecutable() {
   return path.empty() ? std::string("/usr/sbin/keepalive-policyd") : path;
 }
 
-// The engine reports its results as words for now; they become an ApplyResult here, once.
-ApplyResult applyResultOf(const std::string& engineResult) {
-  return applyResultFromString(engineResult).value_or(ApplyResult::kNone);
-}
-
 UserRow userRow(const UserRecord& r) {
   return {r.user.name,
           r.user.uid,
@@ -56,7 +51,6 @@ UserRow userRow(const UserRecord& r) {
           r.repairs,
           r.refusals};
 }
-
 
 }  // namespace
 
@@ -352,14 +346,13 @@ void Daemon::startApply(Queue::Run run) {
                      // The new properties first: a client reacting to Applied (or to Reload's
                      // reply) reads them.
                      dbus_->publish(snapshot());
-                     dbus_->emitApplied(engine_->state().generation, applyResultOf(o.result));
+                     dbus_->emitApplied(engine_->state().generation, o.result);
                    }
                    scheduleReconcile();
                    if (ready_)
                      sd_notify(0, "READY=1");
                    for (const auto& done : reloads)
-                     done(engine_->state().generation,
-                          applyResultOf(engine_->state().last_apply_result));
+                     done(engine_->state().generation, engine_->state().last_apply_result);
                    transactionEnded();
                  });
 }
@@ -514,7 +507,7 @@ DaemonStatus Daemon::snapshot() const {
   s.policy_digest = st.policy_digest;
   s.generation = st.generation;
   s.last_apply_usec = static_cast<std::uint64_t>(st.last_apply_usec);
-  s.last_apply_result = applyResultOf(st.last_apply_result);
+  s.last_apply_result = st.last_apply_result;
   s.last_error = st.last_error;
   s.sshd_unit = st.sshd_unit;
   s.drop_ins = st.drop_ins;
@@ -567,7 +560,7 @@ void Daemon::findings(std::optional<std::uint32_t> onlyUid, DbusHandlers::CheckD
 void Daemon::signalDrift(const Outcome& o) {
   if (!dbus_)
     return;
-  if (applyResultOf(o.result) == ApplyResult::kRestored)
+  if (o.result == ApplyResult::kRestored)
     for (const auto& path : o.written)
       dbus_->emitDrift(path, "restored to policy " + engine_->state().policy_digest);
   const auto& now = engine_->state().shadowed;

@@ -173,7 +173,7 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
         (desired_ ? "the last good policy " + state_.policy_digest + " stays in force"
                   : "nothing was changed");
     state_.last_error = first;
-    state_.last_apply_result = o.result = "policy-error";
+    state_.last_apply_result = o.result = ApplyResult::kPolicyError;
     o.log.push_back({Level::kError, "policy rejected (" + trigger +
                                         "): " + std::to_string(diags.errorCount()) + " error(s); " +
                                         (desired_ ? "the last good policy stays in force"
@@ -188,7 +188,7 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
   step(o, "parse");
   co_await install(want, r, o);
   policyError_ = false;
-  if (o.result != "rolled-back") {
+  if (o.result != ApplyResult::kRolledBack) {
     // Only a successful apply ends a rollback: restoring the policy in force (reconcile) does
     // not apply the newer one that was rolled back.
     rolledBack_ = false;
@@ -199,8 +199,8 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
     for (const auto& f : files)
       state_.policy_files.push_back(f.path);
     state_.policy_digest = digest;
-    o.log.push_back({Level::kInfo,
-                     "policy " + digest + " (" + trigger + "): " + o.result + " in " + o.timing()});
+    o.log.push_back({Level::kInfo, "policy " + digest + " (" + trigger +
+                                       "): " + toString(o.result) + " in " + o.timing()});
   }
   state_.last_apply_result = o.result;
   settle();
@@ -211,13 +211,13 @@ Task<Outcome> Engine::reconcileTask(std::string trigger) {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
   if (!desired_ || !resolved_) {
-    o.result = "unchanged";
+    o.result = ApplyResult::kUnchanged;
     co_return o;
   }
   co_await install(*desired_, *resolved_, o);
-  if (o.wrote && o.result != "rolled-back") {
+  if (o.wrote && o.result != ApplyResult::kRolledBack) {
     ++state_.drift_repairs_total;
-    o.result = "restored";
+    o.result = ApplyResult::kRestored;
     o.log.push_back({Level::kNotice,
                      "drop-ins restored to policy " + state_.policy_digest + " (" + trigger + ")"});
   }
@@ -228,7 +228,7 @@ Task<Outcome> Engine::reconcileTask(std::string trigger) {
 Task<Outcome> Engine::verifyTask() {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
-  o.result = "unchanged";
+  o.result = ApplyResult::kUnchanged;
   if (!resolved_)
     co_return o;
   const policy::Resolved r = *resolved_;
@@ -313,7 +313,7 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
       rolledBack_ = true;
       ++state_.rollbacks_total;
       state_.last_error = s.error;
-      o.result = "rolled-back";
+      o.result = ApplyResult::kRolledBack;
       co_return;
     }
   }
@@ -324,7 +324,7 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
       rolledBack_ = true;
       ++state_.rollbacks_total;
       state_.last_error = s.error;
-      o.result = "rolled-back";
+      o.result = ApplyResult::kRolledBack;
       co_return;
     }
   }
@@ -425,14 +425,14 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
     }
   }
 
-  o.result = changes.empty() ? "unchanged" : "applied";
+  o.result = changes.empty() ? ApplyResult::kUnchanged : ApplyResult::kApplied;
   co_await verify(r, o, serverDumped, clientDumped);
   step(o, "verify");
 }
 
 Task<void> Engine::rollback(std::vector<Change> changes, bool reloaded, std::string why,
                             Outcome& o) {
-  o.result = "rolled-back";
+  o.result = ApplyResult::kRolledBack;
   rolledBack_ = true;
   rollbackReason_ = why;
   state_.last_error = why;

@@ -14,6 +14,7 @@
 #include "keepalive/policy/policy.h"
 #include "ports.h"
 #include "state.h"
+#include "status.h"
 
 namespace keepalive::daemon {
 
@@ -24,7 +25,7 @@ struct LogEvent {
 };
 
 struct Outcome {
-  std::string result;                // applied | unchanged | restored | policy-error | rolled-back
+  ApplyResult result = ApplyResult::kNone;
   bool wrote = false;                // a drop-in was written
   std::vector<std::string> written;  // the paths written, in order (Drift names them)
   bool reloaded = false;             // sshd was reloaded

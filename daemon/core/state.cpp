@@ -44,7 +44,7 @@ std::string Shadowing::describe() const {
 std::string State::summary() const {
   std::string s = std::string("state ") + toString(kind) + ": " + reason;
   s += "; generation " + std::to_string(generation) + ", last apply " +
-       (last_apply_result.empty() ? "none" : last_apply_result);
+       (last_apply_result == ApplyResult::kNone ? "none" : toString(last_apply_result));
   if (!policy_digest.empty())
     s += ", policy " + policy_digest;
   s += "; effective sshd:";

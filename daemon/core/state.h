@@ -8,6 +8,19 @@
 
 namespace keepalive::daemon {
 
+// How the last policy transaction ended. kNone: none ran yet (the property's "").
+enum class ApplyResult : std::uint8_t {
+  kNone,
+  kApplied,
+  kUnchanged,
+  kRestored,
+  kPolicyError,
+  kRolledBack
+};
+const char* toString(ApplyResult r);
+// The policy in force afterwards is the one the transaction wanted (applied, unchanged, restored).
+bool succeeded(ApplyResult r);
+
 enum class StateKind { kStarting, kOk, kDegraded, kShadowed, kPolicyError, kRolledBack };
 const char* toString(StateKind k);
 
@@ -41,7 +54,7 @@ struct State {
   std::string policy_digest;         // of the policy in force
   std::uint64_t generation = 0;      // apply attempts since start
   std::int64_t last_apply_usec = 0;  // CLOCK_REALTIME
-  std::string last_apply_result;     // applied | unchanged | policy-error | rolled-back | ...
+  ApplyResult last_apply_result = ApplyResult::kNone;
   std::string last_error;
 
   std::string sshd_unit;

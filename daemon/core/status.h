@@ -22,21 +22,8 @@
 
 namespace keepalive::daemon {
 
-// How the last policy transaction ended. kNone: none ran yet (the property's "").
-enum class ApplyResult : std::uint8_t {
-  kNone,
-  kApplied,
-  kUnchanged,
-  kRestored,
-  kPolicyError,
-  kRolledBack
-};
-const char* toString(ApplyResult r);
-// The policy in force afterwards is the one the transaction wanted (applied, unchanged, restored).
-bool succeeded(ApplyResult r);
-
 // Strings back to enums, for the edges that receive them: keepalivectl reading the bus, and the
-// engine's Outcome::result until the engine reports an ApplyResult itself.
+// string an edge received.
 std::optional<ApplyResult> applyResultFromString(std::string_view s);
 std::optional<StateKind> stateKindFromString(std::string_view s);
 inline constexpr StateKind kAllStates[] = {StateKind::kStarting,    StateKind::kOk,

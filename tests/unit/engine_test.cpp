@@ -207,7 +207,7 @@ const char* kPolicy2 = "version: 1\nserver: {client_alive_interval: 1m}\n";
 TEST_CASE("engine: the first apply writes both drop-ins and reloads sshd once") {
   Rig r;
   auto o = r.apply(kPolicy);
-  CHECK(o.result == "applied");
+  CHECK(o.result == ApplyResult::kApplied);
   CHECK(r.store.writes == 2);
   CHECK(r.services.reloads == 1);
   CHECK(r.probe.probes == 1);
@@ -232,7 +232,7 @@ TEST_CASE("engine: an unchanged policy causes zero writes and zero reloads") {
   auto o = r.apply(
       "# reformatted\nversion: 1\nclient: {server_alive_interval: 240}\n"
       "server:\n  client_alive_count_max: 3\n  client_alive_interval: 120\n");
-  CHECK(o.result == "unchanged");
+  CHECK(o.result == ApplyResult::kUnchanged);
   CHECK(r.store.writes == 2);
   CHECK(r.services.reloads == 1);
   CHECK(r.engine.state().generation == 2);
@@ -243,7 +243,7 @@ TEST_CASE("engine: an invalid policy changes nothing and keeps the last good one
   r.apply(kPolicy);
   const std::string before = r.sshdFile();
   auto o = r.apply("version: 1\nserver: {client_alive_intervall: 1m}\n");
-  CHECK(o.result == "policy-error");
+  CHECK(o.result == ApplyResult::kPolicyError);
   CHECK(r.sshdFile() == before);
   CHECK(r.store.writes == 2);
   CHECK(r.services.reloads == 1);
@@ -261,7 +261,7 @@ TEST_CASE("engine: an invalid policy changes nothing and keeps the last good one
 TEST_CASE("engine: an invalid policy at start writes nothing") {
   Rig r;
   auto o = r.apply("version: 2\n");
-  CHECK(o.result == "policy-error");
+  CHECK(o.result == ApplyResult::kPolicyError);
   CHECK(r.store.writes == 0);
   CHECK_FALSE(r.store.files[Target::kSshd].has_value());
   CHECK_THAT(r.engine.state().reason, Catch::Contains("nothing was changed"));
@@ -272,7 +272,7 @@ TEST_CASE("engine: sshd -t rejecting the candidate restores the old drop-in with
   r.apply(kPolicy);
   const std::string before = r.sshdFile();
   auto o = r.apply("version: 1\nserver: {client_alive_interval: 666}\n");
-  CHECK(o.result == "rolled-back");
+  CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.sshdFile() == before);
   CHECK(r.services.reloads == 1);
   CHECK(r.store.lastGood[Target::kSshd] == before);
@@ -296,7 +296,7 @@ TEST_CASE("engine: a configuration broken by another file is reported and never 
   r.apply(kPolicy);
   r.sshd.brokenElsewhere = true;
   auto o = r.apply(kPolicy2);
-  CHECK(o.result == "rolled-back");
+  CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.services.reloads == 1);
   CHECK_THAT(r.engine.state().reason, Catch::Contains("broken outside keepalive-policy"));
   CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 120\n"));
@@ -308,7 +308,7 @@ TEST_CASE("engine: a failed reload rolls back and reloads the restored configura
   const std::string before = r.sshdFile();
   r.services.fail = true;
   auto o = r.apply(kPolicy2);
-  CHECK(o.result == "rolled-back");
+  CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.sshdFile() == before);
   CHECK(r.services.reloads == 3);  // first apply, the failed one, the one after the rollback
   CHECK_THAT(r.engine.state().reason, Catch::Contains("reload of ssh.service failed"));
@@ -320,7 +320,7 @@ TEST_CASE("engine: sshd not answering after the reload rolls back") {
   const std::string before = r.sshdFile();
   r.probe.fail = true;
   auto o = r.apply(kPolicy2);
-  CHECK(o.result == "rolled-back");
+  CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.sshdFile() == before);
   CHECK_THAT(r.engine.state().reason, Catch::Contains("does not answer after the reload"));
 }
@@ -331,7 +331,7 @@ TEST_CASE("engine: a write that fails (ENOSPC) leaves everything as it was") {
   const std::string before = r.sshdFile();
   r.store.failWrite = "cannot write: No space left on device";
   auto o = r.apply(kPolicy2);
-  CHECK(o.result == "rolled-back");
+  CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.sshdFile() == before);
   CHECK(r.services.reloads == 1);
   CHECK_THAT(r.engine.state().last_error, Catch::Contains("No space left on device"));
@@ -342,7 +342,7 @@ TEST_CASE("engine: no last-known-good copy, no change") {
   r.apply(kPolicy);
   r.store.failLastGood = "cannot create state directory";
   auto o = r.apply(kPolicy2);
-  CHECK(o.result == "rolled-back");
+  CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.store.writes == 2);
 }
 
@@ -353,7 +353,7 @@ TEST_CASE("engine: ssh -G rejecting the client drop-in rolls back both drop-ins"
   r.sshd.clientFails = true;
   auto o = r.apply(
       "version: 1\nserver: {client_alive_interval: 1m}\nclient: {server_alive_interval: 1m}\n");
-  CHECK(o.result == "rolled-back");
+  CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.sshdFile() == before);
   CHECK(r.services.reloads == 1);
   CHECK_THAT(r.engine.state().reason, Catch::Contains("ssh -G rejected"));
@@ -418,7 +418,7 @@ TEST_CASE("engine: reconcile restores an edited or removed drop-in and reloads")
   r.store.files[Target::kSshd] = "ClientAliveInterval 0\n";
   CHECK_FALSE(r.engine.dropInsAsDesired());
   auto o = reconcileNow(r.engine, "drift");
-  CHECK(o.result == "restored");
+  CHECK(o.result == ApplyResult::kRestored);
   CHECK(r.sshdFile() == good);
   CHECK(r.services.reloads == 2);
   CHECK(r.engine.state().drift_repairs_total == 1);
@@ -426,7 +426,7 @@ TEST_CASE("engine: reconcile restores an edited or removed drop-in and reloads")
   reconcileNow(r.engine, "drift");
   CHECK(r.store.files[Target::kClient].has_value());
   CHECK(r.services.reloads == 2);  // the client drop-in needs no sshd reload
-  CHECK(reconcileNow(r.engine, "again").result == "unchanged");
+  CHECK(reconcileNow(r.engine, "again").result == ApplyResult::kUnchanged);
 }
 
 TEST_CASE("engine: a change in comments only is written without a reload") {
@@ -441,7 +441,7 @@ TEST_CASE("engine: a change in comments only is written without a reload") {
 TEST_CASE("engine: before any good policy, reconcile changes nothing") {
   Rig r;
   r.apply("version: 9\n");
-  CHECK(reconcileNow(r.engine, "periodic").result == "unchanged");
+  CHECK(reconcileNow(r.engine, "periodic").result == ApplyResult::kUnchanged);
   CHECK(r.store.writes == 0);
 }
 
@@ -483,7 +483,7 @@ TEST_CASE("engine: a write that fails after its rename is rolled back too") {
   const auto before = store.files[Target::kSshd];
   store.failAfterRename = true;
   auto o = applyNow(engine, {{"p.yaml", kPolicy2}}, "t");
-  CHECK(o.result == "rolled-back");
+  CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(store.files[Target::kSshd] == before);
 }
 
@@ -497,7 +497,7 @@ TEST_CASE("engine: a reload left pending by a killed daemon happens at the next 
   next.store.files = r.store.files;
   next.store.pending = true;
   auto o = next.apply(kPolicy);
-  CHECK(o.result == "unchanged");
+  CHECK(o.result == ApplyResult::kUnchanged);
   CHECK(next.services.reloads == 1);
   CHECK(next.sshd.tests == 1);  // validated before the reload
   CHECK(next.store.writes == 0);
@@ -619,13 +619,13 @@ TEST_CASE("engine: a transaction waits for sshd -t and the reload without holdin
   auto r = std::move(services.held[0]);
   r(services.reloadNow());
   REQUIRE(out);
-  CHECK(out->result == "applied");
+  CHECK(out->result == ApplyResult::kApplied);
   CHECK_FALSE(engine.busy());
   CHECK(engine.state().kind == StateKind::kOk);
   // The done of one transaction may start the next.
   bool second = false;
   engine.apply({{"p.yaml", kPolicy}}, {}, "t", [&](Outcome) {
-    engine.verifyNow([&](Outcome o) { second = o.result == "unchanged"; });
+    engine.verifyNow([&](Outcome o) { second = o.result == ApplyResult::kUnchanged; });
   });
   CHECK(second);
 }
@@ -654,7 +654,7 @@ TEST_CASE("engine: sshd -t rejecting while the reload was slow still rolls back 
   auto again = std::move(sshd.heldTests[1]);
   again(sshd.testNow());
   REQUIRE(out);
-  CHECK(out->result == "rolled-back");
+  CHECK(out->result == ApplyResult::kRolledBack);
   CHECK_FALSE(store.files[Target::kSshd].has_value());
   CHECK(services.reloads == 0);
 }
