@@ -29,8 +29,8 @@ namespace {
 struct Script {
   std::size_t users = 0;  // 0: the five named users below
   std::vector<Finding> findings;
-  std::string reload_result = "applied";
-  std::string throw_in;        // check | users | reload
+  std::string reloadResult = "applied";
+  std::string throwIn;         // check | users | reload
   bool weird = false;          // strings that are not UTF-8, or hold terminal escapes
   std::vector<UserRow> extra;  // after the others: a user whose uid a test can run as
   DbusLimits limits;
@@ -141,9 +141,7 @@ int usage(const char* why) {
   return 2;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int runDriver(int argc, char** argv) {
   Driver d;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -170,9 +168,9 @@ int main(int argc, char** argv) {
           b = e + 1;
         }
       } else if (a == "--reload-result") {
-        d.sc.reload_result = value();
+        d.sc.reloadResult = value();
       } else if (a == "--throw") {
-        d.sc.throw_in = value();
+        d.sc.throwIn = value();
       } else if (a == "--max-reply-bytes") {
         d.sc.limits.max_reply_bytes = std::stoul(value());
       } else if (a == "--add-user") {
@@ -206,15 +204,15 @@ int main(int argc, char** argv) {
 
   DbusHandlers h;
   h.reload = [&d]() -> std::pair<std::uint64_t, std::string> {
-    if (d.sc.throw_in == "reload")
+    if (d.sc.throwIn == "reload")
       throw std::runtime_error("apply: \"/etc/keepalive-policy/policy.yaml\": scripted failure");
     StatusSnapshot s = d.svc->snapshot();
     ++s.generation;
     s.last_apply_time = realtimeUsec();
-    s.last_apply_result = d.sc.reload_result;
-    if (d.sc.reload_result == "applied")
+    s.last_apply_result = d.sc.reloadResult;
+    if (d.sc.reloadResult == "applied")
       ++s.reloads_total;
-    if (d.sc.reload_result == "rolled-back") {
+    if (d.sc.reloadResult == "rolled-back") {
       ++s.rollbacks_total;
       s.state = "rolled-back";
       s.last_error = "sshd -t: scripted rejection";
@@ -224,12 +222,12 @@ int main(int argc, char** argv) {
     return {s.generation, s.last_apply_result};
   };
   h.check = [&d](std::optional<std::uint32_t>) {
-    if (d.sc.throw_in == "check")
+    if (d.sc.throwIn == "check")
       throw std::runtime_error("sshd -T: scripted failure");
     return d.sc.findings;
   };
   h.users = [&d]() {
-    if (d.sc.throw_in == "users")
+    if (d.sc.throwIn == "users")
       throw std::runtime_error("users: scripted failure");
     return d.users;
   };
@@ -251,4 +249,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // What the driver does not expect (bad_alloc, an sdbus-c++ error outside DbusServiceError) ends
+  // it with a message and a failure, never with std::terminate.
+  try {
+    return runDriver(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dbus_service_driver: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "dbus_service_driver: unknown exception\n");
+  }
+  return 1;
 }
