@@ -57,6 +57,11 @@ all() {
   fi
   what="every C++ file"
 }
+case ${1:-} in
+  -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+  --all) ;;
+  -*) die "unknown option '$1' (--all, a base commit or files; --help)" ;;
+esac
 if [[ ${1:-} == --all ]]; then
   all
 elif [[ $# -gt 0 && -e $1 ]]; then
