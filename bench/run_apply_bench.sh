@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iterations=${1:-100}
-TSD=tests/system/lib/throwaway-systemd.sh
+TSD=tests/lib/throwaway-systemd.sh
 state=$(mktemp -d /tmp/apply-bench.XXXXXX)
 trap '"$TSD" stop "$state" >/dev/null 2>&1 || true' EXIT
 "$TSD" start "$state" >/dev/null

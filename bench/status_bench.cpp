@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cmath>
 
 #include <algorithm>
 #include <chrono>
@@ -24,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 double pct(const std::vector<double>& sorted, double p) {
   if (sorted.empty())
     return 0;
-  const auto i = static_cast<std::size_t>(p / 100.0 * double(sorted.size() - 1) + 0.5);
+  const auto i = static_cast<std::size_t>(std::lround(p / 100.0 * double(sorted.size() - 1)));
   return sorted[std::min(i, sorted.size() - 1)];
 }
 

@@ -7,6 +7,8 @@
 #        ROOT=DIR bench/status_bench.sh [RUNS]   the real keepalive-policyd on test root DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=../tests/lib/harness.sh
+. tests/lib/harness.sh   # wait_for
 runs=${1:-1000}
 users=${2:-100000}
 build=${BUILD:-build}
@@ -52,7 +54,7 @@ CONF
 dbus-daemon --nofork --nopidfile --config-file="$dir/bus.conf" --print-address=1 >"$dir/address" \
   2>"$dir/bus.err" &
 pids+=($!)
-for _ in $(seq 100); do [ -s "$dir/address" ] && break; sleep 0.05; done
+wait_for 5 test -s "$dir/address" || { echo "status_bench: dbus-daemon did not start" >&2; exit 1; }
 export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/system_bus_socket"
 if [[ -n ${ROOT:-} ]]; then
   # The real daemon on a test root with its users (e.g. bench/users_bench.sh's 100k homes:
@@ -60,13 +62,13 @@ if [[ -n ${ROOT:-} ]]; then
   "$build/daemon/keepalive-policyd" --root "$ROOT" --foreground --unit none --host bench \
     --bus system --metrics-dir none >"$dir/daemon.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1200); do grep -q "users: " "$dir/daemon.log" 2>/dev/null && break; sleep 0.05; done
-  grep -q "users: " "$dir/daemon.log" || { echo "status_bench: the daemon did not scan" >&2; exit 1; }
+  wait_for 60 grep -qs "users: " "$dir/daemon.log" ||
+    { echo "status_bench: the daemon did not scan" >&2; exit 1; }
 else
   "$build/tests/dbus/dbus_service_driver" --users "$users" >"$dir/driver.out" &
   pids+=($!)
-  for _ in $(seq 200); do grep -q ready "$dir/driver.out" 2>/dev/null && break; sleep 0.05; done
-  grep -q ready "$dir/driver.out" || { echo "status_bench: the driver did not start" >&2; exit 1; }
+  wait_for 10 grep -qs ready "$dir/driver.out" ||
+    { echo "status_bench: the driver did not start" >&2; exit 1; }
 fi
 
 echo "users covered: $("$build/cli/keepalivectl" show -p UsersCovered --value)"

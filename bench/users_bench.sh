@@ -21,6 +21,8 @@
 #                the 1-minute load is below this (e.g. 1; default: do not wait)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=../tests/lib/harness.sh
+. tests/lib/harness.sh   # wait_for, pid_gone
 
 BUILD=${BUILD:-build-bench}
 policyd_given=${POLICYD:+POLICYD=$POLICYD }
@@ -136,12 +138,7 @@ stop_side() {
   else
     kill -TERM -- "-$side_pid" 2>/dev/null || true
   fi
-  local i
-  for ((i = 0; i < 200; i++)); do
-    kill -0 "$side_stamper" 2>/dev/null || break
-    sleep 0.05
-  done
-  if kill -0 "$side_stamper" 2>/dev/null; then
+  if ! wait_for 10 pid_gone "$side_stamper"; then
     note "$side_kind did not exit on SIGTERM within 10 s; SIGKILL"
     kill -KILL -- "-$side_pid" 2>/dev/null || true
   fi

@@ -8,6 +8,8 @@
 # real systemd. Nothing outside the throwaway root (and ./build) changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=../tests/lib/harness.sh
+. tests/lib/harness.sh   # wait_for
 scripts/deps.sh
 scripts/build.sh
 ctl=build/cli/keepalivectl
@@ -85,17 +87,13 @@ bus_pid=$(dbus-daemon --config-file="$root/bus.conf" --fork --print-pid)
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$root/run/bus
 
 log="$root/daemon.log"
-# Polls the daemon's log for TEXT (at least COUNT times) with a deadline.
+# Polls the daemon's log for TEXT (at least COUNT times) with a deadline (the harness's wait_for).
+log_has() { (($(grep -cF -- "$1" "$log" || true) >= ${2:-1})); }
 wait_log() {
-  local deadline=$((SECONDS + 10))
-  until (($(grep -cF -- "$1" "$log" || true) >= ${2:-1})); do
-    if ((SECONDS >= deadline)); then
-      echo "demo: timed out waiting for: $1" >&2
-      cat "$log" >&2
-      exit 1
-    fi
-    read -rt 0.05 <> <(:) || true
-  done
+  wait_for 10 log_has "$@" && return 0
+  echo "demo: timed out waiting for: $1" >&2
+  cat "$log" >&2
+  exit 1
 }
 
 printf '\n\033[1m$ %s\033[0m\n' "keepalive-policyd --root $root --foreground --unit none --host web-1"

@@ -23,6 +23,7 @@ PACKAGES=(
   inotify-tools     # bench/: the inotifywait + chmod baseline
   nftables conntrack  # tests/e2e: the NAT router namespace's firewall and its flow table
   clang-format-14   # style check
+  clang-tidy-14     # scripts/tidy.sh: names and bugprone-* (.clang-tidy)
   clang libclang-rt-14-dev ninja-build  # libFuzzer targets (scripts/fuzz.sh builds with Ninja)
   # packaging (scripts/package.sh, tests/system/package_test.sh)
   dpkg-dev debhelper lintian  # the .deb and its check

@@ -20,6 +20,8 @@
 #   KEEPALIVE_FUZZ_ARTIFACTS  where crash-*/timeout-*/oom-* inputs go, default <build>/artifacts
 #   KEEPALIVE_FUZZ_FORK       run N fuzzing processes per target (libFuzzer -fork=N), default 1
 #   KEEPALIVE_FUZZ_KEEP_CORPUS=1  keep the grown corpora (their path is printed) instead of deleting
+#   KEEPALIVE_FUZZ_CONFIGURE_ONLY=1  only configure the build directory (scripts/tidy.sh reads its
+#                             compile_commands.json for the harnesses) and exit
 # Extra arguments are passed to every fuzzer, e.g. scripts/fuzz.sh -seed=1 -max_len=8192.
 #
 # Reproduce a finding:  <build>/tests/fuzz/<target>_fuzz <artifact-file>
@@ -58,6 +60,7 @@ cmake -S "$root" -B "$build" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DKEEPALIVE_FUZZ=ON \
   -DKEEPALIVE_TESTS=OFF >/dev/null
+[[ ${KEEPALIVE_FUZZ_CONFIGURE_ONLY:-0} == 1 ]] && exit 0
 cmake --build "$build" --target "${targets[@]/%/_fuzz}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/keepalive-fuzz.XXXXXX")

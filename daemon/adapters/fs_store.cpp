@@ -226,7 +226,7 @@ std::string FsDropInStore::path(Target t) const {
 
 std::optional<std::string> FsDropInStore::read(Target t, Status& st) {
   struct stat sb {};
-  auto bytes = readFileNoFollow(dir(t), name(), st, 64 * 1024, &sb);
+  auto bytes = readFileNoFollow(dir(t), name(), st, std::size_t{64} * 1024, &sb);
   if (!bytes)
     return bytes;
   // Owner and mode drift is drift too: a group- or world-writable file in sshd_config.d lets

@@ -47,9 +47,12 @@ void Inotify::rebind(int handle, Handler handler) {
   auto it = wdOf_.find(handle);
   if (it == wdOf_.end())
     return;
+  // Handles are unique (nextHandle_), so the handler moves into one entry at most.
   for (auto& e : byWd_[it->second])
-    if (e.handle == handle)
+    if (e.handle == handle) {
       e.handler = std::move(handler);
+      return;
+    }
 }
 
 void Inotify::remove(int handle) {

@@ -29,7 +29,7 @@ void MetricsWriter::update(const DaemonStatus& in) {
     want_ = renderMetrics(in);
   }
   const bool dirty = want_ != onDisk_;
-  const std::int64_t minInterval = o_.min_interval.count() * 1000;
+  const std::int64_t minInterval = o_.minInterval.count() * 1000;
   const std::int64_t refresh = o_.refresh.count() * 1000;
   if (blocked_) {
     // Retried at the refresh pace: a host without node_exporter costs one open a minute.
@@ -51,7 +51,7 @@ void MetricsWriter::update(const DaemonStatus& in) {
 
 std::optional<std::int64_t> MetricsWriter::nextWakeUsec() const {
   const std::int64_t refresh = o_.refresh.count() * 1000;
-  const std::int64_t minInterval = o_.min_interval.count() * 1000;
+  const std::int64_t minInterval = o_.minInterval.count() * 1000;
   // No directory (no node_exporter on this host): no wake-up of its own; the next change after
   // the retry interval looks again. An idle daemon wakes for the watchdog and reconcile only.
   if (blocked_ && last_ == Action::kNoDirectory)

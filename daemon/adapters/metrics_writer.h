@@ -25,7 +25,7 @@ struct MetricsWriterOptions {
   std::string dir = kDefaultMetricsDir;
   // A storm of changes (repairs on many homes) makes at most one write and fsync per interval;
   // Prometheus scrapes every 15 s or more, so nothing is lost by waiting.
-  std::chrono::milliseconds min_interval{1000};
+  std::chrono::milliseconds minInterval{1000};
   // An unchanged file is touched this often, so node_textfile_mtime_seconds tells a running
   // daemon from a dead one. Also how often a missing directory or a failed write is retried.
   // 0 = never touch.
@@ -43,7 +43,7 @@ class MetricsWriter {
   void update(const DaemonStatus& in);
 
   // CLOCK_MONOTONIC usec when update() is due even without a change: a write held back by
-  // min_interval, a retry, or the refresh. nullopt: not before the next change.
+  // minInterval, a retry, or the refresh. nullopt: not before the next change.
   std::optional<std::int64_t> nextWakeUsec() const;
 
   const std::string& dir() const { return dir_; }  // resolved under root

@@ -32,7 +32,7 @@ struct UserCheck {
     dev_t dev = 0;
     ino_t ino = 0;
     off_t size = 0;
-    std::int64_t mtime_ns = 0;
+    std::int64_t mtimeNs = 0;
     friend bool operator==(const FileId&, const FileId&) = default;
   };
   std::optional<FileId> config;

@@ -168,9 +168,9 @@ PrivateBus::PrivateBus(BusOptions o) : dir_("keepalive-dbus-bus") {
               "</busconfig>\n");
     conf += "  <include>" + (dir_ / "permissive.conf") + "</include>\n";
   }
-  if (o.max_replies_per_connection > 0)
+  if (o.maxRepliesPerConnection > 0)
     conf += "  <limit name=\"max_replies_per_connection\">" +
-            std::to_string(o.max_replies_per_connection) + "</limit>\n";
+            std::to_string(o.maxRepliesPerConnection) + "</limit>\n";
   conf += "</busconfig>\n";
   writeFile(dir_ / "bus.conf", conf);
   daemon_.emplace(
@@ -246,8 +246,8 @@ RunResult ctlUnbounded(const PrivateBus& bus, const std::vector<std::string>& ar
   Background p(argv, {bus.env()});
   RunResult r;
   const auto code = p.waitExit(timeout);
-  r.timed_out = !p.exited();
-  r.exit_code = code.value_or(-1);
+  r.timedOut = !p.exited();
+  r.exitCode = code.value_or(-1);
   r.out = p.out();
   r.err = p.err();
   return r;

@@ -46,7 +46,7 @@ struct BusOptions {
   // own must still hold.
   bool permissive = false;
   // dbus-daemon's limit on calls awaiting a reply per connection (its default is 128).
-  int max_replies_per_connection = 0;
+  int maxRepliesPerConnection = 0;
 };
 
 class PrivateBus {

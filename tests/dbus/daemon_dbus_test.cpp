@@ -21,7 +21,7 @@ namespace {
 
 std::string show(const PrivateBus& bus, const std::string& property) {
   auto r = ctl(bus, {"show", "-p", property, "--value"});
-  return r.exit_code == 0 ? r.out : "<exit " + std::to_string(r.exit_code) + ">";
+  return r.exitCode == 0 ? r.out : "<exit " + std::to_string(r.exitCode) + ">";
 }
 
 }  // namespace
@@ -37,7 +37,7 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   REQUIRE(waitFor([&] { return show(bus, "State") == "ok\n"; }));
 
   auto st = ctl(bus, {"status", "--json"});
-  REQUIRE(st.exit_code == 0);
+  REQUIRE(st.exitCode == 0);
   INFO(st.out << "\nthe daemon's log:\n" << d.log());
   const Json j = parseJson(st.out);
   CHECK(j.at("State").get<std::string>() == "ok");
@@ -53,7 +53,7 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   CHECK(u64(j.at("UsersNonCompliant")) == 0);
   CHECK(u64(j.at("RepairsTotal")) == 1);  // alice's 0666 at start
   CHECK(u64(j.at("WatchesUsed")) >= 2);
-  CHECK(ctl(bus, {"check"}).exit_code == 0);
+  CHECK(ctl(bus, {"check"}).exitCode == 0);
 
   // alice's config becomes a symlink to a root file: refused, and every verb says so.
   REQUIRE(::unlink(r.config("alice").c_str()) == 0);
@@ -61,7 +61,7 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   REQUIRE(waitFor([&] { return show(bus, "UsersNonCompliant") == "1\n"; }));
   CHECK(show(bus, "RefusalsTotal") == "1\n");
   auto users = ctl(bus, {"users", "--noncompliant", "--json"});
-  REQUIRE(users.exit_code == 0);
+  REQUIRE(users.exitCode == 0);
   const Json u = parseJson(users.out);
   INFO(users.out);
   CHECK(u64(u.at("matched")) == 1);
@@ -74,18 +74,18 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   CHECK(u64(alice.at("refusals")) == 1);
   CHECK(u64(alice.at("last_change")) > 0);
   auto check = ctl(bus, {"check"});
-  CHECK(check.exit_code == 1);
+  CHECK(check.exitCode == 1);
   CHECK(check.out.find("alice: refused: ~/.ssh/config is a symlink") != std::string::npos);
 
   // Reload: root's, a new generation; nobody is refused by the bus.
   auto reload = ctl(bus, {"reload"});
-  CHECK(reload.exit_code == 0);
+  CHECK(reload.exitCode == 0);
   CHECK(show(bus, "Generation") == "2\n");
   auto denied = ctl(bus, {"reload"}, /*asNobody=*/true);
-  CHECK(denied.exit_code == 1);
+  CHECK(denied.exitCode == 1);
   CHECK(denied.err.find("permission denied") != std::string::npos);
   CHECK(show(bus, "Generation") == "2\n");
-  CHECK(ctl(bus, {"status"}, /*asNobody=*/true).exit_code == 0);
+  CHECK(ctl(bus, {"status"}, /*asNobody=*/true).exitCode == 0);
 }
 
 TEST_CASE("daemon: root sees all, a user their own entry and findings and no one's Repaired") {
@@ -118,12 +118,12 @@ TEST_CASE("daemon: root sees all, a user their own entry and findings and no one
   CHECK(items(all.at("users")).size() == 2);
   CHECK_FALSE(all.at("restricted").get<bool>());
   auto rootCheck = ctl(bus, {"check"});
-  CHECK(rootCheck.exit_code == 1);
+  CHECK(rootCheck.exitCode == 1);
   CHECK_THAT(rootCheck.out, Catch::Contains("bob: refused: "));
 
   // alice: herself only, even when she asks for bob by name.
   auto alice = ctlAs(bus, aliceUid, {"users", "--json"});
-  REQUIRE(alice.exit_code == 0);
+  REQUIRE(alice.exitCode == 0);
   const Json a = parseJson(alice.out);
   CHECK(u64(a.at("matched")) == 1);
   REQUIRE(items(a.at("users")).size() == 1);
@@ -131,24 +131,24 @@ TEST_CASE("daemon: root sees all, a user their own entry and findings and no one
   CHECK(u64(items(a.at("users")).at(0).at("uid")) == aliceUid);
   CHECK(a.at("restricted").get<bool>());
   auto aliceAsksBob = ctlAs(bus, aliceUid, {"users", "bob"});
-  CHECK(aliceAsksBob.exit_code == 1);
+  CHECK(aliceAsksBob.exitCode == 1);
   CHECK(aliceAsksBob.out.find("/home/bob") == std::string::npos);
   CHECK_THAT(aliceAsksBob.err, Catch::Contains("other users' entries need root"));
   auto aliceNc = ctlAs(bus, aliceUid, {"users", "--noncompliant"});
   CHECK(aliceNc.out == "0 non-compliant users listed.\n" + ownOnly);
   // Her check: the host is in line and so is she; bob's refusal is not hers to see.
   auto aliceCheck = ctlAs(bus, aliceUid, {"check"});
-  CHECK(aliceCheck.exit_code == 0);
+  CHECK(aliceCheck.exitCode == 0);
   CHECK(aliceCheck.out == "compliant: no findings\n" + ownOnly);
   // bob's check has his own finding.
   auto bobCheck = ctlAs(bus, bobUid, {"check"});
-  CHECK(bobCheck.exit_code == 1);
+  CHECK(bobCheck.exitCode == 1);
   CHECK_THAT(bobCheck.out, Catch::Contains("bob: refused: "));
   CHECK_THAT(bobCheck.out, Catch::EndsWith(ownOnly));
 
   // nobody: no entry, but the counts.
   auto nobody = ctl(bus, {"users"}, /*asNobody=*/true);
-  CHECK(nobody.exit_code == 0);
+  CHECK(nobody.exitCode == 0);
   CHECK(nobody.out == "0 users listed.\n" + ownOnly);
   const Json st = parseJson(ctl(bus, {"status", "--json"}, true).out);
   CHECK(u64(st.at("UsersCovered")) == 2);
@@ -196,7 +196,7 @@ TEST_CASE("daemon: a user's name and home with escapes and bad UTF-8 reach the b
   REQUIRE(waitFor([&] { return show(bus, "UsersNonCompliant") == "1\n"; }));
   auto users = ctl(bus, {"users", "--json"});
   INFO(users.out << users.err << "\nthe daemon's log:\n" << d.log());
-  REQUIRE(users.exit_code == 0);
+  REQUIRE(users.exitCode == 0);
   const Json u = parseJson(users.out);
   REQUIRE(items(u.at("users")).size() == 1);
   CHECK(items(u.at("users")).at(0).at("name").get<std::string>() == "ev\\x1b[2Jil\\xff");
@@ -205,7 +205,7 @@ TEST_CASE("daemon: a user's name and home with escapes and bad UTF-8 reach the b
   auto text = ctl(bus, {"users"});
   CHECK(text.out.find('\x1b') == std::string::npos);
   auto check = ctl(bus, {"check"});
-  CHECK(check.exit_code == 1);
+  CHECK(check.exitCode == 1);
   CHECK(check.out.find("ev\\x1b[2Jil\\xff") != std::string::npos);
   CHECK(check.out.find('\x1b') == std::string::npos);
 }

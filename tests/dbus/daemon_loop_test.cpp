@@ -21,7 +21,7 @@ namespace {
 
 std::string show(const PrivateBus& bus, const std::string& property) {
   auto r = ctl(bus, {"show", "-p", property, "--value"});
-  return r.exit_code == 0 ? r.out : "<exit " + std::to_string(r.exit_code) + ">";
+  return r.exitCode == 0 ? r.out : "<exit " + std::to_string(r.exitCode) + ">";
 }
 
 // sshd whose -t, while ROOT/gate exists, says so in ROOT/running and waits until a byte is

@@ -36,12 +36,12 @@ namespace {
 struct Script {
   std::size_t users = 0;  // 0: the five named users below
   std::vector<Finding> findings;
-  std::string reload_result = "applied";
-  std::string throw_in;        // check | users | reload
+  std::string reloadResult = "applied";
+  std::string throwIn;         // check | users | reload
   bool weird = false;          // strings that are not UTF-8, or hold terminal escapes
   std::vector<UserRow> extra;  // after the others: a user whose uid a test can run as
   DbusLimits limits;
-  bool check_later = false;
+  bool checkLater = false;
   std::string stalls;
 };
 
@@ -225,9 +225,7 @@ int usage(const char* why) {
   return 2;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int runDriver(int argc, char** argv) {
   Driver d;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -254,9 +252,9 @@ int main(int argc, char** argv) {
           b = e + 1;
         }
       } else if (a == "--reload-result") {
-        d.sc.reload_result = value();
+        d.sc.reloadResult = value();
       } else if (a == "--throw") {
-        d.sc.throw_in = value();
+        d.sc.throwIn = value();
       } else if (a == "--max-reply-bytes") {
         d.sc.limits.max_reply_bytes = std::stoul(value());
       } else if (a == "--add-user") {
@@ -268,7 +266,7 @@ int main(int argc, char** argv) {
         d.sc.extra.push_back(
             row(name, std::uint32_t(std::stoul(u.substr(c1 + 1, c2 - c1 - 1))), u.substr(c2 + 1)));
       } else if (a == "--check-later") {
-        d.sc.check_later = true;
+        d.sc.checkLater = true;
       } else if (a == "--stalls") {
         d.sc.stalls = value();
       } else if (a == "--weird") {
@@ -294,12 +292,12 @@ int main(int argc, char** argv) {
 
   DbusHandlers h;
   h.reload = [&d](DbusHandlers::ReloadDone done) {
-    if (d.sc.throw_in == "reload")
+    if (d.sc.throwIn == "reload")
       throw std::runtime_error("apply: \"/etc/keepalive-policy/policy.yaml\": scripted failure");
     DaemonStatus s = d.svc->snapshot();
     ++s.generation;
     s.last_apply_usec = realtimeUsec();
-    s.last_apply_result = applyResultFromString(d.sc.reload_result).value_or(ApplyResult::kNone);
+    s.last_apply_result = applyResultFromString(d.sc.reloadResult).value_or(ApplyResult::kNone);
     if (s.last_apply_result == ApplyResult::kApplied)
       ++s.reloads_total;
     if (s.last_apply_result == ApplyResult::kRolledBack) {
@@ -312,9 +310,9 @@ int main(int argc, char** argv) {
     done(s.generation, s.last_apply_result);
   };
   h.check = [&d](std::optional<std::uint32_t>, DbusHandlers::CheckDone done) {
-    if (d.sc.throw_in == "check")
+    if (d.sc.throwIn == "check")
       throw std::runtime_error("sshd -T: scripted failure");
-    if (!d.sc.check_later) {
+    if (!d.sc.checkLater) {
       done(d.sc.findings);
       return;
     }
@@ -342,4 +340,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // What the driver does not expect (bad_alloc, an sdbus-c++ error outside DbusServiceError) ends
+  // it with a message and a failure, never with std::terminate.
+  try {
+    return runDriver(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dbus_service_driver: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "dbus_service_driver: unknown exception\n");
+  }
+  return 1;
 }

@@ -29,7 +29,7 @@ const char kUnreachable[] =
 
 std::string show(const PrivateBus& bus, const std::string& property) {
   auto r = ctl(bus, {"show", "-p", property, "--value"});
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exitCode == 0);
   return r.out;
 }
 
@@ -46,7 +46,7 @@ TEST_CASE("status --json holds every property with the daemon's values") {
   PrivateBus bus;
   Driver driver(bus);
   auto r = ctl(bus, {"status", "--json"});
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exitCode == 0);
   INFO(r.out);
   const Json j = parseJson(r.out);
   REQUIRE(j.is_object());
@@ -88,14 +88,14 @@ TEST_CASE("status --json holds every property with the daemon's values") {
   writeFile(tmp / "status.json", r.out);
   auto py =
       run({"python3", "-c", "import json,sys; json.load(open(sys.argv[1]))", tmp / "status.json"});
-  CHECK(py.exit_code == 0);
+  CHECK(py.exitCode == 0);
 }
 
 TEST_CASE("status prints a summary like systemctl status, in colour only on a terminal") {
   PrivateBus bus;
   Driver driver(bus);
   auto r = ctl(bus, {"status"});
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exitCode == 0);
   INFO(r.out);
   CHECK_THAT(r.out, StartsWith("\u25cf keepalive-policyd: ok\n"));
   CHECK_THAT(r.out, Contains("      Reason: policy sha256:0123abcd in force\n"));
@@ -120,11 +120,11 @@ TEST_CASE("status prints a summary like systemctl status, in colour only on a te
   // script(1) gives keepalivectl a terminal.
   const std::string cmd = keepalivectlPath() + " status";
   auto tty = run({"script", "-qec", cmd, "/dev/null"}, seconds(20), {bus.env(), "TERM=xterm"});
-  REQUIRE(tty.exit_code == 0);
+  REQUIRE(tty.exitCode == 0);
   CHECK_THAT(tty.out, Contains("\x1b[0;1;32m\u25cf\x1b[0m keepalive-policyd: ok"));
   auto noColor = run({"script", "-qec", cmd, "/dev/null"}, seconds(20),
                      {bus.env(), "TERM=xterm", "NO_COLOR=1"});
-  REQUIRE(noColor.exit_code == 0);
+  REQUIRE(noColor.exitCode == 0);
   CHECK_THAT(noColor.out, Contains("\u25cf keepalive-policyd: ok"));
   CHECK(noColor.out.find("\x1b[") == std::string::npos);
 }
@@ -143,8 +143,8 @@ TEST_CASE("keepalivectl with no verb prints what status prints") {
   };
   auto bare = ctl(bus, {});
   auto status = ctl(bus, {"status"});
-  REQUIRE(status.exit_code == 0);
-  CHECK(bare.exit_code == 0);
+  REQUIRE(status.exitCode == 0);
+  CHECK(bare.exitCode == 0);
   CHECK_THAT(bare.out, StartsWith("\u25cf keepalive-policyd: ok\n"));
   CHECK_THAT(bare.out, Contains(" ago: applied (generation 1)\n"));
   CHECK(withoutAgo(bare.out) == withoutAgo(status.out));
@@ -152,7 +152,7 @@ TEST_CASE("keepalivectl with no verb prints what status prints") {
   CHECK(bare.err == status.err);
   // And as anyone, where the answer is the same too.
   auto nobody = ctl(bus, {}, /*asNobody=*/true);
-  CHECK(nobody.exit_code == 0);
+  CHECK(nobody.exitCode == 0);
   CHECK(withoutAgo(nobody.out) == withoutAgo(ctl(bus, {"status"}, true).out));
 }
 
@@ -160,7 +160,7 @@ TEST_CASE("show prints every property, -p picks some and --value drops the names
   PrivateBus bus;
   Driver driver(bus);
   auto all = ctl(bus, {"show"});
-  REQUIRE(all.exit_code == 0);
+  REQUIRE(all.exitCode == 0);
   CHECK(lineCount(all.out) == 22);
   CHECK_THAT(all.out, StartsWith("DropIns=/etc/ssh/sshd_config.d/00-keepalive-policy.conf "
                                  "/etc/ssh/ssh_config.d/00-keepalive-policy.conf\n"));
@@ -201,10 +201,10 @@ TEST_CASE("show prints every property, -p picks some and --value drops the names
     CHECK_THAT(all.out, Contains(name + "=" + value + "\n"));
   }
   auto two = ctl(bus, {"show", "-p", "State,Generation", "--property", "UsersCovered"});
-  CHECK(two.exit_code == 0);
+  CHECK(two.exitCode == 0);
   CHECK(two.out == "State=ok\nGeneration=1\nUsersCovered=5\n");
   auto bad = ctl(bus, {"show", "-p", "Nope"});
-  CHECK(bad.exit_code == 2);
+  CHECK(bad.exitCode == 2);
   CHECK_THAT(bad.err, Contains("no property 'Nope'"));
 }
 
@@ -212,7 +212,7 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   PrivateBus bus;
   Driver driver(bus);
   auto all = ctl(bus, {"users"});
-  REQUIRE(all.exit_code == 0);
+  REQUIRE(all.exitCode == 0);
   INFO(all.out);
   CHECK_THAT(all.out, StartsWith("USER  "));
   CHECK_THAT(all.out, Contains("\ncarol 1002 non-compliant "));
@@ -220,7 +220,7 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   CHECK_THAT(all.out, Contains("\n5 users listed.\n"));
 
   auto nc = ctl(bus, {"users", "--noncompliant", "--json"});
-  REQUIRE(nc.exit_code == 0);
+  REQUIRE(nc.exitCode == 0);
   const Json j = parseJson(nc.out);
   CHECK(u64(j.at("matched")) == 2);
   CHECK(j.at("restricted").is_boolean());
@@ -240,16 +240,16 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   CHECK(u64(dave.at("refusals")) == 1);
 
   auto bob = ctl(bus, {"users", "--json", "bob"});
-  REQUIRE(bob.exit_code == 0);
+  REQUIRE(bob.exitCode == 0);
   const Json b = parseJson(bob.out);
   REQUIRE(items(b.at("users")).size() == 1);
   CHECK(items(b.at("users")).at(0).at("state").get<std::string>() == "repaired");
   CHECK(u64(items(b.at("users")).at(0).at("repairs")) == 2);
 
   auto none = ctl(bus, {"users", "nosuchuser"});
-  CHECK(none.exit_code == 1);
+  CHECK(none.exitCode == 1);
   CHECK_THAT(none.err, Contains("'nosuchuser' is not a covered user"));
-  CHECK(ctl(bus, {"users", "--noncompliant", "bob"}).exit_code == 2);
+  CHECK(ctl(bus, {"users", "--noncompliant", "bob"}).exitCode == 2);
 }
 
 TEST_CASE("per-user data: root sees every user, a user their own entry, nobody no entry") {
@@ -266,16 +266,16 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
 
   SECTION("root") {
     auto users = ctl(bus, {"users", "--json"});
-    REQUIRE(users.exit_code == 0);
+    REQUIRE(users.exitCode == 0);
     const Json u = parseJson(users.out);
     CHECK(u64(u.at("matched")) == 6);
     CHECK(items(u.at("users")).size() == 6);
     CHECK_FALSE(u.at("restricted").get<bool>());
     auto carol = ctl(bus, {"users", "carol"});
-    CHECK(carol.exit_code == 0);
+    CHECK(carol.exitCode == 0);
     CHECK_THAT(carol.out, Contains("\ncarol 1002 non-compliant "));
     auto check = ctl(bus, {"check", "--json"});
-    CHECK(check.exit_code == 1);
+    CHECK(check.exitCode == 1);
     const Json c = parseJson(check.out);
     CHECK_FALSE(c.at("restricted").get<bool>());
     CHECK(items(c.at("findings")).size() == 3);
@@ -285,7 +285,7 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
   SECTION("a covered user, by the uid the bus recorded, whatever name is asked for") {
     auto users = ctlAs(bus, daveUid, {"users"});
     INFO(users.out << users.err);
-    REQUIRE(users.exit_code == 0);
+    REQUIRE(users.exitCode == 0);
     CHECK_THAT(users.out, Contains("\ndave2 "));
     CHECK_THAT(users.out, Contains(" " + dave + " non-compliant "));
     CHECK(users.out.find("alice") == std::string::npos);
@@ -293,7 +293,7 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
     CHECK_THAT(users.out, Contains("\n1 user listed.\n" + kOwnEntryOnly + "\n"));
 
     auto json = ctlAs(bus, daveUid, {"users", "--json"});
-    REQUIRE(json.exit_code == 0);
+    REQUIRE(json.exitCode == 0);
     const Json j = parseJson(json.out);
     CHECK(u64(j.at("matched")) == 1);
     REQUIRE(items(j.at("users")).size() == 1);
@@ -307,7 +307,7 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
     for (const char* other : {"carol", "nosuchuser"}) {
       INFO(other);
       auto named = ctlAs(bus, daveUid, {"users", "--json", other});
-      CHECK(named.exit_code == 1);
+      CHECK(named.exitCode == 1);
       const Json n = parseJson(named.out);
       CHECK(u64(n.at("matched")) == 0);
       CHECK(items(n.at("users")).empty());
@@ -316,17 +316,17 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
                              "' is not a covered user of yours: other users' entries need root "
                              "(run it with sudo)\n");
     }
-    CHECK(ctlAs(bus, daveUid, {"users", "dave2"}).exit_code == 0);
+    CHECK(ctlAs(bus, daveUid, {"users", "dave2"}).exitCode == 0);
     // carol is non-compliant too, but not his to see.
     auto nc = ctlAs(bus, daveUid, {"users", "--noncompliant", "--json"});
-    CHECK(nc.exit_code == 0);
+    CHECK(nc.exitCode == 0);
     const Json ncj = parseJson(nc.out);
     CHECK(u64(ncj.at("matched")) == 1);
     REQUIRE(items(ncj.at("users")).size() == 1);
     CHECK(items(ncj.at("users")).at(0).at("name").get<std::string>() == "dave2");
 
     auto check = ctlAs(bus, daveUid, {"check"});
-    CHECK(check.exit_code == 1);
+    CHECK(check.exitCode == 1);
     CHECK(check.out ==
           "dave2: ~/.ssh/config is 0644\nsshd: ClientAliveInterval 0\n"
           "not compliant: 2 findings\n" +
@@ -341,7 +341,7 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
 
   SECTION("nobody: no entry, the host's findings, and the aggregate counts") {
     auto users = ctl(bus, {"users", "--json"}, true);
-    REQUIRE(users.exit_code == 0);
+    REQUIRE(users.exitCode == 0);
     const Json j = parseJson(users.out);
     CHECK(u64(j.at("matched")) == 0);
     CHECK(items(j.at("users")).empty());
@@ -349,7 +349,7 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
     auto text = ctl(bus, {"users"}, true);
     CHECK(text.out == "0 users listed.\n" + kOwnEntryOnly + "\n");
     auto check = ctl(bus, {"check"}, true);
-    CHECK(check.exit_code == 1);
+    CHECK(check.exitCode == 1);
     CHECK(check.out ==
           "sshd: ClientAliveInterval 0\nnot compliant: 1 finding\n" + kOwnEntryOnly + "\n");
     const Json st = parseJson(ctl(bus, {"status", "--json"}, true).out);
@@ -380,7 +380,7 @@ TEST_CASE("Repaired reaches root's connections only, PropertiesChanged everyone"
   // Drift and Applied carry no per-user data: everyone gets them.
   driver.process().signal(SIGUSR2);
   CHECK(nobody.saw("Drift /etc/ssh/sshd_config.d/00-aaa.conf shadows ClientAliveInterval"));
-  CHECK(ctl(bus, {"reload"}).exit_code == 0);
+  CHECK(ctl(bus, {"reload"}).exitCode == 0);
   CHECK(user.saw("Applied 2 applied"));
 }
 
@@ -388,16 +388,16 @@ TEST_CASE("users lists 100000 users in one reply") {
   PrivateBus bus;
   Driver driver(bus, {"--users", "100000"});
   auto r = ctlUnbounded(bus, {"users", "--json"});
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exitCode == 0);
   const Json j = parseJson(r.out);
   CHECK(u64(j.at("matched")) == 100000);
   REQUIRE(items(j.at("users")).size() == 100000);
   CHECK(items(j.at("users")).at(99999).at("name").get<std::string>() == "u099999");
   auto nc = ctlUnbounded(bus, {"users", "--noncompliant", "--json"});
-  REQUIRE(nc.exit_code == 0);
+  REQUIRE(nc.exitCode == 0);
   CHECK(items(parseJson(nc.out).at("users")).size() == 10000);
   auto table = ctlUnbounded(bus, {"users"});
-  REQUIRE(table.exit_code == 0);
+  REQUIRE(table.exitCode == 0);
   CHECK(lineCount(table.out) == 100003);
   CHECK_THAT(table.out, Contains("\nu099999 109999 ok "));
   CHECK(show(bus, "UsersNonCompliant") == "10000\n");
@@ -414,10 +414,10 @@ TEST_CASE("ListUsers and Check at 100000 users never hold the loop for long") {
   Driver driver(bus, {"--users", "100000", "--check-later", "--stalls", report});
   // Not parsed here: 11 MB of JSON is the harness's work, not the service's.
   auto all = ctlUnbounded(bus, {"users", "--json"});
-  REQUIRE(all.exit_code == 0);
+  REQUIRE(all.exitCode == 0);
   CHECK_THAT(all.out, Contains("\"matched\":100000,"));
-  CHECK(ctlUnbounded(bus, {"users", "--noncompliant"}).exit_code == 0);
-  CHECK(ctl(bus, {"check"}).exit_code == 0);
+  CHECK(ctlUnbounded(bus, {"users", "--noncompliant"}).exitCode == 0);
+  CHECK(ctl(bus, {"check"}).exitCode == 0);
   driver.process().signal(SIGTERM);
   REQUIRE(driver.process().waitExit() == 0);
   const std::string r = readFile(report);
@@ -434,13 +434,13 @@ TEST_CASE("a ListUsers reply past its size cap is cut, and says how many matched
   PrivateBus bus;
   Driver driver(bus, {"--users", "1000", "--max-reply-bytes", "10000"});
   auto r = ctl(bus, {"users", "--json"});
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exitCode == 0);
   const Json j = parseJson(r.out);
   CHECK(u64(j.at("matched")) == 1000);
   CHECK(items(j.at("users")).size() > 100);
   CHECK(items(j.at("users")).size() < 1000);
   auto human = ctl(bus, {"users"});
-  CHECK(human.exit_code == 0);
+  CHECK(human.exitCode == 0);
   CHECK_THAT(human.out, Contains(" of 1000 users listed: the reply was cut at 16 MiB."));
 }
 
@@ -449,10 +449,10 @@ TEST_CASE("check exits 0 when compliant and 1 with its findings") {
   SECTION("compliant") {
     Driver driver(bus);
     auto r = ctl(bus, {"check"});
-    CHECK(r.exit_code == 0);
+    CHECK(r.exitCode == 0);
     CHECK(r.out == "compliant: no findings\n");
     auto j = ctl(bus, {"check", "--json"});
-    CHECK(j.exit_code == 0);
+    CHECK(j.exitCode == 0);
     CHECK(parseJson(j.out).at("compliant").get<bool>());
     // One line, keys in the documented order: scripts may compare it whole.
     CHECK(j.out == "{\"compliant\":true,\"restricted\":false,\"findings\":[]}\n");
@@ -460,11 +460,11 @@ TEST_CASE("check exits 0 when compliant and 1 with its findings") {
   SECTION("not compliant") {
     Driver driver(bus, {"--findings", "carol: ~/.ssh/config is 0644|sshd: ClientAliveInterval 0"});
     auto r = ctl(bus, {"check"});
-    CHECK(r.exit_code == 1);
+    CHECK(r.exitCode == 1);
     CHECK(r.out ==
           "carol: ~/.ssh/config is 0644\nsshd: ClientAliveInterval 0\nnot compliant: 2 findings\n");
     auto j = ctl(bus, {"check", "--json"});
-    CHECK(j.exit_code == 1);
+    CHECK(j.exitCode == 1);
     const Json p = parseJson(j.out);
     CHECK_FALSE(p.at("compliant").get<bool>());
     REQUIRE(items(p.at("findings")).size() == 2);
@@ -477,7 +477,7 @@ TEST_CASE("reload as root applies: exit 0, a new generation, PropertiesChanged a
   Driver driver(bus);
   Watcher watch(bus);
   auto r = ctl(bus, {"reload"});
-  CHECK(r.exit_code == 0);
+  CHECK(r.exitCode == 0);
   CHECK(r.out == "generation 2: applied (the policy is in force)\n");
   // Exactly what changed, in one signal; before the reply, so a caller sees it first.
   CHECK(watch.saw("PropertiesChanged Generation LastApplyTime ReloadsTotal"));
@@ -490,7 +490,7 @@ TEST_CASE("reload exits 1 when the new policy is not in force") {
   PrivateBus bus;
   Driver driver(bus, {"--reload-result", "rolled-back"});
   auto r = ctl(bus, {"reload"});
-  CHECK(r.exit_code == 1);
+  CHECK(r.exitCode == 1);
   CHECK_THAT(r.out, Contains("generation 2: rolled-back (the last good policy stays in force"));
   CHECK(show(bus, "State") == "rolled-back\n");
   CHECK(show(bus, "RollbacksTotal") == "1\n");
@@ -501,15 +501,15 @@ TEST_CASE("as nobody, status, show, users and check work but the bus refuses Rel
   PrivateBus bus;
   Driver driver(bus);
   auto status = ctl(bus, {"status", "--json"}, true);
-  CHECK(status.exit_code == 0);
+  CHECK(status.exitCode == 0);
   CHECK(parseJson(status.out).at("State").get<std::string>() == "ok");
-  CHECK(ctl(bus, {"status"}, true).exit_code == 0);
+  CHECK(ctl(bus, {"status"}, true).exitCode == 0);
   CHECK(ctl(bus, {"show", "-p", "Generation"}, true).out == "Generation=1\n");
-  CHECK(ctl(bus, {"users", "--noncompliant"}, true).exit_code == 0);
-  CHECK(ctl(bus, {"check"}, true).exit_code == 0);
+  CHECK(ctl(bus, {"users", "--noncompliant"}, true).exitCode == 0);
+  CHECK(ctl(bus, {"check"}, true).exitCode == 0);
 
   auto reload = ctl(bus, {"reload"}, true);
-  CHECK(reload.exit_code == 1);
+  CHECK(reload.exitCode == 1);
   INFO(reload.err);
   CHECK(lineCount(reload.err) == 1);
   CHECK_THAT(reload.err,
@@ -524,7 +524,7 @@ TEST_CASE("with a permissive bus policy, Reload as nobody is still refused by th
   SECTION("the daemon as root: sd-bus refuses the privileged method") {
     Driver driver(bus);
     auto r = ctl(bus, {"reload"}, true);
-    CHECK(r.exit_code == 1);
+    CHECK(r.exitCode == 1);
     CHECK_THAT(r.err, Contains("(org.freedesktop.DBus.Error.AccessDenied: Access to "
                                "org.keepalivepolicy1.Manager.Reload() not permitted.)"));
     CHECK(show(bus, "Generation") == "1\n");
@@ -533,13 +533,13 @@ TEST_CASE("with a permissive bus policy, Reload as nobody is still refused by th
     // sd-bus lets a caller with the daemon's own uid through; the handler's euid check does not.
     Driver driver(bus, {}, true);
     auto r = ctl(bus, {"reload"}, true);
-    CHECK(r.exit_code == 1);
+    CHECK(r.exitCode == 1);
     CHECK_THAT(r.err, Contains("(org.keepalivepolicy1.Error.AccessDenied: Reload: only root may "
                                "reload the policy (the caller's bus connection runs as uid "
                                "65534))"));
     CHECK(show(bus, "Generation") == "1\n");
     // Root passes both.
-    CHECK(ctl(bus, {"reload"}).exit_code == 0);
+    CHECK(ctl(bus, {"reload"}).exitCode == 0);
     CHECK(show(bus, "Generation") == "2\n");
   }
 }
@@ -554,7 +554,7 @@ TEST_CASE(
   PrivateBus bus;
   Driver driver(bus);
   auto r = run({probePath(), "reload-after-drop"}, seconds(20), {bus.env()});
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exitCode == 0);
   CHECK(r.out == "euid 65534 uid 65534\nok 2 applied\n");
   CHECK(show(bus, "Generation") == "2\n");
 }
@@ -565,7 +565,7 @@ TEST_CASE("an unreachable daemon gives exit 3 and one line that says what to che
       auto r = run({keepalivectlPath(), verb}, seconds(20),
                    {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/keepalive-test-bus"});
       INFO(verb << ": " << r.err);
-      CHECK(r.exit_code == 3);
+      CHECK(r.exitCode == 3);
       CHECK(r.out.empty());
       CHECK(lineCount(r.err) == 1);
       CHECK_THAT(r.err, StartsWith(kUnreachable));
@@ -576,7 +576,7 @@ TEST_CASE("an unreachable daemon gives exit 3 and one line that says what to che
     for (const char* verb : kOnlineVerbs) {
       auto r = ctl(bus, {verb});
       INFO(verb << ": " << r.err);
-      CHECK(r.exit_code == 3);
+      CHECK(r.exitCode == 3);
       CHECK(lineCount(r.err) == 1);
       CHECK(r.err == std::string(kUnreachable) +
                          "org.freedesktop.DBus.Error.ServiceUnknown: The name "
@@ -589,7 +589,7 @@ TEST_CASE("bad calls get named errors, never org.sdbuscpp.Error, and the service
   PrivateBus bus;
   Driver driver(bus);
   auto r = run({probePath(), "bad-calls"}, seconds(20), {bus.env()});
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exitCode == 0);
   INFO(r.out);
   CHECK(r.out.find("org.sdbuscpp") == std::string::npos);
   CHECK_THAT(r.out, Contains("listusers-int org.freedesktop.DBus.Error.InvalidArgs: "));
@@ -605,7 +605,7 @@ TEST_CASE("bad calls get named errors, never org.sdbuscpp.Error, and the service
                              "the filter is 1048576 bytes long"));
   CHECK_THAT(r.out, Contains("huge-user org.keepalivepolicy1.Error.InvalidArgument: "));
   CHECK_THAT(r.out, Contains("ping ok\n"));
-  CHECK(ctl(bus, {"status"}).exit_code == 0);
+  CHECK(ctl(bus, {"status"}).exitCode == 0);
   CHECK_FALSE(driver.process().exited());
 
   // The same as nobody stops at the bus, which lets through only what the policy names.
@@ -621,7 +621,7 @@ TEST_CASE("a failing handler answers org.keepalivepolicy1.Error.Failed with its 
   SECTION("check") {
     Driver driver(bus, {"--throw", "check"});
     auto r = ctl(bus, {"check"});
-    CHECK(r.exit_code == 1);
+    CHECK(r.exitCode == 1);
     CHECK(r.err ==
           "keepalivectl check: org.keepalivepolicy1.Error.Failed: Check: sshd -T: "
           "scripted failure\n");
@@ -629,11 +629,11 @@ TEST_CASE("a failing handler answers org.keepalivepolicy1.Error.Failed with its 
   SECTION("reload") {
     Driver driver(bus, {"--throw", "reload"});
     auto r = ctl(bus, {"reload"});
-    CHECK(r.exit_code == 1);
+    CHECK(r.exitCode == 1);
     CHECK(r.err ==
           "keepalivectl reload: org.keepalivepolicy1.Error.Failed: Reload: apply: "
           "\"/etc/keepalive-policy/policy.yaml\": scripted failure\n");
-    CHECK(ctl(bus, {"status"}).exit_code == 0);
+    CHECK(ctl(bus, {"status"}).exitCode == 0);
   }
 }
 
@@ -641,7 +641,7 @@ TEST_CASE("a flood of ListUsers from one client does not hold up other clients")
   REQUIRE(isRoot());
   // dbus-daemon lets a connection have 128 calls awaiting replies; raised here so that all 1000
   // reach the service and its own limits are what is tested.
-  PrivateBus bus(BusOptions{.max_replies_per_connection = 4096});
+  PrivateBus bus(BusOptions{.maxRepliesPerConnection = 4096});
   Driver driver(bus, {"--users", "100000"});
   Background flood({probePath(), "flood", "1000"}, {bus.env()});
   REQUIRE(flood.waitForOut("sent\n"));
@@ -650,13 +650,13 @@ TEST_CASE("a flood of ListUsers from one client does not hold up other clients")
   const auto start = std::chrono::steady_clock::now();
   auto status = ctl(bus, {"status", "--json"}, true);
   const auto statusTook = std::chrono::steady_clock::now() - start;
-  CHECK(status.exit_code == 0);
+  CHECK(status.exitCode == 0);
   CHECK(u64(parseJson(status.out).at("UsersCovered")) == 100000);
   CHECK(statusTook < seconds(2));
   // Another user's expensive call takes its turn between the flood's.
   auto users = ctl(bus, {"users", "--noncompliant", "--json"}, true);
   const auto usersTook = std::chrono::steady_clock::now() - start;
-  CHECK(users.exit_code == 0);
+  CHECK(users.exitCode == 0);
   CHECK(usersTook < seconds(3));
 
   REQUIRE(flood.waitForOut("ok=", seconds(60)));
@@ -669,7 +669,7 @@ TEST_CASE("a flood of ListUsers from one client does not hold up other clients")
   CHECK(limited == 1000 - ok);
   CHECK_THAT(tally, Contains(" other=0"));
   // What the flood made the service hold at its peak: the users, and a few replies at a time.
-  CHECK(driver.process().peakRssKib() < 400 * 1024);
+  CHECK(driver.process().peakRssKib() < 400L * 1024);
 }
 
 TEST_CASE("PropertiesChanged names exactly what changed, Repaired and Drift are signalled") {
@@ -695,17 +695,17 @@ TEST_CASE("bytes that are not UTF-8, and terminal escapes, reach clients escaped
   PrivateBus bus;
   Driver driver(bus, {"--weird"});
   auto status = ctl(bus, {"status"});
-  REQUIRE(status.exit_code == 0);
+  REQUIRE(status.exitCode == 0);
   CHECK_THAT(status.out, Contains("/etc/keepalive-policy/policy.d/\\xff.yaml"));
   CHECK_THAT(status.out, Contains("  Last error: open \"/etc/keepalive-policy/policy.d/"
                                   "m\\xe9lanie.yaml\": \\x1b]0;owned\\x07 bad\n"));
   CHECK(status.out.find('\x1b') == std::string::npos);
   auto users = ctl(bus, {"users"});
-  REQUIRE(users.exit_code == 0);
+  REQUIRE(users.exitCode == 0);
   CHECK_THAT(users.out, Contains("/home/\\x1b[31mred"));
   CHECK(users.out.find('\x1b') == std::string::npos);
   auto json = ctl(bus, {"users", "--json"});
-  REQUIRE(json.exit_code == 0);
+  REQUIRE(json.exitCode == 0);
   const Json j = parseJson(json.out);
   // Rows come in byte order of the names, as the daemon keeps them: "mallory" before "m\xe9...".
   CHECK(items(j.at("users")).at(6).at("name").get<std::string>() == "m\\xe9lanie");
@@ -743,12 +743,12 @@ TEST_CASE("online verbs have --help and refuse --root as a usage error") {
   for (const char* verb : kOnlineVerbs) {
     INFO(verb);
     auto help = run({keepalivectlPath(), verb, "--help"});
-    CHECK(help.exit_code == 0);
+    CHECK(help.exitCode == 0);
     CHECK_THAT(help.out, StartsWith(std::string("Usage: keepalivectl ") + verb));
     auto root = run({keepalivectlPath(), verb, "--root", "/tmp"});
-    CHECK(root.exit_code == 2);
+    CHECK(root.exitCode == 2);
     CHECK_THAT(root.err, Contains("--root serves the offline verbs"));
-    CHECK(run({keepalivectlPath(), verb, "--bogus"}).exit_code == 2);
+    CHECK(run({keepalivectlPath(), verb, "--bogus"}).exitCode == 2);
   }
-  CHECK(run({keepalivectlPath(), "status", "extra"}).exit_code == 2);
+  CHECK(run({keepalivectlPath(), "status", "extra"}).exitCode == 2);
 }

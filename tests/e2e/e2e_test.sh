@@ -41,8 +41,9 @@
 set -u
 export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib/e2e_lib.sh
-. "$HERE/lib/e2e_lib.sh"
+E2E_TAG=kpe2e-$$   # names its namespaces and its scratch directory (netns_reap_stale)
+# shellcheck source=../lib/harness.sh
+. "$HERE/../lib/harness.sh"
 
 BUILD=${KEEPALIVE_BUILD_DIR:-$(cd "$HERE/../.." && pwd)/build}
 DAEMON_BIN=$BUILD/daemon/keepalive-policyd
@@ -61,23 +62,24 @@ CLI_IP=192.0.2.2 NAT_CLI_IP=192.0.2.1 NAT_SRV_IP=198.51.100.1 SRV_IP=198.51.100.
 NS_C=$E2E_TAG-cli NS_R=$E2E_TAG-nat NS_S=$E2E_TAG-srv
 
 finish() {
-    e2e_cleanup
+    cleanup
     local left
-    left=$(e2e_leftovers)
+    left=$(netns_leftovers)
     if [ -n "$left" ]; then not_ok "cleanup left: $left"; else ok "cleanup: no namespace or process left"; fi
-    echo "$passed passed, $failed failed"
-    [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
-    exit
+    report
 }
-trap e2e_cleanup EXIT
-trap 'not_ok "interrupted by a signal"; finish' INT TERM HUP
+harness_begin
+# ms_between US1 US2: milliseconds from US1 to US2 (now_us, and the stamps of spawn_logged's logs)
+ms_between() { echo $(( ($2 - $1) / 1000 )); }
+# fmt_s MS: "12.345"
+fmt_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 
 # dump LOG...: on failure, the end of each log, for CI.
 dump() {
     local f
     for f in "$@"; do
         [ -f "$f" ] || continue
-        echo "# ---- last lines of ${f#"$E2E_SCRATCH"/}:"
+        echo "# ---- last lines of ${f#"$WORK"/}:"
         tail -n 25 "$f" | sed 's/^/#   /'
     done
 }
@@ -97,11 +99,12 @@ done
 for c in ip nft conntrack ss ssh-keygen pgrep; do
     command -v "$c" >/dev/null || fatal "missing $c (scripts/deps.sh installs it)"
 done
-e2e_reap_stale
+netns_reap_stale kpe2e
 
-E2E_SCRATCH=$(mktemp -d "/tmp/$E2E_TAG.XXXXXX") || fatal "mktemp"
-chmod 0755 "$E2E_SCRATCH"         # the daemons run ssh -G as nobody, who must read the roots
-S=$E2E_SCRATCH
+KP_KEEP_WORK=${KEEPALIVE_E2E_KEEP:-0}
+WORK=$(mktemp -d "/tmp/$E2E_TAG.XXXXXX") || fatal "mktemp"
+chmod 0755 "$WORK"         # the daemons run ssh -G as nobody, who must read the roots
+S=$WORK
 SR=$S/server-root CR=$S/client-root
 info "scratch $S; router timeout T=${T}s, idle gap ${GAP}s"
 
@@ -220,7 +223,7 @@ DIGEST_ON=$(digest_of "$S/policy-on.yaml")
 cp "$S/policy-off.yaml" "$SR/etc/keepalive-policy/policy.yaml"
 cp "$S/policy-off.yaml" "$CR/etc/keepalive-policy/policy.yaml"
 # Each daemon runs in its host's namespace (it needs no network: no reloads, no bus), so that
-# even a run killed with SIGKILL leaves nothing behind that the next run's e2e_reap_stale misses.
+# even a run killed with SIGKILL leaves nothing behind that the next run's netns_reap_stale misses.
 spawn_logged DAEMON_S "$S/daemon-server.log" "$NS_S" \
     "$DAEMON_BIN" --root "$SR" --unit none --foreground --bus none --host e2e-server
 spawn_logged DAEMON_C "$S/daemon-client.log" "$NS_C" \
@@ -230,12 +233,12 @@ spawn_logged DAEMON_C "$S/daemon-client.log" "$NS_C" \
 state_ok() { tail -n +"$(($3 + 1))" "$1" 2>/dev/null | grep -q "state ok: policy $2 in force"; }
 lines_of() { wc -l < "$1"; }
 DAEMON_S_PID= DAEMON_C_PID=   # the daemons themselves, spared when a session ends
-wait_until 5 netns_find_exe DAEMON_S_PID "$NS_S" "$DAEMON_BIN" &&
-    wait_until 5 netns_find_exe DAEMON_C_PID "$NS_C" "$DAEMON_BIN" ||
+wait_for 5 netns_find_exe DAEMON_S_PID "$NS_S" "$DAEMON_BIN" &&
+    wait_for 5 netns_find_exe DAEMON_C_PID "$NS_C" "$DAEMON_BIN" ||
     fatal "daemons started" "$S/daemon-server.log" "$S/daemon-client.log"
-wait_until 20 state_ok "$S/daemon-server.log" "$DIGEST_OFF" 0 ||
+wait_for 20 state_ok "$S/daemon-server.log" "$DIGEST_OFF" 0 ||
     fatal "server daemon: state ok" "$S/daemon-server.log"
-wait_until 20 state_ok "$S/daemon-client.log" "$DIGEST_OFF" 0 ||
+wait_for 20 state_ok "$S/daemon-client.log" "$DIGEST_OFF" 0 ||
     fatal "client daemon: state ok" "$S/daemon-client.log"
 ok "both daemons: state ok with the keepalive-off policy"
 
@@ -246,7 +249,7 @@ push() {
     n=$(lines_of "$log")
     cp "$file" "$root/etc/keepalive-policy/.policy.new" &&
         mv "$root/etc/keepalive-policy/.policy.new" "$root/etc/keepalive-policy/policy.yaml" &&
-        wait_until 20 state_ok "$log" "$digest" "$n"
+        wait_for 20 state_ok "$log" "$digest" "$n"
 }
 # effective values, read back from the real sshd -T and ssh -G over the test roots
 sshd_value() { "$SSHD_BIN" -T -f "$SR/etc/ssh/sshd_config" 2>/dev/null | sed -n "s/^$1 //p"; }
@@ -281,7 +284,7 @@ start_sshd() {
     local config=${2:-$SR/etc/ssh/sshd_config}
     SSHD_LOG=$S/sshd-$1.log
     spawn_logged SSHD_PID "$SSHD_LOG" "$NS_S" "$SSHD_BIN" -D -e -f "$config"
-    wait_until 10 grep -qs "Server listening on $SRV_IP port $PORT" "$SSHD_LOG" ||
+    wait_for 10 grep -qs "Server listening on $SRV_IP port $PORT" "$SSHD_LOG" ||
         fatal "($1) sshd listens on $SRV_IP:$PORT" "$SSHD_LOG"
 }
 
@@ -291,7 +294,7 @@ start_session() {
     CASE=$1 RECV=$S/received-$1 SSH_LOG=$S/ssh-$1.log
     local fifo=$S/input-$1
     mkfifo "$fifo"
-    E2E_STDIN=$fifo spawn_logged SSH_PID "$SSH_LOG" "$NS_C" "$SSH_BIN" \
+    SPAWN_STDIN=$fifo spawn_logged SSH_PID "$SSH_LOG" "$NS_C" "$SSH_BIN" \
         -F "$CR/etc/ssh/ssh_config" -T -p $PORT -i "$S/client_key" \
         -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none \
         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
@@ -299,7 +302,7 @@ start_session() {
         root@$SRV_IP "exec cat >> '$RECV'"
     exec {SSH_FD}> "$fifo"
     send "$CASE-line-1"
-    wait_until 20 arrived "$CASE-line-1" ||
+    wait_for 20 arrived "$CASE-line-1" ||
         fatal "($CASE) ssh session up: the first line arrives" "$SSH_LOG" "$SSHD_LOG"
 }
 send() { printf '%s\n' "$1" >&"$SSH_FD"; }
@@ -316,7 +319,7 @@ end_session() {
     wait "$SSH_PID" "$SSHD_PID" 2>/dev/null
     netns_abort_tcp "$NS_C"
     netns_abort_tcp "$NS_S"
-    wait_until 5 netns_no_tcp "$NS_C" && wait_until 5 netns_no_tcp "$NS_S" ||
+    wait_for 5 netns_no_tcp "$NS_C" && wait_for 5 netns_no_tcp "$NS_S" ||
         not_ok "($CASE) no TCP connection left after the session"
 }
 
@@ -379,7 +382,7 @@ idle_case() {
 
     if [ "$expect" = survives ]; then
         check "($case) the router still tracks the flow after the ${GAP}s gap" test "$flows_after" = 1
-        if wait_until 10 arrived "$case-line-2"; then
+        if wait_for 10 arrived "$case-line-2"; then
             t=$(now_us)
             ok "($case) data sent after the idle gap arrives ($(ms_between "$SENT_AT" "$t") ms, polled every 50 ms)"
         else
@@ -397,7 +400,7 @@ idle_case() {
         # after ~0.2, 0.6, 1.4 s) as INVALID. With tcp_loose=0 no later copy can pass either:
         # only a SYN opens a flow. Then the line must not be there.
         drops_reached() { [ "$(invalid_drops client)" -ge "$1" ]; }
-        if wait_until 15 drops_reached $((cdrops0 + 3)); then
+        if wait_for 15 drops_reached $((cdrops0 + 3)); then
             t=$(now_us)
             n=$(( $(invalid_drops client) - cdrops0 ))
             check "($case) data sent after the idle gap never arrives (the router dropped $n of the client's segments as INVALID within $(ms_between "$SENT_AT" "$t") ms)" \
@@ -497,7 +500,7 @@ DROP_AT=$(now_us)
 BOUND_MS=$(( 2 * I_SERVER * (C_SERVER + 1) * 1000 + 1000 ))
 FLOOR_MS=$(( 2 * I_SERVER * C_SERVER * 1000 - 1000 ))
 timeout_logged() { grep -qs "Timeout, client not responding" "$SSHD_LOG"; }
-if wait_until $(( BOUND_MS / 1000 + 10 )) timeout_logged; then
+if wait_for $(( BOUND_MS / 1000 + 10 )) timeout_logged; then
     closed_at=$(awk '/Timeout, client not responding/ { print $1; exit }' "$SSHD_LOG")
     took=$(ms_between "$DROP_AT" "$closed_at")
     mapfile -t d_probes < <(probe_times "$SSHD_LOG" "$SERVER_PROBE" "$DROP_AT" "$closed_at")
@@ -531,7 +534,7 @@ if wait_until $(( BOUND_MS / 1000 + 10 )) timeout_logged; then
         periods_ok "${b_probes[@]}" -- "${d_probes[@]}" "$closed_at"
     # the listening sshd (its PidFile) has no child left: the session's processes are gone
     no_session() { ! pgrep -P "$(cat "$SR/run/sshd.pid")" > /dev/null; }
-    check "(d) the session's sshd processes have exited" wait_until 5 no_session
+    check "(d) the session's sshd processes have exited" wait_for 5 no_session
 else
     not_ok "(d) sshd closes the dead session within $(fmt_s "$BOUND_MS") s"
     dump "$SSHD_LOG"

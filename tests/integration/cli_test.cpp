@@ -33,11 +33,11 @@ struct PolicyRoot {
 
 TEST_CASE("validate: a valid file exits 0 and says so") {
   auto r = ctl({"validate", kExample});
-  CHECK(r.exit_code == 0);
+  CHECK(r.exitCode == 0);
   CHECK_THAT(r.out, Catch::Contains("valid (1 file, 0 warnings)"));
   CHECK(r.err.empty());
   auto q = ctl({"validate", "--quiet", kExample});
-  CHECK(q.exit_code == 0);
+  CHECK(q.exitCode == 0);
   CHECK(q.out.empty());
 }
 
@@ -46,7 +46,7 @@ TEST_CASE("validate: an invalid file exits 1 with FILE:LINE:COL diagnostics on s
   const auto f = pr.file("bad.yaml");
   writeFile(f, "version: 1\nserver:\n  client_alive_intervall: 2m\n");
   auto r = ctl({"validate", f});
-  CHECK(r.exit_code == 1);
+  CHECK(r.exitCode == 1);
   CHECK_THAT(r.err, Catch::Contains(f + ":3:3: error: unknown key 'client_alive_intervall' in "
                                         "server; did you mean 'client_alive_interval'?"));
   CHECK_THAT(r.err, Catch::Contains("invalid: 1 error"));
@@ -57,9 +57,9 @@ TEST_CASE("validate: warnings pass unless --strict") {
   const auto f = pr.file("warn.yaml");
   writeFile(f, "version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n");
   auto r = ctl({"validate", f});
-  CHECK(r.exit_code == 0);
+  CHECK(r.exitCode == 0);
   CHECK_THAT(r.err, Catch::Contains(": warning: "));
-  CHECK(ctl({"validate", "--strict", f}).exit_code == 1);
+  CHECK(ctl({"validate", "--strict", f}).exitCode == 1);
 }
 
 TEST_CASE("validate: the system policy under --root merges policy.d in byte order") {
@@ -75,19 +75,19 @@ TEST_CASE("validate: the system policy under --root merges policy.d in byte orde
   writeFile(pr.file("policy.d/old.yml"), "version: 1\n");
   auto r = ctl({"validate", "--root", pr.dir.path()});
   INFO(r.err);
-  CHECK(r.exit_code == 0);
+  CHECK(r.exitCode == 0);
   CHECK_THAT(r.out, Catch::Contains("valid (3 files"));
   CHECK_THAT(r.err, Catch::Contains("old.yml: warning: ignored"));
   // "9-late" sorts after "10-early" byte-wise, so its value wins.
   auto s = ctl({"render", "--root", pr.dir.path(), "--sshd", "--host", "h"});
-  CHECK(s.exit_code == 0);
+  CHECK(s.exitCode == 0);
   CHECK_THAT(s.out, Catch::Contains("ClientAliveInterval 90\n"));
 }
 
 TEST_CASE("validate: no policy at all is an error that says what to write") {
   TempDir empty;
   auto r = ctl({"validate", "--root", empty.path()});
-  CHECK(r.exit_code == 1);
+  CHECK(r.exitCode == 1);
   CHECK_THAT(r.err, Catch::Contains("no policy"));
   CHECK_THAT(r.err, Catch::Contains("version: 1"));
 }
@@ -97,8 +97,8 @@ TEST_CASE("validate: a FIFO in place of the policy does not hang") {
   const auto f = pr.file("policy.yaml");
   REQUIRE(::mkfifo(f.c_str(), 0644) == 0);
   auto r = run({keepalivectlPath(), "validate", f}, std::chrono::seconds(5));
-  CHECK_FALSE(r.timed_out);
-  CHECK(r.exit_code == 1);
+  CHECK_FALSE(r.timedOut);
+  CHECK(r.exitCode == 1);
   CHECK_THAT(r.err, Catch::Contains("not a regular file"));
 }
 
@@ -107,52 +107,52 @@ TEST_CASE("validate: runs without root") {
   writeFile(pr.file("policy.yaml"), readFile(kExample));
   auto r = run(asNobody({keepalivectlPath(), "validate", pr.file("policy.yaml")}));
   INFO(r.err);
-  CHECK(r.exit_code == 0);
+  CHECK(r.exitCode == 0);
 }
 
 TEST_CASE("usage errors exit 2") {
   auto unknown = ctl({"frobnicate"});
-  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.exitCode == 2);
   CHECK(unknown.err == "keepalivectl: unknown command 'frobnicate'\nTry 'keepalivectl --help'.\n");
   auto r = ctl({"validate", "--bogus"});
-  CHECK(r.exit_code == 2);
+  CHECK(r.exitCode == 2);
   CHECK_THAT(r.err, Catch::Contains("unknown option '--bogus'"));
-  CHECK(ctl({"render", "--sshd", "--client", kExample}).exit_code == 2);
-  CHECK(ctl({"advise"}).exit_code == 2);
-  CHECK(ctl({"advise", "--idle-timeout", "soon"}).exit_code == 2);
-  CHECK(ctl({"advise", "--idle-timeout", "2s"}).exit_code == 2);
+  CHECK(ctl({"render", "--sshd", "--client", kExample}).exitCode == 2);
+  CHECK(ctl({"advise"}).exitCode == 2);
+  CHECK(ctl({"advise", "--idle-timeout", "soon"}).exitCode == 2);
+  CHECK(ctl({"advise", "--idle-timeout", "2s"}).exitCode == 2);
   auto missing = ctl({"validate", "--root"});
-  CHECK(missing.exit_code == 2);
+  CHECK(missing.exitCode == 2);
   CHECK_THAT(missing.err, Catch::Contains("option '--root' needs a value"));
-  CHECK(ctl({"help", "nosuchverb"}).exit_code == 2);
-  CHECK(ctl({"--bogus"}).exit_code == 2);
-  CHECK(ctl({"--", "frobnicate"}).exit_code == 2);
+  CHECK(ctl({"help", "nosuchverb"}).exitCode == 2);
+  CHECK(ctl({"--bogus"}).exitCode == 2);
+  CHECK(ctl({"--", "frobnicate"}).exitCode == 2);
 }
 
 TEST_CASE("a mistyped verb or option exits 2 and names the nearest one") {
   auto verb = ctl({"stauts"});
-  CHECK(verb.exit_code == 2);
+  CHECK(verb.exitCode == 2);
   CHECK(verb.out.empty());
   CHECK(verb.err ==
         "keepalivectl: unknown command 'stauts'; did you mean 'status'?\n"
         "Try 'keepalivectl --help'.\n");
   auto help = ctl({"help", "rendr"});
-  CHECK(help.exit_code == 2);
+  CHECK(help.exitCode == 2);
   CHECK_THAT(help.err, Catch::StartsWith("keepalivectl: unknown command 'rendr'; did you mean "
                                          "'render'?\n"));
   // Parsed before the bus is asked: no daemon needed to be told.
   auto option = ctl({"status", "--jsn"});
-  CHECK(option.exit_code == 2);
+  CHECK(option.exitCode == 2);
   CHECK(option.out.empty());
   CHECK(option.err ==
         "keepalivectl status: unknown option '--jsn'; did you mean '--json'?\n"
         "Try 'keepalivectl status --help'.\n");
   auto strict = ctl({"validate", kExample, "--stirct"});
-  CHECK(strict.exit_code == 2);
+  CHECK(strict.exitCode == 2);
   CHECK_THAT(strict.err, Catch::StartsWith("keepalivectl validate: unknown option '--stirct'; did "
                                            "you mean '--strict'?\n"));
   auto global = ctl({"--verison"});
-  CHECK(global.exit_code == 2);
+  CHECK(global.exitCode == 2);
   CHECK_THAT(global.err, Catch::StartsWith("keepalivectl: unknown option '--verison'; did you "
                                            "mean '--version'?\n"));
 }
@@ -164,8 +164,8 @@ TEST_CASE("keepalivectl with no verb is keepalivectl status") {
   const std::vector<std::string> env = {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + dir.path() + "/bus"};
   auto bare = run({keepalivectlPath()}, std::chrono::seconds(20), env);
   auto status = run({keepalivectlPath(), "status"}, std::chrono::seconds(20), env);
-  CHECK(bare.exit_code == 3);
-  CHECK(bare.exit_code == status.exit_code);
+  CHECK(bare.exitCode == 3);
+  CHECK(bare.exitCode == status.exitCode);
   CHECK(bare.out == status.out);
   CHECK(bare.err == status.err);
   CHECK_THAT(bare.err, Catch::StartsWith("keepalivectl: cannot reach keepalive-policyd"));
@@ -179,23 +179,23 @@ TEST_CASE("render refuses a policy whose overrides break a rule together") {
             "  - match: [\"*b*\"]\n    client: {server_alive_count_max: 3}\n"
             "  - match: [\"*c\"]\n    server: {client_alive_interval: 4m}\n");
   auto bad = ctl({"render", "--host", "abc", pr.file("p.yaml")});
-  CHECK(bad.exit_code == 1);
+  CHECK(bad.exitCode == 1);
   CHECK(bad.out.empty());
   CHECK_THAT(bad.err, Catch::Contains("[for a host matching both hosts matching a*"));
-  CHECK(ctl({"render", "--host", "xbx", pr.file("p.yaml")}).exit_code == 1);
+  CHECK(ctl({"render", "--host", "xbx", pr.file("p.yaml")}).exitCode == 1);
 }
 
 TEST_CASE("every verb has --help") {
   for (const char* v :
        {"validate", "render", "advise", "status", "users", "reload", "check", "show", "help"}) {
     auto r = ctl({v, "--help"});
-    CHECK(r.exit_code == 0);
+    CHECK(r.exitCode == 0);
     CHECK_THAT(r.out, Catch::StartsWith(std::string("Usage: keepalivectl ") + v));
     CHECK(ctl({"help", v}).out == r.out);
     CHECK(ctl({v, "-h"}).out == r.out);
   }
   auto global = ctl({"--help"});
-  CHECK(global.exit_code == 0);
+  CHECK(global.exitCode == 0);
   CHECK_THAT(global.out, Catch::StartsWith("Usage: keepalivectl [-h|--help] [--version]"));
   CHECK(ctl({"help"}).out == global.out);
   CHECK(ctl({"-h"}).out == global.out);
@@ -205,7 +205,7 @@ TEST_CASE("every verb has --help") {
 
 TEST_CASE("render prints both drop-ins, --sshd or --client one, nothing when invalid") {
   auto both = ctl({"render", kExample, "--host", "web-1"});
-  CHECK(both.exit_code == 0);
+  CHECK(both.exitCode == 0);
   CHECK_THAT(both.out, Catch::Contains("==> /etc/ssh/sshd_config.d/00-keepalive-policy.conf <=="));
   CHECK_THAT(both.out, Catch::Contains("==> /etc/ssh/ssh_config.d/00-keepalive-policy.conf <=="));
   auto sshd = ctl({"render", "--sshd", "--host", "db-7", kExample});
@@ -217,7 +217,7 @@ TEST_CASE("render prints both drop-ins, --sshd or --client one, nothing when inv
   writeFile(pr.file("bad.yaml"),
             "version: 1\nnetwork: {idle_timeout: 5m}\nserver: {client_alive_interval: 298}\n");
   auto bad = ctl({"render", pr.file("bad.yaml")});
-  CHECK(bad.exit_code == 1);
+  CHECK(bad.exitCode == 1);
   CHECK(bad.out.empty());
   CHECK_THAT(
       bad.err,
@@ -226,7 +226,7 @@ TEST_CASE("render prints both drop-ins, --sshd or --client one, nothing when inv
 
 TEST_CASE("render --explain shows where each value comes from") {
   auto r = ctl({"render", "--explain", "--host", "db-1.example.com", kExample});
-  CHECK(r.exit_code == 0);
+  CHECK(r.exitCode == 0);
   CHECK_THAT(r.out, Catch::Contains("Overrides: hosts matching db-*, *.dmz.example.com"));
   CHECK_THAT(r.out, Catch::Matches(
                         "[\\s\\S]*sshd +ClientAliveInterval +60 +\\S+policy.yaml:27:37[\\s\\S]*"));
@@ -241,7 +241,7 @@ TEST_CASE("render --explain shows where each value comes from") {
 
 TEST_CASE("advise: recommends settings for sshd, OpenSSH and PuTTY with reasons") {
   auto r = ctl({"advise", "--idle-timeout", "10m"});
-  CHECK(r.exit_code == 0);
+  CHECK(r.exitCode == 0);
   CHECK_THAT(r.out, Catch::Contains("ClientAliveInterval = 200"));
   CHECK_THAT(r.out, Catch::Contains("ServerAliveInterval = 300"));
   CHECK_THAT(r.out, Catch::Contains("Seconds between keepalives (0 to turn off) = 300"));
@@ -250,7 +250,7 @@ TEST_CASE("advise: recommends settings for sshd, OpenSSH and PuTTY with reasons"
 }
 
 TEST_CASE("an empty --root is refused, never taken for the real /") {
-  CHECK(ctl({"validate", "--root", ""}).exit_code == 2);
-  CHECK(ctl({"render", "--root", ""}).exit_code == 2);
-  CHECK(run({policydPath(), "--root", ""}).exit_code == 2);
+  CHECK(ctl({"validate", "--root", ""}).exitCode == 2);
+  CHECK(ctl({"render", "--root", ""}).exitCode == 2);
+  CHECK(run({policydPath(), "--root", ""}).exitCode == 2);
 }

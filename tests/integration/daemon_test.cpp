@@ -42,9 +42,9 @@ struct Root {
 };
 
 std::string sshdT(const Root& r) {
-  auto T = run(
+  auto dump = run(
       {"/usr/sbin/sshd", "-T", "-f", r.ssh.sshdConfig(), "-C", "user=root,host=x,addr=192.0.2.1"});
-  return T.out;
+  return dump.out;
 }
 
 }  // namespace
@@ -65,7 +65,7 @@ TEST_CASE("daemon: the first apply installs both drop-ins that sshd and ssh acce
   REQUIRE(::stat(r.clientDropIn().c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0644);
   CHECK(st.st_uid == 0);
-  CHECK(run({"/usr/sbin/sshd", "-t", "-f", r.ssh.sshdConfig()}).exit_code == 0);
+  CHECK(run({"/usr/sbin/sshd", "-t", "-f", r.ssh.sshdConfig()}).exitCode == 0);
   CHECK(dumpValue(sshdT(r), "clientaliveinterval") == "120");
   CHECK_THAT(d.log(),
              Catch::Contains("effective sshd: clientaliveinterval=120 (" + r.sshdDropIn() + ":5)"));
@@ -276,10 +276,10 @@ TEST_CASE("daemon: a policy directory created after start is picked up") {
 }
 
 TEST_CASE("daemon: bad options are usage errors") {
-  CHECK(run({policydPath(), "--bogus"}).exit_code == 2);
-  CHECK(run({policydPath(), "--root"}).exit_code == 2);
-  CHECK(run({policydPath(), "--root", "relative"}).exit_code == 2);
-  CHECK(run({policydPath(), "--log-level", "loud"}).exit_code == 2);
+  CHECK(run({policydPath(), "--bogus"}).exitCode == 2);
+  CHECK(run({policydPath(), "--root"}).exitCode == 2);
+  CHECK(run({policydPath(), "--root", "relative"}).exitCode == 2);
+  CHECK(run({policydPath(), "--log-level", "loud"}).exitCode == 2);
   CHECK_THAT(run({policydPath(), "--help"}).out, Catch::Contains("--unit NAME"));
 }
 

@@ -174,7 +174,7 @@ TEST_CASE("daemon users: a ~/.ssh removed and made again, over and over, stays w
   // moves to the home's watch, then to the new ~/.ssh's.
   for (int i = 1; i <= 20; ++i) {
     INFO("round " << i);
-    REQUIRE(run({"rm", "-rf", ssh}).exit_code == 0);
+    REQUIRE(run({"rm", "-rf", ssh}).exitCode == 0);
     // A new ~/.ssh, alice's and 0700, with a 0666 config, appearing at once (by rename).
     const std::string next = r.dir / "home/alice/.ssh.new";
     makeDirs(next, 0700);

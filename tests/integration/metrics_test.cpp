@@ -218,7 +218,7 @@ TEST_CASE("metrics writer: the file appears only by rename, from a name node_exp
   CHECK(readFile(w.path()) == renderMetrics(input(8)));
 }
 
-TEST_CASE("metrics writer: unchanged metrics are not rewritten, changes wait for min_interval") {
+TEST_CASE("metrics writer: unchanged metrics are not rewritten, changes wait for minInterval") {
   TempDir t("metrics");
   FakeClock clock;
   MetricsWriter w(options(t.path()), clock);
@@ -393,7 +393,7 @@ TEST_CASE("metrics writer: a failed write is reported, cleaned up and retried") 
   CHECK(w.lastAction() == MetricsWriter::Action::kFailed);
   CHECK(w.writes() == 0);
 
-  REQUIRE(run({"/bin/rm", "-r", t / "keepalive-policy.prom"}).exit_code == 0);
+  REQUIRE(run({"/bin/rm", "-r", t / "keepalive-policy.prom"}).exitCode == 0);
   clock.advance(std::chrono::seconds(60));
   w.update(input(8));
   CHECK(w.lastAction() == MetricsWriter::Action::kWritten);
@@ -417,7 +417,7 @@ TEST_CASE("metrics: promtool check metrics passes on the written file") {
     REQUIRE(w.lastAction() == MetricsWriter::Action::kWritten);
     auto r = run({"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", tool, w.path()});
     INFO(readFile(w.path()) << "\npromtool: " << r.out << r.err);
-    CHECK(r.exit_code == 0);
+    CHECK(r.exitCode == 0);
     CHECK(r.out + r.err == "");
   }
   // Before any policy: the families without samples are left out, still valid.
@@ -426,7 +426,7 @@ TEST_CASE("metrics: promtool check metrics passes on the written file") {
   w.update(DaemonStatus{});
   auto r = run({"/bin/sh", "-c", "exec \"$0\" check metrics < \"$1\"", tool, w.path()});
   INFO(readFile(w.path()) << "\npromtool: " << r.out << r.err);
-  CHECK(r.exit_code == 0);
+  CHECK(r.exitCode == 0);
 }
 
 TEST_CASE("metrics: the alert rules in docs/metrics.md pass promtool check and test rules") {
@@ -439,7 +439,7 @@ TEST_CASE("metrics: the alert rules in docs/metrics.md pass promtool check and t
   writeFile(t / "docs.yml", rules);
   auto r = run({tool, "check", "rules", t / "docs.yml"});
   INFO(rules << "\npromtool: " << r.out << r.err);
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exitCode == 0);
   const std::string bare = withoutAnnotations(rules);
   REQUIRE(bare.find("annotations") == std::string::npos);
   REQUIRE(bare.find("alert: KeepalivePolicyMetricsStale") != std::string::npos);
@@ -486,7 +486,7 @@ tests:
 )");
   r = run({tool, "test", "rules", t / "test.yml"});
   INFO(rules << "\npromtool: " << r.out << r.err);
-  CHECK(r.exit_code == 0);
+  CHECK(r.exitCode == 0);
 }
 
 TEST_CASE("metrics: the daemon keeps keepalive-policy.prom up to date") {
@@ -527,6 +527,6 @@ TEST_CASE("metrics: the daemon keeps keepalive-policy.prom up to date") {
   const std::string tool = promtool();
   if (!tool.empty()) {
     auto r = run({"sh", "-c", tool + " check metrics < " + prom});
-    CHECK(r.exit_code == 0);
+    CHECK(r.exitCode == 0);
   }
 }

@@ -50,11 +50,11 @@ struct TrustRoot {
   // A file beside the target, prepared and then renamed into place: the attack arrives in one
   // event, as Ansible's pushes do.
   std::string staging(const std::string& text, int mode = 0644) const {
-    const std::string p = dir / ("staged-" + std::to_string(++staged_));
+    const std::string p = dir / ("staged-" + std::to_string(++stagedCount));
     writeFile(p, text, mode);
     return p;
   }
-  mutable int staged_ = 0;
+  mutable int stagedCount = 0;
 };
 
 bool inA(const TrustRoot& r) {
@@ -107,7 +107,7 @@ TEST_CASE("policy trust: a symlinked policy.yaml is refused, its target never re
   moveInto(link, t.r.policy());
   requireRefused(t.d, t.r, t.before, t.r.policy(), "a symbolic link");
   auto v = validateRoot(t.r);
-  CHECK(v.exit_code == 1);
+  CHECK(v.exitCode == 1);
   CHECK_THAT(v.err, Catch::Contains(t.r.policy() + ": error: a symbolic link"));
   // Root puts the file itself there: trusted again.
   moveInto(t.r.staging(kPolicyB), t.r.policy());
@@ -121,7 +121,7 @@ TEST_CASE("policy trust: a symlinked fragment is refused") {
   const std::string target = t.r.staging(kFragmentB);
   REQUIRE(::symlink(target.c_str(), t.r.fragment().c_str()) == 0);
   requireRefused(t.d, t.r, t.before, t.r.fragment(), "a symbolic link");
-  CHECK(validateRoot(t.r).exit_code == 1);
+  CHECK(validateRoot(t.r).exitCode == 1);
 }
 
 TEST_CASE("policy trust: a symlinked policy.d or policy directory is refused") {
@@ -136,7 +136,7 @@ TEST_CASE("policy trust: a symlinked policy.d or policy directory is refused") {
     REQUIRE(::symlink(real.c_str(), (t.r.policyDir() + "/policy.d").c_str()) == 0);
     requireRefused(t.d, t.r, t.before, t.r.policyDir() + "/policy.d", "a symbolic link");
     auto v = validateRoot(t.r);
-    CHECK(v.exit_code == 1);
+    CHECK(v.exitCode == 1);
     CHECK_THAT(v.err, Catch::Contains("/policy.d: error: a symbolic link"));
   }
   SECTION("/etc/keepalive-policy, checked by validate") {
@@ -145,7 +145,7 @@ TEST_CASE("policy trust: a symlinked policy.d or policy directory is refused") {
     fs::rename(r.policyDir(), real);
     REQUIRE(::symlink(real.c_str(), r.policyDir().c_str()) == 0);
     auto v = validateRoot(r);
-    CHECK(v.exit_code == 1);
+    CHECK(v.exitCode == 1);
     CHECK_THAT(v.err, Catch::Contains(r.policyDir() + ": error: a symbolic link"));
   }
 }
@@ -159,8 +159,8 @@ TEST_CASE("policy trust: a FIFO or a directory named like a fragment is refused"
     requireRefused(t.d, t.r, t.before, t.r.fragment(), "a FIFO, not a regular file");
     auto v =
         run({keepalivectlPath(), "validate", "--root", t.r.dir.path()}, std::chrono::seconds(5));
-    CHECK_FALSE(v.timed_out);
-    CHECK(v.exit_code == 1);
+    CHECK_FALSE(v.timedOut);
+    CHECK(v.exitCode == 1);
   }
   SECTION("directory") {
     Running t;
@@ -179,7 +179,7 @@ TEST_CASE("policy trust: a fragment owned by a user is refused until root owns i
   requireRefused(t.d, t.r, t.before, t.r.fragment(), "owned by uid 41000, not root");
   CHECK_THAT(t.d.log(), Catch::Contains("chown root:root \"" + t.r.fragment() + "\""));
   auto v = validateRoot(t.r);
-  CHECK(v.exit_code == 1);
+  CHECK(v.exitCode == 1);
   CHECK_THAT(v.err, Catch::Contains(t.r.fragment() + ": error: owned by uid 41000, not root"));
   // The owner changing is an event too: once root owns it, it applies.
   REQUIRE(::chown(t.r.fragment().c_str(), 0, 0) == 0);
@@ -193,7 +193,7 @@ TEST_CASE("policy trust: a group- or world-writable policy file is refused") {
     Running t;
     moveInto(t.r.staging(kFragmentB, 0664), t.r.fragment());
     requireRefused(t.d, t.r, t.before, t.r.fragment(), "mode 0664 lets its group write it");
-    CHECK(validateRoot(t.r).exit_code == 1);
+    CHECK(validateRoot(t.r).exitCode == 1);
     REQUIRE(::chmod(t.r.fragment().c_str(), 0644) == 0);
     CHECK(waitFor([&] { return inB(t.r); }));
   }
@@ -215,7 +215,7 @@ TEST_CASE("policy trust: a directory others can write into refuses the whole pol
     requireRefused(t.d, t.r, t.before, t.r.policyDir() + "/policy.d",
                    "mode 0777 lets every user write into it");
     auto v = validateRoot(t.r);
-    CHECK(v.exit_code == 1);
+    CHECK(v.exitCode == 1);
     CHECK_THAT(v.err, Catch::Contains("policy.d: error: mode 0777 lets every user write into it"));
     REQUIRE(::chmod((t.r.policyDir() + "/policy.d").c_str(), 0755) == 0);
     CHECK(waitFor([&] { return inB(t.r); }));
@@ -263,7 +263,7 @@ TEST_CASE("policy trust: a policy written in two steps 100 ms apart never applie
   const std::string first =
       "version: 1\nserver: {client_alive_interval: 1m, client_alive_count_max: 2}\n";
   const std::string second = "client: {server_alive_interval: 3m}\n";
-  REQUIRE(run({keepalivectlPath(), "validate", t.r.staging(first)}).exit_code == 0);
+  REQUIRE(run({keepalivectlPath(), "validate", t.r.staging(first)}).exitCode == 0);
   const auto t0 = std::chrono::steady_clock::now();
   {
     int fd = ::open(t.r.policy().c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
@@ -322,19 +322,19 @@ TEST_CASE("policy trust: validate FILE checks content, not ownership, for Ansibl
   const std::string tmp = dir / "ansible-tmp";
   writeFile(tmp, kPolicyB, 0600);
   auto v = run({keepalivectlPath(), "validate", "--strict", tmp});
-  CHECK(v.exit_code == 0);
+  CHECK(v.exitCode == 0);
   CHECK(v.err.empty());
   if (isRoot()) {
     REQUIRE(::chown(tmp.c_str(), kUser, kUser) == 0);
     REQUIRE(::chmod(tmp.c_str(), 0666) == 0);
     auto u = run({keepalivectlPath(), "validate", "--strict", tmp});
-    CHECK(u.exit_code == 0);
+    CHECK(u.exitCode == 0);
   }
   // Still refused: what is not a regular file, or too large.
   const std::string big = dir / "big.yaml";
   writeFile(big, std::string(kPolicyB) + "#" + std::string(1048576, 'x') + "\n");
   auto b = run({keepalivectlPath(), "validate", big});
-  CHECK(b.exit_code == 1);
+  CHECK(b.exitCode == 1);
   CHECK_THAT(b.err, Catch::Contains(big + ": error: the file is"));
   CHECK_THAT(run({keepalivectlPath(), "validate", dir.path()}).err,
              Catch::Contains("a directory, not a regular file"));

@@ -51,16 +51,16 @@ TEST_CASE("sshd -t accepts every golden drop-in and sshd -T shows its values") {
     writeFile(s.sshdDropIn(), dropIn);
     auto t = run({kSshd, "-t", "-f", s.sshdConfig()});
     INFO(t.err);
-    CHECK(t.exit_code == 0);
-    auto T = sshdT(s);
-    REQUIRE(T.exit_code == 0);
+    CHECK(t.exitCode == 0);
+    auto dump = sshdT(s);
+    REQUIRE(dump.exitCode == 0);
     for (const auto& [k, v] : parseDump(dropIn)) {
       if (k.empty() || k[0] == '#')
         continue;
       std::string lower = k;
       for (auto& c : lower)
         c = static_cast<char>(std::tolower(c));
-      CHECK(dumpValue(T.out, lower) == v);
+      CHECK(dumpValue(dump.out, lower) == v);
     }
   }
 }
@@ -76,10 +76,10 @@ TEST_CASE("sshd -T shows the example policy's per-host values") {
     TempDir tmp;
     SshRoot s = makeSshRoot(tmp.path());
     writeFile(s.sshdDropIn(), renderFor(policy, host).sshd);
-    auto T = sshdT(s);
-    REQUIRE(T.exit_code == 0);
-    CHECK(dumpValue(T.out, "clientaliveinterval") == interval);
-    CHECK(dumpValue(T.out, "clientalivecountmax") == count);
+    auto dump = sshdT(s);
+    REQUIRE(dump.exitCode == 0);
+    CHECK(dumpValue(dump.out, "clientaliveinterval") == interval);
+    CHECK(dumpValue(dump.out, "clientalivecountmax") == count);
   }
 }
 
@@ -92,7 +92,7 @@ TEST_CASE("the sshd check can fail: a broken drop-in is rejected by sshd -t") {
   SshRoot s = makeSshRoot(tmp.path());
   writeFile(s.sshdDropIn(), "ClientAliveInterval often\n");
   auto t = run({kSshd, "-t", "-f", s.sshdConfig()});
-  CHECK(t.exit_code != 0);
+  CHECK(t.exitCode != 0);
   CHECK_THAT(t.err, Catch::Contains("00-keepalive-policy.conf line 1"));
 }
 
@@ -104,11 +104,11 @@ TEST_CASE("ssh -G, run as nobody, shows the client drop-in's values") {
   writeFile(s.sshConfig(), "Include " + tmp.path() + "/etc/ssh/ssh_config.d/*.conf\n");
   const std::string policy = readFile(dataDir() + "/golden/example-web/policy.yaml");
   writeFile(s.clientDropIn(), renderFor(policy, "web-1").client);
-  auto G = run(asNobody({"ssh", "-G", "-F", s.sshConfig(), "server.example.com"}));
-  INFO(G.err);
-  REQUIRE(G.exit_code == 0);
-  CHECK(dumpValue(G.out, "serveraliveinterval") == "240");
-  CHECK(dumpValue(G.out, "serveralivecountmax") == "3");
+  auto client = run(asNobody({"ssh", "-G", "-F", s.sshConfig(), "server.example.com"}));
+  INFO(client.err);
+  REQUIRE(client.exitCode == 0);
+  CHECK(dumpValue(client.out, "serveraliveinterval") == "240");
+  CHECK(dumpValue(client.out, "serveralivecountmax") == "3");
 }
 
 TEST_CASE("a tcp_keepalive: false policy turns TCPKeepAlive off in sshd and ssh") {
@@ -120,15 +120,15 @@ TEST_CASE("a tcp_keepalive: false policy turns TCPKeepAlive off in sshd and ssh"
   makeDirs(tmp.path() + "/etc/ssh/ssh_config.d");
   writeFile(s.sshConfig(), "Include " + tmp.path() + "/etc/ssh/ssh_config.d/*.conf\n");
   writeFile(s.clientDropIn(), r.client);
-  auto G = run(asNobody({"ssh", "-G", "-F", s.sshConfig(), "x"}));
-  REQUIRE(G.exit_code == 0);
-  CHECK(dumpValue(G.out, "tcpkeepalive") == "no");
+  auto client = run(asNobody({"ssh", "-G", "-F", s.sshConfig(), "x"}));
+  REQUIRE(client.exitCode == 0);
+  CHECK(dumpValue(client.out, "tcpkeepalive") == "no");
   if (!isRoot())
     return;
   TempDir tmp2;
   SshRoot s2 = makeSshRoot(tmp2.path());
   writeFile(s2.sshdDropIn(), r.sshd);
-  auto T = sshdT(s2);
-  REQUIRE(T.exit_code == 0);
-  CHECK(dumpValue(T.out, "tcpkeepalive") == "no");
+  auto dump = sshdT(s2);
+  REQUIRE(dump.exitCode == 0);
+  CHECK(dumpValue(dump.out, "tcpkeepalive") == "no");
 }

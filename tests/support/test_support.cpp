@@ -41,8 +41,8 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::milliseconds ti
   env.insert(env.end(), extraEnv.begin(), extraEnv.end());
   auto p = daemon::runProcess(argv, timeout, std::nullopt, &env);
   RunResult r;
-  r.exit_code = p.exit_code;
-  r.timed_out = p.timed_out;
+  r.exitCode = p.exit_code;
+  r.timedOut = p.timed_out;
   r.out = std::move(p.out);
   r.err = p.spawn_error.empty() ? std::move(p.err) : p.spawn_error;
   return r;
@@ -74,7 +74,7 @@ SshRoot makeSshRoot(const std::string& root, const std::string& extraSshdConfig)
   makeDirs(root + "/run");
   const std::string key = root + "/etc/ssh/ssh_host_ed25519_key";
   auto kg = run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key});
-  if (kg.exit_code != 0)
+  if (kg.exitCode != 0)
     throw std::runtime_error("ssh-keygen failed: " + kg.err);
   writeFile(r.sshdConfig(), "# test root sshd_config\nInclude " + root +
                                 "/etc/ssh/sshd_config.d/*.conf\n" + extraSshdConfig + "HostKey " +

@@ -27,8 +27,8 @@ class TempDir {
 };
 
 struct RunResult {
-  int exit_code = -1;  // -1 when killed or not started
-  bool timed_out = false;
+  int exitCode = -1;  // -1 when killed or not started
+  bool timedOut = false;
   std::string out;
   std::string err;
 };

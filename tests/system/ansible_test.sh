@@ -1,6 +1,6 @@
 #!/bin/bash
 # ansible_test.sh - contrib/ansible's role keepalive_policy with Debian's ansible-core, run by
-# ansible-playbook -i localhost, -c local inside a throwaway systemd (lib/throwaway-systemd.sh:
+# ansible-playbook -i localhost, -c local inside a throwaway systemd (tests/lib/throwaway-systemd.sh:
 # namespaces over an overlay of /), against the .deb built from this tree. It proves:
 #   1. a first run installs the package from a local .deb, starts the service and pushes the
 #      policy; the daemon picks it up by inotify (never restarted), its drop-ins are what
@@ -20,7 +20,7 @@
 #   6. the example inventory (contrib/ansible/inventory) gives every host a valid policy, with
 #      its group's and host's overrides, and site.yml parses;
 #   7. nothing reached the host.
-# Needs root, the packages of lib/throwaway-systemd.sh, ansible-core and python3-apt (the apt
+# Needs root, the packages of tests/lib/throwaway-systemd.sh, ansible-core and python3-apt (the apt
 # module), and dpkg-dev/debhelper to build the package (scripts/deps.sh installs them all).
 # Knobs: KP_DEB=FILE (use that .deb instead of building one, as package_test.sh takes it),
 # KP_KEEP_LOG=FILE (save the sandbox's journal).
@@ -31,7 +31,6 @@ set -u
 export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
-TSD=$HERE/lib/throwaway-systemd.sh
 
 UNIT=keepalive-policyd.service
 PKG=keepalive-policy
@@ -43,35 +42,21 @@ DEB_DIR=/var/cache/keepalive-policy-ansible   # the role's default keepalive_pol
 SCRATCH=/run/kp-ansible-test                  # inside the sandbox (tmpfs)
 
 TEST_NAME=ansible_test
-# shellcheck source=lib/harness.sh
-. "$HERE/lib/harness.sh"
+# shellcheck source=../lib/harness.sh
+. "$HERE/../lib/harness.sh"
 finish() {
     journal_on_failure 40 "$UNIT" ssh.service
     cleanup
     host_unchanged_checked || true
     report "package build ${T_BUILD:-?} s, ansible-playbook runs ${T_PLAYS:-?} s"
 }
+harness_begin
 
 # ------------------------------------------------------------------ helpers --
+# (the shared ones are tests/lib/harness.sh's)
 
-inside() { "$TSD" exec "$STATE" "$@"; }
-
-wait_for() {  # wait_for SECONDS CMD...: poll CMD until it succeeds; false at the deadline
-    local end=$(($(now_ms) + $1 * 1000)); shift
-    until "$@"; do
-        [ "$(now_ms)" -lt "$end" ] || return 1
-        sleep 0.05
-    done
-}
-
-prop() { inside systemctl show -P "$2" "$1"; }
-sshd_T() { inside sshd -T | awk -v k="$1" '$1 == k { print $2; exit }'; }
-ssh_G() { inside ssh -G localhost 2>/dev/null | awk -v k="$1" '$1 == k { print $2; exit }'; }
-sighups() { inside journalctl -q --no-pager -u ssh.service -o cat | grep -c 'Received SIGHUP'; }
-sighups_are() { [ "$(sighups)" = "$1" ]; }
 # The daemon's own start lines in this boot: one means it was never restarted.
 daemon_starts() { inside journalctl -q --no-pager -u "$UNIT" -o cat | grep -c '^starting: '; }
-fingerprint() { inside stat -c '%n %i %.9Y %s %a %U:%G' -- "$@" 2>/dev/null | tr '\n' ' '; }
 # A field of `keepalivectl status --json` (python3 is there: ansible-core needs it).
 status_field() {
     inside keepalivectl status --json |
@@ -100,83 +85,31 @@ play() {  # play NAME [ansible-playbook ARGS...]
 recap() { sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<< "$RECAP"; }
 show_run() { sed 's/^/#   /' "$WORK/run-$RUNS.log" | grep -v '^#   *$' | tail -n 40 | cut -c1-300; }
 
-# What must never change on the host: our paths there, the drop-in directories, dpkg's record.
-host_snapshot() {
-    {
-        for p in "$SSHD_DROPIN" "$CLIENT_DROPIN" /var/lib/keepalive-policy "$POLICY_DIR" "$DEB_DIR" \
-            /lib/systemd/system/$UNIT /usr/sbin/keepalive-policyd /usr/bin/keepalivectl \
-            /etc/systemd/system/multi-user.target.wants/$UNIT; do
-            if [ -e "$p" ] || [ -L "$p" ]; then echo "$p present"; else echo "$p absent"; fi
-        done
-        ls -la --time-style=+%s.%N /etc/ssh/sshd_config.d /etc/ssh/ssh_config.d 2>&1
-        dpkg-query -W -f='${Status}\n' "$PKG" 2>&1
-    } | md5sum
-}
-HOST_BEFORE=''
-host_unchanged_checked() {
-    [ -n "$HOST_BEFORE" ] || return 0
-    local after; after=$(host_snapshot)
-    check "nothing reached the host (our paths, $DEB_DIR, the drop-in directories, dpkg's status of $PKG)" \
-        test "$after" = "$HOST_BEFORE"
-    HOST_BEFORE=''
-}
+# What must never change on the host (tests/lib/harness.sh's host_snapshot): our paths there,
+# the drop-in directories, dpkg's record.
+HOST_PATHS=("$SSHD_DROPIN" "$CLIENT_DROPIN" /var/lib/keepalive-policy "$POLICY_DIR" "$DEB_DIR" \
+    "/lib/systemd/system/$UNIT" /usr/sbin/keepalive-policyd /usr/bin/keepalivectl \
+    "/etc/systemd/system/multi-user.target.wants/$UNIT")
+HOST_WHAT="our paths, $DEB_DIR, the drop-in directories, dpkg's status of $PKG"
 
 # ------------------------------------------------------------------- start --
 
-if [ "$(id -u)" != 0 ]; then
-    not_ok "must run as root"; finish
-fi
+require_root
 for c in ansible-playbook ansible-inventory; do
     command -v "$c" >/dev/null || { not_ok "$c is missing (scripts/deps.sh installs ansible-core)"; finish; }
 done
 /usr/bin/python3 -c 'import apt' 2>/dev/null ||
     { not_ok "python3-apt is missing (scripts/deps.sh installs it; the apt module needs it)"; finish; }
 HOST_BEFORE=$(host_snapshot)
-WORK=$(mktemp -d /tmp/kp-ansible-test.XXXXXX) || { not_ok "mktemp"; finish; }
-STATE=$WORK/tsd
+make_work kp-ansible-test
 info "$(LC_ALL=C.UTF-8 ansible-playbook --version | head -n 1)"
 
 echo "# 0. the package and the sandbox"
-t0=$(now_ms)
-if [ -n "${KP_DEB:-}" ]; then
-    DEB=$KP_DEB
-    check "using the given package $DEB" test -f "$DEB"
-else
-    if DEB_BUILD_OPTIONS=nocheck "$SRC/scripts/package.sh" "$WORK/pkg" > "$WORK/package.log" 2>&1; then
-        ok "scripts/package.sh built the .deb from this tree in $((($(now_ms) - t0) / 1000)) s (DEB_BUILD_OPTIONS=nocheck)"
-    else
-        sed 's/^/#   /' "$WORK/package.log" | tail -n 40
-        not_ok "scripts/package.sh builds the .deb"; finish
-    fi
-    DEB=$(ls "$WORK"/pkg/${PKG}_*_*.deb 2>/dev/null | head -n 1)
-fi
-T_BUILD=$((($(now_ms) - t0) / 1000))
-[ -f "$DEB" ] || { not_ok "a .deb to install"; finish; }
+build_deb
 
-t0=$(now_ms)
-if "$TSD" start "$STATE" 2>"$WORK/start.log"; then
-    ok "throwaway systemd up in $(($(now_ms) - t0)) ms"
-else
-    cat "$WORK/start.log" >&2
-    not_ok "throwaway systemd starts"; finish
-fi
+sandbox_start
 inside mkdir -p "$SCRATCH"
-# A real host lets packages start their services; images built for containers (as CI's may be)
-# ship a policy-rc.d that forbids it. Only the sandbox's copy goes: the host keeps its own.
-if inside test -e /usr/sbin/policy-rc.d; then
-    inside rm -f /usr/sbin/policy-rc.d
-    info "removed /usr/sbin/policy-rc.d inside the sandbox (the host's copy denies service starts)"
-fi
-# A keepalive-policyd unit or drop-in left under /etc or /usr/local on the host (a cmake --install)
-# would shadow the package's inside the overlay: hide it, inside only.
-for p in $(prop "$UNIT" FragmentPath) $(prop "$UNIT" DropInPaths); do
-    case "$p" in "/lib/systemd/system/$UNIT" | "/usr/lib/systemd/system/$UNIT") continue ;; esac
-    info "the host has $p: hidden inside the sandbox so that it cannot shadow the package's unit"
-    inside rm -rf -- "$p" "${p%.conf}"
-done
-inside systemctl daemon-reload
-# man-db's trigger would rebuild every index; nothing here reads it.
-inside sh -c 'echo "man-db man-db/auto-update boolean false" | debconf-set-selections' 2>/dev/null
+sandbox_allow_packages "$UNIT"
 check "$PKG is not installed in the sandbox, no $UNIT, no drop-ins" \
     test "$(inside dpkg-query -W -f='${Status}' $PKG 2>/dev/null)" != "install ok installed" \
     -a "$(prop "$UNIT" LoadState)" = not-found \

@@ -1,7 +1,7 @@
 #!/bin/bash
 # daemon_reload_test.sh - keepalive-policyd under a real systemd, against the real sshd of the
 # sandbox's own /etc (no --root test root): boots a throwaway systemd
-# (lib/throwaway-systemd.sh), runs the daemon there as a transient Type=notify service with a
+# (tests/lib/throwaway-systemd.sh), runs the daemon there as a transient Type=notify service with a
 # watchdog and Restart=on-failure, and proves, through the journal, sshd -T, ssh -G and sshd's
 # banner, that:
 #   1. it reaches active only after its first apply (READY=1), with a readable StatusText;
@@ -24,7 +24,7 @@
 #  12. kill -9 between the rename of the new drop-in and the reload (held there by a gate on the
 #      daemon's ssh -G): the restarted daemon still reloads sshd, so sshd runs what it reports;
 #  and over the whole run the number of sshd reloads is exactly the sum each step expects.
-# Needs root, the packages listed at the top of lib/throwaway-systemd.sh, and a build
+# Needs root, the packages listed at the top of tests/lib/throwaway-systemd.sh, and a build
 # (KEEPALIVE_BUILD_DIR, default ../../build). Knobs: KP_WATCHDOG_SEC (5), KP_QUIET_MS (500, the
 # window in which "nothing more happens" is checked), KP_FOREGROUND=1 (run the daemon with
 # --foreground, logging to stderr instead of the journal's native protocol), KP_PROBE_MS (50, the
@@ -35,12 +35,10 @@
 set -u
 export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TSD=$HERE/lib/throwaway-systemd.sh
 BUILD=${KEEPALIVE_BUILD_DIR:-$(cd "$HERE/../.." && pwd)/build}
 DAEMON_BIN=$BUILD/daemon/keepalive-policyd
 CTL_BIN=$BUILD/cli/keepalivectl
 WATCHDOG_SEC=${KP_WATCHDOG_SEC:-5}
-QUIET_MS=${KP_QUIET_MS:-500}
 FOREGROUND=${KP_FOREGROUND:-0}
 PROBE_MS=${KP_PROBE_MS:-50}
 
@@ -52,140 +50,29 @@ CLIENT_DROPIN=/etc/ssh/ssh_config.d/00-keepalive-policy.conf
 SCRATCH=/run/kp-test            # inside the sandbox (tmpfs): saved copies, prober's stop flag
 
 TEST_NAME=daemon_reload_test
-# shellcheck source=lib/harness.sh
-. "$HERE/lib/harness.sh"
+# shellcheck source=../lib/harness.sh
+. "$HERE/../lib/harness.sh"
 finish() {
     journal_on_failure 60 "$UNIT" ssh.service
     cleanup
     report
 }
+harness_begin
 
 # ------------------------------------------------------------------ helpers --
+# (the shared ones, from journal marks to the reload ledger, are tests/lib/harness.sh's)
 
-inside() { "$TSD" exec "$STATE" "$@"; }
-
-wait_for() {  # wait_for SECONDS CMD...: poll CMD until it succeeds; false at the deadline
-    local end=$(($(now_ms) + $1 * 1000)); shift
-    until "$@"; do
-        [ "$(now_ms)" -lt "$end" ] || return 1
-        sleep 0.05
-    done
-}
-# stays_for MS CMD...: CMD holds throughout a window of MS milliseconds. Used only for negative
-# checks ("no further reload"), which by nature need a window, after a deterministic barrier
-# (the daemon's state line for the step has been seen and the journal synced).
-stays_for() {
-    local end=$(($(now_ms) + $1)); shift
-    while :; do
-        "$@" || return 1
-        [ "$(now_ms)" -lt "$end" ] || return 0
-        sleep 0.05
-    done
-}
-
-# Journal: a marker entry starts each step; the units' messages after it belong to the step.
-# The marker is logged by a process outside every unit, so it matches no -u filter, and it is
-# read back with the inclusive --cursor=: journalctl 252's --after-cursor= skips one entry too
-# many (the first match after the cursor) when the cursor's own entry does not match the filter.
-MARKS=0
-jcursor() {
-    MARKS=$((MARKS + 1))
-    # shellcheck disable=SC2016  # expanded by the shell inside
-    inside sh -c '
-        logger -t kp-test-mark -- "$1" || exit 1
-        journalctl --sync 2>/dev/null
-        for i in $(seq 100); do
-            c=$(journalctl -q -t kp-test-mark -n 1 -o export |
-                awk -v m="MESSAGE=$1" "/^__CURSOR=/ { c = substr(\$0, 10) } \$0 == m { print c; exit }")
-            [ -n "$c" ] && { echo "$c"; exit 0; }
-            sleep 0.05
-        done
-        exit 1' sh "kp-test step mark $MARKS"
-}
-jsince() {  # jsince CURSOR UNIT...: messages (text only) of those units after CURSOR
-    local c=$1 u args=(); shift
-    for u in "$@"; do args+=(-u "$u"); done
-    inside journalctl -q --no-pager "${args[@]}" --cursor="$c" -o cat
-}
-daemon_logged() { jsince "$1" "$UNIT" | grep -qF -- "$2"; }      # daemon_logged CURSOR TEXT
-daemon_logged_re() { jsince "$1" "$UNIT" | grep -qE -- "$2"; }   # daemon_logged_re CURSOR ERE
-last_state_line() { jsince "$1" "$UNIT" | grep -E 'state [a-z-]+: ' | tail -n 1; }
-# state_line CURSOR ERE: waits for a state line after CURSOR matching ERE, prints the last one
-state_line() { wait_for 10 daemon_logged_re "$1" "$2"; last_state_line "$1"; }
-jsync() { inside journalctl --sync >/dev/null 2>&1; }
-# sshd logs "Received SIGHUP; restarting." for each reload that reaches it.
-sighups() { inside journalctl -q --no-pager -u ssh.service -o cat | grep -c 'Received SIGHUP'; }
-sighups_are() { [ "$(sighups)" = "$1" ]; }
 systemd_count() {  # systemd_count TEXT: systemd's messages about ssh.service containing TEXT
     inside journalctl -q --no-pager -u ssh.service -o cat | grep -cF -- "$1"
 }
-
-prop() { inside systemctl show -P "$2" "$1"; }  # prop UNIT PROPERTY
-sshd_T() { inside sshd -T | awk -v k="$1" '$1 == k { print $2; exit }'; }
-ssh_G() { inside ssh -G keepalive-test.invalid 2>/dev/null | awk -v k="$1" '$1 == k { print $2; exit }'; }
-sshd_T_is() { [ "$(sshd_T "$1")" = "$2" ]; }
-banner() {
-    # shellcheck disable=SC2016  # expanded by the shell inside
-    inside timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/22 && IFS= read -r -t 4 -u 3 l &&
-        printf "%s\n" "${l%$'"'\r'"'}"' 2>/dev/null
-}
-fingerprint() { inside stat -c '%i %.9Y %s' -- "$@" 2>/dev/null | tr '\n' ' '; }
-same_bytes() { inside cmp -s -- "$1" "$2"; }
-exists_inside() { inside test -f "$1"; }
 digest_line() { inside grep -m1 '^# policy-digest:' "$1"; }
 directives() { inside grep -v '^#' "$1"; }
-
-# sshd is alive and well: active, the same main PID as at boot, and an SSH-2.0- banner.
-SSH_PID=
-sshd_ok() {  # sshd_ok WHEN
-    local b st pid
-    b=$(banner); st=$(prop ssh.service ActiveState); pid=$(prop ssh.service MainPID)
-    if [[ $b == SSH-2.0-* ]] && [ "$st" = active ] && [ "$pid" = "$SSH_PID" ]; then
-        ok "$1: sshd answers '$b' on 127.0.0.1:22, ssh.service active, MainPID $pid unchanged"
-    else
-        not_ok "$1: sshd banner '${b:-none}' (want SSH-2.0-...), ssh.service $st, MainPID $pid (boot: $SSH_PID)"
-    fi
-}
-
-# The reload ledger: sshd's SIGHUP count over the run must always be exactly what the steps so
-# far expect, so a stray reload shows up at the next step even if it came late.
-RELOADS=0
-expect_reloads() {  # expect_reloads N WHAT: N more reloads (0 = none) for this step
-    local want=$((RELOADS + $1)) got
-    RELOADS=$want
-    if [ "$1" -gt 0 ]; then
-        wait_for 10 sighups_are "$want"
-    fi
-    jsync
-    if stays_for "$QUIET_MS" sighups_are "$want"; then
-        ok "$2: ssh.service reloaded ${1}x (sshd logged 'Received SIGHUP' $want times in all)"
-    else
-        got=$(sighups)
-        not_ok "$2: sshd logged 'Received SIGHUP' $got times in all, want $want ($1 for this step)"
-        RELOADS=$got   # report each stray reload once
-    fi
-}
-
-# The daemon's own counters in its last state line ("reloads N, writes M").
-counters() { sed -n 's/.*; reloads \([0-9]*\), writes \([0-9]*\), rollbacks \([0-9]*\), drift repairs \([0-9]*\)$/reloads=\1 writes=\2 rollbacks=\3 repairs=\4/p'; }
 
 # The policies differ in server.client_alive_interval (sshd's ClientAliveInterval) or, for the
 # comment-only change, in a top-level line that changes the policy digest but no sshd directive.
 policy() {  # policy CLIENT_ALIVE_INTERVAL [EXTRA_TOP_LEVEL_LINE]
     printf 'version: 1\n%snetwork:\n  idle_timeout: 10m\nserver:\n  client_alive_interval: %s\n  client_alive_count_max: 3\nclient:\n  server_alive_interval: 4m\n' \
         "${2:+$2$'\n'}" "$1"
-}
-# stage_policy: YAML on stdin into a new temporary file beside policy.yaml (as Ansible does);
-# prints its path inside.
-stage_policy() {
-    # shellcheck disable=SC2016
-    inside sh -c 'umask 022; t=$(mktemp "$1/.policy.yaml.XXXXXX") && cat > "$t" && chmod 0644 "$t" && echo "$t"' \
-        sh "$POLICY_DIR"
-}
-# commit_policy TMP: rename it over policy.yaml; prints the time just before the rename.
-commit_policy() {
-    # shellcheck disable=SC2016
-    inside bash -c 'echo "$EPOCHREALTIME"; exec mv -f -- "$1" "$2"' bash "$1" "$POLICY"
 }
 ms_between() {  # ms_between T0 T1 (epoch seconds with fractions)
     awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "?"; else printf "%.0f", (b - a) * 1000 }'
@@ -234,21 +121,12 @@ last_sighup_ts() {
 
 # ------------------------------------------------------------------- start --
 
-if [ "$(id -u)" != 0 ]; then
-    not_ok "must run as root"; finish
-fi
+require_root
 for f in "$DAEMON_BIN" "$CTL_BIN"; do
     [ -x "$f" ] || { not_ok "$f is built (cmake --build build)"; finish; }
 done
-WORK=$(mktemp -d /tmp/kp-reload-test.XXXXXX) || { not_ok "mktemp"; finish; }
-STATE=$WORK/tsd
-t0=$(now_ms)
-if "$TSD" start "$STATE" 2>"$WORK/start.log"; then
-    ok "throwaway systemd up in $(($(now_ms) - t0)) ms ($(tail -n 1 "$WORK/start.log"))"
-else
-    cat "$WORK/start.log" >&2
-    not_ok "throwaway systemd starts"; finish
-fi
+make_work kp-reload-test
+sandbox_start
 inside mkdir -p "$SCRATCH"
 SSH_PID=$(prop ssh.service MainPID)
 check "ssh.service is active with a main PID ($SSH_PID) before the daemon runs" \
@@ -298,7 +176,7 @@ if start_daemon; then
     t_started=$(($(now_ms) - t0))
     # systemd-run waits for the start job, which for Type=notify ends at READY=1.
     check "systemd-run returned after the start job ($t_started ms), and by then the first apply had written the drop-in (READY=1 comes after it)" \
-        exists_inside "$SSHD_DROPIN"
+        inside test -f "$SSHD_DROPIN"
 else
     not_ok "systemd-run starts $UNIT"
     finish
@@ -328,7 +206,7 @@ check "the ssh drop-in is what 'keepalivectl render --client' prints, byte for b
     inside sh -c "keepalivectl render --client | cmp -s - $CLIENT_DROPIN"
 check "sshd -T: clientaliveinterval 120 (was $ai_default), clientalivecountmax 3" \
     test "$(sshd_T clientaliveinterval)/$(sshd_T clientalivecountmax)" = 120/3
-check "ssh -G: serveraliveinterval 240" test "$(ssh_G serveraliveinterval)" = 240
+check "ssh -G: serveraliveinterval 240" test "$(ssh_G serveraliveinterval keepalive-test.invalid)" = 240
 expect_reloads 1 "first apply"
 check "systemd logged exactly one successful reload job of ssh.service" \
     test "$(systemd_count 'Reloaded ssh.service')" = 1
@@ -536,12 +414,7 @@ old_pid=$(prop "$UNIT" MainPID)
 restarts_before=$(prop "$UNIT" NRestarts)
 mark=$(jcursor)
 inside kill -9 "$old_pid"
-restarted() {
-    local p; p=$(prop "$UNIT" MainPID)
-    [ "$p" != "$old_pid" ] && [ "$p" != 0 ] &&
-        [ "$(prop "$UNIT" ActiveState)/$(prop "$UNIT" SubState)" = active/running ]
-}
-if wait_for 15 restarted; then
+if wait_for 15 restarted_from "$old_pid"; then
     DPID=$(prop "$UNIT" MainPID)
     ok "systemd restarted it: main PID $old_pid -> $DPID, NRestarts $restarts_before -> $(prop "$UNIT" NRestarts)"
 else
@@ -633,7 +506,7 @@ check "the new sshd drop-in is already in place (ClientAliveInterval 180), sshd 
 old_pid=$(prop "$UNIT" MainPID)
 inside kill -9 "$old_pid"
 inside rm -f /run/kp-gate/closed
-check "systemd restarted the daemon (main PID $old_pid -> ...)" wait_for 15 restarted
+check "systemd restarted the daemon (main PID $old_pid -> ...)" wait_for 15 restarted_from "$old_pid"
 line=$(state_line "$mark" 'state [a-z-]+: ')
 info "state line of the restarted daemon: ${line:0:140}..."
 expect_reloads 1 "kill -9 between rename and reload: the restarted daemon reloads what its predecessor wrote"

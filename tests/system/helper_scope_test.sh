@@ -5,43 +5,33 @@
 # tests/user_block (user_block_tests "runner: *", real ssh -G as a real system account) inside
 # a throwaway systemd, as a service of that systemd: a process started with `tsd exec` stays in
 # the host's cgroup, which systemd could not move into a scope.
-# Needs root, the packages listed at the top of lib/throwaway-systemd.sh, and a build
+# Needs root, the packages listed at the top of tests/lib/throwaway-systemd.sh, and a build
 # (KEEPALIVE_BUILD_DIR, default ../../build) with user_block_tests and keepalive-user-block.
 # Output: "ok - ..." / "not ok - ..." per check; the last line is "N passed, M failed".
 
 set -u
 export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TSD=$HERE/lib/throwaway-systemd.sh
 BUILD=${KEEPALIVE_BUILD_DIR:-$(cd "$HERE/../.." && pwd)/build}
 TESTS_BIN=$BUILD/tests/user_block/user_block_tests
 HELPER_BIN=$BUILD/daemon/user_block/keepalive-user-block
 
 TEST_NAME=helper_scope_test
-# shellcheck source=lib/harness.sh
-. "$HERE/lib/harness.sh"
+# shellcheck source=../lib/harness.sh
+. "$HERE/../lib/harness.sh"
 finish() {
     journal_on_failure 60 kp-helper-tests.service
     cleanup
     report
 }
-inside() { "$TSD" exec "$STATE" "$@"; }
+harness_begin
 
-if [ "$(id -u)" != 0 ]; then
-    not_ok "must run as root"; finish
-fi
+require_root
 for f in "$TESTS_BIN" "$HELPER_BIN"; do
     [ -x "$f" ] || { not_ok "$f is built (cmake --build build --target user_block_tests)"; finish; }
 done
-WORK=$(mktemp -d /tmp/kp-helper-scope.XXXXXX) || { not_ok "mktemp"; finish; }
-STATE=$WORK/tsd
-t0=$(now_ms)
-if "$TSD" start "$STATE" 2>"$WORK/start.log"; then
-    ok "throwaway systemd up in $(($(now_ms) - t0)) ms"
-else
-    cat "$WORK/start.log" >&2
-    not_ok "throwaway systemd starts"; finish
-fi
+make_work kp-helper-scope
+sandbox_start
 # At the same paths: the tests run the helper from where the build put it (a build under /tmp
 # is not in the sandbox's own /tmp otherwise).
 "$TSD" cp-in "$STATE" "$TESTS_BIN" "$TESTS_BIN"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # package_test.sh - the Debian package under a real systemd: builds the .deb from this tree
 # (scripts/package.sh, DEB_BUILD_OPTIONS=nocheck: the suites already ran) and checks it with
-# lintian, boots a throwaway systemd (lib/throwaway-systemd.sh: namespaces over an overlay of /),
+# lintian, boots a throwaway systemd (tests/lib/throwaway-systemd.sh: namespaces over an overlay of /),
 # installs the package there with dpkg -i, and proves:
 #   0. lintian finds no error in the .deb, and the SELinux module builds;
 #   1. the unit is clean (systemd-analyze verify) and hardened as shipped (exposure <= 2.0,
@@ -21,7 +21,7 @@
 #   6. kill -9: systemd restarts the daemon and it converges with zero extra reloads;
 #   7. apt remove stops it, removes its drop-ins and reloads sshd (which keeps listening and its
 #      main PID); apt purge leaves no trace; and nothing reached the host.
-# Needs root, the packages of lib/throwaway-systemd.sh, dpkg-dev, debhelper, lintian and selinux-policy-dev
+# Needs root, the packages of tests/lib/throwaway-systemd.sh, dpkg-dev, debhelper, lintian and selinux-policy-dev
 # (scripts/deps.sh). Knobs: KP_DEB=FILE (use that .deb instead of building one; lintian is then
 # run on it alone), KP_KEEP_LOG=FILE (save the sandbox's journal), KP_QUIET_MS (500).
 # Output: "ok - ..." / "not ok - ..." per check, "# ..." for information; the last line is
@@ -31,8 +31,6 @@ set -u
 export LC_ALL=C
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
-TSD=$HERE/lib/throwaway-systemd.sh
-QUIET_MS=${KP_QUIET_MS:-500}
 
 UNIT=keepalive-policyd.service
 PKG=keepalive-policy
@@ -47,61 +45,21 @@ TWIN_CONFIG=$THOME/.ssh/config-twin
 SCRATCH=/run/kp-test             # inside the sandbox (tmpfs)
 
 TEST_NAME=package_test
-# shellcheck source=lib/harness.sh
-. "$HERE/lib/harness.sh"
+# shellcheck source=../lib/harness.sh
+. "$HERE/../lib/harness.sh"
 finish() {
     journal_on_failure 60 "$UNIT" ssh.service dbus.service
     cleanup
     host_unchanged_checked || true
     report "package build ${T_BUILD:-?} s"
 }
+harness_begin
 
 # ------------------------------------------------------------------ helpers --
+# (the shared ones, from journal marks to the reload ledger, are tests/lib/harness.sh's)
 
-inside() { "$TSD" exec "$STATE" "$@"; }
 as_user() { inside setpriv --reuid="$TUSER" --regid="$TUSER" --init-groups -- "$@"; }
 
-wait_for() {  # wait_for SECONDS CMD...: poll CMD until it succeeds; false at the deadline
-    local end=$(($(now_ms) + $1 * 1000)); shift
-    until "$@"; do
-        [ "$(now_ms)" -lt "$end" ] || return 1
-        sleep 0.05
-    done
-}
-stays_for() {  # stays_for MS CMD...: CMD holds throughout MS (negative checks, after a barrier)
-    local end=$(($(now_ms) + $1)); shift
-    while :; do
-        "$@" || return 1
-        [ "$(now_ms)" -lt "$end" ] || return 0
-        sleep 0.05
-    done
-}
-
-# Journal marks, as in daemon_reload_test.sh: a marker entry starts each step.
-MARKS=0
-jcursor() {
-    MARKS=$((MARKS + 1))
-    # shellcheck disable=SC2016  # expanded by the shell inside
-    inside sh -c '
-        logger -t kp-test-mark -- "$1" || exit 1
-        journalctl --sync 2>/dev/null
-        for i in $(seq 100); do
-            c=$(journalctl -q -t kp-test-mark -n 1 -o export |
-                awk -v m="MESSAGE=$1" "/^__CURSOR=/ { c = substr(\$0, 10) } \$0 == m { print c; exit }")
-            [ -n "$c" ] && { echo "$c"; exit 0; }
-            sleep 0.05
-        done
-        exit 1' sh "kp-package-test mark $MARKS"
-}
-jsince() { inside journalctl -q --no-pager -u "$UNIT" --cursor="$1" -o cat; }
-daemon_logged() { jsince "$1" | grep -qF -- "$2"; }
-daemon_logged_re() { jsince "$1" | grep -qE -- "$2"; }
-last_state_line() { jsince "$1" | grep -E 'state [a-z-]+: ' | tail -n 1; }
-jsync() { inside journalctl --sync >/dev/null 2>&1; }
-sighups() { inside journalctl -q --no-pager -u ssh.service -o cat | grep -c 'Received SIGHUP'; }
-sighups_are() { [ "$(sighups)" = "$1" ]; }
-
-prop() { inside systemctl show -P "$2" "$1"; }
 # The banner probe's transient units (keepalive-policyd-probe-PID-N.service): systemd's lines
 # about them since a mark, and whether any is still loaded (CollectMode=inactive-or-failed).
 PROBE_UNITS='keepalive-policyd-probe-*.service'
@@ -111,108 +69,23 @@ probe_units_loaded() { inside systemctl list-units --all --no-legend --plain "$P
 no_probe_units_loaded() { [ -z "$(probe_units_loaded)" ]; }
 # The apply line's probe step ("…, reload R, probe B, verify V)"): B in ms, "" when absent.
 probe_ms() { jsince "$1" | sed -n 's/.*: applied in .*, probe \([0-9.]*\), verify .*/\1/p' | tail -n 1; }
-sshd_T() { inside sshd -T | awk -v k="$1" '$1 == k { print $2; exit }'; }
-sshd_T_is() { [ "$(sshd_T "$1")" = "$2" ]; }
-banner() {
-    # shellcheck disable=SC2016
-    inside timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/22 && IFS= read -r -t 4 -u 3 l &&
-        printf "%s\n" "${l%$'"'\r'"'}"' 2>/dev/null
-}
-fingerprint() { inside stat -c '%i %.9Y %s' -- "$@" 2>/dev/null | tr '\n' ' '; }
-same_bytes() { inside cmp -s -- "$1" "$2"; }
-exists_inside() { inside test -e "$1"; }
-absent_inside() { ! inside test -e "$1"; }
-mode_of() { inside stat -c '%a %U:%G' -- "$1"; }
-mode_is() { [ "$(mode_of "$1")" = "$2" ]; }
-
-SSH_PID=
-sshd_ok() {  # sshd_ok WHEN: active, the boot's main PID, an SSH-2.0- banner
-    local b st pid
-    b=$(banner); st=$(prop ssh.service ActiveState); pid=$(prop ssh.service MainPID)
-    if [[ $b == SSH-2.0-* ]] && [ "$st" = active ] && [ "$pid" = "$SSH_PID" ]; then
-        ok "$1: sshd answers '$b', ssh.service active, MainPID $pid unchanged"
-    else
-        not_ok "$1: sshd banner '${b:-none}' (want SSH-2.0-...), ssh.service $st, MainPID $pid (boot: $SSH_PID)"
-    fi
-}
-
-# The reload ledger (see daemon_reload_test.sh): sshd's SIGHUPs must be exactly what the steps
-# so far expect.
-RELOADS=0
-expect_reloads() {  # expect_reloads N WHAT
-    local want=$((RELOADS + $1)) got
-    RELOADS=$want
-    [ "$1" -gt 0 ] && wait_for 10 sighups_are "$want"
-    jsync
-    if stays_for "$QUIET_MS" sighups_are "$want"; then
-        ok "$2: ssh.service reloaded ${1}x ('Received SIGHUP' $want times in all)"
-    else
-        got=$(sighups)
-        not_ok "$2: sshd logged 'Received SIGHUP' $got times in all, want $want ($1 for this step)"
-        RELOADS=$got
-    fi
-}
-counters() { sed -n 's/.*; reloads \([0-9]*\), writes \([0-9]*\), rollbacks \([0-9]*\), drift repairs \([0-9]*\)$/reloads=\1 writes=\2 rollbacks=\3 repairs=\4/p'; }
-
-# A policy pushed as Ansible does: a temp file beside policy.yaml, renamed over it.
-push_policy() {  # YAML on stdin
-    # shellcheck disable=SC2016
-    inside sh -c 'umask 022; t=$(mktemp "$1/.policy.yaml.XXXXXX") && cat > "$t" &&
-        chmod 0644 "$t" && mv -f -- "$t" "$1/policy.yaml"' sh "$POLICY_DIR"
-}
-
-# What must never change on the host: our paths there, the drop-in directories, dpkg's record
-# and the inotify limit the package's sysctl drop-in would raise.
-host_snapshot() {
-    {
-        for p in "$SSHD_DROPIN" "$CLIENT_DROPIN" "$STATE_DIR" "$POLICY_DIR" \
-            /lib/systemd/system/$UNIT /usr/lib/systemd/system/$UNIT /usr/sbin/keepalive-policyd \
-            /usr/share/dbus-1/system.d/org.keepalivepolicy1.conf \
-            /usr/lib/sysctl.d/60-keepalive-policy.conf /etc/systemd/system/multi-user.target.wants/$UNIT; do
-            if [ -e "$p" ] || [ -L "$p" ]; then echo "$p present"; else echo "$p absent"; fi
-        done
-        ls -la --time-style=+%s.%N /etc/ssh/sshd_config.d /etc/ssh/ssh_config.d 2>&1
-        dpkg-query -W -f='${Status}\n' "$PKG" 2>&1
-        cat /proc/sys/fs/inotify/max_user_watches
-    } | md5sum
-}
-HOST_BEFORE=''
-host_unchanged_checked() {
-    [ -n "$HOST_BEFORE" ] || return 0
-    local after; after=$(host_snapshot)
-    check "nothing reached the host (our paths, the drop-in directories, dpkg's status of $PKG, fs.inotify.max_user_watches)" \
-        test "$after" = "$HOST_BEFORE"
-    HOST_BEFORE=''
-}
+# What must never change on the host (tests/lib/harness.sh's host_snapshot): our paths there, the
+# drop-in directories, dpkg's record and the inotify limit.
+HOST_PATHS=("$SSHD_DROPIN" "$CLIENT_DROPIN" "$STATE_DIR" "$POLICY_DIR" \
+    "/lib/systemd/system/$UNIT" "/usr/lib/systemd/system/$UNIT" /usr/sbin/keepalive-policyd \
+    /usr/share/dbus-1/system.d/org.keepalivepolicy1.conf \
+    /usr/lib/sysctl.d/60-keepalive-policy.conf "/etc/systemd/system/multi-user.target.wants/$UNIT")
+HOST_WHAT="our paths, the drop-in directories, dpkg's status of $PKG, fs.inotify.max_user_watches"
 
 # ------------------------------------------------------------------- start --
 
-if [ "$(id -u)" != 0 ]; then
-    not_ok "must run as root"; finish
-fi
+require_root
 HOST_BEFORE=$(host_snapshot)
-WORK=$(mktemp -d /tmp/kp-package-test.XXXXXX) || { not_ok "mktemp"; finish; }
-STATE=$WORK/tsd
+make_work kp-package-test
 
 echo "# 0. the package"
-t0=$(now_ms)
-if [ -n "${KP_DEB:-}" ]; then
-    DEB=$KP_DEB
-    check "using the given package $DEB" test -f "$DEB"
-    changes=$DEB
-else
-    if DEB_BUILD_OPTIONS=nocheck "$SRC/scripts/package.sh" "$WORK/pkg" > "$WORK/package.log" 2>&1; then
-        ok "scripts/package.sh built the .deb from this tree in $((($(now_ms) - t0) / 1000)) s (DEB_BUILD_OPTIONS=nocheck)"
-    else
-        sed 's/^/#   /' "$WORK/package.log" | tail -n 40
-        not_ok "scripts/package.sh builds the .deb"; finish
-    fi
-    DEB=$(ls "$WORK"/pkg/${PKG}_*_*.deb 2>/dev/null | head -n 1)
-    changes=$(ls "$WORK"/pkg/${PKG}_*.changes 2>/dev/null | head -n 1)
-fi
-T_BUILD=$((($(now_ms) - t0) / 1000))
-[ -f "$DEB" ] || { not_ok "a .deb to install"; finish; }
-lint=$(lintian --fail-on error "$changes" 2>&1); rc=$?
+build_deb
+lint=$(lintian --fail-on error "$CHANGES" 2>&1); rc=$?
 lint=$(grep -E '^[EW]: ' <<< "$lint")
 check "lintian: no errors (exit $rc)$(grep -q '^W: ' <<< "$lint" && printf '; warnings: %s' "$(grep '^W: ' <<< "$lint" | sed 's/^W: [^ ]* //' | tr '\n' ';')")" \
     test "$rc" = 0 -a -z "$(grep '^E: ' <<< "$lint")"
@@ -237,13 +110,7 @@ check "selinux/: keepalive_policy.pp builds with /usr/share/selinux/devel/Makefi
     test "$rc" = 0 -a -s "$WORK/selinux/keepalive_policy.pp"
 [ "$rc" = 0 ] || sed 's/^/#   /' <<< "$out" | tail -n 10
 
-t0=$(now_ms)
-if "$TSD" start "$STATE" 2>"$WORK/start.log"; then
-    ok "throwaway systemd up in $(($(now_ms) - t0)) ms"
-else
-    cat "$WORK/start.log" >&2
-    not_ok "throwaway systemd starts"; finish
-fi
+sandbox_start
 inside mkdir -p "$SCRATCH"
 SSH_PID=$(prop ssh.service MainPID)
 check "ssh.service is active (main PID $SSH_PID), no keepalive drop-in, $PKG not installed" \
@@ -258,28 +125,13 @@ inside install -d -o "$TUSER" -g "$TUSER" -m 0700 "$THOME/.ssh"
 printf 'Host example\n    User %s\n' "$TUSER" |
     inside sh -c 'cat > "$1" && chown "$2:$2" "$1" && chmod 0666 "$1"' sh "$THOME/.ssh/config" "$TUSER"
 check "$TUSER's ~/.ssh/config is 666 before the package" mode_is "$THOME/.ssh/config" "666 $TUSER:$TUSER"
-# A real host lets packages start their services; images built for containers (as CI's may be)
-# ship a policy-rc.d that forbids it. Only the sandbox's copy goes: the host keeps its own.
-if inside test -e /usr/sbin/policy-rc.d; then
-    inside rm -f /usr/sbin/policy-rc.d
-    info "removed /usr/sbin/policy-rc.d inside the sandbox (the host's copy denies service starts)"
-fi
-# The sandbox sees the host's /etc and /usr/local through the overlay: a keepalive-policyd unit or
-# drop-in left there by someone's experiment would shadow the package's. Hide it (inside only).
-for p in $(prop "$UNIT" FragmentPath) $(prop "$UNIT" DropInPaths); do
-    case "$p" in /lib/systemd/system/$UNIT | /usr/lib/systemd/system/$UNIT) continue ;; esac
-    info "the host has $p: hidden inside the sandbox so that it cannot shadow the package's unit"
-    inside rm -rf -- "$p" "${p%.conf}"
-done
-inside systemctl daemon-reload
+sandbox_allow_packages "$UNIT"
 check "no $UNIT before the package (LoadState $(prop "$UNIT" LoadState))" \
     test "$(prop "$UNIT" LoadState)" = not-found
 # node_exporter's textfile directory, as prometheus-node-exporter ships it: the daemon's metrics
 # go there (docs/metrics.md), through the unit's ReadWritePaths=.
 PROM=/var/lib/prometheus/node-exporter/keepalive-policy.prom
 inside install -d -m 0755 "$(dirname "$PROM")"
-# man-db's trigger would rebuild every index; nothing here reads it.
-inside sh -c 'echo "man-db man-db/auto-update boolean false" | debconf-set-selections' 2>/dev/null
 
 # ------------------------------------------------------------- 1. install --
 echo "# 1. dpkg -i: the service starts with the example policy"
@@ -500,15 +352,10 @@ restarts_before=$(prop "$UNIT" NRestarts)
 mark=$(jcursor)
 # Never `kill -9 0` (that is the caller's own process group): only a real main PID.
 [[ $old_pid =~ ^[1-9][0-9]*$ ]] && inside kill -9 "$old_pid"
-restarted() {
-    local p; p=$(prop "$UNIT" MainPID)
-    [ "$p" != "$old_pid" ] && [ "$p" != 0 ] &&
-        [ "$(prop "$UNIT" ActiveState)/$(prop "$UNIT" SubState)" = active/running ]
-}
 check "systemd restarted it (main PID $old_pid -> new, NRestarts $restarts_before -> +1)" \
-    wait_for 20 restarted
+    wait_for 20 restarted_from "$old_pid"
 DPID=$(prop "$UNIT" MainPID)
-line=$(wait_for 10 daemon_logged_re "$mark" 'state [a-z-]+: '; last_state_line "$mark")
+line=$(state_line "$mark" 'state [a-z-]+: ')
 check "state line of the new process: ok, last apply unchanged, $(counters <<< "$line")" \
     grep -q 'state ok: .*last apply unchanged.*; reloads 0, writes 0, rollbacks 0' <<< "$line"
 check "the drop-ins were not touched" test "$(fingerprint "$SSHD_DROPIN" "$CLIENT_DROPIN")" = "$fp_before"

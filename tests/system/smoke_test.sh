@@ -1,48 +1,38 @@
 #!/bin/bash
-# Smoke test for tests/system/lib/throwaway-systemd.sh: boots a throwaway
+# Smoke test for tests/lib/throwaway-systemd.sh: boots a throwaway
 # systemd, checks ssh.service, D-Bus, the journal and isolation from the host,
 # stops it and checks that nothing is left on the host.
-# Needs root and the packages listed at the top of the library.
-# Last line of output: "N passed, M failed"; exit status non-zero on failure.
+# Needs root and the packages listed at the top of that script.
+# Output: "ok - ..." / "not ok - ..." per check; the last line is "N passed, M failed"; exit
+# status non-zero on failure.
 
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TSD=$HERE/lib/throwaway-systemd.sh
-
-passed=0 failed=0
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() {  # check DESCRIPTION CMD...
-    local d=$1; shift
-    if "$@"; then pass "$d"; else fail "$d"; fi
-}
+TEST_NAME=smoke_test
+# shellcheck source=../lib/harness.sh
+. "$HERE/../lib/harness.sh"
 finish() {
-    echo "$passed passed, $failed failed"
-    [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
-    exit
+    cleanup
+    report
 }
-# now_ms: milliseconds since the epoch
-now_ms() { local t; t=$(date +%s%N); echo $((t / 1000000)); }
+harness_begin
 
-if [ "$(id -u)" != 0 ]; then
-    fail "must run as root"; finish
-fi
-
-STATE=$(mktemp -d /tmp/tsd-smoke.XXXXXX)
-trap '"$TSD" stop "$STATE" >/dev/null 2>&1; rm -rf "$STATE"' EXIT
-inside() { "$TSD" exec "$STATE" "$@"; }
+require_root
+make_work tsd-smoke
+STATE=$WORK/tsd
 
 marker=tsd-smoke-$$-$RANDOM
 host_hostname=$(hostname)
 host_listen22=$(ss -Hltn 'sport = :22' | wc -l)
 
 # ------------------------------------------------------------------ boot --
+# (not sandbox_start: this test checks the tool's own start, output and all)
 t0=$(now_ms)
 if "$TSD" start "$STATE"; then
     t1=$(now_ms)
-    pass "start ($(( (t1 - t0) / 1000 )).$(( (t1 - t0) % 1000 / 100 ))s)"
+    ok "start ($(( (t1 - t0) / 1000 )).$(( (t1 - t0) % 1000 / 100 ))s)"
 else
-    fail "start"; finish
+    not_ok "start"; finish
 fi
 pid=$("$TSD" pid "$STATE")
 pidns=$(readlink "/proc/$pid/ns/pid")
@@ -65,19 +55,12 @@ check "no 'Received SIGHUP' in the journal before the reload" \
     sh -c "! '$TSD' exec '$STATE' journalctl -u ssh.service --no-pager -o cat | grep -q 'Received SIGHUP'"
 if inside busctl call org.freedesktop.systemd1 /org/freedesktop/systemd1 \
         org.freedesktop.systemd1.Manager ReloadUnit ss ssh.service replace >/dev/null; then
-    pass "busctl ReloadUnit ssh.service"
+    ok "busctl ReloadUnit ssh.service"
 else
-    fail "busctl ReloadUnit ssh.service"
+    not_ok "busctl ReloadUnit ssh.service"
 fi
-# the reload job and sshd's log line are asynchronous: poll with a deadline
-deadline=$((SECONDS + 15)) seen=
-while [ $SECONDS -lt $deadline ]; do
-    if inside journalctl -u ssh.service --no-pager -o cat | grep -q 'Received SIGHUP'; then
-        seen=1; break
-    fi
-    sleep 0.2
-done
-check "journal of ssh.service shows 'Received SIGHUP'" test -n "$seen"
+# the reload job and sshd's log line are asynchronous
+check "journal of ssh.service shows 'Received SIGHUP'" wait_for 15 sighups_are 1
 mainpid_after=$(inside systemctl show -P MainPID ssh.service)
 check "ssh MainPID unchanged by reload ($mainpid_before -> $mainpid_after)" \
     test -n "$mainpid_before" -a "$mainpid_before" != 0 -a "$mainpid_before" = "$mainpid_after"
@@ -98,12 +81,12 @@ check "file written inside /etc is there inside" \
 check "file written inside /etc does not appear on the host" \
     test ! -e "/etc/$marker.conf" -a ! -e "/root/$marker"
 
-echo "$marker" > "$STATE.cpin"
-"$TSD" cp-in "$STATE" "$STATE.cpin" "/etc/$marker.d/copied"
+echo "$marker" > "$WORK/cpin"
+"$TSD" cp-in "$STATE" "$WORK/cpin" "/etc/$marker.d/copied"
 check "cp-in copies a host file into the sandbox" \
     test "$(inside cat "/etc/$marker.d/copied")" = "$marker"
 check "cp-in leaves the host's /etc alone" test ! -e "/etc/$marker.d"
-rm -f "$STATE.cpin"
+rm -f "$WORK/cpin"
 
 check "machine-id inside differs from the host's" \
     test "$(inside cat /etc/machine-id)" != "$(cat /etc/machine-id 2>/dev/null)"
@@ -119,9 +102,9 @@ check "no host mount shows the sandbox's mounts" \
 # ------------------------------------------------------------------ stop --
 t0=$(now_ms)
 if "$TSD" stop "$STATE"; then
-    t1=$(now_ms); pass "stop ($(( t1 - t0 ))ms)"
+    t1=$(now_ms); ok "stop ($(( t1 - t0 ))ms)"
 else
-    fail "stop"
+    not_ok "stop"
 fi
 check "stop is idempotent" "$TSD" stop "$STATE"
 check "systemd pid $pid is gone" \
@@ -141,7 +124,7 @@ check "no leftover mounts in /proc/self/mountinfo" \
 mentions=
 for p in /proc/[0-9]*; do
     [ "${p#/proc/}" = $$ ] && continue
-    cmd=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+    { cmd=$(tr '\0' ' ' < "$p/cmdline"); } 2>/dev/null || continue   # gone meanwhile
     case "$cmd" in *"$STATE"*) mentions="$mentions ${p#/proc/}" ;; esac
 done
 check "no process mentions the state directory${mentions:+:$mentions}" test -z "$mentions"

@@ -140,7 +140,7 @@ struct Home {
 
 std::string dump(const std::string& config, const std::string& host) {
   auto r = run({kSsh, "-G", "-T", "-o", "CanonicalizeHostname=no", "-F", config, host});
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exitCode == 0);
   return r.out;
 }
 
@@ -455,7 +455,7 @@ TEST_CASE("runner: root is refused by the runner and by the helper itself") {
   auto r = runUserBlock(root, h.config(), kSettings, KEEPALIVE_USER_BLOCK_HELPER_BUILD, kSsh, 5s);
   CHECK(r.kind == Kind::kRefused);
   auto direct = run({KEEPALIVE_USER_BLOCK_HELPER_BUILD, "--config", h.config(), "--remove"});
-  CHECK(direct.exit_code == helper::kExitError);
+  CHECK(direct.exitCode == helper::kExitError);
   CHECK_THAT(direct.err, Catch::Contains("refusing to run as root"));
   CHECK(readFile(h.config()) == "Host a\n");
 }
