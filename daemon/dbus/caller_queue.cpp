@@ -1,5 +1,7 @@
 #include "caller_queue.h"
 
+#include "sys/clock.h"
+
 #include <time.h>
 
 #include <algorithm>
@@ -13,10 +15,7 @@ constexpr std::size_t kMaxBudgets = 4096;
 }  // namespace
 
 std::uint64_t monotonicUsec() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u +
-         static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
+  return static_cast<std::uint64_t>(sys::monotonicUsec());
 }
 
 CallerQueue::Budget& CallerQueue::budget(uid_t uid) {
