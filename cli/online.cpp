@@ -223,9 +223,9 @@ std::string formatAgo(std::uint64_t usec) {
     const char* one;
     const char* many;
   };
-  static const Unit kUnits[] = {{365 * 86400, " year", " years"},
-                                {30 * 86400, " month", " months"},
-                                {7 * 86400, " week", " weeks"},
+  static const Unit kUnits[] = {{365ULL * 86400, " year", " years"},
+                                {30ULL * 86400, " month", " months"},
+                                {7ULL * 86400, " week", " weeks"},
                                 {86400, " day", " days"},
                                 {3600, "h", "h"},
                                 {60, "min", "min"},

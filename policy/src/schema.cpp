@@ -61,10 +61,7 @@ auto slotTop(Top top, Out resolved,
 #define KEEPALIVE_IN(path, ...) \
   .key = #path,                 \
   .slot = slotIn([](Settings & s) -> auto& { return s.path; } __VA_OPT__(, ) __VA_ARGS__)
-#define KEEPALIVE_RESOLVED(member) \
-  [](Resolved & r) -> auto& {      \
-    return r.member;               \
-  }
+#define KEEPALIVE_RESOLVED(member) ([](Resolved & r) -> auto& { return r.member; })
 
 std::vector<Setting> declare() {
   // clang-format off
