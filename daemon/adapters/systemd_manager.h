@@ -16,8 +16,8 @@
 #include <cstdint>
 #include <map>
 
-#include "sdbus_event.h"
 #include "core/ports.h"
+#include "sdbus_event.h"
 
 namespace sdbus {
 class IConnection;
