@@ -293,10 +293,11 @@ int UserWatcher::onSuppressedSummary(sd_event_source*, std::uint64_t, void* self
 
 void UserWatcher::tally(const UserRecord& r, int sign) {
   const bool bad = !isCompliant(r.state);
-  nonCompliant_ += sign * bad;
-  unwatched_ += sign * r.unwatched;
-  unresponsive_ += sign * (r.state == UserState::kUnresponsive);
-  watches_ += sign * (r.handle >= 0);
+  const long d = sign;
+  nonCompliant_ += d * bad;
+  unwatched_ += d * r.unwatched;
+  unresponsive_ += d * (r.state == UserState::kUnresponsive);
+  watches_ += d * (r.handle >= 0);
 }
 
 void UserWatcher::afterChange() {
@@ -321,17 +322,17 @@ void UserWatcher::watch(std::size_t i) {
   const std::uint32_t token = nextToken_++;
   // Watch ~/.ssh when it is a real directory; IN_DONT_FOLLOW keeps a symlink from redirecting
   // the watch (the check refuses it anyway). Without one, watch the home for its creation.
-  bool home_ = false;
+  bool watchingHome = false;
   int h = inotify_.add(home + "/.ssh", kSshDirMask, handlerFor(i, token));
   if (h < 0 && h != -ENOSPC) {
     h = inotify_.add(home, kHomeMask, handlerFor(i, token));
-    home_ = true;
+    watchingHome = true;
   }
   rec.unwatched = h == -ENOSPC;
   if (h < 0)
     return;
   rec.handle = h;
-  rec.watchingHome = home_;
+  rec.watchingHome = watchingHome;
   rec.watchToken = token;
 }
 
