@@ -35,13 +35,24 @@ class Inotify {
   // A new handler for a handle (the watcher's records moved).
   void rebind(int handle, Handler handler);
   std::size_t size() const { return byWd_.size(); }  // kernel watches in use
+  // Moves what the kernel has queued into a buffer of ours, dispatched in order on the loop's
+  // next turns. A long job on the loop (a rescan of 100k homes, whose repairs queue an event
+  // each) calls it now and then, so that the kernel's queue (fs.inotify.max_queued_events) does
+  // not overflow meanwhile and force one more rescan. Past kMaxStash bytes it stops taking:
+  // then the kernel overflows, and the overflow handler rescans, as it would have anyway.
+  void stash();
+  static constexpr std::size_t kMaxStash = 4 << 20;
 
  private:
   static int onIo(sd_event_source* s, int fd, std::uint32_t revents, void* self);
+  static int onStash(sd_event_source* s, void* self);
   void drain();
+  void dispatch(const char* buf, std::size_t n);
 
   int fd_ = -1;
   sd_event_source* source_ = nullptr;
+  sd_event_source* stashSource_ = nullptr;
+  std::vector<char> stash_;  // events read by stash(), older than any still in the kernel
   std::function<void()> onOverflow_;
   struct Entry {
     int handle;
