@@ -70,8 +70,14 @@ UserWatcher::~UserWatcher() {
 }
 
 void UserWatcher::onMountsChanged() {
+  // Containers and automounts change the table often: 100k paths are classified again only
+  // when a mount that may hang is or was there.
+  const bool any = mounts_->table().anyMayHang();
+  if (!any && !mayHangMounts_)
+    return;  // none before, none now: every home is still local
+  mayHangMounts_ = any;
   for (auto& rec : records_)
-    rec.remote = mounts_->table().mayHang(io::underRoot(root_, rec.user.home));
+    rec.remote = any && mounts_->table().mayHang(io::underRoot(root_, rec.user.home));
 }
 
 std::size_t UserWatcher::indexOf(const std::string& name) const {
@@ -118,48 +124,76 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
 
   std::vector<bool> fresh;
   fresh.reserve(users.size());
-  std::vector<UserRecord> next;
-  next.reserve(users.size());
-  std::size_t o = 0;
-  for (auto& u : users) {
-    while (o < records_.size() && records_[o].user.name < u.name)
-      unwatch(records_[o++]);  // gone from passwd, or no longer covered
-    if (o < records_.size() && records_[o].user.name == u.name) {
-      UserRecord& old = records_[o++];
-      const bool same = old.user == u;
+  const bool sameNames =
+      users.size() == records_.size() &&
+      std::equal(users.begin(), users.end(), records_.begin(),
+                 [](const UserEntry& u, const UserRecord& rec) { return u.name == rec.user.name; });
+  if (sameNames) {
+    // The usual re-read (an overflow's rescan, a policy change, passwd rewritten with the same
+    // names): the records stay where they are, so no second copy of 100k records at the peak and
+    // no handler to rebind; only those whose uid, gid or home changed start afresh.
+    for (std::size_t i = 0; i < users.size(); ++i) {
+      UserRecord& old = records_[i];
+      const bool same = old.user == users[i];
       if (!same) {
         unwatch(old);  // another home or owner: a new watch, and a check
         old = UserRecord{};
+        old.user = std::move(users[i]);
       }
-      old.user = std::move(u);
-      next.push_back(std::move(old));
       fresh.push_back(!same);
-    } else {
-      UserRecord rec;
-      rec.user = std::move(u);
-      next.push_back(std::move(rec));
-      fresh.push_back(true);
     }
+    recount();
+  } else {
+    std::vector<UserRecord> next;
+    next.reserve(users.size());
+    std::size_t o = 0;
+    for (auto& u : users) {
+      while (o < records_.size() && records_[o].user.name < u.name)
+        unwatch(records_[o++]);  // gone from passwd, or no longer covered
+      if (o < records_.size() && records_[o].user.name == u.name) {
+        UserRecord& old = records_[o++];
+        const bool same = old.user == u;
+        if (!same) {
+          unwatch(old);  // another home or owner: a new watch, and a check
+          old = UserRecord{};
+        }
+        old.user = std::move(u);
+        next.push_back(std::move(old));
+        fresh.push_back(!same);
+      } else {
+        UserRecord rec;
+        rec.user = std::move(u);
+        next.push_back(std::move(rec));
+        fresh.push_back(true);
+      }
+    }
+    while (o < records_.size())
+      unwatch(records_[o++]);
+    records_ = std::move(next);
+    recount();  // the unwatch() calls above counted records that are gone
+    // Worker checks of users who are gone are dropped when they come back (finishRemote looks
+    // the user up by name).
+    for (std::size_t i = 0; i < records_.size(); ++i)
+      if (records_[i].handle >= 0)
+        inotify_.rebind(records_[i].handle, handlerFor(i, records_[i].watchToken));
   }
-  while (o < records_.size())
-    unwatch(records_[o++]);
-  records_ = std::move(next);
-  recount();  // the unwatch() calls above counted records that are gone
-  // Worker checks of users who are gone are dropped when they come back (finishRemote looks
-  // the user up by name).
-  for (std::size_t i = 0; i < records_.size(); ++i)
-    if (records_[i].handle >= 0)
-      inotify_.rebind(records_[i].handle, handlerFor(i, records_[i].watchToken));
   users.clear();
   users.shrink_to_fit();
   // 100k users come and go through many small allocations: hand the freed pages back.
   ::malloc_trim(0);
 
   mounts_->reread();
+  const bool anyMayHang = mayHangMounts_ = mounts_->table().anyMayHang();
+  std::size_t checked = 0;
   for (std::size_t i = 0; i < records_.size(); ++i) {
-    records_[i].remote = mounts_->table().mayHang(io::underRoot(root_, records_[i].user.home));
-    if (full || fresh[i])
+    records_[i].remote =
+        anyMayHang && mounts_->table().mayHang(io::underRoot(root_, records_[i].user.home));
+    if (full || fresh[i]) {
       check(i, "scan");
+      // Each repair queues an event: take them off the kernel's queue as we go (see stash()).
+      if (++checked % 1024 == 0)
+        inotify_.stash();
+    }
   }
   armUnwatchedRescan();
   configuring_ = false;

@@ -43,26 +43,26 @@ namespace keepalive::daemon {
 
 struct UserRecord {
   UserEntry user;
-  UserState state = UserState::kOk;
   std::string detail;                 // why, for every state but ok and repaired
   std::int64_t last_change_usec = 0;  // CLOCK_REALTIME of the last state change; 0 = none
   std::uint32_t repairs = 0, refusals = 0;
+  UserState state = UserState::kOk;
   bool unwatched = false;  // no watch: inotify's limit is reached (ENOSPC)
   bool remote = false;     // on a file system that may hang: checked by the workers
   // For people (journal, ListUsers): userStateText().
   std::string stateText() const { return userStateText(state, detail, unwatched); }
 
-  // The watcher's bookkeeping.
-  int handle = -1;  // inotify handle, -1 = none
-  bool watchingHome = false;
-  std::uint32_t watchToken = 0;     // tells a stale watch's events from the current one's
-  bool inFlight = false;            // a worker is checking this user
-  bool queued = false;              // in the check queue (an inotify event)
-  std::uint32_t quickRepairs = 0;   // repairs in a row, each within kQuickRepair of the last
+  // The watcher's bookkeeping, widest first: 100k of these, no padding between.
   std::int64_t lastRepairUsec = 0;  // CLOCK_MONOTONIC
-  bool recheck = false;             // an event came meanwhile: check again when it is done
-  std::uint32_t failures = 0;       // consecutive errors or timeouts: the backoff's exponent
   std::int64_t retry_at_usec = 0;   // CLOCK_MONOTONIC; 0 = no retry pending
+  int handle = -1;                  // inotify handle, -1 = none
+  std::uint32_t watchToken = 0;     // tells a stale watch's events from the current one's
+  std::uint32_t quickRepairs = 0;   // repairs in a row, each within kQuickRepair of the last
+  std::uint32_t failures = 0;       // consecutive errors or timeouts: the backoff's exponent
+  bool watchingHome = false;
+  bool inFlight = false;  // a worker is checking this user
+  bool queued = false;    // in the check queue (an inotify event)
+  bool recheck = false;   // an event came meanwhile: check again when it is done
 };
 
 class UserWatcher {
@@ -206,6 +206,7 @@ class UserWatcher {
   std::chrono::seconds unwatchedPeriod_ = kUnwatchedRescan;
   std::vector<UserRecord> records_;
   std::unique_ptr<MountWatch> mounts_;
+  bool mayHangMounts_ = false;  // the records' `remote` were set from a table with such mounts
   sd_event_source* retryTimer_ = nullptr;
   sd_event_source* unwatchedTimer_ = nullptr;
   sd_event_source* queueSource_ = nullptr;
