@@ -50,6 +50,7 @@ class RateLimiter {
   std::uint32_t burst_;
   std::int64_t periodUsec_;
   std::unordered_map<std::string, Bucket> keys_;
+  std::size_t sweepAt_;  // forgetIdle() when a new key makes this many
 };
 
 // "12 more repairs and 1 more refusal of alice suppressed in the last 10 s"
