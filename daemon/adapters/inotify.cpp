@@ -30,20 +30,20 @@ Inotify::~Inotify() {
     ::close(fd_);
 }
 
-int Inotify::add(const std::string& path, std::uint32_t mask, Handler handler) {
+int Inotify::add(const std::string& path, std::uint32_t mask, Handler handler, bool inJobs) {
   int wd = ::inotify_add_watch(fd_, path.c_str(), mask | IN_MASK_ADD);
   if (wd < 0)
     return -errno;
   const int handle = nextHandle_++;
-  byWd_[wd].push_back({handle, std::move(handler)});
+  byWd_[wd].push_back({handle, std::move(handler), inJobs});
   wdOf_[handle] = wd;
   return handle;
 }
 
-int Inotify::adopt(int wd, Handler handler, bool& eventsMissed) {
+int Inotify::adopt(int wd, Handler handler, bool& eventsMissed, bool inJobs) {
   eventsMissed = unknownWds_.erase(wd) > 0;
   const int handle = nextHandle_++;
-  byWd_[wd].push_back({handle, std::move(handler)});
+  byWd_[wd].push_back({handle, std::move(handler), inJobs});
   wdOf_[handle] = wd;
   return handle;
 }
@@ -81,6 +81,18 @@ int Inotify::onStash(sd_event_source*, void* self) {
   return 0;
 }
 
+bool Inotify::inJobs(const inotify_event& ev) const {
+  if (ev.mask & (IN_Q_OVERFLOW | IN_IGNORED))
+    return false;
+  auto it = byWd_.find(ev.wd);
+  if (it == byWd_.end())
+    return false;
+  for (const auto& e : it->second)
+    if (!e.inJobs)
+      return false;
+  return true;
+}
+
 void Inotify::stash() {
   alignas(inotify_event) char buf[64 * 1024];
   while (stash_.size() < kMaxStash) {
@@ -89,7 +101,15 @@ void Inotify::stash() {
       continue;
     if (n <= 0)
       break;
-    stash_.insert(stash_.end(), buf, buf + n);
+    for (const char* p = buf; p < buf + n;) {
+      const auto* ev = reinterpret_cast<const inotify_event*>(p);
+      const std::size_t len = sizeof(inotify_event) + ev->len;
+      if (stash_.empty() && inJobs(*ev))
+        dispatch(p, len);
+      else
+        stash_.insert(stash_.end(), p, p + len);
+      p += len;
+    }
   }
   if (!stash_.empty())
     sd_event_source_set_enabled(stashSource_, SD_EVENT_ON);

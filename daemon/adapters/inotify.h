@@ -24,21 +24,25 @@ class Inotify {
   // Returns a handle for remove(), or -errno. Several handlers may watch one inode (the kernel
   // gives them one watch descriptor): masks are united with IN_MASK_ADD and each handler sees
   // the events of the united mask, so handlers filter by name.
-  int add(const std::string& path, std::uint32_t mask, Handler handler);
+  // inJobs: the handler only notes work for later and touches nothing a job on the loop is in
+  // the middle of, so stash() may run it at once (see there).
+  int add(const std::string& path, std::uint32_t mask, Handler handler, bool inJobs = false);
   void remove(int handle);
   // For watches added off the loop (a worker adding a watch on a home that may hang):
   // inotify_add_watch(fd(), path, mask | IN_MASK_ADD) there, then adopt(wd) here. Returns the
   // handle; eventsMissed tells whether events for wd arrived before it was adopted (they were
   // dropped: the caller re-checks).
   int fd() const { return fd_; }
-  int adopt(int wd, Handler handler, bool& eventsMissed);
+  int adopt(int wd, Handler handler, bool& eventsMissed, bool inJobs = false);
   // A new handler for a handle (the watcher's records moved).
   void rebind(int handle, Handler handler);
   std::size_t size() const { return byWd_.size(); }  // kernel watches in use
-  // Moves what the kernel has queued into a buffer of ours, dispatched in order on the loop's
-  // next turns. A long job on the loop (a rescan of 100k homes, whose repairs queue an event
-  // each) calls it now and then, so that the kernel's queue (fs.inotify.max_queued_events) does
-  // not overflow meanwhile and force one more rescan. Past kMaxStash bytes it stops taking:
+  // Takes what the kernel has queued off its queue: events whose handlers are all inJobs are
+  // dispatched at once, the others kept in a buffer of ours and dispatched in order on the
+  // loop's next turns (once one is kept, all later ones are too: a watch's events stay in
+  // order). A long job on the loop (a rescan of 100k homes, whose repairs queue an event each)
+  // calls it now and then, so that the kernel's queue (fs.inotify.max_queued_events) does not
+  // overflow meanwhile and force one more rescan. Past kMaxStash bytes kept it stops taking:
   // then the kernel overflows, and the overflow handler rescans, as it would have anyway.
   void stash();
   static constexpr std::size_t kMaxStash = 4 << 20;
@@ -57,7 +61,9 @@ class Inotify {
   struct Entry {
     int handle;
     Handler handler;
+    bool inJobs = false;
   };
+  bool inJobs(const inotify_event& ev) const;
   std::unordered_map<int, std::vector<Entry>> byWd_;
   std::unordered_map<int, int> wdOf_;  // handle -> wd
   int nextHandle_ = 1;

@@ -191,10 +191,14 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
     if (full || fresh[i]) {
       check(i, "scan");
       // Each repair queues an event: take them off the kernel's queue as we go (see stash()).
+      // In a full scan, an event of a user it has yet to reach needs no check of its own.
+      if (full)
+        scanNext_ = i + 1;
       if (++checked % 1024 == 0)
         inotify_.stash();
     }
   }
+  scanNext_ = kNoScan;
   armUnwatchedRescan();
   configuring_ = false;
   reportedUnwatched_ = unwatched_;
@@ -230,8 +234,8 @@ void UserWatcher::onEvent(std::size_t i, std::uint32_t token, const inotify_even
 
 void UserWatcher::queueCheck(std::size_t i, const char* why) {
   UserRecord& rec = records_[i];
-  if (rec.queued)
-    return;
+  if (rec.queued || i >= scanNext_)
+    return;  // queued already, or a full scan will look at them after this event
   rec.queued = true;
   queue_.emplace_back(rec.user.name, why);
   sd_event_source_set_enabled(queueSource_, SD_EVENT_ONESHOT);

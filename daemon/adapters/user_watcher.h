@@ -233,6 +233,10 @@ class UserWatcher {
   std::deque<VerifyJob> verifyJobs_;
   sd_event_source* verifySource_ = nullptr;
   bool configuring_ = false;
+  // During a full scan (configure() with every user to check): the index of the next user it
+  // checks. Events of users from there on need no check of their own.
+  static constexpr std::size_t kNoScan = static_cast<std::size_t>(-1);
+  std::size_t scanNext_ = kNoScan;
   std::int64_t reportedUnwatched_ = 0, reportedUnresponsive_ = 0;
   // Last: destroyed first, so no result of a worker reaches a half-destroyed watcher.
   std::unique_ptr<RemoteChecks> remote_;

@@ -77,9 +77,9 @@ void UserWatcher::watch(std::size_t i) {
   // Watch ~/.ssh when it is a real directory; IN_DONT_FOLLOW keeps a symlink from redirecting
   // the watch (the check refuses it anyway). Without one, watch the home for its creation.
   bool home_ = false;
-  int h = inotify_.add(home + "/.ssh", kSshDirMask, handlerFor(i, token));
+  int h = inotify_.add(home + "/.ssh", kSshDirMask, handlerFor(i, token), true);
   if (h < 0 && h != -ENOSPC) {
-    h = inotify_.add(home, kHomeMask, handlerFor(i, token));
+    h = inotify_.add(home, kHomeMask, handlerFor(i, token), true);
     home_ = true;
   }
   rec.unwatched = h == -ENOSPC;
@@ -152,7 +152,7 @@ void UserWatcher::finishRemote(const std::string& name, const RemoteChecks::Resu
     Tally t(*this, rec);
     if (wd >= 0) {
       const std::uint32_t token = nextToken_++;
-      const int h = inotify_.adopt(wd, handlerFor(i, token), missed);
+      const int h = inotify_.adopt(wd, handlerFor(i, token), missed, true);
       if (rec.handle >= 0) {
         inotify_.remove(h);  // watched meanwhile (configure kept an older one)
       } else {
