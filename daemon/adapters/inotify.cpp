@@ -104,10 +104,13 @@ void Inotify::stash() {
     for (const char* p = buf; p < buf + n;) {
       const auto* ev = reinterpret_cast<const inotify_event*>(p);
       const std::size_t len = sizeof(inotify_event) + ev->len;
-      if (stash_.empty() && inJobs(*ev))
+      if (!stashHasWatchEvents_ && inJobs(*ev)) {
         dispatch(p, len);
-      else
+      } else {
         stash_.insert(stash_.end(), p, p + len);
+        // An overflow belongs to no watch: the events after it need not wait for it.
+        stashHasWatchEvents_ = stashHasWatchEvents_ || !(ev->mask & IN_Q_OVERFLOW);
+      }
       p += len;
     }
   }
@@ -126,6 +129,7 @@ void Inotify::drain() {
       // (a passwd change rescans): that goes to the next round, still before the kernel's.
       std::vector<char> older;
       older.swap(stash_);
+      stashHasWatchEvents_ = false;
       dispatch(older.data(), older.size());
       continue;
     }

@@ -56,7 +56,8 @@ class Inotify {
   int fd_ = -1;
   sd_event_source* source_ = nullptr;
   sd_event_source* stashSource_ = nullptr;
-  std::vector<char> stash_;  // events read by stash(), older than any still in the kernel
+  std::vector<char> stash_;           // events read by stash(), older than any still in the kernel
+  bool stashHasWatchEvents_ = false;  // stash_ holds more than overflows: keep the rest in order
   std::function<void()> onOverflow_;
   struct Entry {
     int handle;

@@ -8,6 +8,8 @@
 #include <sys/inotify.h>
 
 #include <algorithm>
+#include <cstring>
+#include <iterator>
 
 #include "adapters/user_watcher_detail.h"
 #include "keepalive/io/policy_files.h"
@@ -16,6 +18,20 @@ namespace keepalive::daemon {
 
 using detail::clockUsec;
 using detail::configPath;
+
+namespace {
+
+// Why a user was queued, kept in a byte of their record instead of a pointer in the queue.
+constexpr const char* kQueueReasons[] = {"inotify", "~/.ssh replaced", "~/.ssh created"};
+
+std::uint8_t queueReason(const char* why) {
+  for (std::uint8_t r = 0; r < std::size(kQueueReasons); ++r)
+    if (std::strcmp(kQueueReasons[r], why) == 0)
+      return r;
+  return 0;
+}
+
+}  // namespace
 
 UserWatcher::UserWatcher(sd_event* loop, Inotify& inotify, std::string root, BlockTools tools)
     : loop_(loop), inotify_(inotify), root_(std::move(root)) {
@@ -173,9 +189,14 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
     recount();  // the unwatch() calls above counted records that are gone
     // Worker checks of users who are gone are dropped when they come back (finishRemote looks
     // the user up by name).
-    for (std::size_t i = 0; i < records_.size(); ++i)
+    // The queue holds indices: the users still queued, now where they are (in name order).
+    queue_.clear();
+    for (std::size_t i = 0; i < records_.size(); ++i) {
       if (records_[i].handle >= 0)
         inotify_.rebind(records_[i].handle, handlerFor(i, records_[i].watchToken));
+      if (records_[i].queued)
+        queue_.push_back(static_cast<std::uint32_t>(i));
+    }
   }
   users.clear();
   users.shrink_to_fit();
@@ -237,7 +258,8 @@ void UserWatcher::queueCheck(std::size_t i, const char* why) {
   if (rec.queued || i >= scanNext_)
     return;  // queued already, or a full scan will look at them after this event
   rec.queued = true;
-  queue_.emplace_back(rec.user.name, why);
+  rec.queuedWhy = queueReason(why);
+  queue_.push_back(static_cast<std::uint32_t>(i));
   sd_event_source_set_enabled(queueSource_, SD_EVENT_ONESHOT);
 }
 
@@ -246,12 +268,11 @@ int UserWatcher::onQueued(sd_event_source*, void* self) {
   // The users queued so far, each once; events that come in meanwhile go to the next round.
   auto batch = std::move(w.queue_);
   w.queue_.clear();
-  for (const auto& [name, why] : batch) {
-    const std::size_t i = w.indexOf(name);
-    if (i == w.records_.size() || !w.records_[i].queued)
+  for (const std::uint32_t i : batch) {
+    if (i >= w.records_.size() || !w.records_[i].queued)
       continue;  // gone, or re-read by a scan meanwhile
     w.records_[i].queued = false;
-    w.check(i, why);
+    w.check(i, kQueueReasons[w.records_[i].queuedWhy]);
   }
   return 0;
 }

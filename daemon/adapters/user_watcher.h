@@ -60,9 +60,10 @@ struct UserRecord {
   std::uint32_t quickRepairs = 0;   // repairs in a row, each within kQuickRepair of the last
   std::uint32_t failures = 0;       // consecutive errors or timeouts: the backoff's exponent
   bool watchingHome = false;
-  bool inFlight = false;  // a worker is checking this user
-  bool queued = false;    // in the check queue (an inotify event)
-  bool recheck = false;   // an event came meanwhile: check again when it is done
+  bool inFlight = false;       // a worker is checking this user
+  bool queued = false;         // in the check queue (an inotify event)
+  std::uint8_t queuedWhy = 0;  // UserWatcher's kQueueReasons: why it was queued
+  bool recheck = false;        // an event came meanwhile: check again when it is done
 };
 
 class UserWatcher {
@@ -211,7 +212,9 @@ class UserWatcher {
   sd_event_source* unwatchedTimer_ = nullptr;
   sd_event_source* queueSource_ = nullptr;
   sd_event_source* summaryTimer_ = nullptr;
-  std::vector<std::pair<std::string, const char*>> queue_;  // user name, why; each user once
+  // Indices into records_, each user once (UserRecord::queued); 4 bytes an entry, as a storm
+  // queues 100k. configure() re-reads them from the flags when it moves the records.
+  std::vector<std::uint32_t> queue_;
   RateLimiter limiter_{kAnnounceBurst, std::chrono::microseconds(kAnnouncePeriod).count()};
   std::uint32_t nextToken_ = 1;
   std::uint64_t repairs_ = 0, refusals_ = 0;

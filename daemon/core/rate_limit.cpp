@@ -61,7 +61,9 @@ bool RateLimiter::allow(const std::string& key, const std::string& kind, std::in
   }
   if (b.windowStartUsec < 0)
     b.windowStartUsec = nowUsec;
-  ++b.held[kind];
+  if (!b.held)
+    b.held = std::make_unique<std::map<std::string, std::uint64_t>>();
+  ++(*b.held)[kind];
   return false;
 }
 
@@ -71,8 +73,10 @@ std::vector<RateLimiter::Summary> RateLimiter::due(std::int64_t nowUsec) {
     if (b.windowStartUsec < 0 || nowUsec - b.windowStartUsec < periodUsec_)
       continue;
     out.push_back(
-        {b.windowStartUsec, Summary{key, std::move(b.held), nowUsec - b.windowStartUsec}});
-    b.held.clear();
+        {b.windowStartUsec,
+         Summary{key, b.held ? std::move(*b.held) : std::map<std::string, std::uint64_t>{},
+                 nowUsec - b.windowStartUsec}});
+    b.held.reset();
     b.windowStartUsec = -1;
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& c) {

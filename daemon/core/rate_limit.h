@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -42,7 +43,9 @@ class RateLimiter {
     double tokens = 0;
     std::int64_t refilledUsec = 0;
     std::int64_t windowStartUsec = -1;  // -1: nothing held back
-    std::map<std::string, std::uint64_t> held;
+    // Only while something is held back: a storm tracks 100k keys for a while, and an empty
+    // std::map is 48 bytes of each.
+    std::unique_ptr<std::map<std::string, std::uint64_t>> held;
   };
   void refill(Bucket& b, std::int64_t nowUsec) const;
   void forgetIdle(std::int64_t nowUsec);

