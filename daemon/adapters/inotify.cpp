@@ -35,7 +35,7 @@ int Inotify::add(const std::string& path, std::uint32_t mask, Handler handler, b
   if (wd < 0)
     return -errno;
   const int handle = nextHandle_++;
-  byWd_[wd].push_back({handle, std::move(handler), inJobs});
+  byWd_[wd].push_back({handle, inJobs, std::move(handler)});
   wdOf_[handle] = wd;
   return handle;
 }
@@ -43,7 +43,7 @@ int Inotify::add(const std::string& path, std::uint32_t mask, Handler handler, b
 int Inotify::adopt(int wd, Handler handler, bool& eventsMissed, bool inJobs) {
   eventsMissed = unknownWds_.erase(wd) > 0;
   const int handle = nextHandle_++;
-  byWd_[wd].push_back({handle, std::move(handler), inJobs});
+  byWd_[wd].push_back({handle, inJobs, std::move(handler)});
   wdOf_[handle] = wd;
   return handle;
 }

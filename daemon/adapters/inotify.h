@@ -59,10 +59,10 @@ class Inotify {
   std::vector<char> stash_;           // events read by stash(), older than any still in the kernel
   bool stashHasWatchEvents_ = false;  // stash_ holds more than overflows: keep the rest in order
   std::function<void()> onOverflow_;
-  struct Entry {
+  struct Entry {  // 40 bytes: inJobs sits in the padding after handle
     int handle;
-    Handler handler;
     bool inJobs = false;
+    Handler handler;
   };
   bool inJobs(const inotify_event& ev) const;
   std::unordered_map<int, std::vector<Entry>> byWd_;
