@@ -131,39 +131,50 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
   if (r.users_action.value != policy::UserAction::kOff)
     users = loadUsers(root_);
   std::erase_if(users, [&](const UserEntry& u) { return !isCovered(u, r); });
-  // NSS may list a name twice (files, then LDAP): the first one wins, as getpwnam's does.
-  std::stable_sort(users.begin(), users.end(),
-                   [](const UserEntry& a, const UserEntry& b) { return a.name < b.name; });
-  users.erase(std::unique(users.begin(), users.end(),
-                          [](const UserEntry& a, const UserEntry& b) { return a.name == b.name; }),
-              users.end());
+  // By name through 4-byte indices: std::stable_sort's buffer was a second copy of every entry
+  // (7 MB at 100k, the spike of an overflow's rescan). The index breaks ties, so that of a name
+  // NSS lists twice (files, then LDAP) the first one wins, as getpwnam's does.
+  std::vector<std::uint32_t> order(users.size());
+  for (std::uint32_t k = 0; k < order.size(); ++k)
+    order[k] = k;
+  std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    const int c = users[a].name.compare(users[b].name);
+    return c != 0 ? c < 0 : a < b;
+  });
+  order.erase(
+      std::unique(order.begin(), order.end(),
+                  [&](std::uint32_t a, std::uint32_t b) { return users[a].name == users[b].name; }),
+      order.end());
 
   std::vector<bool> fresh;
-  fresh.reserve(users.size());
+  fresh.reserve(order.size());
   const bool sameNames =
-      users.size() == records_.size() &&
-      std::equal(users.begin(), users.end(), records_.begin(),
-                 [](const UserEntry& u, const UserRecord& rec) { return u.name == rec.user.name; });
+      order.size() == records_.size() && std::equal(order.begin(), order.end(), records_.begin(),
+                                                    [&](std::uint32_t k, const UserRecord& rec) {
+                                                      return users[k].name == rec.user.name;
+                                                    });
   if (sameNames) {
     // The usual re-read (an overflow's rescan, a policy change, passwd rewritten with the same
     // names): the records stay where they are, so no second copy of 100k records at the peak and
     // no handler to rebind; only those whose uid, gid or home changed start afresh.
-    for (std::size_t i = 0; i < users.size(); ++i) {
+    for (std::size_t i = 0; i < order.size(); ++i) {
       UserRecord& old = records_[i];
-      const bool same = old.user == users[i];
+      UserEntry& u = users[order[i]];
+      const bool same = old.user == u;
       if (!same) {
         unwatch(old);  // another home or owner: a new watch, and a check
         old = UserRecord{};
-        old.user = std::move(users[i]);
+        old.user = std::move(u);
       }
       fresh.push_back(!same);
     }
     recount();
   } else {
     std::vector<UserRecord> next;
-    next.reserve(users.size());
+    next.reserve(order.size());
     std::size_t o = 0;
-    for (auto& u : users) {
+    for (const std::uint32_t k : order) {
+      UserEntry& u = users[k];
       while (o < records_.size() && records_[o].user.name < u.name)
         unwatch(records_[o++]);  // gone from passwd, or no longer covered
       if (o < records_.size() && records_[o].user.name == u.name) {
@@ -200,6 +211,8 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
   }
   users.clear();
   users.shrink_to_fit();
+  order.clear();
+  order.shrink_to_fit();
   // 100k users come and go through many small allocations: hand the freed pages back.
   ::malloc_trim(0);
 
