@@ -136,11 +136,15 @@ std::string userStateText(UserState s, const std::string& detail, bool unwatched
 }
 
 std::vector<UserEntry> parsePasswd(const std::string& text) {
-  // Views into text, no string per field: 100k lines are read at every passwd change.
   std::vector<UserEntry> out;
-  const std::string_view all(text);
   // Sized once: growing by doubling held the old and the new array at once (14 MB at 100k).
-  out.reserve(static_cast<std::size_t>(std::count(all.begin(), all.end(), '\n')) + 1);
+  out.reserve(static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  parsePasswdInto(text, out);
+  return out;
+}
+
+void parsePasswdInto(std::string_view all, std::vector<UserEntry>& out) {
+  // Views into the text, no string per field: 100k lines are read at every passwd change.
   std::size_t pos = 0;
   while (pos < all.size()) {
     std::size_t eol = all.find('\n', pos);
@@ -172,7 +176,6 @@ std::vector<UserEntry> parsePasswd(const std::string& text) {
     u.gid = gid;
     u.home = f[5];
   }
-  return out;
 }
 
 bool isCovered(const UserEntry& u, const policy::Resolved& r) {
