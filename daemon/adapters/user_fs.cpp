@@ -104,7 +104,8 @@ std::string errnoText(const std::string& what, int e) {
   return what + ": " + std::strerror(e);
 }
 
-bool observe(int fd, Observed& o) {
+// last: the fstat itself, for the config's identity (one fstat instead of two).
+bool observe(int fd, Observed& o, struct stat* last = nullptr) {
   struct stat st {};
   if (::fstat(fd, &st) != 0)
     return false;
@@ -114,13 +115,42 @@ bool observe(int fd, Observed& o) {
   o.uid = st.st_uid;
   o.gid = st.st_gid;
   o.nlink = st.st_nlink;
+  if (last)
+    *last = st;
   return true;
+}
+
+Observed observedFrom(const struct statx& x) {
+  Observed o;
+  o.exists = true;
+  o.type = x.stx_mode & S_IFMT;
+  o.perm = x.stx_mode & 07777;
+  o.uid = x.stx_uid;
+  o.gid = x.stx_gid;
+  o.nlink = x.stx_nlink;
+  return o;
 }
 
 // fchmod() refuses O_PATH fds and fchmodat() has no AT_EMPTY_PATH here, so, as systemd's
 // fchmod_opath(), go through the fd's magic link: it names exactly the inode the fd holds, not
 // whatever the path it was opened by names now.
+// Linux 6.6's fchmodat2 does the same on the fd itself (AT_EMPTY_PATH), without building a
+// path and looking up /proc (a third of a repair's time in a storm); older kernels say ENOSYS
+// (EINVAL for flags they do not know) and the magic link is used from then on.
 int chmodFd(int fd, mode_t mode) {
+#if !defined(SYS_fchmodat2) && (defined(__x86_64__) || defined(__aarch64__))
+  constexpr long SYS_fchmodat2 = 452;  // the same on every architecture of the unified table
+#endif
+#if defined(SYS_fchmodat2) || defined(__x86_64__) || defined(__aarch64__)
+  static std::atomic<bool> noFchmodat2{false};
+  if (!noFchmodat2.load(std::memory_order_relaxed)) {
+    if (::syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
+      return 0;
+    if (errno != ENOSYS && errno != EINVAL)
+      return -1;
+    noFchmodat2 = true;
+  }
+#endif
   return ::chmod(("/proc/self/fd/" + std::to_string(fd)).c_str(), mode);
 }
 
@@ -144,12 +174,16 @@ using Planner = RepairPlan (*)(const Observed&, const UserEntry&, mode_t);
 
 // Plans and (enforce) applies the repair of the object open as fd, then checks the result
 // through the same fd. nullopt: go on; else the final answer.
-std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor,
-                                const UserEntry& u, mode_t want, bool enforce, Progress& prog) {
+// seen: what a statx on fd already said (no second look); last: the final fstat, if any was made.
+std::optional<UserCheck> settle(int fd, const char* what, Planner planFor, const UserEntry& u,
+                                mode_t want, bool enforce, Progress& prog,
+                                const Observed* seen = nullptr, struct stat* last = nullptr) {
   Observed o;
-  if (!observe(fd, o)) {
+  if (seen) {
+    o = *seen;
+  } else if (!observe(fd, o, last)) {
     const int e = errno;  // before building the message, which may touch errno
-    return prog.stop(Result::kError, errnoText(what + ": fstat", e));
+    return prog.stop(Result::kError, errnoText(std::string(what) + ": fstat", e));
   }
   const RepairPlan p = planFor(o, u, want);
   if (p.refused != Refusal::kNone)
@@ -162,7 +196,7 @@ std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor
   if (p.nothingToDo())
     return std::nullopt;
   if (!enforce) {
-    prog.changes.push_back(what + ": " + p.describe(false));
+    prog.changes.push_back(std::string(what) + ": " + p.describe(false));
     return std::nullopt;
   }
   // The plan holds only for the inode fstat saw: the chmod goes through that same fd, and the
@@ -170,18 +204,19 @@ std::optional<UserCheck> settle(int fd, const std::string& what, Planner planFor
   const char* failed = nullptr;
   if (chmodFd(fd, *p.mode) != 0)
     failed = "chmod";
-  else if (!observe(fd, o))
+  else if (!observe(fd, o, last))
     failed = "fstat";
   if (failed) {
     const int e = errno;
-    return prog.stop(Result::kError, errnoText(what + ": " + failed, e));
+    return prog.stop(Result::kError, errnoText(std::string(what) + ": " + failed, e));
   }
-  prog.changes.push_back(what + ": " + p.describe(true));
+  prog.changes.push_back(std::string(what) + ": " + p.describe(true));
   // The user may change their own file's mode meanwhile: say so rather than claim a repair.
   const RepairPlan left = planFor(o, u, want);
   if (!left.nothingToDo()) {
-    UserCheck c = prog.stop(Result::kError,
-                            what + ": changed during the repair, still " + left.describe(false));
+    UserCheck c =
+        prog.stop(Result::kError,
+                  std::string(what) + ": changed during the repair, still " + left.describe(false));
     c.raced = true;
     return c;
   }
@@ -228,6 +263,28 @@ UserCheck openFailure(const std::string& what, int e, const Progress& prog) {
   }
 }
 
+// The common case in two syscalls instead of four: HOME/.ssh opened in one openat2 (no symlink
+// anywhere in the path, the last component not followed either), and one statx that observes it
+// and says whether it is the root of a mount, which openBeneath's RESOLVE_NO_XDEV would refuse.
+// -1 when that cannot be told this way (an error, a mount root, a kernel before 5.8): the caller
+// then goes the long way, which also words every refusal and error as before.
+int openSshDirFast(const std::string& home, Observed& seen) {
+  if (!useOpenat2())
+    return -1;
+  Fd fd(openat2Path(AT_FDCWD, home + "/.ssh", O_NOFOLLOW,
+                    RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
+  if (fd.get() < 0)
+    return -1;
+  struct statx x {};
+  if (::statx(fd.get(), "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &x) != 0 ||
+      (x.stx_mask & STATX_BASIC_STATS) != STATX_BASIC_STATS ||
+      !(x.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) ||
+      (x.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+    return -1;
+  seen = observedFrom(x);
+  return fd.release();
+}
+
 }  // namespace
 
 void walkWithoutOpenat2ForTesting(bool on) {
@@ -240,23 +297,30 @@ UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMo
   if (u.home.empty() || u.home[0] != '/')
     return {Result::kRefused, "home \"" + u.home + "\" is not an absolute path", std::nullopt};
   const std::string home = root + u.home;
-  // No symlink anywhere in the home's path: a user who controls a parent must not point us at
-  // another tree. Homes may be mounts of their own (NFS, autofs), so crossing mounts is fine here.
-  Fd homeFd(useOpenat2() ? openat2Path(AT_FDCWD, home, O_DIRECTORY,
-                                       RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
-                         : walkNoSymlinks(home));
-  if (homeFd.get() < 0) {
-    const int e = errno;
-    return openFailure("home \"" + home + "\"", e, prog);
-  }
-
-  Fd sshFd(openBeneath(homeFd.get(), ".ssh"));
+  Observed sshSeen;
+  Fd sshFd(openSshDirFast(home, sshSeen));
   if (sshFd.get() < 0) {
-    const int e = errno;
-    return openFailure("~/.ssh", e, prog);
-  }
-  if (auto done = settle(sshFd.get(), "~/.ssh", planSshDir, u, sshDirMode, enforce, prog))
+    // No symlink anywhere in the home's path: a user who controls a parent must not point us at
+    // another tree. Homes may be mounts of their own (NFS, autofs), so crossing mounts is fine
+    // here.
+    Fd homeFd(useOpenat2() ? openat2Path(AT_FDCWD, home, O_DIRECTORY,
+                                         RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+                           : walkNoSymlinks(home));
+    if (homeFd.get() < 0) {
+      const int e = errno;
+      return openFailure("home \"" + home + "\"", e, prog);
+    }
+    sshFd.reset(openBeneath(homeFd.get(), ".ssh"));
+    if (sshFd.get() < 0) {
+      const int e = errno;
+      return openFailure("~/.ssh", e, prog);
+    }
+    if (auto done = settle(sshFd.get(), "~/.ssh", planSshDir, u, sshDirMode, enforce, prog))
+      return *done;
+  } else if (auto done = settle(sshFd.get(), "~/.ssh", planSshDir, u, sshDirMode, enforce, prog,
+                                &sshSeen)) {
     return *done;
+  }
 
   Fd configFd(openBeneath(sshFd.get(), "config"));
   if (configFd.get() < 0) {
@@ -265,14 +329,15 @@ UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMo
       return {outcome(prog, enforce), prog.detail(), std::nullopt};
     return openFailure("~/.ssh/config", e, prog);
   }
-  if (auto done = settle(configFd.get(), "~/.ssh/config", planConfig, u, configMode, enforce, prog))
+  struct stat st {};
+  if (auto done = settle(configFd.get(), "~/.ssh/config", planConfig, u, configMode, enforce, prog,
+                         nullptr, &st))
     return *done;
 
   UserCheck done = prog.changes.empty()
                        ? UserCheck{Result::kCompliant, "compliant", std::nullopt}
                        : UserCheck{outcome(prog, enforce), prog.detail(), std::nullopt};
-  struct stat st {};
-  if (::fstat(configFd.get(), &st) == 0)
+  if (st.st_ino != 0)  // the last fstat settle() made: after a repair, the one that confirmed it
     done.config = UserCheck::FileId{
         st.st_dev, st.st_ino, st.st_size,
         static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};

@@ -6,6 +6,15 @@
 // Homes on file systems that may hang (NFS, FUSE, autofs; see core/mounts.h) are checked and
 // watched by worker threads with a deadline: a user whose home does not answer is marked
 // unresponsive and retried with backoff, and the loop goes on serving everyone else.
+//
+// Rooms, one job each; this class wires them to the records and to inotify:
+//   passwd_source.*        who the users are (NSS, or ROOT/etc/passwd)
+//   mount_watch.*          which mount holds each home (mountinfo's POLLPRI)
+//   remote_checks.*        checks of homes that may hang, on workers with a deadline
+//   user_watcher_states.cpp  the per-user state machine: check, repair, retry with backoff,
+//                          put-down of a hot user's watch, the counters and what is said
+//   user_blocks.*          client.per_user_block: one helper run per user at a time
+//   user_watcher.cpp       the wiring: configure(), inotify events and their queue, Check
 #pragma once
 
 #include <systemd/sd-event.h>
@@ -21,42 +30,40 @@
 #include <unordered_map>
 #include <vector>
 
-#include "adapters/blocking_pool.h"
 #include "adapters/inotify.h"
+#include "adapters/mount_watch.h"
+#include "adapters/passwd_source.h"
+#include "adapters/remote_checks.h"
+#include "adapters/user_blocks.h"
 #include "adapters/user_fs.h"
-#include "core/mounts.h"
 #include "core/rate_limit.h"
 #include "core/users.h"
-#include "user_block/runner.h"
 
 namespace keepalive::daemon {
 
-// The users: from NSS (so LDAP and SSSD users count) on the real system, from ROOT/etc/passwd
-// under a test root.
-std::vector<UserEntry> loadUsers(const std::string& root);
-
 struct UserRecord {
   UserEntry user;
-  UserState state = UserState::kOk;
   std::string detail;                 // why, for every state but ok and repaired
   std::int64_t last_change_usec = 0;  // CLOCK_REALTIME of the last state change; 0 = none
   std::uint32_t repairs = 0, refusals = 0;
+  UserState state = UserState::kOk;
   bool unwatched = false;  // no watch: inotify's limit is reached (ENOSPC)
   bool remote = false;     // on a file system that may hang: checked by the workers
   // For people (journal, ListUsers): userStateText().
   std::string stateText() const { return userStateText(state, detail, unwatched); }
 
-  // The watcher's bookkeeping.
-  int handle = -1;  // inotify handle, -1 = none
-  bool watchingHome = false;
-  std::uint32_t watchToken = 0;     // tells a stale watch's events from the current one's
-  bool inFlight = false;            // a worker is checking this user
-  bool queued = false;              // in the check queue (an inotify event)
-  std::uint32_t quickRepairs = 0;   // repairs in a row, each within kQuickRepair of the last
+  // The watcher's bookkeeping, widest first: 100k of these, no padding between.
   std::int64_t lastRepairUsec = 0;  // CLOCK_MONOTONIC
-  bool recheck = false;             // an event came meanwhile: check again when it is done
-  std::uint32_t failures = 0;       // consecutive errors or timeouts: the backoff's exponent
   std::int64_t retry_at_usec = 0;   // CLOCK_MONOTONIC; 0 = no retry pending
+  int handle = -1;                  // inotify handle, -1 = none
+  std::uint32_t watchToken = 0;     // tells a stale watch's events from the current one's
+  std::uint32_t quickRepairs = 0;   // repairs in a row, each within kQuickRepair of the last
+  std::uint32_t failures = 0;       // consecutive errors or timeouts: the backoff's exponent
+  bool watchingHome = false;
+  bool inFlight = false;       // a worker is checking this user
+  bool queued = false;         // in the check queue (an inotify event)
+  std::uint8_t queuedWhy = 0;  // UserWatcher's kQueueReasons: why it was queued
+  bool recheck = false;        // an event came meanwhile: check again when it is done
 };
 
 class UserWatcher {
@@ -69,11 +76,7 @@ class UserWatcher {
                                       const std::string& what, bool announced)>;
 
   // The per-user block's helper (client.per_user_block) and the ssh it checks the file with.
-  struct BlockTools {
-    std::string helper = kInstalledUserBlockHelper;
-    std::string ssh = "/usr/bin/ssh";
-    std::chrono::milliseconds timeout{10000};
-  };
+  using BlockTools = UserBlockTools;
   UserWatcher(sd_event* loop, Inotify& inotify, std::string root, BlockTools tools);
   ~UserWatcher();
   UserWatcher(const UserWatcher&) = delete;
@@ -147,9 +150,8 @@ class UserWatcher {
   void check(std::size_t i, const char* why);
   // why: a string literal (it travels to a worker and back).
   void checkRemote(std::size_t i, const char* why);
-  void finishRemote(std::uint64_t seq, int wd, int watchErr, bool home, const UserCheck& c,
-                    const char* why);
-  void overdue(std::uint64_t seq);
+  void finishRemote(const std::string& name, const RemoteChecks::Result& r);
+  void overdue(const std::string& name);
   void record(std::size_t i, const UserCheck& c, const char* why);
   void fail(UserRecord& rec);
   void watch(std::size_t i);
@@ -169,7 +171,7 @@ class UserWatcher {
   // No watch until the retry kPutDown from now, which puts it back before it looks.
   void putDownWatch(UserRecord& rec);
   static int onSuppressedSummary(sd_event_source*, std::uint64_t, void* self);
-  void readMounts();
+  void onMountsChanged();
   // The counters: a record's share out before it changes, back in after.
   void tally(const UserRecord& r, int sign);
   void recount();
@@ -191,15 +193,11 @@ class UserWatcher {
     Tally(const Tally&) = delete;
     Tally& operator=(const Tally&) = delete;
   };
-  void maybeBlock(std::size_t i, const UserCheck& c);
-  void finishBlock(const std::string& name, const UserCheck::FileId& id, std::uint64_t gen,
-                   bool removal, const UserBlockResult& r);
   void armRetry();
   void armRetryAt(std::int64_t at);
   void armUnwatchedRescan();
   static int onRetry(sd_event_source*, std::uint64_t, void* self);
   static int onUnwatchedRescan(sd_event_source*, std::uint64_t, void* self);
-  static int onMountsChanged(sd_event_source*, int, std::uint32_t, void* self);
 
   sd_event* loop_;
   Inotify& inotify_;
@@ -208,33 +206,20 @@ class UserWatcher {
   bool enforce_ = false;
   std::chrono::seconds unwatchedPeriod_ = kUnwatchedRescan;
   std::vector<UserRecord> records_;
-  MountTable mounts_;
-  int mountinfoFd_ = -1;
-  sd_event_source* mountsSource_ = nullptr;
+  std::unique_ptr<MountWatch> mounts_;
+  bool mayHangMounts_ = false;  // the records' `remote` were set from a table with such mounts
   sd_event_source* retryTimer_ = nullptr;
   sd_event_source* unwatchedTimer_ = nullptr;
   sd_event_source* queueSource_ = nullptr;
   sd_event_source* summaryTimer_ = nullptr;
-  std::vector<std::pair<std::string, const char*>> queue_;  // user name, why; each user once
+  // Indices into records_, each user once (UserRecord::queued); 4 bytes an entry, as a storm
+  // queues 100k. configure() re-reads them from the flags when it moves the records.
+  std::vector<std::uint32_t> queue_;
   RateLimiter limiter_{kAnnounceBurst, std::chrono::microseconds(kAnnouncePeriod).count()};
   std::uint32_t nextToken_ = 1;
-  std::uint64_t nextSeq_ = 1;
-  std::unordered_map<std::uint64_t, std::string> inFlight_;  // worker checks: seq -> user
   std::uint64_t repairs_ = 0, refusals_ = 0;
   std::int64_t nonCompliant_ = 0, unwatched_ = 0, unresponsive_ = 0, watches_ = 0;
-  // client.per_user_block: what was last run for a user, kept only for users it ran for.
-  struct BlockMark {
-    std::optional<UserCheck::FileId> id;  // the config as it was when the helper last finished
-    std::uint64_t gen = 0;                // of the settings it ran with
-    bool inFlight = false;
-    bool again = false;
-  };
-  BlockTools blockTools_;
-  BlockSettings blockSettings_;  // empty: off (the marked users get theirs removed)
-  std::uint64_t blockGen_ = 1;
-  std::unordered_map<std::string, BlockMark> blockMarks_;
-  std::string blockNote_;  // the last run's UserBlockResult::note, logged when it changes
-  std::unique_ptr<BlockingPool> blockPool_;
+  std::unique_ptr<UserBlocks> blocks_;
   Listener listener_;
   std::function<void()> settled_;
   std::function<void()> healthChanged_;
@@ -251,9 +236,13 @@ class UserWatcher {
   std::deque<VerifyJob> verifyJobs_;
   sd_event_source* verifySource_ = nullptr;
   bool configuring_ = false;
+  // During a full scan (configure() with every user to check): the index of the next user it
+  // checks. Events of users from there on need no check of their own.
+  static constexpr std::size_t kNoScan = static_cast<std::size_t>(-1);
+  std::size_t scanNext_ = kNoScan;
   std::int64_t reportedUnwatched_ = 0, reportedUnresponsive_ = 0;
   // Last: destroyed first, so no result of a worker reaches a half-destroyed watcher.
-  std::unique_ptr<BlockingPool> pool_;
+  std::unique_ptr<RemoteChecks> remote_;
 };
 
 }  // namespace keepalive::daemon

@@ -76,6 +76,13 @@ bool mayHang(const std::string& fstype) {
 
 MountTable::MountTable(std::vector<Mount> mounts) : mounts_(std::move(mounts)) {}
 
+bool MountTable::anyMayHang() const {
+  for (const auto& m : mounts_)
+    if (daemon::mayHang(m.fstype))
+      return true;
+  return false;
+}
+
 const std::string& MountTable::fstypeOf(const std::string& path) const {
   static const std::string kNone;
   const std::string* best = &kNone;

@@ -28,6 +28,9 @@ class MountTable {
   // longest mount point that is path or a parent of it; "" when nothing matches.
   const std::string& fstypeOf(const std::string& path) const;
   bool mayHang(const std::string& path) const { return daemon::mayHang(fstypeOf(path)); }
+  // Some mount may hang: otherwise mayHang() is false for every path, and 100k homes need not
+  // be looked up.
+  bool anyMayHang() const;
 
  private:
   std::vector<Mount> mounts_;  // later mounts shadow earlier ones at the same point

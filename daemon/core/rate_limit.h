@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -42,7 +43,9 @@ class RateLimiter {
     double tokens = 0;
     std::int64_t refilledUsec = 0;
     std::int64_t windowStartUsec = -1;  // -1: nothing held back
-    std::map<std::string, std::uint64_t> held;
+    // Only while something is held back: a storm tracks 100k keys for a while, and an empty
+    // std::map is 48 bytes of each.
+    std::unique_ptr<std::map<std::string, std::uint64_t>> held;
   };
   void refill(Bucket& b, std::int64_t nowUsec) const;
   void forgetIdle(std::int64_t nowUsec);
@@ -50,6 +53,7 @@ class RateLimiter {
   std::uint32_t burst_;
   std::int64_t periodUsec_;
   std::unordered_map<std::string, Bucket> keys_;
+  std::size_t sweepAt_;  // forgetIdle() when a new key makes this many
 };
 
 // "12 more repairs and 1 more refusal of alice suppressed in the last 10 s"

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "keepalive/policy/policy.h"
@@ -42,6 +43,8 @@ std::string userStateText(UserState s, const std::string& detail, bool unwatched
 
 // passwd(5) lines; malformed lines are skipped (NSS does the same).
 std::vector<UserEntry> parsePasswd(const std::string& text);
+// The same, appended to out: text is whole lines (a last line without '\n' counts as one).
+void parsePasswdInto(std::string_view text, std::vector<UserEntry>& out);
 
 // Covered: action is not off, uid >= min_uid, not nobody (65534) nor the invalid (uid_t)-1, not
 // excluded by a glob, and a home that is an absolute path other than "/" (service accounts

@@ -25,7 +25,8 @@
  *                                          watch given back with inotify_rm_watch frees its slot
  *
  * And a race, not counted by AFTER/TIMES:
- *   KEEPALIVE_FAULT_RACE_CHMOD=N           the first N successful chmod() calls on a file whose
+ *   KEEPALIVE_FAULT_RACE_CHMOD=N           the first N successful chmod() calls (or fchmodat2 on
+ *                                          an fd, through syscall()) on a file whose
  *                                          path (through /proc/self/fd links too) holds
  *                                          KEEPALIVE_FAULT_MATCH are followed by a chmod 0666 of
  *                                          the same file, as a user's own chmod racing a repair
@@ -44,11 +45,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -83,6 +86,7 @@ static int (*real_inotify_add_watch)(int, const char*, uint32_t);
 static int (*real_inotify_rm_watch)(int, int);
 static long race_chmods; /* KEEPALIVE_FAULT_RACE_CHMOD left */
 static int (*real_chmod)(const char*, mode_t);
+static long (*real_syscall)(long, ...);
 static long watch_budget = -1; /* -1: no budget */
 static int budget_wds[4096];   /* the live watches counted against it */
 static long budget_used;
@@ -102,6 +106,7 @@ static void resolve(void) {
       (int (*)(int, const char*, uint32_t))dlsym(RTLD_NEXT, "inotify_add_watch");
   real_inotify_rm_watch = (int (*)(int, int))dlsym(RTLD_NEXT, "inotify_rm_watch");
   real_chmod = (int (*)(const char*, mode_t))dlsym(RTLD_NEXT, "chmod");
+  real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
 }
 
 __attribute__((constructor)) static void init(void) {
@@ -369,6 +374,38 @@ int chmod(const char* path, mode_t mode) {
     --race_chmods;
     int saved = errno;
     if (real_chmod(path, 0666) == 0)
+      say("raced with a chmod 0666", target);
+    errno = saved;
+  }
+  return r;
+}
+
+/* The daemon chmods with fchmodat2(fd, "", mode, AT_EMPTY_PATH) through syscall() where the
+ * kernel has it (6.6): the same race, on the same file. Every other syscall() goes through
+ * untouched (six arguments, as glibc's own syscall() takes them). */
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+long syscall(long number, ...) {
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (int i = 0; i < 6; ++i)
+    a[i] = va_arg(ap, long);
+  va_end(ap);
+  if (!real_syscall)
+    real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+  long r = real_syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (number != SYS_fchmodat2 || r != 0 || race_chmods <= 0)
+    return r;
+  const char* name = (const char*)a[1];
+  char target[PATH_MAX];
+  if (!name || *name || fdPath((int)a[0], target, sizeof target) != 0)
+    return r;
+  if (strstr(target, match) && (mode_t)a[2] != 0666) {
+    --race_chmods;
+    int saved = errno;
+    if (real_syscall(SYS_fchmodat2, a[0], (long)"", (long)0666, a[3]) == 0)
       say("raced with a chmod 0666", target);
     errno = saved;
   }
