@@ -138,13 +138,15 @@ Observed observedFrom(const struct statx& x) {
 // path and looking up /proc (a third of a repair's time in a storm); older kernels say ENOSYS
 // (EINVAL for flags they do not know) and the magic link is used from then on.
 int chmodFd(int fd, mode_t mode) {
-#if !defined(SYS_fchmodat2) && (defined(__x86_64__) || defined(__aarch64__))
-  constexpr long SYS_fchmodat2 = 452;  // the same on every architecture of the unified table
+#if defined(SYS_fchmodat2)
+  constexpr long kSysFchmodat2 = SYS_fchmodat2;
+#elif defined(__x86_64__) || defined(__aarch64__)
+  constexpr long kSysFchmodat2 = 452;  // the same on every architecture of the unified table
 #endif
 #if defined(SYS_fchmodat2) || defined(__x86_64__) || defined(__aarch64__)
   static std::atomic<bool> noFchmodat2{false};
   if (!noFchmodat2.load(std::memory_order_relaxed)) {
-    if (::syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
+    if (::syscall(kSysFchmodat2, fd, "", mode, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
       return 0;
     if (errno != ENOSYS && errno != EINVAL)
       return -1;

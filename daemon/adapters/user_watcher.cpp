@@ -24,9 +24,9 @@ namespace {
 constexpr const char* kQueueReasons[] = {"inotify", "~/.ssh replaced", "~/.ssh created"};
 
 std::uint8_t queueReason(const char* why) {
-  for (std::uint8_t r = 0; r < std::size(kQueueReasons); ++r)
+  for (std::size_t r = 0; r < std::size(kQueueReasons); ++r)
     if (std::strcmp(kQueueReasons[r], why) == 0)
-      return r;
+      return static_cast<std::uint8_t>(r);
   return 0;
 }
 
