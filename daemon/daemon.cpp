@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "adapters/log.h"
 #include "keepalive/io/policy_files.h"
@@ -88,7 +89,8 @@ Daemon::Daemon(DaemonOptions o)
     // Events were lost: look at everything again.
     log::warning("inotify queue overflowed; re-reading the policy and re-checking the drop-ins");
     otherConfigChanged_ = true;
-    arm(policyTimer_, o_.debounce);  // the apply re-checks every user too
+    usersRescan_ = true;  // users' events were lost too: the apply re-checks every user
+    arm(policyTimer_, o_.debounce);
   });
   systemd_ = std::make_unique<SystemdManager>(loop_, o_.unit, o_.job_timeout);
   users_ = std::make_unique<UserWatcher>(loop_, *inotify_, o_.root,
@@ -158,6 +160,7 @@ Daemon::~Daemon() {
 int Daemon::onSignal(sd_event_source*, const struct signalfd_siginfo* si, void* self) {
   auto* d = static_cast<Daemon*>(self);
   if (si->ssi_signo == SIGHUP) {
+    d->usersRescan_ = true;  // an admin's explicit request: everything is looked at again
     d->applyPolicy("SIGHUP");
     return 0;
   }
@@ -185,6 +188,7 @@ int Daemon::onTimer(sd_event_source* s, std::uint64_t, void* self) {
     // Re-read the policy too: this re-checks everything, and retries a policy that was rolled
     // back (a reload that failed, another admin's broken file since fixed).
     d->otherConfigChanged_ = true;
+    d->usersRescan_ = true;
     d->applyPolicy("periodic reconcile");
   }
   return 0;
@@ -341,7 +345,12 @@ void Daemon::startApply(Queue::Run run) {
   engine_->apply(std::move(files), std::move(diags), run.trigger,
                  [this, reloads = std::move(run.reloads)](Outcome o) {
                    report(o);
-                   applyUsers(true);
+                   // Every user is checked again at start, after an overflow, at the periodic
+                   // reconcile and on SIGHUP or Reload; a policy pushed as a file re-checks
+                   // them all only when it changes what users need (configure() sees that),
+                   // not for a new keepalive value: at 100k homes that holds the loop for
+                   // most of a second.
+                   applyUsers(std::exchange(usersRescan_, false));
                    if (dbus_) {
                      // The new properties first: a client reacting to Applied (or to Reload's
                      // reply) reads them.
@@ -421,6 +430,7 @@ void Daemon::startBus() {
     return;
   DbusHandlers h;
   h.reload = [this](DbusHandlers::ReloadDone done) {
+    usersRescan_ = true;
     applyPolicy("D-Bus Reload", std::move(done));
   };
   h.check = [this](std::optional<std::uint32_t> onlyUid, DbusHandlers::CheckDone done) {

@@ -144,6 +144,7 @@ class Daemon {
   bool stopping_ = false;  // SIGTERM came during a transaction: exit when it ends
 
   bool otherConfigChanged_ = false;  // something besides our own drop-ins changed
+  bool usersRescan_ = true;  // the next apply re-checks every user (start, overflow, reconcile)
   std::string lastSummary_;
   std::string lastUsersSummary_;
   bool ready_ = false;
