@@ -140,12 +140,15 @@ Daemon::Daemon(DaemonOptions o)
 }
 
 Daemon::~Daemon() {
+  // Reload calls still waiting (queued, or held by a transaction) hold replies on the bus
+  // connection: they go first, unanswered, while the connection is still there.
+  queue_ = Queue{};
+  engine_.reset();  // a transaction still waiting goes with it, before the ports it waits on
   dbus_.reset();
   sd_event_source_disable_unref(publishSource_);
   sd_event_source_disable_unref(usersPublishTimer_);
   sd_event_source_disable_unref(metricsTimer_);
-  users_.reset();   // holds watches in inotify_
-  engine_.reset();  // a transaction still waiting goes with it, before the ports it waits on
+  users_.reset();  // holds watches in inotify_
   probe_.reset();
   systemd_.reset();
   sshd_.reset();
