@@ -12,6 +12,8 @@
 # homes of bench/users_bench.sh are reused), SECONDS_EACH (6), SLOW (3, seconds of sshd -t).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=../tests/lib/harness.sh
+. tests/lib/harness.sh   # wait_for (seconds), private_system_bus
 BUILD=${BUILD:-build}
 USERS=${USERS:-100000}
 BENCH_DIR=${BENCH_DIR:-/var/tmp/keepalive-users-bench}
@@ -36,46 +38,9 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-# Polls for a condition with a deadline (tenths of a second).
-wait_for() {
-  local tenths=$1
-  shift
-  for ((i = 0; i < tenths; i++)); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
 # The bus: Debian's system bus policy and ours.
-cat >"$dir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <auth>EXTERNAL</auth>
-  <listen>unix:path=$dir/system_bus_socket</listen>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-  </policy>
-  <include>$PWD/units/org.keepalivepolicy1.conf</include>
-</busconfig>
-CONF
-dbus-daemon --nofork --nopidfile --config-file="$dir/bus.conf" --print-address=1 >"$dir/address" \
-  2>"$dir/bus.err" &
-pids+=($!)
-wait_for 100 test -s "$dir/address"
-export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/system_bus_socket"
+private_system_bus "$dir" || exit 1
+pids+=("$BUS_PID")
 
 # The root: generated homes, a test sshd_config, and sshd -t made slow.
 root=$BENCH_DIR/$USERS
@@ -113,8 +78,8 @@ run_daemon() { # NAME BINARY
   local pid=$!
   pids+=("$pid")
   # Up once it answers on the bus: the first apply (a slow sshd -t too) and the scan are done.
-  wait_for 1200 answers || { echo "loop_bench: $name did not come up" >&2; tail "$dir/$name.log" >&2; exit 1; }
-  wait_for 1200 grep -q "users: $USERS covered" "$dir/$name.log" || true
+  wait_for 120 answers || { echo "loop_bench: $name did not come up" >&2; tail "$dir/$name.log" >&2; exit 1; }
+  wait_for 120 grep -q "users: $USERS covered" "$dir/$name.log" || true
 
   # A push whose sshd -t takes SLOW seconds; reads for the whole of it.
   policy 1m

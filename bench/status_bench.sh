@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=../tests/lib/harness.sh
-. tests/lib/harness.sh   # wait_for
+. tests/lib/harness.sh   # wait_for, private_system_bus
 runs=${1:-1000}
 users=${2:-100000}
 build=${BUILD:-build}
@@ -28,34 +28,8 @@ cleanup() {
 }
 trap cleanup EXIT
 chmod 755 "$dir"
-cat > "$dir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <auth>EXTERNAL</auth>
-  <listen>unix:path=$dir/system_bus_socket</listen>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-  </policy>
-  <include>$PWD/units/org.keepalivepolicy1.conf</include>
-</busconfig>
-CONF
-dbus-daemon --nofork --nopidfile --config-file="$dir/bus.conf" --print-address=1 >"$dir/address" \
-  2>"$dir/bus.err" &
-pids+=($!)
-wait_for 5 test -s "$dir/address" || { echo "status_bench: dbus-daemon did not start" >&2; exit 1; }
-export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/system_bus_socket"
+private_system_bus "$dir" || exit 1
+pids+=("$BUS_PID")
 if [[ -n ${ROOT:-} ]]; then
   # The real daemon on a test root with its users (e.g. bench/users_bench.sh's 100k homes:
   # ROOT=/var/tmp/keepalive-users-bench/100000).

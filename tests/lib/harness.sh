@@ -76,6 +76,40 @@ wait_for() {
         sleep 0.05
     done
 }
+# private_system_bus DIR: a dbus-daemon configured as Debian's system bus with our bus policy
+# (units/org.keepalivepolicy1.conf), listening in DIR; exports DBUS_SYSTEM_BUS_ADDRESS and sets
+# BUS_PID. Run from the repository's root; the caller kills BUS_PID when done.
+private_system_bus() {
+    local dir=$1
+    cat >"$dir/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <auth>EXTERNAL</auth>
+  <listen>unix:path=$dir/system_bus_socket</listen>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+  </policy>
+  <include>$PWD/units/org.keepalivepolicy1.conf</include>
+</busconfig>
+CONF
+    dbus-daemon --nofork --nopidfile --config-file="$dir/bus.conf" --print-address=1 \
+        >"$dir/address" 2>"$dir/bus.err" &
+    BUS_PID=$!
+    wait_for 5 test -s "$dir/address" || { echo "dbus-daemon did not start" >&2; return 1; }
+    export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$dir/system_bus_socket"
+}
 # stays_for MS CMD...: CMD holds throughout a window of MS milliseconds. Only for negative checks
 # ("no further reload"), which by nature need a window, after a deterministic barrier.
 stays_for() {
