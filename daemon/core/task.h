@@ -14,6 +14,7 @@
 #include <functional>
 #include <list>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace keepalive::daemon {
@@ -47,18 +48,30 @@ struct PromiseBase {
 
 }  // namespace detail
 
+namespace detail {
+// What a coroutine hands back: a value, or nothing for Task<void>.
+template <class T>
+struct ReturnsValue {
+  std::optional<T> value;
+  void return_value(T v) { value = std::move(v); }
+};
+struct ReturnsVoid {
+  void return_void() {}
+};
+}  // namespace detail
+
 // A lazily started coroutine returning T. Awaiting it runs it; the awaiter resumes when it ends.
 // The Task owns its frame: destroying a suspended Task destroys the chain below it (the daemon
 // stopping mid-transaction).
 template <class T = void>
 class [[nodiscard]] Task {
  public:
-  struct promise_type : detail::PromiseBase {
-    std::optional<T> value;
+  struct promise_type
+      : detail::PromiseBase,
+        std::conditional_t<std::is_void_v<T>, detail::ReturnsVoid, detail::ReturnsValue<T>> {
     Task get_return_object() {
       return Task(std::coroutine_handle<promise_type>::from_promise(*this));
     }
-    void return_value(T v) { value = std::move(v); }
   };
 
   Task() = default;  // empty: done(), nothing to run
@@ -82,50 +95,8 @@ class [[nodiscard]] Task {
   T await_resume() {
     if (h_.promise().error)
       std::rethrow_exception(h_.promise().error);
-    return std::move(*h_.promise().value);
-  }
-
- private:
-  explicit Task(std::coroutine_handle<promise_type> h) : h_(h) {}
-  void reset() {
-    if (h_)
-      h_.destroy();
-    h_ = {};
-  }
-  std::coroutine_handle<promise_type> h_{};
-};
-
-template <>
-class [[nodiscard]] Task<void> {
- public:
-  struct promise_type : detail::PromiseBase {
-    Task get_return_object() {
-      return Task(std::coroutine_handle<promise_type>::from_promise(*this));
-    }
-    void return_void() {}
-  };
-
-  Task() = default;  // empty: done(), nothing to run
-  Task(Task&& o) noexcept : h_(std::exchange(o.h_, {})) {}
-  Task& operator=(Task&& o) noexcept {
-    if (this != &o) {
-      reset();
-      h_ = std::exchange(o.h_, {});
-    }
-    return *this;
-  }
-  Task(const Task&) = delete;
-  Task& operator=(const Task&) = delete;
-  ~Task() { reset(); }
-
-  bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
-    h_.promise().continuation = awaiting;
-    return h_;
-  }
-  void await_resume() {
-    if (h_.promise().error)
-      std::rethrow_exception(h_.promise().error);
+    if constexpr (!std::is_void_v<T>)
+      return std::move(*h_.promise().value);
   }
 
   // For the owner of a top-level task: starts it (it runs until its first real wait).

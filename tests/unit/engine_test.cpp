@@ -161,6 +161,18 @@ struct FakeProbe : Probe {
   }
 };
 
+// Ports that answer later, as the real ones do when a child process or a job ends: the test
+// hands them their answer.
+struct SlowSshd : FakeSshd {
+  using FakeSshd::FakeSshd;
+  std::vector<Done<CheckResult>> heldTests;
+  void test(Done<CheckResult> done) override { heldTests.push_back(std::move(done)); }
+};
+struct SlowServices : FakeServices {
+  std::vector<Done<ReloadOutcome>> held;
+  void reload(Done<ReloadOutcome> done) override { held.push_back(std::move(done)); }
+};
+
 // The fakes answer at once, so a transaction ends before the call that started it returns.
 Outcome applyNow(Engine& e, std::vector<PolicyFile> files, const std::string& trigger) {
   std::optional<Outcome> out;
@@ -586,16 +598,6 @@ TEST_CASE("engine: degraded when the users' side cannot watch every home") {
 }
 
 TEST_CASE("engine: a transaction waits for sshd -t and the reload without holding its caller") {
-  // Ports that answer later, as the real ones do when a child process or a job ends.
-  struct SlowSshd : FakeSshd {
-    using FakeSshd::FakeSshd;
-    std::vector<Done<CheckResult>> heldTests;
-    void test(Done<CheckResult> done) override { heldTests.push_back(std::move(done)); }
-  };
-  struct SlowServices : FakeServices {
-    std::vector<Done<ReloadOutcome>> held;
-    void reload(Done<ReloadOutcome> done) override { held.push_back(std::move(done)); }
-  };
   FakeStore store;
   SlowSshd sshd{store};
   SlowServices services;
@@ -630,12 +632,7 @@ TEST_CASE("engine: a transaction waits for sshd -t and the reload without holdin
   CHECK(second);
 }
 
-TEST_CASE("engine: sshd -t rejecting while the reload was slow still rolls back in order") {
-  struct SlowSshd : FakeSshd {
-    using FakeSshd::FakeSshd;
-    std::vector<Done<CheckResult>> heldTests;
-    void test(Done<CheckResult> done) override { heldTests.push_back(std::move(done)); }
-  };
+TEST_CASE("engine: sshd -t rejecting after a wait still rolls back in order") {
   FakeStore store;
   SlowSshd sshd{store};
   FakeServices services;
