@@ -55,6 +55,7 @@ class SystemdManager : public ServiceManager {
 
   std::string unit() const override { return unit_; }
   void reload(Done<ReloadOutcome> done) override;
+  UnitState unitState() const override { return unitState_; }
   // Why reloads are off, when they are ("" when on).
   const std::string& disabledReason() const { return disabled_; }
   // Whether runOneshot can work: systemd answered on the system bus.
@@ -80,6 +81,7 @@ class SystemdManager : public ServiceManager {
   std::unique_ptr<sdbus::IProxy> unitProxy_;
   std::unique_ptr<SdbusEventSource> attachment_;
   std::string unit_;
+  UnitState unitState_;
   std::string disabled_;
   std::chrono::milliseconds jobTimeout_;
   bool subscribed_ = false;

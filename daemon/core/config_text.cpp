@@ -69,4 +69,28 @@ std::vector<std::pair<std::string, std::string>> parseDumpText(const std::string
   return out;
 }
 
+ConfigErrorLocation locateConfigError(const std::string& message) {
+  ConfigErrorLocation out;
+  std::istringstream in(message);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (out.message.empty())
+      out.message = line;
+    // "PATH line N: ..." (servconf.c and readconf.c report this way).
+    const auto at = line.find(" line ");
+    if (at == std::string::npos || at == 0)
+      continue;
+    std::size_t i = at + 6, start = i;
+    while (i < line.size() && line[i] >= '0' && line[i] <= '9')
+      ++i;
+    if (i == start || i >= line.size() || line[i] != ':')
+      continue;
+    out.file = line.substr(0, at);
+    out.line = std::stoi(line.substr(start, i - start));
+    out.message = line;
+    break;
+  }
+  return out;
+}
+
 }  // namespace keepalive::daemon

@@ -23,4 +23,14 @@ std::vector<Directive> parseConfigText(const std::string& text);
 // one is skipped. Here rather than in the runner so that it is pure and fuzzed with the rest.
 std::vector<std::pair<std::string, std::string>> parseDumpText(const std::string& text);
 
+// Where `sshd -t` (or `ssh -G`) says its configuration is wrong, from its message
+// ("/etc/ssh/sshd_config.d/x.conf line 3: Bad configuration option: Foo"); file "" and line 0
+// when the message names none.
+struct ConfigErrorLocation {
+  std::string file;
+  int line = 0;
+  std::string message;  // the line that names it, or the message's first line
+};
+ConfigErrorLocation locateConfigError(const std::string& message);
+
 }  // namespace keepalive::daemon

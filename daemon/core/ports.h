@@ -58,6 +58,12 @@ struct ConfigScan {
   Status status;
   std::vector<std::string> files_read;  // every file read, in order
   std::vector<ConfigLine> lines;
+  // The directories whose entries decide what is read: the directory of every file read and of
+  // every Include glob (a drop-in added or removed there changes the tree).
+  std::vector<std::string> dirs;
+  // The newest change (ctime, CLOCK_REALTIME microseconds) among files_read and dirs: a file
+  // edited, added or removed after sshd last read its configuration is newer than that.
+  std::int64_t newest_change_usec = 0;
 };
 
 struct CheckResult {
@@ -65,6 +71,31 @@ struct CheckResult {
   bool timed_out = false;
   std::string message;  // stderr of the check, trimmed
 };
+
+// What systemd says about sshd's units, kept current from the units' PropertiesChanged signals.
+struct UnitState {
+  enum class Activity {
+    kUnknown,
+    kActive,
+    kReloading,
+    kActivating,
+    kDeactivating,
+    kInactive,
+    kFailed
+  };
+  Activity activity = Activity::kUnknown;  // of the service; kUnknown: no systemd to ask
+  std::string unit;                        // "ssh.service"; "" when none is known
+  std::string socket;                      // a socket unit that starts sshd ("ssh.socket"), or ""
+  bool socket_listening = false;           // that socket unit is active (listening)
+  std::uint32_t main_pid = 0;
+  // CLOCK_REALTIME microseconds when the running sshd last read its configuration: the later of
+  // its main process's start (ExecMainStartTimestamp) and the end of its last reload (the
+  // unit's StateChangeTimestamp on its way back from "reloading" to "active"); 0 = unknown.
+  std::int64_t read_config_usec = 0;
+  std::string detail;  // "active (running)", "inactive (dead)", ... as systemctl says it
+  friend bool operator==(const UnitState&, const UnitState&) = default;
+};
+const char* toString(UnitState::Activity a);
 
 // `sshd -T` or `ssh -G` output: keyword (lower case) and value, in the order printed.
 struct Dump {
@@ -113,6 +144,8 @@ class ServiceManager {
   // Reloads sshd and answers once the job ended (JobRemoved) and the unit was seen active with
   // the same main PID, or the deadline passed.
   virtual void reload(Done<ReloadOutcome> done) = 0;
+  // The units' state as last seen (no call: kept current by signals).
+  virtual UnitState unitState() const = 0;
 };
 
 class Probe {

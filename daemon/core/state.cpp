@@ -22,6 +22,26 @@ const char* toString(StateKind k) {
   return "?";
 }
 
+const char* toString(UnitState::Activity a) {
+  switch (a) {
+    case UnitState::Activity::kUnknown:
+      return "unknown";
+    case UnitState::Activity::kActive:
+      return "active";
+    case UnitState::Activity::kReloading:
+      return "reloading";
+    case UnitState::Activity::kActivating:
+      return "activating";
+    case UnitState::Activity::kDeactivating:
+      return "deactivating";
+    case UnitState::Activity::kInactive:
+      return "inactive";
+    case UnitState::Activity::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
 const char* toString(Target t) {
   return t == Target::kSshd ? "sshd" : "ssh";
 }

@@ -142,8 +142,11 @@ struct FakeSshd : Sshd {
 struct FakeServices : ServiceManager {
   int reloads = 0;
   bool fail = false;
+  UnitState unit_state{
+      UnitState::Activity::kActive, "ssh.service", "", false, 1, 0, "active (running)"};
   std::string unit() const override { return "ssh.service"; }
   void reload(Done<ReloadOutcome> done) override { done(reloadNow()); }
+  UnitState unitState() const override { return unit_state; }
   virtual ReloadOutcome reloadNow() {
     ++reloads;
     if (fail)
