@@ -126,6 +126,8 @@ int withDaemon(const char* verb, const std::function<int()>& body) {
 }
 
 using SettingsMap = std::map<std::string, sdbus::Struct<std::string, std::string>>;
+using BusLines = std::vector<sdbus::Struct<std::string, std::string, std::string, std::string,
+                                           std::string, std::string, std::uint32_t, std::string>>;
 
 std::optional<daemon::PropertyValue> propertyValue(const sdbus::Variant& v) {
   const std::string t = v.peekValueType();
@@ -141,6 +143,13 @@ std::optional<daemon::PropertyValue> propertyValue(const sdbus::Variant& v) {
     daemon::EffectiveSettings out;
     for (const auto& [k, vs] : v.get<SettingsMap>())
       out.emplace(k, daemon::EffectiveSetting{std::get<0>(vs), std::get<1>(vs)});
+    return out;
+  }
+  if (t == "a(ssssssus)") {
+    daemon::ConfigLineRows out;
+    for (const auto& l : v.get<BusLines>())
+      out.push_back({std::get<0>(l), std::get<1>(l), std::get<2>(l), std::get<3>(l), std::get<4>(l),
+                     std::get<5>(l), std::get<6>(l), std::get<7>(l)});
     return out;
   }
   return std::nullopt;
@@ -168,6 +177,18 @@ nlohmann::ordered_json jsonValue(const daemon::PropertyValue& v) {
           auto out = nlohmann::ordered_json::object();
           for (const auto& [k, e] : x)
             out[k] = {{"value", e.value}, {"source", e.source}};
+          return out;
+        } else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, daemon::ConfigLineRows>) {
+          auto out = nlohmann::ordered_json::array();
+          for (const auto& r : x)
+            out.push_back({{"target", r.target},
+                           {"effect", r.effect},
+                           {"keyword", r.keyword},
+                           {"value", r.value},
+                           {"ours", r.ours},
+                           {"file", r.file},
+                           {"line", r.line},
+                           {"condition", r.condition}});
           return out;
         } else {
           return x;

@@ -16,9 +16,9 @@ using daemon::StateKind;
 const char* dotColor(const std::optional<StateKind>& state) {
   if (state == StateKind::kOk)
     return "\x1b[0;1;32m";
-  if (state == StateKind::kPolicyError || state == StateKind::kRolledBack)
+  if (state == StateKind::kPolicyInvalid || state == StateKind::kSshdConfigBroken)
     return "\x1b[0;1;31m";
-  return "\x1b[0;1;33m";  // starting, degraded, shadowed, and states added later
+  return "\x1b[0;1;33m";  // starting, pending-reload, sshd-stopped, shadowed, degraded, newer
 }
 
 // "     Label: first" then continuation lines aligned under the first value, as systemctl does.
@@ -55,6 +55,14 @@ std::vector<std::string> printableList(const std::vector<std::string>& v) {
   return out;
 }
 
+// "since Mon 2026-12-07 10:11:12 UTC; 3min ago", as systemctl says it.
+std::string since(std::uint64_t usec) {
+  if (usec == 0)
+    return "unknown";
+  const std::string ago = formatAgo(usec);
+  return "since " + formatTimestamp(usec) + (ago.empty() ? "" : "; " + ago);
+}
+
 std::string plural(std::uint64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
@@ -77,9 +85,11 @@ void printHuman(const Properties& p) {
   const bool color = useColor();
   std::printf("%s\u25cf%s keepalive-policyd: %s\n", color ? dotColor(state) : "",
               color ? "\x1b[0m" : "", printable(stateText).c_str());
+  field("Since", since(s.state_since_usec));
   field("Reason", printable(s.state_reason));
   field("Policy", printableList(s.policy_files));
-  field("Digest", printable(s.policy_digest));
+  field("Digest", printable(s.policy_digest) +
+                      (s.policy_since_usec ? "; in force " + since(s.policy_since_usec) : ""));
   std::string applied = formatTimestamp(s.last_apply_usec);
   if (s.last_apply_usec) {
     const std::string ago = formatAgo(s.last_apply_usec);
@@ -89,11 +99,31 @@ void printHuman(const Properties& p) {
                std::to_string(s.generation) + ")";
   }
   field("Last apply", applied);
-  field("sshd unit", printable(s.sshd_unit));
+  {
+    std::vector<std::string> unit{printable(s.sshd_unit) +
+                                  (s.sshd_state.empty() ? "" : ": " + printable(s.sshd_state))};
+    if (!s.sshd_socket.empty())
+      unit.push_back("socket " + printable(s.sshd_socket));
+    if (s.sshd_read_config_usec)
+      unit.push_back("read its configuration " + since(s.sshd_read_config_usec));
+    if (s.last_reload_usec)
+      unit.push_back("last reloaded by keepalive-policyd " + since(s.last_reload_usec));
+    field("sshd unit", unit);
+  }
   field("Drop-ins", printableList(s.drop_ins));
   field("Server", settings(s.effective_server));
   field("Client", settings(s.effective_client));
   field("Shadowed", printableList(s.shadowed));
+  {
+    // Lines of other files that set what we manage and are never used: a scanner or an admin
+    // reading them is misled (ConfigLines has every line, with its effect).
+    std::vector<std::string> lines;
+    for (const auto& r : s.config_lines)
+      if (r.effect == "ineffective")
+        lines.push_back(printable(daemon::fromRow(r).describe()));
+    if (!lines.empty())
+      field("Ineffective", lines);
+  }
   field("Users", std::to_string(s.users_covered) + " covered, " +
                      std::to_string(s.users_noncompliant) + " non-compliant, " +
                      std::to_string(s.users_unwatched) + " unwatched (" +
@@ -102,7 +132,9 @@ void printHuman(const Properties& p) {
                       plural(s.repairs_total, "repair", "repairs") + ", " +
                       plural(s.refusals_total, "refusal", "refusals") + ", " +
                       plural(s.rollbacks_total, "rollback", "rollbacks"));
-  field("Last error", printable(s.last_error));
+  field("Last error", printable(s.last_error) + (s.last_error_usec && !s.last_error.empty()
+                                                     ? " (" + since(s.last_error_usec) + ")"
+                                                     : ""));
   field("Version", printable(s.version));
 }
 

@@ -1,5 +1,7 @@
 #include "fs_store.h"
 
+#include <nlohmann/json.hpp>
+
 #include "sys/unique_fd.h"
 
 #include <dirent.h>
@@ -282,6 +284,69 @@ Status FsDropInStore::setReloadPending(bool pending) {
   if (pending)
     return writeFileAtomic(stateDir_, "reload-pending", "", 0600);
   return removeFileDurably(stateDir_, "reload-pending");
+}
+
+namespace {
+constexpr const char* kGoodPolicy = "last-good-policy.json";
+constexpr int kGoodPolicyFormat = 1;
+}  // namespace
+
+std::optional<GoodPolicy> FsDropInStore::loadGoodPolicy(Status& st) {
+  st = Status::success();
+  Status rs;
+  // 16 policy files of up to 1 MiB each, and two drop-ins.
+  auto text = readFileNoFollow(stateDir_, kGoodPolicy, rs, std::size_t{20} << 20);
+  std::string why;
+  if (!rs.ok) {
+    why = rs.error;
+  } else if (!text) {
+    return std::nullopt;
+  } else {
+    try {
+      const auto j = nlohmann::json::parse(*text);
+      if (j.at("format").get<int>() != kGoodPolicyFormat)
+        throw std::runtime_error("unknown format " + j.at("format").dump());
+      GoodPolicy g;
+      g.digest = j.at("digest").get<std::string>();
+      g.since_usec = j.at("since_usec").get<std::int64_t>();
+      for (const auto& f : j.at("files"))
+        g.files.emplace_back(f.at("path").get<std::string>(), f.at("text").get<std::string>());
+      g.sshd = j.at("sshd_drop_in").get<std::string>();
+      g.client = j.at("client_drop_in").get<std::string>();
+      return g;
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+  }
+  // Set aside, never fatal: the drop-ins on disk stay as they are.
+  const std::string aside = std::string(kGoodPolicy) + ".corrupt";
+  const bool moved = ::renameat(AT_FDCWD, (stateDir_ + "/" + kGoodPolicy).c_str(), AT_FDCWD,
+                                (stateDir_ + "/" + aside).c_str()) == 0;
+  st = Status::failure("the last good policy \"" + stateDir_ + "/" + kGoodPolicy +
+                       "\" cannot be read (" + why + ")" +
+                       (moved ? "; set aside as \"" + aside + "\"" : "") +
+                       "; the installed drop-ins stay, and the next valid policy replaces it");
+  return std::nullopt;
+}
+
+Status FsDropInStore::saveGoodPolicy(const GoodPolicy& p) {
+  std::error_code ec;
+  std::filesystem::create_directories(stateDir_, ec);
+  if (ec)
+    return Status::failure("cannot create state directory: \"" + stateDir_ + "\": " + ec.message());
+  nlohmann::json j;
+  j["format"] = kGoodPolicyFormat;
+  j["digest"] = p.digest;
+  j["since_usec"] = p.since_usec;
+  j["files"] = nlohmann::json::array();
+  for (const auto& [path, text] : p.files)
+    j["files"].push_back({{"path", path}, {"text", text}});
+  j["sshd_drop_in"] = p.sshd;
+  j["client_drop_in"] = p.client;
+  // Invalid UTF-8 in a policy file (a comment) must not make the record unwritable.
+  return writeFileAtomic(stateDir_, kGoodPolicy,
+                         j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                         0600);
 }
 
 int FsDropInStore::cleanStaleTemps() {

@@ -45,6 +45,8 @@ class FsDropInStore : public DropInStore {
   Status saveLastGood(Target t, const std::optional<std::string>& bytes) override;
   bool reloadPending() override;
   Status setReloadPending(bool pending) override;
+  std::optional<GoodPolicy> loadGoodPolicy(Status& st) override;
+  Status saveGoodPolicy(const GoodPolicy& p) override;
   std::string path(Target t) const override;
 
   std::string dir(Target t) const;

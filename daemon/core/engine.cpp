@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "config_text.h"
 #include "keepalive/policy/render.h"
 
 namespace keepalive::daemon {
@@ -144,12 +145,66 @@ void Engine::verifyNow(Done<Outcome> done) {
   run(verifyTask(), std::move(done));
 }
 
+void Engine::setError(const std::string& error) {
+  state_.last_error = error;
+  state_.last_error_usec = clock_.realtimeUsec();
+}
+
+void Engine::loadGoodPolicy(Outcome& o) {
+  goodPolicyLoaded_ = true;
+  Status st;
+  auto good = store_.loadGoodPolicy(st);
+  if (!st.ok)
+    o.log.push_back({Level::kWarning, st.error});
+  if (!good)
+    return;
+  std::vector<policy::PolicyFile> files;
+  for (const auto& [path, text] : good->files)
+    files.push_back({path, text});
+  policy::Diagnostics diags;
+  policy::Policy p = policy::loadPolicy(files, diags);
+  if (diags.hasErrors()) {
+    // Kept by an older version whose schema this one no longer reads: the drop-ins on disk stay.
+    o.log.push_back({Level::kWarning, "the last good policy " + good->digest +
+                                          " kept under the state directory no longer parses, "
+                                          "ignoring it"});
+    return;
+  }
+  policy_ = std::move(p);
+  resolved_ = policy::resolve(*policy_, options_.host);
+  desired_ = Desired{good->sshd, good->client};
+  saved_ = good;
+  state_.policy_digest = good->digest;
+  state_.policy_since_usec = good->since_usec;
+  state_.policy_files.clear();
+  for (const auto& f : files)
+    state_.policy_files.push_back(f.path);
+}
+
+void Engine::saveGoodPolicy(const std::vector<policy::PolicyFile>& files, Outcome& o) {
+  GoodPolicy g;
+  g.digest = state_.policy_digest;
+  g.since_usec = state_.policy_since_usec;
+  for (const auto& f : files)
+    g.files.emplace_back(f.path, f.text);
+  g.sshd = desired_->sshd;
+  g.client = desired_->client;
+  if (saved_ && *saved_ == g)
+    return;  // an unchanged policy re-applied (start, SIGHUP, the periodic reconcile)
+  saved_ = g;
+  if (Status s = store_.saveGoodPolicy(g); !s)
+    o.log.push_back({Level::kWarning, s.error + "; a restart with an invalid policy will not "
+                                                "know the policy in force, ignoring"});
+}
+
 Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
                                 policy::Diagnostics readDiags, std::string trigger) {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
   ++state_.generation;
   state_.last_apply_usec = clock_.realtimeUsec();
+  if (!goodPolicyLoaded_)
+    loadGoodPolicy(o);
   policy::Diagnostics diags = std::move(readDiags);
   policy::Policy p;
   if (!diags.hasErrors())
@@ -166,18 +221,23 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
         first = d.str();
         break;
       }
-    policyError_ = true;
-    policyErrorReason_ =
+    policyInvalid_ = true;
+    policyInvalidReason_ =
         "policy rejected (" + std::to_string(diags.errorCount()) + " error" +
         (diags.errorCount() == 1 ? "" : "s") + ", first: " + first + "); " +
         (desired_ ? "the last good policy " + state_.policy_digest + " stays in force"
                   : "nothing was changed");
-    state_.last_error = first;
+    setError(first);
     state_.last_apply_result = o.result = ApplyResult::kPolicyError;
     o.log.push_back({Level::kError, "policy rejected (" + trigger +
                                         "): " + std::to_string(diags.errorCount()) + " error(s); " +
                                         (desired_ ? "the last good policy stays in force"
                                                   : "nothing was changed")});
+    // The policy in force is still checked against what sshd serves.
+    if (resolved_) {
+      const policy::Resolved r = *resolved_;
+      co_await verify(r, o);
+    }
     settle();
     co_return o;
   }
@@ -186,12 +246,22 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
   const std::string digest = policy::policyDigest(p);
   Desired want{policy::renderSshd(r, digest), policy::renderClient(r, digest)};
   step(o, "parse");
+  if (brokenByOthers_) {
+    // Another writer broke sshd's configuration: install nothing new until it is whole again.
+    const bool whole = co_await testTree(o);
+    if (!whole) {
+      o.result = ApplyResult::kUnchanged;
+      o.log.push_back(
+          {Level::kWarning, "policy " + digest + " (" + trigger + ") waits: " + brokenReason_});
+      state_.last_apply_result = o.result;
+      settle();
+      co_return o;
+    }
+  }
+  policyInvalid_ = false;
   co_await install(want, r, o);
-  policyError_ = false;
   if (o.result != ApplyResult::kRolledBack) {
-    // Only a successful apply ends a rollback: restoring the policy in force (reconcile) does
-    // not apply the newer one that was rolled back.
-    rolledBack_ = false;
+    const bool changed = state_.policy_digest != digest || !desired_;
     policy_ = std::move(p);
     resolved_ = policy::resolve(*policy_, options_.host);
     desired_ = want;
@@ -199,8 +269,12 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
     for (const auto& f : files)
       state_.policy_files.push_back(f.path);
     state_.policy_digest = digest;
+    if (changed || state_.policy_since_usec == 0)
+      state_.policy_since_usec = clock_.realtimeUsec();
+    saveGoodPolicy(files, o);
     o.log.push_back({Level::kInfo, "policy " + digest + " (" + trigger +
                                        "): " + toString(o.result) + " in " + o.timing()});
+    co_await reloadIfStale(o);
   }
   state_.last_apply_result = o.result;
   settle();
@@ -210,9 +284,21 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
 Task<Outcome> Engine::reconcileTask(std::string trigger) {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
+  if (!goodPolicyLoaded_)
+    loadGoodPolicy(o);
   if (!desired_ || !resolved_) {
     o.result = ApplyResult::kUnchanged;
+    settle();
     co_return o;
+  }
+  const bool wasBroken = brokenByOthers_;
+  if (brokenByOthers_) {
+    const bool whole = co_await testTree(o);
+    if (!whole) {
+      o.result = ApplyResult::kUnchanged;
+      settle();
+      co_return o;
+    }
   }
   co_await install(*desired_, *resolved_, o);
   if (o.wrote && o.result != ApplyResult::kRolledBack) {
@@ -221,6 +307,9 @@ Task<Outcome> Engine::reconcileTask(std::string trigger) {
     o.log.push_back({Level::kNotice,
                      "drop-ins restored to policy " + state_.policy_digest + " (" + trigger + ")"});
   }
+  if (o.result != ApplyResult::kRolledBack)
+    co_await reloadIfStale(o);
+  o.tree_repaired = wasBroken && !brokenByOthers_;
   settle();
   co_return o;
 }
@@ -229,8 +318,10 @@ Task<Outcome> Engine::verifyTask() {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
   o.result = ApplyResult::kUnchanged;
-  if (!resolved_)
+  if (!resolved_) {
+    settle();
     co_return o;
+  }
   const policy::Resolved r = *resolved_;
   co_await verify(r, o);
   settle();
@@ -239,6 +330,10 @@ Task<Outcome> Engine::verifyTask() {
 
 void Engine::setDegraded(const std::string& reason) {
   degradedReason_ = reason;
+  settle();
+}
+
+void Engine::unitChanged() {
   settle();
 }
 
@@ -252,6 +347,38 @@ bool Engine::dropInsAsDesired() {
       return false;
   }
   return true;
+}
+
+Task<bool> Engine::testTree(Outcome& o) {
+  CheckResult t = co_await sshdTest();
+  step(o, "sshd -t");
+  co_return noteTree(t, o);
+}
+
+bool Engine::noteTree(const CheckResult& t, Outcome& o) {
+  if (t.ok) {
+    if (brokenByOthers_)
+      o.log.push_back({Level::kNotice, "sshd -t accepts the sshd configuration again"});
+    brokenByOthers_ = false;
+    brokenReason_.clear();
+    return true;
+  }
+  const ConfigErrorLocation at = locateConfigError(t.message);
+  std::string why = t.timed_out ? std::string("sshd -t did not answer in time")
+                                : "sshd -t rejects the sshd configuration: " +
+                                      (at.message.empty() ? firstLines(t.message) : at.message);
+  if (!at.file.empty() && at.file == store_.path(Target::kSshd)) {
+    // Our drop-in as accepted earlier, rejected now: an sshd upgrade that dropped a keyword.
+    why += " (our drop-in, accepted before: has sshd changed?)";
+  }
+  why += "; keepalive-policy installs nothing and does not reload sshd until it is fixed";
+  if (!brokenByOthers_ || brokenReason_ != why) {
+    o.log.push_back({Level::kCritical, why});
+    setError(why);
+  }
+  brokenByOthers_ = true;
+  brokenReason_ = why;
+  return false;
 }
 
 Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
@@ -302,17 +429,18 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
   pendingAtStart_ = store_.reloadPending();
   if (pendingAtStart_ && !sshdNeedsReload) {
     sshdNeedsReload = true;
-    o.log.push_back({Level::kNotice,
-                     "a reload of sshd was left pending by an interrupted run: "
-                     "reloading now"});
+    o.log.push_back({Level::kNotice, reloadRefused_
+                                         ? "retrying the reload of sshd the unit refused"
+                                         : "a reload of sshd was left pending by an interrupted "
+                                           "run: reloading now"});
   }
   if (sshdNeedsReload && !pendingAtStart_) {
     if (Status s = store_.setReloadPending(true); !s) {
       o.log.push_back({Level::kError, s.error + "; nothing was changed"});
-      rollbackReason_ = "cannot record the pending reload: " + s.error;
-      rolledBack_ = true;
+      policyInvalid_ = true;
+      policyInvalidReason_ = "cannot record the pending reload: " + s.error;
       ++state_.rollbacks_total;
-      state_.last_error = s.error;
+      setError(s.error);
       o.result = ApplyResult::kRolledBack;
       co_return;
     }
@@ -320,10 +448,10 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
   for (const auto& c : changes) {
     if (Status s = store_.saveLastGood(c.target, c.before); !s) {
       o.log.push_back({Level::kError, s.error + "; nothing was changed"});
-      rollbackReason_ = "cannot keep a last-known-good copy: " + s.error;
-      rolledBack_ = true;
+      policyInvalid_ = true;
+      policyInvalidReason_ = "cannot keep a last-known-good copy: " + s.error;
       ++state_.rollbacks_total;
-      state_.last_error = s.error;
+      setError(s.error);
       o.result = ApplyResult::kRolledBack;
       co_return;
     }
@@ -353,15 +481,31 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
   if (!changes.empty())
     step(o, "write");
 
-  if (sshdChanged || sshdNeedsReload) {
+  // sshd -t over the whole tree, whether or not our drop-in changed: "ok" needs it.
+  {
     CheckResult t = co_await sshdTest();
     if (!t.ok) {
-      std::string why =
-          std::string(t.timed_out ? "sshd -t timed out" : "sshd -t rejected the configuration") +
-          (t.message.empty() ? "" : ": " + firstLines(t.message));
-      co_await rollback(done, false, std::move(why), o);
-      co_return;
+      if (!sshdChanged && !includeAdded) {
+        // Our drop-in is as sshd accepted it before: the break is someone else's.
+        noteTree(t, o);
+        if (!done.empty()) {
+          std::string why = brokenReason_;
+          co_await rollback(done, false, std::move(why), o);
+          policyInvalid_ = false;  // the client's change was not the cause
+        } else {
+          o.result = ApplyResult::kUnchanged;
+        }
+        co_return;
+      } else {
+        std::string why =
+            std::string(t.timed_out ? "sshd -t timed out" : "sshd -t rejected the configuration") +
+            (t.message.empty() ? "" : ": " + firstLines(t.message));
+        co_await rollback(done, false, std::move(why), o);
+        co_return;
+      }
     }
+    brokenByOthers_ = false;
+    brokenReason_.clear();
     step(o, "sshd -t");
   }
   std::optional<Dump> serverDumped, clientDumped;
@@ -383,8 +527,26 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
     o.log.push_back({Level::kInfo, "only comments changed in \"" + store_.path(Target::kSshd) +
                                        "\": no reload needed"});
   if (sshdNeedsReload) {
+    reloadInFlight_ = true;
+    settle();
     ReloadOutcome ro = co_await reloadSshd();
+    reloadInFlight_ = false;
     if (ro.attempted && !ro.ok) {
+      const UnitState u = services_.unitState();
+      if (u.activity == UnitState::Activity::kActive) {
+        // The unit refused the reload and sshd still runs: sshd -t accepted the files, so they
+        // stay installed (a start reads them); the running sshd serves the values it had.
+        reloadRefused_ = true;
+        reloadRefusedReason_ = "reload of " + services_.unit() + " failed (" + ro.detail +
+                               "): the running sshd still serves its previous values; retried "
+                               "at the next reconcile (or run: systemctl reload " +
+                               services_.unit() + ")";
+        setError("reload of " + services_.unit() + " failed: " + ro.detail);
+        o.log.push_back({Level::kError, reloadRefusedReason_});
+        o.result = changes.empty() ? ApplyResult::kUnchanged : ApplyResult::kApplied;
+        co_await verify(r, o, serverDumped, clientDumped, true);
+        co_return;
+      }
       // The job may have half-happened: reload the restored configuration as well.
       std::string why = "reload of " + services_.unit() + " failed: " + ro.detail;
       co_await rollback(done, true, std::move(why), o);
@@ -420,22 +582,20 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
       }
       step(o, "probe");
       store_.setReloadPending(false);
-    } else if (!ro.detail.empty()) {
-      o.log.push_back({Level::kDebug, ro.detail});
+      state_.last_reload_usec = clock_.realtimeUsec();
+      served_.reset();  // taken from the verification below: sshd read every file just now
     }
+    reloadRefused_ = false;
   }
 
   o.result = changes.empty() ? ApplyResult::kUnchanged : ApplyResult::kApplied;
-  co_await verify(r, o, serverDumped, clientDumped);
+  co_await verify(r, o, serverDumped, clientDumped, true);
   step(o, "verify");
 }
 
 Task<void> Engine::rollback(std::vector<Change> changes, bool reloaded, std::string why,
                             Outcome& o) {
   o.result = ApplyResult::kRolledBack;
-  rolledBack_ = true;
-  rollbackReason_ = why;
-  state_.last_error = why;
   ++state_.rollbacks_total;
   o.log.push_back({Level::kError, why + "; rolling back"});
   bool restored = true;
@@ -449,6 +609,12 @@ Task<void> Engine::rollback(std::vector<Change> changes, bool reloaded, std::str
   }
   bool sshdTouched = std::any_of(changes.begin(), changes.end(),
                                  [](const Change& c) { return c.target == Target::kSshd; });
+  // Ours unless sshd -t fails without our change too.
+  policyInvalid_ = true;
+  policyInvalidReason_ =
+      why + (desired_ ? "; the last good policy " + state_.policy_digest + " stays in force"
+                      : "; nothing is installed");
+  setError(why);
   if (!sshdTouched)
     co_return;
   if (!reloaded && restored && !pendingAtStart_)
@@ -456,19 +622,22 @@ Task<void> Engine::rollback(std::vector<Change> changes, bool reloaded, std::str
   CheckResult t = co_await sshdTest();
   if (!t.ok) {
     // Not ours to fix: another file breaks sshd. Reloading now would take the listener down.
-    const std::string again = firstLines(t.message);
-    rollbackReason_ = why +
-                      (why.find(again) != std::string::npos
-                           ? "; sshd -t fails the same way without our change"
-                           : "; without our change sshd -t fails too (" + again + ")") +
-                      ": the sshd configuration is broken outside keepalive-policy, not reloading";
-    o.log.push_back({Level::kCritical, rollbackReason_});
+    policyInvalid_ = false;
+    const ConfigErrorLocation at = locateConfigError(t.message);
+    brokenByOthers_ = true;
+    brokenReason_ = "sshd -t rejects the sshd configuration without our change too: " +
+                    (at.message.empty() ? firstLines(t.message) : at.message) +
+                    "; keepalive-policy installs nothing and does not reload sshd until it is "
+                    "fixed";
+    setError(brokenReason_);
+    o.log.push_back({Level::kCritical, brokenReason_});
     co_return;
   }
   if (reloaded && restored) {
     ReloadOutcome ro = co_await reloadSshd();
     if (ro.ok) {
       ++state_.reloads_total;
+      state_.last_reload_usec = clock_.realtimeUsec();
       store_.setReloadPending(false);
     }
     if (ro.attempted && !ro.ok)
@@ -476,94 +645,249 @@ Task<void> Engine::rollback(std::vector<Change> changes, bool reloaded, std::str
   }
 }
 
-Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDumped,
-                          std::optional<Dump> clientDumped) {
-  std::vector<Shadowing> found;
-  auto check = [&](Target t, const ConfigScan& scan, const Dump& dump,
-                   std::vector<EffectiveValue>& eff) {
-    eff.clear();
-    const std::string target = t == Target::kSshd ? "sshd" : "ssh";
-    const std::string mine = store_.path(t);
-    if (!scan.status) {
-      o.log.push_back({Level::kWarning, "cannot read the " + target +
-                                            " configuration to check it: " + scan.status.error});
-    }
-    if (!dump.status) {
-      o.log.push_back({Level::kWarning, target + " dump failed: " + dump.status.error});
-      return;
-    }
-    const bool included =
-        std::find(scan.files_read.begin(), scan.files_read.end(), mine) != scan.files_read.end();
-    const auto want = ours(r, t);
-    if (!included && scan.status && !want.empty()) {
-      found.push_back(
-          {target, "Include", "", "", scan.files_read.empty() ? "" : scan.files_read[0], 0, ""});
-    }
-    for (const auto& [kw, value] : want) {
-      const std::string key = lower(kw);
-      const std::string effective = dump.first(key);
-      const ConfigLine* first = nullptr;
-      const ConfigLine* mineLine = nullptr;
-      for (const auto& l : scan.lines) {
-        if (l.keyword != key)
-          continue;
-        if (l.file == mine && !mineLine)
-          mineLine = &l;
+void Engine::classify(Target t, const ConfigScan& scan, const Dump& dump,
+                      const std::vector<std::pair<std::string, std::string>>& want,
+                      std::vector<EffectiveValue>& eff, std::vector<Shadowing>& found, Outcome& o) {
+  eff.clear();
+  const std::string target = t == Target::kSshd ? "sshd" : "ssh";
+  const std::string mine = store_.path(t);
+  if (!scan.status) {
+    o.log.push_back({Level::kWarning, "cannot read the " + target +
+                                          " configuration to check it: " + scan.status.error});
+  }
+  if (!dump.status) {
+    o.log.push_back({Level::kWarning, target + " dump failed: " + dump.status.error});
+    return;
+  }
+  const bool included =
+      std::find(scan.files_read.begin(), scan.files_read.end(), mine) != scan.files_read.end();
+  if (!included && scan.status && !want.empty()) {
+    Shadowing s{target, "Include", "", "", scan.files_read.empty() ? "" : scan.files_read[0],
+                0,      ""};
+    s.effect = LineEffect::kNotIncluded;
+    found.push_back(s);
+  }
+  for (const auto& [kw, value] : want) {
+    const std::string key = lower(kw);
+    const std::string effective = dump.first(key);
+    const ConfigLine* first = nullptr;
+    bool afterOurs = false;
+    for (const auto& l : scan.lines) {
+      if (l.keyword != key)
+        continue;
+      if (l.file == mine) {
+        afterOurs = true;
         if (l.condition.empty() && !first)
           first = &l;
-        // A conditional block overrides for the connections it matches, wherever it stands.
-        if (!l.condition.empty() && l.file != mine && lower(l.value) != lower(value))
-          found.push_back({target, kw, value, l.value, l.file, l.line, l.condition});
-      }
-      std::string source = "default";
-      if (first)
-        source = first->file + ":" + std::to_string(first->line);
-      eff.push_back({key, effective, source});
-      if (lower(effective) == lower(value))
         continue;
-      if (first && first->file != mine)
-        found.push_back({target, kw, value, effective, first->file, first->line, ""});
-      else if (included)
-        found.push_back({target, kw, value, effective, mineLine ? mineLine->file : mine,
-                         mineLine ? mineLine->line : 0, "not in effect"});
+      }
+      // ssh's "Host *" applies to every host: a plain line for our purpose.
+      const bool conditional =
+          !l.condition.empty() && !(t == Target::kClient && lower(l.condition) == "host *");
+      const bool same = lower(l.value) == lower(value);
+      Shadowing s{target, l.keyword_as_written, value, l.value, l.file, l.line, l.condition};
+      if (conditional && t == Target::kSshd) {
+        // sshd evaluates every Match block for each connection, wherever it stands, and its
+        // values replace the top-level ones for the connections it matches.
+        if (same)
+          continue;
+        s.effect = LineEffect::kOverrides;
+      } else if (afterOurs || (first && first->file == mine)) {
+        // ssh and sshd keep the first value they read: after ours, a line has no effect (and for
+        // ssh a Host block after ours neither).
+        s.effect = LineEffect::kIneffective;
+      } else if (conditional) {
+        if (same)
+          continue;
+        s.effect = LineEffect::kOverrides;  // ssh: a Host or Match block read before ours
+      } else {
+        if (!first)
+          first = &l;
+        if (same)
+          continue;  // before ours, but the same value: ours would say the same
+        s.effect = LineEffect::kShadows;
+      }
+      found.push_back(s);
     }
-  };
+    std::string source = "default";
+    if (first)
+      source = first->file + ":" + std::to_string(first->line);
+    eff.push_back({key, effective, source});
+    if (lower(effective) == lower(value))
+      continue;
+    const bool explained = std::any_of(found.begin(), found.end(), [&](const Shadowing& s) {
+      return s.target == target && lower(s.keyword) == key && s.wins();
+    });
+    if (!explained && included) {
+      Shadowing s{target, kw, value, effective, mine, 0, ""};
+      s.effect = LineEffect::kNotInEffect;
+      found.push_back(s);
+    }
+  }
+}
+
+Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDumped,
+                          std::optional<Dump> clientDumped, bool testedTree) {
+  if (!testedTree)
+    co_await testTree(o);
   if (!serverDumped)
     serverDumped = co_await serverDump();
   if (serverDumped->status)
     lastServerDump_ = serverDumped;
   if (!clientDumped)
     clientDumped = co_await clientDump();
-  check(Target::kSshd, sshd_.scanServer(), *serverDumped, state_.effective_server);
-  check(Target::kClient, sshd_.scanClient(), *clientDumped, state_.effective_client);
+  std::vector<Shadowing> found;
+  const ConfigScan serverScan = sshd_.scanServer();
+  const auto wantServer = ours(r, Target::kSshd);
+  classify(Target::kSshd, serverScan, *serverDumped, wantServer, state_.effective_server, found, o);
+  classify(Target::kClient, sshd_.scanClient(), *clientDumped, ours(r, Target::kClient),
+           state_.effective_client, found, o);
   if (found != state_.shadowed) {
     for (const auto& s : found)
-      o.log.push_back({Level::kWarning, s.describe()});
+      o.log.push_back({s.wins() ? Level::kWarning : Level::kNotice, s.describe()});
     if (found.empty() && !state_.shadowed.empty())
       o.log.push_back({Level::kNotice, "no file shadows the policy any more"});
   }
   state_.shadowed = std::move(found);
+
+  // Does the running sshd serve what the files say? It does when it read them after their last
+  // change (systemd's time of its start or last reload, or our own reload just now); otherwise
+  // sshd -T (the files) must still show the keepalive values it served then.
+  stale_ = staleDiffers_ = false;
+  staleReason_.clear();
+  if (!serverDumped->status)
+    co_return;
+  std::vector<std::pair<std::string, std::string>> now;
+  for (const auto& [kw, value] : wantServer) {
+    const std::string key = lower(kw);
+    now.emplace_back(key, serverDumped->first(key));
+  }
+  const UnitState u = services_.unitState();
+  if (u.activity != UnitState::Activity::kActive)
+    co_return;  // stopped, starting or unknown: the state says so; nothing runs to compare
+  const std::int64_t readAt = std::max(u.read_config_usec, state_.last_reload_usec);
+  if (readAt == 0)
+    co_return;
+  if (readAt >= serverScan.newest_change_usec) {
+    served_ = now;
+    co_return;
+  }
+  if (served_ && *served_ == now)
+    co_return;  // files changed since, but not in a keepalive value sshd serves
+  stale_ = true;
+  staleDiffers_ = served_.has_value();
+  std::string diff;
+  if (served_) {
+    for (std::size_t i = 0; i < now.size() && i < served_->size(); ++i)
+      if ((*served_)[i] != now[i])
+        diff += (diff.empty() ? "" : ", ") + now[i].first + " " + (*served_)[i].second + " -> " +
+                now[i].second;
+  }
+  staleReason_ = "sshd's configuration changed after the running sshd last read it (" +
+                 (served_ ? diff : std::string("what it serves is not known")) + ")";
+}
+
+Task<void> Engine::reloadIfStale(Outcome& o) {
+  if (!stale_ || brokenByOthers_ || policyInvalid_)
+    co_return;
+  const UnitState u = services_.unitState();
+  if (u.activity != UnitState::Activity::kActive || services_.unit().empty())
+    co_return;
+  o.log.push_back({Level::kNotice, staleReason_ + ": reloading " + services_.unit() +
+                                       " so that it serves the files"});
+  reloadInFlight_ = true;
+  settle();
+  ReloadOutcome ro = co_await reloadSshd();
+  reloadInFlight_ = false;
+  if (!ro.ok) {
+    if (ro.attempted) {
+      reloadRefused_ = true;
+      reloadRefusedReason_ = "reload of " + services_.unit() + " failed (" + ro.detail + ")";
+      setError(reloadRefusedReason_);
+      o.log.push_back({Level::kError, reloadRefusedReason_});
+    }
+    co_return;
+  }
+  ++state_.reloads_total;
+  o.reloaded = true;
+  state_.last_reload_usec = clock_.realtimeUsec();
+  reloadRefused_ = false;
+  served_.reset();
+  o.log.push_back({Level::kInfo, "reloaded " + services_.unit() + " (" + ro.detail + ")"});
+  const policy::Resolved r = *resolved_;
+  co_await verify(r, o);
 }
 
 void Engine::settle() {
-  if (policyError_) {
-    state_.kind = StateKind::kPolicyError;
-    state_.reason = policyErrorReason_;
-  } else if (rolledBack_) {
-    state_.kind = StateKind::kRolledBack;
-    state_.reason = rollbackReason_;
-  } else if (!state_.shadowed.empty()) {
-    state_.kind = StateKind::kShadowed;
-    state_.reason = state_.shadowed.front().describe();
-    if (state_.shadowed.size() > 1)
-      state_.reason += " (and " + std::to_string(state_.shadowed.size() - 1) + " more)";
+  const UnitState u = services_.unitState();
+  state_.unit = u;
+  StateKind kind = StateKind::kOk;
+  std::string reason;
+  const bool pending = reloadInFlight_ || reloadRefused_ || stale_ ||
+                       (u.activity == UnitState::Activity::kActive && store_.reloadPending()) ||
+                       u.activity == UnitState::Activity::kReloading ||
+                       u.activity == UnitState::Activity::kActivating;
+  const bool stopped =
+      (u.activity == UnitState::Activity::kInactive || u.activity == UnitState::Activity::kFailed ||
+       u.activity == UnitState::Activity::kDeactivating) &&
+      !u.socket_listening;
+  const std::size_t wins = static_cast<std::size_t>(std::count_if(
+      state_.shadowed.begin(), state_.shadowed.end(), [](const Shadowing& s) { return s.wins(); }));
+  if (brokenByOthers_) {
+    kind = StateKind::kSshdConfigBroken;
+    reason = brokenReason_;
+  } else if (policyInvalid_) {
+    kind = StateKind::kPolicyInvalid;
+    reason = policyInvalidReason_;
+  } else if (!desired_) {
+    kind = state_.generation == 0 ? StateKind::kStarting : StateKind::kOk;
+    reason = "no policy applied";
+  } else if (pending) {
+    kind = StateKind::kPendingReload;
+    if (reloadInFlight_ || u.activity == UnitState::Activity::kReloading)
+      reason = "a reload of " + u.unit + " is under way";
+    else if (u.activity == UnitState::Activity::kActivating)
+      reason = u.unit + " is starting";
+    else if (reloadRefused_)
+      reason = reloadRefusedReason_;
+    else if (stale_)
+      reason = staleReason_ + (staleDiffers_ ? ": a reload is due"
+                                             : ": whether it serves the policy is not known until "
+                                               "it is reloaded (systemctl reload " +
+                                                   u.unit + ")");
+    else
+      reason = "a reload of " + u.unit + " is pending";
+  } else if (stopped) {
+    kind = StateKind::kSshdStopped;
+    reason = u.unit + " is " + u.detail + ": policy " + state_.policy_digest +
+             " is installed and accepted by sshd -t; sshd reads it when it starts";
+  } else if (wins > 0) {
+    kind = StateKind::kShadowed;
+    for (const auto& s : state_.shadowed)
+      if (s.wins()) {
+        reason = s.describe();
+        break;
+      }
+    if (wins > 1)
+      reason += " (and " + std::to_string(wins - 1) + " more)";
   } else if (!degradedReason_.empty()) {
-    state_.kind = StateKind::kDegraded;
-    state_.reason = degradedReason_;
+    kind = StateKind::kDegraded;
+    reason = degradedReason_;
   } else {
-    state_.kind = StateKind::kOk;
-    state_.reason = desired_ ? "policy " + state_.policy_digest + " in force" : "no policy applied";
+    kind = StateKind::kOk;
+    reason = "policy " + state_.policy_digest + " in force";
+    if (u.activity != UnitState::Activity::kActive && u.socket_listening)
+      reason += "; socket-activated: sshd reads the policy when it next starts (" + u.socket +
+                " listening)";
+    else if (u.activity == UnitState::Activity::kUnknown)
+      reason +=
+          "; sshd's unit is not known, so whether the running sshd read the files is not "
+          "checked";
   }
+  if (kind != state_.kind || state_.since_usec == 0)
+    state_.since_usec = clock_.realtimeUsec();
+  state_.kind = kind;
+  state_.reason = reason;
 }
 
 }  // namespace keepalive::daemon

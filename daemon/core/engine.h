@@ -29,6 +29,9 @@ struct Outcome {
   bool wrote = false;                // a drop-in was written
   std::vector<std::string> written;  // the paths written, in order (Drift names them)
   bool reloaded = false;             // sshd was reloaded
+  // The sshd configuration was broken by another writer and is whole again: a policy held back
+  // meanwhile can be applied now.
+  bool tree_repaired = false;
   std::vector<LogEvent> log;
   // How long each step took, in order: parse, write, sshd -t, ssh -G, reload, probe, verify.
   std::vector<std::pair<std::string, std::int64_t>> steps_usec;
@@ -65,6 +68,9 @@ class Engine {
   // The users' side reports it cannot watch every home (inotify's watch limit): the state is
   // degraded with this reason until it is cleared with "".
   void setDegraded(const std::string& reason);
+  // systemd reported a change of sshd's units: the state is decided again from what is known
+  // (a started sshd is judged by the next verification; the daemon runs one).
+  void unitChanged();
 
   const State& state() const { return state_; }
   // The policy in force as resolved for this host; nullopt until one was applied.
@@ -90,8 +96,21 @@ class Engine {
   Task<void> install(Desired want, policy::Resolved r, Outcome& o);
   Task<void> rollback(std::vector<Change> changes, bool reloaded, std::string why, Outcome& o);
   // serverDump/clientDump: taken during this transaction after the last change, or nullopt.
+  // testedTree: sshd -t accepted the tree in this transaction after its last change.
   Task<void> verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDump = {},
-                    std::optional<Dump> clientDump = {});
+                    std::optional<Dump> clientDump = {}, bool testedTree = false);
+  // sshd -t over the whole tree, our drop-in unchanged: records whether another writer broke it.
+  Task<bool> testTree(Outcome& o);
+  bool noteTree(const CheckResult& t, Outcome& o);  // records what an sshd -t said
+  // Someone else's change altered a keepalive value sshd serves: reload (through systemd, as for
+  // our own changes), sshd -t having accepted the tree.
+  Task<void> reloadIfStale(Outcome& o);
+  void classify(Target t, const ConfigScan& scan, const Dump& dump,
+                const std::vector<std::pair<std::string, std::string>>& want,
+                std::vector<EffectiveValue>& eff, std::vector<Shadowing>& found, Outcome& o);
+  void loadGoodPolicy(Outcome& o);
+  void saveGoodPolicy(const std::vector<policy::PolicyFile>& files, Outcome& o);
+  void setError(const std::string& error);
   void settle();
   void step(Outcome& o, const char* name);
 
@@ -116,13 +135,27 @@ class Engine {
   std::optional<policy::Policy> policy_;  // in force
   std::optional<policy::Resolved> resolved_;
   std::optional<Desired> desired_;
-  bool policyError_ = false;
-  bool rolledBack_ = false;
+  bool policyInvalid_ = false;   // the newest policy (or what it renders) was rejected
+  bool brokenByOthers_ = false;  // sshd -t fails with our drop-ins as they were accepted
+  std::string brokenReason_;
+  bool reloadRefused_ = false;  // installed, but the unit refused the reload
+  std::string reloadRefusedReason_;
+  bool reloadInFlight_ = false;
+  bool goodPolicyLoaded_ = false;
+  std::optional<GoodPolicy> saved_;  // as kept by the store
+  // sshd's keepalive values (sshd -T) when the running sshd was known to have read every file:
+  // after our reload, or when systemd's time of its last start or reload is newer than the
+  // newest file. A later sshd -T that differs means the running sshd serves something else.
+  std::optional<std::vector<std::pair<std::string, std::string>>> served_;
+  // The running sshd has not read the newest files, and what they say differs from served_ (or
+  // served_ is unknown): stale_differs_ tells which.
+  bool stale_ = false;
+  bool staleDiffers_ = false;
+  std::string staleReason_;
   bool pendingAtStart_ = false;  // a reload was pending when this transaction began
   std::int64_t stepStart_ = 0;
   std::optional<Dump> lastServerDump_;  // from the last verify: sshd's listen addresses
-  std::string rollbackReason_;
-  std::string policyErrorReason_;
+  std::string policyInvalidReason_;
   std::string degradedReason_;
 
   bool busy_ = false;

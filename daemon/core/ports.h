@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "task.h"
+#include "unit_state.h"
 
 namespace keepalive::daemon {
 
@@ -23,6 +24,17 @@ struct Status {
 
 enum class Target { kSshd, kClient };
 const char* toString(Target t);
+
+// The last good policy, kept across restarts: its files' text, digest, the drop-ins it rendered
+// and when it took effect. A daemon started with an invalid policy keeps it in force.
+struct GoodPolicy {
+  std::string digest;
+  std::int64_t since_usec = 0;                             // CLOCK_REALTIME
+  std::vector<std::pair<std::string, std::string>> files;  // path, text, in merge order
+  std::string sshd;
+  std::string client;
+  friend bool operator==(const GoodPolicy&, const GoodPolicy&) = default;
+};
 
 // Our two drop-ins, written atomically (temp file beside the target, mode set before rename,
 // fsync, rename, fsync of the directory), and the last-known-good copies kept outside the
@@ -41,6 +53,10 @@ class DropInStore {
   // finds it at start and reloads, instead of trusting bytes sshd never read.
   virtual bool reloadPending() = 0;
   virtual Status setReloadPending(bool pending) = 0;
+  // nullopt when none was kept. A record that cannot be read is set aside: st says so (a
+  // warning, never fatal) and nullopt is returned.
+  virtual std::optional<GoodPolicy> loadGoodPolicy(Status& st) = 0;
+  virtual Status saveGoodPolicy(const GoodPolicy& p) = 0;
   virtual std::string path(Target t) const = 0;
 };
 
@@ -71,31 +87,6 @@ struct CheckResult {
   bool timed_out = false;
   std::string message;  // stderr of the check, trimmed
 };
-
-// What systemd says about sshd's units, kept current from the units' PropertiesChanged signals.
-struct UnitState {
-  enum class Activity {
-    kUnknown,
-    kActive,
-    kReloading,
-    kActivating,
-    kDeactivating,
-    kInactive,
-    kFailed
-  };
-  Activity activity = Activity::kUnknown;  // of the service; kUnknown: no systemd to ask
-  std::string unit;                        // "ssh.service"; "" when none is known
-  std::string socket;                      // a socket unit that starts sshd ("ssh.socket"), or ""
-  bool socket_listening = false;           // that socket unit is active (listening)
-  std::uint32_t main_pid = 0;
-  // CLOCK_REALTIME microseconds when the running sshd last read its configuration: the later of
-  // its main process's start (ExecMainStartTimestamp) and the end of its last reload (the
-  // unit's StateChangeTimestamp on its way back from "reloading" to "active"); 0 = unknown.
-  std::int64_t read_config_usec = 0;
-  std::string detail;  // "active (running)", "inactive (dead)", ... as systemctl says it
-  friend bool operator==(const UnitState&, const UnitState&) = default;
-};
-const char* toString(UnitState::Activity a);
 
 // `sshd -T` or `ssh -G` output: keyword (lower case) and value, in the order printed.
 struct Dump {

@@ -10,14 +10,34 @@ const char* toString(StateKind k) {
       return "starting";
     case StateKind::kOk:
       return "ok";
-    case StateKind::kDegraded:
-      return "degraded";
+    case StateKind::kPendingReload:
+      return "pending-reload";
+    case StateKind::kSshdStopped:
+      return "sshd-stopped";
+    case StateKind::kSshdConfigBroken:
+      return "sshd-config-broken";
     case StateKind::kShadowed:
       return "shadowed";
-    case StateKind::kPolicyError:
-      return "policy-error";
-    case StateKind::kRolledBack:
-      return "rolled-back";
+    case StateKind::kPolicyInvalid:
+      return "policy-invalid";
+    case StateKind::kDegraded:
+      return "degraded";
+  }
+  return "?";
+}
+
+const char* toString(LineEffect e) {
+  switch (e) {
+    case LineEffect::kShadows:
+      return "shadows";
+    case LineEffect::kOverrides:
+      return "overrides";
+    case LineEffect::kIneffective:
+      return "ineffective";
+    case LineEffect::kNotIncluded:
+      return "not-included";
+    case LineEffect::kNotInEffect:
+      return "not-in-effect";
   }
   return "?";
 }
@@ -47,16 +67,26 @@ const char* toString(Target t) {
 }
 
 std::string Shadowing::describe() const {
-  if (keyword == "Include")
-    return "\"" + file + "\" does not include our " + target + " drop-in: add 'Include " +
-           (target == "sshd" ? "/etc/ssh/sshd_config.d/*.conf" : "/etc/ssh/ssh_config.d/*.conf") +
-           "' at its top" + (target == "sshd" ? " (or set server.ensure_include: true)" : "");
-  std::string where = "\"" + file + "\"" + (line > 0 ? ":" + std::to_string(line) : "");
-  if (condition == "not in effect")
-    return target + " " + keyword + " is " + theirs + ", not our " + ours + " from " + where;
-  if (!condition.empty())
-    return where + " sets " + keyword + " " + theirs + " for connections matching '" + condition +
-           "', overriding our " + ours;
+  const std::string where = "\"" + file + "\"" + (line > 0 ? ":" + std::to_string(line) : "");
+  switch (effect) {
+    case LineEffect::kNotIncluded:
+      return "\"" + file + "\" does not include our " + target + " drop-in: add 'Include " +
+             (target == "sshd" ? "/etc/ssh/sshd_config.d/*.conf" : "/etc/ssh/ssh_config.d/*.conf") +
+             "' at its top" + (target == "sshd" ? " (or set server.ensure_include: true)" : "");
+    case LineEffect::kNotInEffect:
+      return target + " " + keyword + " is " + theirs + ", not our " + ours + " from " + where;
+    case LineEffect::kOverrides:
+      return where + " sets " + keyword + " " + theirs + " for connections matching '" + condition +
+             "', overriding our " + ours;
+    case LineEffect::kIneffective:
+      return where + " sets " + keyword + " " + theirs +
+             (condition.empty() ? "" : " (in '" + condition + "')") +
+             " after our drop-in: " + target +
+             " keeps the first value it reads, so this line has no effect (ours, " + ours +
+             ", is in force)";
+    case LineEffect::kShadows:
+      break;
+  }
   return where + " sets " + keyword + " " + theirs + " before our drop-in is read, shadowing our " +
          ours + " (" + target + " keeps the first value it reads)";
 }

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "unit_state.h"
+
 namespace keepalive::daemon {
 
 // How the last policy transaction ended. kNone: none ran yet (the property's "").
@@ -21,7 +23,27 @@ const char* toString(ApplyResult r);
 // The policy in force afterwards is the one the transaction wanted (applied, unchanged, restored).
 bool succeeded(ApplyResult r);
 
-enum class StateKind { kStarting, kOk, kDegraded, kShadowed, kPolicyError, kRolledBack };
+// What the evidence says, most serious first where several hold (docs/daemon.md, "States"):
+//   ok                  the policy is installed, sshd -t accepts the whole tree, sshd -T and ssh -G
+//                       show our values, and the running sshd read its files after their last
+//                       change (or sshd starts per connection from a listening socket);
+//   pending-reload      installed, but the running sshd has not read it (a reload in flight, or
+//                       one the unit refused);
+//   sshd-stopped        installed and accepted; the unit is inactive and no socket starts it;
+//   sshd-config-broken  sshd -t fails for a reason that is not ours: nothing new is installed;
+//   shadowed            a value in force is not ours (another file and line wins);
+//   policy-invalid      the policy (or what it renders) is rejected: the last good one stays;
+//   degraded            users' coverage is incomplete.
+enum class StateKind {
+  kStarting,
+  kOk,
+  kPendingReload,
+  kSshdStopped,
+  kSshdConfigBroken,
+  kShadowed,
+  kPolicyInvalid,
+  kDegraded
+};
 const char* toString(StateKind k);
 
 // One effective sshd or ssh setting and where it comes from.
@@ -32,8 +54,17 @@ struct EffectiveValue {
   friend bool operator==(const EffectiveValue&, const EffectiveValue&) = default;
 };
 
-// Another file wins over ours for a keyword (sshd keeps the first value it reads; a Match block
-// overrides for the connections it matches).
+// What a line of another file that sets a directive we manage does to our value.
+enum class LineEffect {
+  kShadows,      // it wins everywhere: read before our drop-in (sshd and ssh keep the first value)
+  kOverrides,    // it wins for some connections: a Match (or Host) block
+  kIneffective,  // it comes after ours and is never used: a scanner reading it is misled
+  kNotIncluded,  // the main file does not include our drop-in at all
+  kNotInEffect   // the effective value is not ours, and no line explains why
+};
+const char* toString(LineEffect e);
+
+// A line (or a missing Include) that sets a directive we manage, and its effect on ours.
 struct Shadowing {
   std::string target;   // "sshd" or "ssh"
   std::string keyword;  // as written in the config, e.g. "ClientAliveInterval"
@@ -42,13 +73,18 @@ struct Shadowing {
   std::string file;
   int line = 0;
   std::string condition;  // "Match User backup" when only some connections are affected
+  LineEffect effect = LineEffect::kShadows;
+  // Whether it makes a value in force not ours (the state "shadowed"); ineffective lines only
+  // mislead readers.
+  bool wins() const { return effect != LineEffect::kIneffective; }
   std::string describe() const;
   friend bool operator==(const Shadowing&, const Shadowing&) = default;
 };
 
 struct State {
   StateKind kind = StateKind::kStarting;
-  std::string reason;  // one line a person can read: why the state is what it is
+  std::string reason;           // one line a person can read: why the state is what it is
+  std::int64_t since_usec = 0;  // CLOCK_REALTIME: when kind last changed
 
   std::vector<std::string> policy_files;
   std::string policy_digest;         // of the policy in force
@@ -56,12 +92,16 @@ struct State {
   std::int64_t last_apply_usec = 0;  // CLOCK_REALTIME
   ApplyResult last_apply_result = ApplyResult::kNone;
   std::string last_error;
+  std::int64_t last_error_usec = 0;    // CLOCK_REALTIME; 0 = none
+  std::int64_t policy_since_usec = 0;  // when the policy in force took effect; 0 = none
+  std::int64_t last_reload_usec = 0;   // when we last reloaded sshd; 0 = not since start
 
   std::string sshd_unit;
+  UnitState unit;  // as systemd said it at the last settle
   std::vector<std::string> drop_ins;
   std::vector<EffectiveValue> effective_server;
   std::vector<EffectiveValue> effective_client;
-  std::vector<Shadowing> shadowed;
+  std::vector<Shadowing> shadowed;  // every line of another file that sets what we manage
 
   std::uint64_t writes_total = 0;
   std::uint64_t reloads_total = 0;

@@ -49,9 +49,13 @@ const StatusProperty kProperties[] = {
   {"Version", "s", getField<&DaemonStatus::version>, setField<&DaemonStatus::version>,
    "keepalive-policyd's version.", true},
   {"State", "s", getState, setState,
-   "starting | ok | degraded | shadowed | policy-error | rolled-back."},
+   "starting | ok | pending-reload | sshd-stopped | sshd-config-broken | shadowed | "
+   "policy-invalid | degraded (docs/daemon.md, States)."},
   {"StateReason", "s", getField<&DaemonStatus::state_reason>, setField<&DaemonStatus::state_reason>,
    "Why the state is what it is, in one line. Names no user (counts only)."},
+  {"StateSince", "t", getField<&DaemonStatus::state_since_usec>,
+   setField<&DaemonStatus::state_since_usec>,
+   "When the state last changed, in microseconds since the epoch; 0 = unknown."},
   {"PolicyFiles", "as", getField<&DaemonStatus::policy_files>, setField<&DaemonStatus::policy_files>,
    "The files of the policy in force, in merge order."},
   {"PolicyDigest", "s", getField<&DaemonStatus::policy_digest>, setField<&DaemonStatus::policy_digest>,
@@ -65,8 +69,24 @@ const StatusProperty kProperties[] = {
    "applied | unchanged | restored | policy-error | rolled-back; empty = none yet."},
   {"LastError", "s", getField<&DaemonStatus::last_error>, setField<&DaemonStatus::last_error>,
    "The last error of a policy transaction, as context: object: reason; empty = none."},
+  {"LastErrorTime", "t", getField<&DaemonStatus::last_error_usec>,
+   setField<&DaemonStatus::last_error_usec>,
+   "When LastError happened, in microseconds since the epoch; 0 = none."},
+  {"PolicySince", "t", getField<&DaemonStatus::policy_since_usec>,
+   setField<&DaemonStatus::policy_since_usec>,
+   "When the policy in force took effect (kept across restarts); 0 = none."},
+  {"LastReloadTime", "t", getField<&DaemonStatus::last_reload_usec>,
+   setField<&DaemonStatus::last_reload_usec>,
+   "When keepalive-policyd last reloaded sshd; 0 = not since it started."},
   {"SshdUnit", "s", getField<&DaemonStatus::sshd_unit>, setField<&DaemonStatus::sshd_unit>,
    "The systemd unit reloaded for sshd; empty when reloads are off."},
+  {"SshdState", "s", getField<&DaemonStatus::sshd_state>, setField<&DaemonStatus::sshd_state>,
+   "The sshd unit's state as systemd reports it, e.g. active (running); empty = unknown."},
+  {"SshdSocket", "s", getField<&DaemonStatus::sshd_socket>, setField<&DaemonStatus::sshd_socket>,
+   "The socket unit that starts sshd and whether it listens, e.g. ssh.socket (listening)."},
+  {"SshdReadConfigTime", "t", getField<&DaemonStatus::sshd_read_config_usec>,
+   setField<&DaemonStatus::sshd_read_config_usec>,
+   "When the running sshd last read its configuration (its start or last reload); 0 = unknown."},
   {"DropIns", "as", getField<&DaemonStatus::drop_ins>, setField<&DaemonStatus::drop_ins>,
    "The drop-ins the daemon installs."},
   {"EffectiveServer", "a{s(ss)}", getField<&DaemonStatus::effective_server>,
@@ -77,6 +97,11 @@ const StatusProperty kProperties[] = {
    "ssh's effective keepalive settings (ssh -G): keyword -> (value, source)."},
   {"Shadowed", "as", getField<&DaemonStatus::shadowed>, setField<&DaemonStatus::shadowed>,
    "Settings another file wins over ours for, each naming that file and line."},
+  {"ConfigLines", "a(ssssssus)", getField<&DaemonStatus::config_lines>,
+   setField<&DaemonStatus::config_lines>,
+   "Every line of sshd's and ssh's configuration that sets a directive we manage: (target, "
+   "effect shadows|overrides|ineffective|not-included|not-in-effect, keyword, value, ours, "
+   "file, line, condition)."},
   {"UsersCovered", "u", getField<&DaemonStatus::users_covered>, setField<&DaemonStatus::users_covered>,
    "Users whose ~/.ssh/config the policy covers.", false,
    "keepalive_policy_users_covered", "gauge", "Users whose ~/.ssh/config the policy covers."},
@@ -150,6 +175,31 @@ std::optional<ApplyResult> applyResultFromString(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<LineEffect> lineEffectFromString(std::string_view s) {
+  for (auto e : {LineEffect::kShadows, LineEffect::kOverrides, LineEffect::kIneffective,
+                 LineEffect::kNotIncluded, LineEffect::kNotInEffect})
+    if (s == toString(e))
+      return e;
+  return std::nullopt;
+}
+
+ConfigLineRow toRow(const Shadowing& s) {
+  return {s.target,
+          toString(s.effect),
+          s.keyword,
+          s.theirs,
+          s.ours,
+          s.file,
+          static_cast<std::uint32_t>(s.line > 0 ? s.line : 0),
+          s.condition};
+}
+
+Shadowing fromRow(const ConfigLineRow& r) {
+  Shadowing s{r.target, r.keyword, r.ours, r.value, r.file, static_cast<int>(r.line), r.condition};
+  s.effect = lineEffectFromString(r.effect).value_or(LineEffect::kShadows);
+  return s;
+}
+
 std::optional<StateKind> stateKindFromString(std::string_view s) {
   for (auto k : kAllStates)
     if (s == toString(k))
@@ -158,7 +208,7 @@ std::optional<StateKind> stateKindFromString(std::string_view s) {
 }
 
 const char* signatureOf(const PropertyValue& v) {
-  static const char* const kSignatures[] = {"s", "t", "u", "as", "a{s(ss)}"};
+  static const char* const kSignatures[] = {"s", "t", "u", "as", "a{s(ss)}", "a(ssssssus)"};
   static_assert(std::variant_size_v<PropertyValue> == std::size(kSignatures));
   return kSignatures[v.index()];
 }
@@ -199,6 +249,14 @@ std::string showText(const PropertyValue& v, std::string (*each)(std::string_vie
                                  for (const auto& [k, e] : m)
                                    out += (out.empty() ? "" : ", ") + str(k) + "=" + str(e.value) +
                                           " (" + str(e.source) + ")";
+                                 return out;
+                               },
+                               [&](const ConfigLineRows& rows) {
+                                 std::string out;
+                                 for (const auto& r : rows)
+                                   out += (out.empty() ? "" : ", ") + str(r.effect) + " " +
+                                          str(r.file) + ":" + std::to_string(r.line) + " " +
+                                          str(r.keyword) + " " + str(r.value);
                                  return out;
                                }},
                     v);

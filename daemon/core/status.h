@@ -26,9 +26,11 @@ namespace keepalive::daemon {
 // string an edge received.
 std::optional<ApplyResult> applyResultFromString(std::string_view s);
 std::optional<StateKind> stateKindFromString(std::string_view s);
-inline constexpr StateKind kAllStates[] = {StateKind::kStarting,    StateKind::kOk,
-                                           StateKind::kDegraded,    StateKind::kShadowed,
-                                           StateKind::kPolicyError, StateKind::kRolledBack};
+inline constexpr StateKind kAllStates[] = {StateKind::kStarting,         StateKind::kOk,
+                                           StateKind::kPendingReload,    StateKind::kSshdStopped,
+                                           StateKind::kSshdConfigBroken, StateKind::kShadowed,
+                                           StateKind::kPolicyInvalid,    StateKind::kDegraded};
+std::optional<LineEffect> lineEffectFromString(std::string_view s);
 
 // One effective sshd or ssh setting and the FILE:LINE (or "sshd default") it comes from.
 struct EffectiveSetting {
@@ -38,21 +40,46 @@ struct EffectiveSetting {
 };
 using EffectiveSettings = std::map<std::string, EffectiveSetting>;  // keyword, lower case
 
+// A line of sshd's or ssh's configuration that sets a directive we manage, and its effect
+// (Shadowing, as the bus carries it: a(ssssssus)).
+struct ConfigLineRow {
+  std::string target;  // sshd | ssh
+  std::string effect;  // shadows | overrides | ineffective | not-included | not-in-effect
+  std::string keyword;
+  std::string value;  // theirs
+  std::string ours;
+  std::string file;
+  std::uint32_t line = 0;
+  std::string condition;
+  friend bool operator==(const ConfigLineRow&, const ConfigLineRow&) = default;
+};
+using ConfigLineRows = std::vector<ConfigLineRow>;
+ConfigLineRow toRow(const Shadowing& s);
+Shadowing fromRow(const ConfigLineRow& r);
+
 struct DaemonStatus {
   StateKind state = StateKind::kStarting;
   std::string state_reason;
-  std::string version;  // constant for a running daemon
+  std::uint64_t state_since_usec = 0;  // CLOCK_REALTIME; 0 = unknown
+  std::string version;                 // constant for a running daemon
   std::vector<std::string> policy_files;
   std::string policy_digest;
   std::uint64_t generation = 0;
   std::uint64_t last_apply_usec = 0;  // CLOCK_REALTIME; 0 = never
   ApplyResult last_apply_result = ApplyResult::kNone;
   std::string last_error;
+  std::uint64_t last_error_usec = 0;
+  std::uint64_t policy_since_usec = 0;  // when the policy in force took effect
+  std::uint64_t last_reload_usec = 0;   // when keepalive-policyd last reloaded sshd
   std::string sshd_unit;
+  std::string sshd_state;                   // "active (running)", "inactive (dead)"; "" = unknown
+  std::string sshd_socket;                  // "ssh.socket (listening)"; "" = none
+  std::uint64_t sshd_read_config_usec = 0;  // when the running sshd last read its files
   std::vector<std::string> drop_ins;
   EffectiveSettings effective_server;  // sshd -T spelling
   EffectiveSettings effective_client;  // ssh -G spelling
-  std::vector<std::string> shadowed;   // Shadowing::describe() lines
+  std::vector<std::string> shadowed;   // Shadowing::describe() of the lines that win over ours
+  ConfigLineRows config_lines;         // every line that sets what we manage, with its effect
   std::uint32_t users_covered = 0;
   std::uint32_t users_noncompliant = 0;
   std::uint32_t users_unwatched = 0;
@@ -67,9 +94,10 @@ struct DaemonStatus {
   friend bool operator==(const DaemonStatus&, const DaemonStatus&) = default;
 };
 
-// A property's value, one alternative per D-Bus type the interface uses: s, t, u, as, a{s(ss)}.
+// A property's value, one alternative per D-Bus type the interface uses: s, t, u, as, a{s(ss)},
+// a(ssssssus).
 using PropertyValue = std::variant<std::string, std::uint64_t, std::uint32_t,
-                                   std::vector<std::string>, EffectiveSettings>;
+                                   std::vector<std::string>, EffectiveSettings, ConfigLineRows>;
 // The D-Bus signature of the alternative v holds.
 const char* signatureOf(const PropertyValue& v);
 

@@ -39,6 +39,12 @@ DaemonStatus busSafe(const DaemonStatus& s) {
   o.effective_server = safeMap(s.effective_server);
   o.effective_client = safeMap(s.effective_client);
   o.shadowed = safeList(s.shadowed);
+  o.sshd_state = busSafe(s.sshd_state);
+  o.sshd_socket = busSafe(s.sshd_socket);
+  for (auto& r : o.config_lines)
+    for (std::string* f :
+         {&r.target, &r.effect, &r.keyword, &r.value, &r.ours, &r.file, &r.condition})
+      *f = busSafe(std::move(*f));
   return o;
 }
 

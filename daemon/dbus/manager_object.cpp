@@ -20,6 +20,14 @@ void put(sdbus::Message& m, const PropertyValue& v) {
           for (const auto& [k, e] : x)
             out.emplace(k, sdbus::Struct<std::string, std::string>(e.value, e.source));
           m << out;
+        } else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, ConfigLineRows>) {
+          std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string,
+                                    std::string, std::uint32_t, std::string>>
+              out;
+          for (const auto& r : x)
+            out.emplace_back(r.target, r.effect, r.keyword, r.value, r.ours, r.file, r.line,
+                             r.condition);
+          m << out;
         } else {
           m << x;
         }

@@ -302,7 +302,7 @@ int runDriver(int argc, char** argv) {
       ++s.reloads_total;
     if (s.last_apply_result == ApplyResult::kRolledBack) {
       ++s.rollbacks_total;
-      s.state = StateKind::kRolledBack;
+      s.state = StateKind::kPolicyInvalid;
       s.last_error = "sshd -t: scripted rejection";
     }
     d.svc->publish(s);

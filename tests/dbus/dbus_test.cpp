@@ -50,7 +50,7 @@ TEST_CASE("status --json holds every property with the daemon's values") {
   INFO(r.out);
   const Json j = parseJson(r.out);
   REQUIRE(j.is_object());
-  CHECK(j.size() == 22);
+  CHECK(j.size() == 30);
   CHECK(j.at("State").get<std::string>() == "ok");
   CHECK(j.at("StateReason").get<std::string>() == "policy sha256:0123abcd in force");
   CHECK(j.at("Version").get<std::string>() == "9.9.9-test");
@@ -161,9 +161,10 @@ TEST_CASE("show prints every property, -p picks some and --value drops the names
   Driver driver(bus);
   auto all = ctl(bus, {"show"});
   REQUIRE(all.exitCode == 0);
-  CHECK(lineCount(all.out) == 22);
-  CHECK_THAT(all.out, StartsWith("DropIns=/etc/ssh/sshd_config.d/00-keepalive-policy.conf "
-                                 "/etc/ssh/ssh_config.d/00-keepalive-policy.conf\n"));
+  CHECK(lineCount(all.out) == 30);
+  CHECK_THAT(all.out,
+             StartsWith("ConfigLines=\nDropIns=/etc/ssh/sshd_config.d/00-keepalive-policy.conf "
+                        "/etc/ssh/ssh_config.d/00-keepalive-policy.conf\n"));
   const std::vector<std::pair<std::string, std::string>> expected = {
       {"State", "ok"},
       {"StateReason", "policy sha256:0123abcd in force"},
@@ -492,7 +493,7 @@ TEST_CASE("reload exits 1 when the new policy is not in force") {
   auto r = ctl(bus, {"reload"});
   CHECK(r.exitCode == 1);
   CHECK_THAT(r.out, Contains("generation 2: rolled-back (the last good policy stays in force"));
-  CHECK(show(bus, "State") == "rolled-back\n");
+  CHECK(show(bus, "State") == "policy-invalid\n");
   CHECK(show(bus, "RollbacksTotal") == "1\n");
 }
 

@@ -143,7 +143,7 @@ void expectStillA(const DaemonProcess& d, const Root& r, const Installed& a) {
 // The shim's probe: the daemon stops itself right after it logs the rollback, so that the files
 // are seen as the daemon left them when it said "rolled back", before it handles any later event
 // (such as inotify's news of its own writes, which would let a drift repair hide a bad rollback).
-const char* kFreezeAtRollback = "KEEPALIVE_FAULT_STOP_ON_LOG=state rolled-back:";
+const char* kFreezeAtRollback = "KEEPALIVE_FAULT_STOP_ON_LOG=state policy-invalid:";
 
 // Waits until the daemon stopped itself at the rollback (kFreezeAtRollback), checks that A is in
 // place at that moment, and lets it go on.

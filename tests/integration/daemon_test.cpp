@@ -199,7 +199,7 @@ TEST_CASE("daemon: an invalid policy changes nothing and says where the problem 
   const std::string before = r.read(r.sshdDropIn());
   replaceByRename(r.policy(),
                   "version: 1\nserver: {client_alive_interval: 5m}\nnetwork: {idle_timeout: 5m}\n");
-  CHECK(d.waitForLog("state policy-error:"));
+  CHECK(d.waitForLog("state policy-invalid:"));
   CHECK_THAT(
       d.log(),
       Catch::Contains(r.policy() + ":2:33: error: server.client_alive_interval 5m is not below"));
@@ -217,8 +217,9 @@ TEST_CASE("daemon: another admin's broken drop-in blocks our change and is never
   const std::string before = r.read(r.sshdDropIn());
   writeFile(r.dir / "etc/ssh/sshd_config.d/50-broken.conf", "NoSuchOption yes\n");
   replaceByRename(r.policy(), kPolicyB);
-  CHECK(d.waitForLog("state rolled-back:"));
-  CHECK_THAT(d.log(), Catch::Contains("broken outside keepalive-policy, not reloading"));
+  CHECK(d.waitForLog("state sshd-config-broken:"));
+  CHECK_THAT(d.log(), Catch::Contains("without our change too"));
+  CHECK_THAT(d.log(), Catch::Contains("installs nothing and does not reload sshd"));
   CHECK_THAT(d.log(), Catch::Contains("50-broken.conf"));
   // sshd ends its messages with "\r\n": none of it reaches the state reason or the log.
   CHECK(d.log().find('\r') == std::string::npos);
@@ -266,7 +267,7 @@ TEST_CASE("daemon: a policy directory created after start is picked up") {
   Root r;
   fs::remove_all(r.dir / "etc/keepalive-policy");
   DaemonProcess d(r.dir.path());
-  REQUIRE(d.waitForLog("state policy-error:"));
+  REQUIRE(d.waitForLog("state policy-invalid:"));
   CHECK_THAT(d.log(), Catch::Contains("no policy"));
   CHECK_FALSE(fs::exists(r.sshdDropIn()));
   makeDirs(r.dir / "etc/keepalive-policy");

@@ -99,6 +99,6 @@ TEST_CASE("escape: sshd's messages quote a config line with escapes and a megaby
                   "version: 1\nserver: {client_alive_interval: 3m}\nusers: {action: enforce, "
                   "min_uid: 41000}\n");
   REQUIRE(d.waitForLog("50-broken.conf"));
-  REQUIRE(d.waitForLog("state rolled-back:"));
+  REQUIRE(d.waitForLog("state sshd-config-broken:"));
   checkLog(d.log());
 }

@@ -410,7 +410,7 @@ TEST_CASE("metrics: promtool check metrics passes on the written file") {
   MetricsWriter w(options(t.path()), clock);
   auto in = input();
   in.version = "1.0 \"beta\" \\ \n\xff";  // every escape, and a byte that is not UTF-8
-  for (const auto state : {StateKind::kStarting, StateKind::kRolledBack}) {
+  for (const auto state : {StateKind::kStarting, StateKind::kPolicyInvalid}) {
     in.state = state;
     clock.advance(std::chrono::seconds(2));
     w.update(in);

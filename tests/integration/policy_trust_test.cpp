@@ -72,7 +72,7 @@ void moveInto(const std::string& from, const std::string& to) {
 void requireRefused(const DaemonProcess& d, const TrustRoot& r, const std::string& before,
                     const std::string& file, const std::string& reason) {
   INFO(d.log());
-  CHECK(d.waitForLog("state policy-error: policy rejected (1 error, first: " + file +
+  CHECK(d.waitForLog("state policy-invalid: policy rejected (1 error, first: " + file +
                      ": error: " + reason));
   CHECK_THAT(d.log(), Catch::Contains("the last good policy stays in force"));
   // The refusal is logged after the read: the drop-in was never touched for the refused state.

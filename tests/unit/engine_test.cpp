@@ -44,6 +44,16 @@ struct FakeStore : DropInStore {
     lastGood[t] = b;
     return Status::success();
   }
+  std::optional<GoodPolicy> good;
+  bool goodCorrupt = false;
+  std::optional<GoodPolicy> loadGoodPolicy(Status& st) override {
+    st = goodCorrupt ? Status::failure("cannot be read; set aside") : Status::success();
+    return goodCorrupt ? std::nullopt : good;
+  }
+  Status saveGoodPolicy(const GoodPolicy& g) override {
+    good = g;
+    return Status::success();
+  }
   bool pending = false;
   bool reloadPending() override { return pending; }
   Status setReloadPending(bool p) override {
@@ -263,7 +273,7 @@ TEST_CASE("engine: an invalid policy changes nothing and keeps the last good one
   CHECK(r.store.writes == 2);
   CHECK(r.services.reloads == 1);
   const State& s = r.engine.state();
-  CHECK(s.kind == StateKind::kPolicyError);
+  CHECK(s.kind == StateKind::kPolicyInvalid);
   CHECK_THAT(s.reason, Catch::Contains("policy.yaml:2:10: error: unknown key"));
   CHECK_THAT(s.reason, Catch::Contains("stays in force"));
   CHECK_THAT(s.last_error, Catch::Contains("did you mean 'client_alive_interval'"));
@@ -292,7 +302,8 @@ TEST_CASE("engine: sshd -t rejecting the candidate restores the old drop-in with
   CHECK(r.services.reloads == 1);
   CHECK(r.store.lastGood[Target::kSshd] == before);
   const State& s = r.engine.state();
-  CHECK(s.kind == StateKind::kRolledBack);
+  CHECK(s.kind == StateKind::kPolicyInvalid);
+  CHECK_THAT(s.reason, Catch::Contains("the last good policy sha256:"));
   CHECK(s.rollbacks_total == 1);
   CHECK_THAT(s.reason, Catch::Contains("sshd -t rejected the configuration"));
   CHECK_THAT(s.reason, Catch::Contains("Bad configuration option"));
@@ -313,15 +324,61 @@ TEST_CASE("engine: a configuration broken by another file is reported and never 
   auto o = r.apply(kPolicy2);
   CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.services.reloads == 1);
-  CHECK_THAT(r.engine.state().reason, Catch::Contains("broken outside keepalive-policy"));
+  CHECK(r.engine.state().kind == StateKind::kSshdConfigBroken);
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("without our change too"));
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("/etc/ssh/sshd_config line 3"));
   CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 120\n"));
+  // Known broken: the next push installs nothing at all, not even for a moment.
+  const int writes = r.store.writes;
+  r.apply(kPolicy2);
+  CHECK(r.store.writes == writes);
+  CHECK(r.engine.state().kind == StateKind::kSshdConfigBroken);
+  // Fixed by its writer: a reconcile sees it and says the held-back policy can go in.
+  r.sshd.brokenElsewhere = false;
+  auto fixed = reconcileNow(r.engine, "sshd_config changed");
+  CHECK(fixed.tree_repaired);
+  r.apply(kPolicy2);
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 60\n"));
 }
 
-TEST_CASE("engine: a failed reload rolls back and reloads the restored configuration") {
+TEST_CASE("engine: a tree broken while our drop-in is unchanged is someone else's, not ours") {
+  Rig r;
+  r.apply(kPolicy);
+  const int writes = r.store.writes;
+  r.sshd.brokenElsewhere = true;
+  reconcileNow(r.engine, "sshd_config changed");
+  CHECK(r.engine.state().kind == StateKind::kSshdConfigBroken);
+  CHECK(r.store.writes == writes);
+  CHECK(r.services.reloads == 1);
+  CHECK(r.engine.state().last_error_usec > 0);
+}
+
+TEST_CASE("engine: a reload the unit refuses keeps the accepted drop-ins, pending-reload") {
+  Rig r;
+  r.apply(kPolicy);
+  r.services.fail = true;
+  auto o = r.apply(kPolicy2);
+  CHECK(o.result == ApplyResult::kApplied);
+  CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 60\n"));
+  CHECK(r.services.reloads == 2);
+  CHECK(r.engine.state().kind == StateKind::kPendingReload);
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("reload of ssh.service failed"));
+  CHECK(r.store.pending);
+  // Retried by the next run, which clears it once the unit takes the reload.
+  r.services.fail = false;
+  reconcileNow(r.engine, "periodic reconcile");
+  CHECK(r.services.reloads == 3);
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  CHECK_FALSE(r.store.pending);
+}
+
+TEST_CASE("engine: a failed reload that leaves the unit not active rolls back") {
   Rig r;
   r.apply(kPolicy);
   const std::string before = r.sshdFile();
   r.services.fail = true;
+  r.services.unit_state.activity = UnitState::Activity::kFailed;
   auto o = r.apply(kPolicy2);
   CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.sshdFile() == before);
@@ -568,14 +625,14 @@ TEST_CASE("engine: a client drop-in whose directives did not change skips ssh -G
 TEST_CASE("engine: a rolled-back policy stays visible after a drift repair") {
   Rig r;
   r.apply(kPolicy);
-  r.services.fail = true;
+  r.probe.fail = true;
   r.apply(kPolicy2);
-  REQUIRE(r.engine.state().kind == StateKind::kRolledBack);
-  r.services.fail = false;
+  REQUIRE(r.engine.state().kind == StateKind::kPolicyInvalid);
+  r.probe.fail = false;
   r.store.files[Target::kClient].reset();
   reconcileNow(r.engine, "drift");
   CHECK(r.store.files[Target::kClient].has_value());
-  CHECK(r.engine.state().kind == StateKind::kRolledBack);
+  CHECK(r.engine.state().kind == StateKind::kPolicyInvalid);
   r.apply(kPolicy2);  // the retry of the periodic reconcile
   CHECK(r.engine.state().kind == StateKind::kOk);
   CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 60\n"));
@@ -617,6 +674,7 @@ TEST_CASE("engine: a transaction waits for sshd -t and the reload without holdin
   CHECK(engine.state().kind == StateKind::kStarting);  // readable meanwhile, and not "ok" yet
   CHECK_THROWS_AS(engine.verifyNow([](Outcome) {}), std::logic_error);  // one at a time
   auto t = std::move(sshd.heldTests[0]);
+  sshd.heldTests.clear();
   t(sshd.testNow());
   // Accepted: now the reload job is what it waits for.
   CHECK_FALSE(out);
@@ -632,6 +690,12 @@ TEST_CASE("engine: a transaction waits for sshd -t and the reload without holdin
   engine.apply({{"p.yaml", kPolicy}}, {}, "t", [&](Outcome) {
     engine.verifyNow([&](Outcome o) { second = o.result == ApplyResult::kUnchanged; });
   });
+  // Each run checks the whole tree with sshd -t, even with nothing to write ("ok" needs it).
+  for (int i = 0; i < 4 && !second && !sshd.heldTests.empty(); ++i) {
+    auto held = std::move(sshd.heldTests.front());
+    sshd.heldTests.erase(sshd.heldTests.begin());
+    held(sshd.testNow());
+  }
   CHECK(second);
 }
 

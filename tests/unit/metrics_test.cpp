@@ -132,8 +132,9 @@ TEST_CASE("metrics: every metric of the issue is present with its value") {
 
 // The state is an enum: a state this build does not know cannot reach the file.
 TEST_CASE("metrics: the state is one-hot over every state") {
-  const std::vector<std::string> states = {"starting", "ok",           "degraded",
-                                           "shadowed", "policy-error", "rolled-back"};
+  const std::vector<std::string> states = {
+      "starting",           "ok",       "pending-reload", "sshd-stopped",
+      "sshd-config-broken", "shadowed", "policy-invalid", "degraded"};
   for (const auto& current : states) {
     auto in = sample();
     in.state = *keepalive::daemon::stateKindFromString(current);
