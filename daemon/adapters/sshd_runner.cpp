@@ -102,24 +102,47 @@ std::string SshdRunner::clientConfigPath() const {
   return io::underRoot(o_.root, "/etc/ssh/ssh_config");
 }
 
+void SshdRunner::runSshd(std::vector<std::string> argv, Done<ProcessResult> done) {
+  auto first = [this, argv, done = std::move(done)](ProcessResult r) mutable {
+    const std::string dir = r.exit_code == 0 ? "" : missingPrivsepDir(r.err);
+    if (dir.empty())
+      return done(std::move(r));
+    // sshd checks the directory only as root and only after the whole configuration was read
+    // (sshd.c, main): everything else it had to say was said. Check again where it exists.
+    children_.run(
+        argv, o_.timeout, std::nullopt,
+        [done = std::move(done), first = std::move(r)](ProcessResult again) mutable {
+          if (!again.spawn_error.empty()) {
+            // No private mount namespace for us (no CAP_SYS_ADMIN, a seccomp filter): say
+            // what sshd said, and why it was not checked past that.
+            first.err = cleanErr(first.err) + "(checking again with a private " +
+                        "privilege separation directory failed: " + again.spawn_error + ")\n";
+            return done(std::move(first));
+          }
+          done(std::move(again));
+        },
+        dir);
+  };
+  children_.run(argv, o_.timeout, std::nullopt, std::move(first));
+}
+
 void SshdRunner::test(Done<CheckResult> done) {
-  children_.run({o_.sshd, "-t", "-f", mainConfigPath()}, o_.timeout, std::nullopt,
-                [done = std::move(done)](ProcessResult r) {
-                  CheckResult c;
-                  c.ok = r.exit_code == 0;
-                  c.timed_out = r.timed_out;
-                  c.message = !r.spawn_error.empty() ? r.spawn_error : cleanErr(r.err);
-                  while (!c.message.empty() && c.message.back() == '\n')
-                    c.message.pop_back();
-                  done(std::move(c));
-                });
+  runSshd({o_.sshd, "-t", "-f", mainConfigPath()}, [done = std::move(done)](ProcessResult r) {
+    CheckResult c;
+    c.ok = r.exit_code == 0;
+    c.timed_out = r.timed_out;
+    c.message = !r.spawn_error.empty() ? r.spawn_error : cleanErr(r.err);
+    while (!c.message.empty() && c.message.back() == '\n')
+      c.message.pop_back();
+    done(std::move(c));
+  });
 }
 
 void SshdRunner::serverDump(Done<Dump> done) {
   // A connection as sshd would evaluate it: Match blocks for this user apply.
   const std::string ctx = "user=" + o_.user + ",host=keepalive-policy.invalid,addr=192.0.2.1";
-  children_.run({o_.sshd, "-T", "-f", mainConfigPath(), "-C", ctx}, o_.timeout, std::nullopt,
-                [done = std::move(done)](ProcessResult r) { done(parseDump(r, "sshd -T")); });
+  runSshd({o_.sshd, "-T", "-f", mainConfigPath(), "-C", ctx},
+          [done = std::move(done)](ProcessResult r) { done(parseDump(r, "sshd -T")); });
 }
 
 void SshdRunner::clientDump(Done<Dump> done) {

@@ -33,4 +33,9 @@ struct ConfigErrorLocation {
 };
 ConfigErrorLocation locateConfigError(const std::string& message);
 
+// The directory when sshd's message says that all that is wrong is its missing privilege
+// separation directory ("Missing privilege separation directory: /run/sshd", sshd.c 9.2 line
+// 1970, fatal as its last line); "" otherwise. Only an absolute path below / is returned.
+std::string missingPrivsepDir(const std::string& message);
+
 }  // namespace keepalive::daemon
