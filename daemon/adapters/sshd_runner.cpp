@@ -39,6 +39,41 @@ Dump parseDump(const ProcessResult& r, const std::string& what) {
   return d;
 }
 
+std::int64_t ctimeUsec(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000 + st.st_ctim.tv_nsec / 1000;
+}
+
+// A file's or directory's change, into the scan's newest: the name itself (lstat: a symlink
+// pointed elsewhere) and what sshd reads through it (stat, as sshd's fopen and glob follow).
+void noteChange(const std::string& path, ConfigScan& out) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0)
+    out.newest_change_usec = std::max(out.newest_change_usec, ctimeUsec(st));
+  if (::stat(path.c_str(), &st) == 0)
+    out.newest_change_usec = std::max(out.newest_change_usec, ctimeUsec(st));
+}
+
+void noteDir(std::string dir, ConfigScan& out) {
+  if (dir.empty())
+    dir = "/";
+  if (std::find(out.dirs.begin(), out.dirs.end(), dir) != out.dirs.end())
+    return;
+  out.dirs.push_back(dir);
+  noteChange(dir, out);
+}
+
+std::string dirOf(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// The directory an Include pattern lists: its deepest component without glob characters
+// ("/etc/ssh/*/x.conf" lists /etc/ssh; a new directory there adds files).
+std::string patternDir(const std::string& pattern) {
+  const auto magic = pattern.find_first_of("*?[");
+  return dirOf(magic == std::string::npos ? pattern : pattern.substr(0, magic));
+}
+
 void scanInto(const std::string& path, const std::string& baseDir, bool hostBlocks,
               const std::string& condition, int depth, ConfigScan& out) {
   if (depth > 16) {
@@ -57,6 +92,8 @@ void scanInto(const std::string& path, const std::string& baseDir, bool hostBloc
     return;
   }
   out.files_read.push_back(path);
+  noteChange(path, out);
+  noteDir(dirOf(path), out);
   std::string cond = condition;
   for (const auto& d : parseConfigText(file.text)) {
     if (d.keyword == "match" || (hostBlocks && d.keyword == "host")) {
@@ -68,6 +105,7 @@ void scanInto(const std::string& path, const std::string& baseDir, bool hostBloc
     if (d.keyword == "include") {
       for (const auto& arg : d.arguments) {
         std::string pattern = arg.empty() || arg[0] == '/' ? arg : baseDir + "/" + arg;
+        noteDir(patternDir(pattern), out);  // even when it matches nothing yet
         glob_t g{};
         if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
           std::vector<std::string> names(g.gl_pathv, g.gl_pathv + g.gl_pathc);

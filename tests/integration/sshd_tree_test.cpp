@@ -1,0 +1,167 @@
+// The real sshd's configuration tree: what the scan reads, which directories decide it and when
+// it last changed; and sshd -t / -T through SshdRunner while sshd's stopped unit has taken
+// /run/sshd away.
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "adapters/child_runner.h"
+#include "adapters/sshd_runner.h"
+#include "test_support.h"
+
+using namespace keepalive::test;
+namespace kd = keepalive::daemon;
+
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::vector<std::string> entriesOf(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d))
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+        out.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  return out;
+}
+
+// In a child of the test in a mount namespace of its own, with an empty tmpfs over /run (as
+// after `systemctl stop ssh`: no /run/sshd): plain sshd -t fails, SshdRunner's test() and
+// serverDump() pass, and nothing was created in that /run. Returns "" or what went wrong.
+std::string privsepInPrivateRun(const SshRoot& s) {
+  int report[2];
+  if (::pipe(report) != 0)
+    return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(report[0]);
+    std::string why;
+    auto fail = [&](const std::string& w) {
+      if (why.empty())
+        why = w;
+    };
+    if (::unshare(CLONE_NEWNS) != 0 ||
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") != 0) {
+      fail(std::string("cannot set up the private /run: ") + std::strerror(errno));
+    } else {
+      auto plain = run({"/usr/sbin/sshd", "-t", "-f", s.sshdConfig()});
+      if (plain.exitCode == 0 ||
+          plain.err.find("Missing privilege separation directory: /run/sshd") == std::string::npos)
+        fail("plain sshd -t did not fail for /run/sshd: " + plain.err);
+      sigset_t chld;
+      sigemptyset(&chld);
+      sigaddset(&chld, SIGCHLD);
+      ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+      sd_event* loop = nullptr;
+      sd_event_new(&loop);
+      {
+        kd::ChildRunner children(loop);
+        kd::SshdRunnerOptions o;
+        o.root = s.root;
+        kd::SshdRunner runner(o, children);
+        std::optional<kd::CheckResult> check;
+        std::optional<kd::Dump> dump;
+        runner.test([&](kd::CheckResult c) { check = std::move(c); });
+        runner.serverDump([&](kd::Dump d) { dump = std::move(d); });
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while ((!check || !dump) && std::chrono::steady_clock::now() < deadline)
+          sd_event_run(loop, 1000000);
+        if (!check || !check->ok)
+          fail("SshdRunner::test() failed: " + (check ? check->message : "no answer"));
+        if (!dump || !dump->status.ok || dump->entries.empty())
+          fail("SshdRunner::serverDump() failed: " + (dump ? dump->status.error : "no answer"));
+      }
+      sd_event_unref(loop);
+      if (!entriesOf("/run").empty())
+        fail("something was created in /run: " + entriesOf("/run").front());
+      if (::access("/run/sshd", F_OK) == 0)
+        fail("/run/sshd exists in the test's namespace");
+    }
+    (void)!::write(report[1], why.data(), why.size());
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  std::string why;
+  char buf[4096];
+  ssize_t got;
+  while ((got = ::read(report[0], buf, sizeof buf)) > 0 || (got < 0 && errno == EINTR))
+    if (got > 0)
+      why.append(buf, static_cast<std::size_t>(got));
+  ::close(report[0]);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    why += " (the test's child did not exit cleanly)";
+  return why;
+}
+
+}  // namespace
+
+TEST_CASE("sshd tree: sshd -t and -T pass while /run/sshd is missing, creating nothing") {
+  if (!isRoot()) {
+    WARN("needs root (a mount namespace and sshd -t); skipped");
+    return;
+  }
+  TempDir tmp;
+  SshRoot s = makeSshRoot(tmp.path());
+  const bool hostHadIt = ::access("/run/sshd", F_OK) == 0;
+  const std::string why = privsepInPrivateRun(s);
+  INFO(why);
+  CHECK(why.empty());
+  CHECK((::access("/run/sshd", F_OK) == 0) == hostHadIt);
+}
+
+TEST_CASE("sshd tree: the scan names every directory that decides it, matched or not") {
+  TempDir tmp;
+  SshRoot s = makeSshRoot(tmp.path(), "Include " + tmp.path() + "/etc/ssh/extra/*.conf\n");
+  makeDirs(tmp.path() + "/etc/ssh/extra");
+  writeFile(s.sshdDropIn(), "ClientAliveInterval 30\n");
+  writeFile(tmp.path() + "/etc/ssh/sshd_config.d/50-other.conf", "ClientAliveCountMax 3\n");
+  auto scan = kd::scanConfigFile(s.sshdConfig(), tmp.path() + "/etc/ssh", false);
+  REQUIRE(scan.status.ok);
+  CHECK(contains(scan.dirs, tmp.path() + "/etc/ssh"));
+  CHECK(contains(scan.dirs, tmp.path() + "/etc/ssh/sshd_config.d"));
+  CHECK(contains(scan.dirs, tmp.path() + "/etc/ssh/extra"));  // its glob matched nothing
+  CHECK(std::count(scan.dirs.begin(), scan.dirs.end(), tmp.path() + "/etc/ssh") == 1);
+  CHECK(scan.newest_change_usec > 0);
+
+  // A file changed later: newer (ctime's clock is coarse: change again until it moves).
+  const auto before = scan.newest_change_usec;
+  const std::string other = tmp.path() + "/etc/ssh/sshd_config.d/50-other.conf";
+  mode_t mode = 0644;
+  CHECK(waitFor([&] {
+    mode = mode == 0644 ? 0640 : 0644;
+    ::chmod(other.c_str(), mode);
+    return kd::scanConfigFile(s.sshdConfig(), tmp.path() + "/etc/ssh", false).newest_change_usec >
+           before;
+  }));
+
+  // A file removed from a directory: the directory is newer, though no file read is.
+  scan = kd::scanConfigFile(s.sshdConfig(), tmp.path() + "/etc/ssh", false);
+  const auto beforeRemove = scan.newest_change_usec;
+  int n = 0;
+  CHECK(waitFor([&] {
+    const std::string f = tmp.path() + "/etc/ssh/extra/.gone-" + std::to_string(n++);
+    writeFile(f, "");
+    ::unlink(f.c_str());
+    return kd::scanConfigFile(s.sshdConfig(), tmp.path() + "/etc/ssh", false).newest_change_usec >
+           beforeRemove;
+  }));
+}
