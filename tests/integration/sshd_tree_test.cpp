@@ -165,3 +165,33 @@ TEST_CASE("sshd tree: the scan names every directory that decides it, matched or
            beforeRemove;
   }));
 }
+
+TEST_CASE("sshd tree: the daemon sees a file written in a directory that sshd_config includes") {
+  if (!isRoot()) {
+    WARN("needs root for sshd -t; skipped");
+    return;
+  }
+  TempDir tmp("keepalive-tree");
+  makeDaemonRoot(tmp.path(),
+                 "version: 1\nserver: {client_alive_interval: 2m, client_alive_count_max: 3}\n"
+                 "client: {server_alive_interval: 4m}\n");
+  // Read before our drop-in, from a directory outside sshd_config.d: no fixed watch sees it.
+  const std::string main = tmp.path() + "/etc/ssh/sshd_config";
+  const std::string extra = tmp.path() + "/etc/ssh/extra";
+  makeDirs(extra);
+  writeFile(main, "Include " + extra + "/*.conf\n" + readFile(main));
+  DaemonProcess d(tmp.path());
+  REQUIRE(d.waitForLog("state ok:"));
+
+  // Written in place.
+  const std::string shadow = extra + "/10-site.conf";
+  writeFile(shadow, "ClientAliveInterval 0\n");
+  CHECK(d.waitForLog("state shadowed: \"" + shadow + "\":1 sets ClientAliveInterval 0"));
+  // Removed: the directory's watch.
+  ::unlink(shadow.c_str());
+  CHECK(d.waitForLog("no file shadows the policy any more"));
+  // Renamed in, as Ansible writes.
+  replaceByRename(extra + "/20-site.conf", "ClientAliveCountMax 9\n");
+  CHECK(
+      d.waitForLog("state shadowed: \"" + extra + "/20-site.conf\":1 sets ClientAliveCountMax 9"));
+}
