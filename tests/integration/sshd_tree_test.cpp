@@ -18,6 +18,8 @@
 #include <optional>
 
 #include "adapters/child_runner.h"
+#include "adapters/config_watch.h"
+#include "adapters/inotify.h"
 #include "adapters/sshd_runner.h"
 #include "test_support.h"
 
@@ -194,4 +196,118 @@ TEST_CASE("sshd tree: the daemon sees a file written in a directory that sshd_co
   replaceByRename(extra + "/20-site.conf", "ClientAliveCountMax 9\n");
   CHECK(
       d.waitForLog("state shadowed: \"" + extra + "/20-site.conf\":1 sets ClientAliveCountMax 9"));
+}
+
+namespace {
+
+// ConfigWatch on a test root with its own loop; `others` of each sshConfigChanged, in order.
+struct WatchHarness {
+  sd_event* loop = nullptr;
+  std::unique_ptr<kd::Inotify> inotify;
+  std::unique_ptr<kd::ConfigWatch> watch;
+  std::vector<bool> changes;
+  explicit WatchHarness(const std::string& root) {
+    sd_event_new(&loop);
+    inotify = std::make_unique<kd::Inotify>(loop, [] {});
+    kd::ConfigWatchHandlers h;
+    h.policyChanged = [](std::chrono::milliseconds) {};
+    h.sshConfigChanged = [this](bool others) { changes.push_back(others); };
+    h.passwdChanged = [] {};
+    watch = std::make_unique<kd::ConfigWatch>(
+        *inotify, root, std::vector<std::string>{root + "/etc/ssh/sshd_config.d"},
+        "00-keepalive-policy.conf", std::chrono::milliseconds(50), std::move(h));
+  }
+  ~WatchHarness() {
+    watch.reset();
+    inotify.reset();
+    sd_event_unref(loop);
+  }
+  // Runs the loop until `n` changes were reported (false at the deadline), then takes what
+  // else is queued already.
+  bool waitChanges(std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (changes.size() < n && std::chrono::steady_clock::now() < deadline)
+      sd_event_run(loop, 100000);
+    while (sd_event_run(loop, 0) > 0) {
+    }
+    return changes.size() >= n;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sshd tree: watchTree watches the files and directories given, and only those") {
+  TempDir tmp("keepalive-tree");
+  const std::string extra = tmp.path() + "/etc/ssh/extra", other = tmp.path() + "/other";
+  const std::string outside = tmp.path() + "/outside";
+  makeDirs(tmp.path() + "/etc/ssh/sshd_config.d");
+  makeDirs(extra);
+  makeDirs(other);
+  makeDirs(outside);
+  writeFile(outside + "/target.conf", "ClientAliveInterval 5\n");
+  REQUIRE(::symlink((outside + "/target.conf").c_str(), (extra + "/link.conf").c_str()) == 0);
+  const std::string ours = tmp.path() + "/etc/ssh/sshd_config.d/00-keepalive-policy.conf";
+  writeFile(ours, "ClientAliveInterval 120\n");
+  WatchHarness h(tmp.path());
+
+  h.watch->watchTree({extra + "/link.conf", ours}, {extra, tmp.path() + "/etc/ssh/sshd_config.d"});
+  // extra and the file behind the link; the drop-in directory and our drop-in keep their
+  // fixed watch.
+  CHECK(h.watch->treeWatches() == 2);
+
+  SECTION("a file created in a watched directory") {
+    writeFile(extra + "/10-new.conf", "x\n");
+    REQUIRE(h.waitChanges(1));
+    CHECK(h.changes.front());
+  }
+  SECTION("a file behind a symlink, written in place where no directory is watched") {
+    writeFile(outside + "/target.conf", "ClientAliveInterval 0\n");
+    REQUIRE(h.waitChanges(1));
+    CHECK(h.changes.front());
+  }
+  SECTION("a mode changed") {
+    ::chmod((extra + "/link.conf").c_str(), 0600);  // the target's
+    REQUIRE(h.waitChanges(1));
+    CHECK(h.changes.front());
+  }
+  SECTION("our drop-in written in place stays ours") {
+    writeFile(ours, "ClientAliveInterval 0\n");
+    REQUIRE(h.waitChanges(1));
+    for (bool others : h.changes)
+      CHECK_FALSE(others);
+  }
+  SECTION("dot files (our temporaries; glob skips them) are not the tree's") {
+    // How many events one file written there gives (create, close, mode): the baseline.
+    writeFile(extra + "/marker1.conf", "x\n");
+    REQUIRE(h.waitChanges(1));
+    const std::size_t perFile = h.changes.size();
+    h.changes.clear();
+    writeFile(extra + "/.tmp-x", "x\n");
+    writeFile(extra + "/marker2.conf", "x\n");
+    REQUIRE(h.waitChanges(perFile));
+    CHECK(h.changes.size() == perFile);
+  }
+  SECTION("a new set replaces the old one") {
+    h.watch->watchTree({}, {other});
+    CHECK(h.watch->treeWatches() == 1);
+    writeFile(other + "/marker1.conf", "x\n");
+    REQUIRE(h.waitChanges(1));
+    const std::size_t perFile = h.changes.size();
+    h.changes.clear();
+    writeFile(extra + "/10-new.conf", "x\n");          // watched no more
+    writeFile(outside + "/target.conf", "changed\n");  // nor this
+    writeFile(other + "/marker2.conf", "x\n");
+    REQUIRE(h.waitChanges(perFile));
+    CHECK(h.changes.size() == perFile);
+  }
+  SECTION("a directory replaced is watched again on the next call") {
+    REQUIRE(::rename(extra.c_str(), (extra + ".old").c_str()) == 0);
+    makeDirs(extra);
+    REQUIRE(h.waitChanges(1));  // the old one moved away
+    h.changes.clear();
+    h.watch->watchTree({}, {extra});
+    writeFile(extra + "/10-new.conf", "x\n");
+    REQUIRE(h.waitChanges(1));
+    CHECK(h.changes.front());
+  }
 }
