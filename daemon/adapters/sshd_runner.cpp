@@ -152,9 +152,12 @@ void SshdRunner::runSshd(std::vector<std::string> argv, Done<ProcessResult> done
         [done = std::move(done), first = std::move(r)](ProcessResult again) mutable {
           if (!again.spawn_error.empty()) {
             // No private mount namespace for us (no CAP_SYS_ADMIN, a seccomp filter): say
-            // what sshd said, and why it was not checked past that.
-            first.err = cleanErr(first.err) + "(checking again with a private " +
-                        "privilege separation directory failed: " + again.spawn_error + ")\n";
+            // what sshd said, and why it was not checked past that, on sshd's one line.
+            std::string said = cleanErr(first.err);
+            while (!said.empty() && (said.back() == '\n' || said.back() == ' '))
+              said.pop_back();
+            first.err = said + " (checking again with a private privilege separation " +
+                        "directory failed: " + again.spawn_error + ")\n";
             return done(std::move(first));
           }
           done(std::move(again));

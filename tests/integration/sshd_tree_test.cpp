@@ -4,10 +4,12 @@
 #include <catch2/catch.hpp>
 
 #include <dirent.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
@@ -43,10 +45,24 @@ std::vector<std::string> entriesOf(const std::string& dir) {
   return out;
 }
 
+// CAP_SYS_ADMIN out of the effective and permitted sets (and so out of every child's).
+bool dropSysAdmin() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (::syscall(SYS_capget, &hdr, data) != 0)
+    return false;
+  data[0].effective &= ~(1u << CAP_SYS_ADMIN);
+  data[0].permitted &= ~(1u << CAP_SYS_ADMIN);
+  data[0].inheritable &= ~(1u << CAP_SYS_ADMIN);
+  return ::syscall(SYS_capset, &hdr, data) == 0;
+}
+
 // In a child of the test in a mount namespace of its own, with an empty tmpfs over /run (as
 // after `systemctl stop ssh`: no /run/sshd): plain sshd -t fails, SshdRunner's test() and
 // serverDump() pass, and nothing was created in that /run. Returns "" or what went wrong.
-std::string privsepInPrivateRun(const SshRoot& s) {
+// withoutSysAdmin: as under the daemon's unit, which grants no CAP_SYS_ADMIN: the check then
+// fails, saying sshd's reason and why it could not check past it.
+std::string privsepInPrivateRun(const SshRoot& s, bool withoutSysAdmin) {
   int report[2];
   if (::pipe(report) != 0)
     return "pipe failed";
@@ -67,6 +83,8 @@ std::string privsepInPrivateRun(const SshRoot& s) {
       if (plain.exitCode == 0 ||
           plain.err.find("Missing privilege separation directory: /run/sshd") == std::string::npos)
         fail("plain sshd -t did not fail for /run/sshd: " + plain.err);
+      if (withoutSysAdmin && !dropSysAdmin())
+        fail(std::string("cannot drop CAP_SYS_ADMIN: ") + std::strerror(errno));
       sigset_t chld;
       sigemptyset(&chld);
       sigaddset(&chld, SIGCHLD);
@@ -85,10 +103,23 @@ std::string privsepInPrivateRun(const SshRoot& s) {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while ((!check || !dump) && std::chrono::steady_clock::now() < deadline)
           sd_event_run(loop, 1000000);
-        if (!check || !check->ok)
-          fail("SshdRunner::test() failed: " + (check ? check->message : "no answer"));
-        if (!dump || !dump->status.ok || dump->entries.empty())
-          fail("SshdRunner::serverDump() failed: " + (dump ? dump->status.error : "no answer"));
+        if (!check || !dump) {
+          fail("SshdRunner gave no answer");
+        } else if (withoutSysAdmin) {
+          const std::string expected =
+              "Missing privilege separation directory: /run/sshd (checking again with a private "
+              "privilege separation directory failed: cannot run /usr/sbin/sshd: Operation not "
+              "permitted)";
+          if (check->ok || check->message != expected)
+            fail("SshdRunner::test() without CAP_SYS_ADMIN: " + check->message);
+          if (dump->status.ok || dump->status.error != "sshd -T failed: " + expected)
+            fail("SshdRunner::serverDump() without CAP_SYS_ADMIN: " + dump->status.error);
+        } else {
+          if (!check->ok)
+            fail("SshdRunner::test() failed: " + check->message);
+          if (!dump->status.ok || dump->entries.empty())
+            fail("SshdRunner::serverDump() failed: " + dump->status.error);
+        }
       }
       sd_event_unref(loop);
       if (!entriesOf("/run").empty())
@@ -124,9 +155,16 @@ TEST_CASE("sshd tree: sshd -t and -T pass while /run/sshd is missing, creating n
   TempDir tmp;
   SshRoot s = makeSshRoot(tmp.path());
   const bool hostHadIt = ::access("/run/sshd", F_OK) == 0;
-  const std::string why = privsepInPrivateRun(s);
-  INFO(why);
-  CHECK(why.empty());
+  SECTION("with CAP_SYS_ADMIN (as root)") {
+    const std::string why = privsepInPrivateRun(s, false);
+    INFO(why);
+    CHECK(why.empty());
+  }
+  SECTION("without it (as under the unit): a clear failure") {
+    const std::string why = privsepInPrivateRun(s, true);
+    INFO(why);
+    CHECK(why.empty());
+  }
   CHECK((::access("/run/sshd", F_OK) == 0) == hostHadIt);
 }
 
