@@ -141,14 +141,16 @@ std::string SshdRunner::clientConfigPath() const {
 }
 
 void SshdRunner::runSshd(std::vector<std::string> argv, Done<ProcessResult> done) {
-  auto first = [this, argv, done = std::move(done)](ProcessResult r) mutable {
+  // The second run gets a deadline of its own: at worst twice o_.timeout in all.
+  auto first = [children = &children_, timeout = o_.timeout, argv,
+                done = std::move(done)](ProcessResult r) mutable {
     const std::string dir = r.exit_code == 0 ? "" : missingPrivsepDir(r.err);
     if (dir.empty())
       return done(std::move(r));
     // sshd checks the directory only as root and only after the whole configuration was read
     // (sshd.c, main): everything else it had to say was said. Check again where it exists.
-    children_.run(
-        argv, o_.timeout, std::nullopt,
+    children->run(
+        argv, timeout, std::nullopt,
         [done = std::move(done), first = std::move(r)](ProcessResult again) mutable {
           if (!again.spawn_error.empty()) {
             // No private mount namespace for us (no CAP_SYS_ADMIN, a seccomp filter): say
