@@ -138,3 +138,12 @@ TEST_CASE("missingPrivsepDir: only sshd's own fatal, as its last line") {
   CHECK(missingPrivsepDir("Missing privilege separation directory: /run/sshd/\r\n").empty());
   CHECK(missingPrivsepDir("").empty());
 }
+
+TEST_CASE("locateConfigError: ssh -G's bad keyword, as readconf.c says it") {
+  // readconf.c:800 then readconf.c:2293 (9.2p1), captured from ssh -G -F.
+  const auto l = locateConfigError(
+      "/r/etc/ssh/ssh_config.d/10-x.conf: line 1: Bad configuration option: serveraliveintervl\r\n"
+      "/r/etc/ssh/ssh_config.d/10-x.conf: terminating, 1 bad configuration options\r\n");
+  CHECK(l.file == "/r/etc/ssh/ssh_config.d/10-x.conf");
+  CHECK(l.line == 1);
+}
