@@ -152,8 +152,17 @@ void ConfigWatch::start() {
 void ConfigWatch::addTreeWatch(const std::string& path, bool dir,
                                std::map<std::string, TreeWatch>& into) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return;  // gone already: its directory's watch saw that
+  if (::stat(path.c_str(), &st) != 0) {
+    // A file gone: its directory's watch saw that. A directory an Include names that does
+    // not exist yet (Include /etc/ssh/extra/*.conf before extra/ is made): its nearest
+    // ancestor that exists, so that its creation is seen.
+    if (dir) {
+      const auto slash = path.rfind('/');
+      if (slash != std::string::npos && slash > 0 && !into.contains(path.substr(0, slash)))
+        addTreeWatch(path.substr(0, slash), true, into);
+    }
+    return;
+  }
   if (auto old = tree_.find(path); old != tree_.end()) {
     if (old->second.dev == st.st_dev && old->second.ino == st.st_ino) {
       into.insert(tree_.extract(old));

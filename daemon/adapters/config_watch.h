@@ -38,8 +38,10 @@ class ConfigWatch {
   // files_read and dirs), in place of the set given last time: new ones are added, ones no
   // longer named removed, one whose path now names another inode watched again. A write in
   // place, a rename in or out, a create, a delete or an owner or mode change there is reported
-  // as sshConfigChanged(true). The drop-in directories keep their fixed watch (our drop-in's
-  // name is classified there), and our drop-ins themselves are not watched as files.
+  // as sshConfigChanged(true). A directory that does not exist yet is watched through its
+  // nearest ancestor that does (its creation is a change; the next call goes one level down).
+  // The drop-in directories keep their fixed watch (our drop-in's name is classified there),
+  // and our drop-ins themselves are not watched as files.
   void watchTree(const std::vector<std::string>& files, const std::vector<std::string>& dirs);
   std::size_t treeWatches() const { return tree_.size(); }
 

@@ -338,6 +338,21 @@ TEST_CASE("sshd tree: watchTree watches the files and directories given, and onl
     REQUIRE(h.waitChanges(perFile));
     CHECK(h.changes.size() == perFile);
   }
+  SECTION("a directory that does not exist yet: its creation is seen") {
+    h.watch->watchTree({}, {tmp.path() + "/opt/a/b"});
+    CHECK(h.watch->treeWatches() == 1);  // tmp itself, the nearest that exists
+    makeDirs(tmp.path() + "/opt");
+    REQUIRE(h.waitChanges(1));
+    h.changes.clear();
+    h.watch->watchTree({}, {tmp.path() + "/opt/a/b"});  // as after the transaction
+    makeDirs(tmp.path() + "/opt/a/b");
+    REQUIRE(h.waitChanges(1));
+    h.changes.clear();
+    h.watch->watchTree({}, {tmp.path() + "/opt/a/b"});
+    writeFile(tmp.path() + "/opt/a/b/x.conf", "x\n");
+    REQUIRE(h.waitChanges(1));
+    CHECK(h.changes.front());
+  }
   SECTION("a directory replaced is watched again on the next call") {
     REQUIRE(::rename(extra.c_str(), (extra + ".old").c_str()) == 0);
     makeDirs(extra);
