@@ -226,6 +226,18 @@ void Daemon::setupWatches() {
       *inotify_, o_.root,
       std::vector<std::string>{store_.dir(Target::kSshd), store_.dir(Target::kClient)},
       FsDropInStore::name(), o_.debounce, std::move(h));
+  watchConfigTree();
+}
+
+void Daemon::watchConfigTree() {
+  if (!configWatch_ || !sshd_)
+    return;
+  std::vector<std::string> files, dirs;
+  for (const ConfigScan& scan : {sshd_->scanServer(), sshd_->scanClient()}) {
+    files.insert(files.end(), scan.files_read.begin(), scan.files_read.end());
+    dirs.insert(dirs.end(), scan.dirs.begin(), scan.dirs.end());
+  }
+  configWatch_->watchTree(files, dirs);
 }
 
 void Daemon::applyUsers(bool full) {

@@ -66,6 +66,9 @@ class Daemon {
   static int onTimer(sd_event_source* s, std::uint64_t usec, void* self);
 
   void setupWatches();
+  // Watches sshd's and ssh's include trees as they are now (called after each transaction:
+  // an Include added or removed changes what to watch).
+  void watchConfigTree();
   void applyUsers(bool full);
   void updateUsersHealth();
   std::string usersSummary() const;

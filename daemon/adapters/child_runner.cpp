@@ -58,8 +58,9 @@ ChildRunner::~ChildRunner() {
 }
 
 void ChildRunner::run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                      const std::optional<Credentials>& as, Done<ProcessResult> done) {
-  Spawned sp = spawnProcess(argv, as, nullptr, nullptr);
+                      const std::optional<Credentials>& as, Done<ProcessResult> done,
+                      const std::string& privateDir) {
+  Spawned sp = spawnProcess(argv, as, nullptr, nullptr, privateDir.empty() ? nullptr : &privateDir);
   if (sp.pid < 0) {
     ProcessResult r;
     r.spawn_error = sp.error;

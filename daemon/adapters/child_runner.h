@@ -29,9 +29,11 @@ class ChildRunner {
   ChildRunner& operator=(const ChildRunner&) = delete;
 
   // done gets the exit code and output once the child ended and its pipes closed; at the
-  // deadline the child's process group is killed and done gets timed_out.
+  // deadline the child's process group is killed and done gets timed_out. privateDir: see
+  // spawnProcess (a private mount namespace where that directory exists).
   void run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-           const std::optional<Credentials>& as, Done<ProcessResult> done);
+           const std::optional<Credentials>& as, Done<ProcessResult> done,
+           const std::string& privateDir = {});
   std::size_t running() const { return children_.size(); }
 
  private:

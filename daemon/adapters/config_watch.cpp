@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "adapters/log.h"
@@ -26,6 +27,10 @@ constexpr std::chrono::milliseconds kRenameDebounce{2};
 // after its first close could install a valid prefix of the policy. Wait for the writer to be
 // quiet this long; writing by rename stays at kRenameDebounce.
 constexpr std::chrono::milliseconds kWriteSettle{500};
+
+// A file of the include tree: written in place, its owner or mode, gone. Renames and creates
+// are seen on its directory, which is watched too. Symlinks are followed: what sshd reads.
+constexpr std::uint32_t kTreeFileMask = IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
 
 // The settle time for an event on a policy file.
 std::chrono::milliseconds policySettle(std::uint32_t mask, std::chrono::milliseconds debounce) {
@@ -142,6 +147,77 @@ void ConfigWatch::start() {
                     });
   if (wd < 0)
     log::warning("cannot watch \"" + etc + "\": " + strerror(-wd) + ", ignoring");
+}
+
+void ConfigWatch::addTreeWatch(const std::string& path, bool dir,
+                               std::map<std::string, TreeWatch>& into) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    // A file gone: its directory's watch saw that. A directory an Include names that does
+    // not exist yet (Include /etc/ssh/extra/*.conf before extra/ is made): its nearest
+    // ancestor that exists, so that its creation is seen.
+    if (dir) {
+      const auto slash = path.rfind('/');
+      if (slash != std::string::npos && slash > 0 && !into.contains(path.substr(0, slash)))
+        addTreeWatch(path.substr(0, slash), true, into);
+    }
+    return;
+  }
+  if (auto old = tree_.find(path); old != tree_.end()) {
+    if (old->second.dev == st.st_dev && old->second.ino == st.st_ino) {
+      into.insert(tree_.extract(old));
+      return;
+    }
+    inotify_.remove(old->second.handle);  // the path names another inode now
+    tree_.erase(old);
+  }
+  auto handler = [this, path, dir](const inotify_event& ev, const std::string& name) {
+    if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+      // That inode is no longer the path's: the next watchTree watches whatever is there then.
+      if (auto it = tree_.find(path); it != tree_.end()) {
+        inotify_.remove(it->second.handle);
+        tree_.erase(it);
+      }
+      h_.sshConfigChanged(true);
+      return;
+    }
+    // glob() skips dot files, and our own temporary files are dot files.
+    if (dir && (name.empty() || name[0] == '.') && !(name.empty() && (ev.mask & IN_ATTRIB)))
+      return;
+    h_.sshConfigChanged(true);
+  };
+  const int handle = inotify_.add(path, dir ? kDirMask : kTreeFileMask, std::move(handler));
+  if (handle < 0) {
+    if (unwatchable_.insert(path).second)
+      log::warning("cannot watch \"" + path + "\": " + strerror(-handle) +
+                   "; a change there is found by the periodic reconcile only");
+    return;
+  }
+  unwatchable_.erase(path);
+  into[path] = TreeWatch{handle, st.st_dev, st.st_ino};
+}
+
+void ConfigWatch::watchTree(const std::vector<std::string>& files,
+                            const std::vector<std::string>& dirs) {
+  std::map<std::string, TreeWatch> next;
+  for (const auto& d : dirs)
+    if (std::find(dropInDirs_.begin(), dropInDirs_.end(), d) == dropInDirs_.end() &&
+        !next.contains(d))
+      addTreeWatch(d, true, next);
+  for (const auto& f : files) {
+    const bool ours = baseOf(f) == ourName_ && std::find(dropInDirs_.begin(), dropInDirs_.end(),
+                                                         parentOf(f)) != dropInDirs_.end();
+    if (!ours && !next.contains(f))
+      addTreeWatch(f, false, next);
+  }
+  for (auto& [path, w] : tree_)  // named no more
+    inotify_.remove(w.handle);
+  tree_ = std::move(next);
+  for (auto it = unwatchable_.begin(); it != unwatchable_.end();)
+    it = std::find(files.begin(), files.end(), *it) == files.end() &&
+                 std::find(dirs.begin(), dirs.end(), *it) == dirs.end()
+             ? unwatchable_.erase(it)
+             : std::next(it);
 }
 
 }  // namespace keepalive::daemon

@@ -1,11 +1,16 @@
 // What the daemon reacts to among the files it does not own per user: the policy directory
 // (and /etc until it exists), the drop-in directories, /etc/ssh's two main files and
-// /etc/passwd. It classifies inotify events and says what changed and how long a policy change
-// must settle; the daemon arms its timers. Watches are set up at construction.
+// /etc/passwd, set up at construction; and sshd's and ssh's whole include tree, given by
+// watchTree. It classifies inotify events and says what changed and how long a policy change
+// must settle; the daemon arms its timers.
 #pragma once
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,8 +34,25 @@ class ConfigWatch {
   ConfigWatch(Inotify& inotify, std::string root, std::vector<std::string> dropInDirs,
               std::string ourName, std::chrono::milliseconds debounce, ConfigWatchHandlers h);
 
+  // Watches every file and directory of sshd's and ssh's include trees (ConfigScan's
+  // files_read and dirs), in place of the set given last time: new ones are added, ones no
+  // longer named removed, one whose path now names another inode watched again. A write in
+  // place, a rename in or out, a create, a delete or an owner or mode change there is reported
+  // as sshConfigChanged(true). A directory that does not exist yet is watched through its
+  // nearest ancestor that does (its creation is a change; the next call goes one level down).
+  // The drop-in directories keep their fixed watch (our drop-in's name is classified there),
+  // and our drop-ins themselves are not watched as files.
+  void watchTree(const std::vector<std::string>& files, const std::vector<std::string>& dirs);
+  std::size_t treeWatches() const { return tree_.size(); }
+
  private:
+  struct TreeWatch {
+    int handle = -1;
+    dev_t dev = 0;
+    ino_t ino = 0;
+  };
   void start();
+  void addTreeWatch(const std::string& path, bool dir, std::map<std::string, TreeWatch>& into);
   void watchPolicyDir();
 
   Inotify& inotify_;
@@ -40,6 +62,8 @@ class ConfigWatch {
   std::chrono::milliseconds debounce_;
   ConfigWatchHandlers h_;
   int policyWd_ = -1, fragmentsWd_ = -1, parentWd_ = -1;
+  std::map<std::string, TreeWatch> tree_;  // path -> its watch
+  std::set<std::string> unwatchable_;      // said once until it can be watched again
 };
 
 }  // namespace keepalive::daemon

@@ -39,6 +39,41 @@ Dump parseDump(const ProcessResult& r, const std::string& what) {
   return d;
 }
 
+std::int64_t ctimeUsec(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000 + st.st_ctim.tv_nsec / 1000;
+}
+
+// A file's or directory's change, into the scan's newest: the name itself (lstat: a symlink
+// pointed elsewhere) and what sshd reads through it (stat, as sshd's fopen and glob follow).
+void noteChange(const std::string& path, ConfigScan& out) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0)
+    out.newest_change_usec = std::max(out.newest_change_usec, ctimeUsec(st));
+  if (::stat(path.c_str(), &st) == 0)
+    out.newest_change_usec = std::max(out.newest_change_usec, ctimeUsec(st));
+}
+
+void noteDir(std::string dir, ConfigScan& out) {
+  if (dir.empty())
+    dir = "/";
+  if (std::find(out.dirs.begin(), out.dirs.end(), dir) != out.dirs.end())
+    return;
+  out.dirs.push_back(dir);
+  noteChange(dir, out);
+}
+
+std::string dirOf(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// The directory an Include pattern lists: its deepest component without glob characters
+// ("/etc/ssh/*/x.conf" lists /etc/ssh; a new directory there adds files).
+std::string patternDir(const std::string& pattern) {
+  const auto magic = pattern.find_first_of("*?[");
+  return dirOf(magic == std::string::npos ? pattern : pattern.substr(0, magic));
+}
+
 void scanInto(const std::string& path, const std::string& baseDir, bool hostBlocks,
               const std::string& condition, int depth, ConfigScan& out) {
   if (depth > 16) {
@@ -57,6 +92,8 @@ void scanInto(const std::string& path, const std::string& baseDir, bool hostBloc
     return;
   }
   out.files_read.push_back(path);
+  noteChange(path, out);
+  noteDir(dirOf(path), out);
   std::string cond = condition;
   for (const auto& d : parseConfigText(file.text)) {
     if (d.keyword == "match" || (hostBlocks && d.keyword == "host")) {
@@ -68,6 +105,7 @@ void scanInto(const std::string& path, const std::string& baseDir, bool hostBloc
     if (d.keyword == "include") {
       for (const auto& arg : d.arguments) {
         std::string pattern = arg.empty() || arg[0] == '/' ? arg : baseDir + "/" + arg;
+        noteDir(patternDir(pattern), out);  // even when it matches nothing yet
         glob_t g{};
         if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
           std::vector<std::string> names(g.gl_pathv, g.gl_pathv + g.gl_pathc);
@@ -102,24 +140,52 @@ std::string SshdRunner::clientConfigPath() const {
   return io::underRoot(o_.root, "/etc/ssh/ssh_config");
 }
 
+void SshdRunner::runSshd(std::vector<std::string> argv, Done<ProcessResult> done) {
+  // The second run gets a deadline of its own: at worst twice o_.timeout in all.
+  auto first = [children = &children_, timeout = o_.timeout, argv,
+                done = std::move(done)](ProcessResult r) mutable {
+    const std::string dir = r.exit_code == 0 ? "" : missingPrivsepDir(r.err);
+    if (dir.empty())
+      return done(std::move(r));
+    // sshd checks the directory only as root and only after the whole configuration was read
+    // (sshd.c, main): everything else it had to say was said. Check again where it exists.
+    children->run(
+        argv, timeout, std::nullopt,
+        [done = std::move(done), first = std::move(r)](ProcessResult again) mutable {
+          if (!again.spawn_error.empty()) {
+            // No private mount namespace for us (no CAP_SYS_ADMIN, a seccomp filter): say
+            // what sshd said, and why it was not checked past that, on sshd's one line.
+            std::string said = cleanErr(first.err);
+            while (!said.empty() && (said.back() == '\n' || said.back() == ' '))
+              said.pop_back();
+            first.err = said + " (checking again with a private privilege separation " +
+                        "directory failed: " + again.spawn_error + ")\n";
+            return done(std::move(first));
+          }
+          done(std::move(again));
+        },
+        dir);
+  };
+  children_.run(argv, o_.timeout, std::nullopt, std::move(first));
+}
+
 void SshdRunner::test(Done<CheckResult> done) {
-  children_.run({o_.sshd, "-t", "-f", mainConfigPath()}, o_.timeout, std::nullopt,
-                [done = std::move(done)](ProcessResult r) {
-                  CheckResult c;
-                  c.ok = r.exit_code == 0;
-                  c.timed_out = r.timed_out;
-                  c.message = !r.spawn_error.empty() ? r.spawn_error : cleanErr(r.err);
-                  while (!c.message.empty() && c.message.back() == '\n')
-                    c.message.pop_back();
-                  done(std::move(c));
-                });
+  runSshd({o_.sshd, "-t", "-f", mainConfigPath()}, [done = std::move(done)](ProcessResult r) {
+    CheckResult c;
+    c.ok = r.exit_code == 0;
+    c.timed_out = r.timed_out;
+    c.message = !r.spawn_error.empty() ? r.spawn_error : cleanErr(r.err);
+    while (!c.message.empty() && c.message.back() == '\n')
+      c.message.pop_back();
+    done(std::move(c));
+  });
 }
 
 void SshdRunner::serverDump(Done<Dump> done) {
   // A connection as sshd would evaluate it: Match blocks for this user apply.
   const std::string ctx = "user=" + o_.user + ",host=keepalive-policy.invalid,addr=192.0.2.1";
-  children_.run({o_.sshd, "-T", "-f", mainConfigPath(), "-C", ctx}, o_.timeout, std::nullopt,
-                [done = std::move(done)](ProcessResult r) { done(parseDump(r, "sshd -T")); });
+  runSshd({o_.sshd, "-T", "-f", mainConfigPath(), "-C", ctx},
+          [done = std::move(done)](ProcessResult r) { done(parseDump(r, "sshd -T")); });
 }
 
 void SshdRunner::clientDump(Done<Dump> done) {

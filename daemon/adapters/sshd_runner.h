@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "child_runner.h"
 #include "core/ports.h"
@@ -34,6 +35,11 @@ class SshdRunner : public Sshd {
   void setUser(const std::string& user) { o_.user = user; }
 
  private:
+  // Runs sshd (-t or -T); when it fails only because its privilege separation directory is
+  // missing (sshd's unit is stopped and took its RuntimeDirectory along), runs it once more in
+  // a private mount namespace where that directory exists. Nothing is created on the host.
+  void runSshd(std::vector<std::string> argv, Done<ProcessResult> done);
+
   SshdRunnerOptions o_;
   ChildRunner& children_;
 };

@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace keepalive::daemon {
 
@@ -69,28 +71,111 @@ std::vector<std::pair<std::string, std::string>> parseDumpText(const std::string
   return out;
 }
 
-ConfigErrorLocation locateConfigError(const std::string& message) {
-  ConfigErrorLocation out;
-  std::istringstream in(message);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (out.message.empty())
-      out.message = line;
-    // "PATH line N: ..." (servconf.c and readconf.c report this way).
-    const auto at = line.find(" line ");
-    if (at == std::string::npos || at == 0)
-      continue;
+namespace {
+
+// "PATH line N: ..." (fatal and most errors of servconf.c/readconf.c) or "PATH: line N: ..."
+// (their "Bad configuration option"): the path and the number, or false.
+bool locatedLine(const std::string& line, std::string& file, int& number) {
+  for (auto at = line.find(" line "); at != std::string::npos; at = line.find(" line ", at + 1)) {
     std::size_t i = at + 6, start = i;
-    while (i < line.size() && line[i] >= '0' && line[i] <= '9')
+    while (i < line.size() && i - start < 9 && line[i] >= '0' && line[i] <= '9')
       ++i;
     if (i == start || i >= line.size() || line[i] != ':')
       continue;
-    out.file = line.substr(0, at);
-    out.line = std::stoi(line.substr(start, i - start));
-    out.message = line;
-    break;
+    std::size_t end = at;
+    if (end > 0 && line[end - 1] == ':')
+      --end;
+    if (end == 0)
+      continue;
+    file = line.substr(0, end);
+    number = std::stoi(line.substr(start, i - start));
+    return true;
   }
+  return false;
+}
+
+// Located lines that are no error: sshd logs them at INFO and goes on.
+bool onlyWarning(const std::string& line) {
+  return line.find(": Deprecated option ") != std::string::npos ||
+         line.find(": Unsupported option ") != std::string::npos;
+}
+
+}  // namespace
+
+ConfigErrorLocation locateConfigError(const std::string& message) {
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(message);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::erase(line, '\r');
+      while (!line.empty() && line.back() == ' ')
+        line.pop_back();
+      if (!line.empty())
+        lines.push_back(line);
+    }
+  }
+  ConfigErrorLocation out;
+  if (lines.empty())
+    return out;
+  // The first located error: error() lines (a bad keyword, a missing argument) come before the
+  // fatal "PATH: terminating, N bad configuration options" that ends the run; a fatal() with a
+  // place is the last line. Lines before it without a place say why (a Match's attribute).
+  std::string detail;
+  for (const auto& line : lines) {
+    std::string file;
+    int number = 0;
+    if (locatedLine(line, file, number)) {
+      if (onlyWarning(line))
+        continue;
+      out.file = file;
+      out.line = number;
+      out.message = detail.empty() ? line : line + ": " + detail;
+      return out;
+    }
+    if (detail.empty() && line[0] != '@' && !line.starts_with("Unable to load host key"))
+      detail = line;
+  }
+  const std::string& last = lines.back();
+  out.message = last;
+  // "PATH: terminating, ..." without the line (cut off), or perror(PATH) when sshd cannot open
+  // a file it reads ("PATH: No such file or directory", "PATH: Permission denied").
+  if (last[0] == '/') {
+    const auto colon = last.rfind(": ");
+    if (colon != std::string::npos)
+      out.file = last.substr(0, colon);
+    return out;
+  }
+  // "sshd: no hostkeys available -- exiting.": which key and why is said before it; the key's
+  // own reason ("Unable to load host key \"K\": bad permissions") is the first such line.
+  for (const auto& line : lines)
+    if (line.starts_with("Unable to load host key")) {
+      out.message = last + " (" + line + ")";
+      break;
+    }
   return out;
+}
+
+std::string missingPrivsepDir(const std::string& message) {
+  static const std::string kPrefix = "Missing privilege separation directory: ";
+  // The last line: sshd's fatal() ends it, and lines before it were only logged.
+  std::string text = message;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+    text.pop_back();
+  const auto nl = text.rfind('\n');
+  std::string last = nl == std::string::npos ? text : text.substr(nl + 1);
+  if (!last.starts_with(kPrefix))
+    return {};
+  std::string path = last.substr(kPrefix.size());
+  const auto slash = path.rfind('/');
+  if (path.empty() || path[0] != '/' || slash == 0 || slash + 1 == path.size() ||
+      path.find("/../") != std::string::npos || path.ends_with("/..") ||
+      path.find('\r') != std::string::npos)
+    return {};
+  for (char c : path)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return {};
+  return path;
 }
 
 }  // namespace keepalive::daemon

@@ -7,9 +7,12 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,6 +81,18 @@ bool limit(int resource, rlim_t value) {
   // prlimit, not setrlimit: the unit's SystemCallFilter=~@resources refuses setrlimit (glibc
   // makes it prlimit64 anyway; this says so).
   return ::prlimit(0, static_cast<__rlimit_resource>(resource), &r, nullptr) == 0;
+}
+
+// The child's own mount namespace, with `dir` an empty directory on a tmpfs over `parent`.
+// Private first, recursively: the tmpfs must not propagate back to the host's namespace.
+bool privateView(const char* parent, const char* dir) {
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      ::mount("tmpfs", parent, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k") !=
+          0 ||
+      ::mkdir(dir, 0755) != 0)
+    return false;
+  return ::chmod(dir, 0755) == 0;  // whatever the umask took away
 }
 
 [[noreturn]] void becomeAndExec(char** args, char** env, bool search,
@@ -213,8 +228,18 @@ std::optional<unsigned> countProcessesOf(uid_t uid) {
 }
 
 Spawned spawnProcess(const std::vector<std::string>& argv, const std::optional<Credentials>& as,
-                     const std::vector<std::string>* environment, const Containment* contain) {
+                     const std::vector<std::string>* environment, const Containment* contain,
+                     const std::string* privateDir) {
   Spawned sp;
+  // Its parent, computed here: the child may not allocate.
+  std::string privateParent;
+  if (privateDir) {
+    const auto slash = privateDir->rfind('/');
+    if (privateDir->empty() || (*privateDir)[0] != '/' || slash == 0 ||
+        slash + 1 == privateDir->size())
+      return sp.error = "no private \"" + *privateDir + "\" for the child: not a path below /", sp;
+    privateParent = privateDir->substr(0, slash);
+  }
   int outp[2], errp[2], execp[2], gop[2] = {-1, -1};
   if (::pipe2(outp, O_CLOEXEC) != 0)
     return sp.error = std::strerror(errno), sp;
@@ -263,6 +288,8 @@ Spawned spawnProcess(const std::vector<std::string>& argv, const std::optional<C
       (void)!::write(execp[1], &e, sizeof e);
       ::_exit(127);
     }
+    if (privateDir && !privateView(privateParent.c_str(), privateDir->c_str()))
+      childFail();
     if (contain)
       intermediate(args.data(), env.data(), search, as, *contain, nproc, self);
     defaultSignals();

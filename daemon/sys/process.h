@@ -70,8 +70,14 @@ struct Spawned {
   int out = -1, err = -1, exec = -1, go = -1;
   std::string error;  // why it could not be started (pid -1)
 };
+// privateDir: run the child in a mount namespace of its own (nothing it mounts reaches the host)
+// where that absolute path exists as an empty root-owned 0755 directory: on a tmpfs mounted over
+// its parent, which hides the rest of the parent from the child only. For sshd -t and -T while
+// sshd's stopped unit has taken its RuntimeDirectory (/run/sshd) away. Needs CAP_SYS_ADMIN; the
+// child fails as a failed exec would (EPERM, ...) when it cannot have that view.
 Spawned spawnProcess(const std::vector<std::string>& argv, const std::optional<Credentials>& as,
-                     const std::vector<std::string>* environment, const Containment* contain);
+                     const std::vector<std::string>* environment, const Containment* contain,
+                     const std::string* privateDir = nullptr);
 std::string execError(const std::string& program, int childErrno);
 
 // Blocks until the child ended or its deadline passed: for worker threads, never the loop.

@@ -12,6 +12,10 @@
 //    than the value (quotes are removed, nothing is added);
 //  - CRLF line endings parse exactly as LF ones (a config edited on Windows means the same);
 //  - parsing is deterministic.
+// The same bytes as sshd -t's stderr (locateConfigError, missingPrivsepDir):
+//  - a place has a file: line > 0 only with a file, and neither file nor message holds a line
+//    break or a CR;
+//  - a privilege separation directory is "" or an absolute path the input holds.
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
@@ -92,5 +96,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     crlf += c;
   }
   FUZZ_CHECK(sameDirectives(dirs, kd::parseConfigText(crlf)), "CRLF parses differently");
+
+  const auto where = kd::locateConfigError(text);
+  FUZZ_CHECK(where.line >= 0 && (where.line == 0 || !where.file.empty()), where.message);
+  FUZZ_CHECK(where.file.find_first_of("\r\n") == std::string::npos, where.file);
+  FUZZ_CHECK(where.message.find_first_of("\r\n") == std::string::npos, where.message);
+  const std::string privsep = kd::missingPrivsepDir(text);
+  FUZZ_CHECK(privsep.empty() || (privsep[0] == '/' && text.find(privsep) != std::string::npos),
+             privsep);
   return 0;
 }
