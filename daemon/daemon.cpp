@@ -343,6 +343,9 @@ int Daemon::onRunNext(sd_event_source*, void* self) {
 }
 
 void Daemon::transactionEnded() {
+  // The include tree may have changed (a file added, an Include directory created): watch what
+  // sshd and ssh read now.
+  watchConfigTree();
   if (stopping_) {
     sd_event_exit(loop_, 0);
     return;
