@@ -788,7 +788,9 @@ Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<D
 }
 
 Task<void> Engine::reloadIfStale(Outcome& o) {
-  if (!stale_ || brokenByOthers_ || policyInvalid_)
+  // Only when the difference is known: what a sshd started before our daemon serves is not,
+  // and reloading it would also apply whatever else its admin left unreloaded.
+  if (!stale_ || !staleDiffers_ || brokenByOthers_ || policyInvalid_)
     co_return;
   const UnitState u = services_.unitState();
   if (u.activity != UnitState::Activity::kActive || services_.unit().empty())
