@@ -137,6 +137,9 @@ Daemon::Daemon(DaemonOptions o)
     probe_ = std::make_unique<BannerProbe>(*children_, selfExecutable());
   engine_ = std::make_unique<Engine>(store_, *sshd_, *systemd_, *probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
+  // A reload under way shows as pending-reload on the bus; the journal's state line waits for
+  // the transaction's end.
+  engine_->setStateListener([this] { publishSoon(); });
 }
 
 Daemon::~Daemon() {

@@ -886,10 +886,13 @@ void Engine::settle() {
           "; sshd's unit is not known, so whether the running sshd read the files is not "
           "checked";
   }
+  const bool changed = kind != state_.kind || reason != state_.reason;
   if (kind != state_.kind || state_.since_usec == 0)
     state_.since_usec = clock_.realtimeUsec();
   state_.kind = kind;
   state_.reason = reason;
+  if (changed && busy_ && stateChanged_)
+    stateChanged_();
 }
 
 }  // namespace keepalive::daemon
