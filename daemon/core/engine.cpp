@@ -686,26 +686,19 @@ void Engine::classify(Target t, const ConfigScan& scan, const Dump& dump,
           !l.condition.empty() && !(t == Target::kClient && lower(l.condition) == "host *");
       const bool same = lower(l.value) == lower(value);
       Shadowing s{target, l.keyword_as_written, value, l.value, l.file, l.line, l.condition};
-      if (conditional && t == Target::kSshd) {
-        // sshd evaluates every Match block for each connection, wherever it stands, and its
-        // values replace the top-level ones for the connections it matches.
-        if (same)
-          continue;
-        s.effect = LineEffect::kOverrides;
-      } else if (afterOurs || (first && first->file == mine)) {
-        // ssh and sshd keep the first value they read: after ours, a line has no effect (and for
-        // ssh a Host block after ours neither).
+      // sshd evaluates every Match block for each connection, wherever it stands, and its values
+      // replace the top-level ones for the connections it matches; ssh and sshd keep the first
+      // value they read otherwise, so after ours a line (or an ssh Host block) has no effect.
+      const bool matchAnywhere = conditional && t == Target::kSshd;
+      const bool beforeOurs = !afterOurs && !(first && first->file == mine);
+      if (!matchAnywhere && !beforeOurs) {
         s.effect = LineEffect::kIneffective;
-      } else if (conditional) {
-        if (same)
-          continue;
-        s.effect = LineEffect::kOverrides;  // ssh: a Host or Match block read before ours
       } else {
-        if (!first)
+        if (!conditional && !first)
           first = &l;
         if (same)
-          continue;  // before ours, but the same value: ours would say the same
-        s.effect = LineEffect::kShadows;
+          continue;  // the same value as ours: it changes nothing
+        s.effect = conditional ? LineEffect::kOverrides : LineEffect::kShadows;
       }
       found.push_back(s);
     }
