@@ -45,9 +45,19 @@ SystemdManager::SystemdManager(sd_event* loop, const std::string& unit,
     if (unit_.empty()) {
       disabled_ = "neither ssh.service nor sshd.service is known to systemd";
     } else {
-      socket_ = findSocket();
+      // The socket and the state are for the evidence: failing to read them leaves them
+      // unknown (the next PropertiesChanged reads again), and reloads on.
+      try {
+        socket_ = findSocket();
+      } catch (const sdbus::Error&) {
+        socket_.clear();
+      }
       watchUnits();
-      readUnitStateNow();
+      try {
+        readUnitStateNow();
+      } catch (const sdbus::Error&) {
+        unitState_ = UnitState{};
+      }
     }
   } catch (const sdbus::Error& e) {
     disabled_ = "cannot reach systemd on the system bus: " + e.getMessage();
@@ -141,6 +151,13 @@ void SystemdManager::teardown() {
 }
 
 void SystemdManager::lost(const std::string& why) {
+  // First, so that whatever a waiter does next (a reload after a rollback) learns it.
+  disabled_ = "lost the system bus: " + why + "; rejoining";
+  std::uint64_t now = 0;
+  sd_event_now(loop_, CLOCK_MONOTONIC, &now);
+  lostAtUsec_ = now;
+  rejoinDelay_ = kRejoinFirst;
+  armRejoin(rejoinDelay_);
   // Whatever waits for a job learns it now instead of at its deadline.
   auto waiting = std::move(waiting_);
   waiting_.clear();
@@ -149,12 +166,6 @@ void SystemdManager::lost(const std::string& why) {
     sd_event_source_disable_unref(w.timer);
     w.done(kBusLost);
   }
-  disabled_ = "lost the system bus: " + why + "; rejoining";
-  std::uint64_t now = 0;
-  sd_event_now(loop_, CLOCK_MONOTONIC, &now);
-  lostAtUsec_ = now;
-  rejoinDelay_ = kRejoinFirst;
-  armRejoin(rejoinDelay_);
 }
 
 void SystemdManager::armRejoin(std::chrono::milliseconds delay) {

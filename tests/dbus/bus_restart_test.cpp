@@ -131,3 +131,29 @@ TEST_CASE("daemon: a Reload under way when the bus goes fails cleanly, the next 
   CHECK(show(bus, "Generation") == "4\n");
   CHECK(::kill(d.pid(), 0) == 0);
 }
+
+// The service alone (the driver), with a short limit: it rejoins a bus that comes back, and gives
+// up (the daemon then exits non-zero for systemd to restart it) on one that does not.
+TEST_CASE("the service rejoins a bus that comes back and gives up on one that does not") {
+  if (!isRoot())
+    return;
+  PrivateBus bus;
+  Driver driver(bus, {"--rejoin-give-up-ms", "1500"});
+  bus.restart();
+  CHECK(waitFor([&] { return driver.process().err().find("rejoined\n") != std::string::npos; }));
+  CHECK(waitFor([&] { return show(bus, "Version") == "9.9.9-test\n"; }));
+
+  bus.stop();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto code = driver.process().waitExit(std::chrono::seconds(10));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  INFO(driver.process().err());
+  REQUIRE(code);
+  CHECK(*code == 5);
+  CHECK_THAT(driver.process().err(),
+             Catch::Contains("gave up: could not rejoin the system bus within 1 s: dbus: system "
+                             "bus: cannot connect"));
+  // Retried until the limit (250 ms, 500 ms, 1 s apart), not given up at the first failure.
+  CHECK(took >= std::chrono::milliseconds(1400));
+  CHECK(took < std::chrono::seconds(5));
+}
