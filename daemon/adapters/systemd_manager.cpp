@@ -341,7 +341,7 @@ void SystemdManager::refreshUnitState() {
       UnitState s = stateFrom(unit_, socket_, *unit, *service);
       if (!socketProxy_)
         return finish(std::move(s));
-      getAll(*socketProxy_, kUnit, [=, this](std::optional<Props> socket) mutable {
+      getAll(*socketProxy_, kUnit, [=](std::optional<Props> socket) mutable {
         if (!current() || !socket)
           return finish(std::nullopt);
         s.socket_listening = prop<std::string>(*socket, "ActiveState") == "active";
