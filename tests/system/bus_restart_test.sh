@@ -11,7 +11,9 @@
 #      the new bus (state ok, last apply applied, ReloadsTotal + 1, sshd -T shows the value), and
 #      ssh.service's PropertiesChanged are followed again (systemctl reload ssh shows up);
 #   4. dbus-daemon killed (SIGKILL, no restart by its unit): dbus.socket's activation brings it
-#      back when the daemon reconnects, and the daemon rejoins again.
+#      back when the daemon reconnects, and the daemon rejoins again;
+#   5. the bus gone for good (dbus.socket and dbus.service stopped): after 60 s the daemon exits
+#      with status 3 and Restart=on-failure restarts it (KP_GIVE_UP=0 skips this minute).
 # Needs root, the packages listed at the top of tests/lib/throwaway-systemd.sh, and a build
 # (KEEPALIVE_BUILD_DIR, default ../../build). Output: "ok - ..." / "not ok - ..." per check; the
 # last line is "N passed, M failed"; the exit status is non-zero on any failure.
@@ -167,4 +169,25 @@ check "a push reloads sshd again: state ok, last apply applied" \
 check "ReloadsTotal $reloads1 -> $((reloads1 + 1))" wait_for 5 reloads_total_is $((reloads1 + 1))
 check "sshd -T shows clientaliveinterval 240" wait_for 5 sshd_T_is clientaliveinterval 240
 check "the same process throughout ($DPID)" test "$(prop "$UNIT" MainPID)" = "$DPID"
+
+# ------------------------------------------------- 5. the bus gone for good --
+if [ "${KP_GIVE_UP:-1}" = 1 ]; then
+    echo "# 5. dbus.socket and dbus.service stopped: the daemon gives up after 60 s, exit 3, restarted"
+    restarts0=$(prop "$UNIT" NRestarts)
+    mark=$(jcursor)
+    t0=$(now_ms)
+    inside systemctl stop dbus.socket dbus.service
+    check "journal: 'could not rejoin the system bus within 60 s; exiting for systemd to restart'" \
+        wait_for 80 daemon_logged "$mark" 'could not rejoin the system bus within 60 s'
+    info "gave up $(($(now_ms) - t0)) ms after dbus stopped"
+    restarted_after_3() {
+        daemon_logged "$mark" 'status=3/' &&
+            [ "$(prop "$UNIT" NRestarts)" -gt "$restarts0" ] && restarted_from "$DPID"
+    }
+    check "systemd saw exit status 3 and restarted it (Restart=on-failure)" wait_for 15 restarted_after_3
+    inside systemctl start dbus.socket
+    # A daemon that started while the bus was away runs without it (docs/daemon.md, 9.1).
+    check "with the bus back, systemctl restart $UNIT" inside systemctl restart "$UNIT"
+    check "keepalivectl status answers again" wait_for 10 ctl_answers
+fi
 finish
