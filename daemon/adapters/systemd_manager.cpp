@@ -245,39 +245,45 @@ T prop(const Props& p, const char* name) {
     return T{};
   return it->second.get<T>();
 }
-UnitState stateFrom(const std::string& unitName, const std::string& socketName, const Props& unit,
+UnitState stateFrom(const std::string& unit, const std::string& socket, const Props& u,
                     const Props& service) {
-  UnitState s;
-  s.unit = unitName;
-  s.socket = socketName;
-  const std::string active = prop<std::string>(unit, "ActiveState");
-  s.activity = activityOf(active);
-  s.detail = active + " (" + prop<std::string>(unit, "SubState") + ")";
-  if (s.activity != UnitState::Activity::kInactive && s.activity != UnitState::Activity::kFailed) {
-    s.main_pid = prop<std::uint32_t>(service, "MainPID");
-    // When the running sshd last read its configuration (systemd v252 unit.c, unit_notify):
-    // StateChangeTimestamp is set on every ActiveState change, ActiveEnterTimestamp only on
-    // entering active/reloading from an inactive state. So an active unit whose
-    // StateChangeTimestamp is later than its ActiveEnterTimestamp came back to active from
-    // reloading, and that is when its last reload ended (ExecReload= returned; sshd
-    // re-reads on SIGHUP right then, so it is at most a moment early, which errs toward
-    // "changed since sshd read it"). Otherwise sshd read it when its main process started:
-    // ExecMainStartTimestamp (service.c, service_set_main_pid / exec start), not the
-    // unit's activation, which comes later (after READY=1) and would hide a change made
-    // during start-up.
-    const auto start = prop<std::uint64_t>(service, "ExecMainStartTimestamp");
-    std::uint64_t reloaded = 0;
-    if (s.activity == UnitState::Activity::kActive) {
-      const auto changed = prop<std::uint64_t>(unit, "StateChangeTimestamp");
-      const auto entered = prop<std::uint64_t>(unit, "ActiveEnterTimestamp");
-      if (changed > entered)
-        reloaded = changed;
-    }
-    s.read_config_usec = static_cast<std::int64_t>(std::max(start, reloaded));
-  }
-  return s;
+  UnitProperties p;
+  p.active_state = prop<std::string>(u, "ActiveState");
+  p.sub_state = prop<std::string>(u, "SubState");
+  p.state_change_usec = prop<std::uint64_t>(u, "StateChangeTimestamp");
+  p.active_enter_usec = prop<std::uint64_t>(u, "ActiveEnterTimestamp");
+  p.exec_main_start_usec = prop<std::uint64_t>(service, "ExecMainStartTimestamp");
+  p.main_pid = prop<std::uint32_t>(service, "MainPID");
+  return unitStateFrom(unit, socket, p);
 }
 }  // namespace
+
+UnitState unitStateFrom(const std::string& unit, const std::string& socket,
+                        const UnitProperties& p) {
+  UnitState s;
+  s.unit = unit;
+  s.socket = socket;
+  s.activity = activityOf(p.active_state);
+  s.detail = p.active_state + " (" + p.sub_state + ")";
+  if (s.activity == UnitState::Activity::kInactive || s.activity == UnitState::Activity::kFailed ||
+      s.activity == UnitState::Activity::kUnknown)
+    return s;
+  s.main_pid = p.main_pid;
+  // When the running sshd last read its configuration (systemd v252 unit.c, unit_notify()):
+  // StateChangeTimestamp is set on every ActiveState change, ActiveEnterTimestamp only on
+  // entering active/reloading from an inactive state. So an active unit whose
+  // StateChangeTimestamp is later than its ActiveEnterTimestamp came back to active from
+  // reloading, and that is when its last reload ended (ExecReload= returned; sshd re-reads on
+  // SIGHUP right then, so it is at most a moment early, which errs toward "changed since sshd
+  // read it"). Otherwise sshd read it when its main process started: ExecMainStartTimestamp (set
+  // when the main process is forked), not the unit's activation, which comes later (after
+  // READY=1) and would hide a change made during start-up.
+  std::uint64_t reloaded = 0;
+  if (s.activity == UnitState::Activity::kActive && p.state_change_usec > p.active_enter_usec)
+    reloaded = p.state_change_usec;
+  s.read_config_usec = static_cast<std::int64_t>(std::max(p.exec_main_start_usec, reloaded));
+  return s;
+}
 
 // The constructor's read, before the loop runs: the state is true from the start.
 void SystemdManager::readUnitStateNow() {

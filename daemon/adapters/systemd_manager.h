@@ -55,6 +55,19 @@ struct OneshotResult {
   std::string detail;  // when !ran: why
 };
 
+// What systemd reports of sshd's service (org.freedesktop.systemd1.Unit and .Service), as read.
+struct UnitProperties {
+  std::string active_state;                // ActiveState
+  std::string sub_state;                   // SubState
+  std::uint64_t state_change_usec = 0;     // StateChangeTimestamp, CLOCK_REALTIME
+  std::uint64_t active_enter_usec = 0;     // ActiveEnterTimestamp
+  std::uint64_t exec_main_start_usec = 0;  // ExecMainStartTimestamp
+  std::uint32_t main_pid = 0;              // MainPID
+};
+// The service's part of UnitState (socket_listening is the socket unit's): pure, for tests.
+UnitState unitStateFrom(const std::string& unit, const std::string& socket,
+                        const UnitProperties& p);
+
 class SystemdManager : public ServiceManager {
  public:
   // unit: "none" turns reloads off; "" detects ssh.service or sshd.service.
