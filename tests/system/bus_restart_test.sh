@@ -10,6 +10,9 @@
 #   3. a policy pushed afterwards still reloads sshd: the reload job's JobRemoved is followed on
 #      the new bus (state ok, last apply applied, ReloadsTotal + 1, sshd -T shows the value), and
 #      ssh.service's PropertiesChanged are followed again (systemctl reload ssh shows up);
+#   3b. a reload job under way when dbus restarts: the daemon's wait for its JobRemoved ends at
+#      once with "lost the system bus while waiting for job", not at its 15 s deadline, and the
+#      daemon goes on (same process, status answers, the next push applies);
 #   4. dbus-daemon killed (SIGKILL, no restart by its unit): dbus.socket's activation brings it
 #      back when the daemon reconnects, and the daemon rejoins again;
 #   5. the bus gone for good (dbus.socket and dbus.service stopped): after 60 s the daemon exits
@@ -52,6 +55,7 @@ start_daemon() {
         /usr/local/sbin/keepalive-policyd --log-level debug
 }
 ctl_answers() { inside keepalivectl show -p State --value 2>/dev/null | grep -qx ok; }
+ctl_reachable() { inside keepalivectl show -p State --value >/dev/null 2>&1; }
 ctl_value() { inside keepalivectl show -p "$1" --value 2>/dev/null; }
 reloads_total_is() { [ "$(ctl_value ReloadsTotal)" = "$1" ]; }
 # unit_line CURSOR TEXT: the daemon's debug line about sshd's unit after CURSOR that contains TEXT
@@ -150,12 +154,34 @@ inside systemctl reload ssh.service
 check "systemctl reload ssh is seen again (PropertiesChanged followed on the new bus)" \
     wait_for 10 unit_logged "$mark" 'ssh.service reloading'
 
+# ------------------------------------- 3b. dbus restarted during a reload job --
+echo "# 3b. dbus restarted while the daemon waits for a (slow) reload job of ssh.service"
+override=/etc/systemd/system/ssh.service.d/zz-kp-slow-reload.conf
+inside mkdir -p /etc/systemd/system/ssh.service.d
+printf '[Service]\nExecReload=\nExecReload=/bin/sh -c "sleep 4; exec /bin/kill -HUP $MAINPID"\n' |
+    inside sh -c 'cat > "$1"' sh "$override"
+inside systemctl daemon-reload
+mark=$(jcursor)
+push_policy < <(policy 5m)
+job_started() { inside journalctl -q --no-pager -u ssh.service --cursor="$mark" -o cat | grep -qF 'Reloading'; }
+check "the reload job of ssh.service started" wait_for 10 job_started
+t0=$(now_ms)
+inside systemctl restart dbus.service
+check "journal: the daemon's wait for the job ended with the bus, not at its deadline" \
+    wait_for 3 daemon_logged "$mark" 'lost the system bus while waiting for job'
+info "the wait ended $(($(now_ms) - t0)) ms after the restart began (the job itself takes 4 s)"
+check "keepalivectl status answers again" wait_for 20 ctl_reachable
+info "state after it: $(ctl_value StateReason | cut -c1-160)"
+check "the same process ($DPID)" test "$(prop "$UNIT" MainPID)" = "$DPID"
+inside rm -f "$override"
+inside systemctl daemon-reload
+
 # ------------------------------------------------------- 4. dbus killed --
 echo "# 4. dbus-daemon killed: socket activation brings it back, the daemon rejoins"
 reloads1=$(ctl_value ReloadsTotal)
 mark=$(jcursor)
 inside systemctl kill --signal=SIGKILL dbus.service
-if wait_for 20 ctl_answers; then
+if wait_for 20 ctl_reachable; then
     ok "keepalivectl status answers again (dbus.service $(prop dbus.service ActiveState))"
 else
     not_ok "keepalivectl status answers again within 20 s of SIGKILL to dbus-daemon"
