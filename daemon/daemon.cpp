@@ -116,6 +116,12 @@ Daemon::Daemon(DaemonOptions o)
     otherConfigChanged_ = true;
     reconcile(u.unit + " " + (u.detail.empty() ? "changed" : u.detail));
   });
+  systemd_->setRejoinedListener([this] {
+    // A reload awaited when the bus went is unknown: apply again (the pending mark makes it
+    // reload), so the state ends on evidence rather than on the lost job.
+    if (ready_)
+      applyPolicy("rejoined the system bus");
+  });
   systemd_->setGaveUpListener([this](const std::string& m) {
     log::error(m + "; exiting for systemd to restart keepalive-policyd");
     sd_event_exit(loop_, kExitBusLost);
