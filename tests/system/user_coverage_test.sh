@@ -98,6 +98,7 @@ inside useradd -M -d "/home/$B" -u 41001 -s /bin/sh "$B"
 populate "/home/$A" "$A" 0600
 populate "/home/$B" "$B" 0600
 inside mkdir -p "$POLICY_DIR"
+# shellcheck disable=SC2016  # expanded by the shell inside
 printf 'version: 1\nserver: {client_alive_interval: 2m}\nusers: {action: enforce, min_uid: 41000}\n' |
     inside sh -c 'cat > "$1"' sh "$POLICY"
 
