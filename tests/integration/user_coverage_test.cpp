@@ -202,3 +202,39 @@ TEST_CASE("user coverage: a file system mounted over /home is watched, homes rep
   REQUIRE(::chmod(r.config("bob").c_str(), 0664) == 0);
   CHECK(waitFor([&] { return modeOf(r.config("bob")) == 0600; }, kWithin));
 }
+
+TEST_CASE("user coverage: a mount touches only the homes at, under or above it") {
+  if (!isRoot())
+    return;
+  UsersRoot r;
+  r.passwd("alice:x:41000:41000::/home/alice:/bin/sh\nbob:x:41001:41001::/home/bob:/bin/sh\n");
+  r.makeConfig("alice", 41000, 0600);
+  r.home("bob", 41001);
+  r.makeConfig("bob", 41001, 0600);
+  if (!privateMounts())
+    return;
+  MovedTmpfs elsewhere, overBob, overSsh;
+  DaemonProcess d(r.dir.path(), {"--log-level", "debug"});
+  REQUIRE(
+      d.waitForLog("users: 2 covered, 0 non-compliant, 0 unwatched, 0 unresponsive, 2 watches"));
+
+  // A mount no home is at, under or above (a container's, say): no home is looked at.
+  REQUIRE(elsewhere.stage(r.dir / "srv"));
+  // One over bob's home: bob only.
+  REQUIRE(overBob.stage(r.dir / "stage-bob"));
+  populateHome(r.dir / "stage-bob", 41001, 0664);
+  REQUIRE(overBob.moveTo(r.dir / "stage-bob", r.dir / "home/bob"));
+  CHECK(waitFor([&] { return modeOf(r.config("bob")) == 0600; }, kWithin));
+  CHECK(d.waitForLog("mount table changed at \"/home/bob\""));
+  // One inside alice's home (over her ~/.ssh): alice only, and it is refused, as any ~/.ssh on
+  // another file system is.
+  REQUIRE(overSsh.stage(r.dir / "stage-ssh"));
+  REQUIRE(overSsh.moveTo(r.dir / "stage-ssh", r.dir / "home/alice/.ssh"));
+  CHECK(d.waitForLog("mount table changed at \"/home/alice/.ssh\""));
+  CHECK(d.waitForLog("refusing to touch \"/home/alice/.ssh\" of alice"));
+  INFO(d.log());
+  CHECK(d.countInLog("homes watched and checked again") >= 2);
+  CHECK(d.countInLog(": 1 homes watched and checked again") ==
+        d.countInLog("homes watched and checked again"));
+  CHECK(d.countInLog("mount table changed at \"/srv\"") == 0);
+}
