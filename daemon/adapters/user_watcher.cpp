@@ -281,13 +281,21 @@ void UserWatcher::rebuildHomeIndex() {
 }
 
 void UserWatcher::watchParent(ParentDir& p) {
+  const std::string real = io::underRoot(root_, p.path);
+  // Adding a watch resolves the path, which on a dead NFS server or FUSE daemon would hold the
+  // loop: homes there are watched by the workers only (inotify sees no other client's changes
+  // there anyway), and their parent not at all.
+  if (mounts_->table().mayHang(real)) {
+    log::debug("not watching \"" + p.path + "\" for homes replaced there: it may hang (" +
+               mounts_->table().fstypeOf(real) + ")");
+    return;
+  }
   // IN_DONT_FOLLOW: a parent that is a symlink is not watched (its homes keep their own
   // watches; only a home replaced there goes unseen until the next scan).
-  const int h =
-      inotify_.add(io::underRoot(root_, p.path), kParentMask,
-                   [this, path = p.path](const inotify_event& ev, const std::string& entry) {
-                     onParentEvent(path, ev, entry);
-                   });
+  const int h = inotify_.add(
+      real, kParentMask, [this, path = p.path](const inotify_event& ev, const std::string& entry) {
+        onParentEvent(path, ev, entry);
+      });
   if (h >= 0) {
     p.handle = h;
     return;
