@@ -82,6 +82,20 @@ class PipeReader {
   std::size_t cap_;
   sd_event_source* source_ = nullptr;
 };
+
+// A pipe whose read end (fds[0]) is non-blocking and whose write end blocks; both close-on-exec.
+bool readerPipe(int fds[2]) {
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return false;
+  const int flags = ::fcntl(fds[0], F_GETFL);
+  if (flags >= 0 && ::fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) == 0)
+    return true;
+  const int saved = errno;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  errno = saved;
+  return false;
+}
 }  // namespace
 
 SystemdManager::SystemdManager(sd_event* loop, const std::string& unit,
@@ -657,9 +671,11 @@ Task<void> SystemdManager::oneshotFlow(OneshotSpec spec, Done<OneshotResult> don
     }
     privsepParent = spec.privsep_dir.substr(0, slash);
   }
-  // stdout, and stderr (the probe: the same pipe, its one line).
+  // stdout, and stderr (the probe: the same pipe, its one line). Only our read end is
+  // non-blocking: a unit that writes faster than we read must wait in write(), not get EAGAIN
+  // (stdio then drops the rest and sshd -T would still exit 0 with a cut dump).
   int p[2];
-  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+  if (!readerPipe(p)) {
     r.detail = std::string("cannot create a pipe: ") + std::strerror(errno);
     done(std::move(r));
     co_return;
@@ -670,7 +686,7 @@ Task<void> SystemdManager::oneshotFlow(OneshotSpec spec, Done<OneshotResult> don
   std::optional<PipeReader> err;
   if (privsep) {
     int q[2];
-    if (::pipe2(q, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!readerPipe(q)) {
       r.detail = std::string("cannot create a pipe: ") + std::strerror(errno);
       done(std::move(r));
       co_return;

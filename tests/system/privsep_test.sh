@@ -144,6 +144,35 @@ check "no $PRIVSEP_UNITS is left loaded ($(privsep_units_loaded | tr '\n' ' '))"
 check "ssh.service is still stopped (nothing started it)" \
     test "$(prop ssh.service ActiveState)" = inactive
 
+# ------------------------------------------- 1b. sshd -T longer than a pipe holds --
+echo "# 1b. sshd -T prints more than a pipe holds (64 KiB): read on the loop as it comes"
+MANY=/etc/ssh/sshd_config.d/60-many.conf
+# 6000 lines of "acceptenv KP_TEST_VARIABLE_N" in sshd -T's output: about 170 KB.
+# shellcheck disable=SC2016  # expanded by the shell inside
+inside sh -c 'umask 022; for i in $(seq 6000); do echo "AcceptEnv KP_TEST_VARIABLE_$i"; done > "$1"' \
+    sh "$MANY"
+info "$MANY: $(inside sh -c 'wc -c < "$1"' sh "$MANY") bytes"
+mark=$(jcursor)
+push_policy < <(policy 4m)
+check "the drop-in holds 240" wait_for 20 dropin_holds 240
+check "journal: the effective values come from the retried sshd -T (clientaliveinterval=240)" \
+    wait_for 10 daemon_logged_re "$mark" 'state sshd-stopped: .*effective sshd: clientaliveinterval=240'
+check "journal: not rolled back" no_rollback "$mark"
+# Over the 256 KiB the daemon keeps of it: the check fails and says so, rather than reading a cut
+# dump as the whole (which it would if sshd's writes were lost instead of waited for).
+# shellcheck disable=SC2016  # expanded by the shell inside
+inside sh -c 'umask 022; for i in $(seq 12000); do echo "AcceptEnv KP_TEST_VARIABLE_$i"; done > "$1"' \
+    sh "$MANY"
+mark=$(jcursor)
+push_policy < <(policy 3m)
+check "with sshd -T over 256 KiB: journal says its output was longer than the daemon keeps" \
+    wait_for 30 daemon_logged "$mark" 'its output was longer than the runner keeps'
+info "state: $(status_field State): $(status_field StateReason | cut -c1-200)"
+inside rm -f "$MANY"
+push_policy < <(policy 3m20s)
+check "without the long file, the next push applies: 200" wait_for 20 dropin_holds 200
+check "state sshd-stopped" wait_for 10 state_is sshd-stopped
+
 # --------------------------------------------------- 2. a real error, through the unit --
 echo "# 2. a broken file of another writer, sshd stopped"
 mark=$(jcursor)
@@ -155,7 +184,7 @@ check "its reason names $BROKEN with sshd's own message: '$(cut -c1-160 <<< "$re
     has "$reason" "$BROKEN: line 1: Bad configuration option: NoSuchOption"
 check "... and not the privilege separation directory's" \
     has_not "$reason" 'Missing privilege separation'
-check "the drop-in still holds the last good value (180)" dropin_holds 180
+check "the drop-in still holds the last good value (200)" dropin_holds 200
 # sshd reads its whole configuration before it looks for /run/sshd: the first run already fails
 # on the bad option, and there is nothing to retry.
 check "no retry was needed: no transient unit ran for it" no_privsep_ran "$mark"
