@@ -8,6 +8,8 @@
 #   1. a pushed policy is validated through a transient unit (keepalive-policyd-privsep-*.service,
 #      TemporaryFileSystem=/run): the drop-in holds the new value, nothing is rolled back, the state
 #      is sshd-stopped, /run/sshd is still absent and no such unit is left loaded;
+#  1b. an sshd -T of about 190 KB (more than a pipe holds) is read whole as it comes; one over the
+#      daemon's 256 KiB cap fails the check and says so;
 #   2. a real error still fails through that unit with sshd's own message: a file of another
 #      writer (50-broken.conf: "NoSuchOption yes") gives sshd-config-broken naming that file;
 #   3. with the file gone, the pushed policy is installed by itself (state sshd-stopped);
