@@ -93,6 +93,19 @@ Daemon::Daemon(DaemonOptions o)
     arm(policyTimer_, o_.debounce);
   });
   systemd_ = std::make_unique<SystemdManager>(loop_, o_.unit, o_.job_timeout);
+  systemd_->setUnitListener([this] {
+    const UnitState u = systemd_->unitState();
+    log::debug("sshd unit: " + u.unit + " " + u.detail + ", main PID " +
+               std::to_string(u.main_pid) + ", read its configuration at " +
+               std::to_string(u.read_config_usec) +
+               (u.socket.empty()
+                    ? ""
+                    : ", " + u.socket + (u.socket_listening ? " listening" : " not listening")));
+  });
+  systemd_->setGaveUpListener([this](const std::string& m) {
+    log::error(m + "; exiting for systemd to restart keepalive-policyd");
+    sd_event_exit(loop_, kExitBusLost);
+  });
   users_ = std::make_unique<UserWatcher>(loop_, *inotify_, o_.root,
                                          UserWatcher::BlockTools{o_.user_block_helper, o_.ssh});
   users_->setListener([this](const UserRecord& rec, const std::string& action,
@@ -137,6 +150,9 @@ Daemon::Daemon(DaemonOptions o)
     probe_ = std::make_unique<BannerProbe>(*children_, selfExecutable());
   engine_ = std::make_unique<Engine>(store_, *sshd_, *systemd_, *probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
+  // A reload under way shows as pending-reload on the bus; the journal's state line waits for
+  // the transaction's end.
+  engine_->setStateListener([this] { publishSoon(); });
 }
 
 Daemon::~Daemon() {
@@ -460,8 +476,13 @@ void Daemon::startBus() {
   h.warn = [](const std::string& m) { log::warning(m); };
   h.lost = [](const std::string& m) {
     log::warning("lost the system bus: " + m +
-                 "; keepalivectl status will not answer until "
-                 "keepalive-policyd restarts, enforcing goes on");
+                 "; rejoining (keepalivectl status does not answer meanwhile), enforcing goes on");
+  };
+  h.rejoined = [] { log::notice(std::string("rejoined the system bus as ") + kBusName); };
+  // Exits non-zero: Restart=on-failure starts a fresh daemon, which connects from scratch.
+  h.gaveUp = [this](const std::string& m) {
+    log::error("dbus: " + m + "; exiting for systemd to restart keepalive-policyd");
+    sd_event_exit(loop_, kExitBusLost);
   };
   try {
     dbus_ = std::make_unique<DbusService>(loop_, std::move(h), snapshot());
@@ -659,7 +680,7 @@ int Daemon::run() {
     log::error(std::string("event loop failed: ") + strerror(-r));
     return 1;
   }
-  return 0;
+  return r;  // 0, or kExitBusLost
 }
 
 }  // namespace keepalive::daemon

@@ -95,6 +95,18 @@ void SdbusEventSource::lose(const std::string& why) {
   connected_ = false;
   sd_event_source_set_enabled(io_, SD_EVENT_OFF);
   sd_event_source_set_enabled(timer_, SD_EVENT_OFF);
+  // sd-bus answers each call still awaiting a reply with an error (NoReply, "Connection
+  // terminated") as it closes, one per process call: run them out, so that no asynchronous call
+  // of ours waits forever for a reply that cannot come. Bounded: a closing connection has no
+  // new input.
+  for (int i = 0; i < 100000; ++i) {
+    try {
+      if (!bus_.processPendingRequest())
+        break;
+    } catch (const sdbus::Error&) {
+      break;
+    }
+  }
   if (lost_)
     lost_(why);  // last: it may destroy us
 }

@@ -26,7 +26,9 @@ class SdbusEventError : public std::runtime_error {
 class SdbusEventSource {
  public:
   // Called once when processing the connection fails (the bus went away): the sources are off
-  // by then, and the connection is processed no more. It may destroy this object.
+  // by then, every asynchronous call still waiting has had its error reply (sd-bus fails them
+  // as it closes), and the connection is processed no more. It may destroy this object; a new
+  // connection and a new SdbusEventSource rejoin the bus.
   using Lost = std::function<void(const std::string& why)>;
 
   // Attaches bus to loop at `priority` (sd-event's; the daemon's own events come first at

@@ -53,13 +53,17 @@ void noteChange(const std::string& path, ConfigScan& out) {
     out.newest_change_usec = std::max(out.newest_change_usec, ctimeUsec(st));
 }
 
-void noteDir(std::string dir, ConfigScan& out) {
+// listed: an Include pattern's directory, whose entries decide what is read; its change counts.
+// The directory of a file named directly (sshd_config in /etc/ssh) is watched but its change does
+// not count: a host key or ssh_config replaced there changes nothing sshd reads (the file's own
+// ctime covers it being replaced).
+void noteDir(std::string dir, ConfigScan& out, bool listed) {
   if (dir.empty())
     dir = "/";
-  if (std::find(out.dirs.begin(), out.dirs.end(), dir) != out.dirs.end())
-    return;
-  out.dirs.push_back(dir);
-  noteChange(dir, out);
+  if (listed)
+    noteChange(dir, out);
+  if (std::find(out.dirs.begin(), out.dirs.end(), dir) == out.dirs.end())
+    out.dirs.push_back(dir);
 }
 
 std::string dirOf(const std::string& path) {
@@ -93,7 +97,7 @@ void scanInto(const std::string& path, const std::string& baseDir, bool hostBloc
   }
   out.files_read.push_back(path);
   noteChange(path, out);
-  noteDir(dirOf(path), out);
+  noteDir(dirOf(path), out, false);
   std::string cond = condition;
   for (const auto& d : parseConfigText(file.text)) {
     if (d.keyword == "match" || (hostBlocks && d.keyword == "host")) {
@@ -105,7 +109,7 @@ void scanInto(const std::string& path, const std::string& baseDir, bool hostBloc
     if (d.keyword == "include") {
       for (const auto& arg : d.arguments) {
         std::string pattern = arg.empty() || arg[0] == '/' ? arg : baseDir + "/" + arg;
-        noteDir(patternDir(pattern), out);  // even when it matches nothing yet
+        noteDir(patternDir(pattern), out, true);  // even when it matches nothing yet
         glob_t g{};
         if (::glob(pattern.c_str(), 0, nullptr, &g) == 0) {
           std::vector<std::string> names(g.gl_pathv, g.gl_pathv + g.gl_pathc);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include <sdbus-c++/sdbus-c++.h>
 
@@ -38,41 +39,33 @@ SystemdManager::SystemdManager(sd_event* loop, const std::string& unit,
     return;
   }
   try {
-    bus_ = sdbus::createSystemBusConnection();
-    bus_->setMethodCallTimeout(jobTimeout_);
-    manager_ = sdbus::createProxy(*bus_, kDest, kPath);
-    manager_->uponSignal("JobRemoved")
-        .onInterface(kManager)
-        .call([this](std::uint32_t, const sdbus::ObjectPath& job, const std::string&,
-                     const std::string& result) { jobRemoved(job, result); });
-    manager_->finishRegistration();
-    // Before the loop runs: the only calls that wait.
-    unit_ = unit.empty() ? detect() : unit;
+    // Before the loop runs: the only calls that may wait up to the job timeout.
+    unit_ = unit;
+    connect(jobTimeout_);
     if (unit_.empty()) {
       disabled_ = "neither ssh.service nor sshd.service is known to systemd";
     } else {
-      sdbus::ObjectPath path;
-      manager_->callMethod("LoadUnit")
-          .onInterface(kManager)
-          .withArguments(unit_)
-          .storeResultsTo(path);
-      unitProxy_ = sdbus::createProxy(*bus_, kDest, path);
-    }
-    attachment_ = std::make_unique<SdbusEventSource>(loop_, *bus_, [this](const std::string& why) {
-      // Whatever waits for a job learns it now instead of at its deadline.
-      auto waiting = std::move(waiting_);
-      waiting_.clear();
-      for (auto& [job, w] : waiting) {
-        sd_event_source_disable_unref(w.timer);
-        w.done("");
+      // The socket and the state are for the evidence: failing to read them leaves them
+      // unknown (the next PropertiesChanged reads again), and reloads on.
+      try {
+        socket_ = findSocket();
+      } catch (const sdbus::Error&) {
+        socket_.clear();
       }
-      disabled_ = "lost the system bus: " + why;
-    });
+      watchUnits();
+      try {
+        readUnitStateNow();
+      } catch (const sdbus::Error&) {
+        unitState_ = UnitState{};
+      }
+    }
   } catch (const sdbus::Error& e) {
     disabled_ = "cannot reach systemd on the system bus: " + e.getMessage();
+    teardown();
     unit_.clear();
   } catch (const std::exception& e) {
     disabled_ = e.what();
+    teardown();
     unit_.clear();
   }
 }
@@ -80,6 +73,296 @@ SystemdManager::SystemdManager(sd_event* loop, const std::string& unit,
 SystemdManager::~SystemdManager() {
   for (auto& [job, w] : waiting_)
     sd_event_source_disable_unref(w.timer);
+  sd_event_source_disable_unref(rejoinTimer_);
+}
+
+void SystemdManager::connect(std::chrono::milliseconds callTimeout) {
+  ++generation_;
+  bus_ = sdbus::createSystemBusConnection();
+  bus_->setMethodCallTimeout(callTimeout);
+  manager_ = sdbus::createProxy(*bus_, kDest, kPath);
+  manager_->uponSignal("JobRemoved")
+      .onInterface(kManager)
+      .call([this](std::uint32_t, const sdbus::ObjectPath& job, const std::string&,
+                   const std::string& result) { jobRemoved(job, result); });
+  manager_->finishRegistration();
+  if (unit_.empty())
+    unit_ = detect();
+  attachment_ = std::make_unique<SdbusEventSource>(
+      loop_, *bus_, [this](const std::string& why) { lost(why); }, "systemd");
+}
+
+std::string SystemdManager::loadUnit(const std::string& name) {
+  sdbus::ObjectPath path;
+  manager_->callMethod("LoadUnit").onInterface(kManager).withArguments(name).storeResultsTo(path);
+  return path;
+}
+
+// The socket unit that starts sshd, asked of systemd: the service's TriggeredBy (Ubuntu 22.10+:
+// ssh.socket triggers ssh.service), else NAME.socket when systemd has it loaded (Debian 12's
+// ssh.socket has Accept=yes and triggers ssh@.service, so ssh.service does not list it).
+std::string SystemdManager::findSocket() {
+  auto service = sdbus::createProxy(*bus_, kDest, loadUnit(unit_));
+  const auto triggeredBy =
+      service->getProperty("TriggeredBy").onInterface(kUnit).get<std::vector<std::string>>();
+  for (const auto& t : triggeredBy)
+    if (t.size() > 7 && t.compare(t.size() - 7, 7, ".socket") == 0)
+      return t;
+  const std::string base = unit_.size() > 8 && unit_.compare(unit_.size() - 8, 8, ".service") == 0
+                               ? unit_.substr(0, unit_.size() - 8)
+                               : unit_;
+  try {
+    auto socket = sdbus::createProxy(*bus_, kDest, loadUnit(base + ".socket"));
+    if (socket->getProperty("LoadState").onInterface(kUnit).get<std::string>() == "loaded")
+      return base + ".socket";
+  } catch (const sdbus::Error&) {
+  }
+  return {};
+}
+
+// The units' objects, with a match for their PropertiesChanged: systemd sends those (after
+// Subscribe) on every change of state, main PID or timestamps.
+void SystemdManager::watchUnits() {
+  const auto watch = [this](const std::string& name) {
+    auto proxy = sdbus::createProxy(*bus_, kDest, loadUnit(name));
+    proxy->uponSignal("PropertiesChanged")
+        .onInterface(kProperties)
+        .call([this](const std::string&, const std::map<std::string, sdbus::Variant>&,
+                     const std::vector<std::string>&) { refreshUnitState(); });
+    proxy->finishRegistration();
+    return proxy;
+  };
+  unitProxy_ = watch(unit_);
+  if (!socket_.empty())
+    socketProxy_ = watch(socket_);
+  subscribe();
+}
+
+void SystemdManager::teardown() {
+  // Proxies before their connection; the attachment first of all.
+  attachment_.reset();
+  socketProxy_.reset();
+  unitProxy_.reset();
+  manager_.reset();
+  bus_.reset();
+  subscribed_ = false;
+  reading_ = false;
+  readAgain_ = false;
+}
+
+void SystemdManager::lost(const std::string& why) {
+  // First, so that whatever a waiter does next (a reload after a rollback) learns it.
+  disabled_ = "lost the system bus: " + why + "; rejoining";
+  std::uint64_t now = 0;
+  sd_event_now(loop_, CLOCK_MONOTONIC, &now);
+  lostAtUsec_ = now;
+  rejoinDelay_ = kRejoinFirst;
+  armRejoin(rejoinDelay_);
+  // Whatever waits for a job learns it now instead of at its deadline.
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  ended_.clear();
+  for (auto& [job, w] : waiting) {
+    sd_event_source_disable_unref(w.timer);
+    w.done(kBusLost);
+  }
+}
+
+void SystemdManager::armRejoin(std::chrono::milliseconds delay) {
+  std::uint64_t now = 0;
+  sd_event_now(loop_, CLOCK_MONOTONIC, &now);
+  const std::uint64_t at = now + static_cast<std::uint64_t>(delay.count()) * 1000u;
+  if (!rejoinTimer_) {
+    if (sd_event_add_time(loop_, &rejoinTimer_, CLOCK_MONOTONIC, at, 1000,
+                          &SystemdManager::onRejoin, this) >= 0)
+      sd_event_source_set_description(rejoinTimer_, "systemd-rejoin");
+    return;
+  }
+  sd_event_source_set_time(rejoinTimer_, at);
+  sd_event_source_set_enabled(rejoinTimer_, SD_EVENT_ONESHOT);
+}
+
+int SystemdManager::onRejoin(sd_event_source*, std::uint64_t, void* self) {
+  static_cast<SystemdManager*>(self)->rejoin();
+  return 0;
+}
+
+// One attempt: a new connection, systemd asked for the units again (LoadUnit, bounded by
+// kRejoinCallTimeout: until PID 1 is back on the new bus it is answered at once with
+// ServiceUnknown), the matches and Subscribe again, and the units' state read again.
+void SystemdManager::rejoin() {
+  teardown();
+  std::string why;
+  try {
+    connect(kRejoinCallTimeout);
+    if (!unit_.empty())
+      watchUnits();
+    else
+      subscribe();
+    bus_->setMethodCallTimeout(jobTimeout_);
+    disabled_ = unit_.empty() ? "neither ssh.service nor sshd.service is known to systemd" : "";
+    lostAtUsec_ = 0;
+    refreshUnitState();
+    return;
+  } catch (const sdbus::Error& e) {
+    why = errorText(e);
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  teardown();
+  std::uint64_t now = 0;
+  sd_event_now(loop_, CLOCK_MONOTONIC, &now);
+  const auto giveUpUsec = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(kRejoinGiveUp).count());
+  disabled_ = "lost the system bus; rejoining failed: " + why;
+  if (now - lostAtUsec_ >= giveUpUsec) {
+    if (gaveUp_)
+      gaveUp_("systemd: could not rejoin the system bus within " +
+              std::to_string(kRejoinGiveUp.count()) + " s: " + why);
+    return;
+  }
+  rejoinDelay_ = std::min(rejoinDelay_ * 2, kRejoinMax);
+  armRejoin(rejoinDelay_);
+}
+
+namespace {
+UnitState::Activity activityOf(const std::string& s) {
+  using A = UnitState::Activity;
+  static const std::map<std::string, A> kStates{
+      {"active", A::kActive},         {"reloading", A::kReloading},
+      {"activating", A::kActivating}, {"deactivating", A::kDeactivating},
+      {"inactive", A::kInactive},     {"failed", A::kFailed}};
+  auto it = kStates.find(s);
+  return it == kStates.end() ? A::kUnknown : it->second;
+}
+
+using Props = std::map<std::string, sdbus::Variant>;
+
+template <typename T>
+T prop(const Props& p, const char* name) {
+  auto it = p.find(name);
+  if (it == p.end() || !it->second.containsValueOfType<T>())
+    return T{};
+  return it->second.get<T>();
+}
+UnitState stateFrom(const std::string& unit, const std::string& socket, const Props& u,
+                    const Props& service) {
+  UnitProperties p;
+  p.active_state = prop<std::string>(u, "ActiveState");
+  p.sub_state = prop<std::string>(u, "SubState");
+  p.state_change_usec = prop<std::uint64_t>(u, "StateChangeTimestamp");
+  p.active_enter_usec = prop<std::uint64_t>(u, "ActiveEnterTimestamp");
+  p.exec_main_start_usec = prop<std::uint64_t>(service, "ExecMainStartTimestamp");
+  p.main_pid = prop<std::uint32_t>(service, "MainPID");
+  return unitStateFrom(unit, socket, p);
+}
+}  // namespace
+
+UnitState unitStateFrom(const std::string& unit, const std::string& socket,
+                        const UnitProperties& p) {
+  UnitState s;
+  s.unit = unit;
+  s.socket = socket;
+  s.activity = activityOf(p.active_state);
+  s.detail = p.active_state + " (" + p.sub_state + ")";
+  if (s.activity == UnitState::Activity::kInactive || s.activity == UnitState::Activity::kFailed ||
+      s.activity == UnitState::Activity::kUnknown)
+    return s;
+  s.main_pid = p.main_pid;
+  // When the running sshd last read its configuration (systemd v252 unit.c, unit_notify()):
+  // StateChangeTimestamp is set on every ActiveState change, ActiveEnterTimestamp only on
+  // entering active/reloading from an inactive state. So an active unit whose
+  // StateChangeTimestamp is later than its ActiveEnterTimestamp came back to active from
+  // reloading, and that is when its last reload ended (ExecReload= returned; sshd re-reads on
+  // SIGHUP right then, so it is at most a moment early, which errs toward "changed since sshd
+  // read it"). Otherwise sshd read it when its main process started: ExecMainStartTimestamp (set
+  // when the main process is forked), not the unit's activation, which comes later (after
+  // READY=1) and would hide a change made during start-up.
+  std::uint64_t reloaded = 0;
+  if (s.activity == UnitState::Activity::kActive && p.state_change_usec > p.active_enter_usec)
+    reloaded = p.state_change_usec;
+  s.read_config_usec = static_cast<std::int64_t>(std::max(p.exec_main_start_usec, reloaded));
+  return s;
+}
+
+// The constructor's read, before the loop runs: the state is true from the start.
+void SystemdManager::readUnitStateNow() {
+  const auto getAll = [](sdbus::IProxy& proxy, const char* iface) {
+    Props p;
+    proxy.callMethod("GetAll")
+        .onInterface(kProperties)
+        .withArguments(std::string(iface))
+        .storeResultsTo(p);
+    return p;
+  };
+  UnitState s =
+      stateFrom(unit_, socket_, getAll(*unitProxy_, kUnit), getAll(*unitProxy_, kService));
+  if (socketProxy_)
+    s.socket_listening = prop<std::string>(getAll(*socketProxy_, kUnit), "ActiveState") == "active";
+  unitState_ = std::move(s);
+}
+
+void SystemdManager::refreshUnitState() {
+  if (!unitProxy_)
+    return;
+  if (reading_) {
+    readAgain_ = true;
+    return;
+  }
+  reading_ = true;
+  readAgain_ = false;
+  // Three GetAll calls, one after the other: the service's Unit and Service interfaces, then the
+  // socket's Unit. A failed one leaves the state as it was (the next change reads again).
+  const std::uint64_t gen = generation_;
+  std::weak_ptr<char> alive = alive_;
+  auto current = [this, gen, alive] { return !alive.expired() && gen == generation_; };
+  auto finish = [this, current](std::optional<UnitState> next) {
+    if (!current())
+      return;
+    reading_ = false;
+    if (next)
+      unitStateRead(std::move(*next));
+    if (readAgain_)
+      refreshUnitState();
+  };
+  auto getAll = [](sdbus::IProxy& proxy, const char* iface,
+                   std::function<void(std::optional<Props>)> then) {
+    try {
+      proxy.callMethodAsync("GetAll")
+          .onInterface(kProperties)
+          .withArguments(std::string(iface))
+          .uponReplyInvoke([then](const sdbus::Error* e, Props p) {
+            then(e ? std::nullopt : std::optional<Props>(std::move(p)));
+          });
+    } catch (const sdbus::Error&) {
+      then(std::nullopt);
+    }
+  };
+  getAll(*unitProxy_, kUnit, [=, this](std::optional<Props> unit) {
+    if (!current() || !unit)
+      return finish(std::nullopt);
+    getAll(*unitProxy_, kService, [=, this](std::optional<Props> service) {
+      if (!current() || !service)
+        return finish(std::nullopt);
+      UnitState s = stateFrom(unit_, socket_, *unit, *service);
+      if (!socketProxy_)
+        return finish(std::move(s));
+      getAll(*socketProxy_, kUnit, [=](std::optional<Props> socket) mutable {
+        if (!current() || !socket)
+          return finish(std::nullopt);
+        s.socket_listening = prop<std::string>(*socket, "ActiveState") == "active";
+        finish(std::move(s));
+      });
+    });
+  });
+}
+
+void SystemdManager::unitStateRead(UnitState next) {
+  if (next == unitState_)
+    return;
+  unitState_ = std::move(next);
+  if (unitListener_)
+    unitListener_();
 }
 
 std::string SystemdManager::detect() {
@@ -106,6 +389,8 @@ Callback<std::pair<std::string, std::string>> SystemdManager::property(const cha
                                                                        const char* iface) {
   using Result = std::pair<std::string, std::string>;  // value, error
   return callback<Result>([this, name, iface](Done<Result> done) {
+    if (!unitProxy_)
+      return done({"", disabled_});
     try {
       unitProxy_->callMethodAsync("Get")
           .onInterface(kProperties)
@@ -127,14 +412,18 @@ Callback<std::pair<std::string, std::string>> SystemdManager::property(const cha
 }
 
 void SystemdManager::subscribe() {
-  if (subscribed_)
+  if (subscribed_ || !manager_)
     return;
   // systemd sends JobRemoved only while some client is subscribed. The bus keeps the order of
   // our messages, so this is in force before the job that follows it is created.
-  manager_->callMethodAsync("Subscribe")
-      .onInterface(kManager)
-      .uponReplyInvoke([](const sdbus::Error*) {});
-  subscribed_ = true;
+  try {
+    manager_->callMethodAsync("Subscribe")
+        .onInterface(kManager)
+        .uponReplyInvoke([](const sdbus::Error*) {});
+    subscribed_ = true;
+  } catch (const sdbus::Error&) {
+    // The bus is gone: a rejoin subscribes again.
+  }
 }
 
 void SystemdManager::jobRemoved(const std::string& job, const std::string& result) {
@@ -215,6 +504,8 @@ Task<ReloadOutcome> SystemdManager::reloadSteps() {
   using JobReply = std::pair<std::string, std::string>;  // job path, error
   // A named awaiter: GCC 12 may destroy a temporary in a co_await's operand twice.
   auto reloadCall = callback<JobReply>([this](Done<JobReply> d) {
+    if (!manager_)
+      return d({"", disabled_});
     try {
       manager_->callMethodAsync("ReloadUnit")
           .onInterface(kManager)
@@ -233,6 +524,11 @@ Task<ReloadOutcome> SystemdManager::reloadSteps() {
     co_return o;
   }
   const std::string result = co_await jobResult(job.first, jobTimeout_);
+  if (result == kBusLost) {
+    o.detail = "lost the system bus while waiting for job " + job.first +
+               ": whether sshd reloaded is unknown";
+    co_return o;
+  }
   if (result.empty()) {
     o.detail =
         "no result for job " + job.first + " within " + std::to_string(jobTimeout_.count()) + " ms";
@@ -351,6 +647,8 @@ Task<void> SystemdManager::oneshotFlow(OneshotSpec spec, Done<OneshotResult> don
   };
   using JobReply = std::pair<std::string, std::string>;  // job path, error
   auto startCall = callback<JobReply>([&](Done<JobReply> d) {
+    if (!manager_)
+      return d({"", disabled_});
     try {
       manager_->callMethodAsync("StartTransientUnit")
           .onInterface(kManager)
@@ -373,15 +671,26 @@ Task<void> SystemdManager::oneshotFlow(OneshotSpec spec, Done<OneshotResult> don
     co_return;
   }
   r.result = co_await jobResult(job.first, spec.timeout + std::chrono::milliseconds(1000));
+  if (r.result == kBusLost) {
+    r.result.clear();
+    r.detail = std::string("lost the system bus while waiting for job ") + job.first;
+    done(std::move(r));
+    co_return;
+  }
   if (r.result.empty()) {
     r.detail = "no result for job " + job.first + " within " +
                std::to_string(spec.timeout.count() + 1000) + " ms";
-    manager_->callMethodAsync("StopUnit")
-        .onInterface(kManager)
-        .withArguments(r.unit, std::string("replace"))
-        .uponReplyInvoke([](const sdbus::Error*, sdbus::ObjectPath) {
-          // Already gone: nothing to stop.
-        });
+    try {
+      if (manager_)
+        manager_->callMethodAsync("StopUnit")
+            .onInterface(kManager)
+            .withArguments(r.unit, std::string("replace"))
+            .uponReplyInvoke([](const sdbus::Error*, sdbus::ObjectPath) {
+              // Already gone: nothing to stop.
+            });
+    } catch (const sdbus::Error&) {
+      // The bus is gone: systemd's own timeout stops it.
+    }
     done(std::move(r));
     co_return;
   }

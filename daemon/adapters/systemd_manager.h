@@ -4,9 +4,17 @@
 // probe, outside the daemon's private network namespace), followed the same way. Every call is
 // asynchronous on the daemon's loop (SdbusEventSource): the loop never waits for systemd. Only the
 // constructor, before the loop runs, asks systemd synchronously which unit is sshd.
+//
+// The state of sshd's units (unitState()) is read once at construction and then again, on the
+// loop and asynchronously, whenever systemd sends PropertiesChanged for the service or its socket
+// unit: never polled. When the system bus goes away (dbus restarted), the connection, the
+// JobRemoved and PropertiesChanged matches, Subscribe and the unit state are re-created on the
+// loop by a retry timer (250 ms, backing off to 2 s); after kRejoinGiveUp without success the
+// gave-up listener is told, and the daemon exits non-zero for systemd to restart it.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +55,19 @@ struct OneshotResult {
   std::string detail;  // when !ran: why
 };
 
+// What systemd reports of sshd's service (org.freedesktop.systemd1.Unit and .Service), as read.
+struct UnitProperties {
+  std::string active_state;                // ActiveState
+  std::string sub_state;                   // SubState
+  std::uint64_t state_change_usec = 0;     // StateChangeTimestamp, CLOCK_REALTIME
+  std::uint64_t active_enter_usec = 0;     // ActiveEnterTimestamp
+  std::uint64_t exec_main_start_usec = 0;  // ExecMainStartTimestamp
+  std::uint32_t main_pid = 0;              // MainPID
+};
+// The service's part of UnitState (socket_listening is the socket unit's): pure, for tests.
+UnitState unitStateFrom(const std::string& unit, const std::string& socket,
+                        const UnitProperties& p);
+
 class SystemdManager : public ServiceManager {
  public:
   // unit: "none" turns reloads off; "" detects ssh.service or sshd.service.
@@ -61,8 +82,39 @@ class SystemdManager : public ServiceManager {
   // Whether runOneshot can work: systemd answered on the system bus.
   bool connected() const { return manager_ != nullptr; }
   void runOneshot(const OneshotSpec& spec, Done<OneshotResult> done);
+  // Called on the loop whenever unitState() changed (sshd started, stopped, reloaded, ...).
+  void setUnitListener(std::function<void()> f) { unitListener_ = std::move(f); }
+  // Called once when the system bus was lost and could not be rejoined within kRejoinGiveUp.
+  void setGaveUpListener(std::function<void(const std::string&)> f) { gaveUp_ = std::move(f); }
+  // Whether the connection to systemd is up (false while rejoining after a loss).
+  bool online() const { return attachment_ && attachment_->connected(); }
+
+  static constexpr std::chrono::milliseconds kRejoinFirst{250};
+  static constexpr std::chrono::milliseconds kRejoinMax{2000};
+  static constexpr std::chrono::seconds kRejoinGiveUp{60};
+  // A synchronous call while rejoining (LoadUnit) waits at most this long on the loop.
+  static constexpr std::chrono::milliseconds kRejoinCallTimeout{1000};
+  // What a job waiter gets when the bus went away under it.
+  static constexpr const char* kBusLost = "(system bus lost)";
 
  private:
+  // Connects, matches JobRemoved and (once the unit is known) the units' PropertiesChanged and
+  // attaches to the loop. Throws sdbus::Error / SdbusEventError.
+  void connect(std::chrono::milliseconds callTimeout);
+  // LoadUnit: the unit's object path (synchronous: the constructor and a rejoin only).
+  std::string loadUnit(const std::string& name);
+  void watchUnits();
+  std::string findSocket();
+  void teardown();
+  void lost(const std::string& why);
+  void rejoin();
+  void armRejoin(std::chrono::milliseconds delay);
+  static int onRejoin(sd_event_source*, std::uint64_t, void* self);
+  // Reads the units' properties again (asynchronously); one read at a time, one more if a
+  // change came meanwhile.
+  void refreshUnitState();
+  void readUnitStateNow();
+  void unitStateRead(UnitState next);
   std::string detect();
   Task<void> reloadFlow(Done<ReloadOutcome> done);
   Task<ReloadOutcome> reloadSteps();
@@ -79,9 +131,21 @@ class SystemdManager : public ServiceManager {
   std::unique_ptr<sdbus::IConnection> bus_;
   std::unique_ptr<sdbus::IProxy> manager_;
   std::unique_ptr<sdbus::IProxy> unitProxy_;
+  std::unique_ptr<sdbus::IProxy> socketProxy_;
   std::unique_ptr<SdbusEventSource> attachment_;
   std::string unit_;
+  std::string socket_;  // "" when sshd has no socket unit
   UnitState unitState_;
+  std::function<void()> unitListener_;
+  std::function<void(const std::string&)> gaveUp_;
+  // Each connection's number: a read that began on an older one is dropped.
+  std::uint64_t generation_ = 0;
+  bool reading_ = false;
+  bool readAgain_ = false;
+  sd_event_source* rejoinTimer_ = nullptr;
+  std::uint64_t lostAtUsec_ = 0;  // CLOCK_MONOTONIC; 0 = connected
+  std::chrono::milliseconds rejoinDelay_ = kRejoinFirst;
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
   std::string disabled_;
   std::chrono::milliseconds jobTimeout_;
   bool subscribed_ = false;

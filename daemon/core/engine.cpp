@@ -686,26 +686,19 @@ void Engine::classify(Target t, const ConfigScan& scan, const Dump& dump,
           !l.condition.empty() && !(t == Target::kClient && lower(l.condition) == "host *");
       const bool same = lower(l.value) == lower(value);
       Shadowing s{target, l.keyword_as_written, value, l.value, l.file, l.line, l.condition};
-      if (conditional && t == Target::kSshd) {
-        // sshd evaluates every Match block for each connection, wherever it stands, and its
-        // values replace the top-level ones for the connections it matches.
-        if (same)
-          continue;
-        s.effect = LineEffect::kOverrides;
-      } else if (afterOurs || (first && first->file == mine)) {
-        // ssh and sshd keep the first value they read: after ours, a line has no effect (and for
-        // ssh a Host block after ours neither).
+      // sshd evaluates every Match block for each connection, wherever it stands, and its values
+      // replace the top-level ones for the connections it matches; ssh and sshd keep the first
+      // value they read otherwise, so after ours a line (or an ssh Host block) has no effect.
+      const bool matchAnywhere = conditional && t == Target::kSshd;
+      const bool beforeOurs = !afterOurs && !(first && first->file == mine);
+      if (!matchAnywhere && !beforeOurs) {
         s.effect = LineEffect::kIneffective;
-      } else if (conditional) {
-        if (same)
-          continue;
-        s.effect = LineEffect::kOverrides;  // ssh: a Host or Match block read before ours
       } else {
-        if (!first)
+        if (!conditional && !first)
           first = &l;
         if (same)
-          continue;  // before ours, but the same value: ours would say the same
-        s.effect = LineEffect::kShadows;
+          continue;  // the same value as ours: it changes nothing
+        s.effect = conditional ? LineEffect::kOverrides : LineEffect::kShadows;
       }
       found.push_back(s);
     }
@@ -788,7 +781,9 @@ Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<D
 }
 
 Task<void> Engine::reloadIfStale(Outcome& o) {
-  if (!stale_ || brokenByOthers_ || policyInvalid_)
+  // Only when the difference is known: what a sshd started before our daemon serves is not,
+  // and reloading it would also apply whatever else its admin left unreloaded.
+  if (!stale_ || !staleDiffers_ || brokenByOthers_ || policyInvalid_)
     co_return;
   const UnitState u = services_.unitState();
   if (u.activity != UnitState::Activity::kActive || services_.unit().empty())
@@ -884,10 +879,13 @@ void Engine::settle() {
           "; sshd's unit is not known, so whether the running sshd read the files is not "
           "checked";
   }
+  const bool changed = kind != state_.kind || reason != state_.reason;
   if (kind != state_.kind || state_.since_usec == 0)
     state_.since_usec = clock_.realtimeUsec();
   state_.kind = kind;
   state_.reason = reason;
+  if (changed && busy_ && stateChanged_)
+    stateChanged_();
 }
 
 }  // namespace keepalive::daemon

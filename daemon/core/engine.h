@@ -7,6 +7,7 @@
 // One transaction at a time: the daemon queues and coalesces requests (busy()).
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +72,9 @@ class Engine {
   // systemd reported a change of sshd's units: the state is decided again from what is known
   // (a started sshd is judged by the next verification; the daemon runs one).
   void unitChanged();
+  // Called when the state changed in the middle of a transaction (a reload under way), so that
+  // readers see it before the transaction's end.
+  void setStateListener(std::function<void()> changed) { stateChanged_ = std::move(changed); }
 
   const State& state() const { return state_; }
   // The policy in force as resolved for this host; nullopt until one was applied.
@@ -160,6 +164,7 @@ class Engine {
 
   bool busy_ = false;
   TaskSet tasks_;
+  std::function<void()> stateChanged_;
 };
 
 }  // namespace keepalive::daemon

@@ -77,8 +77,9 @@ struct ConfigScan {
   // The directories whose entries decide what is read: the directory of every file read and of
   // every Include glob (a drop-in added or removed there changes the tree).
   std::vector<std::string> dirs;
-  // The newest change (ctime, CLOCK_REALTIME microseconds) among files_read and dirs: a file
-  // edited, added or removed after sshd last read its configuration is newer than that.
+  // The newest change (ctime, CLOCK_REALTIME microseconds) among files_read and the Include
+  // patterns' directories: a file edited, added or removed after sshd last read its
+  // configuration is newer than that.
   std::int64_t newest_change_usec = 0;
 };
 

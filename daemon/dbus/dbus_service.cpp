@@ -78,6 +78,34 @@ class DbusServiceImpl final : public ManagerCalls {
         limits_(limits),
         status_(busSafe(initial)),
         queue_({limits.max_queued, limits.burst, limits.per_second}) {
+    connect();
+    // The daemon's own events and the cheap calls (property reads) come before queued work.
+    sd_event_source* work = nullptr;
+    int r = sd_event_add_defer(loop_.get(), &work, &DbusServiceImpl::onWork, this);
+    work_.reset(work);
+    if (r >= 0)
+      r = sd_event_source_set_priority(work, SD_EVENT_PRIORITY_IDLE);
+    if (r >= 0)
+      r = sd_event_source_set_enabled(work, SD_EVENT_OFF);
+    if (r >= 0)
+      sd_event_source_set_description(work, "dbus-work");
+    if (r < 0)
+      throw DbusServiceError(std::string("dbus: sd-event: cannot add the work source: ") +
+                             std::strerror(-r));
+  }
+
+  // A connection, the object (showing status_ and users_ as they are), the name, and the loop's
+  // sources; throws DbusServiceError and leaves nothing half made (teardown).
+  void connect() {
+    try {
+      connectParts();
+    } catch (...) {
+      teardown();
+      throw;
+    }
+  }
+
+  void connectParts() {
     try {
       bus_ = sdbus::createSystemBusConnection();
     } catch (const sdbus::Error& e) {
@@ -90,6 +118,8 @@ class DbusServiceImpl final : public ManagerCalls {
                              ": cannot export the object: " + e.getMessage());
     }
     // The object exists before the name does, so no call by name can find it missing.
+    // Synchronous, on the loop: bounded (a bus that does not answer is retried later).
+    bus_->setMethodCallTimeout(limits_.name_timeout);
     try {
       bus_->requestName(kBusName);
     } catch (const sdbus::Error& e) {
@@ -110,19 +140,14 @@ class DbusServiceImpl final : public ManagerCalls {
     } catch (const SdbusEventError& e) {
       throw DbusServiceError(std::string("dbus: ") + e.what());
     }
-    // The daemon's own events and the cheap calls (property reads) come before queued work.
-    sd_event_source* work = nullptr;
-    int r = sd_event_add_defer(loop_.get(), &work, &DbusServiceImpl::onWork, this);
-    work_.reset(work);
-    if (r >= 0)
-      r = sd_event_source_set_priority(work, SD_EVENT_PRIORITY_IDLE);
-    if (r >= 0)
-      r = sd_event_source_set_enabled(work, SD_EVENT_OFF);
-    if (r >= 0)
-      sd_event_source_set_description(work, "dbus-work");
-    if (r < 0)
-      throw DbusServiceError(std::string("dbus: sd-event: cannot add the work source: ") +
-                             std::strerror(-r));
+  }
+
+  void teardown() {
+    // The loop's sources first, then what holds the connection's messages and slots.
+    events_.reset();
+    job_.reset();
+    object_.reset();
+    bus_.reset();
   }
 
   ~DbusServiceImpl() {
@@ -190,9 +215,13 @@ class DbusServiceImpl final : public ManagerCalls {
       const std::uint64_t id = track([this, r](const std::string& why) {
         reply(*r, "Reload", [&] { r->returnError(sdbus::Error(kErrFailed, "Reload: " + why)); });
       });
+      // The done handed out holds the call weakly: the call (a message of this connection)
+      // is held by inFlight_ alone, which lose() empties before the connection goes.
       DbusHandlers::ReloadDone done = once<std::uint64_t, ApplyResult>(
-          id, [this, r](std::uint64_t generation, ApplyResult res) {
-            answer(*r, "Reload", [&] { r->returnResults(generation, toString(res)); });
+          id,
+          [this, w = std::weak_ptr<ReloadResult>(r)](std::uint64_t generation, ApplyResult res) {
+            if (auto call = w.lock())
+              answer(*call, "Reload", [&] { call->returnResults(generation, toString(res)); });
           });
       untrackOnThrow(id, [&] { handlers_.reload(std::move(done)); });
     });
@@ -223,14 +252,15 @@ class DbusServiceImpl final : public ManagerCalls {
       current_ = id;
       // Charged what it took from start to answer: the handler's work runs in its own slices,
       // which the service does not see.
-      auto done = once<std::vector<Finding>>(
-          id, [this, r, a, uid, started, id](std::vector<Finding> findings) {
-            queue_.charge(uid, std::chrono::microseconds(monotonicUsec() - started));
-            answer(*r, "Check", [&] {
-              r->returnResults(boundFindings(std::move(findings), a), a.restricted());
-            });
-            finished(id);
+      auto done = once<std::vector<Finding>>(id, [this, w = std::weak_ptr<CheckResult>(r), a, uid,
+                                                  started, id](std::vector<Finding> findings) {
+        queue_.charge(uid, std::chrono::microseconds(monotonicUsec() - started));
+        if (auto call = w.lock())
+          answer(*call, "Check", [&] {
+            call->returnResults(boundFindings(std::move(findings), a), a.restricted());
           });
+        finished(id);
+      });
       untrackOnThrow(id, [&] { handlers_.check(a.onlyUid, std::move(done)); });
     });
     if (id && !inFlight_.count(id))
@@ -462,6 +492,8 @@ class DbusServiceImpl final : public ManagerCalls {
       auto it = inFlight_.find(id);
       if (it == inFlight_.end())
         return;
+      // It holds the call (f holds it weakly): kept until f has answered.
+      const auto holder = std::move(it->second);
       inFlight_.erase(it);
       f(std::move(args)...);
     };
@@ -559,14 +591,64 @@ class DbusServiceImpl final : public ManagerCalls {
   bool connected() const { return events_ && events_->connected(); }
 
   void lose(const std::string& why) {
-    // Nobody to answer: drop what waits.
+    // Nobody to answer: drop what waits. A handler's later done finds its call gone (once()).
     job_.reset();
     inFlight_.clear();
     queue_.drain();
     current_ = 0;
     sd_event_source_set_enabled(work_.get(), SD_EVENT_OFF);
+    lostAtUsec_ = monotonicUsec();
+    rejoinDelay_ = limits_.rejoin_first;
+    armRejoin();
     if (handlers_.lost)
       handlers_.lost("dbus: system bus: connection lost: " + why);
+  }
+
+  void armRejoin() {
+    const std::uint64_t at =
+        monotonicUsec() + static_cast<std::uint64_t>(rejoinDelay_.count()) * 1000u;
+    if (!rejoinTimer_) {
+      sd_event_source* t = nullptr;
+      if (sd_event_add_time(loop_.get(), &t, CLOCK_MONOTONIC, at, 1000, &DbusServiceImpl::onRejoin,
+                            this) < 0) {
+        warn("dbus: sd-event: cannot add the rejoin timer, ignoring");
+        return;
+      }
+      sd_event_source_set_description(t, "dbus-rejoin");
+      rejoinTimer_.reset(t);
+      return;
+    }
+    sd_event_source_set_time(rejoinTimer_.get(), at);
+    sd_event_source_set_enabled(rejoinTimer_.get(), SD_EVENT_ONESHOT);
+  }
+
+  static int onRejoin(sd_event_source*, std::uint64_t, void* self) {
+    static_cast<DbusServiceImpl*>(self)->rejoin();
+    return 0;
+  }
+
+  // One attempt on the loop: the old connection closed, a new one with the object and the name.
+  // Unique names start over on a new bus: callers' uids are looked up again.
+  void rejoin() {
+    teardown();
+    uidBySender_.clear();
+    try {
+      connect();
+      if (handlers_.rejoined)
+        handlers_.rejoined();
+      return;
+    } catch (const DbusServiceError& e) {
+      const auto waited = std::chrono::microseconds(monotonicUsec() - lostAtUsec_);
+      if (waited >= limits_.rejoin_give_up) {
+        if (handlers_.gaveUp)
+          handlers_.gaveUp(std::string("could not rejoin the system bus within ") +
+                           std::to_string(limits_.rejoin_give_up.count() / 1000) +
+                           " s: " + e.what());
+        return;
+      }
+      rejoinDelay_ = std::min(rejoinDelay_ * 2, limits_.rejoin_max);
+      armRejoin();
+    }
   }
 
   struct LoopUnref {
@@ -595,6 +677,9 @@ class DbusServiceImpl final : public ManagerCalls {
   std::optional<ListJob> job_;  // holds a reply of bus_: goes before it
   std::unique_ptr<SdbusEventSource> events_;
   std::unique_ptr<sd_event_source, SourceUnref> work_;
+  std::unique_ptr<sd_event_source, SourceUnref> rejoinTimer_;
+  std::uint64_t lostAtUsec_ = 0;
+  std::chrono::milliseconds rejoinDelay_{250};
 };
 
 }  // namespace detail

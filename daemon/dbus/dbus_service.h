@@ -31,6 +31,9 @@ namespace keepalive::daemon {
 inline constexpr const char* kBusName = "org.keepalivepolicy1";
 inline constexpr const char* kObjectPath = "/org/keepalivepolicy1";
 inline constexpr const char* kManagerInterface = "org.keepalivepolicy1.Manager";
+// keepalive-policyd's exit status when it lost the system bus and could not rejoin it in time
+// (the service's or systemd's connection): non-zero, so that Restart=on-failure restarts it.
+inline constexpr int kExitBusLost = 3;
 
 // One covered user, as ListUsers reports it.
 struct UserRow {
@@ -73,8 +76,14 @@ struct DbusHandlers {
   std::function<void(std::optional<std::uint32_t> onlyUid, CheckDone done)> check;
   // Non-fatal problems of the service, worded for the journal (", ignoring" included).
   std::function<void(const std::string&)> warn;
-  // The bus connection is gone (dbus-daemon stopped): nothing more is served. Called once.
+  // The bus connection is gone (dbus-daemon stopped or restarted): calls under way were dropped
+  // (their callers' connections went with the bus), and the service rejoins on its own: a new
+  // connection, the object with the last published state and rows, the name. Once per loss.
   std::function<void(const std::string&)> lost;
+  // Rejoined after a loss: the name is ours again and the properties show the last state.
+  std::function<void()> rejoined;
+  // Rejoining did not succeed within DbusLimits::rejoin_give_up: nothing more is tried.
+  std::function<void(const std::string&)> gaveUp;
 };
 
 // The expensive calls (Check, ListUsers) are queued per calling user and served one at a time
@@ -88,6 +97,13 @@ struct DbusLimits {
   // over its max_message_size (32 MiB by default). 16 MiB is ~200k users of typical size.
   std::size_t max_reply_bytes = 16u << 20;
   std::chrono::microseconds slice{500};
+  // After a loss: the first attempt to rejoin after rejoin_first, then at twice the interval
+  // up to rejoin_max, until rejoin_give_up has passed. RequestName waits at most name_timeout
+  // on the loop.
+  std::chrono::milliseconds rejoin_first{250};
+  std::chrono::milliseconds rejoin_max{2000};
+  std::chrono::milliseconds rejoin_give_up{60000};
+  std::chrono::milliseconds name_timeout{2000};
 };
 
 // A failure to start the service, as "dbus: object: reason".

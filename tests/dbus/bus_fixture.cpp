@@ -173,6 +173,10 @@ PrivateBus::PrivateBus(BusOptions o) : dir_("keepalive-dbus-bus") {
             std::to_string(o.maxRepliesPerConnection) + "</limit>\n";
   conf += "</busconfig>\n";
   writeFile(dir_ / "bus.conf", conf);
+  start();
+}
+
+void PrivateBus::start() {
   daemon_.emplace(
       std::vector<std::string>{"dbus-daemon", "--nofork", "--nopidfile",
                                "--config-file=" + (dir_ / "bus.conf"), "--print-address=1"},
@@ -182,6 +186,15 @@ PrivateBus::PrivateBus(BusOptions o) : dir_("keepalive-dbus-bus") {
     throw std::runtime_error("dbus-daemon did not start: " + daemon_->err());
   address_ = daemon_->out();
   address_.erase(address_.find('\n'));
+  // Without its ",guid=...": a client checks the guid it is given against the server's, and a
+  // restarted bus at the same path has a new one.
+  if (auto g = address_.find(",guid="); g != std::string::npos)
+    address_.erase(g);
+}
+
+void PrivateBus::restart() {
+  daemon_.reset();
+  start();
 }
 
 PrivateBus::~PrivateBus() = default;

@@ -56,8 +56,12 @@ class PrivateBus {
   const std::string& address() const { return address_; }
   std::string env() const { return "DBUS_SYSTEM_BUS_ADDRESS=" + address_; }
   void stop();
+  // A new dbus-daemon at the same address, as when the system's dbus is restarted: the old one
+  // stopped (SIGTERM), so every connection to it is gone.
+  void restart();
 
  private:
+  void start();
   TempDir dir_;
   std::string address_;
   std::optional<Background> daemon_;

@@ -3,7 +3,7 @@
 //
 //   dbus_service_driver [--users N] [--findings 'A|B'] [--reload-result R] [--throw WHAT]
 //                       [--weird] [--max-reply-bytes N] [--add-user NAME:UID:STATE]...
-//                       [--check-later] [--stalls FILE]
+//                       [--check-later] [--stalls FILE] [--rejoin-give-up-ms N]
 //
 // A finding "@UID text" is about that uid's user, any other the host's. Check returns them all
 // whoever calls, as a handler that ignored onlyUid would: what a caller sees is the service's
@@ -12,6 +12,8 @@
 // SIGUSR1 repairs a user (Repaired, RepairsTotal), SIGUSR2 reports drift (Drift, State,
 // StateReason, Shadowed). SIGTERM ends it.
 // --check-later: Check's handler answers on a later turn of the loop, as the daemon's does.
+// --rejoin-give-up-ms N: when the bus goes, rejoin it ("rejoined" on stderr), giving up after N ms
+// ("gave up: ..." on stderr, exit 5); without it the driver exits 4 at once ("lost: ...").
 // --stalls FILE: at exit, write how long the longest dispatch of the loop took, in wall time
 // ("max_usec N") and in CPU time ("max_cpu_usec N"), and how many took over 1 ms of CPU
 // ("over_1ms N"): what a caller costs everyone else.
@@ -42,6 +44,7 @@ struct Script {
   std::vector<UserRow> extra;  // after the others: a user whose uid a test can run as
   DbusLimits limits;
   bool checkLater = false;
+  bool rejoin = false;  // --rejoin-give-up-ms
   std::string stalls;
 };
 
@@ -265,6 +268,9 @@ int runDriver(int argc, char** argv) {
         const std::string name = u.substr(0, c1);
         d.sc.extra.push_back(
             row(name, std::uint32_t(std::stoul(u.substr(c1 + 1, c2 - c1 - 1))), u.substr(c2 + 1)));
+      } else if (a == "--rejoin-give-up-ms") {
+        d.sc.rejoin = true;
+        d.sc.limits.rejoin_give_up = std::chrono::milliseconds(std::stoul(value()));
       } else if (a == "--check-later") {
         d.sc.checkLater = true;
       } else if (a == "--stalls") {
@@ -322,7 +328,13 @@ int runDriver(int argc, char** argv) {
   h.warn = [](const std::string& m) { std::fprintf(stderr, "warning: %s\n", m.c_str()); };
   h.lost = [&d](const std::string& m) {
     std::fprintf(stderr, "lost: %s\n", m.c_str());
-    sd_event_exit(d.loop, 4);
+    if (!d.sc.rejoin)
+      sd_event_exit(d.loop, 4);
+  };
+  h.rejoined = [] { std::fprintf(stderr, "rejoined\n"); };
+  h.gaveUp = [&d](const std::string& m) {
+    std::fprintf(stderr, "gave up: %s\n", m.c_str());
+    sd_event_exit(d.loop, 5);
   };
   sd_event_add_defer(d.loop, &d.laterSource, onLater, &d);
   sd_event_source_set_enabled(d.laterSource, SD_EVENT_OFF);

@@ -86,8 +86,10 @@ struct FakeSshd : Sshd {
       out.push_back({store.path(t), d.line, d.keyword, d.keyword_as_written, d.value, ""});
     return out;
   }
+  std::int64_t newest = 0;  // the tree's newest change (ctime), CLOCK_REALTIME usec
   ConfigScan scan(Target t) {
     ConfigScan s;
+    s.newest_change_usec = newest;
     s.files_read.push_back(t == Target::kSshd ? "/etc/ssh/sshd_config" : "/etc/ssh/ssh_config");
     if (t == Target::kSshd)
       s.lines = before;
@@ -155,10 +157,18 @@ struct FakeServices : ServiceManager {
   UnitState unit_state{
       UnitState::Activity::kActive, "ssh.service", "", false, 1, 0, "active (running)"};
   std::string unit() const override { return "ssh.service"; }
-  void reload(Done<ReloadOutcome> done) override { done(reloadNow()); }
+  void reload(Done<ReloadOutcome> done) override {
+    if (unit_state.activity != UnitState::Activity::kActive)
+      return done({false, false, "ssh.service is not active: not reloaded"});
+    done(reloadNow());
+  }
   UnitState unitState() const override { return unit_state; }
+  // The unit's activity once a failed reload ended (a reload that took sshd down).
+  std::optional<UnitState::Activity> afterFail;
   virtual ReloadOutcome reloadNow() {
     ++reloads;
+    if (fail && afterFail)
+      unit_state.activity = *afterFail;
     if (fail)
       return {false, true, "job ended with result 'failed'"};
     return {true, true, "job done"};
@@ -378,11 +388,13 @@ TEST_CASE("engine: a failed reload that leaves the unit not active rolls back") 
   r.apply(kPolicy);
   const std::string before = r.sshdFile();
   r.services.fail = true;
-  r.services.unit_state.activity = UnitState::Activity::kFailed;
+  r.services.afterFail = UnitState::Activity::kActivating;
   auto o = r.apply(kPolicy2);
   CHECK(o.result == ApplyResult::kRolledBack);
   CHECK(r.sshdFile() == before);
-  CHECK(r.services.reloads == 3);  // first apply, the failed one, the one after the rollback
+  // The first apply and the failed one; the unit is not active, so the restored files are read
+  // when it starts rather than by a reload.
+  CHECK(r.services.reloads == 2);
   CHECK_THAT(r.engine.state().reason, Catch::Contains("reload of ssh.service failed"));
 }
 
@@ -721,4 +733,146 @@ TEST_CASE("engine: sshd -t rejecting after a wait still rolls back in order") {
   CHECK(out->result == ApplyResult::kRolledBack);
   CHECK_FALSE(store.files[Target::kSshd].has_value());
   CHECK(services.reloads == 0);
+}
+
+TEST_CASE(
+    "engine: a push while sshd is stopped installs, reloads nothing, and is ok once it starts") {
+  Rig r;
+  r.services.unit_state.activity = UnitState::Activity::kInactive;
+  r.services.unit_state.detail = "inactive (dead)";
+  auto o = r.apply(kPolicy);
+  CHECK(o.result == ApplyResult::kApplied);
+  CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 120\n"));
+  CHECK(r.services.reloads == 0);
+  CHECK(r.engine.state().kind == StateKind::kSshdStopped);
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("inactive (dead)"));
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("sshd reads it when it starts"));
+  CHECK_FALSE(r.store.pending);
+  // systemd says it started, after the files' last change: the verification says ok.
+  r.sshd.newest = r.clock.now - 5;
+  r.clock.now += 1000000;
+  r.services.unit_state = {
+      UnitState::Activity::kActive, "ssh.service", "", false, 42, r.clock.now, "active (running)"};
+  r.engine.unitChanged();
+  reconcileNow(r.engine, "ssh.service started");
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  CHECK(r.services.reloads == 0);
+  CHECK(r.engine.state().since_usec == r.clock.now);
+}
+
+TEST_CASE("engine: behind a listening socket an inactive sshd is ok, socket-activated") {
+  Rig r;
+  r.services.unit_state.activity = UnitState::Activity::kInactive;
+  r.services.unit_state.socket = "ssh.socket";
+  r.services.unit_state.socket_listening = true;
+  r.apply(kPolicy);
+  CHECK(r.services.reloads == 0);
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  CHECK_THAT(r.engine.state().reason, Catch::Contains("socket-activated"));
+}
+
+TEST_CASE("engine: another writer's change to a served keepalive value reloads sshd") {
+  Rig r;
+  r.sshd.before.push_back({"/etc/ssh/sshd_config.d/00-aaa.conf", 1, "clientaliveinterval",
+                           "ClientAliveInterval", "7", ""});
+  r.apply(kPolicy);
+  REQUIRE(r.engine.state().kind == StateKind::kShadowed);
+  REQUIRE(r.services.reloads == 1);
+  // The shadowing file is removed; systemd's time of the last reload is older than that.
+  r.sshd.before.clear();
+  r.sshd.newest = r.clock.now + 10;
+  r.clock.now += 1000000;
+  auto o = reconcileNow(r.engine, "sshd_config.d changed");
+  CHECK(o.reloaded);
+  CHECK(r.services.reloads == 2);
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  bool logged = false;
+  for (const auto& e : o.log)
+    logged |= e.message.find("clientaliveinterval 7 -> 120") != std::string::npos &&
+              e.message.find("reloading ssh.service") != std::string::npos;
+  CHECK(logged);
+  // A change that leaves every keepalive value as sshd serves it: no reload.
+  r.sshd.newest = r.clock.now + 10;
+  r.clock.now += 1000000;
+  reconcileNow(r.engine, "sshd_config changed");
+  CHECK(r.services.reloads == 2);
+  CHECK(r.engine.state().kind == StateKind::kOk);
+}
+
+TEST_CASE("engine: files newer than the running sshd, what it serves unknown: pending-reload") {
+  Rig r;
+  r.services.unit_state.read_config_usec = r.clock.now - 100;
+  r.sshd.newest = r.clock.now - 50;
+  // Our drop-ins are already in place (an earlier daemon wrote them): nothing to write, no
+  // reload of ours, and sshd started before someone's last edit.
+  r.apply(kPolicy);
+  Rig fresh;
+  fresh.store.files = r.store.files;
+  fresh.services.unit_state.read_config_usec = fresh.clock.now - 100;
+  fresh.sshd.newest = fresh.clock.now - 50;
+  fresh.apply(kPolicy);
+  CHECK(fresh.services.reloads == 0);
+  CHECK(fresh.engine.state().kind == StateKind::kPendingReload);
+  CHECK_THAT(fresh.engine.state().reason, Catch::Contains("not known"));
+}
+
+TEST_CASE("engine: a line after our drop-in is listed as ineffective; the state stays ok") {
+  Rig r;
+  r.sshd.after.push_back(
+      {"/etc/ssh/sshd_config", 99, "clientaliveinterval", "ClientAliveInterval", "33", ""});
+  r.apply(kPolicy);
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  REQUIRE(r.engine.state().shadowed.size() == 1);
+  const Shadowing& s = r.engine.state().shadowed[0];
+  CHECK(s.effect == LineEffect::kIneffective);
+  CHECK(s.line == 99);
+  CHECK_THAT(s.describe(),
+             Catch::Contains("\"/etc/ssh/sshd_config\":99 sets ClientAliveInterval 33"));
+  CHECK_THAT(s.describe(), Catch::Contains("has no effect"));
+}
+
+TEST_CASE("engine: the last good policy survives a restart with an invalid policy") {
+  Rig r;
+  r.apply(kPolicy);
+  REQUIRE(r.store.good);
+  const std::string digest = r.engine.state().policy_digest;
+  CHECK(r.store.good->digest == digest);
+  CHECK(r.store.good->sshd == r.sshdFile());
+  const std::int64_t since = r.engine.state().policy_since_usec;
+  CHECK(since == r.clock.now);
+  // An unchanged policy re-applied keeps the time it took effect.
+  r.clock.now += 1000000;
+  r.apply(kPolicy);
+  CHECK(r.engine.state().policy_since_usec == since);
+
+  // A new daemon over the same files and state directory, the policy now invalid.
+  Rig again;
+  again.store.files = r.store.files;
+  again.store.good = r.store.good;
+  const int writes = again.store.writes;
+  again.apply("version: 1\nserver: {client_alive_interval: bogus}\n");
+  CHECK(again.store.writes == writes);
+  CHECK(again.store.files == r.store.files);
+  const State& s = again.engine.state();
+  CHECK(s.kind == StateKind::kPolicyInvalid);
+  CHECK_THAT(s.reason, Catch::Contains("the last good policy " + digest + " stays in force"));
+  CHECK(s.policy_digest == digest);
+  CHECK(s.policy_since_usec == since);
+  REQUIRE(again.engine.resolved());
+  // A drift repair puts the last good drop-ins back, not nothing.
+  again.store.files[Target::kSshd].reset();
+  reconcileNow(again.engine, "drift");
+  CHECK(again.store.files[Target::kSshd] == r.store.files[Target::kSshd]);
+}
+
+TEST_CASE("engine: a corrupt record of the last good policy is a warning, never fatal") {
+  Rig r;
+  r.store.goodCorrupt = true;
+  auto o = r.apply(kPolicy);
+  CHECK(o.result == ApplyResult::kApplied);
+  bool warned = false;
+  for (const auto& e : o.log)
+    warned |=
+        e.level == LogEvent::Level::kWarning && e.message.find("set aside") != std::string::npos;
+  CHECK(warned);
 }
