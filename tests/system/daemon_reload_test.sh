@@ -328,7 +328,7 @@ DPID=$(prop "$UNIT" MainPID)
 check "active again with a new main PID ($old_pid -> $DPID)" \
     test "$(prop "$UNIT" ActiveState)" = active -a "$DPID" != "$old_pid" -a "$DPID" != 0
 line=$(state_line "$mark" 'state [a-z-]+: ')
-check "state line of the new process: ok, last apply unchanged, $(counters <<< "$line")" \
+check "state line of the new process: ok, last apply unchanged, $(counters <<< "$line") ('${line:0:150}...')" \
     grep -q 'state ok: .*last apply unchanged.*; reloads 0, writes 0, rollbacks 0' <<< "$line"
 check "drop-ins not written (inode, mtime, size unchanged: $fp_before)" \
     test "$(fingerprint "$SSHD_DROPIN" "$CLIENT_DROPIN")" = "$fp_before"

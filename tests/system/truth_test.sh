@@ -325,6 +325,11 @@ show_on_fail
 
 # -------------------------------------- f. restart with an invalid policy --
 echo "# f. a restart with an invalid policy; a corrupt last-good record"
+# Step e's edits of sshd_config were never reloaded (no served value changed): a daemon started
+# now could not know what sshd serves (pending-reload by design, docs/daemon.md §4.1). The admin
+# reloads sshd first, so that the restarts below start from an sshd that read every file.
+inside systemctl reload ssh.service
+expect_reloads 1 "the admin's own systemctl reload ssh"
 record_digest() { inside cat "$GOOD_RECORD" 2>/dev/null | jq -r .digest 2>/dev/null; }
 record_is() { [ "$(record_digest)" = "$1" ]; }
 check "the last good policy is kept in $GOOD_RECORD, with the digest in force ($(record_digest | cut -c1-20)...)" \
