@@ -101,6 +101,26 @@ Daemon::Daemon(DaemonOptions o)
                (u.socket.empty()
                     ? ""
                     : ", " + u.socket + (u.socket_listening ? " listening" : " not listening")));
+    if (!engine_ || !ready_)
+      return;  // the first apply reads the unit's state itself
+    // Started, stopped or reloaded by anyone: what the running sshd serves is verified again
+    // (a stopped sshd that starts turns the state ok by itself). During a transaction of ours
+    // the bus shows it at once; the journal's state line waits for the verification.
+    if (engine_->busy()) {
+      engine_->unitChanged();
+      publishSoon();
+    } else {
+      engine_->unitChanged();
+      logStateIfChanged();
+    }
+    otherConfigChanged_ = true;
+    reconcile(u.unit + " " + (u.detail.empty() ? "changed" : u.detail));
+  });
+  systemd_->setRejoinedListener([this] {
+    // A reload awaited when the bus went is unknown: apply again (the pending mark makes it
+    // reload), so the state ends on evidence rather than on the lost job.
+    if (ready_)
+      applyPolicy("rejoined the system bus");
   });
   systemd_->setGaveUpListener([this](const std::string& m) {
     log::error(m + "; exiting for systemd to restart keepalive-policyd");

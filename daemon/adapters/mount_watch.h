@@ -6,6 +6,8 @@
 #include <systemd/sd-event.h>
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "core/mounts.h"
 
@@ -13,13 +15,16 @@ namespace keepalive::daemon {
 
 class MountWatch {
  public:
-  // changed: after every re-read the kernel asked for (not after reread()).
-  MountWatch(sd_event* loop, std::function<void()> changed);
+  // changed: after every re-read the kernel asked for (not after reread()), with the mount
+  // points that changed since the read before (changedMountPoints()).
+  using Changed = std::function<void(const std::vector<std::string>& points)>;
+  MountWatch(sd_event* loop, Changed changed);
   ~MountWatch();
   MountWatch(const MountWatch&) = delete;
   MountWatch& operator=(const MountWatch&) = delete;
 
-  void reread();
+  // Returns the mount points that changed since the last read.
+  std::vector<std::string> reread();
   const MountTable& table() const { return table_; }
 
  private:
@@ -28,7 +33,7 @@ class MountWatch {
   int fd_ = -1;
   sd_event_source* source_ = nullptr;
   MountTable table_;
-  std::function<void()> changed_;
+  Changed changed_;
 };
 
 }  // namespace keepalive::daemon

@@ -203,6 +203,8 @@ void SystemdManager::rejoin() {
     disabled_ = unit_.empty() ? "neither ssh.service nor sshd.service is known to systemd" : "";
     lostAtUsec_ = 0;
     refreshUnitState();
+    if (rejoined_)
+      rejoined_();
     return;
   } catch (const sdbus::Error& e) {
     why = errorText(e);

@@ -86,6 +86,8 @@ class SystemdManager : public ServiceManager {
   void setUnitListener(std::function<void()> f) { unitListener_ = std::move(f); }
   // Called once when the system bus was lost and could not be rejoined within kRejoinGiveUp.
   void setGaveUpListener(std::function<void(const std::string&)> f) { gaveUp_ = std::move(f); }
+  // Called when the connection to systemd is back after a loss (a reload awaited then was lost).
+  void setRejoinedListener(std::function<void()> f) { rejoined_ = std::move(f); }
   // Whether the connection to systemd is up (false while rejoining after a loss).
   bool online() const { return attachment_ && attachment_->connected(); }
 
@@ -137,6 +139,7 @@ class SystemdManager : public ServiceManager {
   std::string socket_;  // "" when sshd has no socket unit
   UnitState unitState_;
   std::function<void()> unitListener_;
+  std::function<void()> rejoined_;
   std::function<void(const std::string&)> gaveUp_;
   // Each connection's number: a read that began on an older one is dropped.
   std::uint64_t generation_ = 0;

@@ -16,4 +16,9 @@ constexpr std::uint32_t kSshDirMask = IN_ATTRIB | IN_CREATE | IN_MOVED_TO | IN_C
 constexpr std::uint32_t kHomeMask =
     IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW;
 
+// The homes' parent directories: a home renamed away, removed, or made anew (mkdir, a rename
+// onto it, a symlink) under the same name.
+constexpr std::uint32_t kParentMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                                      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
+
 }  // namespace keepalive::daemon

@@ -8,9 +8,14 @@
 #include <sys/inotify.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <iterator>
+#include <string_view>
+#include <utility>
 
+#include "adapters/log.h"
+#include "adapters/user_watch_masks.h"
 #include "adapters/user_watcher_detail.h"
 #include "keepalive/io/policy_files.h"
 
@@ -21,13 +26,43 @@ using detail::configPath;
 namespace {
 
 // Why a user was queued, kept in a byte of their record instead of a pointer in the queue.
-constexpr const char* kQueueReasons[] = {"inotify", "~/.ssh replaced", "~/.ssh created"};
+constexpr const char* kQueueReasons[] = {"inotify", "~/.ssh replaced", "~/.ssh created",
+                                         "home replaced", "mount changed"};
 
 std::uint8_t queueReason(const char* why) {
   for (std::size_t r = 0; r < std::size(kQueueReasons); ++r)
     if (std::strcmp(kQueueReasons[r], why) == 0)
       return static_cast<std::uint8_t>(r);
   return 0;
+}
+
+// "/home/alice/" -> "/home/alice": passwd may carry a trailing slash; the kernel's paths do not.
+std::string_view trimmedHome(const std::string& home) {
+  std::string_view v = home;
+  while (v.size() > 1 && v.back() == '/')
+    v.remove_suffix(1);
+  return v;
+}
+
+// "/home/alice" -> "/home" and "alice"; false for "/", a relative path, "." or "..".
+bool splitHome(const std::string& home, std::string_view& parent, std::string_view& name) {
+  const std::string_view v = trimmedHome(home);
+  if (v.size() < 2 || v[0] != '/')
+    return false;
+  const auto slash = v.rfind('/');
+  parent = slash == 0 ? std::string_view("/") : v.substr(0, slash);
+  name = v.substr(slash + 1);
+  return !name.empty() && name != "." && name != "..";
+}
+
+std::string_view nameOf(const std::string& home) {
+  std::string_view parent, name;
+  return splitHome(home, parent, name) ? name : std::string_view();
+}
+
+bool atOrUnder(std::string_view path, std::string_view point) {
+  return point == "/" || path == point ||
+         (path.size() > point.size() && path.starts_with(point) && path[point.size()] == '/');
 }
 
 }  // namespace
@@ -51,7 +86,8 @@ UserWatcher::UserWatcher(sd_event* loop, Inotify& inotify, std::string root, Blo
   sd_event_source_set_priority(verifySource_, SD_EVENT_PRIORITY_IDLE);
   sd_event_source_set_enabled(verifySource_, SD_EVENT_OFF);
   // A home mounted over NFS or FUSE after start is classified before it is next touched.
-  mounts_ = std::make_unique<MountWatch>(loop_, [this] { onMountsChanged(); });
+  mounts_ = std::make_unique<MountWatch>(
+      loop_, [this](const std::vector<std::string>& points) { onMountsChanged(points); });
   remote_ = std::make_unique<RemoteChecks>(
       loop_, kRemoteDeadline,
       [this](const std::string& name, const RemoteChecks::Result& r) { finishRemote(name, r); },
@@ -76,6 +112,9 @@ UserWatcher::~UserWatcher() {
   blocks_.reset();
   for (auto& rec : records_)
     unwatch(rec);
+  for (auto& p : parents_)
+    if (p.handle >= 0)
+      inotify_.remove(p.handle);
   sd_event_source_disable_unref(retryTimer_);
   sd_event_source_disable_unref(unwatchedTimer_);
   sd_event_source_disable_unref(summaryTimer_);
@@ -84,15 +123,222 @@ UserWatcher::~UserWatcher() {
   mounts_.reset();
 }
 
-void UserWatcher::onMountsChanged() {
-  // Containers and automounts change the table often: 100k paths are classified again only
-  // when a mount that may hang is or was there.
-  const bool any = mounts_->table().anyMayHang();
-  if (!any && !mayHangMounts_)
-    return;  // none before, none now: every home is still local
-  mayHangMounts_ = any;
-  for (auto& rec : records_)
-    rec.remote = any && mounts_->table().mayHang(io::underRoot(root_, rec.user.home));
+void UserWatcher::onMountsChanged(const std::vector<std::string>& points) {
+  // Containers and automounts change the table often: only the homes at, under or above a
+  // mount point that changed are touched (all of them only when one is at or above the root,
+  // or at the parent of every home, such as /home). Whether a home may hang changes with the
+  // mounts above it, which are exactly these.
+  const auto pts = homeSpace(points);
+  if (pts.empty())
+    return;
+  mayHangMounts_ = mounts_->table().anyMayHang();
+  for (auto& p : parents_) {
+    // A mount over /home hides the directory its watch is on; an unmount drops the watch.
+    if (std::none_of(pts.begin(), pts.end(),
+                     [&](const std::string& pt) { return atOrUnder(p.path, pt); }))
+      continue;
+    if (p.handle >= 0)
+      inotify_.remove(p.handle);
+    p.handle = -1;
+    watchParent(p);
+  }
+  const auto affected = homesAffectedBy(pts);
+  for (const std::uint32_t i : affected) {
+    UserRecord& rec = records_[i];
+    rec.remote = mayHangMounts_ && mounts_->table().mayHang(io::underRoot(root_, rec.user.home));
+    rescanHome(i, "mount changed");
+  }
+  if (!affected.empty())
+    log::debug("mount table changed at \"" + pts.front() + "\"" +
+               (pts.size() > 1 ? " and " + std::to_string(pts.size() - 1) + " more" : "") + ": " +
+               std::to_string(affected.size()) + " homes watched and checked again");
+}
+
+std::vector<std::string> UserWatcher::homeSpace(const std::vector<std::string>& points) const {
+  std::string r = root_;
+  while (!r.empty() && r.back() == '/')
+    r.pop_back();
+  std::vector<std::string> out;
+  for (const auto& p : points) {
+    if (r.empty())
+      out.push_back(p);
+    else if (atOrUnder(r, p))
+      out.emplace_back("/");  // at or above the root: under it, everything may have moved
+    else if (p.size() > r.size() && p.starts_with(r) && p[r.size()] == '/')
+      out.push_back(p.substr(r.size()));
+    // elsewhere: no home of ours is there
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::uint32_t> UserWatcher::homesAffectedBy(
+    const std::vector<std::string>& points) const {
+  std::vector<std::uint32_t> out;
+  auto homeOf = [&](std::uint32_t i) { return trimmedHome(records_[i].user.home); };
+  auto less = [&](std::uint32_t i, std::string_view v) { return homeOf(i) < v; };
+  // The homes that are `home`, by the sorted index: O(log n) and the matches.
+  auto exactly = [&](std::string_view home) {
+    for (auto it = std::lower_bound(byHome_.begin(), byHome_.end(), home, less);
+         it != byHome_.end() && homeOf(*it) == home; ++it)
+      out.push_back(*it);
+  };
+  for (const auto& pt : points) {
+    if (pt == "/") {  // everything: the root's own mount, or one above it
+      out.resize(records_.size());
+      for (std::uint32_t i = 0; i < out.size(); ++i)
+        out[i] = i;
+      return out;
+    }
+    exactly(pt);
+    // Under it: the range of homes that start with "pt/".
+    const std::string under = pt + "/";
+    for (auto it = std::lower_bound(byHome_.begin(), byHome_.end(), std::string_view(under), less);
+         it != byHome_.end() && homeOf(*it).starts_with(under); ++it)
+      out.push_back(*it);
+    // Above it (a mount on ~/.ssh, or on a directory inside a home): its ancestors, each a home
+    // or not.
+    for (auto slash = pt.rfind('/'); slash != std::string::npos && slash > 0;
+         slash = pt.rfind('/', slash - 1))
+      exactly(std::string_view(pt).substr(0, slash));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void UserWatcher::rescanHome(std::size_t i, const char* why) {
+  UserRecord& rec = records_[i];
+  // A worker's check under way may bring back a watch on the directory that was there: it is
+  // dropped when the worker is back (finishRemote).
+  if (rec.inFlight)
+    rec.rewatch = true;
+  // Whatever failed before (a home that was missing, say) is looked at now, not at the backoff's
+  // end: this is the one event that says the home is another one.
+  rec.retry_at_usec = 0;
+  unwatch(rec);
+  queueCheck(i, why);
+}
+
+void UserWatcher::rebuildHomeIndex() {
+  std::vector<std::string_view> paths;
+  paths.reserve(4);
+  for (const auto& rec : records_) {
+    std::string_view parent, name;
+    if (splitHome(rec.user.home, parent, name) && (paths.empty() || paths.back() != parent))
+      paths.push_back(parent);
+  }
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  // Parents that stay keep their watch: no gap, and no churn at a passwd re-read.
+  std::vector<ParentDir> next;
+  next.reserve(paths.size());
+  std::size_t o = 0;
+  for (const auto path : paths) {
+    while (o < parents_.size() && parents_[o].path < path) {
+      if (parents_[o].handle >= 0)
+        inotify_.remove(parents_[o].handle);
+      ++o;
+    }
+    if (o < parents_.size() && parents_[o].path == path)
+      next.push_back(std::move(parents_[o++]));
+    else
+      next.push_back({std::string(path), -1});
+  }
+  for (; o < parents_.size(); ++o)
+    if (parents_[o].handle >= 0)
+      inotify_.remove(parents_[o].handle);
+  parents_ = std::move(next);
+  for (auto& p : parents_)
+    if (p.handle < 0)
+      watchParent(p);
+
+  const auto n = static_cast<std::uint32_t>(records_.size());
+  parentOf_.assign(n, kNoParent);
+  byParent_.clear();
+  byHome_.resize(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    byHome_[i] = i;
+    std::string_view parent, name;
+    if (!splitHome(records_[i].user.home, parent, name))
+      continue;
+    auto it = std::lower_bound(parents_.begin(), parents_.end(), parent,
+                               [](const ParentDir& p, std::string_view v) { return p.path < v; });
+    parentOf_[i] = static_cast<std::uint32_t>(it - parents_.begin());
+    byParent_.push_back(i);
+  }
+  std::sort(byParent_.begin(), byParent_.end(), [&](std::uint32_t a, std::uint32_t b) {
+    if (parentOf_[a] != parentOf_[b])
+      return parentOf_[a] < parentOf_[b];
+    return nameOf(records_[a].user.home) < nameOf(records_[b].user.home);
+  });
+  std::sort(byHome_.begin(), byHome_.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return trimmedHome(records_[a].user.home) < trimmedHome(records_[b].user.home);
+  });
+  byParent_.shrink_to_fit();
+  byHome_.shrink_to_fit();
+}
+
+void UserWatcher::watchParent(ParentDir& p) {
+  const std::string real = io::underRoot(root_, p.path);
+  // Adding a watch resolves the path, which on a dead NFS server or FUSE daemon would hold the
+  // loop: homes there are watched by the workers only (inotify sees no other client's changes
+  // there anyway), and their parent not at all.
+  if (mounts_->table().mayHang(real)) {
+    log::debug("not watching \"" + p.path + "\" for homes replaced there: it may hang (" +
+               mounts_->table().fstypeOf(real) + ")");
+    return;
+  }
+  // IN_DONT_FOLLOW: a parent that is a symlink is not watched (its homes keep their own
+  // watches; only a home replaced there goes unseen until the next scan).
+  const int h = inotify_.add(
+      real, kParentMask, [this, path = p.path](const inotify_event& ev, const std::string& entry) {
+        onParentEvent(path, ev, entry);
+      });
+  if (h >= 0) {
+    p.handle = h;
+    return;
+  }
+  const std::string msg = "cannot watch \"" + p.path +
+                          "\" for homes replaced there: " + std::strerror(-h) + ", ignoring";
+  if (h == -ENOENT)
+    log::debug(msg);
+  else
+    log::warning(msg);
+}
+
+void UserWatcher::onParentEvent(const std::string& path, const inotify_event& ev,
+                                const std::string& entry) {
+  auto pit = std::lower_bound(parents_.begin(), parents_.end(), path,
+                              [](const ParentDir& p, const std::string& v) { return p.path < v; });
+  if (pit == parents_.end() || pit->path != path)
+    return;  // no longer a parent of a home; its last events are still in the queue
+  const auto pid = static_cast<std::uint32_t>(pit - parents_.begin());
+  auto key = [&](std::uint32_t i) {
+    return std::pair(parentOf_[i], nameOf(records_[i].user.home));
+  };
+  if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+    // The parent itself went away (or the file system under it): watch what is at its path now,
+    // and look at every home in it.
+    if (pit->handle >= 0)
+      inotify_.remove(pit->handle);
+    pit->handle = -1;
+    watchParent(*pit);
+    for (auto it =
+             std::lower_bound(byParent_.begin(), byParent_.end(), pid,
+                              [&](std::uint32_t i, std::uint32_t p) { return parentOf_[i] < p; });
+         it != byParent_.end() && parentOf_[*it] == pid; ++it)
+      rescanHome(*it, "home replaced");
+    return;
+  }
+  if (entry.empty())
+    return;
+  const auto want = std::pair(pid, std::string_view(entry));
+  for (auto it = std::lower_bound(byParent_.begin(), byParent_.end(), want,
+                                  [&](std::uint32_t i, const auto&w) { return key(i) < w; });
+       it != byParent_.end() && key(*it) == want; ++it)
+    rescanHome(*it, "home replaced");
 }
 
 std::size_t UserWatcher::indexOf(const std::string& name) const {
@@ -215,7 +461,11 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
   // 100k users come and go through many small allocations: hand the freed pages back.
   ::malloc_trim(0);
 
-  mounts_->reread();
+  // A mount change the loop has not dispatched yet is seen here, in this read's difference.
+  const auto mountChanges = homeSpace(mounts_->reread());
+  // Before the checks, which watch: a home replaced from here on is seen by one or the other.
+  if (!sameNames || std::find(fresh.begin(), fresh.end(), true) != fresh.end())
+    rebuildHomeIndex();
   const bool anyMayHang = mayHangMounts_ = mounts_->table().anyMayHang();
   std::size_t checked = 0;
   for (std::size_t i = 0; i < records_.size(); ++i) {
@@ -232,6 +482,10 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
     }
   }
   scanNext_ = kNoScan;
+  if (!mountChanges.empty())
+    for (const std::uint32_t i : homesAffectedBy(mountChanges))
+      if (!fresh[i])
+        rescanHome(i, "mount changed");
   armUnwatchedRescan();
   configuring_ = false;
   reportedUnwatched_ = unwatched_;

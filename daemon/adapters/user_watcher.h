@@ -3,6 +3,12 @@
 // (the directory, not the file: editors and sed -i replace the file) or, while there is none, on
 // the home, to catch its creation. Watches live as long as the user and their home do.
 //
+// No coverage holes: a watch follows its inode, so a home renamed away (mv /home/alice
+// /home/alice.old; mkdir /home/alice) would take the user's watch with it. The homes' parent
+// directories (few: /home, /srv/home) are watched for their entries coming and going, and a
+// mount or unmount at, above or under a home (containers change the table often) re-watches
+// and re-checks only the homes it touches; see rescanHome().
+//
 // Homes on file systems that may hang (NFS, FUSE, autofs; see core/mounts.h) are checked and
 // watched by worker threads with a deadline: a user whose home does not answer is marked
 // unresponsive and retried with backoff, and the loop goes on serving everyone else.
@@ -64,6 +70,7 @@ struct UserRecord {
   bool queued = false;         // in the check queue (an inotify event)
   std::uint8_t queuedWhy = 0;  // UserWatcher's kQueueReasons: why it was queued
   bool recheck = false;        // an event came meanwhile: check again when it is done
+  bool rewatch = false;  // the home was replaced during a worker's check: its watch may be stale
 };
 
 class UserWatcher {
@@ -171,7 +178,27 @@ class UserWatcher {
   // No watch until the retry kPutDown from now, which puts it back before it looks.
   void putDownWatch(UserRecord& rec);
   static int onSuppressedSummary(sd_event_source*, std::uint64_t, void* self);
-  void onMountsChanged();
+  // Mount points that changed (MountWatch): the homes at, under or above them are re-watched
+  // and re-checked, and the parents' watches at or under them put back.
+  void onMountsChanged(const std::vector<std::string>& points);
+  // The home-space paths ("/home/alice", not ROOT/home/alice) of mount points; "/" when one is
+  // at or above the root.
+  std::vector<std::string> homeSpace(const std::vector<std::string>& points) const;
+  // Record indices whose home is at, under or above one of the (home-space) points.
+  std::vector<std::uint32_t> homesAffectedBy(const std::vector<std::string>& points) const;
+  // Its watch dropped (it may be on a directory no longer at the home's path, or under a mount)
+  // and a check queued, which watches the home anew first.
+  void rescanHome(std::size_t i, const char* why);
+  // The homes' parent directories, watched for homes renamed, removed or made anew.
+  struct ParentDir {
+    std::string path;  // home-space
+    int handle = -1;
+  };
+  static constexpr std::uint32_t kNoParent = static_cast<std::uint32_t>(-1);
+  // After the records changed: parents_ (kept watches stay), parentOf_, byParent_, byHome_.
+  void rebuildHomeIndex();
+  void watchParent(ParentDir& p);
+  void onParentEvent(const std::string& path, const inotify_event& ev, const std::string& entry);
   // The counters: a record's share out before it changes, back in after.
   void tally(const UserRecord& r, int sign);
   void recount();
@@ -207,6 +234,12 @@ class UserWatcher {
   std::chrono::seconds unwatchedPeriod_ = kUnwatchedRescan;
   std::vector<UserRecord> records_;
   std::unique_ptr<MountWatch> mounts_;
+  std::vector<ParentDir> parents_;       // sorted by path; one watch each
+  std::vector<std::uint32_t> parentOf_;  // per record: its index in parents_, or kNoParent
+  // Record indices by (parent, home's last component): a parent's event to its users in
+  // O(log n). And by home: a mount point to the homes at or under it. 4 bytes a user each.
+  std::vector<std::uint32_t> byParent_;
+  std::vector<std::uint32_t> byHome_;
   bool mayHangMounts_ = false;  // the records' `remote` were set from a table with such mounts
   sd_event_source* retryTimer_ = nullptr;
   sd_event_source* unwatchedTimer_ = nullptr;

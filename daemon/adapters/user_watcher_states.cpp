@@ -180,8 +180,15 @@ void UserWatcher::finishRemote(const std::string& name, const RemoteChecks::Resu
     if (listener_)
       listener_(rec, "responsive", "", announced);
   }
-  if (missed || rec.recheck)
+  if (rec.rewatch) {
+    // The home was replaced (or mounted over) while the worker looked: the watch it brought may
+    // be on the directory that left.
+    rec.rewatch = false;
+    unwatch(rec);
+    check(i, "home replaced");
+  } else if (missed || rec.recheck) {
     check(i, "inotify");
+  }
   if (remote_->idle() && settled_)
     settled_();
 }

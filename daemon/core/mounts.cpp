@@ -1,8 +1,12 @@
 #include "mounts.h"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
+#include <iterator>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 namespace keepalive::daemon {
 namespace {
@@ -58,8 +62,39 @@ std::vector<Mount> parseMountinfo(const std::string& text) {
     const std::string_view point = f[4], fstype = f[sep + 1];
     if (point.empty() || point[0] != '/' || fstype.empty())
       continue;
-    out.push_back({unescape(point), std::string(fstype)});
+    unsigned long id = 0;
+    std::from_chars(f[0].data(), f[0].data() + f[0].size(), id);
+    out.push_back({unescape(point), std::string(fstype), id});
   }
+  return out;
+}
+
+std::vector<std::string> changedMountPoints(const std::vector<Mount>& before,
+                                            const std::vector<Mount>& after) {
+  using Key = std::pair<unsigned long, const std::string*>;
+  auto keys = [](const std::vector<Mount>& ms) {
+    std::vector<Key> k;
+    k.reserve(ms.size());
+    for (const auto& m : ms)
+      k.emplace_back(m.id, &m.point);
+    std::sort(k.begin(), k.end(), [](const Key& a, const Key& b) {
+      return a.first != b.first ? a.first < b.first : *a.second < *b.second;
+    });
+    return k;
+  };
+  const auto a = keys(before), b = keys(after);
+  std::vector<Key> diff;
+  std::set_symmetric_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(diff),
+                                [](const Key& x, const Key& y) {
+                                  return x.first != y.first ? x.first < y.first
+                                                            : *x.second < *y.second;
+                                });
+  std::vector<std::string> out;
+  out.reserve(diff.size());
+  for (const auto& d : diff)
+    out.push_back(*d.second);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
 

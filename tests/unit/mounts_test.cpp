@@ -52,3 +52,20 @@ TEST_CASE("mounts: network, cluster, user-space and automount file systems may h
   for (const char* t : {"ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", ""})
     CHECK_FALSE(mayHang(t));
 }
+
+TEST_CASE("mounts: the points that changed between two tables, by mount id") {
+  const auto before = parseMountinfo(kMountinfo);
+  CHECK(before[1].id == 30);
+  CHECK(changedMountPoints(before, before).empty());
+  auto after = before;
+  after.push_back({"/home/alice", "tmpfs", 90});  // mounted over a home
+  after.erase(after.begin() + 2);                 // /home/local unmounted
+  after[2].id = 91;                               // /srv/with space unmounted and mounted again
+  CHECK(changedMountPoints(before, after) ==
+        std::vector<std::string>{"/home/alice", "/home/local", "/srv/with space"});
+  // Moved (mount --move): the old point and the new one.
+  auto moved = before;
+  moved[4].point = "/mnt/elsewhere";
+  CHECK(changedMountPoints(before, moved) ==
+        std::vector<std::string>{"/mnt/auto", "/mnt/elsewhere"});
+}
