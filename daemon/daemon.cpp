@@ -106,20 +106,27 @@ Daemon::Daemon(DaemonOptions o)
     // Started, stopped or reloaded by anyone: what the running sshd serves is verified again
     // (a stopped sshd that starts turns the state ok by itself). During a transaction of ours
     // the bus shows it at once; the journal's state line waits for the verification.
+    engine_->unitChanged();
     if (engine_->busy()) {
-      engine_->unitChanged();
+      // Our own reload (or a change racing our transaction): the transaction's verification
+      // reads the unit's state when it ends.
       publishSoon();
-    } else {
-      engine_->unitChanged();
-      logStateIfChanged();
+      return;
     }
+    logStateIfChanged();
+    // The end of our own reload, signalled after the transaction ended: nothing new to verify.
+    // (Our reload's time is taken after systemd's job ended, so it is never before the unit's.)
+    if (u.activity == UnitState::Activity::kActive && u.read_config_usec != 0 &&
+        u.read_config_usec <= static_cast<std::int64_t>(engine_->state().last_reload_usec))
+      return;
     otherConfigChanged_ = true;
     reconcile(u.unit + " " + (u.detail.empty() ? "changed" : u.detail));
   });
   systemd_->setRejoinedListener([this] {
     // A reload awaited when the bus went is unknown: apply again (the pending mark makes it
     // reload), so the state ends on evidence rather than on the lost job.
-    if (ready_)
+    if (ready_ &&
+        (engine_->state().last_apply_result == ApplyResult::kRolledBack || store_.reloadPending()))
       applyPolicy("rejoined the system bus");
   });
   systemd_->setGaveUpListener([this](const std::string& m) {

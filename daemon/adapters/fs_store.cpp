@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -347,6 +348,38 @@ Status FsDropInStore::saveGoodPolicy(const GoodPolicy& p) {
   return writeFileAtomic(stateDir_, kGoodPolicy,
                          j.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
                          0600);
+}
+
+std::optional<ServedValues> FsDropInStore::loadServed() {
+  Status rs;
+  auto text = readFileNoFollow(stateDir_, "served.json", rs, std::size_t{64} * 1024);
+  if (!rs.ok || !text)
+    return std::nullopt;
+  try {
+    const auto j = nlohmann::json::parse(*text);
+    ServedValues v;
+    v.read_usec = j.at("read_usec").get<std::int64_t>();
+    for (const auto& [k, val] : j.at("values").items())
+      v.values.emplace_back(k, val.get<std::string>());
+    std::sort(v.values.begin(), v.values.end());
+    return v;
+  } catch (const std::exception&) {
+    return std::nullopt;  // not known: the state says so until sshd is reloaded
+  }
+}
+
+void FsDropInStore::saveServed(const ServedValues& v) {
+  std::error_code ec;
+  std::filesystem::create_directories(stateDir_, ec);
+  nlohmann::json j;
+  j["read_usec"] = v.read_usec;
+  j["values"] = nlohmann::json::object();
+  for (const auto& [k, val] : v.values)
+    j["values"][k] = val;
+  // Not fsynced: a record a crash loses only makes the next start say "not known".
+  writeFileAtomic(stateDir_, "served.json",
+                  j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", 0600, 0,
+                  0, false);
 }
 
 int FsDropInStore::cleanStaleTemps() {

@@ -47,6 +47,8 @@ class FsDropInStore : public DropInStore {
   Status setReloadPending(bool pending) override;
   std::optional<GoodPolicy> loadGoodPolicy(Status& st) override;
   Status saveGoodPolicy(const GoodPolicy& p) override;
+  std::optional<ServedValues> loadServed() override;
+  void saveServed(const ServedValues& v) override;
   std::string path(Target t) const override;
 
   std::string dir(Target t) const;

@@ -755,13 +755,24 @@ Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<D
     const std::string key = lower(kw);
     now.emplace_back(key, serverDumped->first(key));
   }
+  std::sort(now.begin(), now.end());  // as the store keeps them
   const UnitState u = services_.unitState();
   if (u.activity != UnitState::Activity::kActive)
     co_return;  // stopped, starting or unknown: the state says so; nothing runs to compare
   const std::int64_t readAt = std::max(u.read_config_usec, state_.last_reload_usec);
   if (readAt == 0)
     co_return;
+  if (!servedLoaded_) {
+    // A daemon restarted while sshd kept running: what it was known to serve still holds if
+    // sshd has not started or reloaded since (systemd's time is then not after the record's).
+    servedLoaded_ = true;
+    if (auto kept = store_.loadServed();
+        kept && !served_ && u.read_config_usec != 0 && u.read_config_usec <= kept->read_usec)
+      served_ = kept->values;
+  }
   if (readAt >= serverScan.newest_change_usec) {
+    if (served_ != now)
+      store_.saveServed({readAt, now});
     served_ = now;
     co_return;
   }

@@ -151,6 +151,7 @@ class Engine {
   // after our reload, or when systemd's time of its last start or reload is newer than the
   // newest file. A later sshd -T that differs means the running sshd serves something else.
   std::optional<std::vector<std::pair<std::string, std::string>>> served_;
+  bool servedLoaded_ = false;
   // The running sshd has not read the newest files, and what they say differs from served_ (or
   // served_ is unknown): stale_differs_ tells which.
   bool stale_ = false;

@@ -25,6 +25,12 @@ struct Status {
 enum class Target { kSshd, kClient };
 const char* toString(Target t);
 
+struct ServedValues {
+  std::int64_t read_usec = 0;
+  std::vector<std::pair<std::string, std::string>> values;  // sshd -T keyword, value
+  friend bool operator==(const ServedValues&, const ServedValues&) = default;
+};
+
 // The last good policy, kept across restarts: its files' text, digest, the drop-ins it rendered
 // and when it took effect. A daemon started with an invalid policy keeps it in force.
 struct GoodPolicy {
@@ -57,6 +63,11 @@ class DropInStore {
   // warning, never fatal) and nullopt is returned.
   virtual std::optional<GoodPolicy> loadGoodPolicy(Status& st) = 0;
   virtual Status saveGoodPolicy(const GoodPolicy& p) = 0;
+  // The keepalive values the running sshd was known to serve, and when it had read its files
+  // (CLOCK_REALTIME usec): a restarted daemon trusts them while sshd has not started or reloaded
+  // since. A record that cannot be read is nullopt (the daemon then says it does not know).
+  virtual std::optional<ServedValues> loadServed() = 0;
+  virtual void saveServed(const ServedValues& v) = 0;
   virtual std::string path(Target t) const = 0;
 };
 

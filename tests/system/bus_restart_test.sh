@@ -173,6 +173,13 @@ info "the wait ended $(($(now_ms) - t0)) ms after the restart began (the job its
 check "keepalivectl status answers again" wait_for 20 ctl_reachable
 info "state after it: $(ctl_value StateReason | cut -c1-160)"
 check "the same process ($DPID)" test "$(prop "$UNIT" MainPID)" = "$DPID"
+# Whether sshd reloaded is unknown: once rejoined, the daemon applies the policy again (the
+# reload-pending mark makes it reload), so the state ends on evidence, not on the lost job.
+check "journal: applied again after rejoining, state ok" \
+    wait_for 30 daemon_logged_re "$mark" 'state ok: .*last apply applied'
+check "journal: the trigger was the rejoin" \
+    daemon_logged "$mark" '(rejoined the system bus)'
+check "sshd -T shows clientaliveinterval 300" wait_for 5 sshd_T_is clientaliveinterval 300
 inside rm -f "$override"
 inside systemctl daemon-reload
 

@@ -54,6 +54,9 @@ struct FakeStore : DropInStore {
     good = g;
     return Status::success();
   }
+  std::optional<ServedValues> served;
+  std::optional<ServedValues> loadServed() override { return served; }
+  void saveServed(const ServedValues& v) override { served = v; }
   bool pending = false;
   bool reloadPending() override { return pending; }
   Status setReloadPending(bool p) override {
@@ -875,4 +878,29 @@ TEST_CASE("engine: a corrupt record of the last good policy is a warning, never 
     warned |=
         e.level == LogEvent::Level::kWarning && e.message.find("set aside") != std::string::npos;
   CHECK(warned);
+}
+
+TEST_CASE("engine: a restarted daemon trusts what sshd served while sshd has not reloaded since") {
+  Rig r;
+  r.apply(kPolicy);
+  REQUIRE(r.store.served);
+  // Someone edits sshd_config without reloading (no keepalive value changes), then the daemon
+  // restarts: sshd read its files at the last reload, which the record covers.
+  Rig again;
+  again.store.files = r.store.files;
+  again.store.good = r.store.good;
+  again.store.served = r.store.served;
+  again.services.unit_state.read_config_usec = r.store.served->read_usec - 100;
+  again.sshd.newest = r.store.served->read_usec + 500;
+  again.apply(kPolicy);
+  CHECK(again.services.reloads == 0);
+  CHECK(again.engine.state().kind == StateKind::kOk);
+  // sshd reloaded by someone after the record: the record says nothing about it.
+  Rig later;
+  later.store.files = r.store.files;
+  later.store.served = r.store.served;
+  later.services.unit_state.read_config_usec = r.store.served->read_usec + 100;
+  later.sshd.newest = r.store.served->read_usec + 500;
+  later.apply(kPolicy);
+  CHECK(later.engine.state().kind == StateKind::kPendingReload);
 }
