@@ -171,10 +171,28 @@ Daemon::Daemon(DaemonOptions o)
     probeMode_ = o_.root.empty() && std::getenv("INVOCATION_ID") && systemd_->connected()
                      ? "transient"
                      : "inline";
-  if (probeMode_ == "transient")
+  if (probeMode_ == "transient") {
     probe_ = std::make_unique<TransientBannerProbe>(*systemd_, selfExecutable());
-  else
+    // Under systemd our unit may not build a private /run (no CAP_SYS_ADMIN): sshd's retry
+    // with its privilege separation directory runs as a transient unit that systemd builds it for.
+    sshd_->setPrivsepRetry([this](const std::vector<std::string>& argv, const std::string& dir,
+                                  std::chrono::milliseconds timeout,
+                                  Done<PrivsepRetryResult> done) {
+      systemd_->runPrivsepCheck(argv, dir, timeout, [done = std::move(done)](OneshotResult r) {
+        PrivsepRetryResult a{.ran = r.ran,
+                             .ok = r.result == "done",
+                             .timed_out = r.result == "timeout",
+                             .truncated = r.truncated,
+                             .out = std::move(r.output),
+                             .err = std::move(r.errors),
+                             .detail = r.ran ? r.unit + " ended with result '" + r.result + "'"
+                                             : "cannot run it as unit " + r.unit + ": " + r.detail};
+        done(std::move(a));
+      });
+    });
+  } else {
     probe_ = std::make_unique<BannerProbe>(*children_, selfExecutable());
+  }
   engine_ = std::make_unique<Engine>(store_, *sshd_, *systemd_, *probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
   // A reload under way shows as pending-reload on the bus; the journal's state line waits for

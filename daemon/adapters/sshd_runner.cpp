@@ -144,27 +144,65 @@ std::string SshdRunner::clientConfigPath() const {
   return io::underRoot(o_.root, "/etc/ssh/ssh_config");
 }
 
+namespace {
+
+// sshd's one line, and why it could not be checked past it.
+ProcessResult notCheckedAgain(ProcessResult first, const std::string& why) {
+  std::string said = cleanErr(first.err);
+  while (!said.empty() && (said.back() == '\n' || said.back() == ' '))
+    said.pop_back();
+  first.err = said +
+              " (checking again with a private privilege separation directory failed: " + why +
+              ")\n";
+  return first;
+}
+
+// The retry's answer, as if sshd had been our child.
+ProcessResult fromRetry(ProcessResult first, PrivsepRetryResult a) {
+  if (!a.ran)
+    return notCheckedAgain(std::move(first), a.detail);
+  ProcessResult r;
+  r.timed_out = a.timed_out;
+  r.out = std::move(a.out);
+  r.err = std::move(a.err);
+  if (a.ok && a.truncated)
+    return notCheckedAgain(std::move(first), "its output was longer than the runner keeps");
+  // Only "exited 0 or not" comes back, which is all that is asked of sshd's status.
+  r.exit_code = a.ok ? 0 : a.timed_out ? -1 : 1;
+  std::string said = cleanErr(r.err);
+  if (!a.ok && !a.timed_out && said.find_first_not_of(" \n") == std::string::npos) {
+    // Failed without a word from sshd (the unit could not be set up, or sh could not create
+    // the directory in it): never an empty reason.
+    return notCheckedAgain(std::move(first), a.detail + ", without a message");
+  }
+  return r;
+}
+
+}  // namespace
+
 void SshdRunner::runSshd(std::vector<std::string> argv, Done<ProcessResult> done) {
   // The second run gets a deadline of its own: at worst twice o_.timeout in all.
-  auto first = [children = &children_, timeout = o_.timeout, argv,
+  auto first = [children = &children_, retry = privsepRetry_, timeout = o_.timeout, argv,
                 done = std::move(done)](ProcessResult r) mutable {
     const std::string dir = r.exit_code == 0 ? "" : missingPrivsepDir(r.err);
     if (dir.empty())
       return done(std::move(r));
     // sshd checks the directory only as root and only after the whole configuration was read
     // (sshd.c, main): everything else it had to say was said. Check again where it exists.
+    if (retry) {
+      retry(argv, dir, timeout,
+            [done = std::move(done), first = std::move(r)](PrivsepRetryResult a) mutable {
+              done(fromRetry(std::move(first), std::move(a)));
+            });
+      return;
+    }
     children->run(
         argv, timeout, std::nullopt,
         [done = std::move(done), first = std::move(r)](ProcessResult again) mutable {
           if (!again.spawn_error.empty()) {
             // No private mount namespace for us (no CAP_SYS_ADMIN, a seccomp filter): say
             // what sshd said, and why it was not checked past that, on sshd's one line.
-            std::string said = cleanErr(first.err);
-            while (!said.empty() && (said.back() == '\n' || said.back() == ' '))
-              said.pop_back();
-            first.err = said + " (checking again with a private privilege separation " +
-                        "directory failed: " + again.spawn_error + ")\n";
-            return done(std::move(first));
+            return done(notCheckedAgain(std::move(first), again.spawn_error));
           }
           done(std::move(again));
         },

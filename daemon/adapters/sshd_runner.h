@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,23 @@ struct SshdRunnerOptions {
   std::chrono::milliseconds timeout{10000};
 };
 
+// How a retry of sshd with a private privilege separation directory ended, when something other
+// than the daemon's own child ran it (under systemd: a transient unit, SystemdManager::
+// runPrivsepCheck, because the daemon's sandbox cannot build a private /run itself).
+struct PrivsepRetryResult {
+  bool ran = false;  // sshd ran to its end; else detail says why it did not run
+  bool ok = false;   // sshd exited 0
+  bool timed_out = false;
+  bool truncated = false;  // out or err was longer than the runner keeps
+  std::string out;         // sshd's stdout
+  std::string err;         // sshd's stderr
+  std::string detail;      // why it did not run, or how it ended (the unit's result)
+};
+// argv (sshd -t or -T), the directory sshd missed, the deadline, and where the answer goes.
+using PrivsepRetry =
+    std::function<void(const std::vector<std::string>& argv, const std::string& dir,
+                       std::chrono::milliseconds timeout, Done<PrivsepRetryResult> done)>;
+
 class SshdRunner : public Sshd {
  public:
   SshdRunner(SshdRunnerOptions o, ChildRunner& children);
@@ -33,15 +51,20 @@ class SshdRunner : public Sshd {
   std::string mainConfigPath() const override;
   std::string clientConfigPath() const;
   void setUser(const std::string& user) { o_.user = user; }
+  // When set, the retry with a private privilege separation directory runs through it instead
+  // of as our child in a mount namespace of its own (which needs CAP_SYS_ADMIN).
+  void setPrivsepRetry(PrivsepRetry retry) { privsepRetry_ = std::move(retry); }
 
  private:
   // Runs sshd (-t or -T); when it fails only because its privilege separation directory is
-  // missing (sshd's unit is stopped and took its RuntimeDirectory along), runs it once more in
-  // a private mount namespace where that directory exists. Nothing is created on the host.
+  // missing (sshd's unit is stopped and took its RuntimeDirectory along), runs it once more
+  // where that directory exists: through privsepRetry_ when set, else in a private mount
+  // namespace of our child's own. Nothing is created on the host.
   void runSshd(std::vector<std::string> argv, Done<ProcessResult> done);
 
   SshdRunnerOptions o_;
   ChildRunner& children_;
+  PrivsepRetry privsepRetry_;
 };
 
 // Reads a config and, recursively, what it includes, in the order the program does.

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +29,72 @@ const char* kProperties = "org.freedesktop.DBus.Properties";
 
 std::string errorText(const sdbus::Error& e) {
   return e.getName() + ": " + e.getMessage();
+}
+
+// The read end of a unit's stdout or stderr, read on the loop whenever it has data, so that a
+// unit writing more than the pipe holds (sshd -T) never blocks in write() waiting for us. Keeps
+// the first `cap` bytes and reads and drops the rest.
+class PipeReader {
+ public:
+  PipeReader(sd_event* loop, int fd, std::size_t cap) : fd_(fd), cap_(cap) {
+    if (sd_event_add_io(loop, &source_, fd_.get(), EPOLLIN, &PipeReader::onReadable, this) >= 0)
+      sd_event_source_set_description(source_, "oneshot-output");
+    else
+      source_ = nullptr;  // drain() at the end still reads what the pipe holds
+  }
+  ~PipeReader() { sd_event_source_disable_unref(source_); }
+  PipeReader(const PipeReader&) = delete;
+  PipeReader& operator=(const PipeReader&) = delete;
+
+  // Reads what is there now, without waiting.
+  void drain() {
+    char buf[16384];
+    while (fd_.get() >= 0) {
+      const ssize_t n = ::read(fd_.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        if (n == 0 || errno != EAGAIN)
+          stop();  // EOF or an error: nothing more will come
+        return;
+      }
+      const std::size_t room = cap_ - std::min(cap_, text.size());
+      const auto got = static_cast<std::size_t>(n);
+      text.append(buf, std::min(room, got));
+      truncated = truncated || got > room;
+    }
+  }
+
+  std::string text;
+  bool truncated = false;
+
+ private:
+  void stop() {
+    source_ = sd_event_source_disable_unref(source_);
+    fd_.reset();
+  }
+  static int onReadable(sd_event_source*, int, std::uint32_t, void* self) {
+    static_cast<PipeReader*>(self)->drain();
+    return 0;
+  }
+
+  Fd fd_;
+  std::size_t cap_;
+  sd_event_source* source_ = nullptr;
+};
+
+// A pipe whose read end (fds[0]) is non-blocking and whose write end blocks; both close-on-exec.
+bool readerPipe(int fds[2]) {
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return false;
+  const int flags = ::fcntl(fds[0], F_GETFL);
+  if (flags >= 0 && ::fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) == 0)
+    return true;
+  const int saved = errno;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  errno = saved;
+  return false;
 }
 }  // namespace
 
@@ -564,6 +631,18 @@ void SystemdManager::runOneshot(const OneshotSpec& spec, Done<OneshotResult> don
   tasks_.spawn(oneshotFlow(spec, std::move(done)));
 }
 
+void SystemdManager::runPrivsepCheck(const std::vector<std::string>& argv, const std::string& dir,
+                                     std::chrono::milliseconds timeout, Done<OneshotResult> done) {
+  OneshotSpec spec;
+  spec.prefix = "keepalive-policyd-privsep";
+  spec.description = "keepalive-policyd: sshd check with a private " + dir;
+  spec.argv = argv;
+  spec.timeout = timeout;
+  spec.privsep_dir = dir;
+  spec.output_cap = kPrivsepOutputCap;
+  runOneshot(spec, std::move(done));
+}
+
 Task<void> SystemdManager::oneshotFlow(OneshotSpec spec, Done<OneshotResult> done) {
   OneshotResult r;
   // The daemon's pid keeps names apart across restarts, whose units systemd may still hold.
@@ -579,44 +658,63 @@ Task<void> SystemdManager::oneshotFlow(OneshotSpec spec, Done<OneshotResult> don
     done(std::move(r));
     co_return;
   }
+  const bool privsep = !spec.privsep_dir.empty();
+  std::string privsepParent;
+  if (privsep) {
+    // An absolute directory below a directory other than / (missingPrivsepDir's rule).
+    const auto slash = spec.privsep_dir.rfind('/');
+    if (spec.privsep_dir[0] != '/' || slash == 0 || slash + 1 == spec.privsep_dir.size() ||
+        spec.privsep_dir.find("/..") != std::string::npos) {
+      r.detail = "no private \"" + spec.privsep_dir + "\": not a directory below /";
+      done(std::move(r));
+      co_return;
+    }
+    privsepParent = spec.privsep_dir.substr(0, slash);
+  }
+  // stdout, and stderr (the probe: the same pipe, its one line). Only our read end is
+  // non-blocking: a unit that writes faster than we read must wait in write(), not get EAGAIN
+  // (stdio then drops the rest and sshd -T would still exit 0 with a cut dump).
   int p[2];
-  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) {
+  if (!readerPipe(p)) {
     r.detail = std::string("cannot create a pipe: ") + std::strerror(errno);
     done(std::move(r));
     co_return;
   }
-  Fd readEnd(p[0]);
-  Fd writeEnd(p[1]);
+  Fd outWrite(p[1]);
+  PipeReader out(loop_, p[0], spec.output_cap);
+  Fd errWrite;
+  std::optional<PipeReader> err;
+  if (privsep) {
+    int q[2];
+    if (!readerPipe(q)) {
+      r.detail = std::string("cannot create a pipe: ") + std::strerror(errno);
+      done(std::move(r));
+      co_return;
+    }
+    errWrite.reset(q[1]);
+    err.emplace(loop_, q[0], spec.output_cap);
+  }
+  const int errFd = privsep ? errWrite.get() : outWrite.get();
   using Prop = sdbus::Struct<std::string, sdbus::Variant>;
   using ExecCommand = sdbus::Struct<std::string, std::vector<std::string>, bool>;
   using IpPrefix = sdbus::Struct<std::int32_t, std::vector<std::uint8_t>, std::uint32_t>;
   using NameList = sdbus::Struct<bool, std::vector<std::string>>;
-  std::vector<IpPrefix> allow;
-  for (const auto& a : spec.allowed_addresses) {
-    std::uint8_t bytes[16];
-    if (::inet_pton(AF_INET, a.c_str(), bytes) == 1)
-      allow.push_back({AF_INET, std::vector<std::uint8_t>(bytes, bytes + 4), 32u});
-    else if (::inet_pton(AF_INET6, a.c_str(), bytes) == 1)
-      allow.push_back({AF_INET6, std::vector<std::uint8_t>(bytes, bytes + 16), 128u});
-  }
-  // IPAddressDeny=any, as systemd-run spells it.
-  const std::vector<IpPrefix> deny{{AF_INET, std::vector<std::uint8_t>(4, 0), 0u},
-                                   {AF_INET6, std::vector<std::uint8_t>(16, 0), 0u}};
+  using PathOptions = sdbus::Struct<std::string, std::string>;
   const std::uint64_t timeoutUsec = static_cast<std::uint64_t>(spec.timeout.count()) * 1000u;
   subscribe();
-  const std::vector<Prop> props{
+  // What both kinds share: a oneshot with its output in our pipes, gone once it ends, and a
+  // sandbox with no capabilities, nothing writable but its own /tmp, and no homes.
+  std::vector<Prop> props{
       {"Description", sdbus::Variant(spec.description)},
       {"Type", sdbus::Variant(std::string("oneshot"))},
-      {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{{spec.argv[0], spec.argv, false}})},
       // Gone once it ends, failed or not: nothing piles up, one unit per run.
       {"CollectMode", sdbus::Variant(std::string("inactive-or-failed"))},
       // A oneshot is "activating" while it runs, so the start timeout is what bounds it
       // (RuntimeMaxSec= does not apply to Type=oneshot); systemd kills it then.
       {"TimeoutStartUSec", sdbus::Variant(timeoutUsec)},
       {"StandardInput", sdbus::Variant(std::string("null"))},
-      {"StandardOutputFileDescriptor", sdbus::Variant(sdbus::UnixFd(writeEnd.get()))},
-      {"StandardErrorFileDescriptor", sdbus::Variant(sdbus::UnixFd(writeEnd.get()))},
-      {"DynamicUser", sdbus::Variant(true)},
+      {"StandardOutputFileDescriptor", sdbus::Variant(sdbus::UnixFd(outWrite.get()))},
+      {"StandardErrorFileDescriptor", sdbus::Variant(sdbus::UnixFd(errFd))},
       {"CapabilityBoundingSet", sdbus::Variant(std::uint64_t{0})},
       {"AmbientCapabilities", sdbus::Variant(std::uint64_t{0})},
       {"NoNewPrivileges", sdbus::Variant(true)},
@@ -639,14 +737,43 @@ Task<void> SystemdManager::oneshotFlow(OneshotSpec spec, Done<OneshotResult> don
       {"LockPersonality", sdbus::Variant(true)},
       {"MemoryDenyWriteExecute", sdbus::Variant(true)},
       {"UMask", sdbus::Variant(std::uint32_t{0077})},
-      {"RestrictAddressFamilies",
-       sdbus::Variant(NameList{true, {"AF_INET", "AF_INET6", "AF_UNIX"}})},
       {"SystemCallArchitectures", sdbus::Variant(std::vector<std::string>{"native"})},
       {"SystemCallFilter", sdbus::Variant(NameList{true, {"@system-service"}})},
       {"SystemCallErrorNumber", sdbus::Variant(std::int32_t{EPERM})},
-      {"IPAddressDeny", sdbus::Variant(deny)},
-      {"IPAddressAllow", sdbus::Variant(allow)},
   };
+  if (privsep) {
+    // Root (no DynamicUser=): sshd reads root's 0600 host keys as their owner, which needs no
+    // capability. The tmpfs is the unit's alone: nothing is created on the host, and sshd's
+    // own unit, started meanwhile, gets its real /run/sshd as usual.
+    std::vector<std::string> argv{"/bin/sh", "-c", R"(mkdir -m 0755 -- "$1" && shift && exec "$@")",
+                                  "sh", spec.privsep_dir};
+    argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
+    props.push_back(
+        {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{{"/bin/sh", argv, false}})});
+    props.push_back({"TemporaryFileSystem",
+                     sdbus::Variant(std::vector<PathOptions>{{privsepParent, "mode=0755"}})});
+    props.push_back({"PrivateNetwork", sdbus::Variant(true)});
+    props.push_back({"RestrictAddressFamilies", sdbus::Variant(NameList{true, {"AF_UNIX"}})});
+  } else {
+    std::vector<IpPrefix> allow;
+    for (const auto& a : spec.allowed_addresses) {
+      std::uint8_t bytes[16];
+      if (::inet_pton(AF_INET, a.c_str(), bytes) == 1)
+        allow.push_back({AF_INET, std::vector<std::uint8_t>(bytes, bytes + 4), 32u});
+      else if (::inet_pton(AF_INET6, a.c_str(), bytes) == 1)
+        allow.push_back({AF_INET6, std::vector<std::uint8_t>(bytes, bytes + 16), 128u});
+    }
+    // IPAddressDeny=any, as systemd-run spells it.
+    const std::vector<IpPrefix> deny{{AF_INET, std::vector<std::uint8_t>(4, 0), 0u},
+                                     {AF_INET6, std::vector<std::uint8_t>(16, 0), 0u}};
+    props.push_back(
+        {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{{spec.argv[0], spec.argv, false}})});
+    props.push_back({"DynamicUser", sdbus::Variant(true)});
+    props.push_back({"RestrictAddressFamilies",
+                     sdbus::Variant(NameList{true, {"AF_INET", "AF_INET6", "AF_UNIX"}})});
+    props.push_back({"IPAddressDeny", sdbus::Variant(deny)});
+    props.push_back({"IPAddressAllow", sdbus::Variant(allow)});
+  }
   using JobReply = std::pair<std::string, std::string>;  // job path, error
   auto startCall = callback<JobReply>([&](Done<JobReply> d) {
     if (!manager_)
@@ -665,8 +792,9 @@ Task<void> SystemdManager::oneshotFlow(OneshotSpec spec, Done<OneshotResult> don
     }
   });
   JobReply job = co_await startCall;
-  // systemd holds its own copies: ours would only keep the pipe open.
-  writeEnd.reset();
+  // systemd holds its own copies: ours would only keep the pipes open.
+  outWrite.reset();
+  errWrite.reset();
   if (!job.second.empty()) {
     r.detail = job.second;
     done(std::move(r));
@@ -697,12 +825,16 @@ Task<void> SystemdManager::oneshotFlow(OneshotSpec spec, Done<OneshotResult> don
     co_return;
   }
   r.ran = true;
-  // The process has exited (its start job ended), so all it wrote is in the pipe; systemd may
-  // hold the write end until it collects the unit, so read what is there instead of to EOF.
-  char buf[4096];
-  const ssize_t n = ::read(readEnd.get(), buf, sizeof buf);
-  if (n > 0)
-    r.output.assign(buf, static_cast<std::size_t>(n));
+  // The process has exited (its start job ended), so all it wrote is in the pipes; systemd may
+  // hold the write ends until it collects the unit, so read what is there instead of to EOF.
+  out.drain();
+  r.output = std::move(out.text);
+  r.truncated = out.truncated;
+  if (err) {
+    err->drain();
+    r.errors = std::move(err->text);
+    r.truncated = r.truncated || err->truncated;
+  }
   done(std::move(r));
 }
 

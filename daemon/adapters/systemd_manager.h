@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -39,20 +40,35 @@ namespace keepalive::daemon {
 // only to connect to a few IP addresses: DynamicUser=yes, no capabilities, no new privileges,
 // ProtectSystem=strict, ProtectHome=yes, private /tmp and /dev, AF_INET AF_INET6 AF_UNIX only,
 // IPAddressDeny=any with IPAddressAllow= the given addresses, @system-service system calls.
+//
+// With privsep_dir set, the other sandbox (runPrivsepCheck): root, for sshd -t / sshd -T while
+// sshd's unit is stopped and systemd took its RuntimeDirectory (/run/sshd) away. sshd then
+// refuses to go on without that directory, and the daemon's own unit may not build a private
+// /run itself (no CAP_SYS_ADMIN, RestrictNamespaces=yes). systemd builds it for this unit only:
+// TemporaryFileSystem= on the directory's parent (an empty private tmpfs), in which
+// /bin/sh creates privsep_dir before it execs argv. The unit runs as root, which owns the 0600
+// host keys sshd reads, but with an empty capability bounding set, no new privileges, no
+// network (PrivateNetwork=yes, AF_UNIX only), ProtectSystem=strict, ProtectHome=yes, private
+// /tmp and /dev, the kernel's knobs read-only and @system-service system calls. stdout and
+// stderr are two pipes, read on the loop as they fill up to output_cap each.
 struct OneshotSpec {
   std::string prefix;
   std::string description;
   std::vector<std::string> argv;               // argv[0] is the absolute path run
   std::vector<std::string> allowed_addresses;  // IPv4 or IPv6 literals
   std::chrono::milliseconds timeout{10000};    // TimeoutStartSec=, and how long the daemon waits
+  std::string privsep_dir;                     // "": the probe's sandbox; else see above
+  std::size_t output_cap = 4096;               // bytes kept of stdout (and of stderr)
 };
 
 struct OneshotResult {
   std::string unit;
-  bool ran = false;    // its start job ended (result says how)
-  std::string result;  // the start job's result: "done" (exit 0), "failed", "timeout", ...
-  std::string output;  // what it wrote to stdout and stderr (a pipe), at most 4 KiB
-  std::string detail;  // when !ran: why
+  bool ran = false;        // its start job ended (result says how)
+  std::string result;      // the start job's result: "done" (exit 0), "failed", "timeout", ...
+  std::string output;      // stdout, and stderr too unless privsep_dir (one pipe), at most the cap
+  std::string errors;      // with privsep_dir: stderr, at most the cap
+  bool truncated = false;  // more was written than the cap; the rest was read and dropped
+  std::string detail;      // when !ran: why
 };
 
 // What systemd reports of sshd's service (org.freedesktop.systemd1.Unit and .Service), as read.
@@ -82,6 +98,11 @@ class SystemdManager : public ServiceManager {
   // Whether runOneshot can work: systemd answered on the system bus.
   bool connected() const { return manager_ != nullptr; }
   void runOneshot(const OneshotSpec& spec, Done<OneshotResult> done);
+  // argv (sshd -t or -T) as a oneshot in the privsep sandbox (OneshotSpec), where dir exists.
+  void runPrivsepCheck(const std::vector<std::string>& argv, const std::string& dir,
+                       std::chrono::milliseconds timeout, Done<OneshotResult> done);
+  // What runPrivsepCheck keeps of each stream: sshd -T prints a few KiB, with room to spare.
+  static constexpr std::size_t kPrivsepOutputCap = 256 * 1024;
   // Called on the loop whenever unitState() changed (sshd started, stopped, reloaded, ...).
   void setUnitListener(std::function<void()> f) { unitListener_ = std::move(f); }
   // Called once when the system bus was lost and could not be rejoined within kRejoinGiveUp.

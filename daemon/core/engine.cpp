@@ -527,7 +527,8 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
     o.log.push_back({Level::kInfo, "only comments changed in \"" + store_.path(Target::kSshd) +
                                        "\": no reload needed"});
   if (sshdNeedsReload) {
-    reloadInFlight_ = true;
+    // Under way only where there is a running sshd to reload.
+    reloadInFlight_ = services_.unitState().activity == UnitState::Activity::kActive;
     settle();
     ReloadOutcome ro = co_await reloadSshd();
     reloadInFlight_ = false;
