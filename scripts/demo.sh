@@ -125,7 +125,7 @@ wait_log "no file shadows the policy any more"
 
 printf '\n# A bad policy arrives; the last good one stays in force:\n'
 printf 'version: 1\nserver: {client_alive_interval: yes}\n' >"$bad"
-wait_log "state policy-error:"
+wait_log "state policy-invalid:"
 step $ctl status
 rm "$bad"
 

@@ -541,7 +541,8 @@ else
 fi
 end_session
 
-grep -q "rolled-back\|policy-error" "$S/daemon-server.log" "$S/daemon-client.log" &&
+grep -qE "state (policy-invalid|sshd-config-broken)|last apply (rolled-back|policy-error)" \
+    "$S/daemon-server.log" "$S/daemon-client.log" &&
     not_ok "the daemons never rolled back or rejected a policy" ||
     ok "the daemons never rolled back or rejected a policy"
 finish

@@ -277,7 +277,8 @@ mark=$(jcursor)
 policy 75s | push_policy
 check "journal: a failing probe unit rolls the push back ('sshd does not answer after the reload: keepalive-policyd-probe-….service ended with result 'failed'')" \
     wait_for 30 daemon_logged_re "$mark" "sshd does not answer after the reload: keepalive-policyd-probe-[0-9]+-[0-9]+\.service ended with result 'failed'; rolling back"
-check "... state rolled-back" wait_for 10 daemon_logged_re "$mark" '^state rolled-back: '
+check "... state policy-invalid (the last good policy stays in force), last apply rolled-back" \
+    wait_for 10 daemon_logged_re "$mark" '^state policy-invalid: sshd does not answer after the reload: .*stays in force; .*last apply rolled-back'
 expect_reloads 2 "a push whose probe fails (the reload, and the reload of the restored drop-in)"
 check "sshd -T still shows clientaliveinterval 90 (the push of 75s was rolled back)" \
     sshd_T_is clientaliveinterval 90
