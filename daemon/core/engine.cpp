@@ -250,7 +250,10 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
     // Another writer broke sshd's configuration: install nothing new until it is whole again.
     const bool whole = co_await testTree(o);
     if (!whole) {
-      o.result = ApplyResult::kUnchanged;
+      // Not in force: a caller waiting for this push (Reload, the Ansible role) learns it now,
+      // as for a rollback; a push of the policy already in force changes nothing.
+      o.result =
+          digest == state_.policy_digest ? ApplyResult::kUnchanged : ApplyResult::kRolledBack;
       o.log.push_back(
           {Level::kWarning, "policy " + digest + " (" + trigger + ") waits: " + brokenReason_});
       state_.last_apply_result = o.result;
@@ -768,12 +771,23 @@ Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<D
     // sshd has not started or reloaded since (systemd's time is then not after the record's).
     servedLoaded_ = true;
     if (auto kept = store_.loadServed();
-        kept && !served_ && u.read_config_usec != 0 && u.read_config_usec <= kept->read_usec)
+        kept && !served_ && u.read_config_usec != 0 && u.read_config_usec <= kept->read_usec) {
       served_ = kept->values;
+      servedReadUsec_ = kept->read_usec;
+    }
   }
+  // A reload the unit refused also ends its "reloading" state, so systemd's time then says
+  // nothing about what sshd read (systemd 252 has no ReloadResult to tell): after our own refused
+  // reload nothing is concluded. (One refused by someone else's `systemctl reload` is not seen.)
+  if (reloadRefused_)
+    co_return;  // pending-reload already: the reload-pending mark retries it in the next run
   if (readAt >= serverScan.newest_change_usec) {
-    if (served_ != now)
+    // Kept for a restarted daemon, also when only the time moved on (sshd restarted with the
+    // same values): a record older than systemd's time would not be trusted.
+    if (served_ != now || readAt > servedReadUsec_) {
       store_.saveServed({readAt, now});
+      servedReadUsec_ = readAt;
+    }
     served_ = now;
     co_return;
   }

@@ -152,6 +152,7 @@ class Engine {
   // newest file. A later sshd -T that differs means the running sshd serves something else.
   std::optional<std::vector<std::pair<std::string, std::string>>> served_;
   bool servedLoaded_ = false;
+  std::int64_t servedReadUsec_ = 0;  // the read time of the record the store keeps
   // The running sshd has not read the newest files, and what they say differs from served_ (or
   // served_ is unknown): stale_differs_ tells which.
   bool stale_ = false;
