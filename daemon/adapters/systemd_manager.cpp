@@ -323,6 +323,23 @@ UnitState stateFrom(const std::string& unit, const std::string& socket, const Pr
   p.active_enter_usec = prop<std::uint64_t>(u, "ActiveEnterTimestamp");
   p.exec_main_start_usec = prop<std::uint64_t>(service, "ExecMainStartTimestamp");
   p.main_pid = prop<std::uint32_t>(service, "MainPID");
+  // (path, argv, ignore errors, start, start mono, exit, exit mono, pid, code, status): the
+  // command that started last ran to the end of the list with success, or the reload failed.
+  using ExecStatus =
+      sdbus::Struct<std::string, std::vector<std::string>, bool, std::uint64_t, std::uint64_t,
+                    std::uint64_t, std::uint64_t, std::uint32_t, std::int32_t, std::int32_t>;
+  const auto reload = prop<std::vector<ExecStatus>>(service, "ExecReload");
+  std::size_t last = reload.size();
+  for (std::size_t i = 0; i < reload.size(); ++i)
+    if (std::get<3>(reload[i]) != 0 &&
+        (last == reload.size() || std::get<3>(reload[i]) >= std::get<3>(reload[last])))
+      last = i;
+  if (last < reload.size()) {
+    constexpr std::int32_t kExited = 1;  // CLD_EXITED
+    const auto& c = reload[last];
+    const bool succeeded = std::get<2>(c) || (std::get<8>(c) == kExited && std::get<9>(c) == 0);
+    p.last_reload_failed = last + 1 != reload.size() || !succeeded;
+  }
   return unitStateFrom(unit, socket, p);
 }
 }  // namespace
@@ -347,8 +364,12 @@ UnitState unitStateFrom(const std::string& unit, const std::string& socket,
   // read it"). Otherwise sshd read it when its main process started: ExecMainStartTimestamp (set
   // when the main process is forked), not the unit's activation, which comes later (after
   // READY=1) and would hide a change made during start-up.
+  // A reload whose ExecReload= failed also returns to active: sshd did not read anything then,
+  // and the last good reload's time is not known, so only the start counts (erring, again,
+  // toward "changed since sshd read it").
   std::uint64_t reloaded = 0;
-  if (s.activity == UnitState::Activity::kActive && p.state_change_usec > p.active_enter_usec)
+  if (s.activity == UnitState::Activity::kActive && p.state_change_usec > p.active_enter_usec &&
+      !p.last_reload_failed)
     reloaded = p.state_change_usec;
   s.read_config_usec = static_cast<std::int64_t>(std::max(p.exec_main_start_usec, reloaded));
   return s;

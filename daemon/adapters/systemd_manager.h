@@ -79,6 +79,9 @@ struct UnitProperties {
   std::uint64_t active_enter_usec = 0;     // ActiveEnterTimestamp
   std::uint64_t exec_main_start_usec = 0;  // ExecMainStartTimestamp
   std::uint32_t main_pid = 0;              // MainPID
+  // The last run of ExecReload= did not complete: the command started last is not the list's
+  // last, or it exited non-zero (systemd 252 has no ReloadResult; ExecReload's exec status says).
+  bool last_reload_failed = false;
 };
 // The service's part of UnitState (socket_listening is the socket unit's): pure, for tests.
 UnitState unitStateFrom(const std::string& unit, const std::string& socket,

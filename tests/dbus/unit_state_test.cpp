@@ -39,6 +39,13 @@ TEST_CASE("unit state: reloaded: the end of the reload, not the start") {
   CHECK(r.read_config_usec == static_cast<std::int64_t>(kForked));
 }
 
+TEST_CASE("unit state: a reload whose ExecReload failed is not a read") {
+  const UnitState s = unitStateFrom("ssh.service", "",
+                                    {"active", "running", kReloaded, kActive, kForked, 281, true});
+  CHECK(s.activity == UnitState::Activity::kActive);
+  CHECK(s.read_config_usec == static_cast<std::int64_t>(kForked));
+}
+
 TEST_CASE("unit state: stopped or failed: no main PID, no time") {
   for (const char* state : {"inactive", "failed"}) {
     const UnitState s =
