@@ -776,9 +776,8 @@ Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<D
       servedReadUsec_ = kept->read_usec;
     }
   }
-  // A reload the unit refused also ends its "reloading" state, so systemd's time then says
-  // nothing about what sshd read (systemd 252 has no ReloadResult to tell): after our own refused
-  // reload nothing is concluded. (One refused by someone else's `systemctl reload` is not seen.)
+  // After our own refused reload nothing is concluded (the adapter also leaves a failed
+  // ExecReload= out of systemd's time).
   if (reloadRefused_)
     co_return;  // pending-reload already: the reload-pending mark retries it in the next run
   if (readAt >= serverScan.newest_change_usec) {
