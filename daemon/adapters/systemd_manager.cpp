@@ -194,8 +194,14 @@ void SystemdManager::watchUnits() {
     auto proxy = sdbus::createProxy(*bus_, kDest, loadUnit(name));
     proxy->uponSignal("PropertiesChanged")
         .onInterface(kProperties)
-        .call([this](const std::string&, const std::map<std::string, sdbus::Variant>&,
-                     const std::vector<std::string>&) { refreshUnitState(); });
+        .call([this](const std::string& iface, const std::map<std::string, sdbus::Variant>&,
+                     const std::vector<std::string>&) {
+          // Every start, stop and reload changes the Unit interface's ActiveState; the Service
+          // interface's signal for the same change would only make PID 1 answer the same
+          // GetAll calls again in the middle of the reload job.
+          if (iface == kUnit)
+            refreshUnitState();
+        });
     proxy->finishRegistration();
     return proxy;
   };
@@ -395,6 +401,12 @@ void SystemdManager::readUnitStateNow() {
 void SystemdManager::refreshUnitState() {
   if (!unitProxy_)
     return;
+  if (!waiting_.empty()) {
+    // Our own job runs: PID 1 answers one message at a time, so reading now would only slow the
+    // reload down. Read once it ended (jobRemoved).
+    refreshAfterJob_ = true;
+    return;
+  }
   if (reading_) {
     readAgain_ = true;
     return;
@@ -529,6 +541,10 @@ void SystemdManager::jobRemoved(const std::string& job, const std::string& resul
   waiting_.erase(it);
   sd_event_source_disable_unref(w.timer);
   w.done(result);
+  if (refreshAfterJob_ && waiting_.empty()) {
+    refreshAfterJob_ = false;
+    refreshUnitState();
+  }
 }
 
 int SystemdManager::onJobDeadline(sd_event_source* s, std::uint64_t, void* self) {
@@ -541,6 +557,10 @@ int SystemdManager::onJobDeadline(sd_event_source* s, std::uint64_t, void* self)
       w.done("");
       break;
     }
+  if (me->refreshAfterJob_ && me->waiting_.empty()) {
+    me->refreshAfterJob_ = false;
+    me->refreshUnitState();
+  }
   return 0;
 }
 

@@ -164,6 +164,7 @@ class SystemdManager : public ServiceManager {
   UnitState unitState_;
   std::function<void()> unitListener_;
   std::function<void()> rejoined_;
+  bool refreshAfterJob_ = false;  // a unit change came while our job ran: read it after
   std::function<void(const std::string&)> gaveUp_;
   // Each connection's number: a read that began on an older one is dropped.
   std::uint64_t generation_ = 0;
