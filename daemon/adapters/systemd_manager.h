@@ -105,7 +105,7 @@ class SystemdManager : public ServiceManager {
   void runPrivsepCheck(const std::vector<std::string>& argv, const std::string& dir,
                        std::chrono::milliseconds timeout, Done<OneshotResult> done);
   // What runPrivsepCheck keeps of each stream: sshd -T prints a few KiB, with room to spare.
-  static constexpr std::size_t kPrivsepOutputCap = 256 * 1024;
+  static constexpr std::size_t kPrivsepOutputCap = std::size_t{256} * 1024;
   // Called on the loop whenever unitState() changed (sshd started, stopped, reloaded, ...).
   void setUnitListener(std::function<void()> f) { unitListener_ = std::move(f); }
   // Called once when the system bus was lost and could not be rejoined within kRejoinGiveUp.
