@@ -71,10 +71,6 @@ directives() { inside grep -v '^#' "$1"; }
 
 # The policies differ in server.client_alive_interval (sshd's ClientAliveInterval) or, for the
 # comment-only change, in a top-level line that changes the policy digest but no sshd directive.
-policy() {  # policy CLIENT_ALIVE_INTERVAL [EXTRA_TOP_LEVEL_LINE]
-    printf 'version: 1\n%snetwork:\n  idle_timeout: 10m\nserver:\n  client_alive_interval: %s\n  client_alive_count_max: 3\nclient:\n  server_alive_interval: 4m\n' \
-        "${2:+$2$'\n'}" "$1"
-}
 ms_between() {  # ms_between T0 T1 (epoch seconds with fractions)
     awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "?"; else printf "%.0f", (b - a) * 1000 }'
 }

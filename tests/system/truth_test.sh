@@ -53,9 +53,6 @@ harness_begin
 
 # ------------------------------------------------------------------ helpers --
 
-policy() {  # policy CLIENT_ALIVE_INTERVAL
-    printf 'version: 1\nnetwork:\n  idle_timeout: 10m\nserver:\n  client_alive_interval: %s\n  client_alive_count_max: 3\nclient:\n  server_alive_interval: 4m\n' "$1"
-}
 start_daemon() {
     inside systemd-run --quiet --unit="${UNIT%.service}" \
         --description="keepalive-policyd (system test)" \
