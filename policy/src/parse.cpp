@@ -441,7 +441,8 @@ class FileReader {
 
 }  // namespace
 
-Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags) {
+Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags,
+                  const ModelContext& ctx) {
   Policy merged;
   int errorsBefore = diags.errorCount();
   for (const auto& f : files) {
@@ -464,7 +465,7 @@ Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags) {
     diags.error({}, "no policy files given");
   if (diags.errorCount() > errorsBefore)
     return merged;
-  detail::checkPolicy(merged, diags);
+  detail::checkPolicy(merged, diags, ctx);
   return merged;
 }
 

@@ -107,6 +107,15 @@ std::vector<std::pair<std::string, std::string>> renderedDirectives(const Resolv
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> renderedDirectives(const ResolvedNetwork& n,
+                                                                    Side side) {
+  std::vector<std::pair<std::string, std::string>> out;
+  forEachDirective(n.settings, side,
+                   [&out](const Setting&, const std::string& keyword, const std::string& value,
+                          const auto&) { out.emplace_back(keyword, value); });
+  return out;
+}
+
 std::string renderSshd(const Resolved& r, const std::string& digest) {
   std::string b = body(r, Side::kSshd);
   if (b.empty())

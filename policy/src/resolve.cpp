@@ -79,7 +79,9 @@ std::int64_t derivedClientInterval(std::int64_t t) {
   return std::clamp<std::int64_t>(t / 2, 1, kMaxDerivedInterval);
 }
 
-void deriveIntervals(Settings& s) {
+void deriveIntervals(Settings& s, const ModelContext& ctx, Baseline baseline) {
+  (void)ctx;
+  (void)baseline;
   if (!s.network.idle_timeout)
     return;
   const auto& t = *s.network.idle_timeout;
@@ -129,8 +131,9 @@ bool hostMatches(const HostOverride& o, const HostIdentity& host) {
   return false;
 }
 
-Resolved resolve(const Policy& p, const HostIdentity& host) {
+Resolved resolve(const Policy& p, const HostIdentity& host, const ModelContext& ctx) {
   Resolved r;
+  r.context = ctx;
   Settings eff = p.base;
   if (p.hosts) {
     for (const auto& o : p.hosts->value) {

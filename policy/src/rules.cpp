@@ -150,7 +150,7 @@ bool checkRange(const Setting& s, const Value<std::int64_t>& v, Diagnostics& d) 
   return false;
 }
 
-void checkPolicy(const Policy& merged, Diagnostics& diags) {
+void checkPolicy(const Policy& merged, Diagnostics& diags, const ModelContext& ctx) {
   // The ranges that only the merged value must keep: a later file may replace an earlier value.
   for (const auto& s : settings()) {
     if (s.range.stage != RangeStage::kMerged || !s.topLevel())
@@ -168,9 +168,10 @@ void checkPolicy(const Policy& merged, Diagnostics& diags) {
   // The fleet-wide settings alone, then each override on top of them, so that a rule broken only
   // on some hosts is still found on the machine that validates the policy.
   Settings base = merged.base;
-  deriveIntervals(base);
+  const Baseline baseline = merged.baseline ? merged.baseline->value : Baseline::kNone;
+  deriveIntervals(base, ctx, baseline);
   Diagnostics baseDiags;
-  checkSettings(base, baseDiags);
+  checkSettings(base, baseDiags, ctx, baseline);
   diags.append(baseDiags);
   if (merged.hosts) {
     // Each override alone, then each pair in order: a host can match several. Larger
@@ -181,9 +182,9 @@ void checkPolicy(const Policy& merged, Diagnostics& diags) {
       seen.insert(d.str());
     auto report = [&](const Settings& eff0, const std::string& context) {
       Settings eff = eff0;
-      deriveIntervals(eff);
+      deriveIntervals(eff, ctx, baseline);
       Diagnostics od;
-      checkSettings(eff, od);
+      checkSettings(eff, od, ctx, baseline);
       for (auto d : od.items()) {
         if (!seen.insert(d.str()).second)
           continue;
@@ -211,7 +212,10 @@ void checkPolicy(const Policy& merged, Diagnostics& diags) {
 
 }  // namespace detail
 
-void checkSettings(const Settings& s, Diagnostics& d) {
+void checkSettings(const Settings& s, Diagnostics& d, const ModelContext& ctx,
+                   Baseline baseline) {
+  (void)ctx;
+  (void)baseline;
   checkInterval(s.server.client_alive_interval, s.server.client_alive_count_max,
                 s.network.idle_timeout, true, d);
   checkInterval(s.client.server_alive_interval, s.client.server_alive_count_max,
@@ -230,11 +234,11 @@ void checkSettings(const Settings& s, Diagnostics& d) {
               "block; set client.server_alive_interval or network.idle_timeout");
 }
 
-Diagnostics checkForHost(const Policy& p, const HostIdentity& host) {
+Diagnostics checkForHost(const Policy& p, const HostIdentity& host, const ModelContext& ctx) {
   Diagnostics d;
-  Resolved r = resolve(p, host);
+  Resolved r = resolve(p, host, ctx);
   Diagnostics raw;
-  checkSettings(r.settings, raw);
+  checkSettings(r.settings, raw, ctx, p.baseline ? p.baseline->value : Baseline::kNone);
   std::string who = host.names.empty() ? std::string("this host") : host.names.front();
   for (auto item : raw.items()) {
     // Warnings were reported for the fleet-wide settings and every override already.

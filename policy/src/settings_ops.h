@@ -32,6 +32,6 @@ bool checkRange(const Setting& s, const Value<std::int64_t>& v, Diagnostics& d);
 
 // The semantic rules over a merged policy: the top-level settings, then the fleet-wide settings
 // alone, each host override and each pair of overrides.
-void checkPolicy(const Policy& merged, Diagnostics& diags);
+void checkPolicy(const Policy& merged, Diagnostics& diags, const ModelContext& ctx);
 
 }  // namespace keepalive::policy::detail

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "keepalive/policy/diagnostic.h"
+#include "keepalive/policy/model.h"
 
 namespace keepalive::policy {
 
@@ -40,7 +41,8 @@ enum class UserAction { kEnforce, kReport, kOff };
 const char* toString(UserAction a);
 
 struct NetworkSection {
-  Opt<std::int64_t> idle_timeout;  // seconds
+  Opt<std::int64_t> idle_timeout;      // seconds
+  Opt<std::int64_t> outage_tolerance;  // seconds: the break sessions must survive
 };
 
 struct ServerSection {
@@ -48,6 +50,9 @@ struct ServerSection {
   Opt<std::int64_t> client_alive_count_max;
   Opt<bool> tcp_keepalive;
   Opt<bool> ensure_include;  // insert "Include sshd_config.d/*.conf" into sshd_config if missing
+  Opt<OpensshTiming> openssh_timing;
+  Opt<std::int64_t> idle_logout;                // seconds: ChannelTimeout session=...
+  Opt<std::int64_t> unused_connection_timeout;  // seconds: UnusedConnectionTimeout
 };
 
 struct ClientSection {
@@ -73,10 +78,21 @@ struct Settings {
   UsersSection users;
 };
 
+// One entry of networks: a path with its own idle timeout. Its settings hold only network.*,
+// server.client_alive_interval/_count_max and client.server_alive_interval/_count_max.
+struct NetworkEntry {
+  SourcePos pos;  // the list item
+  Value<std::string> name;
+  std::vector<Value<std::string>> addresses;     // client addresses as sshd sees them: CIDRs
+  std::vector<Value<std::string>> destinations;  // hosts as ssh sees them: ssh_config patterns
+  Settings settings;
+};
+
 struct HostOverride {
   SourcePos pos;                          // the list item
   std::vector<Value<std::string>> match;  // globs on the short or fully qualified host name
   Settings settings;
+  Opt<std::vector<NetworkEntry>> networks;  // merged by name into the fleet's networks
   std::string describe() const;  // "hosts matching db-*, *.dmz.example.com (FILE:LINE:COL)"
 };
 
@@ -84,7 +100,9 @@ struct Policy {
   std::vector<std::string> files;  // in merge order
   Opt<std::int64_t> version;
   Opt<std::int64_t> reconcile_interval;  // seconds, 0 disables
+  Opt<Baseline> baseline;
   Settings base;
+  Opt<std::vector<NetworkEntry>> networks;
   Opt<std::vector<HostOverride>> hosts;
 };
 
@@ -97,7 +115,9 @@ struct PolicyFile {
 // later file's value wins; lists are replaced whole, with a warning. Then runs the semantic rules
 // for the fleet-wide settings and for every host override. The result is meaningful only when
 // diags has no errors.
-Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags);
+// ctx: the OpenSSH version the rules judge the values for (none: the worst case over versions).
+Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags,
+                  const ModelContext& ctx = {});
 
 // The names a host answers to, lower-cased: the kernel host name, its short form and, when known,
 // the fully qualified name.
@@ -109,8 +129,20 @@ bool hostMatches(const HostOverride& o, const HostIdentity& host);
 
 // The policy as it applies to one host: overrides applied in order, intervals derived from
 // network.idle_timeout where omitted, defaults filled in for the daemon's own settings.
+// A network as it applies to one host: the fleet's entry with the host overrides' entries of the
+// same name merged over it, and its omitted values derived by the model.
+struct ResolvedNetwork {
+  std::string name;
+  SourcePos pos;
+  std::vector<std::string> addresses;
+  std::vector<std::string> destinations;
+  Settings settings;  // effective: base's values, the entry's over them, then derived
+};
+
 struct Resolved {
+  ModelContext context;  // the version the values were derived for
   Settings settings;
+  std::vector<ResolvedNetwork> networks;  // in policy order
   std::vector<const HostOverride*> applied;  // points into the Policy it was resolved from
   Value<std::int64_t> reconcile_interval;
   // users: with defaults filled in
@@ -122,15 +154,16 @@ struct Resolved {
   Value<bool> ensure_include;
   Value<bool> per_user_block;
 };
-Resolved resolve(const Policy& p, const HostIdentity& host);
+Resolved resolve(const Policy& p, const HostIdentity& host, const ModelContext& ctx = {});
 
 // The semantic rules (the seed's lessons) for one set of effective settings. Positions point at
 // the values concerned; context, when not empty, is added to every message.
-void checkSettings(const Settings& effective, Diagnostics& diags);
+void checkSettings(const Settings& effective, Diagnostics& diags, const ModelContext& ctx = {},
+                   Baseline baseline = Baseline::kNone);
 
 // The rules again, for the settings one host actually gets: a host may match any number of
 // overrides, and loadPolicy checks single overrides and pairs only.
-Diagnostics checkForHost(const Policy& p, const HostIdentity& host);
+Diagnostics checkForHost(const Policy& p, const HostIdentity& host, const ModelContext& ctx = {});
 
 // Intervals derived from network.idle_timeout when the policy omits them: idle_timeout/3 for
 // sshd (it probes every second interval while the client is silent) and idle_timeout/2 for ssh,
@@ -142,7 +175,7 @@ std::int64_t derivedClientInterval(std::int64_t idleTimeout);
 
 // Applies the overrides' settings over base, then derives omitted intervals.
 Settings overlay(const Settings& base, const Settings& over);
-void deriveIntervals(Settings& s);
+void deriveIntervals(Settings& s, const ModelContext& ctx = {}, Baseline baseline = Baseline::kNone);
 
 // A stable text of the policy's meaning (not its spelling): comments, order and formatting do not
 // change it. Its SHA-256 is the policy digest.

@@ -24,6 +24,10 @@ std::string renderClient(const Resolved& r, const std::string& digest);
 // ssh -G print it ("300", "yes"). What the daemon compares the effective configuration with, and
 // what the per-user block of client.per_user_block repeats.
 std::vector<std::pair<std::string, std::string>> renderedDirectives(const Resolved& r, Side side);
+// The directives one network's block sets (its Match Address block for sshd, its Host block for
+// ssh), as sshd -T -C addr=... and ssh -G print them for an address or name of that network.
+std::vector<std::pair<std::string, std::string>> renderedDirectives(const ResolvedNetwork& n,
+                                                                    Side side);
 
 // One effective setting and the reason it has its value, for `keepalivectl render --explain`.
 struct Explanation {
