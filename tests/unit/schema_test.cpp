@@ -38,6 +38,8 @@ bool kindHolds(Kind k) {
       return std::is_same_v<T, UserAction>;
     case Kind::kNameList:
       return std::is_same_v<T, NameList>;
+    case Kind::kEnum:
+      return kIsEnum<T>;
   }
   return false;
 }
