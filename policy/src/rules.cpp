@@ -115,7 +115,7 @@ void checkKeepalive(const Settings& st, const Figures& f, const ModelContext& ct
     const std::int64_t count = countMax ? countMax->value : kOpensshDefaultCountMax;
     const SourcePos& where = countMax ? countMax->pos : interval->pos;
     const std::string formula =
-        (server && k == 2 ? "2 x " : "") + formatDuration(s) + " x (" + std::to_string(count) +
+        (server && k == 2 ? "k = 2: 2 x " : "") + formatDuration(s) + " x (" + std::to_string(count) +
         " + 1)" + (server && k == 2 ? ": " + probeFactorReason(ctx, timing) : std::string());
     d.warning(where, name + " " + formatDuration(s) + " with " +
                          countName.substr(countName.find('.') + 1) + " " +
