@@ -105,7 +105,9 @@ void checkKeepalive(const Settings& st, const Figures& f, const ModelContext& ct
                                  prog + "'s first probe; " + advice);
     else
       d.error(interval->pos,
-              name + " " + formatDuration(s) + how(*interval) + " with " + idleText + ": " +
+              name + " " + formatDuration(s) + how(*interval) +
+                  (k * s > t ? " is above " : " is exactly ") +
+                  (k == 2 ? "half of " : "1/" + std::to_string(k) + " of ") + idleText + ": " +
                   probeFactorReason(ctx, timing) + " (k = " + std::to_string(k) +
                   "), so while the client is silent the path stays idle for " +
                   formatDuration(gap) + " (" + std::to_string(k) + " x " + formatDuration(s) +

@@ -123,7 +123,7 @@ std::vector<Setting> declare() {
        .kind = Kind::kEnum,
        .doc = "how often sshd really probes: `2x` as 9.2 to 9.4 do, `1x` as the others, `auto` "
               "from the version; for builds that carry a fix (§7)",
-       .unset = "`auto`"},
+       .unset = "auto, from the version"},
       {KEEPALIVE_IN(server.idle_logout),
        .kind = Kind::kDuration,
        .range = {.min = 1, .max = kMaxDurationSeconds,
