@@ -23,7 +23,7 @@ int runHelp(const Args& args);
 // The offline verbs' version context (versionContext in common.cpp).
 const OptionSpec kOpensshOption{
     "openssh", 0, "VERSION",
-    "compute for this OpenSSH version (9.2, 9.6p1); default: the installed\n"
+    "compute for this OpenSSH version (9.2, 9.6p1); default: the installed "
     "sshd's (sshd -V, else ssh -V), else the worst case over 7.4 to 10.2"};
 
 const std::vector<VerbSpec> kVerbs = {
@@ -53,7 +53,7 @@ const std::vector<VerbSpec> kVerbs = {
        "match its short and fully qualified forms"},
       {"root", 0, "DIR", "read the system policy under DIR instead of /"},
       {"explain", 0, nullptr,
-       "show each effective value and the file:line that set it, then the\n"
+       "show each effective value and the file:line that set it, then the "
        "keepalive model's figures: probe gaps, dead-peer times, the break survived"},
       kOpensshOption,
       {"sshd", 0, nullptr, "print only the sshd drop-in's text", 0, 1},
@@ -70,15 +70,15 @@ const std::vector<VerbSpec> kVerbs = {
      {{"idle-timeout", 0, "DURATION",
        "the shortest NAT or firewall idle timeout on the path; at least 3s", kRequired},
       {"outage-tolerance", 0, "DURATION",
-       "the connectivity break sessions must survive (Wi-Fi roaming, a VPN\n"
+       "the connectivity break sessions must survive (Wi-Fi roaming, a VPN "
        "reconnect); the counts are chosen to cover it"},
       {"baseline", 0, "stig|cis|lynis", "also meet this security baseline's keepalive limits"},
       kOpensshOption,
       {"json", 0, nullptr,
-       "{\"openssh\", \"worst_case\", \"server\": {\"client_alive_interval\",\n"
-       "\"client_alive_count_max\", \"max_idle_gap_seconds\", \"dead_client_seconds\",\n"
-       "...}, \"client\": {\"server_alive_interval\", \"server_alive_count_max\",\n"
-       "\"dead_server_seconds\", ...}, \"putty\": {...}, \"warnings\": [...]};\n"
+       "{\"openssh\", \"worst_case\", \"server\": {\"client_alive_interval\", "
+       "\"client_alive_count_max\", \"max_idle_gap_seconds\", \"dead_client_seconds\", "
+       "...}, \"client\": {\"server_alive_interval\", \"server_alive_count_max\", "
+       "\"dead_server_seconds\", ...}, \"putty\": {...}, \"warnings\": [...]}; "
        "times in seconds, null for never"}},
      "Recommend keepalive settings for sshd, the OpenSSH client and PuTTY, with the\n"
      "reason for each, for a path whose shortest NAT or firewall idle timeout is\n"
