@@ -1,8 +1,8 @@
 #include <cstdio>
 
 #include "keepalive/io/openssh_version.h"
-#include "keepalive/policy/duration.h"
 #include "keepalive/io/policy_files.h"
+#include "keepalive/policy/duration.h"
 #include "verbs.h"
 
 namespace keepalive::cli {
@@ -70,8 +70,9 @@ std::string figuresText(const policy::ModelInput& in, const policy::Figures& f,
              std::to_string(s.count_max) + " + 1))";
     out += "\n" + pad + "survives a connectivity break of up to " + dur(s.break_survived) + "\n";
   } else {
-    out += indent + "sshd: sends no probes (ClientAliveInterval 0): dead clients stay until TCP "
-                    "gives up\n";
+    out += indent +
+           "sshd: sends no probes (ClientAliveInterval 0): dead clients stay until TCP "
+           "gives up\n";
   }
   if (c.interval > 0) {
     out += indent + "ssh:  probes a silent server after " + formatDuration(c.max_idle_gap) +

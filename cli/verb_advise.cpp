@@ -80,8 +80,8 @@ int runAdvise(const Args& args) {
         found = true;
       }
     if (!found)
-      return usageError("advise", "--baseline '" + policy::printable(b) +
-                                      "' is not one of stig, cis, lynis");
+      return usageError("advise",
+                        "--baseline '" + policy::printable(b) + "' is not one of stig, cis, lynis");
   }
   const auto ctx = versionContext(args, "advise");
   if (!ctx)
@@ -91,7 +91,8 @@ int runAdvise(const Args& args) {
     std::printf("%s\n", adviceJson(r).dump(2).c_str());
     return kExitOk;
   }
-  std::printf("For a NAT or firewall that drops TCP flows idle for %s", policy::formatDuration(*t.value).c_str());
+  std::printf("For a NAT or firewall that drops TCP flows idle for %s",
+              policy::formatDuration(*t.value).c_str());
   if (outage)
     std::printf(", sessions that must survive a %s break", policy::formatDuration(*outage).c_str());
   if (baseline != policy::Baseline::kNone)

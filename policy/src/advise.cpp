@@ -50,17 +50,17 @@ Recommendation advise(std::int64_t t, const ModelContext& ctx, std::optional<std
                    "): " + probeFactorReason(ctx, out.input.timing) +
                    ", so while the client is silent the path sees a gap of " +
                    formatDuration(sv.max_idle_gap) + ", below the " + idle + " timeout"});
-  std::string count =
-      "a dead client is disconnected after " + std::to_string(sv.k) + " x " +
-      formatDuration(sv.interval) + " x (" + std::to_string(sv.count_max) +
-      " + 1) = " + dur(sv.dead_client) + " " + version +
-      " (\"Timeout, client not responding\"); a connectivity break of up to " +
-      dur(sv.break_survived) + " is survived";
+  std::string count = "a dead client is disconnected after " + std::to_string(sv.k) + " x " +
+                      formatDuration(sv.interval) + " x (" + std::to_string(sv.count_max) +
+                      " + 1) = " + dur(sv.dead_client) + " " + version +
+                      " (\"Timeout, client not responding\"); a connectivity break of up to " +
+                      dur(sv.break_survived) + " is survived";
   if (s.server.client_alive_count_max && s.server.client_alive_count_max->derived)
     count += " (" + s.server.client_alive_count_max->note + ")";
   else
-    count += " (OpenSSH's default; 1 would drop sessions on a short outage, 0 never disconnects "
-             "from 8.2)";
+    count +=
+        " (OpenSSH's default; 1 would drop sessions on a short outage, 0 never disconnects "
+        "from 8.2)";
   a.push_back({"sshd", "ClientAliveCountMax", std::to_string(sv.count_max), count});
   if (baseline == Baseline::kLynis)
     a.push_back({"sshd", "TCPKeepAlive", "no",
@@ -83,9 +83,8 @@ Recommendation advise(std::int64_t t, const ModelContext& ctx, std::optional<std
                    "): ssh probes after this long without data from the server, which keeps the "
                    "NAT mapping fresh even against servers this policy does not manage"});
   std::string ccount = "ssh gives up on a dead server after " + formatDuration(cl.interval) +
-                       " x (" + std::to_string(cl.count_max) + " + 1) = " +
-                       dur(cl.dead_server) + "; a connectivity break of up to " +
-                       dur(cl.break_survived) + " is survived";
+                       " x (" + std::to_string(cl.count_max) + " + 1) = " + dur(cl.dead_server) +
+                       "; a connectivity break of up to " + dur(cl.break_survived) + " is survived";
   if (s.client.server_alive_count_max && s.client.server_alive_count_max->derived)
     ccount += " (" + s.client.server_alive_count_max->note + ")";
   else

@@ -208,9 +208,9 @@ Figures evaluate(const ModelInput& in, const ModelContext& ctx) {
          true);
   else if (*ctx.openssh < kOldestKnown || *ctx.openssh > kNewestKnown)
     warn("version-unknown",
-         "OpenSSH " + ctx.openssh->str() + " is outside the versions whose facts the model knows (" +
-             kOldestKnown.str() + " to " + kNewestKnown.str() +
-             "): its figures follow the nearest known version",
+         "OpenSSH " + ctx.openssh->str() +
+             " is outside the versions whose facts the model knows (" + kOldestKnown.str() +
+             " to " + kNewestKnown.str() + "): its figures follow the nearest known version",
          true);
 
   // sshd.
@@ -241,9 +241,8 @@ Figures evaluate(const ModelInput& in, const ModelContext& ctx) {
              false);
     }
     // ClientAliveCountMax 0 on 8.1 sends no probe: the cut comes first.
-    s.break_survived = breakSurvived(s.count_max == 0 && s.dead_client ? *s.dead_client
-                                                                       : s.max_idle_gap,
-                                     s.dead_client);
+    s.break_survived = breakSurvived(
+        s.count_max == 0 && s.dead_client ? *s.dead_client : s.max_idle_gap, s.dead_client);
     if (in.idle_timeout)
       s.gap_below_idle_timeout = s.max_idle_gap < *in.idle_timeout;
     if (busyBlindSpot(ctx))
@@ -297,9 +296,10 @@ Figures evaluate(const ModelInput& in, const ModelContext& ctx) {
         text += "the baseline wins because it is an audit requirement (" + rule +
                 "); sessions survive a break of only " + formatDuration(*s.break_survived);
       else if (breakSurvived(s.max_idle_gap, s.max_idle_gap * (need + 1)) < o)
-        text += "no ClientAliveCountMax covers it, because TCP gives up on an unanswered probe "
-                "after about 15 minutes (tcp_retries2); the most this interval survives is " +
-                formatDuration(breakSurvived(s.max_idle_gap, std::nullopt));
+        text +=
+            "no ClientAliveCountMax covers it, because TCP gives up on an unanswered probe "
+            "after about 15 minutes (tcp_retries2); the most this interval survives is " +
+            formatDuration(breakSurvived(s.max_idle_gap, std::nullopt));
       else
         text += "write ClientAliveCountMax " + std::to_string(need) +
                 " (or remove it, to have it derived)";
@@ -313,9 +313,10 @@ Figures evaluate(const ModelInput& in, const ModelContext& ctx) {
                          ", less than network.outage_tolerance " + formatDuration(o) + ": ";
       const std::int64_t need = countCovering(c.interval, o);
       if (breakSurvived(c.interval, c.interval * (need + 1)) < o)
-        text += "no ServerAliveCountMax covers it, because TCP gives up on an unanswered probe "
-                "after about 15 minutes (tcp_retries2); the most this interval survives is " +
-                formatDuration(breakSurvived(c.interval, std::nullopt));
+        text +=
+            "no ServerAliveCountMax covers it, because TCP gives up on an unanswered probe "
+            "after about 15 minutes (tcp_retries2); the most this interval survives is " +
+            formatDuration(breakSurvived(c.interval, std::nullopt));
       else
         text += "write ServerAliveCountMax " + std::to_string(need) +
                 " (or remove it, to have it derived)";

@@ -140,8 +140,9 @@ void deriveIntervals(Settings& s, const ModelContext& ctx, Baseline baseline) {
       std::string note;
       SourcePos pos = s.server.client_alive_interval->pos;
       if (baseline == Baseline::kStig) {
-        note = "baseline stig: ClientAliveCountMax 1 (sshd_set_keepalive; RHEL-08-010200, "
-               "RHEL-09-255095, UBTU-22-255030)";
+        note =
+            "baseline stig: ClientAliveCountMax 1 (sshd_set_keepalive; RHEL-08-010200, "
+            "RHEL-09-255095, UBTU-22-255030)";
         if (o)
           note += "; it wins over network.outage_tolerance because it is an audit requirement";
       } else if (o) {

@@ -104,28 +104,29 @@ void checkKeepalive(const Settings& st, const Figures& f, const ModelContext& ct
                                  idleText + ": the NAT or firewall drops an idle session before " +
                                  prog + "'s first probe; " + advice);
     else
-      d.error(interval->pos,
-              name + " " + formatDuration(s) + how(*interval) +
-                  (k * s > t ? " is above " : " is exactly ") +
-                  (k == 2 ? "half of " : "1/" + std::to_string(k) + " of ") + idleText + ": " +
-                  probeFactorReason(ctx, timing) + " (k = " + std::to_string(k) +
-                  "), so while the client is silent the path stays idle for " +
-                  formatDuration(gap) + " (" + std::to_string(k) + " x " + formatDuration(s) +
-                  "), not below the timeout; " + advice);
+      d.error(interval->pos, name + " " + formatDuration(s) + how(*interval) +
+                                 (k * s > t ? " is above " : " is exactly ") +
+                                 (k == 2 ? "half of " : "1/" + std::to_string(k) + " of ") +
+                                 idleText + ": " + probeFactorReason(ctx, timing) +
+                                 " (k = " + std::to_string(k) +
+                                 "), so while the client is silent the path stays idle for " +
+                                 formatDuration(gap) + " (" + std::to_string(k) + " x " +
+                                 formatDuration(s) + "), not below the timeout; " + advice);
   }
   if (dead && *dead > kDeadSessionWarn) {
     const std::int64_t count = countMax ? countMax->value : kOpensshDefaultCountMax;
     const SourcePos& where = countMax ? countMax->pos : interval->pos;
     const std::string formula =
-        (server && k == 2 ? "k = 2: 2 x " : "") + formatDuration(s) + " x (" + std::to_string(count) +
-        " + 1)" + (server && k == 2 ? ": " + probeFactorReason(ctx, timing) : std::string());
-    d.warning(where, name + " " + formatDuration(s) + " with " +
-                         countName.substr(countName.find('.') + 1) + " " +
-                         std::to_string(count) + (countMax ? "" : " (OpenSSH's default)") +
-                         " keeps a dead " + (server ? "client" : "server") + "'s session for " +
-                         hours(*dead) + onWhat + " (" + formula + "), over an hour; " +
-                         (count > kOpensshDefaultCountMax ? "lower the count to 3"
-                                                          : "shorten the interval"));
+        (server && k == 2 ? "k = 2: 2 x " : "") + formatDuration(s) + " x (" +
+        std::to_string(count) + " + 1)" +
+        (server && k == 2 ? ": " + probeFactorReason(ctx, timing) : std::string());
+    d.warning(
+        where,
+        name + " " + formatDuration(s) + " with " + countName.substr(countName.find('.') + 1) +
+            " " + std::to_string(count) + (countMax ? "" : " (OpenSSH's default)") +
+            " keeps a dead " + (server ? "client" : "server") + "'s session for " + hours(*dead) +
+            onWhat + " (" + formula + "), over an hour; " +
+            (count > kOpensshDefaultCountMax ? "lower the count to 3" : "shorten the interval"));
   }
 }
 
@@ -320,8 +321,7 @@ void checkPolicy(const Policy& merged, Diagnostics& diags, const ModelContext& c
 
 }  // namespace detail
 
-void checkSettings(const Settings& s, Diagnostics& d, const ModelContext& ctx,
-                   Baseline baseline) {
+void checkSettings(const Settings& s, Diagnostics& d, const ModelContext& ctx, Baseline baseline) {
   const Figures f = evaluate(modelInput(s, baseline), ctx);
   checkKeepalive(s, f, ctx, baseline, true, d);
   checkKeepalive(s, f, ctx, baseline, false, d);

@@ -301,8 +301,8 @@ TEST_CASE("advise --json: the exact keys, and the figures for 9.2 and 9.6") {
   CHECK(j["worst_case"] == false);
   for (const char* key : {"openssh", "server", "client", "putty", "warnings"})
     CHECK(j.contains(key));
-  for (const char* key : {"client_alive_interval", "client_alive_count_max",
-                          "max_idle_gap_seconds", "dead_client_seconds"})
+  for (const char* key : {"client_alive_interval", "client_alive_count_max", "max_idle_gap_seconds",
+                          "dead_client_seconds"})
     CHECK(j["server"].contains(key));
   for (const char* key : {"server_alive_interval", "server_alive_count_max", "dead_server_seconds"})
     CHECK(j["client"].contains(key));

@@ -63,9 +63,9 @@ TEST_CASE("model: the probe factor k per version and server.openssh_timing") {
   struct Row {
     int major, minor, k;
   };
-  for (const Row& r : {Row{7, 4, 1}, Row{8, 1, 1}, Row{8, 9, 1}, Row{9, 1, 1}, Row{9, 2, 2},
-                       Row{9, 3, 2}, Row{9, 4, 2}, Row{9, 5, 1}, Row{9, 6, 1}, Row{10, 0, 1},
-                       Row{10, 2, 1}}) {
+  for (const Row& r :
+       {Row{7, 4, 1}, Row{8, 1, 1}, Row{8, 9, 1}, Row{9, 1, 1}, Row{9, 2, 2}, Row{9, 3, 2},
+        Row{9, 4, 2}, Row{9, 5, 1}, Row{9, 6, 1}, Row{10, 0, 1}, Row{10, 2, 1}}) {
     INFO(r.major << "." << r.minor);
     CHECK(probeFactor(at(r.major, r.minor), OpensshTiming::kAuto) == r.k);
   }
@@ -84,10 +84,10 @@ TEST_CASE("model: the table of figures for 8.1, 8.9, 9.2, 9.4, 9.5, 9.6 and 10.x
     std::int64_t gap, dead;
     bool blindSpot;
   };
-  for (const Row& r : {Row{8, 1, 100, 400, false}, Row{8, 9, 100, 400, false},
-                       Row{9, 2, 200, 800, true}, Row{9, 4, 200, 800, true},
-                       Row{9, 5, 100, 400, true}, Row{9, 6, 100, 400, true},
-                       Row{10, 0, 100, 400, true}, Row{10, 2, 100, 400, true}}) {
+  for (const Row& r :
+       {Row{8, 1, 100, 400, false}, Row{8, 9, 100, 400, false}, Row{9, 2, 200, 800, true},
+        Row{9, 4, 200, 800, true}, Row{9, 5, 100, 400, true}, Row{9, 6, 100, 400, true},
+        Row{10, 0, 100, 400, true}, Row{10, 2, 100, 400, true}}) {
     INFO(r.major << "." << r.minor);
     const Figures f = evaluate(values(100, 3, 150, 3), at(r.major, r.minor));
     CHECK(f.openssh == OpensshVersion{r.major, r.minor}.str());
@@ -195,14 +195,14 @@ TEST_CASE("model: derived intervals per version, capped by the hour and the base
 }
 
 TEST_CASE("model: derived counts cover outage_tolerance; baselines set theirs") {
-  CHECK_FALSE(deriveServerCountMax(100, std::nullopt, at(9, 2), OpensshTiming::kAuto,
-                                   Baseline::kNone));
-  CHECK_FALSE(deriveServerCountMax(100, std::nullopt, at(9, 2), OpensshTiming::kAuto,
-                                   Baseline::kCis));
-  CHECK(deriveServerCountMax(100, std::nullopt, at(9, 2), OpensshTiming::kAuto,
-                             Baseline::kStig) == 1);
-  CHECK(deriveServerCountMax(100, std::nullopt, at(9, 2), OpensshTiming::kAuto,
-                             Baseline::kLynis) == 2);
+  CHECK_FALSE(
+      deriveServerCountMax(100, std::nullopt, at(9, 2), OpensshTiming::kAuto, Baseline::kNone));
+  CHECK_FALSE(
+      deriveServerCountMax(100, std::nullopt, at(9, 2), OpensshTiming::kAuto, Baseline::kCis));
+  CHECK(deriveServerCountMax(100, std::nullopt, at(9, 2), OpensshTiming::kAuto, Baseline::kStig) ==
+        1);
+  CHECK(deriveServerCountMax(100, std::nullopt, at(9, 2), OpensshTiming::kAuto, Baseline::kLynis) ==
+        2);
   // 3m is covered by the default 3 (680 s); 15m needs 5 (k = 2, I = 100: D = 1200, 1080 s).
   CHECK(deriveServerCountMax(100, 180, at(9, 2), OpensshTiming::kAuto, Baseline::kNone) == 3);
   CHECK(deriveServerCountMax(100, 900, at(9, 2), OpensshTiming::kAuto, Baseline::kNone) == 5);
@@ -239,12 +239,13 @@ TEST_CASE("model: an outage the counts cannot cover is warned about, and who win
 
 TEST_CASE("model: STIG errors name their rule ids") {
   const auto ctx = at(9, 2);
-  auto count = loadFor("version: 1\nbaseline: stig\nnetwork: {idle_timeout: 5m}\n"
-                       "server: {client_alive_count_max: 3}\n",
-                       ctx);
+  auto count = loadFor(
+      "version: 1\nbaseline: stig\nnetwork: {idle_timeout: 5m}\n"
+      "server: {client_alive_count_max: 3}\n",
+      ctx);
   CHECK(count.error("sshd_set_keepalive; RHEL-08-010200, RHEL-09-255095, UBTU-22-255030"));
-  auto interval = loadFor(
-      "version: 1\nbaseline: stig\nserver: {client_alive_interval: 15m}\n", ctx);
+  auto interval =
+      loadFor("version: 1\nbaseline: stig\nserver: {client_alive_interval: 15m}\n", ctx);
   CHECK(interval.error("sshd_set_idle_timeout; RHEL-08-010201, RHEL-09-255100, UBTU-22-255035"));
   auto unset = loadFor("version: 1\nbaseline: stig\n", ctx);
   CHECK(unset.error("ClientAliveInterval unset"));
@@ -267,9 +268,10 @@ TEST_CASE("model: CIS 5.1.7 and Lynis SSH-7408 are checked with their ids") {
                 ctx)
             .error("CIS 5.1.7"));
   CHECK_VALID(loadFor("version: 1\nbaseline: cis\nnetwork: {idle_timeout: 10m}\n", ctx));
-  auto lynis = loadFor("version: 1\nbaseline: lynis\nserver: {client_alive_interval: 10m, "
-                       "client_alive_count_max: 3, tcp_keepalive: true}\n",
-                       ctx);
+  auto lynis = loadFor(
+      "version: 1\nbaseline: lynis\nserver: {client_alive_interval: 10m, "
+      "client_alive_count_max: 3, tcp_keepalive: true}\n",
+      ctx);
   CHECK(lynis.error("Lynis SSH-7408 rates ClientAliveInterval"));
   CHECK(lynis.error("Lynis SSH-7408 rates ClientAliveCountMax"));
   CHECK(lynis.error("Lynis SSH-7408 rates TCPKeepAlive"));
@@ -291,8 +293,7 @@ TEST_CASE("model: outage_tolerance derives the counts in a policy") {
              Catch::Contains("derived from network.outage_tolerance 15m"));
   REQUIRE(r.settings.client.server_alive_count_max);
   auto stig = loadFor(
-      "version: 1\nbaseline: stig\nnetwork: {idle_timeout: 5m, outage_tolerance: 15m}\n",
-      at(9, 2));
+      "version: 1\nbaseline: stig\nnetwork: {idle_timeout: 5m, outage_tolerance: 15m}\n", at(9, 2));
   CHECK_FALSE(stig.diags.hasErrors());
   CHECK(stig.warning("the baseline wins because it is an audit requirement"));
 }
@@ -301,7 +302,8 @@ TEST_CASE("model: idle_logout and unused_connection_timeout need sshd 9.2") {
   const std::string text =
       "version: 1\nserver: {idle_logout: 30m, unused_connection_timeout: 10m}\n";
   auto old = loadFor(text, at(8, 9));
-  CHECK(old.error("server.idle_logout (ChannelTimeout) needs sshd 9.2 or newer; this is OpenSSH 8.9"));
+  CHECK(old.error(
+      "server.idle_logout (ChannelTimeout) needs sshd 9.2 or newer; this is OpenSSH 8.9"));
   CHECK(old.error("UnusedConnectionTimeout) needs sshd 9.2"));
   CHECK(loadFor(text, {}).warning("the OpenSSH version is unknown"));
   auto ok = loadFor(text, at(9, 2));
@@ -315,8 +317,8 @@ TEST_CASE("model: idle_logout and unused_connection_timeout need sshd 9.2") {
 }
 
 TEST_CASE("model: server.openssh_timing and baseline are read as words") {
-  auto once = loadFor("version: 1\nnetwork: {idle_timeout: 5m}\nserver: {openssh_timing: 1x}\n",
-                      at(9, 2));
+  auto once =
+      loadFor("version: 1\nnetwork: {idle_timeout: 5m}\nserver: {openssh_timing: 1x}\n", at(9, 2));
   CHECK_VALID(once);
   CHECK(resolve(once.policy, HostIdentity::fromName("h"), at(9, 2))
             .settings.server.client_alive_interval->value == 150);

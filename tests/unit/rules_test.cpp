@@ -27,8 +27,9 @@ TEST_CASE(
   CHECK(seed.error("stays idle for 9m56s"));
   // Named for a version: k = 2 on 9.2 to 9.4, why, and where it was fixed.
   Diagnostics d92;
-  loadPolicy({{"p.yaml", "version: 1\nnetwork: {idle_timeout: 6s}\nserver: {client_alive_interval: 4}\n"}},
-             d92, ModelContext{OpensshVersion{9, 2}, "--openssh"});
+  loadPolicy(
+      {{"p.yaml", "version: 1\nnetwork: {idle_timeout: 6s}\nserver: {client_alive_interval: 4}\n"}},
+      d92, ModelContext{OpensshVersion{9, 2}, "--openssh"});
   REQUIRE(d92.errorCount() == 1);
   CHECK_THAT(d92.items().front().message,
              Catch::Contains("sshd 9.2 sends its probe only after 2 x ClientAliveInterval of "
@@ -36,8 +37,9 @@ TEST_CASE(
                  Catch::Contains("fixed in 9.5") && Catch::Contains("(k = 2)"));
   // On 9.6 the same values are fine: sshd probes after one interval.
   Diagnostics d96;
-  loadPolicy({{"p.yaml", "version: 1\nnetwork: {idle_timeout: 6s}\nserver: {client_alive_interval: 4}\n"}},
-             d96, ModelContext{OpensshVersion{9, 6}, "--openssh"});
+  loadPolicy(
+      {{"p.yaml", "version: 1\nnetwork: {idle_timeout: 6s}\nserver: {client_alive_interval: 4}\n"}},
+      d96, ModelContext{OpensshVersion{9, 6}, "--openssh"});
   CHECK_FALSE(d96.hasErrors());
 }
 
@@ -88,8 +90,8 @@ TEST_CASE("dead sessions kept over an hour are warned about") {
       load("version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n");
   CHECK_VALID(seed);
   // Without a version, the worst case: k = 2, 2 x 298 x (50 + 1).
-  CHECK(seed.warning("keeps a dead client's session for 8h26m36s (8.4 hours) in the worst case",
-                     2, 62));
+  CHECK(seed.warning("keeps a dead client's session for 8h26m36s (8.4 hours) in the worst case", 2,
+                     62));
   auto dflt = load("version: 1\nclient: {server_alive_interval: 30m}\n");
   CHECK(dflt.warning(
       "(OpenSSH's default) keeps a dead server's session for 2h (2.0 hours) in the worst case "
@@ -99,14 +101,16 @@ TEST_CASE("dead sessions kept over an hour are warned about") {
             .empty());
   // The seed's numbers on Debian 12's sshd 9.2: the 8h26m36s, and why.
   Diagnostics d92;
-  loadPolicy({{"p.yaml", "version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n"}},
+  loadPolicy({{"p.yaml",
+               "version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n"}},
              d92, ModelContext{OpensshVersion{9, 2}, "--openssh"});
   REQUIRE(d92.warningCount() == 1);
   CHECK_THAT(d92.items().front().message,
              Catch::Contains("8h26m36s (8.4 hours) on OpenSSH 9.2 (k = 2: 2 x 4m58s x (50 + 1)"));
   // On 8.9 sshd probes every interval: half as long.
   Diagnostics d89;
-  loadPolicy({{"p.yaml", "version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n"}},
+  loadPolicy({{"p.yaml",
+               "version: 1\nserver: {client_alive_interval: 298, client_alive_count_max: 50}\n"}},
              d89, ModelContext{OpensshVersion{8, 9}, "--openssh"});
   CHECK_THAT(d89.items().front().message, Catch::Contains("4h13m18s"));
 }

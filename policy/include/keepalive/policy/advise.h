@@ -23,8 +23,8 @@ struct Recommendation {
   Baseline baseline = Baseline::kNone;
   std::int64_t idle_timeout = 0;
   std::optional<std::int64_t> outage_tolerance;
-  ModelInput input;  // the recommended values, every one set
-  Figures figures;   // evaluate(input, context)
+  ModelInput input;                 // the recommended values, every one set
+  Figures figures;                  // evaluate(input, context)
   std::int64_t putty_interval = 0;  // PuTTY's "Seconds between keepalives"
   std::vector<Advice> advice;
 };

@@ -48,8 +48,8 @@ const char* toString(Baseline b);  // "none", "stig", "cis", "lynis"
 // OpenSSH's default (ClientAliveInterval 0, ClientAliveCountMax 3, ServerAliveInterval 0,
 // ServerAliveCountMax 3, TCPKeepAlive yes).
 struct ModelInput {
-  std::optional<std::int64_t> idle_timeout;       // network.idle_timeout, seconds
-  std::optional<std::int64_t> outage_tolerance;   // network.outage_tolerance, seconds
+  std::optional<std::int64_t> idle_timeout;      // network.idle_timeout, seconds
+  std::optional<std::int64_t> outage_tolerance;  // network.outage_tolerance, seconds
   std::optional<std::int64_t> client_alive_interval;
   std::optional<std::int64_t> client_alive_count_max;
   std::optional<std::int64_t> server_alive_interval;
@@ -79,11 +79,11 @@ std::int64_t breakSurvived(std::int64_t first_probe, std::optional<std::int64_t>
 
 struct ServerFigures {
   int k = 1;
-  std::int64_t interval = 0;   // 0: no probes
+  std::int64_t interval = 0;  // 0: no probes
   std::int64_t count_max = 3;
-  std::int64_t max_idle_gap = 0;              // k x interval; 0 when no probes
-  bool gap_below_idle_timeout = true;         // max_idle_gap < idle_timeout (true without one)
-  std::optional<std::int64_t> dead_client;    // k x I x (C + 1); nullopt: never (no probes, C 0)
+  std::int64_t max_idle_gap = 0;            // k x interval; 0 when no probes
+  bool gap_below_idle_timeout = true;       // max_idle_gap < idle_timeout (true without one)
+  std::optional<std::int64_t> dead_client;  // k x I x (C + 1); nullopt: never (no probes, C 0)
   // The longest connectivity break a session survives on sshd's side; nullopt: no probes, so
   // sshd's keepalives never cut a session (only TCP does, when it has data to retransmit).
   std::optional<std::int64_t> break_survived;
@@ -91,9 +91,9 @@ struct ServerFigures {
 struct ClientFigures {
   std::int64_t interval = 0;
   std::int64_t count_max = 3;
-  std::int64_t max_idle_gap = 0;              // J; 0 when no probes
+  std::int64_t max_idle_gap = 0;  // J; 0 when no probes
   bool gap_below_idle_timeout = true;
-  std::optional<std::int64_t> dead_server;    // J x (C + 1); nullopt: no probes
+  std::optional<std::int64_t> dead_server;     // J x (C + 1); nullopt: no probes
   std::optional<std::int64_t> break_survived;  // as ServerFigures::break_survived, on ssh's side
 };
 struct ModelWarning {
@@ -104,7 +104,7 @@ struct ModelWarning {
   bool fact = false;
 };
 struct Figures {
-  std::string openssh;  // "9.2", or "worst case over OpenSSH 7.4 to 10.2"
+  std::string openssh;      // "9.2", or "worst case over OpenSSH 7.4 to 10.2"
   bool worst_case = false;  // no version known
   ServerFigures server;
   ClientFigures client;

@@ -142,7 +142,7 @@ struct ResolvedNetwork {
 struct Resolved {
   ModelContext context;  // the version the values were derived for
   Settings settings;
-  std::vector<ResolvedNetwork> networks;  // in policy order
+  std::vector<ResolvedNetwork> networks;     // in policy order
   std::vector<const HostOverride*> applied;  // points into the Policy it was resolved from
   Value<std::int64_t> reconcile_interval;
   // users: with defaults filled in
@@ -171,7 +171,8 @@ Settings overlay(const Settings& base, const Settings& over);
 // network.idle_timeout (idle_timeout / (k + 1) for sshd, / 2 for ssh, capped), and the counts
 // where network.outage_tolerance or the baseline ask for them. Each derived value carries a note
 // saying how.
-void deriveIntervals(Settings& s, const ModelContext& ctx = {}, Baseline baseline = Baseline::kNone);
+void deriveIntervals(Settings& s, const ModelContext& ctx = {},
+                     Baseline baseline = Baseline::kNone);
 // The model's input for one set of effective settings.
 ModelInput modelInput(const Settings& s, Baseline baseline = Baseline::kNone);
 

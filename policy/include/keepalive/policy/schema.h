@@ -47,7 +47,9 @@ struct EnumWords<Baseline> {
                                    Baseline::kLynis};
 };
 template <class T>
-inline constexpr bool kIsEnum = requires { EnumWords<T>::kAll; };
+inline constexpr bool kIsEnum = requires {
+  EnumWords<T>::kAll;
+};
 
 using NameList = std::vector<Value<std::string>>;
 
