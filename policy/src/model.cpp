@@ -182,10 +182,9 @@ std::int64_t baselineMaxInterval(Baseline b) {
   switch (b) {
     case Baseline::kStig:
       return 600;  // sshd_set_idle_timeout, var_sshd_idle_timeout_value 600 in the STIG profiles
-    case Baseline::kLynis:
-      return 300;  // SSH-7408: ClientAliveInterval:300,600,900:<
-    case Baseline::kCis:
-      return 300;  // ComplianceAsCode's CIS profiles: sshd_idle_timeout_value 300
+    case Baseline::kLynis:  // SSH-7408: ClientAliveInterval:300,600,900:<
+    case Baseline::kCis:    // ComplianceAsCode's CIS profiles: sshd_idle_timeout_value 300
+      return 300;
     case Baseline::kNone:
       break;
   }
