@@ -40,7 +40,7 @@ std::optional<policy::ModelContext> versionContext(const Args& args, const char*
 
 std::string describeContext(const policy::ModelContext& ctx) {
   if (!ctx.openssh)
-    return policy::describe(ctx) + ": give --openssh VERSION";
+    return policy::describe(ctx) + " (give --openssh VERSION)";
   return policy::describe(ctx);
 }
 

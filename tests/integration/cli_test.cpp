@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "keepalive/io/openssh_version.h"
 #include "test_support.h"
 
 using namespace keepalive::test;
@@ -365,4 +366,19 @@ TEST_CASE("an empty --root is refused, never taken for the real /") {
   CHECK(ctl({"validate", "--root", ""}).exitCode == 2);
   CHECK(ctl({"render", "--root", ""}).exitCode == 2);
   CHECK(run({policydPath(), "--root", ""}).exitCode == 2);
+}
+
+TEST_CASE("the installed OpenSSH version is read from sshd -V, else ssh -V") {
+  using keepalive::io::parseOpensshVersionOutput;
+  CHECK(parseOpensshVersionOutput("OpenSSH_9.2, OpenSSL 3.0.19 27 Jan 2026\n") ==
+        keepalive::policy::OpensshVersion{9, 2});
+  CHECK(parseOpensshVersionOutput("OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19\n") ==
+        keepalive::policy::OpensshVersion{9, 2});
+  // An sshd before 9.2 answers -V with its usage: the version on a later line does not count.
+  CHECK_FALSE(parseOpensshVersionOutput("sshd: unknown option -- V\nOpenSSH_8.9p1, OpenSSL\n"));
+  const auto ctx = keepalive::io::detectOpensshVersion();
+  REQUIRE(ctx.openssh);  // this test host has OpenSSH (the integration tests run sshd)
+  CHECK((ctx.source == "sshd -V" || ctx.source == "ssh -V"));
+  auto ssh = run({"ssh", "-V"});
+  CHECK(keepalive::policy::OpensshVersion::parse(ssh.err) == ctx.openssh);
 }
