@@ -13,8 +13,11 @@ int runRender(const Args& args) {
     return usageError("render", "--root needs a non-empty path");
   const bool explainIt = args.has("explain"), onlySshd = args.has("sshd"),
              onlyClient = args.has("client");
+  const auto ctx = versionContext(args, "render");
+  if (!ctx)
+    return kExitUsage;
   const std::vector<std::string>& files = args.operands();
-  LoadedPolicy lp = loadPolicyFrom(files, root);
+  LoadedPolicy lp = loadPolicyFrom(files, root, *ctx);
   printDiagnostics(lp.diags);
   if (lp.diags.hasErrors()) {
     std::fprintf(stderr, "render: the policy is invalid; nothing rendered\n");
@@ -24,13 +27,13 @@ int runRender(const Args& args) {
   // A host can match several overrides at once. validate checks them one and two at a time,
   // which covers every rule today (none involves more than two values); checking this host's own
   // combination keeps that true as rules grow.
-  const policy::Diagnostics hostDiags = policy::checkForHost(lp.policy, id);
+  const policy::Diagnostics hostDiags = policy::checkForHost(lp.policy, id, *ctx);
   printDiagnostics(hostDiags);
   if (hostDiags.hasErrors()) {
     std::fprintf(stderr, "render: the policy is invalid for this host; nothing rendered\n");
     return kExitPolicy;
   }
-  const policy::Resolved r = policy::resolve(lp.policy, id);
+  const policy::Resolved r = policy::resolve(lp.policy, id, *ctx);
   const std::string digest = policy::policyDigest(lp.policy);
 
   if (explainIt) {
@@ -55,6 +58,20 @@ int runRender(const Args& args) {
     for (const auto& e : rows)
       std::printf("%-*s  %-*s  %-*s  %s\n", int(w1), e.target.c_str(), int(w2), e.keyword.c_str(),
                   int(w3), e.value.c_str(), e.source.c_str());
+    // What those values do, for the OpenSSH in use: the keepalive model's figures.
+    const policy::Baseline baseline =
+        lp.policy.baseline ? lp.policy.baseline->value : policy::Baseline::kNone;
+    std::printf("\nFigures for %s%s:\n", describeContext(*ctx).c_str(),
+                baseline == policy::Baseline::kNone
+                    ? ""
+                    : (std::string(", baseline ") + policy::toString(baseline)).c_str());
+    const policy::ModelInput in = policy::modelInput(r.settings, baseline);
+    std::fputs(figuresText(in, policy::evaluate(in, *ctx), "  ").c_str(), stdout);
+    for (const auto& n : r.networks) {
+      std::printf("\nFigures for network %s:\n", policy::printable(n.name).c_str());
+      const policy::ModelInput nin = policy::modelInput(n.settings, baseline);
+      std::fputs(figuresText(nin, policy::evaluate(nin, *ctx), "  ").c_str(), stdout);
+    }
     return kExitOk;
   }
   const std::string sshd = policy::renderSshd(r, digest);

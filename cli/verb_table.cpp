@@ -20,14 +20,22 @@ const OptionSpec kRootRefused{
 
 int runHelp(const Args& args);
 
+// The offline verbs' version context (versionContext in common.cpp).
+const OptionSpec kOpensshOption{
+    "openssh", 0, "VERSION",
+    "compute for this OpenSSH version (9.2, 9.6p1); default: the installed "
+    "sshd's (sshd -V, else ssh -V), else the worst case over 7.4 to 10.2"};
+
 const std::vector<VerbSpec> kVerbs = {
     {"validate",
      "check policy files; no FILE means the system policy",
      {"FILE", kMany},
      {{"strict", 0, nullptr, "warnings fail validation too"},
       {"quiet", 'q', nullptr, "no summary line on success (diagnostics are still printed)"},
-      {"root", 0, "DIR", "read the system policy under DIR instead of /"}},
-     "Check policy files without applying them. With no FILE, checks the system\n"
+      {"root", 0, "DIR", "read the system policy under DIR instead of /"},
+      kOpensshOption},
+     "Check policy files without applying them, for the OpenSSH version in use (see\n"
+     "--openssh; the summary names it). With no FILE, checks the system\n"
      "policy: /etc/keepalive-policy/policy.yaml, then policy.d/*.yaml, merged in that\n"
      "order, refused unless root alone can change them (no symlinks, root's, not\n"
      "group- or other-writable), as keepalive-policyd refuses them. Several FILEs are\n"
@@ -44,7 +52,10 @@ const std::vector<VerbSpec> kVerbs = {
        "render for this host name (default: this host); host overrides\n"
        "match its short and fully qualified forms"},
       {"root", 0, "DIR", "read the system policy under DIR instead of /"},
-      {"explain", 0, nullptr, "show each effective value and the file:line that set it"},
+      {"explain", 0, nullptr,
+       "show each effective value and the file:line that set it, then the "
+       "keepalive model's figures: probe gaps, dead-peer times, the break survived"},
+      kOpensshOption,
       {"sshd", 0, nullptr, "print only the sshd drop-in's text", 0, 1},
       {"client", 0, nullptr, "print only the ssh client drop-in's text", 0, 1}},
      "Print the drop-ins keepalive-policyd would install on a host, changing nothing:\n"
@@ -57,10 +68,24 @@ const std::vector<VerbSpec> kVerbs = {
      "recommend keepalive settings for a NAT idle timeout",
      {},
      {{"idle-timeout", 0, "DURATION",
-       "the shortest NAT or firewall idle timeout on the path; at least 3s", kRequired}},
+       "the shortest NAT or firewall idle timeout on the path; at least 3s", kRequired},
+      {"outage-tolerance", 0, "DURATION",
+       "the connectivity break sessions must survive (Wi-Fi roaming, a VPN "
+       "reconnect); the counts are chosen to cover it"},
+      {"baseline", 0, "stig|cis|lynis", "also meet this security baseline's keepalive limits"},
+      kOpensshOption,
+      {"json", 0, nullptr,
+       "{\"openssh\", \"worst_case\", \"server\": {\"client_alive_interval\", "
+       "\"client_alive_count_max\", \"max_idle_gap_seconds\", \"dead_client_seconds\", "
+       "...}, \"client\": {\"server_alive_interval\", \"server_alive_count_max\", "
+       "\"dead_server_seconds\", ...}, \"putty\": {...}, \"warnings\": [...]}; "
+       "times in seconds, null for never"}},
      "Recommend keepalive settings for sshd, the OpenSSH client and PuTTY, with the\n"
      "reason for each, for a path whose shortest NAT or firewall idle timeout is\n"
-     "DURATION (30s, 5m, 1h, 1h30m or whole seconds).",
+     "DURATION (30s, 5m, 1h, 1h30m or whole seconds): the values a policy with\n"
+     "network.idle_timeout DURATION derives, with the figures of the keepalive model\n"
+     "for the OpenSSH version in use (probe gap, dead-peer times, the longest\n"
+     "connectivity break a session survives).",
      "Exit status: 0 advised, 2 usage.",
      runAdvise},
     {"status",

@@ -2,6 +2,7 @@
 // (verb_table.cpp), and each verb's run function receives them parsed.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -45,9 +46,21 @@ struct LoadedPolicy {
   policy::Diagnostics diags;
   std::vector<policy::PolicyFile> files;
 };
-// Files given on the command line in that order, or the system policy under root.
-LoadedPolicy loadPolicyFrom(const std::vector<std::string>& files, const std::string& root);
+// Files given on the command line in that order, or the system policy under root; the rules judge
+// the values for ctx's OpenSSH version.
+LoadedPolicy loadPolicyFrom(const std::vector<std::string>& files, const std::string& root,
+                            const policy::ModelContext& ctx = {});
+// The OpenSSH version the offline verbs compute their figures for: --openssh VERSION, else the
+// installed sshd's (sshd -V, else ssh -V: io::detectOpensshVersion), else none, the worst case.
+// nullopt after a usage error (a --openssh that names no version).
+std::optional<policy::ModelContext> versionContext(const Args& args, const char* verb);
+// "OpenSSH 9.2 (sshd -V)", or "the worst case over OpenSSH 7.4 to 10.2 (give --openssh VERSION)".
+std::string describeContext(const policy::ModelContext& ctx);
 void printDiagnostics(const policy::Diagnostics& diags);
+// The keepalive model's figures as lines of text, each starting with indent: the probe gaps
+// against the idle timeout, the dead-peer times, the break survived, and the version's facts.
+std::string figuresText(const policy::ModelInput& in, const policy::Figures& f,
+                        const std::string& indent);
 int usageError(const char* verb, const std::string& message);
 
 }  // namespace keepalive::cli

@@ -18,7 +18,7 @@ void write(std::string& out, const std::string& key, const Opt<T>& v) {
     return;
   if constexpr (std::is_same_v<T, bool>) {
     out += key + "=" + (v->value ? "true" : "false") + "\n";
-  } else if constexpr (std::is_same_v<T, UserAction>) {
+  } else if constexpr (std::is_same_v<T, UserAction> || kIsEnum<T>) {
     out += key + "=" + toString(v->value) + "\n";
   } else if constexpr (detail::kIsList<T>) {
     out += key + "=" + std::to_string(v->value.size()) + "\n";

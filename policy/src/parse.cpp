@@ -120,6 +120,8 @@ class FileReader {
       return action(n, path);
     } else if constexpr (std::is_same_v<T, NameList>) {
       return stringList(n, path, std::string(s.item).c_str());
+    } else if constexpr (kIsEnum<T>) {
+      return word<T>(n, path);
     } else {
       Opt<std::int64_t> v;
       if (s.kind == Kind::kDuration)
@@ -254,6 +256,25 @@ class FileReader {
                         detail::suggestKey(
                             n.scalar, {toString(UserAction::kEnforce),
                                        toString(UserAction::kReport), toString(UserAction::kOff)}));
+    return std::nullopt;
+  }
+
+  // One word of an enum (Kind::kEnum), quoted or not: "1x" and 1x are the same string to YAML.
+  template <class E>
+  Opt<E> word(const YamlNode& n, const std::string& path) {
+    std::vector<std::string> words;
+    for (E e : EnumWords<E>::kAll)
+      words.emplace_back(toString(e));
+    std::string list;
+    for (std::size_t i = 0; i < words.size(); ++i)
+      list += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+    if (!scalar(n, path, list.c_str()))
+      return std::nullopt;
+    for (E e : EnumWords<E>::kAll)
+      if (n.scalar == toString(e))
+        return valueAt(e, n.pos);
+    d_.error(n.pos, path + " value " + quote(n.scalar) + " is not one of " + list + ";" +
+                        detail::suggestKey(n.scalar, {words.begin(), words.end()}));
     return std::nullopt;
   }
 

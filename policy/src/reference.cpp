@@ -28,6 +28,14 @@ std::string typeCell(const Setting& s) {
       return "mode";
     case Kind::kNameList:
       return "list, each " + std::string(s.item);
+    case Kind::kEnum:
+      return detail::withSlot(s, []<class T>(const Slot<T>&) -> std::string {
+        std::string out;
+        if constexpr (kIsEnum<T>)
+          for (T e : EnumWords<T>::kAll)
+            out += (out.empty() ? "" : ", ") + code(toString(e));
+        return out;
+      });
   }
   return "?";
 }
@@ -49,7 +57,7 @@ std::string defaultCell(const Setting& s) {
     const T& v = *slot.fallback;
     if constexpr (std::is_same_v<T, bool>)
       return code(v ? "true" : "false");
-    else if constexpr (std::is_same_v<T, UserAction>)
+    else if constexpr (std::is_same_v<T, UserAction> || kIsEnum<T>)
       return code(toString(v));
     else if constexpr (detail::kIsList<T>)
       return v.empty() ? "empty" : "?";

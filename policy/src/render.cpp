@@ -20,11 +20,11 @@ std::string header(const char* what, const std::string& digest) {
 
 // A value as sshd_config and ssh_config take it, and as sshd -T and ssh -G print it.
 template <class T>
-std::string directiveValue(const T& v) {
+std::string directiveValue(const Setting& decl, const T& v) {
   if constexpr (std::is_same_v<T, bool>)
     return v ? "yes" : "no";
   else if constexpr (std::is_same_v<T, std::int64_t>)
-    return std::to_string(v);
+    return std::string(decl.directive->valuePrefix) + std::to_string(v);
   else
     static_assert(!sizeof(T), "only numbers and booleans are rendered into a drop-in");
 }
@@ -38,7 +38,7 @@ void forEachDirective(const Settings& s, Side side, F&& f) {
     detail::withSlot(decl, [&]<class T>(const Slot<T>& slot) {
       if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t>) {
         if (const auto& v = slot.get(s))
-          f(decl, std::string(decl.directive->keyword), directiveValue(v->value), *v);
+          f(decl, std::string(decl.directive->keyword), directiveValue(decl, v->value), *v);
       }
     });
   }
@@ -69,7 +69,7 @@ template <class T>
 std::string shown(const Setting& decl, const T& v) {
   if constexpr (std::is_same_v<T, bool>) {
     return v ? "yes" : "no";
-  } else if constexpr (std::is_same_v<T, UserAction>) {
+  } else if constexpr (std::is_same_v<T, UserAction> || kIsEnum<T>) {
     return toString(v);
   } else if constexpr (detail::kIsList<T>) {
     std::string out;
@@ -78,7 +78,7 @@ std::string shown(const Setting& decl, const T& v) {
     return out.empty() ? "-" : out;
   } else {
     if (decl.directive)
-      return directiveValue(v);
+      return directiveValue(decl, v);
     if (decl.kind == Kind::kDuration)
       return formatDuration(v);
     if (decl.kind == Kind::kMode)

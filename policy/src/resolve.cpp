@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <type_traits>
 
 #include "keepalive/policy/duration.h"
 #include "keepalive/policy/policy.h"
@@ -72,35 +73,100 @@ Settings overlay(const Settings& base, const Settings& over) {
   return out;
 }
 
-std::int64_t derivedServerInterval(std::int64_t t) {
-  return std::clamp<std::int64_t>(t / 3, 1, kMaxDerivedInterval);
-}
-std::int64_t derivedClientInterval(std::int64_t t) {
-  return std::clamp<std::int64_t>(t / 2, 1, kMaxDerivedInterval);
+ModelInput modelInput(const Settings& s, Baseline baseline) {
+  auto get = [](const auto& opt) {
+    using T = std::decay_t<decltype(opt->value)>;
+    return opt ? std::optional<T>(opt->value) : std::nullopt;
+  };
+  ModelInput in;
+  in.idle_timeout = get(s.network.idle_timeout);
+  in.outage_tolerance = get(s.network.outage_tolerance);
+  in.client_alive_interval = get(s.server.client_alive_interval);
+  in.client_alive_count_max = get(s.server.client_alive_count_max);
+  in.server_alive_interval = get(s.client.server_alive_interval);
+  in.server_alive_count_max = get(s.client.server_alive_count_max);
+  in.tcp_keepalive = get(s.server.tcp_keepalive);
+  in.timing = s.server.openssh_timing ? s.server.openssh_timing->value : OpensshTiming::kAuto;
+  in.baseline = baseline;
+  return in;
 }
 
 void deriveIntervals(Settings& s, const ModelContext& ctx, Baseline baseline) {
-  (void)ctx;
-  (void)baseline;
-  if (!s.network.idle_timeout)
-    return;
-  const auto& t = *s.network.idle_timeout;
-  auto note = [&t](int divisor, std::int64_t v) {
-    std::string n = "derived from network.idle_timeout " + formatDuration(t.value) + " / " +
-                    std::to_string(divisor);
-    if (v == kMaxDerivedInterval && t.value / divisor > kMaxDerivedInterval)
-      n += ", capped at " + formatDuration(kMaxDerivedInterval) +
-           " so that 3 unanswered probes close a dead session within the hour";
-    return n;
-  };
-  if (!s.server.client_alive_interval) {
-    const auto v = derivedServerInterval(t.value);
-    s.server.client_alive_interval = Value<std::int64_t>{v, t.pos, true, note(3, v)};
+  const OpensshTiming timing =
+      s.server.openssh_timing ? s.server.openssh_timing->value : OpensshTiming::kAuto;
+  const int k = probeFactor(ctx, timing);
+  const std::string who = timing != OpensshTiming::kAuto
+                              ? std::string("server.openssh_timing ") + toString(timing) + ": sshd"
+                          : ctx.openssh ? "sshd " + ctx.openssh->str()
+                                        : "in the worst case over OpenSSH " + kOldestKnown.str() +
+                                              " to " + kNewestKnown.str() + " sshd";
+  const std::string probes =
+      who + (k == 2 ? " probes after 2 intervals of silence" : " probes after one interval");
+  const std::string baselineName = toString(baseline);
+
+  if (s.network.idle_timeout) {
+    const auto& t = *s.network.idle_timeout;
+    const std::string from = "derived from network.idle_timeout " + formatDuration(t.value);
+    auto capNote = [&](std::int64_t v, std::int64_t divisor, bool server) {
+      if (t.value / divisor <= v)
+        return std::string();
+      const std::int64_t b = server ? baselineMaxInterval(baseline) : 0;
+      if (b > 0 && v == b)
+        return ", capped at " + formatDuration(b) + " by baseline " + baselineName +
+               " (an audit requirement; the idle timeout only needs the interval shorter)";
+      return ", capped at " + formatDuration(v) + " so that " +
+             (server ? std::string("sshd closes a dead client") : "ssh gives up on a dead server") +
+             " within the hour with OpenSSH's default count of 3";
+    };
+    if (!s.server.client_alive_interval) {
+      const auto v = deriveServerInterval(t.value, ctx, timing, baseline);
+      s.server.client_alive_interval = Value<std::int64_t>{
+          v, t.pos, true,
+          from + " / " + std::to_string(k + 1) + ": " + probes + capNote(v, k + 1, true)};
+    }
+    if (!s.client.server_alive_interval) {
+      const auto v = deriveClientInterval(t.value, baseline);
+      s.client.server_alive_interval =
+          Value<std::int64_t>{v, t.pos, true, from + " / 2" + capNote(v, 2, false)};
+    }
   }
-  if (!s.client.server_alive_interval) {
-    const auto v = derivedClientInterval(t.value);
-    s.client.server_alive_interval = Value<std::int64_t>{v, t.pos, true, note(2, v)};
+
+  const Opt<std::int64_t>& outage = s.network.outage_tolerance;
+  const std::optional<std::int64_t> o =
+      outage ? std::optional<std::int64_t>(outage->value) : std::nullopt;
+  if (!s.server.client_alive_count_max && s.server.client_alive_interval) {
+    const std::int64_t interval = s.server.client_alive_interval->value;
+    if (auto c = deriveServerCountMax(interval, o, ctx, timing, baseline)) {
+      std::string note;
+      SourcePos pos = s.server.client_alive_interval->pos;
+      if (baseline == Baseline::kStig) {
+        note =
+            "baseline stig: ClientAliveCountMax 1 (sshd_set_keepalive; RHEL-08-010200, "
+            "RHEL-09-255095, UBTU-22-255030)";
+        if (o)
+          note += "; it wins over network.outage_tolerance because it is an audit requirement";
+      } else if (o) {
+        note = "derived from network.outage_tolerance " + formatDuration(*o) +
+               ": the least count from 3 whose dead-client time lets sessions survive the break";
+        pos = outage->pos;
+        if (baseline == Baseline::kLynis && *c == 2)
+          note += ", at most 2 for baseline lynis (SSH-7408), which wins as an audit requirement";
+      } else {
+        note = "baseline " + baselineName + ": Lynis SSH-7408 wants ClientAliveCountMax at most 2";
+      }
+      s.server.client_alive_count_max = Value<std::int64_t>{*c, pos, true, note};
+    }
   }
+  if (!s.client.server_alive_count_max && s.client.server_alive_interval && outage) {
+    if (auto c = deriveClientCountMax(s.client.server_alive_interval->value, o, baseline))
+      s.client.server_alive_count_max = Value<std::int64_t>{
+          *c, outage->pos, true,
+          "derived from network.outage_tolerance " + formatDuration(*o) +
+              ": the least count from 3 whose dead-server time lets sessions survive the break"};
+  }
+  if (baseline == Baseline::kLynis && !s.server.tcp_keepalive)
+    s.server.tcp_keepalive =
+        Value<bool>{false, {}, true, "baseline lynis: SSH-7408 wants TCPKeepAlive no"};
 }
 
 HostIdentity HostIdentity::fromName(const std::string& name, const std::string& fqdn) {
@@ -143,7 +209,7 @@ Resolved resolve(const Policy& p, const HostIdentity& host, const ModelContext& 
       r.applied.push_back(&o);
     }
   }
-  deriveIntervals(eff);
+  deriveIntervals(eff, ctx, p.baseline ? p.baseline->value : Baseline::kNone);
   r.settings = eff;
   // The settings the daemon itself acts on, with their defaults filled in.
   for (const auto& s : settings()) {

@@ -36,32 +36,45 @@ std::string how(const Value<T>& v) {
   return v.derived ? " (" + v.note + ")" : "";
 }
 
-void checkInterval(const Opt<std::int64_t>& interval, const Opt<std::int64_t>& countMax,
-                   const Opt<std::int64_t>& idle, bool server, Diagnostics& d) {
+// The keepalive rules of one side, from the model's figures for the version in ctx. server: sshd's
+// ClientAlive*, else ssh's ServerAlive*.
+void checkKeepalive(const Settings& st, const Figures& f, const ModelContext& ctx,
+                    Baseline baseline, bool server, Diagnostics& d) {
+  const Opt<std::int64_t>& interval =
+      server ? st.server.client_alive_interval : st.client.server_alive_interval;
+  const Opt<std::int64_t>& countMax =
+      server ? st.server.client_alive_count_max : st.client.server_alive_count_max;
+  const Opt<std::int64_t>& idle = st.network.idle_timeout;
   const std::string name = server ? "server.client_alive_interval" : "client.server_alive_interval";
   const std::string countName =
       server ? "server.client_alive_count_max" : "client.server_alive_count_max";
   const std::string prog = server ? "sshd" : "ssh";
+  const OpensshTiming timing =
+      st.server.openssh_timing ? st.server.openssh_timing->value : OpensshTiming::kAuto;
+  const int k = server ? f.server.k : 1;
+  const std::int64_t gap = server ? f.server.max_idle_gap : f.client.max_idle_gap;
+  const std::optional<std::int64_t> dead = server ? f.server.dead_client : f.client.dead_server;
+  const std::optional<std::int64_t> survived =
+      server ? f.server.break_survived : f.client.break_survived;
+  const std::string onWhat = f.worst_case ? " in the " + f.openssh : " on OpenSSH " + f.openssh;
+
   if (countMax) {
-    if (countMax->value == 0 && server)
-      d.warning(countMax->pos,
-                countName +
-                    " 0 means sshd never disconnects an unresponsive client on OpenSSH 8.2 "
-                    "and later (older versions disconnect at the first unanswered probe): "
-                    "dead sessions then linger until TCP gives up; write 3 to close them "
-                    "after about three intervals");
     if (countMax->value == 0 && !server)
       d.error(countMax->pos,
               countName +
                   " 0 makes ssh quit at its first probe, so every session that is idle for "
                   "one server_alive_interval ends with 'Timeout, server not responding'; "
                   "write 3");
-    if (countMax->value == 1)
+    // The STIG requires 1 (checked below); outage_tolerance, when set, says what it costs.
+    if (countMax->value == 1 && !(server && baseline == Baseline::kStig))
       d.warning(countMax->pos,
                 countName +
                     " 1 ends a session after a single unanswered probe: on a flaky link "
-                    "(Wi-Fi, mobile) keepalives then turn a short outage into a dropped "
-                    "session; 3 rides out an outage of about three intervals");
+                    "(Wi-Fi, mobile) keepalives then turn a short outage into a dropped session" +
+                    (survived ? " (these values survive a break of only " +
+                                    formatDuration(*survived) + onWhat + ")"
+                              : std::string()) +
+                    "; 3 rides out a longer one, and network.outage_tolerance derives the count");
   }
   if (!interval)
     return;
@@ -76,45 +89,141 @@ void checkInterval(const Opt<std::int64_t>& interval, const Opt<std::int64_t>& c
                     " are dropped by the NAT; remove the key to derive a safe interval");
     return;
   }
-  if (idle) {
+  if (idle && gap >= idle->value) {
     const std::int64_t t = idle->value;
     const std::string idleText = "network.idle_timeout " + formatDuration(t) + at(idle->pos);
-    if (s >= t) {
-      std::string advice =
-          server
-              ? "write at most " + formatDuration(std::max<std::int64_t>(1, (t - 1) / 2)) + "; " +
-                    formatDuration(derivedServerInterval(t)) + " (idle_timeout/3) is recommended"
-              : "write " + formatDuration(std::max<std::int64_t>(1, t / 2)) +
-                    " (idle_timeout/2) or less";
+    const std::string most = formatDuration(std::max<std::int64_t>(1, (t - 1) / k));
+    const std::string advice =
+        server ? "write at most " + most + "; " +
+                     formatDuration(deriveServerInterval(t, ctx, timing, baseline)) +
+                     " (idle_timeout/" + std::to_string(k + 1) + ") is recommended"
+               : "write " + formatDuration(deriveClientInterval(t, baseline)) +
+                     " (idle_timeout/2) or less";
+    if (k == 1 || s >= t)
       d.error(interval->pos, name + " " + formatDuration(s) + how(*interval) + " is not below " +
                                  idleText + ": the NAT or firewall drops an idle session before " +
                                  prog + "'s first probe; " + advice);
-    } else if (server && 2 * s > t) {
-      d.error(interval->pos,
-              name + " " + formatDuration(s) + how(*interval) + " is above half of " + idleText +
-                  ": while the client is silent sshd 9.x sends its probe only every second "
-                  "interval, so the path stays idle for " +
-                  formatDuration(2 * s) + ", longer than the timeout; write at most " +
-                  formatDuration(std::max<std::int64_t>(1, (t - 1) / 2)) + ", " +
-                  formatDuration(derivedServerInterval(t)) + " (idle_timeout/3) is recommended");
-    } else if (server && 2 * s == t) {
-      d.warning(interval->pos,
-                name + " " + formatDuration(s) + " is exactly half of " + idleText +
-                    ": with sshd probing every second interval the path stays idle for the whole "
-                    "timeout, racing it; write " +
-                    formatDuration(derivedServerInterval(t)) + " (idle_timeout/3)");
-    }
+    else
+      d.error(interval->pos, name + " " + formatDuration(s) + how(*interval) +
+                                 (k * s > t ? " is above " : " is exactly ") +
+                                 (k == 2 ? "half of " : "1/" + std::to_string(k) + " of ") +
+                                 idleText + ": " + probeFactorReason(ctx, timing) +
+                                 " (k = " + std::to_string(k) +
+                                 "), so while the client is silent the path stays idle for " +
+                                 formatDuration(gap) + " (" + std::to_string(k) + " x " +
+                                 formatDuration(s) + "), not below the timeout; " + advice);
   }
-  std::int64_t count = countMax ? countMax->value : kOpensshDefaultCountMax;
-  if (count > 0 && s * count > kDeadSessionWarn) {
+  if (dead && *dead > kDeadSessionWarn) {
+    const std::int64_t count = countMax ? countMax->value : kOpensshDefaultCountMax;
     const SourcePos& where = countMax ? countMax->pos : interval->pos;
+    const std::string formula =
+        (server && k == 2 ? "k = 2: 2 x " : "") + formatDuration(s) + " x (" +
+        std::to_string(count) + " + 1)" +
+        (server && k == 2 ? ": " + probeFactorReason(ctx, timing) : std::string());
     d.warning(
         where,
-        name + " " + formatDuration(s) + " x " + countName.substr(countName.find('.') + 1) + " " +
-            std::to_string(count) + (countMax ? "" : " (OpenSSH's default)") +
-            " keeps a dead session for " + hours(s * count) +
-            ", over an hour (the classic 298 x 50 keeps them 4.1 hours); " +
+        name + " " + formatDuration(s) + " with " + countName.substr(countName.find('.') + 1) +
+            " " + std::to_string(count) + (countMax ? "" : " (OpenSSH's default)") +
+            " keeps a dead " + (server ? "client" : "server") + "'s session for " + hours(*dead) +
+            onWhat + " (" + formula + "), over an hour; " +
             (count > kOpensshDefaultCountMax ? "lower the count to 3" : "shorten the interval"));
+  }
+}
+
+// The model's warnings about the values (not the facts of the version), at the value concerned.
+void modelWarnings(const Settings& st, const Figures& f, Diagnostics& d) {
+  for (const auto& w : f.warnings) {
+    if (w.fact)
+      continue;
+    SourcePos pos;
+    if (w.id == "count-max-zero" && st.server.client_alive_count_max)
+      pos = st.server.client_alive_count_max->pos;
+    else if (w.id == "tcp-keepalive-no-nat" && st.server.tcp_keepalive)
+      pos = st.server.tcp_keepalive->pos;
+    else if (w.id == "outage-not-covered" && st.network.outage_tolerance)
+      pos = st.network.outage_tolerance->pos;
+    d.warning(pos, w.text);
+  }
+}
+
+// A baseline's limits, each error naming the rule ids an auditor maps it to.
+void checkBaseline(const Settings& st, Baseline baseline, Diagnostics& d) {
+  if (baseline == Baseline::kNone)
+    return;
+  const Opt<std::int64_t>& ci = st.server.client_alive_interval;
+  const Opt<std::int64_t>& cc = st.server.client_alive_count_max;
+  const std::int64_t interval = ci ? ci->value : 0;
+  const std::int64_t count = cc ? cc->value : kOpensshDefaultCountMax;
+  const SourcePos ipos = ci ? ci->pos : SourcePos{};
+  const SourcePos cpos = cc ? cc->pos : ipos;
+  const std::string iText = "ClientAliveInterval " + (ci ? formatDuration(interval) + how(*ci)
+                                                         : std::string("unset (sshd: 0)"));
+  const std::string cText =
+      "ClientAliveCountMax " + (cc ? std::to_string(count) + how(*cc) : "unset (sshd: 3)");
+  const std::string setIdle = ci ? "" : "; set network.idle_timeout to derive one";
+  switch (baseline) {
+    case Baseline::kStig: {
+      const std::string ids =
+          " (sshd_set_idle_timeout; RHEL-08-010201, RHEL-09-255100, UBTU-22-255035)";
+      if (interval <= 0 || interval > 600)
+        d.error(ipos, "baseline stig: " + iText +
+                          ": the STIG requires ClientAliveInterval from 1s to 10m" + ids + setIdle);
+      if (count != 1)
+        d.error(cpos, "baseline stig: " + cText +
+                          ": the STIG requires ClientAliveCountMax 1 (sshd_set_keepalive; "
+                          "RHEL-08-010200, RHEL-09-255095, UBTU-22-255030); remove the key to "
+                          "have it derived");
+      break;
+    }
+    case Baseline::kCis:
+      if (interval <= 0)
+        d.error(ipos, "baseline cis: " + iText +
+                          ": CIS 5.1.7 (Debian and Ubuntu; sshd_set_idle_timeout) requires a "
+                          "ClientAliveInterval above 0" +
+                          setIdle);
+      if (count <= 0)
+        d.error(cpos, "baseline cis: " + cText +
+                          ": CIS 5.1.7 (sshd_set_keepalive) requires a ClientAliveCountMax above "
+                          "0; ComplianceAsCode's CIS profiles use 3");
+      break;
+    case Baseline::kLynis:
+      if (interval <= 0 || interval > 300)
+        d.error(ipos, "baseline lynis: " + iText +
+                          ": Lynis SSH-7408 rates ClientAliveInterval good from 1s to 5m" +
+                          setIdle);
+      if (count > 2)
+        d.error(cpos, "baseline lynis: " + cText +
+                          ": Lynis SSH-7408 rates ClientAliveCountMax good at 2 or less");
+      if (!st.server.tcp_keepalive || st.server.tcp_keepalive->value)
+        d.error(st.server.tcp_keepalive ? st.server.tcp_keepalive->pos : SourcePos{},
+                "baseline lynis: TCPKeepAlive " +
+                    std::string(st.server.tcp_keepalive ? "yes" : "unset (sshd: yes)") +
+                    ": Lynis SSH-7408 rates TCPKeepAlive good at no; write "
+                    "server.tcp_keepalive: false (ClientAlive probes keep the NAT open)");
+      break;
+    case Baseline::kNone:
+      break;
+  }
+}
+
+// server.idle_logout and server.unused_connection_timeout exist in sshd from 9.2.
+void checkIdleLogout(const Settings& st, const ModelContext& ctx, Diagnostics& d) {
+  constexpr OpensshVersion k92{9, 2};
+  for (const auto* v : {&st.server.idle_logout, &st.server.unused_connection_timeout}) {
+    if (!*v)
+      continue;
+    const std::string key = v == &st.server.idle_logout
+                                ? "server.idle_logout (ChannelTimeout)"
+                                : "server.unused_connection_timeout (UnusedConnectionTimeout)";
+    if (ctx.openssh && *ctx.openssh < k92)
+      d.error((*v)->pos, key + " needs sshd 9.2 or newer; this is OpenSSH " + ctx.openssh->str() +
+                             ", whose sshd refuses the directive: remove it, or log idle users "
+                             "out with the shell's TMOUT or logind's StopIdleSessionSec");
+    else if (!ctx.openssh)
+      d.warning((*v)->pos, key +
+                               " needs sshd 9.2 or newer and the OpenSSH version is unknown here: "
+                               "give --openssh VERSION (older sshd refuse the directive, and "
+                               "keepalive-policyd then refuses the policy)");
   }
 }
 
@@ -212,14 +321,13 @@ void checkPolicy(const Policy& merged, Diagnostics& diags, const ModelContext& c
 
 }  // namespace detail
 
-void checkSettings(const Settings& s, Diagnostics& d, const ModelContext& ctx,
-                   Baseline baseline) {
-  (void)ctx;
-  (void)baseline;
-  checkInterval(s.server.client_alive_interval, s.server.client_alive_count_max,
-                s.network.idle_timeout, true, d);
-  checkInterval(s.client.server_alive_interval, s.client.server_alive_count_max,
-                s.network.idle_timeout, false, d);
+void checkSettings(const Settings& s, Diagnostics& d, const ModelContext& ctx, Baseline baseline) {
+  const Figures f = evaluate(modelInput(s, baseline), ctx);
+  checkKeepalive(s, f, ctx, baseline, true, d);
+  checkKeepalive(s, f, ctx, baseline, false, d);
+  modelWarnings(s, f, d);
+  checkBaseline(s, baseline, d);
+  checkIdleLogout(s, ctx, d);
   checkMode(s.users.config_mode, "users.config_mode", false, d);
   checkMode(s.users.ssh_dir_mode, "users.ssh_dir_mode", true, d);
   if (s.users.min_uid && s.users.min_uid->value == 0)

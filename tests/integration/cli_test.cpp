@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
+#include "keepalive/io/openssh_version.h"
 #include "test_support.h"
 
 using namespace keepalive::test;
@@ -234,9 +237,40 @@ TEST_CASE("render --explain shows where each value comes from") {
                         "[\\s\\S]*ssh +ServerAliveInterval +240 +\\S+policy.yaml:15:26[\\s\\S]*"));
   PolicyRoot pr;
   writeFile(pr.file("d.yaml"), "version: 1\nnetwork: {idle_timeout: 10m}\n");
-  auto d = ctl({"render", "--explain", pr.file("d.yaml")});
-  CHECK_THAT(d.out, Catch::Contains("derived from network.idle_timeout 10m / 3 (" +
+  auto d = ctl({"render", "--explain", "--openssh", "9.2", pr.file("d.yaml")});
+  CHECK_THAT(d.out, Catch::Contains("derived from network.idle_timeout 10m / 3: sshd 9.2 probes "
+                                    "after 2 intervals of silence (" +
                                     pr.file("d.yaml") + ":2:25)"));
+  // Below the table, the model's figures for that version.
+  CHECK_THAT(d.out, Catch::Contains("Figures for OpenSSH 9.2 (--openssh):"));
+  CHECK_THAT(d.out, Catch::Contains("sshd: probes a silent client after 6m40s (2 x "
+                                    "ClientAliveInterval 3m20s), below the idle timeout 10m"));
+  CHECK_THAT(d.out, Catch::Contains("cuts a dead client after 26m40s"));
+  CHECK_THAT(d.out, Catch::Contains("drops a dead server after 20m"));
+  CHECK_THAT(d.out, Catch::Contains("A session survives a connectivity break of up to 18m."));
+  CHECK_THAT(d.out, Catch::Contains("never log out a live idle user"));
+  auto d96 = ctl({"render", "--explain", "--openssh", "9.6", pr.file("d.yaml")});
+  CHECK_THAT(d96.out, Catch::Matches("[\\s\\S]*sshd +ClientAliveInterval +300 [\\s\\S]*"));
+  CHECK_THAT(d96.out, Catch::Contains("cuts a dead client after 20m (5m x (3 + 1))"));
+  CHECK(ctl({"render", "--openssh", "nine", pr.file("d.yaml")}).exitCode == 2);
+}
+
+TEST_CASE("validate --openssh 9.2 on the seed's 298/50: the dead client stays 8h26m36s (k = 2)") {
+  PolicyRoot pr;
+  writeFile(pr.file("seed.yaml"),
+            "version: 1\nserver:\n  client_alive_interval: 298\n  client_alive_count_max: 50\n");
+  auto r = ctl({"validate", "--openssh", "9.2", pr.file("seed.yaml")});
+  CHECK(r.exitCode == 0);
+  CHECK_THAT(r.out, Catch::Contains("Judged for OpenSSH 9.2 (--openssh)"));
+  CHECK_THAT(r.err, Catch::Contains("keeps a dead client's session for 8h26m36s (8.4 hours) on "
+                                    "OpenSSH 9.2 (k = 2: 2 x 4m58s x (50 + 1): sshd 9.2 sends its "
+                                    "probe only after 2 x ClientAliveInterval of silence"));
+  auto old = ctl({"validate", "--openssh", "8.9", pr.file("seed.yaml")});
+  CHECK_THAT(old.err, Catch::Contains("4h13m18s"));
+  // Without --openssh: the installed sshd's version, and the output names where it came from.
+  auto local = ctl({"validate", pr.file("seed.yaml")});
+  CHECK_THAT(local.out, Catch::Contains("Judged for OpenSSH ") && Catch::Contains("-V)"));
+  CHECK(ctl({"validate", "--openssh", "", pr.file("seed.yaml")}).exitCode == 2);
 }
 
 TEST_CASE("advise: recommends settings for sshd, OpenSSH and PuTTY with reasons") {
@@ -246,11 +280,105 @@ TEST_CASE("advise: recommends settings for sshd, OpenSSH and PuTTY with reasons"
   CHECK_THAT(r.out, Catch::Contains("ServerAliveInterval = 300"));
   CHECK_THAT(r.out, Catch::Contains("Seconds between keepalives (0 to turn off) = 300"));
   CHECK_THAT(r.out, Catch::Contains("Enable TCP keepalives"));
-  CHECK_THAT(r.out, Catch::Contains("every second interval"));
+  CHECK_THAT(r.out, Catch::Contains("never logs out a live idle user"));
+  CHECK_THAT(r.out, Catch::Contains("no dead-server detection"));
+  CHECK_THAT(r.out, Catch::Contains("A session survives a connectivity break of up to"));
+}
+
+namespace {
+
+nlohmann::json adviseJson(std::vector<std::string> args) {
+  args.insert(args.begin(), {"advise", "--json"});
+  auto r = ctl(args);
+  REQUIRE(r.exitCode == 0);
+  return nlohmann::json::parse(r.out);
+}
+
+}  // namespace
+
+TEST_CASE("advise --json: the exact keys, and the figures for 9.2 and 9.6") {
+  const auto j = adviseJson({"--idle-timeout", "5m", "--openssh", "9.2"});
+  CHECK(j["openssh"] == "9.2");
+  CHECK(j["worst_case"] == false);
+  for (const char* key : {"openssh", "server", "client", "putty", "warnings"})
+    CHECK(j.contains(key));
+  for (const char* key : {"client_alive_interval", "client_alive_count_max", "max_idle_gap_seconds",
+                          "dead_client_seconds"})
+    CHECK(j["server"].contains(key));
+  for (const char* key : {"server_alive_interval", "server_alive_count_max", "dead_server_seconds"})
+    CHECK(j["client"].contains(key));
+  CHECK(j["server"]["client_alive_interval"] == 100);
+  CHECK(j["server"]["client_alive_count_max"] == 3);
+  CHECK(j["server"]["max_idle_gap_seconds"] == 200);
+  CHECK(j["server"]["dead_client_seconds"] == 800);
+  CHECK(j["client"]["server_alive_interval"] == 150);
+  CHECK(j["client"]["server_alive_count_max"] == 3);
+  CHECK(j["client"]["dead_server_seconds"] == 600);
+  CHECK(j["putty"]["seconds_between_keepalives"] == 150);
+  CHECK(j["putty"]["detects_dead_server"] == false);
+  CHECK(j["break_survived_seconds"] == 480);
+  REQUIRE(j["warnings"].is_array());
+  bool blindSpot = false;
+  for (const auto& w : j["warnings"])
+    blindSpot = blindSpot || w["id"] == "busy-blind-spot";
+  CHECK(blindSpot);
+
+  const auto j96 = adviseJson({"--idle-timeout", "5m", "--openssh", "9.6"});
+  CHECK(j96["openssh"] == "9.6");
+  CHECK(j96["server"]["client_alive_interval"] == 150);
+  CHECK(j96["server"]["max_idle_gap_seconds"] == 150);
+  CHECK(j96["server"]["dead_client_seconds"] == 600);
+}
+
+TEST_CASE("advise --baseline stig --idle-timeout 5m satisfies both") {
+  for (const char* v : {"8.9", "9.2", "9.6"}) {
+    const auto j = adviseJson({"--idle-timeout", "5m", "--baseline", "stig", "--openssh", v});
+    INFO(v);
+    CHECK(j["server"]["client_alive_count_max"] == 1);
+    CHECK(j["server"]["client_alive_interval"].get<int>() <= 600);
+    CHECK(j["server"]["client_alive_interval"].get<int>() > 0);
+    CHECK(j["server"]["max_idle_gap_seconds"].get<int>() < 300);
+  }
+  // An outage the STIG's count cannot cover: the baseline wins, and advise says so.
+  const auto o = adviseJson({"--idle-timeout", "5m", "--baseline", "stig", "--openssh", "9.2",
+                             "--outage-tolerance", "15m"});
+  CHECK(o["server"]["client_alive_count_max"] == 1);
+  CHECK(o["outage_tolerance_seconds"] == 900);
+  bool wins = false;
+  for (const auto& w : o["warnings"])
+    wins = wins || (w["id"] == "outage-not-covered" &&
+                    w["text"].get<std::string>().find("the baseline wins") != std::string::npos);
+  CHECK(wins);
+  CHECK(ctl({"advise", "--idle-timeout", "5m", "--baseline", "pci"}).exitCode == 2);
+  CHECK(ctl({"advise", "--idle-timeout", "5m", "--outage-tolerance", "soon"}).exitCode == 2);
+}
+
+TEST_CASE("advise --outage-tolerance derives counts that cover the break") {
+  const auto j =
+      adviseJson({"--idle-timeout", "5m", "--openssh", "9.2", "--outage-tolerance", "15m"});
+  CHECK(j["server"]["client_alive_count_max"] == 5);
+  CHECK(j["server"]["break_survived_seconds"].get<int>() >= 900);
+  CHECK(j["client"]["break_survived_seconds"].get<int>() >= 900);
+  CHECK(j["break_survived_seconds"].get<int>() >= 900);
 }
 
 TEST_CASE("an empty --root is refused, never taken for the real /") {
   CHECK(ctl({"validate", "--root", ""}).exitCode == 2);
   CHECK(ctl({"render", "--root", ""}).exitCode == 2);
   CHECK(run({policydPath(), "--root", ""}).exitCode == 2);
+}
+
+TEST_CASE("the installed OpenSSH version is read from sshd -V, else ssh -V") {
+  using keepalive::io::parseOpensshVersionOutput;
+  CHECK(parseOpensshVersionOutput("OpenSSH_9.2, OpenSSL 3.0.19 27 Jan 2026\n") ==
+        keepalive::policy::OpensshVersion{9, 2});
+  CHECK(parseOpensshVersionOutput("OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19\n") ==
+        keepalive::policy::OpensshVersion{9, 2});
+  // An sshd before 9.2 answers -V with its usage: the version on a later line does not count.
+  CHECK_FALSE(parseOpensshVersionOutput("sshd: unknown option -- V\nOpenSSH_8.9p1, OpenSSL\n"));
+  const auto ctx = keepalive::io::detectOpensshVersion();
+  REQUIRE(ctx.openssh);  // this test host has OpenSSH (the integration tests run sshd)
+  CHECK((ctx.source == "sshd -V" || ctx.source == "ssh -V"));
+  auto ssh = run({"ssh", "-V"});
+  CHECK(keepalive::policy::OpensshVersion::parse(ssh.err) == ctx.openssh);
 }

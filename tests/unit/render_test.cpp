@@ -84,7 +84,13 @@ TEST_CASE("derived values say so in the drop-in") {
   auto r = resolve(l.policy, HostIdentity::fromName("h"));
   const auto s = renderSshd(r, "sha256:x");
   CHECK_THAT(s, Catch::Contains("# ClientAliveInterval: derived from network.idle_timeout 10m / "
-                                "3\nClientAliveInterval 200\n"));
+                                "3: in the worst case over OpenSSH 7.4 to 10.2 sshd probes after "
+                                "2 intervals of silence\nClientAliveInterval 200\n"));
+  // For a known version, the drop-in says which.
+  auto r96 = resolve(l.policy, HostIdentity::fromName("h"), ModelContext{OpensshVersion{9, 6}, ""});
+  CHECK_THAT(renderSshd(r96, "sha256:x"),
+             Catch::Contains("# ClientAliveInterval: derived from network.idle_timeout 10m / 2: "
+                             "sshd 9.6 probes after one interval\nClientAliveInterval 300\n"));
   const auto c = renderClient(r, "sha256:x");
   CHECK_THAT(c, Catch::Contains("# ServerAliveInterval: derived from network.idle_timeout 10m / "
                                 "2\nServerAliveInterval 300\n"));

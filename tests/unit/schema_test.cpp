@@ -38,6 +38,8 @@ bool kindHolds(Kind k) {
       return std::is_same_v<T, UserAction>;
     case Kind::kNameList:
       return std::is_same_v<T, NameList>;
+    case Kind::kEnum:
+      return kIsEnum<T>;
   }
   return false;
 }
@@ -80,11 +82,12 @@ TEST_CASE("schema: every declaration is well formed", "[schema]") {
 
 TEST_CASE("schema: keys are offered in the order the diagnostics list them", "[schema]") {
   using Keys = std::vector<std::string_view>;
-  CHECK(keysAt("") ==
-        Keys{"version", "reconcile_interval", "network", "server", "client", "users", "hosts"});
-  CHECK(keysAt("network") == Keys{"idle_timeout"});
-  CHECK(keysAt("server") ==
-        Keys{"client_alive_interval", "client_alive_count_max", "tcp_keepalive", "ensure_include"});
+  CHECK(keysAt("") == Keys{"version", "reconcile_interval", "baseline", "network", "server",
+                           "client", "users", "hosts"});
+  CHECK(keysAt("network") == Keys{"idle_timeout", "outage_tolerance"});
+  CHECK(keysAt("server") == Keys{"client_alive_interval", "client_alive_count_max", "tcp_keepalive",
+                                 "ensure_include", "openssh_timing", "idle_logout",
+                                 "unused_connection_timeout"});
   CHECK(keysAt("client") ==
         Keys{"server_alive_interval", "server_alive_count_max", "tcp_keepalive", "per_user_block"});
   CHECK(keysAt("users") == Keys{"action", "min_uid", "exclude", "config_mode", "ssh_dir_mode"});

@@ -48,8 +48,8 @@ const char* toString(Baseline b);  // "none", "stig", "cis", "lynis"
 // OpenSSH's default (ClientAliveInterval 0, ClientAliveCountMax 3, ServerAliveInterval 0,
 // ServerAliveCountMax 3, TCPKeepAlive yes).
 struct ModelInput {
-  std::optional<std::int64_t> idle_timeout;       // network.idle_timeout, seconds
-  std::optional<std::int64_t> outage_tolerance;   // network.outage_tolerance, seconds
+  std::optional<std::int64_t> idle_timeout;      // network.idle_timeout, seconds
+  std::optional<std::int64_t> outage_tolerance;  // network.outage_tolerance, seconds
   std::optional<std::int64_t> client_alive_interval;
   std::optional<std::int64_t> client_alive_count_max;
   std::optional<std::int64_t> server_alive_interval;
@@ -61,43 +61,83 @@ struct ModelInput {
 
 // k: sshd sends its first probe after k x ClientAliveInterval of silence from the client.
 int probeFactor(const ModelContext& ctx, OpensshTiming timing);
+// Why k is what it is, for messages: "sshd 9.2 sends its probe only after 2 x
+// ClientAliveInterval of silence (serverloop.c ..., fixed in 9.5)".
+std::string probeFactorReason(const ModelContext& ctx, OpensshTiming timing);
+
+// Linux's TCP limits the model uses (net.ipv4.tcp_retries2 = 15 and TCP_RTO_MAX): TCP gives up on
+// unacknowledged data after about 924.6 s of retransmissions, whose gaps double up to 120 s.
+inline constexpr std::int64_t kTcpGiveUpSeconds = 924;
+inline constexpr std::int64_t kTcpRtoMaxSeconds = 120;
+// SO_KEEPALIVE's first probe on Linux (net.ipv4.tcp_keepalive_time).
+inline constexpr std::int64_t kTcpKeepaliveTimeSeconds = 7200;
+
+// The longest connectivity break a session survives, given the time of the first keepalive
+// probe after the last data (first_probe) and the time the keepalives give up (dead; nullopt:
+// never). See model.cpp for the reasoning. Always set: with no keepalive limit, TCP's own limit.
+std::int64_t breakSurvived(std::int64_t first_probe, std::optional<std::int64_t> dead);
 
 struct ServerFigures {
   int k = 1;
-  std::int64_t interval = 0;   // 0: no probes
+  std::int64_t interval = 0;  // 0: no probes
   std::int64_t count_max = 3;
-  std::int64_t max_idle_gap = 0;              // k x interval; 0 when no probes
-  std::optional<std::int64_t> dead_client;    // k x I x (C + 1); nullopt: never (no probes, C 0)
-  std::int64_t break_survived = 0;            // the longest connectivity break a session survives
+  std::int64_t max_idle_gap = 0;            // k x interval; 0 when no probes
+  bool gap_below_idle_timeout = true;       // max_idle_gap < idle_timeout (true without one)
+  std::optional<std::int64_t> dead_client;  // k x I x (C + 1); nullopt: never (no probes, C 0)
+  // The longest connectivity break a session survives on sshd's side; nullopt: no probes, so
+  // sshd's keepalives never cut a session (only TCP does, when it has data to retransmit).
+  std::optional<std::int64_t> break_survived;
 };
 struct ClientFigures {
   std::int64_t interval = 0;
   std::int64_t count_max = 3;
-  std::int64_t max_idle_gap = 0;              // J; 0 when no probes
-  std::optional<std::int64_t> dead_server;    // J x (C + 1)
-  std::int64_t break_survived = 0;
+  std::int64_t max_idle_gap = 0;  // J; 0 when no probes
+  bool gap_below_idle_timeout = true;
+  std::optional<std::int64_t> dead_server;     // J x (C + 1); nullopt: no probes
+  std::optional<std::int64_t> break_survived;  // as ServerFigures::break_survived, on ssh's side
 };
 struct ModelWarning {
   std::string id;    // stable: "count-max-zero", "busy-blind-spot", "outage-not-covered", ...
   std::string text;  // a sentence an admin can act on
+  // true: a property of the OpenSSH version, stated with the figures (advise, render --explain,
+  // status); false: a fault of the values, which validate reports as a warning.
+  bool fact = false;
 };
 struct Figures {
-  std::string openssh;  // "9.2", or "worst case of 7.4 to 10.2"
+  std::string openssh;      // "9.2", or "worst case over OpenSSH 7.4 to 10.2"
+  bool worst_case = false;  // no version known
   ServerFigures server;
   ClientFigures client;
+  // The shorter of the two sides' break_survived; nullopt when neither side probes.
+  std::optional<std::int64_t> break_survived;
   std::vector<ModelWarning> warnings;
 };
 Figures evaluate(const ModelInput& in, const ModelContext& ctx);
 
+// "OpenSSH 9.2 (sshd -V)" or "the worst case over OpenSSH 7.4 to 10.2"; for context lines.
+std::string describe(const ModelContext& ctx);
+
+// The baselines' limits on sshd's values (docs/policy.md §7): the largest ClientAliveInterval
+// each allows (0: no limit).
+std::int64_t baselineMaxInterval(Baseline b);
+
 // The values the policy derives where it omits them, given the idle timeout, the outage tolerance
 // and the baseline: the intervals keep the largest quiet gap on the wire below idle_timeout with a
-// margin; the counts make the dead-peer times cover outage_tolerance.
+// margin (idle_timeout / (k + 1) for sshd, / 2 for ssh), capped so that a dead peer goes within
+// the hour with OpenSSH's default count (kMaxDerivedInterval for ssh, kMaxDerivedInterval / k for
+// sshd: k x I x 4 <= 1h) and at the baseline's limit; the counts make the dead-peer times cover
+// outage_tolerance. A count of nullopt: leave it unset (OpenSSH's default, 3).
+inline constexpr std::int64_t kMaxDerivedInterval = 900;
 std::int64_t deriveServerInterval(std::int64_t idleTimeout, const ModelContext& ctx,
                                   OpensshTiming timing, Baseline baseline);
+// ssh's ServerAliveInterval: no baseline limits it (they audit sshd); baseline is unused.
 std::int64_t deriveClientInterval(std::int64_t idleTimeout, Baseline baseline);
-std::int64_t deriveServerCountMax(std::int64_t interval, std::optional<std::int64_t> outage,
-                                  const ModelContext& ctx, OpensshTiming timing, Baseline baseline);
-std::int64_t deriveClientCountMax(std::int64_t interval, std::optional<std::int64_t> outage,
-                                  Baseline baseline);
+std::optional<std::int64_t> deriveServerCountMax(std::int64_t interval,
+                                                 std::optional<std::int64_t> outage,
+                                                 const ModelContext& ctx, OpensshTiming timing,
+                                                 Baseline baseline);
+std::optional<std::int64_t> deriveClientCountMax(std::int64_t interval,
+                                                 std::optional<std::int64_t> outage,
+                                                 Baseline baseline);
 
 }  // namespace keepalive::policy

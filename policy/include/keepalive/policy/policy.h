@@ -142,7 +142,7 @@ struct ResolvedNetwork {
 struct Resolved {
   ModelContext context;  // the version the values were derived for
   Settings settings;
-  std::vector<ResolvedNetwork> networks;  // in policy order
+  std::vector<ResolvedNetwork> networks;     // in policy order
   std::vector<const HostOverride*> applied;  // points into the Policy it was resolved from
   Value<std::int64_t> reconcile_interval;
   // users: with defaults filled in
@@ -165,17 +165,16 @@ void checkSettings(const Settings& effective, Diagnostics& diags, const ModelCon
 // overrides, and loadPolicy checks single overrides and pairs only.
 Diagnostics checkForHost(const Policy& p, const HostIdentity& host, const ModelContext& ctx = {});
 
-// Intervals derived from network.idle_timeout when the policy omits them: idle_timeout/3 for
-// sshd (it probes every second interval while the client is silent) and idle_timeout/2 for ssh,
-// both capped at kMaxDerivedInterval so that OpenSSH's 3 probes close a dead session within an
-// hour.
-inline constexpr std::int64_t kMaxDerivedInterval = 1200;
-std::int64_t derivedServerInterval(std::int64_t idleTimeout);
-std::int64_t derivedClientInterval(std::int64_t idleTimeout);
-
-// Applies the overrides' settings over base, then derives omitted intervals.
+// Applies the overrides' settings over base.
 Settings overlay(const Settings& base, const Settings& over);
-void deriveIntervals(Settings& s, const ModelContext& ctx = {}, Baseline baseline = Baseline::kNone);
+// Fills in what the policy omits, through the model (model.h): the intervals from
+// network.idle_timeout (idle_timeout / (k + 1) for sshd, / 2 for ssh, capped), and the counts
+// where network.outage_tolerance or the baseline ask for them. Each derived value carries a note
+// saying how.
+void deriveIntervals(Settings& s, const ModelContext& ctx = {},
+                     Baseline baseline = Baseline::kNone);
+// The model's input for one set of effective settings.
+ModelInput modelInput(const Settings& s, Baseline baseline = Baseline::kNone);
 
 // A stable text of the policy's meaning (not its spelling): comments, order and formatting do not
 // change it. Its SHA-256 is the policy digest.

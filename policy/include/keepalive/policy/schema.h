@@ -5,6 +5,7 @@
 // more row (plus its semantic rules, if any, in rules.cpp).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,6 +29,26 @@ enum class Kind {
   kUserAction,   // enforce, report or off
   kMode,         // a quoted octal mode, "0600"
   kNameList,     // a list of user or host name globs
+  kEnum,         // one word of a fixed set (EnumWords): auto, 1x or 2x; stig, cis or lynis
+};
+
+// The words of the enums a policy spells out with Kind::kEnum, in documentation order; toString()
+// of each value is its word.
+template <class E>
+struct EnumWords;
+template <>
+struct EnumWords<OpensshTiming> {
+  static constexpr std::array kAll{OpensshTiming::kAuto, OpensshTiming::kOnce,
+                                   OpensshTiming::kTwice};
+};
+template <>
+struct EnumWords<Baseline> {
+  static constexpr std::array kAll{Baseline::kNone, Baseline::kStig, Baseline::kCis,
+                                   Baseline::kLynis};
+};
+template <class T>
+inline constexpr bool kIsEnum = requires {
+  EnumWords<T>::kAll;
 };
 
 using NameList = std::vector<Value<std::string>>;
@@ -49,6 +70,9 @@ struct Directive {
   Side side;
   std::string_view keyword;         // as sshd_config(5) and ssh_config(5) spell it
   std::string_view opensshDefault;  // what sshd or ssh use when the drop-in leaves it out
+  // Written before the number: "session=" renders ChannelTimeout session=1800 (sshd -T prints
+  // it back as written).
+  std::string_view valuePrefix = {};
 };
 
 // Where a setting's value lives in the typed model. T is the value type its Kind parses to.
@@ -75,7 +99,8 @@ struct Slot {
     return resolved(const_cast<Resolved&>(r));
   }
 };
-using AnySlot = std::variant<Slot<std::int64_t>, Slot<bool>, Slot<UserAction>, Slot<NameList>>;
+using AnySlot = std::variant<Slot<std::int64_t>, Slot<bool>, Slot<UserAction>, Slot<NameList>,
+                             Slot<OpensshTiming>, Slot<Baseline>>;
 
 struct Setting {
   std::string_view key;  // "server.client_alive_interval", "reconcile_interval"
