@@ -24,7 +24,7 @@ int runHelp(const Args& args);
 const OptionSpec kOpensshOption{
     "openssh", 0, "VERSION",
     "compute for this OpenSSH version (9.2, 9.6p1); default: the installed "
-    "sshd's (sshd -V, else ssh -V), else the worst case over 7.4 to 10.2"};
+    "sshd's (sshd -V, else ssh -V), else the worst case over 7.4 to 10.5"};
 
 const std::vector<VerbSpec> kVerbs = {
     {"validate",

@@ -54,7 +54,7 @@ LoadedPolicy loadPolicyFrom(const std::vector<std::string>& files, const std::st
 // installed sshd's (sshd -V, else ssh -V: io::detectOpensshVersion), else none, the worst case.
 // nullopt after a usage error (a --openssh that names no version).
 std::optional<policy::ModelContext> versionContext(const Args& args, const char* verb);
-// "OpenSSH 9.2 (sshd -V)", or "the worst case over OpenSSH 7.4 to 10.2 (give --openssh VERSION)".
+// "OpenSSH 9.2 (sshd -V)", or "the worst case over OpenSSH 7.4 to 10.5 (give --openssh VERSION)".
 std::string describeContext(const policy::ModelContext& ctx);
 void printDiagnostics(const policy::Diagnostics& diags);
 // The keepalive model's figures as lines of text, each starting with indent: the probe gaps

@@ -24,7 +24,9 @@ namespace keepalive::policy {
 
 namespace {
 
+constexpr OpensshVersion k76{7, 6};
 constexpr OpensshVersion k82{8, 2};
+constexpr OpensshVersion k84{8, 4};
 constexpr OpensshVersion k92{9, 2};
 constexpr OpensshVersion k95{9, 5};
 constexpr std::int64_t kMaxCountSearch = 1000;
@@ -37,8 +39,15 @@ std::string worstCaseName() {
 bool countZeroNeverCuts(const ModelContext& ctx) {
   return !ctx.openssh || *ctx.openssh >= k82;
 }
+// sshd probes only when its wait timed out on 7.4-7.5 (V_7_4_P1 serverloop.c:271-272; fixed in
+// 7.6 by b60ff2005) and again from 9.2 (V_9_2_P1 serverloop.c:258-259, `ret == 0 && ...`).
 bool busyBlindSpot(const ModelContext& ctx) {
-  return !ctx.openssh || *ctx.openssh >= k92;
+  return !ctx.openssh || *ctx.openssh < k76 || *ctx.openssh >= k92;
+}
+// ssh up to 8.3 pushes its ServerAlive probe back on any local activity (typing, a forward):
+// V_8_1_P1 clientloop.c:539-541,580-586; fixed in 8.4 by f11b23346.
+bool clientLocalActivityDelays(const ModelContext& ctx) {
+  return !ctx.openssh || *ctx.openssh < k84;
 }
 
 // The smallest count from 3 whose break survived covers outage, given the first probe time p
@@ -246,7 +255,7 @@ Figures evaluate(const ModelInput& in, const ModelContext& ctx) {
       s.gap_below_idle_timeout = s.max_idle_gap < *in.idle_timeout;
     if (busyBlindSpot(ctx))
       warn("busy-blind-spot",
-           std::string(f.worst_case ? "From OpenSSH 9.2" : "On sshd " + f.openssh) +
+           std::string(f.worst_case ? "On OpenSSH 7.4 to 7.5 and from 9.2" : "On sshd " + f.openssh) +
                " a probe is sent only when nothing moved for an interval: a session whose "
                "channels carry data more often than every " +
                formatDuration(s.interval) +
@@ -271,6 +280,13 @@ Figures evaluate(const ModelInput& in, const ModelContext& ctx) {
     c.max_idle_gap = c.interval;
     c.dead_server = c.interval * (c.count_max + 1);
     c.break_survived = breakSurvived(c.interval, c.dead_server);
+    if (clientLocalActivityDelays(ctx))
+      warn("client-local-activity",
+           std::string(f.worst_case ? "On OpenSSH 8.3 and older" : "On ssh " + f.openssh) +
+               " any local activity (typing, a port forward) pushes the next ServerAlive probe "
+               "back, so a dead server behind a session in use is noticed only by TCP "
+               "retransmission (fixed in 8.4)",
+           true);
     if (in.idle_timeout)
       c.gap_below_idle_timeout = c.max_idle_gap < *in.idle_timeout;
   }

@@ -85,9 +85,10 @@ TEST_CASE("model: the table of figures for 8.1, 8.9, 9.2, 9.4, 9.5, 9.6 and 10.x
     bool blindSpot;
   };
   for (const Row& r :
-       {Row{8, 1, 100, 400, false}, Row{8, 9, 100, 400, false}, Row{9, 2, 200, 800, true},
+       {Row{7, 4, 100, 400, true}, Row{7, 5, 100, 400, true}, Row{7, 6, 100, 400, false},
+        Row{8, 1, 100, 400, false}, Row{8, 9, 100, 400, false}, Row{9, 2, 200, 800, true},
         Row{9, 4, 200, 800, true}, Row{9, 5, 100, 400, true}, Row{9, 6, 100, 400, true},
-        Row{10, 0, 100, 400, true}, Row{10, 2, 100, 400, true}}) {
+        Row{10, 0, 100, 400, true}, Row{10, 2, 100, 400, true}, Row{10, 5, 100, 400, true}}) {
     INFO(r.major << "." << r.minor);
     const Figures f = evaluate(values(100, 3, 150, 3), at(r.major, r.minor));
     CHECK(f.openssh == OpensshVersion{r.major, r.minor}.str());
@@ -103,6 +104,18 @@ TEST_CASE("model: the table of figures for 8.1, 8.9, 9.2, 9.4, 9.5, 9.6 and 10.x
                  Catch::Contains("tcp_retries2") && Catch::Contains("924.6 s"));
     }
   }
+}
+
+TEST_CASE("model: ssh up to 8.3 delays its probe on local activity, 8.4 does not") {
+  // V_8_1_P1 clientloop.c:539-541,580-586; fixed in 8.4 (f11b23346).
+  for (const auto& [minor, delays] : {std::pair{3, true}, std::pair{4, false}}) {
+    const Figures f = evaluate(values(100, 3, 150, 3), at(8, minor));
+    INFO("8." << minor);
+    CHECK(hasWarning(f, "client-local-activity") == delays);
+  }
+  CHECK(hasWarning(evaluate(values(100, 3, 150, 3), {}), "client-local-activity"));
+  // No ServerAliveInterval, no probe to delay.
+  CHECK_FALSE(hasWarning(evaluate(values(100, 3, 0, 3), at(8, 1)), "client-local-activity"));
 }
 
 TEST_CASE("model: ClientAliveCountMax 0 cuts after one interval up to 8.1, never from 8.2") {
@@ -125,12 +138,12 @@ TEST_CASE("model: ClientAliveCountMax 0 cuts after one interval up to 8.1, never
 TEST_CASE("model: no version means the worst case, and says so") {
   const Figures f = evaluate(values(100, 3), {});
   CHECK(f.worst_case);
-  CHECK(f.openssh == "worst case over OpenSSH 7.4 to 10.2");
+  CHECK(f.openssh == "worst case over OpenSSH 7.4 to 10.5");
   CHECK(f.server.k == 2);
   CHECK(f.server.dead_client == 800);
   CHECK(hasWarning(f, "worst-case"));
   CHECK(hasWarning(f, "busy-blind-spot"));
-  CHECK(describe({}) == "the worst case over OpenSSH 7.4 to 10.2");
+  CHECK(describe({}) == "the worst case over OpenSSH 7.4 to 10.5");
   CHECK(describe(at(9, 2)) == "OpenSSH 9.2 (test)");
   CHECK(hasWarning(evaluate(values(100, 3), at(11, 0)), "version-unknown"));
 }

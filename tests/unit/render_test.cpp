@@ -84,7 +84,7 @@ TEST_CASE("derived values say so in the drop-in") {
   auto r = resolve(l.policy, HostIdentity::fromName("h"));
   const auto s = renderSshd(r, "sha256:x");
   CHECK_THAT(s, Catch::Contains("# ClientAliveInterval: derived from network.idle_timeout 10m / "
-                                "3: in the worst case over OpenSSH 7.4 to 10.2 sshd probes after "
+                                "3: in the worst case over OpenSSH 7.4 to 10.5 sshd probes after "
                                 "2 intervals of silence\nClientAliveInterval 200\n"));
   // For a known version, the drop-in says which.
   auto r96 = resolve(l.policy, HostIdentity::fromName("h"), ModelContext{OpensshVersion{9, 6}, ""});

@@ -69,7 +69,7 @@ TEST_CASE("omitted intervals are derived from idle_timeout") {
   CHECK(r.settings.server.client_alive_interval->value == 200);
   CHECK(r.settings.server.client_alive_interval->derived);
   CHECK(r.settings.server.client_alive_interval->note ==
-        "derived from network.idle_timeout 10m / 3: in the worst case over OpenSSH 7.4 to 10.2 "
+        "derived from network.idle_timeout 10m / 3: in the worst case over OpenSSH 7.4 to 10.5 "
         "sshd probes after 2 intervals of silence");
   CHECK(r.settings.client.server_alive_interval->value == 300);
   CHECK(r.settings.client.server_alive_interval->pos.line == 2);
@@ -95,7 +95,7 @@ TEST_CASE("dead sessions kept over an hour are warned about") {
   auto dflt = load("version: 1\nclient: {server_alive_interval: 30m}\n");
   CHECK(dflt.warning(
       "(OpenSSH's default) keeps a dead server's session for 2h (2.0 hours) in the worst case "
-      "over OpenSSH 7.4 to 10.2 (30m x (3 + 1))"));
+      "over OpenSSH 7.4 to 10.5 (30m x (3 + 1))"));
   CHECK(load("version: 1\nserver: {client_alive_interval: 7m30s, client_alive_count_max: 3}\n")
             .diags.items()
             .empty());

@@ -27,7 +27,7 @@ struct OpensshVersion {
 // The versions the model knows the facts of. Outside them a version is still used as given, with
 // a warning that its facts are those of the nearest known version.
 inline constexpr OpensshVersion kOldestKnown{7, 4};
-inline constexpr OpensshVersion kNewestKnown{10, 2};
+inline constexpr OpensshVersion kNewestKnown{10, 5};
 
 // server.openssh_timing: how often sshd really probes, where a fleet knows better than the version
 // number (a distribution may carry 9.5's fix in its 9.2 build).
@@ -104,7 +104,7 @@ struct ModelWarning {
   bool fact = false;
 };
 struct Figures {
-  std::string openssh;      // "9.2", or "worst case over OpenSSH 7.4 to 10.2"
+  std::string openssh;      // "9.2", or "worst case over OpenSSH 7.4 to 10.5"
   bool worst_case = false;  // no version known
   ServerFigures server;
   ClientFigures client;
@@ -114,7 +114,7 @@ struct Figures {
 };
 Figures evaluate(const ModelInput& in, const ModelContext& ctx);
 
-// "OpenSSH 9.2 (sshd -V)" or "the worst case over OpenSSH 7.4 to 10.2"; for context lines.
+// "OpenSSH 9.2 (sshd -V)" or "the worst case over OpenSSH 7.4 to 10.5"; for context lines.
 std::string describe(const ModelContext& ctx);
 
 // The baselines' limits on sshd's values (docs/policy.md §7): the largest ClientAliveInterval
