@@ -8,6 +8,7 @@
 #include "keepalive/policy/duration.h"
 #include "keepalive/policy/policy.h"
 #include "keepalive/policy/schema.h"
+#include "network_ops.h"
 #include "settings_ops.h"
 
 namespace keepalive::policy {
@@ -143,6 +144,12 @@ Resolved resolve(const Policy& p, const HostIdentity& host, const ModelContext& 
       r.applied.push_back(&o);
     }
   }
+  // Each network starts from the host's settings before derivation: an entry's own idle_timeout
+  // derives its intervals, an entry without one inherits the host's.
+  const Baseline baseline = p.baseline ? p.baseline->value : Baseline::kNone;
+  for (const auto& e : detail::mergedNetworks(p, r.applied))
+    if (!e.addresses.empty() || !e.destinations.empty())
+      r.networks.push_back(detail::resolveNetwork(eff, e, r.context, baseline));
   deriveIntervals(eff);
   r.settings = eff;
   // The settings the daemon itself acts on, with their defaults filled in.
