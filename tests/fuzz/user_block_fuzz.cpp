@@ -118,6 +118,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(printableLine(bad), bad);
   if (bad.empty())
     for (const auto& [k, v] : settings) {
+      if (k == kd::kHostKeyword) {
+        for (char c : v)
+          FUZZ_CHECK(isAlnum(c) || std::string_view(" .-_:*?!").find(c) != std::string_view::npos,
+                     v);
+        continue;
+      }
       FUZZ_CHECK(!k.empty() && k.size() <= 64 && !v.empty() && v.size() <= 64, k + " " + v);
       for (char c : k)
         FUZZ_CHECK(isLetter(c), k);
