@@ -120,7 +120,6 @@ std::optional<U128> freeAddressIn(const Cidr& c, const std::vector<Cidr>& taken)
   if (c.prefix < c.width())
     candidates.push_back(c.base + 1);  // "10.20.0.1", friendlier than the network's own address
   candidates.push_back(c.base);
-  candidates.push_back(c.last());
   for (const auto& t : taken) {
     if (t.v6 != c.v6)
       continue;
@@ -129,6 +128,7 @@ std::optional<U128> freeAddressIn(const Cidr& c, const std::vector<Cidr>& taken)
     if (t.base != c.base)
       candidates.push_back(t.base - 1);
   }
+  candidates.push_back(c.last());
   for (U128 a : candidates)
     if (c.contains(a, c.v6) && !coveredBy(a, c.v6, taken))
       return a;
@@ -413,7 +413,6 @@ void checkList(const Settings& host, const std::vector<NetworkEntry>& nets,
       if (p.empty() || p[0] == '!')
         continue;
       Resolved one;
-      one.networks = {n};
       ResolvedNetwork single = n;
       single.destinations = {p};
       one.networks = {single};
