@@ -34,7 +34,8 @@ inline constexpr std::string_view kBlockEnd = "# END keepalive-policy";
 BlockSettings userBlockSettings(const policy::Resolved& r);
 
 // Empty when every keyword is letters only and every value letters and digits only (a "Host"
-// entry's value: host patterns, see userBlockSettings), else what is wrong. The block lands in a file ssh evaluates, so nothing else may reach it, whoever asks.
+// entry's value: host patterns, see userBlockSettings), else what is wrong. The block lands in a
+// file ssh evaluates, so nothing else may reach it, whoever asks.
 std::string checkBlockSettings(const BlockSettings& s);
 
 // The block, markers included, each line ended with eol.

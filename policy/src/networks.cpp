@@ -34,7 +34,9 @@ struct Cidr {
   }
   U128 last() const { return base | hostMask(); }
   bool contains(U128 a, bool a6) const { return a6 == v6 && (a & ~hostMask()) == base; }
-  bool contains(const Cidr& o) const { return o.v6 == v6 && o.prefix >= prefix && contains(o.base, o.v6); }
+  bool contains(const Cidr& o) const {
+    return o.v6 == v6 && o.prefix >= prefix && contains(o.base, o.v6);
+  }
 };
 
 U128 fromBytes(const unsigned char* b, int n) {
@@ -74,8 +76,9 @@ std::optional<Cidr> parseCidr(std::string_view text, std::string* why) {
     c.v6 = true;
     c.base = fromBytes(bytes, 16);
   } else {
-    return fail("is not an IPv4 or IPv6 address or CIDR; write it as 10.20.0.0/16 or "
-                "2001:db8:20::/48 (sshd matches client addresses, not host names)");
+    return fail(
+        "is not an IPv4 or IPv6 address or CIDR; write it as 10.20.0.0/16 or "
+        "2001:db8:20::/48 (sshd matches client addresses, not host names)");
   }
   c.prefix = c.width();
   if (slash != std::string_view::npos) {
@@ -93,8 +96,8 @@ std::optional<Cidr> parseCidr(std::string_view text, std::string* why) {
     const U128 net = c.base & ~c.hostMask();
     return fail("has host bits set after the /" + std::to_string(c.prefix) +
                 " prefix, which sshd refuses ('Invalid Match address argument'); write " +
-                addressText(net, c.v6) + "/" + std::to_string(c.prefix) +
-                " for the network, or " + addr + " without a prefix for one address");
+                addressText(net, c.v6) + "/" + std::to_string(c.prefix) + " for the network, or " +
+                addr + " without a prefix for one address");
   }
   return c;
 }
@@ -262,8 +265,9 @@ bool validHostPattern(std::string_view p, std::string* why) {
     if (ok)
       continue;
     if (c == ',')
-      *why = "holds a comma, which ssh_config takes as part of the name (Host patterns are "
-             "separated by spaces); write one pattern per list item";
+      *why =
+          "holds a comma, which ssh_config takes as part of the name (Host patterns are "
+          "separated by spaces); write one pattern per list item";
     else if (c == '!')
       *why = "holds '!' after its start; only a leading '!' excludes names";
     else
@@ -340,8 +344,8 @@ Settings networkSettings(const Settings& host, const NetworkEntry& e, const Mode
   return s;
 }
 
-ResolvedNetwork resolveNetwork(const Settings& host, const NetworkEntry& e,
-                               const ModelContext& ctx, Baseline baseline) {
+ResolvedNetwork resolveNetwork(const Settings& host, const NetworkEntry& e, const ModelContext& ctx,
+                               Baseline baseline) {
   ResolvedNetwork n;
   n.name = e.name.value;
   n.pos = e.pos;
@@ -403,9 +407,8 @@ void checkList(const Settings& host, const std::vector<NetworkEntry>& nets,
                                                   std::to_string(earlier.prefix)) +
                                    ", which comes first: sshd takes the first Match block that "
                                    "sets a value, so these clients get " +
-                                   r.networks[j].name + "'s values; put " + n.name +
-                                   " before " + r.networks[j].name +
-                                   " in networks: or remove the address");
+                                   r.networks[j].name + "'s values; put " + n.name + " before " +
+                                   r.networks[j].name + " in networks: or remove the address");
         }
       }
     }

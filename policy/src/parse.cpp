@@ -465,8 +465,9 @@ class FileReader {
       const YamlNode& item = n.sequence[i];
       const std::string ipath = path + "[" + std::to_string(i) + "]";
       if (item.kind != YamlNode::Kind::kMap) {
-        d_.error(item.pos, ipath + " must be a mapping with name, addresses or destinations and "
-                                   "timeouts, not " +
+        d_.error(item.pos, ipath +
+                               " must be a mapping with name, addresses or destinations and "
+                               "timeouts, not " +
                                item.kindName());
         continue;
       }
@@ -484,10 +485,9 @@ class FileReader {
           else if (s)
             e.name = *s;
         } else if (k.scalar == "addresses") {
-          e.addresses = patterns(v, ipath + ".addresses", "an address or CIDR such as 10.20.0.0/16",
-                                 [](std::string_view t, std::string* why) {
-                                   return validCidr(t, why);
-                                 });
+          e.addresses =
+              patterns(v, ipath + ".addresses", "an address or CIDR such as 10.20.0.0/16",
+                       [](std::string_view t, std::string* why) { return validCidr(t, why); });
         } else if (k.scalar == "destinations") {
           e.destinations =
               patterns(v, ipath + ".destinations", "a host name pattern such as *.example.com",
@@ -505,8 +505,9 @@ class FileReader {
         }
       }
       if (!haveName)
-        d_.error(item.pos, ipath + " has no name; add name: followed by a unique name such as "
-                                   "branch-nat");
+        d_.error(item.pos, ipath +
+                               " has no name; add name: followed by a unique name such as "
+                               "branch-nat");
       if (!inOverride && e.addresses.empty() && e.destinations.empty() &&
           d_.errorCount() == errorsBefore)
         d_.error(item.pos, ipath +
@@ -519,9 +520,9 @@ class FileReader {
         });
         if (dup != out.end()) {
           d_.error(e.name.pos, ipath + ".name " + quote(e.name.value) +
-                                   " is already the name of the network at " +
-                                   dup->pos.str() + "; names must be unique: merge the two or "
-                                                    "rename one");
+                                   " is already the name of the network at " + dup->pos.str() +
+                                   "; names must be unique: merge the two or "
+                                   "rename one");
           continue;
         }
       }

@@ -86,9 +86,10 @@ std::string sshdNetworks(const Resolved& r) {
     if (n.addresses.empty() || b.empty())
       continue;
     if (out.empty())
-      out += "\n# Per-network values. For each keyword sshd takes the first Match block that\n"
-             "# matches the client address and sets it, over the values above; where networks\n"
-             "# overlap, the one listed first wins. The Match state ends with this file.\n";
+      out +=
+          "\n# Per-network values. For each keyword sshd takes the first Match block that\n"
+          "# matches the client address and sets it, over the values above; where networks\n"
+          "# overlap, the one listed first wins. The Match state ends with this file.\n";
     out += "\n# network " + n.name + "\nMatch Address " + joined(n.addresses, ",") + "\n" + b;
   }
   return out;
@@ -160,8 +161,8 @@ std::vector<std::pair<std::string, std::string>> renderedDirectives(const Resolv
                                                                     Side side) {
   std::vector<std::pair<std::string, std::string>> out;
   forEachDirective(n.settings, side,
-                   [&out](const Setting& decl, const std::string& keyword,
-                          const std::string& value, const auto&) {
+                   [&out](const Setting& decl, const std::string& keyword, const std::string& value,
+                          const auto&) {
                      if (networkDirective(decl))
                        out.emplace_back(keyword, value);
                    });
@@ -235,9 +236,9 @@ std::vector<Explanation> explain(const Resolved& r) {
       for (const auto& decl : settings()) {
         if (group(decl) != g || (decl.directive && !networkDirective(decl)))
           continue;
-        if (!decl.directive && !std::any_of(std::begin(detail::kNetworkKeys),
-                                            std::end(detail::kNetworkKeys),
-                                            [&](const auto& k) { return k.setting == decl.key; }))
+        if (!decl.directive &&
+            !std::any_of(std::begin(detail::kNetworkKeys), std::end(detail::kNetworkKeys),
+                         [&](const auto& k) { return k.setting == decl.key; }))
           continue;
         const std::string keyword =
             decl.directive ? std::string(decl.directive->keyword) : std::string(decl.name());

@@ -213,8 +213,7 @@ void checkPolicy(const Policy& merged, Diagnostics& diags, const ModelContext& c
 
 }  // namespace detail
 
-void checkSettings(const Settings& s, Diagnostics& d, const ModelContext& ctx,
-                   Baseline baseline) {
+void checkSettings(const Settings& s, Diagnostics& d, const ModelContext& ctx, Baseline baseline) {
   (void)ctx;
   (void)baseline;
   checkInterval(s.server.client_alive_interval, s.server.client_alive_count_max,

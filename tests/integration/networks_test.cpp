@@ -146,8 +146,8 @@ TEST_CASE("networks: the order facts the renderer relies on hold for the install
   SECTION("ssh keeps the first value: a Host block after the global value never wins") {
     writeFile(s.clientDropIn(),
               "ServerAliveInterval 100\nHost *.branch.example.com\n  ServerAliveInterval 40\n");
-    writeFile(s.sshConfig(), "Include " + tmp.path() +
-                                 "/etc/ssh/ssh_config.d/*.conf\nServerAliveCountMax 7\n");
+    writeFile(s.sshConfig(),
+              "Include " + tmp.path() + "/etc/ssh/ssh_config.d/*.conf\nServerAliveCountMax 7\n");
     auto out = run(asNobody({"ssh", "-G", "-F", s.sshConfig(), "a.branch.example.com"}));
     REQUIRE(out.exitCode == 0);
     CHECK(dumpValue(out.out, "serveraliveinterval") == "100");

@@ -110,8 +110,9 @@ TEST_CASE("networks: mistakes are errors at their position, saying what to write
   CHECK(dup.error("already the name of the network at policy.yaml:3:5", 5));
   auto notList = load("version: 1\nnetworks: {name: a}\n");
   CHECK(notList.error("networks must be a list of networks", 2));
-  auto inHost = load("version: 1\nhosts:\n  - match: [h]\n    networks:\n      - name: a\n"
-                     "        addresses: [\"10.1.0.0/8\"]\n");
+  auto inHost = load(
+      "version: 1\nhosts:\n  - match: [h]\n    networks:\n      - name: a\n"
+      "        addresses: [\"10.1.0.0/8\"]\n");
   CHECK(inHost.error("hosts[0].networks[0].addresses item", 6));
   auto misspelt = load("version: 1\nnetwork:\n  idle_timeout: 5m\nnetwroks: []\n");
   CHECK(misspelt.error("did you mean 'networks'"));
@@ -119,9 +120,8 @@ TEST_CASE("networks: mistakes are errors at their position, saying what to write
 
 TEST_CASE("networks: no policy text reaches a drop-in unless it is a validated pattern") {
   // Every way to end a Host or Match line early, or to add a directive, is refused while reading.
-  for (const char* bad : {"\"a\\nProxyCommand sh\"", "\"a\\rb\"", "\"a b\"", "\"a,b\"",
-                          "\"a\\tb\"", "\"'a'\"", "\"a=b\"", "\"a/b\"", "\"a\\\\b\"", "\"%h\"",
-                          "\"${HOME}\""}) {
+  for (const char* bad : {"\"a\\nProxyCommand sh\"", "\"a\\rb\"", "\"a b\"", "\"a,b\"", "\"a\\tb\"",
+                          "\"'a'\"", "\"a=b\"", "\"a/b\"", "\"a\\\\b\"", "\"%h\"", "\"${HOME}\""}) {
     for (const char* key : {"destinations", "addresses"}) {
       auto l = load(std::string("version: 1\nnetworks:\n  - name: nw\n    ") + key + ": [" + bad +
                     "]\n");
@@ -176,8 +176,9 @@ TEST_CASE("networks: a host override's networks merge by name, key by key") {
   REQUIRE(other.networks.size() == 2);
   CHECK(other.networks[1].settings.server.client_alive_interval->value == 600);
 
-  auto orphan = load("version: 1\nhosts:\n  - match: [h]\n    networks:\n      - name: new\n"
-                     "        idle_timeout: 5m\n");
+  auto orphan = load(
+      "version: 1\nhosts:\n  - match: [h]\n    networks:\n      - name: new\n"
+      "        idle_timeout: 5m\n");
   CHECK(orphan.error("network new on hosts matching h", 5));
 }
 

@@ -80,9 +80,8 @@ TEST_CASE("schema: every declaration is well formed", "[schema]") {
 
 TEST_CASE("schema: keys are offered in the order the diagnostics list them", "[schema]") {
   using Keys = std::vector<std::string_view>;
-  CHECK(keysAt("") ==
-        Keys{"version", "reconcile_interval", "network", "server", "client", "users", "networks",
-             "hosts"});
+  CHECK(keysAt("") == Keys{"version", "reconcile_interval", "network", "server", "client", "users",
+                           "networks", "hosts"});
   CHECK(keysAt("network") == Keys{"idle_timeout"});
   CHECK(keysAt("server") ==
         Keys{"client_alive_interval", "client_alive_count_max", "tcp_keepalive", "ensure_include"});
@@ -90,10 +89,10 @@ TEST_CASE("schema: keys are offered in the order the diagnostics list them", "[s
         Keys{"server_alive_interval", "server_alive_count_max", "tcp_keepalive", "per_user_block"});
   CHECK(keysAt("users") == Keys{"action", "min_uid", "exclude", "config_mode", "ssh_dir_mode"});
   CHECK(keysAt("hosts[]") == Keys{"match", "network", "server", "client", "users", "networks"});
-  CHECK(keysAt("networks[]") ==
-        Keys{"name", "addresses", "destinations", "idle_timeout", "outage_tolerance",
-             "client_alive_interval", "client_alive_count_max", "server_alive_interval",
-             "server_alive_count_max"});
+  CHECK(keysAt("networks[]") == Keys{"name", "addresses", "destinations", "idle_timeout",
+                                     "outage_tolerance", "client_alive_interval",
+                                     "client_alive_count_max", "server_alive_interval",
+                                     "server_alive_count_max"});
 }
 
 TEST_CASE("schema: renderedDirectives is what the drop-ins set, as sshd -T and ssh -G print it",

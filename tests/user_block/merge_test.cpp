@@ -279,7 +279,7 @@ networks:
         "  ServerAliveInterval 1200\n"
         "# END keepalive-policy\n");
   // Only host patterns pass as a Host value: nothing that ends the line or adds a keyword.
-  for (const char* bad : {"a\nProxyCommand sh", "a,b", "", " a", "a  b", "a#b", "a!b", "!",
-                          "a \"b\"", "a\tb"})
+  for (const char* bad :
+       {"a\nProxyCommand sh", "a,b", "", " a", "a  b", "a#b", "a!b", "!", "a \"b\"", "a\tb"})
     CHECK_FALSE(checkBlockSettings({{"Host", bad}, {"ServerAliveInterval", "1"}}).empty());
 }
