@@ -229,8 +229,8 @@ std::vector<Explanation> explain(const Resolved& r) {
   // Each network's own values: what its Match Address block (sshd) and Host block (ssh) set.
   for (const auto& n : r.networks) {
     for (const char* g : {"network", "sshd", "ssh"}) {
-      const std::string_view group_(g);
-      if ((group_ == "sshd" && n.addresses.empty()) || (group_ == "ssh" && n.destinations.empty()))
+      const std::string_view kind(g);
+      if ((kind == "sshd" && n.addresses.empty()) || (kind == "ssh" && n.destinations.empty()))
         continue;
       const std::string target = std::string(g) + " [" + n.name + "]";
       for (const auto& decl : settings()) {
