@@ -138,10 +138,12 @@ std::optional<U128> freeAddressIn(const Cidr& c, const std::vector<Cidr>& taken)
   return std::nullopt;
 }
 
+// The networks of r before stop (by name: names are unique in a host's list, and a copy of an
+// entry of r.networks works as well as the entry); all of them when stop is null.
 std::vector<Cidr> addressesBefore(const Resolved& r, const ResolvedNetwork* stop) {
   std::vector<Cidr> out;
   for (const auto& m : r.networks) {
-    if (&m == stop)
+    if (stop && m.name == stop->name)
       break;
     auto c = cidrsOf(m.addresses);
     out.insert(out.end(), c.begin(), c.end());
@@ -151,7 +153,7 @@ std::vector<Cidr> addressesBefore(const Resolved& r, const ResolvedNetwork* stop
 
 bool matchedBefore(const Resolved& r, const ResolvedNetwork* stop, const std::string& name) {
   for (const auto& m : r.networks) {
-    if (&m == stop)
+    if (stop && m.name == stop->name)
       break;
     if (detail::destinationsMatch(m.destinations, name))
       return true;
@@ -419,7 +421,7 @@ void checkList(const Settings& host, const std::vector<NetworkEntry>& nets,
       ResolvedNetwork single = n;
       single.destinations = {p};
       one.networks = {single};
-      const auto sample = sampleDestination(one, single);
+      const auto sample = sampleDestination(one, one.networks.front());
       if (!sample)
         continue;
       for (std::size_t j = 0; j < i; ++j)

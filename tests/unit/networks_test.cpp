@@ -316,3 +316,28 @@ networks:
   CHECK(sampleDestination(r, r.networks[3]) == std::nullopt);
   CHECK(outsideDestination(r) == "keepalive-policy.invalid");
 }
+
+TEST_CASE("networks: each network's values meet the rules; overlaps are warned about") {
+  auto l = load(R"(version: 1
+network: {idle_timeout: 1h}
+networks:
+  - name: wide
+    addresses: ["10.0.0.0/8"]
+    destinations: ["*.example.com"]
+  - name: nat
+    addresses: ["10.20.0.0/16", "192.0.2.0/24"]
+    destinations: ["*.branch.example.com", "*.nat.example.org"]
+    idle_timeout: 5m
+    client_alive_interval: 5m
+)");
+  INFO(l.dump());
+  CHECK(l.error("[for network nat]", 11));
+  CHECK(l.error("is not below network.idle_timeout 5m"));
+  CHECK(l.warning("network nat's address 10.20.0.0/16 lies inside wide's 10.0.0.0/8", 7));
+  CHECK(l.warning("destination \"*.branch.example.com\" also matches names of wide", 7));
+  CHECK_FALSE(l.warning("*.nat.example.org"));
+  CHECK_FALSE(l.warning("192.0.2.0/24"));
+  // For a host: checkForHost names the network too.
+  const auto host = checkForHost(l.policy, HostIdentity::fromName("h"));
+  CHECK(host.hasErrors());
+}
