@@ -34,6 +34,9 @@ inline constexpr std::string_view kNetworkDirectives[] = {
 // At most this many addresses or destinations per network, and networks per list.
 inline constexpr std::size_t kMaxNetworkPatterns = 1000;
 inline constexpr std::size_t kMaxNetworks = 1000;
+// ... and at most this many addresses and destinations in all networks of a list together: the
+// overlap checks compare each with those of every earlier network.
+inline constexpr std::size_t kMaxNetworkEntriesTotal = 4096;
 
 // name: 1-64 of [A-Za-z0-9_.-]. false with the reason in why.
 bool validNetworkName(std::string_view name, std::string* why);

@@ -21,7 +21,7 @@ namespace {
 
 __extension__ using U128 = unsigned __int128;
 
-// Networks checked under each host override: milliseconds of work at most.
+// Host overrides x the fleet networks' addresses and destinations checked under each override.
 constexpr std::size_t kMaxOverrideNetworkChecks = 20000;
 
 // An address block: an address and how many leading bits are fixed (32 or 128: one address).
@@ -474,13 +474,16 @@ void checkNetworks(const Policy& merged, Diagnostics& diags, const ModelContext&
     return;
   // Every override over every network: bounded like the pairs of overrides in rules.cpp. Beyond
   // the budget, each host still checks its own networks (checkForHost).
-  const std::size_t fleet = merged.networks ? merged.networks->value.size() : 0;
+  std::size_t fleet = 0;
+  if (merged.networks)
+    for (const auto& e : merged.networks->value)
+      fleet += e.addresses.size() + e.destinations.size();
   if (merged.hosts->value.size() * std::max<std::size_t>(fleet, 1) > kMaxOverrideNetworkChecks) {
-    diags.warning(merged.hosts->pos,
-                  std::to_string(merged.hosts->value.size()) + " host overrides over " +
-                      std::to_string(fleet) +
-                      " networks: the networks are not checked under each override (each host "
-                      "still checks its own networks when it applies)");
+    diags.warning(merged.hosts->pos, std::to_string(merged.hosts->value.size()) +
+                                         " host overrides over " + std::to_string(fleet) +
+                                         " network addresses and destinations: the networks are "
+                                         "not checked under each override (each host "
+                                         "still checks its own networks when it applies)");
     return;
   }
   for (const auto& o : merged.hosts->value) {

@@ -528,6 +528,16 @@ class FileReader {
       }
       out.push_back(std::move(e));
     }
+    std::size_t total = 0;
+    for (const auto& e : out)
+      total += e.addresses.size() + e.destinations.size();
+    if (total > detail::kMaxNetworkEntriesTotal) {
+      d_.error(n.pos, path + " has " + std::to_string(total) +
+                          " addresses and destinations in all, over the limit of " +
+                          std::to_string(detail::kMaxNetworkEntriesTotal) +
+                          "; use shorter prefixes or wildcards");
+      return std::nullopt;
+    }
     return valueAt(std::move(out), n.pos);
   }
 
