@@ -232,6 +232,35 @@ std::string outsideDestination(const Resolved& r) {
   return {};
 }
 
+std::vector<NetworkProbe> proofProbes(const Resolved& r) {
+  std::vector<NetworkProbe> out;
+  bool v4 = true, v6 = false;
+  for (const auto& n : r.networks) {
+    auto expect = renderedDirectives(n, Side::kSshd);
+    auto addr = sampleAddress(r, n);
+    for (const auto& c : cidrsOf(n.addresses))
+      v6 = v6 || c.v6;
+    if (!n.addresses.empty() && !expect.empty() && addr)
+      out.push_back({Side::kSshd, n.name, *addr, std::move(expect)});
+  }
+  for (bool family : {false, true}) {
+    if (!(family ? v6 : v4))
+      continue;
+    const std::string addr = outsideAddress(r, family);
+    if (!addr.empty())
+      out.push_back({Side::kSshd, {}, addr, renderedDirectives(r, Side::kSshd)});
+  }
+  for (const auto& n : r.networks) {
+    auto expect = renderedDirectives(n, Side::kSsh);
+    auto name = sampleDestination(r, n);
+    if (!n.destinations.empty() && !expect.empty() && name)
+      out.push_back({Side::kSsh, n.name, *name, std::move(expect)});
+  }
+  if (const std::string name = outsideDestination(r); !name.empty())
+    out.push_back({Side::kSsh, {}, name, renderedDirectives(r, Side::kSsh)});
+  return out;
+}
+
 namespace detail {
 
 bool validNetworkName(std::string_view name, std::string* why) {

@@ -139,6 +139,34 @@ TEST_CASE("networks: sshd -T and ssh -G give each network its own values and oth
   }
 }
 
+TEST_CASE("networks: every probe of proofProbes passes with the real sshd and ssh") {
+  Diagnostics d;
+  Policy p = loadPolicy({{"policy.yaml", kPolicy}}, d);
+  REQUIRE_FALSE(d.hasErrors());
+  const Resolved r = resolve(p, HostIdentity::fromName("server-1"));
+  TempDir tmp;
+  ::chmod(tmp.path().c_str(), 0755);
+  SshRoot s = makeSshRoot(tmp.path());
+  writeFile(s.sshdDropIn(), renderSshd(r, policyDigest(p)));
+  writeFile(s.clientDropIn(), renderClient(r, policyDigest(p)));
+  const auto probes = proofProbes(r);
+  CHECK(probes.size() == 7);  // 2 networks and 2 outside addresses, 2 networks and 1 outside name
+  for (const auto& probe : probes) {
+    if (probe.side == Side::kSshd && !isRoot())
+      continue;
+    const bool v6 = probe.target.find(':') != std::string::npos;
+    auto out = probe.side == Side::kSshd
+                   ? run({kSshd, "-T", "-f", s.sshdConfig(), "-C",
+                          "addr=" + probe.target + ",user=alice,host=client.example.com,laddr=" +
+                              (v6 ? "::1" : "127.0.0.1") + ",lport=22"})
+                   : run(asNobody({"ssh", "-G", "-F", s.sshConfig(), probe.target}));
+    INFO(out.err);
+    REQUIRE(out.exitCode == 0);
+    expectValues(out.out, probe.expect,
+                 std::string(toString(probe.side)) + " " + probe.network + " " + probe.target);
+  }
+}
+
 TEST_CASE("networks: the order facts the renderer relies on hold for the installed OpenSSH") {
   TempDir tmp;
   ::chmod(tmp.path().c_str(), 0755);

@@ -341,3 +341,26 @@ networks:
   const auto host = checkForHost(l.policy, HostIdentity::fromName("h"));
   CHECK(host.hasErrors());
 }
+
+TEST_CASE("networks: proofProbes lists a sample per network and one outside per side") {
+  const Resolved r = resolved(kTwo);
+  const auto probes = proofProbes(r);
+  std::vector<std::string> seen;
+  for (const auto& p : probes)
+    seen.push_back(std::string(toString(p.side)) + " " + (p.network.empty() ? "-" : p.network) +
+                   " " + p.target + " " + p.expect.front().first + "=" + p.expect.front().second);
+  CHECK(seen == std::vector<std::string>{
+                    "sshd branch-nat 10.20.0.1 ClientAliveInterval=100",
+                    "sshd dc 2001:db8:99::1 ClientAliveInterval=600",
+                    "sshd - 192.0.2.1 ClientAliveInterval=1200",
+                    "sshd - 2001:db8::1 ClientAliveInterval=1200",
+                    "ssh branch-nat kp-probe.branch.example.com ServerAliveInterval=150",
+                    "ssh dc kp-probe.dc.example.com ServerAliveInterval=900",
+                    "ssh - keepalive-policy.invalid ServerAliveInterval=1200",
+                });
+  // No networks: the outside probes alone, as the daemon checked before networks existed.
+  const auto plain = proofProbes(resolved("version: 1\nnetwork: {idle_timeout: 10m}\n"));
+  REQUIRE(plain.size() == 2);
+  CHECK(plain[0].target == "192.0.2.1");
+  CHECK(plain[1].target == "keepalive-policy.invalid");
+}

@@ -6,8 +6,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "keepalive/policy/policy.h"
+#include "keepalive/policy/schema.h"
 
 namespace keepalive::policy {
 
@@ -34,5 +37,23 @@ std::optional<std::string> sampleDestination(const Resolved& r, const ResolvedNe
 // matches it, then "kp-outside.invalid", ...; empty when every candidate is matched (a network with
 // destinations ["*"]): there is nothing outside to prove.
 std::string outsideDestination(const Resolved& r);
+
+// Everything the proof after an apply asks the real programs, in order: for sshd, one sample
+// address per network with an sshd block (its Match Address values) and one outside address per
+// address family in use (the global values); for ssh, one sample name per network with a Host
+// block and one outside name. Networks without a free sample, and outsides that do not exist, are
+// left out (validate warned about them).
+//   sshd: sshd -T -f CONFIG -C addr=TARGET,user=U,host=H,laddr=L,lport=P (the Match Address
+//         blocks look at addr only; give laddr in TARGET's family)
+//   ssh:  ssh -G -F CONFIG TARGET
+// Each expect pair is a keyword as the drop-in spells it (lower-case it to find it in -T/-G
+// output) and its value as -T/-G print it.
+struct NetworkProbe {
+  Side side = Side::kSshd;
+  std::string network;  // empty: outside every network
+  std::string target;   // the client address (sshd) or host name (ssh)
+  std::vector<std::pair<std::string, std::string>> expect;
+};
+std::vector<NetworkProbe> proofProbes(const Resolved& r);
 
 }  // namespace keepalive::policy
