@@ -261,7 +261,8 @@ class FileReader {
     return std::nullopt;
   }
 
-  // Strings never reach sshd or ssh config verbatim (we render numbers), but they do reach logs,
+  // Strings reach sshd or ssh config only as networks' validated addresses and host patterns (see
+  // networks.cpp; everything else renders as numbers), but they do reach logs,
   // D-Bus and terminals: keep them to printable, single-line text.
   Opt<std::string> string(const YamlNode& n, const std::string& path, const char* what) {
     if (!scalar(n, path, what))
