@@ -469,9 +469,9 @@ void checkList(const Settings& host, const std::vector<NetworkEntry>& nets,
     }
   }
   if (!r.networks.empty() && outsideDestination(r).empty())
-    diags.warning(r.networks.front().pos,
-                  "the networks' destinations match every host name, so ssh never uses the "
-                  "fleet-wide client values");
+    diags.warning(r.networks.front().pos, "the networks' destinations match every host name" +
+                                              (context.empty() ? std::string() : " on " + context) +
+                                              ", so ssh never uses the fleet-wide client values");
 }
 
 std::unordered_set<std::string> findings(const Settings& host, const ModelContext& ctx,
@@ -515,10 +515,34 @@ void checkNetworks(const Policy& merged, Diagnostics& diags, const ModelContext&
                                          "still checks its own networks when it applies)");
     return;
   }
-  for (const auto& o : merged.hosts->value) {
+  const auto& hs = merged.hosts->value;
+  for (const auto& o : hs) {
     const Settings host = overlay(merged.base, o.settings);
     checkList(host, mergedNetworks(merged, {&o}), o.describe(), ctx, baseline,
               findings(host, ctx, baseline), reported, diags);
+  }
+  // Each pair in order, as rules.cpp does for the host settings: every rule involves two values,
+  // and a host matching several overrides may take them from two of them. Only pairs where one of
+  // the two has networks of its own add anything to what rules.cpp and the loop above checked.
+  std::size_t pairs = 0;
+  for (std::size_t i = 0; i < hs.size(); ++i)
+    for (std::size_t j = i + 1; j < hs.size(); ++j)
+      pairs += (hs[i].networks || hs[j].networks || fleet > 0) ? 1 : 0;
+  if (pairs * std::max<std::size_t>(fleet, 1) > kMaxOverrideNetworkChecks * 10) {
+    diags.warning(merged.hosts->pos,
+                  "networks are not checked under each pair of host overrides: too many pairs "
+                  "(each host still checks its own networks when it applies)");
+    return;
+  }
+  for (std::size_t i = 0; i < hs.size(); ++i) {
+    for (std::size_t j = i + 1; j < hs.size(); ++j) {
+      if (!hs[i].networks && !hs[j].networks && fleet == 0)
+        continue;
+      const Settings host = overlay(overlay(merged.base, hs[i].settings), hs[j].settings);
+      checkList(host, mergedNetworks(merged, {&hs[i], &hs[j]}),
+                "a host matching both " + hs[i].describe() + " and " + hs[j].describe(), ctx,
+                baseline, findings(host, ctx, baseline), reported, diags);
+    }
   }
 }
 
