@@ -46,6 +46,22 @@ int runRender(const Args& args) {
       std::printf("Overrides: none match this host\n");
     for (std::size_t i = 0; i < r.applied.size(); ++i)
       std::printf("%s%s\n", i ? "           " : "Overrides: ", r.applied[i]->describe().c_str());
+    // The networks in the order their blocks are rendered: where they overlap, the first wins.
+    if (r.networks.empty())
+      std::printf("Networks:  none\n");
+    for (std::size_t i = 0; i < r.networks.size(); ++i) {
+      const auto& n = r.networks[i];
+      auto list = [](const std::vector<std::string>& items) {
+        std::string out;
+        for (const auto& item : items)
+          out += (out.empty() ? "" : ", ") + item;
+        return out.empty() ? std::string("none") : out;
+      };
+      std::printf("%s%s (%s)\n", i ? "           " : "Networks:  ", n.name.c_str(),
+                  n.pos.str().c_str());
+      std::printf("             addresses (sshd Match Address): %s\n", list(n.addresses).c_str());
+      std::printf("             destinations (ssh Host): %s\n", list(n.destinations).c_str());
+    }
     auto rows = policy::explain(r);
     std::size_t w1 = 6, w2 = 7, w3 = 5;
     for (const auto& e : rows) {

@@ -48,11 +48,63 @@ BlockSettings userBlockSettings(const policy::Resolved& r) {
   if (!r.per_user_block.value)
     return {};
   // The client drop-in's own directives, so that a user reading both files sees the same lines.
-  return policy::renderedDirectives(r, policy::Side::kSsh);
+  BlockSettings global = policy::renderedDirectives(r, policy::Side::kSsh);
+  // ~/.ssh/config is read before /etc/ssh/ssh_config and ssh keeps the first value it obtains:
+  // a "Host *" block here would beat the drop-in's network Host blocks. So the block carries
+  // them too, before its "Host *" part, as in the drop-in.
+  BlockSettings out;
+  for (const auto& n : r.networks) {
+    auto d = policy::renderedDirectives(n, policy::Side::kSsh);
+    if (n.destinations.empty() || d.empty())
+      continue;
+    std::string patterns;
+    for (const auto& p : n.destinations)
+      patterns += (patterns.empty() ? "" : " ") + p;
+    out.emplace_back(kHostKeyword, patterns);
+    out.insert(out.end(), d.begin(), d.end());
+  }
+  if (out.empty())
+    return global;
+  if (!global.empty()) {
+    out.emplace_back(kHostKeyword, "*");
+    out.insert(out.end(), global.begin(), global.end());
+  }
+  return out;
 }
+
+namespace {
+
+// A "Host" value: ssh_config Host patterns separated by single spaces, each letters, digits and
+// ".-_:*?" with an optional leading '!' (what the policy library accepts in destinations).
+bool validHostPatterns(std::string_view v) {
+  if (v.empty() || v.size() > 65536 || v.front() == ' ' || v.back() == ' ' ||
+      v.find("  ") != std::string_view::npos)
+    return false;
+  bool start = true;
+  for (char c : v) {
+    if (c == ' ') {
+      start = true;
+      continue;
+    }
+    const bool ok = isLetter(c) || isDigit(c) || c == '.' || c == '-' || c == '_' || c == ':' ||
+                    c == '*' || c == '?' || (start && c == '!');
+    if (!ok)
+      return false;
+    start = false;
+  }
+  return v.find("! ") == std::string_view::npos && v.back() != '!';
+}
+
+}  // namespace
 
 std::string checkBlockSettings(const BlockSettings& s) {
   for (const auto& [key, value] : s) {
+    if (key == kHostKeyword) {
+      if (!validHostPatterns(value))
+        return "Host: \"" + sanitizeLine(value, 64) +
+               "\" is not host name patterns separated by single spaces";
+      continue;
+    }
     if (key.empty() || key.size() > 64)
       return "keyword \"" + sanitizeLine(key, 64) + "\" is empty or too long";
     for (char c : key)
@@ -72,9 +124,10 @@ std::string renderUserBlock(const BlockSettings& s, std::string_view eol) {
   std::string out = std::string(kBlockBegin) + ": the client keepalive values of the policy" + e;
   out += "# (client.per_user_block). keepalive-policyd rewrites the lines between the markers;" + e;
   out += "# your own settings above win, because ssh keeps the first value it reads." + e;
-  out += "Host *" + e;
+  if (s.empty() || s.front().first != kHostKeyword)
+    out += "Host *" + e;
   for (const auto& [key, value] : s)
-    out += "  " + key + " " + value + e;
+    out += key == kHostKeyword ? "Host " + value + e : "  " + key + " " + value + e;
   out += std::string(kBlockEnd) + e;
   return out;
 }

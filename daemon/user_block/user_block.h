@@ -16,20 +16,26 @@
 
 namespace keepalive::daemon {
 
-// ssh_config keyword and value, in the order they are written.
+// ssh_config keyword and value, in the order they are written. A "Host" entry (kHostKeyword, with
+// space-separated host patterns as value) starts a Host block; entries before the first one go
+// under "Host *".
 using BlockSettings = std::vector<std::pair<std::string, std::string>>;
+inline constexpr const char* kHostKeyword = "Host";
 
 // A line is a marker when, without surrounding blanks, it starts with one of these, followed by
 // nothing or by a character that cannot continue a name (so "# END keepalive-policy-x" is not).
 inline constexpr std::string_view kBlockBegin = "# BEGIN keepalive-policy";
 inline constexpr std::string_view kBlockEnd = "# END keepalive-policy";
 
-// The keywords and values the client drop-in sets (renderClient), for Host *. Empty when
+// The keywords and values the client drop-in sets (renderClient), for Host *, preceded by each
+// network's Host block when the policy has networks with destinations (the block comes first in
+// what ssh reads, so it must carry them: ssh keeps the first value it obtains). Empty when
 // per_user_block is off, and when the policy sets no client value (a block would say nothing).
 BlockSettings userBlockSettings(const policy::Resolved& r);
 
-// Empty when every keyword is letters only and every value letters and digits only, else what is
-// wrong. The block lands in a file ssh evaluates, so nothing else may reach it, whoever asks.
+// Empty when every keyword is letters only and every value letters and digits only (a "Host"
+// entry's value: host patterns, see userBlockSettings), else what is wrong. The block lands in a
+// file ssh evaluates, so nothing else may reach it, whoever asks.
 std::string checkBlockSettings(const BlockSettings& s);
 
 // The block, markers included, each line ended with eol.

@@ -36,6 +36,26 @@ void writeSettings(std::string& out, const std::string& prefix, const Settings& 
           decl, [&](const auto& slot) { write(out, prefix + std::string(decl.key), slot.get(s)); });
 }
 
+// Networks keep their order: it decides which block wins where they overlap.
+void writeNetworks(std::string& out, const std::string& prefix,
+                   const Opt<std::vector<NetworkEntry>>& nets) {
+  if (!nets)
+    return;
+  out += prefix + "networks=" + std::to_string(nets->value.size()) + "\n";
+  for (std::size_t i = 0; i < nets->value.size(); ++i) {
+    const auto& e = nets->value[i];
+    const std::string p = prefix + "networks[" + std::to_string(i) + "].";
+    out += p + "name=" + std::to_string(e.name.value.size()) + ":" + e.name.value + "\n";
+    for (const auto* list : {&e.addresses, &e.destinations}) {
+      out += p + (list == &e.addresses ? "addresses=" : "destinations=") +
+             std::to_string(list->size()) + "\n";
+      for (const auto& a : *list)
+        out += std::to_string(a.value.size()) + ":" + a.value + "\n";
+    }
+    writeSettings(out, p, e.settings);
+  }
+}
+
 }  // namespace
 
 std::string canonicalText(const Policy& p) {
@@ -45,6 +65,7 @@ std::string canonicalText(const Policy& p) {
       detail::withSlot(decl,
                        [&](const auto& slot) { write(out, std::string(decl.key), slot.get(p)); });
   writeSettings(out, "", p.base);
+  writeNetworks(out, "", p.networks);
   if (p.hosts) {
     for (std::size_t i = 0; i < p.hosts->value.size(); ++i) {
       const auto& o = p.hosts->value[i];
@@ -53,6 +74,7 @@ std::string canonicalText(const Policy& p) {
       for (const auto& m : o.match)
         out += std::to_string(m.value.size()) + ":" + m.value + "\n";
       writeSettings(out, prefix, o.settings);
+      writeNetworks(out, prefix, o.networks);
     }
   }
   return out;

@@ -5,9 +5,11 @@
 #include <functional>
 
 #include "keepalive/policy/duration.h"
+#include "keepalive/policy/networks.h"
 #include "keepalive/policy/policy.h"
 #include "keepalive/policy/schema.h"
 #include "keepalive/policy/yaml_tree.h"
+#include "network_ops.h"
 #include "settings_ops.h"
 #include "text.h"
 
@@ -58,6 +60,8 @@ class FileReader {
         }
       } else if (key == "hosts") {
         p.hosts = hosts(v);
+      } else if (key == "networks") {
+        p.networks = networks(v, "networks", false);
       } else if (!section(key, v, p.base, "")) {
         unknown(k, "at the top level", "");
       }
@@ -278,7 +282,8 @@ class FileReader {
     return std::nullopt;
   }
 
-  // Strings never reach sshd or ssh config verbatim (we render numbers), but they do reach logs,
+  // Strings reach sshd or ssh config only as networks' validated addresses and host patterns (see
+  // networks.cpp; everything else renders as numbers), but they do reach logs,
   // D-Bus and terminals: keep them to printable, single-line text.
   Opt<std::string> string(const YamlNode& n, const std::string& path, const char* what) {
     if (!scalar(n, path, what))
@@ -440,6 +445,9 @@ class FileReader {
           }
         } else if (section(k.scalar, v, o.settings, path + ".")) {
           anySetting = true;
+        } else if (k.scalar == "networks") {
+          o.networks = networks(v, path + ".networks", true);
+          anySetting = true;
         } else {
           unknown(k, "in " + path, "hosts[]");
         }
@@ -450,11 +458,162 @@ class FileReader {
                                "applies to");
       if (!anySetting && d_.errorCount() == errorsBefore)
         d_.warning(item.pos, path +
-                                 " sets nothing; add network, server, client or users settings, "
-                                 "or remove it");
+                                 " sets nothing; add network, server, client or users settings "
+                                 "or networks, or remove it");
       out.push_back(std::move(o));
     }
     return valueAt(std::move(out), n.pos);
+  }
+
+  // networks: at the top level, or in a hosts[] item (inOverride), where an entry may name a
+  // fleet network to change only some of its keys.
+  Opt<std::vector<NetworkEntry>> networks(const YamlNode& n, const std::string& path,
+                                          bool inOverride) {
+    if (n.kind != YamlNode::Kind::kSequence) {
+      d_.error(n.pos, path + " must be a list of networks, not " + n.kindName() +
+                          "; write each network as a list item: '- name: branch-nat' with its "
+                          "addresses, destinations and idle_timeout below");
+      return std::nullopt;
+    }
+    if (n.sequence.size() > detail::kMaxNetworks) {
+      d_.error(n.pos, path + " has " + std::to_string(n.sequence.size()) +
+                          " networks, over the limit of " + std::to_string(detail::kMaxNetworks) +
+                          "; give paths with the same timeouts one network with several "
+                          "addresses");
+      return std::nullopt;
+    }
+    std::vector<NetworkEntry> out;
+    for (std::size_t i = 0; i < n.sequence.size(); ++i) {
+      const YamlNode& item = n.sequence[i];
+      const std::string ipath = path + "[" + std::to_string(i) + "]";
+      if (item.kind != YamlNode::Kind::kMap) {
+        d_.error(item.pos, ipath +
+                               " must be a mapping with name, addresses or destinations and "
+                               "timeouts, not " +
+                               item.kindName());
+        continue;
+      }
+      NetworkEntry e;
+      e.pos = item.pos;
+      const int errorsBefore = d_.errorCount();
+      bool haveName = false;
+      for (const auto& [k, v] : item.map) {
+        if (k.scalar == "name") {
+          haveName = true;
+          auto s = string(v, ipath + ".name", "a network name such as branch-nat");
+          std::string why;
+          if (s && !detail::validNetworkName(s->value, &why))
+            d_.error(v.pos, ipath + ".name " + quote(s->value) + " " + why);
+          else if (s)
+            e.name = *s;
+        } else if (k.scalar == "addresses") {
+          e.addresses =
+              patterns(v, ipath + ".addresses", "an address or CIDR such as 10.20.0.0/16",
+                       [](std::string_view t, std::string* why) { return validCidr(t, why); });
+        } else if (k.scalar == "destinations") {
+          e.destinations =
+              patterns(v, ipath + ".destinations", "a host name pattern such as *.example.com",
+                       detail::validHostPattern);
+          const bool positive =
+              std::any_of(e.destinations.begin(), e.destinations.end(),
+                          [](const Value<std::string>& d) { return d.value[0] != '!'; });
+          if (!e.destinations.empty() && !positive)
+            d_.error(v.pos, ipath +
+                                ".destinations has only excluding ('!') patterns, which ssh "
+                                "never matches on their own; add the names to include, e.g. "
+                                "[\"*.example.com\", \"!skip.example.com\"]");
+        } else if (!networkKey(k.scalar, v, ipath, e.settings)) {
+          unknown(k, "in " + ipath, "networks[]");
+        }
+      }
+      if (!haveName)
+        d_.error(item.pos, ipath +
+                               " has no name; add name: followed by a unique name such as "
+                               "branch-nat");
+      if (!inOverride && e.addresses.empty() && e.destinations.empty() &&
+          d_.errorCount() == errorsBefore)
+        d_.error(item.pos, ipath +
+                               " has neither addresses nor destinations, so it applies to "
+                               "nothing; add addresses (client CIDRs, for sshd) or destinations "
+                               "(host name patterns, for ssh)");
+      if (!e.name.value.empty()) {
+        auto dup = std::find_if(out.begin(), out.end(), [&](const NetworkEntry& o) {
+          return o.name.value == e.name.value;
+        });
+        if (dup != out.end()) {
+          d_.error(e.name.pos, ipath + ".name " + quote(e.name.value) +
+                                   " is already the name of the network at " + dup->pos.str() +
+                                   "; names must be unique: merge the two or "
+                                   "rename one");
+          continue;
+        }
+      }
+      out.push_back(std::move(e));
+    }
+    std::size_t total = 0;
+    for (const auto& e : out)
+      total += e.addresses.size() + e.destinations.size();
+    if (total > detail::kMaxNetworkEntriesTotal) {
+      d_.error(n.pos, path + " has " + std::to_string(total) +
+                          " addresses and destinations in all, over the limit of " +
+                          std::to_string(detail::kMaxNetworkEntriesTotal) +
+                          "; use shorter prefixes or wildcards");
+      return std::nullopt;
+    }
+    return valueAt(std::move(out), n.pos);
+  }
+
+  // A key of kNetworkKeys into s; false when key is not one.
+  bool networkKey(const std::string& key, const YamlNode& v, const std::string& ipath,
+                  Settings& s) {
+    for (const auto& nk : detail::kNetworkKeys) {
+      if (nk.key != key)
+        continue;
+      const Setting* decl = findSetting(nk.setting);
+      if (!decl)
+        return false;
+      detail::withSlot(*decl, [&]<class T>(const Slot<T>& slot) {
+        slot.in(s) = parse<T>(*decl, v, ipath + "." + key);
+      });
+      return true;
+    }
+    return false;
+  }
+
+  using PatternCheck = std::function<bool(std::string_view, std::string*)>;
+  std::vector<Value<std::string>> patterns(const YamlNode& n, const std::string& path,
+                                           const char* what, const PatternCheck& valid) {
+    if (n.kind != YamlNode::Kind::kSequence) {
+      std::string example = n.kind == YamlNode::Kind::kScalar ? quote(n.scalar) : "...";
+      d_.error(n.pos, path + " must be a list, not " + n.kindName() + "; write " +
+                          path.substr(path.rfind('.') + 1) + ": [" +
+                          (example.size() < 40 ? example : "...") + "]");
+      return {};
+    }
+    if (n.sequence.empty()) {
+      d_.error(n.pos, path + " is empty; list at least one entry or remove the key");
+      return {};
+    }
+    if (n.sequence.size() > detail::kMaxNetworkPatterns) {
+      d_.error(n.pos, path + " has " + std::to_string(n.sequence.size()) +
+                          " entries, over the limit of " +
+                          std::to_string(detail::kMaxNetworkPatterns) +
+                          "; use shorter prefixes or wildcards");
+      return {};
+    }
+    std::vector<Value<std::string>> out;
+    for (const auto& item : n.sequence) {
+      auto v = string(item, path + " item", what);
+      if (!v)
+        continue;
+      std::string why;
+      if (!valid(v->value, &why)) {
+        d_.error(item.pos, path + " item " + quote(v->value) + " " + why);
+        continue;
+      }
+      out.push_back(*v);
+    }
+    return out;
   }
 
   Diagnostics& d_;
@@ -481,12 +640,21 @@ Policy loadPolicy(const std::vector<PolicyFile>& files, Diagnostics& diags,
                                       "overrides in one file");
     if (p.hosts)
       merged.hosts = p.hosts;
+    if (merged.networks && p.networks)
+      diags.warning(p.networks->pos, "networks replaces the list set at " +
+                                         merged.networks->pos.str() +
+                                         "; lists are replaced, not appended: keep all networks "
+                                         "in one file (a host override's networks merge by "
+                                         "name instead)");
+    if (p.networks)
+      merged.networks = p.networks;
   }
   if (files.empty())
     diags.error({}, "no policy files given");
   if (diags.errorCount() > errorsBefore)
     return merged;
   detail::checkPolicy(merged, diags, ctx);
+  detail::checkNetworks(merged, diags, ctx);
   return merged;
 }
 

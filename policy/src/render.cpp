@@ -1,8 +1,11 @@
 // The drop-ins and the explanation of each effective value, written from the declared settings.
 #include "keepalive/policy/render.h"
 
+#include <algorithm>
+
 #include "keepalive/policy/duration.h"
 #include "keepalive/policy/schema.h"
+#include "network_ops.h"
 #include "settings_ops.h"
 #include "text.h"
 
@@ -44,15 +47,62 @@ void forEachDirective(const Settings& s, Side side, F&& f) {
   }
 }
 
-std::string body(const Resolved& r, Side side) {
+bool networkDirective(const Setting& decl) {
+  for (auto k : detail::kNetworkDirectives)
+    if (decl.directive && decl.directive->keyword == k)
+      return true;
+  return false;
+}
+
+// The directives of s for side; indent before each line. A network's block renders only the
+// keywords sshd allows inside Match (and their ssh counterparts).
+std::string body(const Settings& s, Side side, const char* indent, bool network) {
   std::string out;
-  forEachDirective(
-      r.settings, side,
-      [&out](const Setting&, const std::string& keyword, const std::string& value, const auto& v) {
-        if (v.derived)
-          out += "# " + keyword + ": " + v.note + "\n";
-        out += keyword + " " + value + "\n";
-      });
+  forEachDirective(s, side,
+                   [&](const Setting& decl, const std::string& keyword, const std::string& value,
+                       const auto& v) {
+                     if (network && !networkDirective(decl))
+                       return;
+                     if (v.derived)
+                       out += std::string(indent) + "# " + keyword + ": " + v.note + "\n";
+                     out += indent + keyword + " " + value + "\n";
+                   });
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (const auto& i : items)
+    out += (out.empty() ? "" : sep) + i;
+  return out;
+}
+
+// Only validated text reaches these lines: the name is [A-Za-z0-9_.-], each address was
+// re-printed by inet_ntop, each pattern is letters, digits and ".-_:*?!" (networks.cpp).
+std::string sshdNetworks(const Resolved& r) {
+  std::string out;
+  for (const auto& n : r.networks) {
+    const std::string b = body(n.settings, Side::kSshd, "  ", true);
+    if (n.addresses.empty() || b.empty())
+      continue;
+    if (out.empty())
+      out +=
+          "\n# Per-network values. For each keyword sshd takes the first Match block that\n"
+          "# matches the client address and sets it, over the values above; where networks\n"
+          "# overlap, the one listed first wins. The Match state ends with this file.\n";
+    out += "\n# network " + n.name + "\nMatch Address " + joined(n.addresses, ",") + "\n" + b;
+  }
+  return out;
+}
+
+std::string sshNetworks(const Resolved& r) {
+  std::string out;
+  for (const auto& n : r.networks) {
+    const std::string b = body(n.settings, Side::kSsh, "  ", true);
+    if (n.destinations.empty() || b.empty())
+      continue;
+    out += "# network " + n.name + "\nHost " + joined(n.destinations, " ") + "\n" + b + "\n";
+  }
   return out;
 }
 
@@ -111,23 +161,38 @@ std::vector<std::pair<std::string, std::string>> renderedDirectives(const Resolv
                                                                     Side side) {
   std::vector<std::pair<std::string, std::string>> out;
   forEachDirective(n.settings, side,
-                   [&out](const Setting&, const std::string& keyword, const std::string& value,
-                          const auto&) { out.emplace_back(keyword, value); });
+                   [&out](const Setting& decl, const std::string& keyword, const std::string& value,
+                          const auto&) {
+                     if (networkDirective(decl))
+                       out.emplace_back(keyword, value);
+                   });
   return out;
 }
 
 std::string renderSshd(const Resolved& r, const std::string& digest) {
-  std::string b = body(r, Side::kSshd);
+  std::string b = body(r.settings, Side::kSshd, "", false);
   if (b.empty())
     b = "# The policy sets no sshd keepalive values for this host.\n";
-  return header("sshd", digest) + b;
+  // The network blocks follow the global values: sshd_config's Match blocks override the main
+  // section, and every line after a Match belongs to it up to the end of this file.
+  return header("sshd", digest) + b + sshdNetworks(r);
 }
 
 std::string renderClient(const Resolved& r, const std::string& digest) {
-  std::string b = body(r, Side::kSsh);
+  const std::string networks = sshNetworks(r);
+  std::string b = body(r.settings, Side::kSsh, networks.empty() ? "" : "  ", false);
   if (b.empty())
     b = "# The policy sets no ssh client keepalive values for this host.\n";
-  return header("ssh client", digest) + b;
+  if (networks.empty())
+    return header("ssh client", digest) + b;
+  // ssh keeps the first value it obtains for each keyword: a Host block after the global values
+  // would never win. So the networks' blocks come first, and the values for every other host
+  // follow under "Host *". The Host state of an Included file ends with it (ssh 9.2, verified), so
+  // ssh_config's lines after the Include are unaffected.
+  return header("ssh client", digest) +
+         "# Per-network values first: ssh keeps the first value it obtains for each keyword,\n"
+         "# so a network's Host block must come before the values for every other host.\n\n" +
+         networks + "Host *\n" + b;
 }
 
 std::vector<Explanation> explain(const Resolved& r) {
@@ -159,6 +224,39 @@ std::vector<Explanation> explain(const Resolved& r) {
           out.push_back({g, keyword, "-", "not set: " + unset});
         }
       });
+    }
+  }
+  // Each network's own values: what its Match Address block (sshd) and Host block (ssh) set.
+  for (const auto& n : r.networks) {
+    for (const char* g : {"network", "sshd", "ssh"}) {
+      const std::string_view kind(g);
+      if ((kind == "sshd" && n.addresses.empty()) || (kind == "ssh" && n.destinations.empty()))
+        continue;
+      const std::string target = std::string(g) + " [" + n.name + "]";
+      for (const auto& decl : settings()) {
+        if (group(decl) != g || (decl.directive && !networkDirective(decl)))
+          continue;
+        if (!decl.directive &&
+            !std::any_of(std::begin(detail::kNetworkKeys), std::end(detail::kNetworkKeys),
+                         [&](const auto& k) { return k.setting == decl.key; }))
+          continue;
+        const std::string keyword =
+            decl.directive ? std::string(decl.directive->keyword) : std::string(decl.name());
+        detail::withSlot(decl, [&]<class T>(const Slot<T>& slot) {
+          if constexpr (!detail::kIsList<T>) {
+            if (!slot.in)
+              return;
+            if (const auto& v = slot.get(n.settings))
+              out.push_back(
+                  {target, keyword, shown(decl, v->value), source(v->pos, v->derived, v->note)});
+            else
+              out.push_back({target, keyword, "-",
+                             decl.directive ? "not set: " + std::string(g) + "'s own (" +
+                                                  std::string(decl.directive->opensshDefault) + ")"
+                                            : "not set: " + std::string(decl.unset)});
+          }
+        });
+      }
     }
   }
   return out;

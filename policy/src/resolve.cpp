@@ -9,6 +9,7 @@
 #include "keepalive/policy/duration.h"
 #include "keepalive/policy/policy.h"
 #include "keepalive/policy/schema.h"
+#include "network_ops.h"
 #include "settings_ops.h"
 
 namespace keepalive::policy {
@@ -209,7 +210,13 @@ Resolved resolve(const Policy& p, const HostIdentity& host, const ModelContext& 
       r.applied.push_back(&o);
     }
   }
-  deriveIntervals(eff, ctx, p.baseline ? p.baseline->value : Baseline::kNone);
+  // Each network starts from the host's settings before derivation: an entry's own idle_timeout
+  // derives its intervals, an entry without one inherits the host's.
+  const Baseline baseline = p.baseline ? p.baseline->value : Baseline::kNone;
+  for (const auto& e : detail::mergedNetworks(p, r.applied))
+    if (!e.addresses.empty() || !e.destinations.empty())
+      r.networks.push_back(detail::resolveNetwork(eff, e, r.context, baseline));
+  deriveIntervals(eff, ctx, baseline);
   r.settings = eff;
   // The settings the daemon itself acts on, with their defaults filled in.
   for (const auto& s : settings()) {

@@ -8,6 +8,7 @@
 #include "keepalive/policy/duration.h"
 #include "keepalive/policy/policy.h"
 #include "keepalive/policy/schema.h"
+#include "network_ops.h"
 #include "settings_ops.h"
 #include "text.h"
 
@@ -347,6 +348,7 @@ Diagnostics checkForHost(const Policy& p, const HostIdentity& host, const ModelC
   Resolved r = resolve(p, host, ctx);
   Diagnostics raw;
   checkSettings(r.settings, raw, ctx, p.baseline ? p.baseline->value : Baseline::kNone);
+  detail::checkResolvedNetworks(r, raw, p.baseline ? p.baseline->value : Baseline::kNone);
   std::string who = host.names.empty() ? std::string("this host") : host.names.front();
   for (auto item : raw.items()) {
     // Warnings were reported for the fleet-wide settings and every override already.

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "keepalive/policy/duration.h"
+#include "network_ops.h"
 
 namespace keepalive::policy {
 
@@ -242,6 +243,13 @@ std::vector<std::string_view> keysAt(std::string_view where) {
   if (where == "hosts[]") {
     out.push_back("match");
     out.insert(out.end(), sections().begin(), sections().end());
+    out.push_back("networks");
+    return out;
+  }
+  if (where == "networks[]") {
+    out = {"name", "addresses", "destinations"};
+    for (const auto& nk : detail::kNetworkKeys)
+      out.push_back(nk.key);
     return out;
   }
   if (where.empty()) {
@@ -249,6 +257,7 @@ std::vector<std::string_view> keysAt(std::string_view where) {
       if (s.topLevel())
         out.push_back(s.key);
     out.insert(out.end(), sections().begin(), sections().end());
+    out.push_back("networks");
     out.push_back("hosts");
     return out;
   }

@@ -12,7 +12,8 @@
 //    the journal and D-Bus, which needs valid UTF-8);
 //  - with no errors, both rendered drop-ins hold no NUL and only comment lines ('#...') or
 //    "Keyword N" lines from the fixed set (N decimal digits, TCPKeepAlive yes|no), each ending
-//    in '\n';
+//    in '\n'; and for networks, "Match Address" lines of address characters (sshd), "Host" lines
+//    of host pattern characters (ssh), and the network's lines indented by two spaces;
 //  - a policy that loads without errors has no errors for any one host either (checkForHost):
 //    every rule involves two values at most, and loadPolicy checks each override and each pair;
 //  - load + resolve + render is deterministic: rendering twice, and loading again from scratch,
@@ -109,6 +110,25 @@ void checkDropIn(const std::string& text, std::string_view kw1, std::string_view
     rest.remove_prefix(nl + 1);
     if (!line.empty() && line[0] == '#') {
       FUZZ_CHECK(line.find('\r') == std::string_view::npos, line);
+      continue;
+    }
+    if (line.empty())  // between a network's blocks
+      continue;
+    if (line.starts_with("  ")) {  // inside a network's Match or Host block, or under Host *
+      line.remove_prefix(2);
+      if (!line.empty() && line[0] == '#')
+        continue;
+    } else if (kw1 == "ClientAliveInterval" && line.starts_with("Match Address ")) {
+      const auto list = line.substr(14);
+      FUZZ_CHECK(
+          !list.empty() && list.find_first_not_of("0123456789abcdef.:/,") == std::string_view::npos,
+          line);
+      continue;
+    } else if (kw1 == "ServerAliveInterval" && line.starts_with("Host ")) {
+      for (char c : line.substr(5))
+        FUZZ_CHECK((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       std::string_view(" .-_:*?!").find(c) != std::string_view::npos,
+                   line);
       continue;
     }
     if (line == "TCPKeepAlive yes" || line == "TCPKeepAlive no")

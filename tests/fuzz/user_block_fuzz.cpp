@@ -118,6 +118,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(printableLine(bad), bad);
   if (bad.empty())
     for (const auto& [k, v] : settings) {
+      if (k == kd::kHostKeyword) {
+        for (char c : v)
+          FUZZ_CHECK(isAlnum(c) || std::string_view(" .-_:*?!").find(c) != std::string_view::npos,
+                     v);
+        continue;
+      }
       FUZZ_CHECK(!k.empty() && k.size() <= 64 && !v.empty() && v.size() <= 64, k + " " + v);
       for (char c : k)
         FUZZ_CHECK(isLetter(c), k);
@@ -158,16 +164,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(countMarkers(m.text, kd::kBlockBegin) == 1, m.text);
     FUZZ_CHECK(countMarkers(m.text, kd::kBlockEnd) == 1, m.text);
     // What ssh reads: the block's directives come last, and say exactly the settings.
+    // Settings that start with a Host entry (networks' blocks) get no "Host *" line of ours first.
     const auto dirs = kd::parseConfigText(m.text);
-    FUZZ_CHECK(dirs.size() >= settings.size() + 1, m.text);
-    const std::size_t first = dirs.size() - settings.size() - 1;
-    FUZZ_CHECK(
-        dirs[first].keyword == "host" && dirs[first].arguments == std::vector<std::string>{"*"},
-        m.text);
+    const std::size_t extra = settings.front().first == kd::kHostKeyword ? 0 : 1;
+    FUZZ_CHECK(dirs.size() >= settings.size() + extra, m.text);
+    const std::size_t first = dirs.size() - settings.size() - extra;
+    FUZZ_CHECK(extra == 0 || (dirs[first].keyword == "host" &&
+                              dirs[first].arguments == std::vector<std::string>{"*"}),
+               m.text);
     for (std::size_t i = 0; i < settings.size(); ++i) {
-      const auto& d = dirs[first + 1 + i];
+      const auto& d = dirs[first + extra + i];
       FUZZ_CHECK(d.keyword == lower(settings[i].first), d.keyword);
-      FUZZ_CHECK(d.arguments == std::vector<std::string>{settings[i].second}, d.value);
+      std::vector<std::string> want;
+      if (settings[i].first == kd::kHostKeyword) {
+        std::string_view v = settings[i].second;
+        for (auto sp = v.find(' '); sp != std::string_view::npos; sp = v.find(' ')) {
+          want.emplace_back(v.substr(0, sp));
+          v.remove_prefix(sp + 1);
+        }
+        want.emplace_back(v);
+      } else {
+        want = {settings[i].second};
+      }
+      FUZZ_CHECK(d.arguments == want, d.value);
     }
     // Adding then removing: the file back, plus at most the line ending of its last line.
     const kd::BlockMerge back = kd::mergeUserBlock(m.text, {});

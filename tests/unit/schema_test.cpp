@@ -83,7 +83,7 @@ TEST_CASE("schema: every declaration is well formed", "[schema]") {
 TEST_CASE("schema: keys are offered in the order the diagnostics list them", "[schema]") {
   using Keys = std::vector<std::string_view>;
   CHECK(keysAt("") == Keys{"version", "reconcile_interval", "baseline", "network", "server",
-                           "client", "users", "hosts"});
+                           "client", "users", "networks", "hosts"});
   CHECK(keysAt("network") == Keys{"idle_timeout", "outage_tolerance"});
   CHECK(keysAt("server") == Keys{"client_alive_interval", "client_alive_count_max", "tcp_keepalive",
                                  "ensure_include", "openssh_timing", "idle_logout",
@@ -91,7 +91,11 @@ TEST_CASE("schema: keys are offered in the order the diagnostics list them", "[s
   CHECK(keysAt("client") ==
         Keys{"server_alive_interval", "server_alive_count_max", "tcp_keepalive", "per_user_block"});
   CHECK(keysAt("users") == Keys{"action", "min_uid", "exclude", "config_mode", "ssh_dir_mode"});
-  CHECK(keysAt("hosts[]") == Keys{"match", "network", "server", "client", "users"});
+  CHECK(keysAt("hosts[]") == Keys{"match", "network", "server", "client", "users", "networks"});
+  CHECK(keysAt("networks[]") == Keys{"name", "addresses", "destinations", "idle_timeout",
+                                     "outage_tolerance", "client_alive_interval",
+                                     "client_alive_count_max", "server_alive_interval",
+                                     "server_alive_count_max"});
 }
 
 TEST_CASE("schema: renderedDirectives is what the drop-ins set, as sshd -T and ssh -G print it",

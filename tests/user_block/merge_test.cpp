@@ -251,3 +251,35 @@ TEST_CASE("sanitizeLine: one line of printable ASCII cut to length") {
   CHECK(sanitizeLine(std::string(10, 'x'), 4) == "xxxx...");
   CHECK(sanitizeLine("") == "");
 }
+
+TEST_CASE("userBlockSettings: the networks' Host blocks come before Host *, as in the drop-in") {
+  policy::Diagnostics d;
+  const auto p = policy::loadPolicy({{"policy.yaml", R"(version: 1
+client: {server_alive_interval: 20m, per_user_block: true}
+networks:
+  - name: branch
+    addresses: ["10.20.0.0/16"]
+    destinations: ["*.branch.example.com", "!skip.branch.example.com"]
+    server_alive_interval: 2m
+  - name: sshd-only
+    addresses: ["10.30.0.0/16"]
+    client_alive_interval: 60
+)"}},
+                                    d);
+  REQUIRE_FALSE(d.hasErrors());
+  const auto s = userBlockSettings(policy::resolve(p, policy::HostIdentity::fromName("h")));
+  CHECK(checkBlockSettings(s).empty());
+  CHECK(renderUserBlock(s) ==
+        "# BEGIN keepalive-policy: the client keepalive values of the policy\n"
+        "# (client.per_user_block). keepalive-policyd rewrites the lines between the markers;\n"
+        "# your own settings above win, because ssh keeps the first value it reads.\n"
+        "Host *.branch.example.com !skip.branch.example.com\n"
+        "  ServerAliveInterval 120\n"
+        "Host *\n"
+        "  ServerAliveInterval 1200\n"
+        "# END keepalive-policy\n");
+  // Only host patterns pass as a Host value: nothing that ends the line or adds a keyword.
+  for (const char* bad :
+       {"a\nProxyCommand sh", "a,b", "", " a", "a  b", "a#b", "a!b", "!", "a \"b\"", "a\tb"})
+    CHECK_FALSE(checkBlockSettings({{"Host", bad}, {"ServerAliveInterval", "1"}}).empty());
+}

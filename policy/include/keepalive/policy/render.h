@@ -14,8 +14,12 @@ inline constexpr const char* kPolicyDir = "/etc/keepalive-policy";
 inline constexpr const char* kSshdDropIn = "/etc/ssh/sshd_config.d/00-keepalive-policy.conf";
 inline constexpr const char* kClientDropIn = "/etc/ssh/ssh_config.d/00-keepalive-policy.conf";
 
-// Deterministic drop-in texts. Only validated numbers and fixed words reach them: nothing a policy
-// spells out is copied verbatim, so no policy text can inject a directive.
+// Deterministic drop-in texts. Only validated numbers and fixed words reach them, plus, for each
+// network, its name ([A-Za-z0-9_.-], in a comment), its addresses as inet_ntop prints them and its
+// host patterns (letters, digits, ".-_:*?", a leading '!'): no policy text can inject a directive.
+// sshd: the global directives, then one "Match Address" block per network (sshd takes each keyword
+// from the first matching Match block that sets it). ssh: one "Host" block per network first, then
+// the global values under "Host *" (ssh keeps the first value it obtains).
 std::string renderSshd(const Resolved& r, const std::string& digest);
 std::string renderClient(const Resolved& r, const std::string& digest);
 
