@@ -24,12 +24,15 @@ inline constexpr NetworkKey kNetworkKeys[] = {
     {"client_alive_count_max", "server.client_alive_count_max"},
     {"server_alive_interval", "client.server_alive_interval"},
     {"server_alive_count_max", "client.server_alive_count_max"},
+    {"idle_logout", "server.idle_logout"},
 };
 // The directives a network's block renders: the only keepalive keywords sshd allows inside Match
 // (TCPKeepAlive is refused there: "Directive 'TCPKeepAlive' is not allowed within a Match block")
-// and their ssh counterparts.
+// and their ssh counterparts, and ChannelTimeout for a network's own idle_logout (sshd applies it
+// inside Match only from 10.5: checkList refuses it before).
 inline constexpr std::string_view kNetworkDirectives[] = {
-    "ClientAliveInterval", "ClientAliveCountMax", "ServerAliveInterval", "ServerAliveCountMax"};
+    "ClientAliveInterval", "ClientAliveCountMax", "ServerAliveInterval", "ServerAliveCountMax",
+    "ChannelTimeout"};
 
 // At most this many addresses or destinations per network, and networks per list.
 inline constexpr std::size_t kMaxNetworkPatterns = 1000;

@@ -367,6 +367,9 @@ std::vector<NetworkEntry> mergedNetworks(const Policy& p,
 Settings networkSettings(const Settings& host, const NetworkEntry& e, const ModelContext& ctx,
                          Baseline baseline) {
   Settings s = host;
+  // The host's idle_logout is in sshd's main section and applies to every network already; a
+  // network's block carries only its own.
+  s.server.idle_logout.reset();
   if (e.settings.network.idle_timeout) {
     // The entry's own timeout decides its intervals: the host's explicit intervals were chosen
     // for another path.
@@ -420,6 +423,22 @@ void checkList(const Settings& host, const std::vector<NetworkEntry>& nets,
         continue;
       d.message += withPrefix(context, n.name);
       diags.add(std::move(d));
+    }
+    // sshd 9.2 to 10.4 accept ChannelTimeout inside Match, and sshd -T -C shows it, but apply it
+    // only from 10.5 (V_9_2_P1 auth.c:483; commit caa6d7d19): the proof could not catch it.
+    if (const auto& il = n.settings.server.idle_logout) {
+      constexpr OpensshVersion k105{10, 5};
+      const std::string what = "network " + n.name + (context.empty() ? "" : " on " + context) +
+                               ": idle_logout inside a network (ChannelTimeout in a Match block) ";
+      if (ctx.openssh && *ctx.openssh < k105)
+        diags.error(il->pos, what + "needs sshd 10.5 or newer; sshd " + ctx.openssh->str() +
+                                 " accepts it there but never applies it (auth.c, fixed in "
+                                 "10.5): set server.idle_logout for every client instead");
+      else if (!ctx.openssh)
+        diags.warning(il->pos, what +
+                                   "needs sshd 10.5 or newer (older sshd accept it there but "
+                                   "never apply it) and the OpenSSH version is unknown here: give "
+                                   "--openssh VERSION");
     }
     const bool sshdSide = !n.addresses.empty() && !renderedDirectives(n, Side::kSshd).empty();
     const bool sshSide = !n.destinations.empty() && !renderedDirectives(n, Side::kSsh).empty();

@@ -364,3 +364,53 @@ TEST_CASE("networks: proofProbes lists a sample per network and one outside per 
   CHECK(plain[0].target == "192.0.2.1");
   CHECK(plain[1].target == "keepalive-policy.invalid");
 }
+
+TEST_CASE("networks: a network's own idle_logout needs sshd 10.5, where Match applies it") {
+  // sshd 9.2 to 10.4 accept ChannelTimeout inside Match and sshd -T -C shows it, but only 10.5
+  // applies it (auth.c, caa6d7d19): refused before, since the proof could not tell.
+  const std::string text = R"(version: 1
+server: {client_alive_interval: 100, idle_logout: 1h}
+networks:
+  - name: lab
+    addresses: ["10.0.0.0/8"]
+    client_alive_interval: 50
+    idle_logout: 30m
+)";
+  auto at = [&](int major, int minor) {
+    keepalive::test::Loaded l;
+    l.policy = loadPolicy({{"policy.yaml", text}}, l.diags,
+                          ModelContext{OpensshVersion{major, minor}, "test"});
+    return l;
+  };
+  {
+    const auto l = at(9, 2);
+    INFO(l.dump());
+    CHECK(l.diags.errorCount() == 1);
+    CHECK(l.error("needs sshd 10.5 or newer; sshd 9.2 accepts it there but never applies it", 7));
+    CHECK(l.error("network lab"));
+  }
+  {
+    const auto l = at(10, 5);
+    INFO(l.dump());
+    REQUIRE_FALSE(l.diags.hasErrors());
+    const Policy& p = l.policy;
+    const ModelContext ctx{OpensshVersion{10, 5}, "test"};
+    const Resolved r = resolve(p, HostIdentity::fromName("h"), ctx);
+    REQUIRE(r.networks.size() == 1);
+    // The network's own value in its block; the host's stays in the main section only.
+    CHECK(renderedDirectives(r.networks[0], Side::kSshd) ==
+          std::vector<std::pair<std::string, std::string>>{{"ClientAliveInterval", "50"},
+                                                           {"ChannelTimeout", "session=1800"}});
+    const std::string sshd = renderSshd(r, policyDigest(p));
+    CHECK_THAT(sshd, Catch::Contains("ChannelTimeout session=3600\n") &&
+                         Catch::Contains("  ChannelTimeout session=1800\n"));
+  }
+  {
+    // Unknown version: a warning asking for it.
+    const auto l = load(text);
+    INFO(l.dump());
+    CHECK_FALSE(l.diags.hasErrors());
+    CHECK(l.warning("needs sshd 10.5 or newer (older sshd accept it there but never apply it)", 7));
+    CHECK(l.warning("give --openssh VERSION", 7));
+  }
+}
