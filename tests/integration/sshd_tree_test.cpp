@@ -99,7 +99,9 @@ std::string privsepInPrivateRun(const SshRoot& s, bool withoutSysAdmin) {
         std::optional<kd::CheckResult> check;
         std::optional<kd::Dump> dump;
         runner.test([&](kd::CheckResult c) { check = std::move(c); });
-        runner.serverDump([&](kd::Dump d) { dump = std::move(d); });
+        kd::ConnectionSpec conn;
+        conn.addr = "192.0.2.1";
+        runner.serverDump(conn, [&](kd::Dump d) { dump = std::move(d); });
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while ((!check || !dump) && std::chrono::steady_clock::now() < deadline)
           sd_event_run(loop, 1000000);
