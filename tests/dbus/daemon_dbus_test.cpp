@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "bus_fixture.h"
+#include "keepalive/policy/model.h"
 #include "strict_json.h"
 #include "test_support.h"
 #include "users_root.h"
@@ -54,6 +55,33 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   CHECK(u64(j.at("RepairsTotal")) == 1);  // alice's 0666 at start
   CHECK(u64(j.at("WatchesUsed")) >= 2);
   CHECK(ctl(bus, {"check"}).exitCode == 0);
+  // The installed sshd's version, as sshd -V says it, and the figures and proof for it.
+  {
+    const auto direct = run({"/usr/sbin/sshd", "-V"});
+    const auto version = keepalive::policy::OpensshVersion::parse(direct.err + direct.out);
+    REQUIRE(version);
+    CHECK(j.at("OpensshVersion").get<std::string>() == version->str());
+    CHECK(j.at("OpensshVersionSource").get<std::string>() == "sshd -V");
+    REQUIRE_FALSE(items(j.at("Keepalive")).empty());
+    const Json& def = items(j.at("Keepalive")).at(0);
+    CHECK(def.at("network").get<std::string>().empty());
+    CHECK(def.at("openssh").get<std::string>() == version->str());
+    CHECK(def.at("client_alive_interval").get<std::int64_t>() == 120);
+    const std::int64_t k = def.at("probe_factor").get<std::int64_t>();
+    CHECK(k == keepalive::policy::probeFactor({version, "sshd -V"},
+                                              keepalive::policy::OpensshTiming::kAuto));
+    CHECK(def.at("probe_after_seconds").get<std::int64_t>() == k * 120);
+    bool proven = false;
+    for (const Json& c : items(j.at("Networks")))
+      proven |= c.at("network").get<std::string>().empty() &&
+                c.at("sample").get<std::string>().rfind("addr=", 0) == 0 &&
+                c.at("keyword").get<std::string>() == "clientaliveinterval" &&
+                c.at("value").get<std::string>() == "120";
+    CHECK(proven);
+    auto text = ctl(bus, {"status"});
+    CHECK_THAT(text.out, Catch::Contains("     OpenSSH: " + version->str() + " (sshd -V)\n"));
+    CHECK_THAT(text.out, Catch::Contains("   Keepalive: probe after "));
+  }
 
   // alice's config becomes a symlink to a root file: refused, and every verb says so.
   REQUIRE(::unlink(r.config("alice").c_str()) == 0);
