@@ -1177,7 +1177,7 @@ TEST_CASE("engine: a network whose block sshd does not serve rolls back, naming 
   const State& s = r.engine.state();
   CHECK(s.kind == StateKind::kPolicyInvalid);
   CHECK_THAT(s.reason, Catch::Contains("for network branch-nat (sshd -T -C addr=" + *addr + ")"));
-  CHECK_THAT(s.reason, Catch::Contains("sshd clientaliveinterval is 120"));
+  CHECK_THAT(s.reason, Catch::Contains("sshd ClientAliveInterval is 120 for network branch-nat"));
 }
 
 TEST_CASE("engine: a network's host pattern that ssh does not serve rolls back, naming it") {
