@@ -80,8 +80,9 @@ std::string figures(const daemon::KeepaliveFigures& f) {
     out = "no probes (ClientAliveInterval 0): a dead client is never cut";
   } else {
     out = "probe after " + duration(f.probe_after) + " of silence (" +
-          std::to_string(f.probe_factor) + " x " + duration(f.client_alive_interval) +
-          ", OpenSSH " + printable(f.openssh) + "); " +
+          std::to_string(f.probe_factor) + " x " + duration(f.client_alive_interval) + ", " +
+          // "9.2", or the model's "worst case over OpenSSH 7.4 to 10.2"
+          (f.openssh.rfind("worst case", 0) == 0 ? "" : "OpenSSH ") + printable(f.openssh) + "); " +
           (f.dead_client < 0 ? std::string("a dead client is never cut (ClientAliveCountMax 0)")
                              : "dead client cut after " + duration(f.dead_client));
   }

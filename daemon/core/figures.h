@@ -9,9 +9,6 @@
 
 namespace keepalive::daemon {
 
-// The model's input for one set of effective settings (the host's, or a network's).
-policy::ModelInput modelInput(const policy::Settings& s);
-
 // One row for the default (network ""), then one per network of r, in order; r.context is the
 // OpenSSH version they hold for.
 std::vector<KeepaliveFigures> keepaliveFigures(const policy::Resolved& r);
