@@ -891,6 +891,29 @@ Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<D
                    policy::renderedDirectives(n, policy::Side::kSsh), found, o);
     }
   }
+  {
+    // The networks' proof in the journal once per change: what sshd and ssh served per network,
+    // "branch-nat: sshd -T -C addr=10.20.0.1 clientaliveinterval=60, ssh -G a.example.com ...".
+    std::string proof, network, sample;
+    for (const auto& c : state_.network_checks) {
+      if (c.network.empty())
+        continue;
+      if (c.network != network) {
+        proof += (proof.empty() ? "" : "; ") + c.network + ":";
+        network = c.network;
+        sample.clear();
+      }
+      if (c.target + " " + c.sample != sample) {
+        proof += std::string(sample.empty() ? "" : ",") +
+                 (c.target == "sshd" ? " sshd -T -C " : " ssh -G ") + c.sample;
+        sample = c.target + " " + c.sample;
+      }
+      proof += " " + c.keyword + "=" + c.value;
+    }
+    if (proof != lastProof_ && !proof.empty())
+      o.log.push_back({Level::kInfo, "served per network: " + proof});
+    lastProof_ = proof;
+  }
   if (found != state_.shadowed) {
     for (const auto& s : found)
       o.log.push_back({s.wins() ? Level::kWarning : Level::kNotice, s.describe()});

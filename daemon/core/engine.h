@@ -183,6 +183,7 @@ class Engine {
   std::string policyInvalidReason_;
   std::string degradedReason_;
 
+  std::string lastProof_;  // the networks' proof as last logged
   bool versionLearnt_ = false;
   policy::ModelContext model_;
 

@@ -1151,6 +1151,10 @@ TEST_CASE("engine: each network is proven with sshd -T -C and ssh -G for a sampl
     }
   CHECK(rows == keepalive::policy::renderedDirectives(n, keepalive::policy::Side::kSshd).size() +
                     keepalive::policy::renderedDirectives(n, keepalive::policy::Side::kSsh).size());
+  bool logged = false;
+  for (const auto& e : o.log)
+    logged |= e.message.rfind("served per network: branch-nat: sshd -T -C addr=" + *addr, 0) == 0;
+  CHECK(logged);
   // The model's figures for the default and the network.
   REQUIRE(s.keepalive.size() == 2);
   CHECK(s.keepalive[1].network == "branch-nat");
