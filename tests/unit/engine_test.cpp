@@ -1013,9 +1013,9 @@ TEST_CASE("engine: the first transaction learns the OpenSSH version once and use
   CHECK(s.keepalive[0].probe_factor == 2);
   CHECK(s.keepalive[0].client_alive_interval == 120);
   CHECK(s.keepalive[0].probe_after == 240);
-  CHECK(s.keepalive[0].dead_client == 2 * 120 * 4);
+  CHECK(s.keepalive[0].dead_client == 960);  // 2 x 120 x (3 + 1)
   CHECK(s.keepalive[0].server_alive_interval == 240);
-  CHECK(s.keepalive[0].dead_server == 240 * 4);
+  CHECK(s.keepalive[0].dead_server == 960);  // 240 x (3 + 1)
   // Read once: later transactions do not ask again.
   r.apply(kPolicy2);
   reconcileNow(r.engine, "test");
