@@ -324,7 +324,7 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
     }
   }
   policyInvalid_ = false;
-  co_await install(want, r, o);
+  co_await install(want, r, o, /*proven=*/true);
   if (o.result != ApplyResult::kRolledBack) {
     const bool changed = state_.policy_digest != digest || !desired_;
     policy_ = std::move(p);
@@ -448,7 +448,7 @@ bool Engine::noteTree(const CheckResult& t, Outcome& o) {
   return false;
 }
 
-Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
+Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o, bool proven) {
   bool includeAdded = false;
   if (r.ensure_include.value) {
     ConfigScan scan = sshd_.scanServer();
@@ -667,7 +667,7 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
   // default. A value of ours they do not serve, with no other file to explain it, means our
   // drop-in does not do what the policy says: the change is undone. (A line of another file that
   // wins is reported as shadowed instead: undoing ours would not change what it does.)
-  if (!done.empty()) {
+  if (proven && !done.empty()) {
     if (auto bad = unexplainedMismatch()) {
       std::string why = "the installed drop-ins do not serve the policy: " + bad->describe();
       co_await rollback(done, reloadedNow, std::move(why), o);

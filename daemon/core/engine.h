@@ -103,7 +103,10 @@ class Engine {
   Task<void> learnVersion(Outcome& o);
   void setResolved(policy::Resolved r);
   // Appends to o what it did; o.result says how it ended.
-  Task<void> install(Desired want, policy::Resolved r, Outcome& o);
+  // proven: a value the verification finds our drop-ins do not serve rolls the change back (a new
+  // policy); a reconcile restoring the policy in force reports it instead (state shadowed), so
+  // that a restore and its undo never chase each other.
+  Task<void> install(Desired want, policy::Resolved r, Outcome& o, bool proven = false);
   Task<void> rollback(std::vector<Change> changes, bool reloaded, std::string why, Outcome& o);
   // serverDump/clientDump: taken during this transaction after the last change, or nullopt.
   // testedTree: sshd -t accepted the tree in this transaction after its last change.

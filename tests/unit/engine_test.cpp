@@ -1203,3 +1203,20 @@ TEST_CASE("engine: a network's host pattern that ssh does not serve rolls back, 
   CHECK_THAT(r.engine.state().reason,
              Catch::Contains("for network branch-nat (ssh -G " + *host + ")"));
 }
+
+TEST_CASE("engine: a restore that sshd does not serve is reported, never undone") {
+  Rig r;
+  r.apply(kPolicy);
+  // Someone edits our drop-in, and sshd -T -C for the outside address shows a value nothing
+  // explains: the reconcile puts ours back and says so; undoing the restore would only bring the
+  // edit back (and the edit's event another restore).
+  r.store.files[Target::kSshd] = "ClientAliveInterval 7\n";
+  r.sshd.forced["192.0.2.1"] = {{"clientaliveinterval", "999"}};
+  auto o = reconcileNow(r.engine, "test");
+  CHECK(o.result == ApplyResult::kRestored);
+  CHECK_THAT(r.sshdFile(), Catch::Contains("ClientAliveInterval 120\n"));
+  const State& s = r.engine.state();
+  CHECK(s.kind == StateKind::kShadowed);
+  CHECK_THAT(s.reason, Catch::Contains("sshd ClientAliveInterval is 999, not our 120"));
+  CHECK(s.rollbacks_total == 0);
+}
