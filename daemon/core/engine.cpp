@@ -324,7 +324,9 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
     }
   }
   policyInvalid_ = false;
-  co_await install(want, r, o, /*proven=*/true);
+  // A policy not yet in force must be proven; the one in force was (its drop-ins restored by a push
+  // of the same policy are judged as a reconcile judges them).
+  co_await install(want, r, o, /*proven=*/!desired_ || digest != state_.policy_digest);
   if (o.result != ApplyResult::kRolledBack) {
     const bool changed = state_.policy_digest != digest || !desired_;
     policy_ = std::move(p);
