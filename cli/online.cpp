@@ -128,6 +128,11 @@ int withDaemon(const char* verb, const std::function<int()>& body) {
 using SettingsMap = std::map<std::string, sdbus::Struct<std::string, std::string>>;
 using BusLines = std::vector<sdbus::Struct<std::string, std::string, std::string, std::string,
                                            std::string, std::string, std::uint32_t, std::string>>;
+using BusKeepalive =
+    std::vector<sdbus::Struct<std::string, std::string, std::int64_t, std::int64_t, std::int64_t,
+                              std::int64_t, std::int64_t, std::int64_t>>;
+using BusNetworkChecks =
+    std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string>>;
 
 std::optional<daemon::PropertyValue> propertyValue(const sdbus::Variant& v) {
   const std::string t = v.peekValueType();
@@ -143,6 +148,20 @@ std::optional<daemon::PropertyValue> propertyValue(const sdbus::Variant& v) {
     daemon::EffectiveSettings out;
     for (const auto& [k, vs] : v.get<SettingsMap>())
       out.emplace(k, daemon::EffectiveSetting{std::get<0>(vs), std::get<1>(vs)});
+    return out;
+  }
+  if (t == "a(ssxxxxxx)") {
+    daemon::KeepaliveRows out;
+    for (const auto& r : v.get<BusKeepalive>())
+      out.push_back({std::get<0>(r), std::get<1>(r), std::get<2>(r), std::get<3>(r), std::get<4>(r),
+                     std::get<5>(r), std::get<6>(r), std::get<7>(r)});
+    return out;
+  }
+  if (t == "a(sssss)") {
+    daemon::NetworkCheckRows out;
+    for (const auto& r : v.get<BusNetworkChecks>())
+      out.push_back(
+          {std::get<0>(r), std::get<1>(r), std::get<2>(r), std::get<3>(r), std::get<4>(r)});
     return out;
   }
   if (t == "a(ssssssus)") {
@@ -189,6 +208,31 @@ nlohmann::ordered_json jsonValue(const daemon::PropertyValue& v) {
                            {"file", r.file},
                            {"line", r.line},
                            {"condition", r.condition}});
+          return out;
+        } else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, daemon::KeepaliveRows>) {
+          // Seconds; null = never (the bus's -1).
+          auto secs = [](std::int64_t n) {
+            return n < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(n);
+          };
+          auto out = nlohmann::ordered_json::array();
+          for (const auto& r : x)
+            out.push_back({{"network", r.network},
+                           {"openssh", r.openssh},
+                           {"probe_after_seconds", secs(r.probe_after)},
+                           {"probe_factor", r.probe_factor},
+                           {"client_alive_interval", r.client_alive_interval},
+                           {"dead_client_seconds", secs(r.dead_client)},
+                           {"server_alive_interval", r.server_alive_interval},
+                           {"dead_server_seconds", secs(r.dead_server)}});
+          return out;
+        } else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, daemon::NetworkCheckRows>) {
+          auto out = nlohmann::ordered_json::array();
+          for (const auto& r : x)
+            out.push_back({{"network", r.network},
+                           {"target", r.target},
+                           {"sample", r.sample},
+                           {"keyword", r.keyword},
+                           {"value", r.value}});
           return out;
         } else {
           return x;

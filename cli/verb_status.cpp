@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "keepalive/policy/duration.h"
 #include "online.h"
 #include "verbs.h"
 
@@ -67,6 +68,56 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+std::string duration(std::int64_t seconds) {
+  return keepalive::policy::formatDuration(seconds);
+}
+
+// "probe after 3m20s of silence (2 x 1m40s, OpenSSH 9.2); dead client cut after 13m20s; dead
+// server after 10m": the model's figures (Keepalive), as the daemon computed them.
+std::string figures(const daemon::KeepaliveFigures& f) {
+  std::string out;
+  if (f.probe_after < 0) {
+    out = "no probes (ClientAliveInterval 0): a dead client is never cut";
+  } else {
+    out = "probe after " + duration(f.probe_after) + " of silence (" +
+          std::to_string(f.probe_factor) + " x " + duration(f.client_alive_interval) + ", " +
+          // "9.2", or the model's "worst case over OpenSSH 7.4 to 10.2"
+          (f.openssh.rfind("worst case", 0) == 0 ? "" : "OpenSSH ") + printable(f.openssh) + "); " +
+          (f.dead_client < 0 ? std::string("a dead client is never cut (ClientAliveCountMax 0)")
+                             : "dead client cut after " + duration(f.dead_client));
+  }
+  out += f.dead_server < 0 ? std::string("; no dead-server detection (ServerAliveInterval 0)")
+                           : "; dead server after " + duration(f.dead_server);
+  return f.network.empty() ? out : printable(f.network) + ": " + out;
+}
+
+// "branch-nat: sshd addr=10.20.0.1 clientaliveinterval=60 clientalivecountmax=3; ssh
+// a.branch.example.com serveraliveinterval=150": what sshd -T -C and ssh -G served per network.
+std::vector<std::string> networkChecks(const daemon::NetworkCheckRows& rows) {
+  std::vector<std::string> out;
+  std::string network, target, sample, line;
+  bool first = true;
+  for (const auto& r : rows) {
+    if (first || r.network != network) {
+      if (!first)
+        out.push_back(line);
+      line = printable(r.network.empty() ? "default" : r.network) + ":";
+      target.clear();
+      sample.clear();
+    }
+    if (first || r.network != network || r.target != target || r.sample != sample)
+      line += (line.back() == ':' ? " " : "; ") + printable(r.target) + " " + printable(r.sample);
+    line += " " + printable(r.keyword) + "=" + printable(r.value);
+    network = r.network;
+    target = r.target;
+    sample = r.sample;
+    first = false;
+  }
+  if (!first)
+    out.push_back(line);
+  return out;
+}
+
 // The daemon's status, read through its own table (core/status.h). A state or result this
 // keepalivectl does not know is shown as the daemon spelled it.
 void printHuman(const Properties& p) {
@@ -110,9 +161,22 @@ void printHuman(const Properties& p) {
       unit.push_back("last reloaded by keepalive-policyd " + since(s.last_reload_usec));
     field("sshd unit", unit);
   }
+  field("OpenSSH", s.openssh_version.empty()
+                       ? std::string("unknown (worst case assumed)")
+                       : printable(s.openssh_version) + " (" + printable(s.openssh_source) + ")");
   field("Drop-ins", printableList(s.drop_ins));
   field("Server", settings(s.effective_server));
   field("Client", settings(s.effective_client));
+  if (!s.keepalive.empty()) {
+    std::vector<std::string> lines;
+    for (const auto& f : s.keepalive)
+      lines.push_back(figures(f));
+    field("Keepalive", lines);
+  }
+  // Per network only: the default's values are the Server and Client lines above.
+  if (std::any_of(s.network_checks.begin(), s.network_checks.end(),
+                  [](const daemon::NetworkCheck& c) { return !c.network.empty(); }))
+    field("Networks", networkChecks(s.network_checks));
   field("Shadowed", printableList(s.shadowed));
   {
     // Lines of other files that set what we manage and are never used: a scanner or an admin

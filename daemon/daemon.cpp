@@ -636,6 +636,10 @@ DaemonStatus Daemon::snapshot() const {
   s.watches_used = static_cast<std::uint32_t>(inotify_->size());
   s.writes_total = st.writes_total;
   s.drift_repairs_total = st.drift_repairs_total;
+  s.openssh_version = st.openssh_version;
+  s.openssh_source = st.openssh_source;
+  s.keepalive = st.keepalive;
+  s.network_checks = st.network_checks;
   return s;
 }
 

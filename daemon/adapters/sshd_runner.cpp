@@ -9,6 +9,7 @@
 #include "core/config_text.h"
 #include "fs_store.h"
 #include "keepalive/io/policy_files.h"
+#include "keepalive/policy/model.h"
 #include "sys/process.h"
 
 namespace keepalive::daemon {
@@ -223,14 +224,21 @@ void SshdRunner::test(Done<CheckResult> done) {
   });
 }
 
-void SshdRunner::serverDump(Done<Dump> done) {
-  // A connection as sshd would evaluate it: Match blocks for this user apply.
-  const std::string ctx = "user=" + o_.user + ",host=keepalive-policy.invalid,addr=192.0.2.1";
-  runSshd({o_.sshd, "-T", "-f", mainConfigPath(), "-C", ctx},
+std::string SshdRunner::connectionSpec(const ConnectionSpec& c) const {
+  const bool v6 = c.addr.find(':') != std::string::npos;
+  const std::string laddr = !c.laddr.empty() ? c.laddr : v6 ? "::1" : "127.0.0.1";
+  return "addr=" + c.addr + ",user=" + (c.user.empty() ? o_.user : c.user) +
+         ",host=" + (c.host.empty() ? std::string("keepalive-policy.invalid") : c.host) +
+         ",laddr=" + laddr + ",lport=" + (c.lport.empty() ? std::string("22") : c.lport);
+}
+
+void SshdRunner::serverDump(const ConnectionSpec& conn, Done<Dump> done) {
+  // A connection as sshd would evaluate it: the Match blocks for this address and user apply.
+  runSshd({o_.sshd, "-T", "-f", mainConfigPath(), "-C", connectionSpec(conn)},
           [done = std::move(done)](ProcessResult r) { done(parseDump(r, "sshd -T")); });
 }
 
-void SshdRunner::clientDump(Done<Dump> done) {
+void SshdRunner::clientDump(const std::string& host, Done<Dump> done) {
   auto nobody = nobodyCredentials();
   if (!nobody) {
     Dump d;
@@ -238,9 +246,59 @@ void SshdRunner::clientDump(Done<Dump> done) {
     done(std::move(d));
     return;
   }
-  children_.run({o_.ssh, "-G", "-F", clientConfigPath(), "keepalive-policy.invalid"}, o_.timeout,
-                nobody,
+  // "--" first: a host pattern's sample can never be taken for an option.
+  children_.run({o_.ssh, "-G", "-F", clientConfigPath(), "--", host}, o_.timeout, nobody,
                 [done = std::move(done)](ProcessResult r) { done(parseDump(r, "ssh -G")); });
+}
+
+std::optional<std::string> opensshLine(const std::string& text) {
+  // The line that starts with "OpenSSH_" (sshd -V prints it alone; an sshd without -V prints it
+  // above its usage); nothing else is taken for a version.
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    std::string line = cleanErr(text.substr(start, end - start));
+    if (line.rfind("OpenSSH_", 0) == 0 && policy::OpensshVersion::parse(line))
+      return line;
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// Why a -V run printed no version, in one line.
+std::string noVersion(const ProcessResult& r) {
+  std::string said = !r.spawn_error.empty() ? r.spawn_error
+                     : r.timed_out          ? std::string("timed out")
+                                            : cleanErr(r.err);
+  while (!said.empty() && (said.back() == '\n' || said.back() == ' '))
+    said.pop_back();
+  return said.empty() ? std::string("no version printed") : said;
+}
+
+}  // namespace
+
+void SshdRunner::version(Done<VersionText> done) {
+  // sshd's own version is what decides the server's timers; ssh -V (the same OpenSSH on every
+  // distribution) only where sshd does not say it. Neither reads a configuration.
+  children_.run({o_.sshd, "-V"}, o_.timeout, std::nullopt,
+                [children = &children_, ssh = o_.ssh, timeout = o_.timeout,
+                 done = std::move(done)](ProcessResult r) mutable {
+                  if (auto line = opensshLine(r.err + "\n" + r.out))
+                    return done(VersionText{Status::success(), "sshd -V", *line});
+                  children->run(
+                      {ssh, "-V"}, timeout, std::nullopt,
+                      [done = std::move(done), sshdSaid = noVersion(r)](ProcessResult again) {
+                        if (auto line = opensshLine(again.err + "\n" + again.out))
+                          return done(VersionText{Status::success(), "ssh -V", *line});
+                        done(VersionText{Status::failure("sshd -V: " + sshdSaid +
+                                                         "; ssh -V: " + noVersion(again)),
+                                         "", ""});
+                      });
+                });
 }
 
 ConfigScan SshdRunner::scanServer() {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,9 @@ class SshdRunner : public Sshd {
   SshdRunner(SshdRunnerOptions o, ChildRunner& children);
 
   void test(Done<CheckResult> done) override;
-  void serverDump(Done<Dump> done) override;
-  void clientDump(Done<Dump> done) override;
+  void serverDump(const ConnectionSpec& conn, Done<Dump> done) override;
+  void clientDump(const std::string& host, Done<Dump> done) override;
+  void version(Done<VersionText> done) override;
   ConfigScan scanServer() override;
   ConfigScan scanClient() override;
   void insertInclude(Done<Status> done) override;
@@ -62,6 +64,9 @@ class SshdRunner : public Sshd {
   // namespace of our child's own. Nothing is created on the host.
   void runSshd(std::vector<std::string> argv, Done<ProcessResult> done);
 
+  // "addr=A,user=U,host=H,laddr=L,lport=P" with the defaults filled in (ports.h).
+  std::string connectionSpec(const ConnectionSpec& c) const;
+
   SshdRunnerOptions o_;
   ChildRunner& children_;
   PrivsepRetry privsepRetry_;
@@ -70,6 +75,9 @@ class SshdRunner : public Sshd {
 // Reads a config and, recursively, what it includes, in the order the program does.
 // Relative Include paths are taken from baseDir (/etc/ssh); `hostBlocks` is true for ssh_config,
 // where "Host" opens a block as "Match" does.
+// The "OpenSSH_..." line of sshd -V's or ssh -V's output, if it has one.
+std::optional<std::string> opensshLine(const std::string& text);
+
 ConfigScan scanConfigFile(const std::string& path, const std::string& baseDir, bool hostBlocks);
 
 }  // namespace keepalive::daemon

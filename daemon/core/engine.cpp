@@ -6,6 +6,8 @@
 #include <stdexcept>
 
 #include "config_text.h"
+#include "figures.h"
+#include "keepalive/policy/networks.h"
 #include "keepalive/policy/render.h"
 
 namespace keepalive::daemon {
@@ -116,11 +118,70 @@ Task<void> Engine::drive(Task<Outcome> transaction, Done<Outcome> done) {
 Callback<CheckResult> Engine::sshdTest() {
   return callback<CheckResult>([this](Done<CheckResult> d) { sshd_.test(std::move(d)); });
 }
-Callback<Dump> Engine::serverDump() {
-  return callback<Dump>([this](Done<Dump> d) { sshd_.serverDump(std::move(d)); });
+Callback<Dump> Engine::serverDump(ConnectionSpec conn) {
+  return callback<Dump>(
+      [this, conn = std::move(conn)](Done<Dump> d) { sshd_.serverDump(conn, std::move(d)); });
 }
-Callback<Dump> Engine::clientDump() {
-  return callback<Dump>([this](Done<Dump> d) { sshd_.clientDump(std::move(d)); });
+Callback<Dump> Engine::clientDump(std::string host) {
+  return callback<Dump>(
+      [this, host = std::move(host)](Done<Dump> d) { sshd_.clientDump(host, std::move(d)); });
+}
+Callback<VersionText> Engine::opensshVersion() {
+  return callback<VersionText>([this](Done<VersionText> d) { sshd_.version(std::move(d)); });
+}
+
+Task<void> Engine::learnVersion(Outcome& o) {
+  if (versionLearnt_)
+    co_return;
+  versionLearnt_ = true;
+  VersionText v = co_await opensshVersion();
+  const auto parsed = v.status ? policy::OpensshVersion::parse(v.text) : std::nullopt;
+  if (parsed) {
+    model_ = policy::ModelContext{parsed, v.source};
+    state_.openssh_version = parsed->str();
+    state_.openssh_source = v.source;
+    o.log.push_back({Level::kInfo, "OpenSSH " + parsed->str() + " (" + v.source + ": " + v.text +
+                                       "): the keepalive figures hold for it"});
+  } else {
+    model_ = policy::ModelContext{std::nullopt, ""};
+    state_.openssh_version.clear();
+    state_.openssh_source.clear();
+    o.log.push_back({Level::kWarning,
+                     "cannot learn the installed OpenSSH's version (" +
+                         (v.status ? v.source + " printed \"" + v.text + "\"" : v.status.error) +
+                         "): the keepalive figures assume the worst case over OpenSSH " +
+                         policy::kOldestKnown.str() + " to " + policy::kNewestKnown.str()});
+  }
+}
+
+void Engine::setResolved(policy::Resolved r) {
+  state_.keepalive = keepaliveFigures(r);
+  resolved_ = std::move(r);
+}
+
+ConnectionSpec Engine::connection(const std::string& addr) const {
+  // The address and port sshd listens on, as the last sshd -T printed them, where one of them is
+  // of addr's family and not a wildcard; the runner fills in the rest.
+  ConnectionSpec c;
+  c.addr = addr;
+  if (!lastServerDump_)
+    return c;
+  const bool v6 = addr.find(':') != std::string::npos;
+  c.lport = lastServerDump_->first("port");
+  for (const auto& la : lastServerDump_->all("listenaddress")) {
+    const auto colon = la.rfind(':');
+    if (colon == std::string::npos)
+      continue;
+    std::string host = la.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    if ((host.find(':') != std::string::npos) != v6 || host == "0.0.0.0" || host == "::")
+      continue;
+    c.laddr = host;
+    c.lport = la.substr(colon + 1);
+    break;
+  }
+  return c;
 }
 Callback<ReloadOutcome> Engine::reloadSshd() {
   return callback<ReloadOutcome>([this](Done<ReloadOutcome> d) { services_.reload(std::move(d)); });
@@ -162,7 +223,7 @@ void Engine::loadGoodPolicy(Outcome& o) {
   for (const auto& [path, text] : good->files)
     files.push_back({path, text});
   policy::Diagnostics diags;
-  policy::Policy p = policy::loadPolicy(files, diags);
+  policy::Policy p = policy::loadPolicy(files, diags, model_);
   if (diags.hasErrors()) {
     // Kept by an older version whose schema this one no longer reads: the drop-ins on disk stay.
     o.log.push_back({Level::kWarning, "the last good policy " + good->digest +
@@ -171,7 +232,7 @@ void Engine::loadGoodPolicy(Outcome& o) {
     return;
   }
   policy_ = std::move(p);
-  resolved_ = policy::resolve(*policy_, options_.host);
+  setResolved(policy::resolve(*policy_, options_.host, model_));
   desired_ = Desired{good->sshd, good->client};
   saved_ = good;
   state_.policy_digest = good->digest;
@@ -203,14 +264,15 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
   stepStart_ = clock_.monotonicUsec();
   ++state_.generation;
   state_.last_apply_usec = clock_.realtimeUsec();
+  co_await learnVersion(o);
   if (!goodPolicyLoaded_)
     loadGoodPolicy(o);
   policy::Diagnostics diags = std::move(readDiags);
   policy::Policy p;
   if (!diags.hasErrors())
-    p = policy::loadPolicy(files, diags);
+    p = policy::loadPolicy(files, diags, model_);
   if (!diags.hasErrors())
-    diags.append(policy::checkForHost(p, options_.host));
+    diags.append(policy::checkForHost(p, options_.host, model_));
   for (const auto& d : diags.sorted())
     o.log.push_back(
         {d.severity == policy::Severity::kError ? Level::kError : Level::kWarning, d.str()});
@@ -242,7 +304,7 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
     co_return o;
   }
 
-  policy::Resolved r = policy::resolve(p, options_.host);
+  policy::Resolved r = policy::resolve(p, options_.host, model_);
   const std::string digest = policy::policyDigest(p);
   Desired want{policy::renderSshd(r, digest), policy::renderClient(r, digest)};
   step(o, "parse");
@@ -262,11 +324,13 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
     }
   }
   policyInvalid_ = false;
-  co_await install(want, r, o);
+  // A policy not yet in force must be proven; the one in force was (its drop-ins restored by a push
+  // of the same policy are judged as a reconcile judges them).
+  co_await install(want, r, o, /*proven=*/!desired_ || digest != state_.policy_digest);
   if (o.result != ApplyResult::kRolledBack) {
     const bool changed = state_.policy_digest != digest || !desired_;
     policy_ = std::move(p);
-    resolved_ = policy::resolve(*policy_, options_.host);
+    setResolved(policy::resolve(*policy_, options_.host, model_));
     desired_ = want;
     state_.policy_files.clear();
     for (const auto& f : files)
@@ -287,6 +351,7 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
 Task<Outcome> Engine::reconcileTask(std::string trigger) {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
+  co_await learnVersion(o);
   if (!goodPolicyLoaded_)
     loadGoodPolicy(o);
   if (!desired_ || !resolved_) {
@@ -321,6 +386,7 @@ Task<Outcome> Engine::verifyTask() {
   Outcome o;
   stepStart_ = clock_.monotonicUsec();
   o.result = ApplyResult::kUnchanged;
+  co_await learnVersion(o);
   if (!resolved_) {
     settle();
     co_return o;
@@ -384,7 +450,7 @@ bool Engine::noteTree(const CheckResult& t, Outcome& o) {
   return false;
 }
 
-Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
+Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o, bool proven) {
   bool includeAdded = false;
   if (r.ensure_include.value) {
     ConfigScan scan = sshd_.scanServer();
@@ -421,6 +487,7 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
 
   bool sshdChanged = false;
   bool sshdNeedsReload = false;
+  bool reloadedNow = false;
   for (const auto& c : changes) {
     if (c.target == Target::kSshd) {
       sshdChanged = true;
@@ -516,7 +583,8 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
     // A client change in comments only (the header's digest) cannot break ssh.
     if (c.target != Target::kClient || directives(c.before) == directives(want.client))
       continue;
-    Dump d = co_await clientDump();
+    std::string outside = policy::outsideDestination(r);
+    Dump d = co_await clientDump(std::move(outside));
     clientDumped = d;
     if (!d.status) {
       std::string why = "ssh -G rejected the client configuration: " + d.status.error;
@@ -562,6 +630,7 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
     if (ro.attempted) {
       ++state_.reloads_total;
       o.reloaded = true;
+      reloadedNow = true;
       o.log.push_back({Level::kInfo, "reloaded " + services_.unit() + " (" + ro.detail + ")"});
       // Probe where sshd listened at the last check first: that keeps sshd -T out of the path to
       // a serving sshd. Only a fresh sshd -T may conclude that sshd does not answer, so a
@@ -572,7 +641,8 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
         b = co_await probeBanner(last);
       }
       if (!b) {
-        Dump d = co_await serverDump();
+        ConnectionSpec outside = connection(policy::outsideAddress(r, false));
+        Dump d = co_await serverDump(std::move(outside));
         serverDumped = d;
         if (d.status)
           b = co_await probeBanner(d);
@@ -595,6 +665,21 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o) {
   o.result = changes.empty() ? ApplyResult::kUnchanged : ApplyResult::kApplied;
   co_await verify(r, o, serverDumped, clientDumped, true);
   step(o, "verify");
+  // Proven, not assumed: sshd -T -C and ssh -G serve the values of each network and of the
+  // default. A value of ours they do not serve, with no other file to explain it, means our
+  // drop-in does not do what the policy says: the change is undone. (A line of another file that
+  // wins is reported as shadowed instead: undoing ours would not change what it does.)
+  if (proven && !done.empty()) {
+    if (auto bad = unexplainedMismatch()) {
+      std::string why = "the installed drop-ins do not serve the policy: " + bad->describe();
+      co_await rollback(done, reloadedNow, std::move(why), o);
+      if (resolved_) {
+        // What the policy still in force gets, now that the candidate is gone.
+        const policy::Resolved current = *resolved_;
+        co_await verify(current, o);
+      }
+    }
+  }
 }
 
 Task<void> Engine::rollback(std::vector<Change> changes, bool reloaded, std::string why,
@@ -723,22 +808,114 @@ void Engine::classify(Target t, const ConfigScan& scan, const Dump& dump,
   }
 }
 
+void Engine::proveNetwork(Target t, const std::string& network, const std::string& sample,
+                          const Dump& dump,
+                          const std::vector<std::pair<std::string, std::string>>& want,
+                          std::vector<Shadowing>& found, Outcome& o) {
+  const std::string target = t == Target::kSshd ? "sshd" : "ssh";
+  const std::string mine = store_.path(t);
+  const std::string what =
+      "network " + network + " (" + (t == Target::kSshd ? "sshd -T -C " : "ssh -G ") + sample + ")";
+  for (const auto& [kw, value] : want) {
+    const std::string key = lower(kw);
+    // A dump that failed proves nothing: not in effect as far as anyone can tell.
+    const std::string got = dump.status ? dump.first(key) : "unknown";
+    state_.network_checks.push_back({network, target, sample, key, got});
+    if (dump.status && lower(got) == lower(value))
+      continue;
+    // Another file's line that wins for this keyword (a Match or Host block of theirs, a line
+    // read before ours) explains it: classify has reported that line already.
+    const bool explained = std::any_of(found.begin(), found.end(), [&](const Shadowing& s) {
+      return s.target == target && lower(s.keyword) == key && s.wins() && s.file != mine;
+    });
+    if (explained)
+      continue;
+    Shadowing s{target, kw, value, got, mine, 0, what};
+    s.effect = LineEffect::kNotInEffect;
+    found.push_back(s);
+  }
+  if (!dump.status)
+    o.log.push_back({Level::kWarning, "cannot prove " + what + ": " + dump.status.error});
+}
+
+std::optional<Shadowing> Engine::unexplainedMismatch() const {
+  for (const auto& s : state_.shadowed)
+    if (s.effect == LineEffect::kNotInEffect &&
+        s.file == store_.path(s.target == "sshd" ? Target::kSshd : Target::kClient))
+      return s;
+  return std::nullopt;
+}
+
 Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDumped,
                           std::optional<Dump> clientDumped, bool testedTree) {
   if (!testedTree)
     co_await testTree(o);
-  if (!serverDumped)
-    serverDumped = co_await serverDump();
+  const std::string outsideAddr = policy::outsideAddress(r, false);
+  const std::string outsideHost = policy::outsideDestination(r);
+  if (!serverDumped) {
+    ConnectionSpec outside = connection(outsideAddr);
+    serverDumped = co_await serverDump(std::move(outside));
+  }
   if (serverDumped->status)
     lastServerDump_ = serverDumped;
-  if (!clientDumped)
-    clientDumped = co_await clientDump();
+  if (!clientDumped) {
+    std::string outside = outsideHost;
+    clientDumped = co_await clientDump(std::move(outside));
+  }
   std::vector<Shadowing> found;
   const ConfigScan serverScan = sshd_.scanServer();
   const auto wantServer = ours(r, Target::kSshd);
+  const auto wantClient = ours(r, Target::kClient);
   classify(Target::kSshd, serverScan, *serverDumped, wantServer, state_.effective_server, found, o);
-  classify(Target::kClient, sshd_.scanClient(), *clientDumped, ours(r, Target::kClient),
-           state_.effective_client, found, o);
+  classify(Target::kClient, sshd_.scanClient(), *clientDumped, wantClient, state_.effective_client,
+           found, o);
+  // The default, as the outside samples saw it (classify judged its values), then each network
+  // with a sample of its own: one sshd -T -C per network with addresses, one ssh -G per network
+  // with destinations, one after the other.
+  state_.network_checks.clear();
+  for (const auto& [kw, value] : wantServer)
+    state_.network_checks.push_back(
+        {"", "sshd", "addr=" + outsideAddr, lower(kw), serverDumped->first(lower(kw))});
+  for (const auto& [kw, value] : wantClient)
+    state_.network_checks.push_back(
+        {"", "ssh", outsideHost, lower(kw), clientDumped->first(lower(kw))});
+  for (const auto& n : r.networks) {
+    if (auto addr = policy::sampleAddress(r, n)) {
+      ConnectionSpec conn = connection(*addr);
+      Dump d = co_await serverDump(std::move(conn));
+      proveNetwork(Target::kSshd, n.name, "addr=" + *addr, d,
+                   policy::renderedDirectives(n, policy::Side::kSshd), found, o);
+    }
+    if (auto host = policy::sampleDestination(r, n)) {
+      std::string sample = *host;
+      Dump d = co_await clientDump(std::move(sample));
+      proveNetwork(Target::kClient, n.name, *host, d,
+                   policy::renderedDirectives(n, policy::Side::kSsh), found, o);
+    }
+  }
+  {
+    // The networks' proof in the journal once per change: what sshd and ssh served per network,
+    // "branch-nat: sshd -T -C addr=10.20.0.1 clientaliveinterval=60, ssh -G a.example.com ...".
+    std::string proof, network, sample;
+    for (const auto& c : state_.network_checks) {
+      if (c.network.empty())
+        continue;
+      if (c.network != network) {
+        proof += (proof.empty() ? "" : "; ") + c.network + ":";
+        network = c.network;
+        sample.clear();
+      }
+      if (c.target + " " + c.sample != sample) {
+        proof += std::string(sample.empty() ? "" : ",") +
+                 (c.target == "sshd" ? " sshd -T -C " : " ssh -G ") + c.sample;
+        sample = c.target + " " + c.sample;
+      }
+      proof += " " + c.keyword + "=" + c.value;
+    }
+    if (proof != lastProof_ && !proof.empty())
+      o.log.push_back({Level::kInfo, "served per network: " + proof});
+    lastProof_ = proof;
+  }
   if (found != state_.shadowed) {
     for (const auto& s : found)
       o.log.push_back({s.wins() ? Level::kWarning : Level::kNotice, s.describe()});

@@ -77,6 +77,9 @@ class Engine {
   void setStateListener(std::function<void()> changed) { stateChanged_ = std::move(changed); }
 
   const State& state() const { return state_; }
+  // The OpenSSH version the policy is loaded, resolved and judged for: learnt at the start of the
+  // first transaction (Sshd::version), no version (the worst case) when that failed.
+  const policy::ModelContext& modelContext() const { return model_; }
   // The policy in force as resolved for this host; nullopt until one was applied.
   const std::optional<policy::Resolved>& resolved() const { return resolved_; }
 
@@ -96,13 +99,31 @@ class Engine {
                           std::string trigger);
   Task<Outcome> reconcileTask(std::string trigger);
   Task<Outcome> verifyTask();
+  // The first transaction learns the installed OpenSSH's version before it loads anything.
+  Task<void> learnVersion(Outcome& o);
+  void setResolved(policy::Resolved r);
   // Appends to o what it did; o.result says how it ended.
-  Task<void> install(Desired want, policy::Resolved r, Outcome& o);
+  // proven: a value the verification finds our drop-ins do not serve rolls the change back (a new
+  // policy); a reconcile restoring the policy in force reports it instead (state shadowed), so
+  // that a restore and its undo never chase each other.
+  Task<void> install(Desired want, policy::Resolved r, Outcome& o, bool proven = false);
   Task<void> rollback(std::vector<Change> changes, bool reloaded, std::string why, Outcome& o);
   // serverDump/clientDump: taken during this transaction after the last change, or nullopt.
   // testedTree: sshd -t accepted the tree in this transaction after its last change.
+  // The outside dumps are the default's proof: sshd -T -C for policy::outsideAddress and ssh -G
+  // for policy::outsideDestination; each network with a sample is proven with a dump of its own.
   Task<void> verify(const policy::Resolved& r, Outcome& o, std::optional<Dump> serverDump = {},
                     std::optional<Dump> clientDump = {}, bool testedTree = false);
+  // One network's (or the default's) dump against the directives its block renders: the values
+  // into checks, a value that is not ours into found (not-in-effect, naming the network and the
+  // sample) unless a line of another file explains it.
+  void proveNetwork(Target t, const std::string& network, const std::string& sample,
+                    const Dump& dump, const std::vector<std::pair<std::string, std::string>>& want,
+                    std::vector<Shadowing>& found, Outcome& o);
+  // A value of ours that sshd or ssh do not serve and no other file explains: our drop-in does not
+  // do what the policy says (a failed apply).
+  std::optional<Shadowing> unexplainedMismatch() const;
+  ConnectionSpec connection(const std::string& addr) const;
   // sshd -t over the whole tree, our drop-in unchanged: records whether another writer broke it.
   Task<bool> testTree(Outcome& o);
   bool noteTree(const CheckResult& t, Outcome& o);  // records what an sshd -t said
@@ -120,8 +141,9 @@ class Engine {
 
   // The ports' answers, awaited.
   Callback<CheckResult> sshdTest();
-  Callback<Dump> serverDump();
-  Callback<Dump> clientDump();
+  Callback<Dump> serverDump(ConnectionSpec conn);
+  Callback<Dump> clientDump(std::string host);
+  Callback<VersionText> opensshVersion();
   Callback<ReloadOutcome> reloadSshd();
   Callback<Status> probeBanner(const Dump& d);
   Callback<Status> insertInclude();
@@ -163,6 +185,10 @@ class Engine {
   std::optional<Dump> lastServerDump_;  // from the last verify: sshd's listen addresses
   std::string policyInvalidReason_;
   std::string degradedReason_;
+
+  std::string lastProof_;  // the networks' proof as last logged
+  bool versionLearnt_ = false;
+  policy::ModelContext model_;
 
   bool busy_ = false;
   TaskSet tasks_;

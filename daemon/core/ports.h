@@ -119,16 +119,41 @@ struct Dump {
   }
 };
 
-// The three checks run sshd or ssh as child processes: they answer through Done when the child
-// ended (or its deadline passed), never by blocking the caller.
+// The connection sshd -T -C evaluates its Match blocks for. Empty fields are filled in by the
+// adapter: user with a user the policy covers (root when there is none), host with
+// "keepalive-policy.invalid", laddr with the loopback address of addr's family, lport with 22.
+struct ConnectionSpec {
+  std::string addr;  // the client's address, as sshd sees it
+  std::string user;
+  std::string host;
+  std::string laddr;  // the address the connection came in on
+  std::string lport;
+  friend bool operator==(const ConnectionSpec&, const ConnectionSpec&) = default;
+};
+
+// What the installed OpenSSH says its version is: the "OpenSSH_..." line of `sshd -V` (an sshd
+// without -V prints it in its usage message), else of `ssh -V`. status fails when neither
+// printed one.
+struct VersionText {
+  Status status;
+  std::string source;  // "sshd -V" or "ssh -V"
+  std::string text;    // its first line: "OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19 ..."
+};
+
+// The checks run sshd or ssh as child processes: they answer through Done when the child ended
+// (or its deadline passed), never by blocking the caller.
 class Sshd {
  public:
   virtual ~Sshd() = default;
   virtual void test(Done<CheckResult> done) = 0;  // sshd -t -f MAIN
-  virtual void serverDump(Done<Dump> done) = 0;   // sshd -T -f MAIN -C user=...,host=...,addr=...
-  virtual void clientDump(Done<Dump> done) = 0;   // ssh -G -F SSH_CONFIG, as nobody
-  virtual ConfigScan scanServer() = 0;            // sshd_config with its Includes
-  virtual ConfigScan scanClient() = 0;            // ssh_config with its Includes
+  // sshd -T -f MAIN -C addr=...,user=...,host=...,laddr=...,lport=...
+  virtual void serverDump(const ConnectionSpec& conn, Done<Dump> done) = 0;
+  // ssh -G -F SSH_CONFIG HOST, as nobody
+  virtual void clientDump(const std::string& host, Done<Dump> done) = 0;
+  // sshd -V, else ssh -V: once, when the daemon starts.
+  virtual void version(Done<VersionText> done) = 0;
+  virtual ConfigScan scanServer() = 0;  // sshd_config with its Includes
+  virtual ConfigScan scanClient() = 0;  // ssh_config with its Includes
   // Include sshd_config.d/*.conf at the top of sshd_config; undone when sshd -t rejects it.
   virtual void insertInclude(Done<Status> done) = 0;
   virtual std::string mainConfigPath() const = 0;

@@ -74,7 +74,11 @@ std::string Shadowing::describe() const {
              (target == "sshd" ? "/etc/ssh/sshd_config.d/*.conf" : "/etc/ssh/ssh_config.d/*.conf") +
              "' at its top" + (target == "sshd" ? " (or set server.ensure_include: true)" : "");
     case LineEffect::kNotInEffect:
-      return target + " " + keyword + " is " + theirs + ", not our " + ours + " from " + where;
+      // condition: the network and sample whose proof failed ("network branch-nat (sshd -T -C
+      // addr=10.20.0.1)"); empty for the fleet-wide values.
+      return target + " " + keyword + " is " + theirs +
+             (condition.empty() ? "" : " for " + condition) + ", not our " + ours + " from " +
+             where;
     case LineEffect::kOverrides:
       return where + " sets " + keyword + " " + theirs + " for connections matching '" + condition +
              "', overriding our " + ours;

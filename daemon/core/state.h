@@ -81,6 +81,31 @@ struct Shadowing {
   friend bool operator==(const Shadowing&, const Shadowing&) = default;
 };
 
+// The keepalive model's figures (policy::evaluate) for the policy in force: the fleet-wide
+// settings (network "") and then each network of the policy, in its order.
+struct KeepaliveFigures {
+  std::string network;                     // "" for the default: everything outside the networks
+  std::string openssh;                     // the version they hold for: "9.2", or the worst case
+  std::int64_t probe_after = -1;           // silence before sshd's first probe (k x I); -1 never
+  std::int64_t probe_factor = 1;           // k
+  std::int64_t client_alive_interval = 0;  // I; 0 = no probes
+  std::int64_t dead_client = -1;           // until sshd cuts a dead client; -1 never
+  std::int64_t server_alive_interval = 0;  // J; 0 = no probes
+  std::int64_t dead_server = -1;           // until ssh drops a dead server; -1 never
+  friend bool operator==(const KeepaliveFigures&, const KeepaliveFigures&) = default;
+};
+
+// One value sshd -T -C or ssh -G printed for a sample of a network (or of the default): the
+// proof that the drop-ins' Match Address and Host blocks serve what the policy says.
+struct NetworkCheck {
+  std::string network;  // "" for the default
+  std::string target;   // "sshd" or "ssh"
+  std::string sample;   // "addr=10.20.0.1" (sshd -T -C) or "a.branch.example.com" (ssh -G)
+  std::string keyword;  // lower case, as printed
+  std::string value;
+  friend bool operator==(const NetworkCheck&, const NetworkCheck&) = default;
+};
+
 struct State {
   StateKind kind = StateKind::kStarting;
   std::string reason;           // one line a person can read: why the state is what it is
@@ -102,6 +127,13 @@ struct State {
   std::vector<EffectiveValue> effective_server;
   std::vector<EffectiveValue> effective_client;
   std::vector<Shadowing> shadowed;  // every line of another file that sets what we manage
+
+  // The installed OpenSSH, learnt once (sshd -V, else ssh -V): "9.2", "" when unknown (the
+  // figures then assume the worst case over the versions the model knows).
+  std::string openssh_version;
+  std::string openssh_source;  // "sshd -V" or "ssh -V"; "" when unknown
+  std::vector<KeepaliveFigures> keepalive;
+  std::vector<NetworkCheck> network_checks;  // from the last verification
 
   std::uint64_t writes_total = 0;
   std::uint64_t reloads_total = 0;

@@ -130,6 +130,24 @@ const StatusProperty kProperties[] = {
    "Transactions rolled back since start.", false,
    "keepalive_policy_rollbacks_total", "counter",
    "Policy transactions rolled back since keepalive-policyd started."},
+  {"OpensshVersion", "s", getField<&DaemonStatus::openssh_version>,
+   setField<&DaemonStatus::openssh_version>,
+   "The installed OpenSSH's version, learnt once at start (sshd -V, else ssh -V), e.g. 9.2; empty = "
+   "unknown: the figures assume the worst case over the versions the model knows.", true},
+  {"OpensshVersionSource", "s", getField<&DaemonStatus::openssh_source>,
+   setField<&DaemonStatus::openssh_source>,
+   "How OpensshVersion was learnt: sshd -V | ssh -V; empty = unknown.", true},
+  {"Keepalive", "a(ssxxxxxx)", getField<&DaemonStatus::keepalive>,
+   setField<&DaemonStatus::keepalive>,
+   "The keepalive model's figures for the policy in force, the default (network \"\") first, then "
+   "each network: (network, OpenSSH version they hold for, seconds of silence before sshd's first "
+   "probe, k, ClientAliveInterval, seconds until a dead client is cut, ServerAliveInterval, "
+   "seconds until a dead server is dropped); -1 = never."},
+  {"Networks", "a(sssss)", getField<&DaemonStatus::network_checks>,
+   setField<&DaemonStatus::network_checks>,
+   "What sshd -T -C and ssh -G served, at the last verification, for a sample address or host "
+   "name of the default (network \"\") and of each network: (network, target sshd|ssh, sample, "
+   "keyword, value)."},
   {"WatchesUsed", "u", getField<&DaemonStatus::watches_used>, setField<&DaemonStatus::watches_used>,
    "inotify watches the daemon holds.", false,
    "keepalive_policy_inotify_watches", "gauge", "inotify watches keepalive-policyd holds."},
@@ -208,7 +226,8 @@ std::optional<StateKind> stateKindFromString(std::string_view s) {
 }
 
 const char* signatureOf(const PropertyValue& v) {
-  static const char* const kSignatures[] = {"s", "t", "u", "as", "a{s(ss)}", "a(ssssssus)"};
+  static const char* const kSignatures[] = {"s",        "t",           "u",           "as",
+                                            "a{s(ss)}", "a(ssssssus)", "a(ssxxxxxx)", "a(sssss)"};
   static_assert(std::variant_size_v<PropertyValue> == std::size(kSignatures));
   return kSignatures[v.index()];
 }
@@ -235,31 +254,52 @@ std::vector<const StatusProperty*> changedProperties(const DaemonStatus& before,
 
 std::string showText(const PropertyValue& v, std::string (*each)(std::string_view)) {
   auto str = [each](const std::string& s) { return each ? each(s) : s; };
-  return std::visit(Overloaded{[&](const std::string& s) { return str(s); },
-                               [](std::uint64_t n) { return std::to_string(n); },
-                               [](std::uint32_t n) { return std::to_string(n); },
-                               [&](const std::vector<std::string>& l) {
-                                 std::string out;
-                                 for (const auto& s : l)
-                                   out += (out.empty() ? "" : " ") + str(s);
-                                 return out;
-                               },
-                               [&](const EffectiveSettings& m) {
-                                 std::string out;
-                                 for (const auto& [k, e] : m)
-                                   out += (out.empty() ? "" : ", ") + str(k) + "=" + str(e.value) +
-                                          " (" + str(e.source) + ")";
-                                 return out;
-                               },
-                               [&](const ConfigLineRows& rows) {
-                                 std::string out;
-                                 for (const auto& r : rows)
-                                   out += (out.empty() ? "" : ", ") + str(r.effect) + " " +
-                                          str(r.file) + ":" + std::to_string(r.line) + " " +
-                                          str(r.keyword) + " " + str(r.value);
-                                 return out;
-                               }},
-                    v);
+  return std::visit(
+      Overloaded{[&](const std::string& s) { return str(s); },
+                 [](std::uint64_t n) { return std::to_string(n); },
+                 [](std::uint32_t n) { return std::to_string(n); },
+                 [&](const std::vector<std::string>& l) {
+                   std::string out;
+                   for (const auto& s : l)
+                     out += (out.empty() ? "" : " ") + str(s);
+                   return out;
+                 },
+                 [&](const EffectiveSettings& m) {
+                   std::string out;
+                   for (const auto& [k, e] : m)
+                     out += (out.empty() ? "" : ", ") + str(k) + "=" + str(e.value) + " (" +
+                            str(e.source) + ")";
+                   return out;
+                 },
+                 [&](const ConfigLineRows& rows) {
+                   std::string out;
+                   for (const auto& r : rows)
+                     out += (out.empty() ? "" : ", ") + str(r.effect) + " " + str(r.file) + ":" +
+                            std::to_string(r.line) + " " + str(r.keyword) + " " + str(r.value);
+                   return out;
+                 },
+                 [&](const KeepaliveRows& rows) {
+                   std::string out;
+                   for (const auto& r : rows)
+                     out += (out.empty() ? "" : ", ") +
+                            str(r.network.empty() ? "default" : r.network) + " (" + str(r.openssh) +
+                            ") probe_after=" + std::to_string(r.probe_after) +
+                            " k=" + std::to_string(r.probe_factor) +
+                            " client_alive_interval=" + std::to_string(r.client_alive_interval) +
+                            " dead_client=" + std::to_string(r.dead_client) +
+                            " server_alive_interval=" + std::to_string(r.server_alive_interval) +
+                            " dead_server=" + std::to_string(r.dead_server);
+                   return out;
+                 },
+                 [&](const NetworkCheckRows& rows) {
+                   std::string out;
+                   for (const auto& r : rows)
+                     out += (out.empty() ? "" : ", ") +
+                            str(r.network.empty() ? "default" : r.network) + " " + str(r.target) +
+                            " " + str(r.sample) + " " + str(r.keyword) + "=" + str(r.value);
+                   return out;
+                 }},
+      v);
 }
 
 namespace {

@@ -57,6 +57,14 @@ using ConfigLineRows = std::vector<ConfigLineRow>;
 ConfigLineRow toRow(const Shadowing& s);
 Shadowing fromRow(const ConfigLineRow& r);
 
+// The keepalive model's figures per network (Keepalive, a(ssxxxxxx)): network ("" = default),
+// the OpenSSH version they hold for, then seconds: probe after, k, ClientAliveInterval, dead
+// client, ServerAliveInterval, dead server; -1 = never.
+using KeepaliveRows = std::vector<KeepaliveFigures>;
+// What sshd -T -C and ssh -G showed for each network's sample (Networks, a(sssss)): network,
+// target, sample, keyword, value.
+using NetworkCheckRows = std::vector<NetworkCheck>;
+
 struct DaemonStatus {
   StateKind state = StateKind::kStarting;
   std::string state_reason;
@@ -88,6 +96,10 @@ struct DaemonStatus {
   std::uint64_t reloads_total = 0;
   std::uint64_t rollbacks_total = 0;
   std::uint32_t watches_used = 0;
+  std::string openssh_version;  // "9.2"; "" = unknown (the worst case is assumed)
+  std::string openssh_source;   // "sshd -V" | "ssh -V"; "" = unknown
+  KeepaliveRows keepalive;
+  NetworkCheckRows network_checks;
   // In the journal's state line only (no property): drop-in writes and drift repairs.
   std::uint64_t writes_total = 0;
   std::uint64_t drift_repairs_total = 0;
@@ -95,9 +107,10 @@ struct DaemonStatus {
 };
 
 // A property's value, one alternative per D-Bus type the interface uses: s, t, u, as, a{s(ss)},
-// a(ssssssus).
-using PropertyValue = std::variant<std::string, std::uint64_t, std::uint32_t,
-                                   std::vector<std::string>, EffectiveSettings, ConfigLineRows>;
+// a(ssssssus), a(ssxxxxxx), a(sssss).
+using PropertyValue =
+    std::variant<std::string, std::uint64_t, std::uint32_t, std::vector<std::string>,
+                 EffectiveSettings, ConfigLineRows, KeepaliveRows, NetworkCheckRows>;
 // The D-Bus signature of the alternative v holds.
 const char* signatureOf(const PropertyValue& v);
 

@@ -28,6 +28,22 @@ void put(sdbus::Message& m, const PropertyValue& v) {
             out.emplace_back(r.target, r.effect, r.keyword, r.value, r.ours, r.file, r.line,
                              r.condition);
           m << out;
+        } else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, KeepaliveRows>) {
+          std::vector<sdbus::Struct<std::string, std::string, std::int64_t, std::int64_t,
+                                    std::int64_t, std::int64_t, std::int64_t, std::int64_t>>
+              out;
+          for (const auto& r : x)
+            out.emplace_back(r.network, r.openssh, r.probe_after, r.probe_factor,
+                             r.client_alive_interval, r.dead_client, r.server_alive_interval,
+                             r.dead_server);
+          m << out;
+        } else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, NetworkCheckRows>) {
+          std::vector<
+              sdbus::Struct<std::string, std::string, std::string, std::string, std::string>>
+              out;
+          for (const auto& r : x)
+            out.emplace_back(r.network, r.target, r.sample, r.keyword, r.value);
+          m << out;
         } else {
           m << x;
         }

@@ -11,6 +11,8 @@
 #include <optional>
 
 #include "bus_fixture.h"
+#include "keepalive/policy/model.h"
+#include "keepalive/policy/networks.h"
 #include "strict_json.h"
 #include "test_support.h"
 #include "users_root.h"
@@ -54,6 +56,33 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   CHECK(u64(j.at("RepairsTotal")) == 1);  // alice's 0666 at start
   CHECK(u64(j.at("WatchesUsed")) >= 2);
   CHECK(ctl(bus, {"check"}).exitCode == 0);
+  // The installed sshd's version, as sshd -V says it, and the figures and proof for it.
+  {
+    const auto direct = run({"/usr/sbin/sshd", "-V"});
+    const auto version = keepalive::policy::OpensshVersion::parse(direct.err + direct.out);
+    REQUIRE(version);
+    CHECK(j.at("OpensshVersion").get<std::string>() == version->str());
+    CHECK(j.at("OpensshVersionSource").get<std::string>() == "sshd -V");
+    REQUIRE_FALSE(items(j.at("Keepalive")).empty());
+    const Json& def = items(j.at("Keepalive")).at(0);
+    CHECK(def.at("network").get<std::string>().empty());
+    CHECK(def.at("openssh").get<std::string>() == version->str());
+    CHECK(def.at("client_alive_interval").get<std::int64_t>() == 120);
+    const std::int64_t k = def.at("probe_factor").get<std::int64_t>();
+    CHECK(k == keepalive::policy::probeFactor({version, "sshd -V"},
+                                              keepalive::policy::OpensshTiming::kAuto));
+    CHECK(def.at("probe_after_seconds").get<std::int64_t>() == k * 120);
+    bool proven = false;
+    for (const Json& c : items(j.at("Networks")))
+      proven |= c.at("network").get<std::string>().empty() &&
+                c.at("sample").get<std::string>().rfind("addr=", 0) == 0 &&
+                c.at("keyword").get<std::string>() == "clientaliveinterval" &&
+                c.at("value").get<std::string>() == "120";
+    CHECK(proven);
+    auto text = ctl(bus, {"status"});
+    CHECK_THAT(text.out, Catch::Contains("     OpenSSH: " + version->str() + " (sshd -V)\n"));
+    CHECK_THAT(text.out, Catch::Contains("   Keepalive: probe after "));
+  }
 
   // alice's config becomes a symlink to a root file: refused, and every verb says so.
   REQUIRE(::unlink(r.config("alice").c_str()) == 0);
@@ -86,6 +115,75 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   CHECK(denied.err.find("permission denied") != std::string::npos);
   CHECK(show(bus, "Generation") == "2\n");
   CHECK(ctl(bus, {"status"}, /*asNobody=*/true).exitCode == 0);
+}
+
+// Issue 16 §3: each network proven by the real sshd -T -C and ssh -G, v4 and v6, and the default.
+TEST_CASE("daemon: each network's values are proven by sshd and ssh and shown per network") {
+  if (!isRoot())
+    return;
+  if (!keepalive::policy::validCidr("10.20.0.0/16", nullptr)) {
+    WARN("policy/networks.cpp is a stub in this build: nothing to prove per network");
+    return;
+  }
+  PrivateBus bus;
+  UsersRoot r(
+      "version: 1\n"
+      "network: {idle_timeout: 1h}\n"
+      "server: {client_alive_count_max: 3}\n"
+      "users: {action: enforce, min_uid: 41000}\n"
+      "networks:\n"
+      "  - name: branch-nat\n"
+      "    addresses: [\"10.20.0.0/16\"]\n"
+      "    destinations: [\"*.branch.example.com\"]\n"
+      "    idle_timeout: 5m\n"
+      "  - name: lab6\n"
+      "    addresses: [\"2001:db8:30::/48\"]\n"
+      "    idle_timeout: 10m\n");
+  DaemonProcess d(r.dir.path(), {"--bus", "system"}, {bus.env()});
+  REQUIRE(d.waitForLog("users: 1 covered"));
+  REQUIRE(waitFor([&] { return show(bus, "State") == "ok\n"; }));
+  auto st = ctl(bus, {"status", "--json"});
+  REQUIRE(st.exitCode == 0);
+  INFO(st.out << "\nthe daemon's log:\n" << d.log());
+  const Json j = parseJson(st.out);
+  // The figures: the default, then each network in the policy's order.
+  const auto& rows = items(j.at("Keepalive"));
+  REQUIRE(rows.size() == 3);
+  CHECK(rows.at(1).at("network").get<std::string>() == "branch-nat");
+  CHECK(rows.at(2).at("network").get<std::string>() == "lab6");
+  // What sshd -T -C and ssh -G served for each network's sample is the interval its figures
+  // are for, and differs from the default's.
+  auto served = [&](const std::string& network, const std::string& target,
+                    const std::string& keyword) {
+    std::string out;
+    for (const Json& c : items(j.at("Networks")))
+      if (c.at("network").get<std::string>() == network &&
+          c.at("target").get<std::string>() == target &&
+          c.at("keyword").get<std::string>() == keyword)
+        out = c.at("value").get<std::string>();
+    return out;
+  };
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::string network = rows.at(i).at("network").get<std::string>();
+    INFO(network);
+    CHECK(served(network, "sshd", "clientaliveinterval") ==
+          std::to_string(rows.at(i).at("client_alive_interval").get<std::int64_t>()));
+  }
+  CHECK(served("branch-nat", "sshd", "clientaliveinterval") !=
+        served("", "sshd", "clientaliveinterval"));
+  CHECK(served("lab6", "sshd", "clientaliveinterval") != served("", "sshd", "clientaliveinterval"));
+  CHECK(served("branch-nat", "ssh", "serveraliveinterval") ==
+        std::to_string(rows.at(1).at("server_alive_interval").get<std::int64_t>()));
+  bool v6 = false;
+  for (const Json& c : items(j.at("Networks")))
+    v6 |= c.at("network").get<std::string>() == "lab6" &&
+          c.at("sample").get<std::string>().rfind("addr=2001:db8:30:", 0) == 0;
+  CHECK(v6);
+  CHECK(items(j.at("Shadowed")).empty());  // our own Match Address and Host blocks are ours
+  auto text = ctl(bus, {"status"});
+  CHECK_THAT(text.out, Catch::Contains("    Networks: default: sshd addr=192.0.2.1 "));
+  CHECK_THAT(text.out, Catch::Contains("              branch-nat: sshd addr=10.20."));
+  CHECK_THAT(text.out, Catch::Contains("              branch-nat: probe after "));
 }
 
 TEST_CASE("daemon: root sees all, a user their own entry and findings and no one's Repaired") {

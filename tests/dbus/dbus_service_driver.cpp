@@ -136,6 +136,14 @@ DaemonStatus initialSnapshot(const Script& sc, const std::vector<UserRow>& users
   s.reloads_total = 2;
   s.rollbacks_total = 0;
   s.watches_used = std::uint32_t(2 * users.size() + 3);
+  s.openssh_version = "9.2";
+  s.openssh_source = "sshd -V";
+  s.keepalive = {{"", "9.2", 200, 2, 100, 800, 150, 600},
+                 {"branch-nat", "9.2", 120, 2, 60, 480, 0, -1}};
+  s.network_checks = {{"", "sshd", "addr=192.0.2.1", "clientaliveinterval", "100"},
+                      {"branch-nat", "sshd", "addr=10.20.0.1", "clientaliveinterval", "60"},
+                      {"branch-nat", "sshd", "addr=10.20.0.1", "clientalivecountmax", "3"},
+                      {"branch-nat", "ssh", "a.branch.example.com", "serveraliveinterval", "150"}};
   if (sc.weird) {
     s.last_error = "open \"/etc/keepalive-policy/policy.d/m\xe9lanie.yaml\": \x1b]0;owned\x07 bad";
     s.policy_files.push_back("/etc/keepalive-policy/policy.d/\xff.yaml");

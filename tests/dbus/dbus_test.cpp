@@ -50,7 +50,20 @@ TEST_CASE("status --json holds every property with the daemon's values") {
   INFO(r.out);
   const Json j = parseJson(r.out);
   REQUIRE(j.is_object());
-  CHECK(j.size() == 30);
+  CHECK(j.size() == 34);
+  CHECK(j.at("OpensshVersion").get<std::string>() == "9.2");
+  CHECK(j.at("OpensshVersionSource").get<std::string>() == "sshd -V");
+  REQUIRE(items(j.at("Keepalive")).size() == 2);
+  const Json& def = items(j.at("Keepalive")).at(0);
+  CHECK(def.at("network").get<std::string>().empty());
+  CHECK(def.at("openssh").get<std::string>() == "9.2");
+  CHECK(def.at("probe_after_seconds").get<std::int64_t>() == 200);
+  CHECK(def.at("probe_factor").get<std::int64_t>() == 2);
+  CHECK(def.at("dead_client_seconds").get<std::int64_t>() == 800);
+  CHECK(def.at("dead_server_seconds").get<std::int64_t>() == 600);
+  CHECK(items(j.at("Keepalive")).at(1).at("dead_server_seconds").is_null());  // never
+  REQUIRE(items(j.at("Networks")).size() == 4);
+  CHECK(items(j.at("Networks")).at(1).at("sample").get<std::string>() == "addr=10.20.0.1");
   CHECK(j.at("State").get<std::string>() == "ok");
   CHECK(j.at("StateReason").get<std::string>() == "policy sha256:0123abcd in force");
   CHECK(j.at("Version").get<std::string>() == "9.9.9-test");
@@ -110,6 +123,16 @@ TEST_CASE("status prints a summary like systemctl status, in colour only on a te
   CHECK_THAT(r.out, Contains("              tcpkeepalive        yes  sshd default\n"));
   CHECK_THAT(r.out, Contains("      Client: serveralivecountmax 3    "));
   CHECK_THAT(r.out, Contains("    Shadowed: none\n"));
+  CHECK_THAT(r.out, Contains("     OpenSSH: 9.2 (sshd -V)\n"));
+  CHECK_THAT(r.out, Contains("   Keepalive: probe after 3m20s of silence (2 x 1m40s, OpenSSH 9.2); "
+                             "dead client cut after 13m20s; dead server after 10m\n"
+                             "              branch-nat: probe after 2m of silence (2 x 1m, "
+                             "OpenSSH 9.2); dead client cut after 8m; no dead-server detection "
+                             "(ServerAliveInterval 0)\n"));
+  CHECK_THAT(r.out, Contains("    Networks: default: sshd addr=192.0.2.1 clientaliveinterval=100\n"
+                             "              branch-nat: sshd addr=10.20.0.1 clientaliveinterval=60 "
+                             "clientalivecountmax=3; ssh a.branch.example.com "
+                             "serveraliveinterval=150\n"));
   CHECK_THAT(
       r.out,
       Contains("       Users: 5 covered, 2 non-compliant, 1 unwatched (13 inotify watches)"));
@@ -161,7 +184,7 @@ TEST_CASE("show prints every property, -p picks some and --value drops the names
   Driver driver(bus);
   auto all = ctl(bus, {"show"});
   REQUIRE(all.exitCode == 0);
-  CHECK(lineCount(all.out) == 30);
+  CHECK(lineCount(all.out) == 34);
   CHECK_THAT(all.out,
              StartsWith("ConfigLines=\nDropIns=/etc/ssh/sshd_config.d/00-keepalive-policy.conf "
                         "/etc/ssh/ssh_config.d/00-keepalive-policy.conf\n"));
@@ -173,6 +196,12 @@ TEST_CASE("show prints every property, -p picks some and --value drops the names
        "/etc/keepalive-policy/policy.yaml /etc/keepalive-policy/policy.d/10-db.yaml"},
       {"PolicyDigest", "sha256:0123abcd"},
       {"Generation", "1"},
+      {"OpensshVersion", "9.2"},
+      {"OpensshVersionSource", "sshd -V"},
+      {"Keepalive",
+       "default (9.2) probe_after=200 k=2 client_alive_interval=100 dead_client=800 "
+       "server_alive_interval=150 dead_server=600, branch-nat (9.2) probe_after=120 k=2 "
+       "client_alive_interval=60 dead_client=480 server_alive_interval=0 dead_server=-1"},
       {"LastApplyTime", "1700000000123456"},
       {"LastApplyResult", "applied"},
       {"LastError", ""},

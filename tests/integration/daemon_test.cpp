@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "keepalive/policy/model.h"
 #include "test_support.h"
 
 using namespace keepalive::test;
@@ -400,5 +401,27 @@ TEST_CASE("evidence: a restart with an invalid policy keeps the last good one an
   CHECK_THAT(d.log(), Catch::Contains("cannot be read"));
   CHECK(fs::exists(record + ".corrupt"));
   CHECK(fs::exists(record));  // written again by the valid policy
+  CHECK(d.stop() == 0);
+}
+
+// Issue 16: the version every figure holds for is the installed sshd's, read once.
+TEST_CASE("daemon: the installed sshd's version is read once, before the first apply") {
+  if (!isRoot())
+    return;
+  const auto direct = run({"/usr/sbin/sshd", "-V"});
+  const auto expected = keepalive::policy::OpensshVersion::parse(direct.err + direct.out);
+  REQUIRE(expected);
+  Root r;
+  DaemonProcess d(r.dir.path());
+  REQUIRE(d.waitForLog("state ok:"));
+  const std::string line = "OpenSSH " + expected->str() + " (sshd -V: OpenSSH_";
+  CHECK(d.countInLog(line) == 1);
+  // Before the policy was loaded: the first apply's figures are for it.
+  const std::string log = d.log();
+  CHECK(log.find(line) < log.find("wrote "));
+  ::kill(d.pid(), SIGHUP);
+  REQUIRE(d.waitForLog("(SIGHUP): unchanged"));
+  CHECK(d.countInLog(line) == 1);
+  CHECK(d.countInLog("cannot learn the installed OpenSSH's version") == 0);
   CHECK(d.stop() == 0);
 }

@@ -16,7 +16,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include "adapters/child_runner.h"
@@ -99,7 +101,9 @@ std::string privsepInPrivateRun(const SshRoot& s, bool withoutSysAdmin) {
         std::optional<kd::CheckResult> check;
         std::optional<kd::Dump> dump;
         runner.test([&](kd::CheckResult c) { check = std::move(c); });
-        runner.serverDump([&](kd::Dump d) { dump = std::move(d); });
+        kd::ConnectionSpec conn;
+        conn.addr = "192.0.2.1";
+        runner.serverDump(conn, [&](kd::Dump d) { dump = std::move(d); });
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         while ((!check || !dump) && std::chrono::steady_clock::now() < deadline)
           sd_event_run(loop, 1000000);
@@ -363,4 +367,105 @@ TEST_CASE("sshd tree: watchTree watches the files and directories given, and onl
     REQUIRE(h.waitChanges(1));
     CHECK(h.changes.front());
   }
+}
+
+// Issue 16: the commands the daemon proves the policy with, against the real sshd and ssh.
+TEST_CASE("sshd runner: the installed version, and sshd -T -C / ssh -G for a network's sample") {
+  if (!isRoot()) {
+    WARN("needs root for sshd -T (host keys); skipped");
+    return;
+  }
+  TempDir t("keepalive-runner");
+  ::chmod(t.path().c_str(), 0755);  // ssh -G runs as nobody
+  const SshRoot s = makeSshRoot(t.path());
+  writeFile(s.sshdDropIn(),
+            "ClientAliveInterval 100\nClientAliveCountMax 3\n"
+            "Match Address 10.20.0.0/16,2001:db8:20::/48\n  ClientAliveInterval 60\n");
+  writeFile(s.clientDropIn(),
+            "Host *.branch.example.com\n  ServerAliveInterval 150\nHost *\n"
+            "  ServerAliveInterval 240\n");
+  ::chmod(s.clientDropIn().c_str(), 0644);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  sd_event* loop = nullptr;
+  REQUIRE(sd_event_new(&loop) >= 0);
+  {
+    kd::ChildRunner children(loop);
+    kd::SshdRunnerOptions o;
+    o.root = s.root;
+    kd::SshdRunner runner(o, children);
+    std::optional<kd::VersionText> version;
+    std::map<std::string, kd::Dump> server, client;
+    runner.version([&](kd::VersionText v) { version = std::move(v); });
+    for (const std::string addr : {"10.20.3.4", "2001:db8:20::5", "192.0.2.1"}) {
+      kd::ConnectionSpec c;
+      c.addr = addr;
+      runner.serverDump(c, [&server, addr](kd::Dump d) { server[addr] = std::move(d); });
+    }
+    for (const std::string host : {"a.branch.example.com", "keepalive-policy.invalid"})
+      runner.clientDump(host, [&client, host](kd::Dump d) { client[host] = std::move(d); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while ((!version || server.size() < 3 || client.size() < 2) &&
+           std::chrono::steady_clock::now() < deadline)
+      sd_event_run(loop, 1000000);
+    REQUIRE(version);
+    // What sshd -V itself prints, read here independently.
+    const auto direct = run({"/usr/sbin/sshd", "-V"});
+    INFO(direct.err << direct.out);
+    CHECK(version->status.ok);
+    CHECK(version->source == "sshd -V");
+    CHECK(version->text.rfind("OpenSSH_", 0) == 0);
+    CHECK((direct.err + direct.out).find(version->text) != std::string::npos);
+    REQUIRE(server.size() == 3);
+    for (const auto& [addr, d] : server) {
+      INFO(addr << ": " << d.status.error);
+      CHECK(d.status.ok);
+    }
+    CHECK(server["10.20.3.4"].first("clientaliveinterval") == "60");
+    CHECK(server["2001:db8:20::5"].first("clientaliveinterval") == "60");
+    CHECK(server["192.0.2.1"].first("clientaliveinterval") == "100");
+    CHECK(server["192.0.2.1"].first("clientalivecountmax") == "3");
+    REQUIRE(client.size() == 2);
+    CHECK(client["a.branch.example.com"].first("serveraliveinterval") == "150");
+    CHECK(client["keepalive-policy.invalid"].first("serveraliveinterval") == "240");
+  }
+  sd_event_unref(loop);
+}
+
+TEST_CASE("sshd runner: an sshd that prints no version falls back to ssh -V") {
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  sd_event* loop = nullptr;
+  REQUIRE(sd_event_new(&loop) >= 0);
+  {
+    kd::ChildRunner children(loop);
+    kd::SshdRunnerOptions o;
+    o.sshd = "/bin/false";
+    kd::SshdRunner runner(o, children);
+    std::optional<kd::VersionText> version;
+    runner.version([&](kd::VersionText v) { version = std::move(v); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!version && std::chrono::steady_clock::now() < deadline)
+      sd_event_run(loop, 1000000);
+    REQUIRE(version);
+    CHECK(version->status.ok);
+    CHECK(version->source == "ssh -V");
+    CHECK(version->text.rfind("OpenSSH_", 0) == 0);
+    // Neither: a failure that says what each printed.
+    o.ssh = "/bin/false";
+    kd::SshdRunner neither(o, children);
+    version.reset();
+    neither.version([&](kd::VersionText v) { version = std::move(v); });
+    while (!version && std::chrono::steady_clock::now() < deadline)
+      sd_event_run(loop, 1000000);
+    REQUIRE(version);
+    CHECK_FALSE(version->status.ok);
+    CHECK_THAT(version->status.error,
+               Catch::Contains("sshd -V: no version printed; ssh -V: no version printed"));
+  }
+  sd_event_unref(loop);
 }

@@ -1,0 +1,16 @@
+// The keepalive model's figures for the status: policy::evaluate() over the policy in force, for
+// the fleet-wide settings and each network. Computes nothing itself (model.h is the one place).
+#pragma once
+
+#include <vector>
+
+#include "keepalive/policy/policy.h"
+#include "state.h"
+
+namespace keepalive::daemon {
+
+// One row for the default (network ""), then one per network of r, in order; r.context is the
+// OpenSSH version they hold for.
+std::vector<KeepaliveFigures> keepaliveFigures(const policy::Resolved& r);
+
+}  // namespace keepalive::daemon
