@@ -81,7 +81,7 @@ std::string figures(const daemon::KeepaliveFigures& f) {
   } else {
     out = "probe after " + duration(f.probe_after) + " of silence (" +
           std::to_string(f.probe_factor) + " x " + duration(f.client_alive_interval) + ", " +
-          // "9.2", or the model's "worst case over OpenSSH 7.4 to 10.2"
+          // "9.2", or the model's "worst case over OpenSSH 7.4 to 10.5"
           (f.openssh.rfind("worst case", 0) == 0 ? "" : "OpenSSH ") + printable(f.openssh) + "); " +
           (f.dead_client < 0 ? std::string("a dead client is never cut (ClientAliveCountMax 0)")
                              : "dead client cut after " + duration(f.dead_client));

@@ -66,7 +66,12 @@ std::vector<std::pair<std::string, std::string>> parseDumpText(const std::string
     auto sp = line.find(' ');
     if (sp == std::string::npos)
       continue;
-    out.emplace_back(line.substr(0, sp), line.substr(sp + 1));
+    // sshd -T prints keywords in lower case up to 10.3 and as sshd_config(5) spells them from
+    // 10.4 (bebc855fd, f6acdce69: "ClientAliveInterval 298"); ssh -G in lower case. One key.
+    std::string key = line.substr(0, sp);
+    for (auto& c : key)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.emplace_back(std::move(key), line.substr(sp + 1));
   }
   return out;
 }

@@ -255,7 +255,8 @@ Figures evaluate(const ModelInput& in, const ModelContext& ctx) {
       s.gap_below_idle_timeout = s.max_idle_gap < *in.idle_timeout;
     if (busyBlindSpot(ctx))
       warn("busy-blind-spot",
-           std::string(f.worst_case ? "On OpenSSH 7.4 to 7.5 and from 9.2" : "On sshd " + f.openssh) +
+           std::string(f.worst_case ? "On OpenSSH 7.4 to 7.5 and from 9.2"
+                                    : "On sshd " + f.openssh) +
                " a probe is sent only when nothing moved for an interval: a session whose "
                "channels carry data more often than every " +
                formatDuration(s.interval) +

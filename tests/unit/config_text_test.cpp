@@ -147,3 +147,16 @@ TEST_CASE("locateConfigError: ssh -G's bad keyword, as readconf.c says it") {
   CHECK(l.file == "/r/etc/ssh/ssh_config.d/10-x.conf");
   CHECK(l.line == 1);
 }
+
+TEST_CASE("parseDumpText: sshd 10.4's mixed-case keywords read as the lower-case ones") {
+  // sshd -T prints "ClientAliveInterval 298" from 10.4 (bebc855fd), "clientaliveinterval 298"
+  // before; ssh -G stays in lower case. Values keep their case.
+  const auto a =
+      keepalive::daemon::parseDumpText("ClientAliveInterval 298\nchannelTimeout session=30m\n");
+  const auto b =
+      keepalive::daemon::parseDumpText("clientaliveinterval 298\nchanneltimeout session=30m\n");
+  CHECK(a == b);
+  REQUIRE(a.size() == 2);
+  CHECK(a[0] == std::pair<std::string, std::string>{"clientaliveinterval", "298"});
+  CHECK(a[1].second == "session=30m");
+}

@@ -95,7 +95,7 @@ TEST_CASE("schema: keys are offered in the order the diagnostics list them", "[s
   CHECK(keysAt("networks[]") == Keys{"name", "addresses", "destinations", "idle_timeout",
                                      "outage_tolerance", "client_alive_interval",
                                      "client_alive_count_max", "server_alive_interval",
-                                     "server_alive_count_max"});
+                                     "server_alive_count_max", "idle_logout"});
 }
 
 TEST_CASE("schema: renderedDirectives is what the drop-ins set, as sshd -T and ssh -G print it",
