@@ -173,6 +173,8 @@ void printHuman(const Properties& p) {
       lines.push_back(figures(f));
     field("Keepalive", lines);
   }
+  if (!s.keepalive_notes.empty())
+    field("Note", printableList(s.keepalive_notes));
   // Per network only: the default's values are the Server and Client lines above.
   if (std::any_of(s.network_checks.begin(), s.network_checks.end(),
                   [](const daemon::NetworkCheck& c) { return !c.network.empty(); }))

@@ -639,6 +639,7 @@ DaemonStatus Daemon::snapshot() const {
   s.openssh_version = st.openssh_version;
   s.openssh_source = st.openssh_source;
   s.keepalive = st.keepalive;
+  s.keepalive_notes = st.keepalive_notes;
   s.network_checks = st.network_checks;
   return s;
 }

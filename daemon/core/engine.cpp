@@ -156,6 +156,7 @@ Task<void> Engine::learnVersion(Outcome& o) {
 
 void Engine::setResolved(policy::Resolved r) {
   state_.keepalive = keepaliveFigures(r);
+  state_.keepalive_notes = keepaliveNotes(r);
   resolved_ = std::move(r);
 }
 

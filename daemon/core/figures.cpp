@@ -1,5 +1,7 @@
 #include "figures.h"
 
+#include <algorithm>
+
 #include "keepalive/policy/model.h"
 #include "keepalive/policy/policy.h"
 
@@ -22,6 +24,28 @@ KeepaliveFigures row(const std::string& network, const policy::Settings& s,
 }
 
 }  // namespace
+
+std::vector<std::string> keepaliveNotes(const policy::Resolved& r) {
+  std::vector<std::string> out, ids;
+  auto add = [&](const policy::Settings& s) {
+    for (const auto& w : policy::evaluate(policy::modelInput(s), r.context).warnings) {
+      if (!w.fact || std::find(ids.begin(), ids.end(), w.id) != ids.end())
+        continue;
+      ids.push_back(w.id);
+      out.push_back(w.text);
+    }
+  };
+  add(r.settings);
+  for (const auto& n : r.networks)
+    add(n.settings);
+  if (!r.settings.server.idle_logout && r.settings.server.client_alive_interval &&
+      r.settings.server.client_alive_interval->value > 0)
+    out.emplace_back(
+        "ClientAlive probes cut dead clients only: a live idle client answers them, so its "
+        "session stays open however long it is idle; server.idle_logout (ChannelTimeout) closes "
+        "live idle sessions");
+  return out;
+}
 
 std::vector<KeepaliveFigures> keepaliveFigures(const policy::Resolved& r) {
   std::vector<KeepaliveFigures> out;

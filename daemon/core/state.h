@@ -133,6 +133,7 @@ struct State {
   std::string openssh_version;
   std::string openssh_source;  // "sshd -V" or "ssh -V"; "" when unknown
   std::vector<KeepaliveFigures> keepalive;
+  std::vector<std::string> keepalive_notes;  // keepaliveNotes(): what the figures do not say
   std::vector<NetworkCheck> network_checks;  // from the last verification
 
   std::uint64_t writes_total = 0;

@@ -143,6 +143,11 @@ const StatusProperty kProperties[] = {
    "each network: (network, OpenSSH version they hold for, seconds of silence before sshd's first "
    "probe, k, ClientAliveInterval, seconds until a dead client is cut, ServerAliveInterval, "
    "seconds until a dead server is dropped); -1 = never."},
+  {"KeepaliveNotes", "as", getField<&DaemonStatus::keepalive_notes>,
+   setField<&DaemonStatus::keepalive_notes>,
+   "What the Keepalive figures do not say, one sentence each: the model's facts for the OpenSSH "
+   "version in force (a busy session never probed, an unknown version, ...) and that keepalives "
+   "never log out a live idle user."},
   {"Networks", "a(sssss)", getField<&DaemonStatus::network_checks>,
    setField<&DaemonStatus::network_checks>,
    "What sshd -T -C and ssh -G served, at the last verification, for a sample address or host "

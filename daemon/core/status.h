@@ -99,6 +99,7 @@ struct DaemonStatus {
   std::string openssh_version;  // "9.2"; "" = unknown (the worst case is assumed)
   std::string openssh_source;   // "sshd -V" | "ssh -V"; "" = unknown
   KeepaliveRows keepalive;
+  std::vector<std::string> keepalive_notes;
   NetworkCheckRows network_checks;
   // In the journal's state line only (no property): drop-in writes and drift repairs.
   std::uint64_t writes_total = 0;

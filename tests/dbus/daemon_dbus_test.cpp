@@ -72,6 +72,14 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
     CHECK(k == keepalive::policy::probeFactor({version, "sshd -V"},
                                               keepalive::policy::OpensshTiming::kAuto));
     CHECK(def.at("probe_after_seconds").get<std::int64_t>() == k * 120);
+    // What the figures do not say: the version's blind spot where it has one, and that
+    // keepalives never log out a live idle user (this policy sets no idle_logout).
+    std::string notes;
+    for (const Json& n : items(j.at("KeepaliveNotes")))
+      notes += n.get<std::string>() + "\n";
+    CHECK((notes.find("is never probed") != std::string::npos) ==
+          (*version >= keepalive::policy::OpensshVersion{9, 2}));
+    CHECK(notes.find("a live idle client answers them") != std::string::npos);
     bool proven = false;
     for (const Json& c : items(j.at("Networks")))
       proven |= c.at("network").get<std::string>().empty() &&
