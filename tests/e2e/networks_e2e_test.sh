@@ -20,19 +20,20 @@
 #
 # One policy (policy-net.yaml below): network.idle_timeout 2m for every other path, and the
 # networks branch (198.51.100.0/25 and 2001:db8:20::/64, *.branch.test, idle_timeout T_A) and dc
-# (198.51.100.128/25, *.dc.test, idle_timeout T_B). Three keepalive-policyd instances (--unit none --bus none) run for the whole
-# test: the server's, on the server root, and one per client, on each client's root; each phase
-# pushes its policies by rename and waits for each daemon's "state ok", which it reaches only
-# after proving its drop-ins with sshd -T -C and ssh -G. The test then reads the values back
+# (198.51.100.128/25, *.dc.test, idle_timeout T_B). Three keepalive-policyd instances (--unit
+# none --bus none) run for the whole test: the server's, on the server root, and one per client,
+# on each client's root; each phase pushes its policies by rename and waits for each daemon's
+# "state ok", which it reaches only after proving its drop-ins with sshd -T -C and ssh -G. The test then reads the values back
 # with the real `sshd -T -C addr=...` for each router's address and one outside, and `ssh -G`
 # for each name and one outside, and compares them with `keepalivectl advise --json
 # --idle-timeout T --openssh VERSION` for the installed sshd's VERSION.
 #
 #   (S) server-side keepalives only (the server daemon has the policy, the clients none): three
 #       sessions side by side, branch (v4), branch6 (v6, the same router) and dc, each quiet for
-#       longer than its own router's timeout (T_A + T_A/2, T_B + T_B/5); beside each, a bare TCP connection to sshd
-#       (pre-authentication: sshd never probes it) idles as long, and its router forgets it,
-#       which proves the router would have dropped the session without keepalives. The session
+#       longer than its own router's timeout (T_A + T_A/2, T_B + T_B/5); beside each, a bare TCP
+#       connection to sshd (pre-authentication: sshd never probes it) idles as long, and its
+#       router forgets it, which proves the router would have dropped the session without
+#       keepalives. The session
 #       survives; the probes sshd sends it are timestamped as its ssh receives them (ssh's
 #       DEBUG1 "client_input_channel_req: ... rtype keepalive@openssh.com"): the one sshd serves
 #       all sessions and its log does not say which session a probe is for, so every probe sshd
