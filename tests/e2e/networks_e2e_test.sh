@@ -23,10 +23,10 @@
 # (198.51.100.128/25, *.dc.test, idle_timeout T_B). Three keepalive-policyd instances (--unit
 # none --bus none) run for the whole test: the server's, on the server root, and one per client,
 # on each client's root; each phase pushes its policies by rename and waits for each daemon's
-# "state ok", which it reaches only after proving its drop-ins with sshd -T -C and ssh -G. The test then reads the values back
-# with the real `sshd -T -C addr=...` for each router's address and one outside, and `ssh -G`
-# for each name and one outside, and compares them with `keepalivectl advise --json
-# --idle-timeout T --openssh VERSION` for the installed sshd's VERSION.
+# "state ok", which it reaches only after proving its drop-ins with sshd -T -C and ssh -G. The
+# test then reads the values back with the real `sshd -T -C addr=...` for each router's address
+# and one outside, and `ssh -G` for each name and one outside, and compares them with
+# `keepalivectl advise --json --idle-timeout T --openssh VERSION` for the installed sshd's VERSION.
 #
 #   (S) server-side keepalives only (the server daemon has the policy, the clients none): three
 #       sessions side by side, branch (v4), branch6 (v6, the same router) and dc, each quiet for
