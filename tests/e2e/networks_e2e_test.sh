@@ -46,6 +46,8 @@
 #   (C) client-side keepalives only (the clients' daemons have the policy, the server none): the
 #       same three sessions survive on ssh's ServerAliveInterval alone, timed from ssh's DEBUG3
 #       "send packet: type 80" (its keepalive@openssh.com global request).
+#   (D') right after the branch (v4) session's second line in (C) its router drops all IPv4: ssh
+#       gives up on the frozen server within the model's dead-server time, J x (C+1).
 #
 # Needs what e2e_test.sh needs, and jq. Knobs: KEEPALIVE_E2E_TIMEOUT_BRANCH (T_A, default 6),
 # KEEPALIVE_E2E_TIMEOUT_DC (T_B, default 30), KEEPALIVE_E2E_KEEP=1 (keep the scratch directory).
@@ -146,7 +148,7 @@ info "installed OpenSSH $OPENSSH ($("$SSH_BIN" -V 2>&1))"
 # --json, the one module that computes these figures. M_I (ClientAliveInterval), M_C
 # (ClientAliveCountMax), M_K (k = max_idle_gap / I), M_DEAD (dead_client_seconds), M_J
 # (ServerAliveInterval), keyed by network, "global" for network.idle_timeout.
-declare -A M_I M_C M_K M_DEAD M_J IDLE_OF
+declare -A M_I M_C M_K M_DEAD M_J M_DS IDLE_OF
 IDLE_OF[branch]=${T[branch]}s IDLE_OF[dc]=${T[dc]}s IDLE_OF[global]=$GLOBAL_IDLE
 MODEL_SRC=advise
 for n in branch dc global; do
@@ -158,6 +160,7 @@ for n in branch dc global; do
         M_K[$n]=$(($(jq -r .server.max_idle_gap_seconds "$S/advise-$n.json") / M_I[$n]))
         M_DEAD[$n]=$(jq -r .server.dead_client_seconds "$S/advise-$n.json")
         M_J[$n]=$(jq -r .client.server_alive_interval "$S/advise-$n.json")
+        M_DS[$n]=$(jq -r .client.dead_server_seconds "$S/advise-$n.json")
         info "advise --json --idle-timeout ${IDLE_OF[$n]} --openssh $OPENSSH: $(jq -c '{openssh, server, client}' "$S/advise-$n.json")"
     else
         not_ok "keepalivectl advise --json --idle-timeout ${IDLE_OF[$n]} --openssh $OPENSSH: $(head -n 1 "$S/advise-$n.err")"
@@ -168,13 +171,14 @@ if [ "$MODEL_SRC" = computed ]; then
     # Without advise --json, the model's figures computed here from the facts of the issue
     # (docs/policy.md): sshd 9.2 to 9.4 probes a silent client after k = 2 intervals (9.5 and
     # later, and before 9.2: k = 1); the policy derives I = idle_timeout/3 (so that k x I stays
-    # below it), J = idle_timeout/2, and leaves C at OpenSSH's default 3; a dead client goes
-    # after k x I x (C + 1).
+    # below it), J = idle_timeout/2, and leaves the counts at OpenSSH's default 3; a dead client
+    # goes after k x I x (C + 1), a dead server after J x (3 + 1).
     case $OPENSSH in 9.[234]) k=2 ;; *) k=1 ;; esac
     for n in branch dc global; do
         s=${IDLE_OF[$n]%s}; [ "$n" = global ] && s=120
         M_K[$n]=$k M_I[$n]=$((s / 3)) M_C[$n]=3 M_J[$n]=$((s / 2))
         M_DEAD[$n]=$((k * M_I[$n] * (M_C[$n] + 1)))
+        M_DS[$n]=$((M_J[$n] * 4))   # a dead server: J x (ServerAliveCountMax 3 + 1)
     done
     info "model computed in the test (advise --json unavailable): k=$k; I/C/dead: branch ${M_I[branch]}/${M_C[branch]}/${M_DEAD[branch]}s, dc ${M_I[dc]}/${M_C[dc]}/${M_DEAD[dc]}s"
 fi
@@ -706,11 +710,38 @@ for s in "${SESSIONS[@]}"; do
     start_session C "$s" DEBUG3
     check "(C) $s: the router tracks the session's flow" test "$(flow_of "$s" "${SESS_PORT[$s]}")" = 1
 done
+# (D') right after branch's line 2 its router drops all IPv4 again, now with ssh's keepalives
+# alone: ssh gives up on the frozen server ("Timeout, server 198.51.100.2 not responding.", the
+# HostName) within the model's dead-server time, J x (ServerAliveCountMax + 1), counted from the
+# last packet it received. This fits inside the dc's gap; the dc's own (60 s) would not fit the
+# test's time.
+declare -A END_AT=()
 for n in "${ORDER[@]}"; do
-    for s in ${SESS_OF[$n]}; do after_gap C "$s"; done
+    for s in ${SESS_OF[$n]}; do
+        after_gap C "$s"
+        if [ "$s" = branch ]; then
+            freeze branch || fatal "(D') the branch router drops all IPv4"
+            DROP_AT[$s]=$(now_us) END_AT[$s]=${DROP_AT[branch]}
+        fi
+    done
 done
 T0=$(first_start "${SESSIONS[@]}")
 T1=$(now_us)
+ssh_gave_up() { grep -qs "Timeout, server ${SRV_IP[branch]} not responding" "${SSH_LOG[branch]}"; }
+if wait_for $((M_DS[branch] + 10 - ($(now_us) - DROP_AT[branch]) / 1000000)) ssh_gave_up; then
+    cut=$(awk -v a="Timeout, server ${SRV_IP[branch]} not responding" 'index($0, a) { print $1; exit }' "${SSH_LOG[branch]}")
+    last=$(awk -v t="${DROP_AT[branch]}" '$1 < t && / receive packet: / { l = $1 } END { print l }' "${SSH_LOG[branch]}")
+    mapfile -t dprobes < <(times "${SSH_LOG[branch]}" "$CLIENT_PROBE" "${DROP_AT[branch]}" "$cut")
+    took=$(ms_between "$last" "$cut")
+    JC=$(ssh_for branch "${DEST[branch]}" serveralivecountmax)
+    info "(D') branch: frozen $(ms_between "$last" "${DROP_AT[branch]}") ms after the last packet ssh received; then ${#dprobes[@]} unanswered probe(s) at [$(offsets_s "$last" "${dprobes[@]}")] s and 'Timeout, server ${SRV_IP[branch]} not responding' at +$(fmt_s "$took") s; the model ($MODEL_SRC): J x (C+1) = ${M_J[branch]} x $((JC + 1)) = ${M_DS[branch]} s"
+    check "(D') branch: ssh gave up on the frozen server $(fmt_s "$took") s after the last packet it received: the model's dead-server time ${M_DS[branch]} s, within -2/+1 s" \
+        test "$took" -ge $(((M_DS[branch] - 2) * 1000)) -a "$took" -le $(((M_DS[branch] + 1) * 1000))
+    check "(D') branch: ... after exactly ServerAliveCountMax=$JC unanswered probes" test "${#dprobes[@]}" = "$JC"
+else
+    not_ok "(D') branch: ssh gives up on the frozen server within $((M_DS[branch] + 10)) s"
+    dump "${SSH_LOG[branch]}"
+fi
 sent_total=0
 for s in "${SESSIONS[@]}"; do
     n=${NET_OF[$s]}
@@ -720,8 +751,9 @@ for s in "${SESSIONS[@]}"; do
     mapfile -t steps < <(steps_ms "${probes[@]}")
     info "(C) $s: ServerAliveInterval J=${J}s; in the ${GAP[$s]}s gap ssh probed at [$(offsets_s "${GAP_START[$s]}" "${probes[@]}")] s (steps [$(fmt_ms_list "${steps[@]}")] s); longest silence on the path $(fmt_s "$(longest_ms "${all[@]}")") s (the router forgets after ${T[$n]}s)"
     check "(C) $s: the path was never silent for ${T[$n]}s" test "$(longest_ms "${all[@]}")" -lt $((T[$n] * 1000))
-    # (from its own gap's start: type 80 is also the no-more-sessions request at login)
-    sent_total=$((sent_total + $(times "${SSH_LOG[$s]}" "$CLIENT_PROBE" "${GAP_START[$s]}" "$T1" | wc -l)))
+    # (from its own gap's start: type 80 is also the no-more-sessions request at login; up to its
+    # freeze, if any)
+    sent_total=$((sent_total + $(times "${SSH_LOG[$s]}" "$CLIENT_PROBE" "${GAP_START[$s]}" "${END_AT[$s]:-$T1}" | wc -l)))
 done
 # sshd logs a probe a little after ssh sent it: its window ends 300 ms later
 got_total=$(times "$SSHD_LOG" "$SERVER_GOT_PROBE" "$T0" $((T1 + 300000)) | wc -l)
