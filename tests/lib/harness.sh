@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2153  # UNIT, POLICY_DIR and PKG are set by the test that sources this
-# harness.sh - the one harness of the shell tests (tests/system/*.sh, tests/e2e/e2e_test.sh), also
+# harness.sh - the one harness of the shell tests (tests/system/*.sh, tests/e2e/*.sh), also
 # sourced by the scripts and benches that wait for something (scripts/demo.sh, bench/*.sh). Only
 # functions and variables: sourcing it changes nothing until a test calls harness_begin.
 #
