@@ -133,13 +133,28 @@ bool banner() {
 
 }  // namespace
 
+// The policy with client_alive_interval value and n networks (issue 16), each with a /24 of
+// client addresses and a destination pattern: the apply proves each with sshd -T -C and ssh -G.
+std::string policyText(int value, int n) {
+  std::string out = "version: 1\nserver: {client_alive_interval: " + std::to_string(value) + "}\n";
+  if (n > 0)
+    out += "networks:\n";
+  for (int i = 0; i < n; ++i)
+    out += "  - name: net" + std::to_string(i) + "\n    addresses: [\"10." +
+           std::to_string(i / 256) + "." + std::to_string(i % 256) +
+           ".0/24\"]\n    destinations: [\"*.net" + std::to_string(i) +
+           ".example.com\"]\n    idle_timeout: " + std::to_string(300 + i) + "\n";
+  return out;
+}
+
 int main(int argc, char** argv) {
   int iterations = argc > 1 ? std::atoi(argv[1]) : 100;
   const std::string policyd = argc > 2 ? argv[2] : "/usr/local/sbin/keepalive-policyd";
+  const int networks = argc > 3 ? std::atoi(argv[3]) : 0;
   const int block = 10;
   const std::string policy = "/etc/keepalive-policy/policy.yaml";
   sh("mkdir -p /etc/keepalive-policy/policy.d");
-  writeRename(policy, "version: 1\nserver: {client_alive_interval: 60}\n");
+  writeRename(policy, policyText(60, networks));
 
   std::vector<double> e2e, serving, base;
   std::map<std::string, std::vector<double>> partv;
@@ -154,8 +169,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < block && done < iterations; ++i, ++done) {
       value = value == 60 ? 61 : 60;
       const auto t0 = Clock::now();
-      writeRename(policy,
-                  "version: 1\nserver: {client_alive_interval: " + std::to_string(value) + "}\n");
+      writeRename(policy, policyText(value, networks));
       std::string line = d.waitLine("(policy changed): applied in");
       const auto t1 = Clock::now();
       if (line.empty()) {
@@ -191,6 +205,7 @@ int main(int argc, char** argv) {
   const bool served = sh("sshd -T | grep -qx 'clientaliveinterval " +
                          std::to_string(value == 60 ? 60 : 61) + "'") == 0 ||
                       sh("sshd -T | grep -q '^clientaliveinterval 6[01]$'") == 0;
+  std::printf("networks in the policy: %d\n", networks);
   std::printf("iterations: %zu daemon, %zu baseline, %d failures, sshd -T shows the policy: %s\n",
               e2e.size(), base.size(), failures, served ? "yes" : "NO");
   std::printf("%-34s %8s %8s\n", "rename -> sshd serving (ms)", "p50", "p99");

@@ -44,6 +44,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_TAG=kpe2e-$$   # names its namespaces and its scratch directory (netns_reap_stale)
 # shellcheck source=../lib/harness.sh
 . "$HERE/../lib/harness.sh"
+# shellcheck source=../lib/e2e.sh
+. "$HERE/../lib/e2e.sh"
 
 BUILD=${KEEPALIVE_BUILD_DIR:-$(cd "$HERE/../.." && pwd)/build}
 DAEMON_BIN=$BUILD/daemon/keepalive-policyd
@@ -61,45 +63,9 @@ PORT=2222
 CLI_IP=192.0.2.2 NAT_CLI_IP=192.0.2.1 NAT_SRV_IP=198.51.100.1 SRV_IP=198.51.100.2
 NS_C=$E2E_TAG-cli NS_R=$E2E_TAG-nat NS_S=$E2E_TAG-srv
 
-finish() {
-    cleanup
-    local left
-    left=$(netns_leftovers)
-    if [ -n "$left" ]; then not_ok "cleanup left: $left"; else ok "cleanup: no namespace or process left"; fi
-    report
-}
 harness_begin
-# ms_between US1 US2: milliseconds from US1 to US2 (now_us, and the stamps of spawn_logged's logs)
-ms_between() { echo $(( ($2 - $1) / 1000 )); }
-# fmt_s MS: "12.345"
-fmt_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
-
-# dump LOG...: on failure, the end of each log, for CI.
-dump() {
-    local f
-    for f in "$@"; do
-        [ -f "$f" ] || continue
-        echo "# ---- last lines of ${f#"$WORK"/}:"
-        tail -n 25 "$f" | sed 's/^/#   /'
-    done
-}
-# fatal MESSAGE [LOG...]: a step without which the rest means nothing.
-fatal() {
-    local m=$1; shift
-    not_ok "$m"
-    dump "$@"
-    finish
-}
-
 # ------------------------------------------------------------------------------ preflight --
-[ "$(id -u)" = 0 ] || fatal "must run as root (network namespaces, sshd)"
-for b in "$DAEMON_BIN" "$CTL_BIN" "$SSHD_BIN" "$SSH_BIN"; do
-    [ -x "$b" ] || fatal "missing $b (build keepalive-policyd and keepalivectl; install openssh)"
-done
-for c in ip nft conntrack ss ssh-keygen pgrep; do
-    command -v "$c" >/dev/null || fatal "missing $c (scripts/deps.sh installs it)"
-done
-netns_reap_stale kpe2e
+e2e_preflight kpe2e
 
 KP_KEEP_WORK=${KEEPALIVE_E2E_KEEP:-0}
 WORK=$(mktemp -d "/tmp/$E2E_TAG.XXXXXX") || fatal "mktemp"
@@ -337,11 +303,6 @@ intervals_s() {
     echo "${out% }"
 }
 # offsets_s FROM US...: "+4.002 +8.004" relative to FROM
-offsets_s() {
-    local from=$1 t out=; shift
-    for t in "$@"; do out+="+$(fmt_s $(( (t - from) / 1000 ))) "; done
-    echo "${out% }"
-}
 # longest_ms US...: the longest step between consecutive moments, in ms
 longest_ms() {
     local prev= t max=0

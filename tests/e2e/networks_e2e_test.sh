@@ -59,6 +59,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_TAG=kpnet-$$   # names its namespaces and its scratch directory (netns_reap_stale)
 # shellcheck source=../lib/harness.sh
 . "$HERE/../lib/harness.sh"
+# shellcheck source=../lib/e2e.sh
+. "$HERE/../lib/e2e.sh"
 
 BUILD=${KEEPALIVE_BUILD_DIR:-$(cd "$HERE/../.." && pwd)/build}
 DAEMON_BIN=$BUILD/daemon/keepalive-policyd
@@ -93,40 +95,9 @@ for n in "${NETS[@]}"; do NS_C[$n]=$E2E_TAG-$n-cli NS_R[$n]=$E2E_TAG-$n-nat; don
 # (with its port) as ss prints a peer, and as sshd -T -C's laddr
 peer() { if [ "${FAM[$1]}" = ipv6 ]; then echo "[${SRV_IP[$1]}]:$PORT"; else echo "${SRV_IP[$1]}:$PORT"; fi; }
 
-finish() {
-    cleanup
-    local left
-    left=$(netns_leftovers)
-    if [ -n "$left" ]; then not_ok "cleanup left: $left"; else ok "cleanup: no namespace or process left"; fi
-    report
-}
 harness_begin
-ms_between() { echo $((($2 - $1) / 1000)); }
-fmt_s() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
-dump() {
-    local f
-    for f in "$@"; do
-        [ -f "$f" ] || continue
-        echo "# ---- last lines of ${f#"$WORK"/}:"
-        tail -n 25 "$f" | sed 's/^/#   /'
-    done
-}
-fatal() {
-    local m=$1; shift
-    not_ok "$m"
-    dump "$@"
-    finish
-}
-
 # ------------------------------------------------------------------------------ preflight --
-[ "$(id -u)" = 0 ] || fatal "must run as root (network namespaces, sshd)"
-for b in "$DAEMON_BIN" "$CTL_BIN" "$SSHD_BIN" "$SSH_BIN"; do
-    [ -x "$b" ] || fatal "missing $b (build keepalive-policyd and keepalivectl; install openssh)"
-done
-for c in ip nft conntrack ss ssh-keygen pgrep jq; do
-    command -v "$c" >/dev/null || fatal "missing $c (scripts/deps.sh installs it)"
-done
-netns_reap_stale kpnet
+e2e_preflight kpnet jq
 
 # shellcheck disable=SC2034  # read by the harness's cleanup
 KP_KEEP_WORK=${KEEPALIVE_E2E_KEEP:-0}
@@ -455,11 +426,6 @@ end_phase() {
 # times LOG PATTERN FROM_US TO_US: timestamps (us) of LOG lines matching PATTERN in range
 times() {
     awk -v from="$3" -v to="$4" -v pat="$2" '$1 >= from && $1 <= to && index($0, pat) { print $1 }' "$1"
-}
-offsets_s() {  # offsets_s FROM US...: "+4.002 +8.004"
-    local from=$1 t out=; shift
-    for t in "$@"; do out+="+$(fmt_s $(((t - from) / 1000))) "; done
-    echo "${out% }"
 }
 steps_ms() {  # steps_ms US...: the steps between consecutive moments, in ms
     local prev='' t
