@@ -29,11 +29,11 @@ struct Recommendation {
   std::vector<Advice> advice;
 };
 
-// Recommended settings for a path whose shortest NAT or firewall idle timeout is idle_timeout
+// Recommended settings for a path whose shortest NAT or firewall idle timeout is idleTimeout
 // seconds (at least 3): what a policy with network.idle_timeout (and outage_tolerance, baseline)
 // derives, so that advise and the policy never disagree.
-Recommendation advise(std::int64_t idle_timeout, const ModelContext& ctx,
-                      std::optional<std::int64_t> outage_tolerance = std::nullopt,
+Recommendation advise(std::int64_t idleTimeout, const ModelContext& ctx,
+                      std::optional<std::int64_t> outageTolerance = std::nullopt,
                       Baseline baseline = Baseline::kNone);
 
 }  // namespace keepalive::policy

@@ -73,9 +73,9 @@ inline constexpr std::int64_t kTcpRtoMaxSeconds = 120;
 inline constexpr std::int64_t kTcpKeepaliveTimeSeconds = 7200;
 
 // The longest connectivity break a session survives, given the time of the first keepalive
-// probe after the last data (first_probe) and the time the keepalives give up (dead; nullopt:
+// probe after the last data (firstProbe) and the time the keepalives give up (dead; nullopt:
 // never). See model.cpp for the reasoning. Always set: with no keepalive limit, TCP's own limit.
-std::int64_t breakSurvived(std::int64_t first_probe, std::optional<std::int64_t> dead);
+std::int64_t breakSurvived(std::int64_t firstProbe, std::optional<std::int64_t> dead);
 
 struct ServerFigures {
   int k = 1;
