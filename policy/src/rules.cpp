@@ -121,13 +121,17 @@ void checkKeepalive(const Settings& st, const Figures& f, const ModelContext& ct
         (server && k == 2 ? "k = 2: 2 x " : "") + formatDuration(s) + " x (" +
         std::to_string(count) + " + 1)" +
         (server && k == 2 ? ": " + probeFactorReason(ctx, timing) : std::string());
-    d.warning(
-        where,
-        name + " " + formatDuration(s) + " with " + countName.substr(countName.find('.') + 1) +
-            " " + std::to_string(count) + (countMax ? "" : " (OpenSSH's default)") +
-            " keeps a dead " + (server ? "client" : "server") + "'s session for " + hours(*dead) +
-            onWhat + " (" + formula + "), over an hour; " +
-            (count > kOpensshDefaultCountMax ? "lower the count to 3" : "shorten the interval"));
+    d.warning(where, name + " " + formatDuration(s) + " with " +
+                         countName.substr(countName.find('.') + 1) + " " + std::to_string(count) +
+                         (countMax ? "" : " (OpenSSH's default)") + " keeps a dead " +
+                         (server ? "client" : "server") + "'s session for " + hours(*dead) +
+                         onWhat + " (" + formula + "), over an hour; " +
+                         (server && baseline == Baseline::kStig && count > 1
+                              ? std::string("lower the count to 1, as baseline stig requires")
+                          : server && baseline == Baseline::kLynis && count > 2
+                              ? std::string("lower the count to 2, as baseline lynis asks")
+                          : count > kOpensshDefaultCountMax ? std::string("lower the count to 3")
+                                                            : std::string("shorten the interval")));
   }
 }
 

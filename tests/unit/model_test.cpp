@@ -270,6 +270,13 @@ TEST_CASE("model: STIG errors name their rule ids") {
   CHECK(r.settings.server.client_alive_count_max->value == 1);
   CHECK(r.settings.server.client_alive_interval->value == 100);
   CHECK_THAT(r.settings.server.client_alive_count_max->note, Catch::Contains("RHEL-08-010200"));
+  // The dead-session warning's advice follows the baseline, not OpenSSH's default of 3.
+  auto seed = loadFor(
+      "version: 1\nbaseline: stig\nserver: {client_alive_interval: 298, "
+      "client_alive_count_max: 50}\n",
+      ctx);
+  CHECK(seed.warning("lower the count to 1, as baseline stig requires"));
+  CHECK_FALSE(seed.warning("lower the count to 3"));
 }
 
 TEST_CASE("model: CIS 5.1.7 and Lynis SSH-7408 are checked with their ids") {
