@@ -403,7 +403,7 @@ sshd_ok "after the retried reload"
 echo "# 7. an invalid policy"
 fp_before=$(fingerprint "$SSHD_DROPIN" "$CLIENT_DROPIN")
 inside cp -p "$SSHD_DROPIN" "$SCRATCH/sshd.good"
-tmp=$(policy 6m | stage_policy)     # above half of idle_timeout 10m
+tmp=$(policy 6m | stage_policy)     # above half of idle_timeout 11m
 out=$(inside keepalivectl validate "$tmp" 2>&1); rc=$?
 check "keepalivectl validate rejects it (exit $rc, want 1): $(grep -m1 -o 'error: .*above half of network.idle_timeout [^:]*' <<< "$out")" \
     test "$rc" = 1 -a -n "$(grep 'above half' <<< "$out")"

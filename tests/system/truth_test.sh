@@ -342,7 +342,7 @@ fp=$(fingerprint "$SSHD_DROPIN" "$CLIENT_DROPIN")
 digest=$(sj .PolicyDigest)
 since=$(sj .PolicySince)
 stop_daemon
-policy 6m | inside sh -c 'cat > "$1"' sh "$POLICY"    # above half of idle_timeout 10m
+policy 6m | inside sh -c 'cat > "$1"' sh "$POLICY"    # above half of idle_timeout 11m
 mark=$(jcursor)
 check "the daemon starts with the invalid policy" start_daemon
 check "state policy-invalid: $(wait_for "$SW" state_is policy-invalid; said)" state_is policy-invalid
