@@ -851,7 +851,11 @@ Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<D
                           std::optional<Dump> clientDumped, bool testedTree) {
   if (!testedTree)
     co_await testTree(o);
-  const std::string outsideAddr = policy::outsideAddress(r, false);
+  // An address outside every network: IPv4, else IPv6 (validation refuses networks that cover
+  // both families whole).
+  std::string outsideAddr = policy::outsideAddress(r, false);
+  if (outsideAddr.empty())
+    outsideAddr = policy::outsideAddress(r, true);
   const std::string outsideHost = policy::outsideDestination(r);
   if (!serverDumped) {
     ConnectionSpec outside = connection(outsideAddr);

@@ -487,10 +487,20 @@ void checkList(const Settings& host, const std::vector<NetworkEntry>& nets,
         }
     }
   }
+  // The apply proves the fleet-wide values with an address and a name outside every network
+  // (sshd -T -C addr=..., ssh -G NAME); where there is none, they serve no one and cannot be
+  // proven, so the policy says the same thing twice and one of the two is wrong.
+  const std::string on = context.empty() ? std::string() : " on " + context;
   if (!r.networks.empty() && outsideDestination(r).empty())
-    diags.warning(r.networks.front().pos, "the networks' destinations match every host name" +
-                                              (context.empty() ? std::string() : " on " + context) +
-                                              ", so ssh never uses the fleet-wide client values");
+    diags.error(r.networks.back().pos,
+                "the networks' destinations match every host name" + on +
+                    ", so ssh never uses the fleet-wide client values and the apply could not "
+                    "prove them: put the widest network's values in client: instead");
+  if (!r.networks.empty() && outsideAddress(r, false).empty() && outsideAddress(r, true).empty())
+    diags.error(r.networks.back().pos,
+                "the networks' addresses cover every IPv4 and IPv6 address" + on +
+                    ", so sshd never uses the fleet-wide server values and the apply could not "
+                    "prove them: put the widest network's values in server: instead");
 }
 
 std::unordered_set<std::string> findings(const Settings& host, const ModelContext& ctx,

@@ -414,3 +414,38 @@ networks:
     CHECK(l.warning("give --openssh VERSION", 7));
   }
 }
+
+TEST_CASE("networks: the fleet-wide values must serve someone, or they could not be proven") {
+  // The apply proves them with an address and a name outside every network.
+  const auto names = load(R"(version: 1
+client: {server_alive_interval: 60}
+networks:
+  - name: all
+    destinations: ["*"]
+    server_alive_interval: 30
+)");
+  CHECK(names.error("destinations match every host name", 4));
+  const auto both = load(R"(version: 1
+server: {client_alive_interval: 60}
+networks:
+  - name: v4
+    addresses: ["0.0.0.0/0"]
+    client_alive_interval: 30
+  - name: v6
+    addresses: ["::/0"]
+    client_alive_interval: 30
+)");
+  CHECK(both.error("cover every IPv4 and IPv6 address", 7));
+  // One family whole is fine: the other family's clients get the fleet-wide values.
+  const auto v4 = load(R"(version: 1
+server: {client_alive_interval: 60}
+networks:
+  - name: v4
+    addresses: ["0.0.0.0/0"]
+    client_alive_interval: 30
+)");
+  CHECK_VALID(v4);
+  const Resolved r = resolve(v4.policy, HostIdentity::fromName("h"));
+  CHECK(outsideAddress(r, false).empty());
+  CHECK_FALSE(outsideAddress(r, true).empty());
+}
