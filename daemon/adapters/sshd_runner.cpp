@@ -8,6 +8,7 @@
 
 #include "core/config_text.h"
 #include "fs_store.h"
+#include "keepalive/io/openssh_version.h"
 #include "keepalive/io/policy_files.h"
 #include "keepalive/policy/model.h"
 #include "sys/process.h"
@@ -252,19 +253,12 @@ void SshdRunner::clientDump(const std::string& host, Done<Dump> done) {
 }
 
 std::optional<std::string> opensshLine(const std::string& text) {
-  // The line that starts with "OpenSSH_" (sshd -V prints it alone; an sshd without -V prints it
-  // above its usage); nothing else is taken for a version.
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto end = text.find('\n', start);
-    if (end == std::string::npos)
-      end = text.size();
-    std::string line = cleanErr(text.substr(start, end - start));
-    if (line.rfind("OpenSSH_", 0) == 0 && policy::OpensshVersion::parse(line))
-      return line;
-    start = end + 1;
-  }
-  return std::nullopt;
+  // One rule with keepalivectl (io::parseOpensshVersionOutput): the first line, "OpenSSH_9.2,
+  // OpenSSL ...". An sshd before 9.2 answers -V with "unknown option -- V" first and its usage
+  // after it: no version from it, and ssh -V is asked instead.
+  if (!io::parseOpensshVersionOutput(text))
+    return std::nullopt;
+  return cleanErr(text.substr(0, text.find('\n')));
 }
 
 namespace {
@@ -287,12 +281,12 @@ void SshdRunner::version(Done<VersionText> done) {
   children_.run({o_.sshd, "-V"}, o_.timeout, std::nullopt,
                 [children = &children_, ssh = o_.ssh, timeout = o_.timeout,
                  done = std::move(done)](ProcessResult r) mutable {
-                  if (auto line = opensshLine(r.err + "\n" + r.out))
+                  if (auto line = opensshLine(r.err.empty() ? r.out : r.err))
                     return done(VersionText{Status::success(), "sshd -V", *line});
                   children->run(
                       {ssh, "-V"}, timeout, std::nullopt,
                       [done = std::move(done), sshdSaid = noVersion(r)](ProcessResult again) {
-                        if (auto line = opensshLine(again.err + "\n" + again.out))
+                        if (auto line = opensshLine(again.err.empty() ? again.out : again.err))
                           return done(VersionText{Status::success(), "ssh -V", *line});
                         done(VersionText{Status::failure("sshd -V: " + sshdSaid +
                                                          "; ssh -V: " + noVersion(again)),

@@ -75,7 +75,8 @@ class SshdRunner : public Sshd {
 // Reads a config and, recursively, what it includes, in the order the program does.
 // Relative Include paths are taken from baseDir (/etc/ssh); `hostBlocks` is true for ssh_config,
 // where "Host" opens a block as "Match" does.
-// The "OpenSSH_..." line of sshd -V's or ssh -V's output, if it has one.
+// The first line of sshd -V's or ssh -V's output when it names a version (the rule of
+// io::parseOpensshVersionOutput, which keepalivectl uses too).
 std::optional<std::string> opensshLine(const std::string& text);
 
 ConfigScan scanConfigFile(const std::string& path, const std::string& baseDir, bool hostBlocks);
