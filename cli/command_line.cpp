@@ -130,6 +130,10 @@ Parsed parseVerb(const VerbSpec& verb, std::span<const std::string> argv) {
   bool optionsEnded = false;
   for (std::size_t i = 0; i < argv.size() && !p.help && p.error.empty(); ++i) {
     const std::string& a = argv[i];
+    if (optionsEnded && verb.operands.passThrough) {
+      p.args.addPassThrough(a);
+      continue;
+    }
     if (optionsEnded || a.size() < 2 || a[0] != '-') {
       p.args.addOperand(a);
       continue;
@@ -291,7 +295,11 @@ std::string operandItem(const OperandSpec& op) {
   std::string item = op.name;
   if (op.max > 1)
     item += "...";
-  return op.required ? item : "[" + item + "]";
+  if (!op.required)
+    item = "[" + item + "]";
+  if (op.passThrough)
+    item += " [-- " + std::string(op.passThrough) + "...]";
+  return item;
 }
 
 std::string joined(const std::vector<std::string>& items) {
