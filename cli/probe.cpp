@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 
 #include "keepalive/policy/diagnostic.h"
 #include "keepalive/policy/duration.h"
@@ -113,8 +114,15 @@ std::vector<std::string> sshArgv(const std::string& destination,
 }
 
 bool isDebugLine(std::string_view line) {
-  return line.starts_with("debug1: ") || line.starts_with("debug2: ") ||
-         line.starts_with("debug3: ");
+  // -v's debug1 lines, and the verbose() and informational lines -v adds without a prefix
+  // (clientloop.c, sshconnect.c, sshconnect2.c, ssh.c).
+  static constexpr std::string_view kNoise[] = {
+      "debug1: ",           "debug2: ",        "debug3: ",
+      "Transferred: sent ", "Bytes per second: ", "Authenticated to ",
+      "Authenticated using ", "OpenSSH_",        "Warning: Permanently added ",
+      "Canonicalized DNS "};
+  return std::any_of(std::begin(kNoise), std::end(kNoise),
+                     [&](std::string_view p) { return line.starts_with(p); });
 }
 
 bool isServerKeepaliveLine(std::string_view line) {
@@ -128,7 +136,8 @@ bool isConnectedLine(std::string_view line) {
 }
 
 Classified classifyStartFailure(const std::vector<std::string>& lines, int exitStatus,
-                                bool connected, const std::string& destination) {
+                                bool connected, const std::string& destination,
+                                const std::vector<std::string>& remoteLines) {
   Classified c;
   if (anyContains(lines, "Permission denied")) {
     c.failure = Failure::kAuthentication;
@@ -176,7 +185,11 @@ Classified classifyStartFailure(const std::vector<std::string>& lines, int exitS
     return c;
   }
   c.failure = Failure::kOther;
-  const std::string l = lastErrorLine(lines);
+  // What the far end said (a nologin shell's "This account is currently not available."),
+  // else ssh's last word.
+  std::string l = lastErrorLine(remoteLines);
+  if (l.empty())
+    l = lastErrorLine(lines);
   c.message = "ssh " + destination + " failed (exit status " + std::to_string(exitStatus) + ")" +
               (l.empty() ? std::string() : ": " + l);
   return c;
@@ -333,6 +346,9 @@ std::string text(const Verdict& v, const std::string& destination) {
            "; shortest dropped: " + formatDuration(*v.dropped) +
            ". The path forgets idle flows after " + formatDuration(*v.survived) + " to " +
            formatDuration(*v.dropped) + ".\n";
+  else if (v.holdsUpTo)
+    out += "No session dropped, but the server's keepalives broke every silence longer than " +
+           formatDuration(*v.holdsUpTo) + ".\n";
   else
     out += "No session dropped: the path keeps idle flows for at least " +
            formatDuration(*v.survived) + " (the longest silence tried).\n";

@@ -49,7 +49,7 @@ std::vector<std::string> sshArgv(const std::string& destination,
                                  const std::vector<std::string>& sshOptions, std::int64_t seconds,
                                  const std::string& sshProgram = "ssh");
 
-// One line of ssh's stderr (it runs with -v).
+// One line of ssh's stderr (it runs with -v) that is -v's chatter, not an error.
 bool isDebugLine(std::string_view line);
 // ssh -v's line for a keepalive request the server sent: "client_input_channel_req: channel 0
 // rtype keepalive@openssh.com reply 1" (a session channel is open: sshd's client_alive_check
@@ -70,13 +70,15 @@ enum class Failure {
   kOther,
 };
 // Ended before the ready line, or without it: why, in plain words, from ssh's stderr (the lines
-// that are not debug output), its exit status (-1: killed) and whether TCP connected.
+// that are not debug output), its exit status (-1: killed), whether TCP connected, and the
+// far end's own output (remoteLines: its stdout lines other than ours).
 struct Classified {
   Failure failure = Failure::kNone;
   std::string message;  // "authentication failed: Permission denied (publickey)"
 };
 Classified classifyStartFailure(const std::vector<std::string>& stderrLines, int exitStatus,
-                                bool connected, const std::string& destination);
+                                bool connected, const std::string& destination,
+                                const std::vector<std::string>& remoteLines = {});
 // The path reset or broke the connection during the silence (a RST from a middlebox): dropped,
 // not an error. "Connection reset by peer", "Broken pipe", "Connection timed out".
 bool isPathBreak(const std::vector<std::string>& stderrLines);

@@ -47,6 +47,7 @@ struct Session {
   int out = -1, err = -1, pidfd = -1;
   std::string outBuf, errBuf;
   std::vector<std::string> errLines;  // not debug output
+  std::vector<std::string> outLines;  // the far end's stdout but our two lines
   bool connected = false;
   std::int64_t spawnedAt = 0, readyAt = 0;
   bool resolved = false;  // outcome final; the process may still be ending
@@ -375,6 +376,9 @@ class Runner {
       s.killAt = t + s.seconds * 1000 + graceMillis(s.seconds);
       if (s.resolved)  // stopped while it logged in
         terminate(s, t);
+    } else if (line != kReadyLine && line != kDoneLine) {
+      if (s.outLines.size() < kKeptLines)
+        s.outLines.push_back(line);
     } else if (line == kDoneLine && s.phase == Phase::kQuiet && !s.resolved) {
       s.outcome.doneMillis = t - s.readyAt;
       resolve(s, Result::kSurvived,
@@ -469,7 +473,7 @@ class Runner {
 
   void failStart(Session& s, int code) {
     const Classified c =
-        classifyStartFailure(s.errLines, code, s.connected, opt_.destination);
+        classifyStartFailure(s.errLines, code, s.connected, opt_.destination, s.outLines);
     resolve(s, Result::kError, c.message, c.failure);
     // These fail every rung alike: stop the rest and say it once.
     if (c.failure == Failure::kAuthentication || c.failure == Failure::kUnreachable ||
@@ -540,7 +544,7 @@ class Runner {
     if (!n)
       return {};
     return "; " + std::to_string(n) + " server keepalive" + (n == 1 ? "" : "s") +
-           " in the silence, the longest stretch without one " +
+           " in the silence, the longest silence " +
            millisText(longestSilenceMillis(s.outcome));
   }
 
@@ -549,9 +553,10 @@ class Runner {
   }
 
   static std::string millisText(std::int64_t ms) {
+    // To the nearest tenth: 998 ms is "1.0s", not "0.9s".
+    const long long tenths = (std::max<std::int64_t>(ms, 0) + 50) / 100;
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%lld.%01llds", static_cast<long long>(ms / 1000),
-                  static_cast<long long>(ms % 1000 / 100));
+    std::snprintf(buf, sizeof buf, "%lld.%llds", tenths / 10, tenths % 10);
     return buf;
   }
 
