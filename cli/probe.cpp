@@ -36,8 +36,8 @@ nlohmann::ordered_json orNull(const std::optional<std::int64_t>& v) {
 }  // namespace
 
 std::vector<std::int64_t> defaultLadder(std::int64_t maxSeconds) {
-  static const std::int64_t kRungs[] = {5,   10,   15,   20,   30,   45,   60,   90,   120,
-                                        180, 240,  300,  360,  480,  600,  720,  900,  1200,
+  static const std::int64_t kRungs[] = {5,    10,   15,   20,   30,   45,   60,   90,   120,
+                                        180,  240,  300,  360,  480,  600,  720,  900,  1200,
                                         1500, 1800, 2400, 3000, 3600, 4500, 5400, 6300, 7200};
   std::vector<std::int64_t> out;
   for (std::int64_t r : kRungs)
@@ -116,11 +116,16 @@ std::vector<std::string> sshArgv(const std::string& destination,
 bool isDebugLine(std::string_view line) {
   // -v's debug1 lines, and the verbose() and informational lines -v adds without a prefix
   // (clientloop.c, sshconnect.c, sshconnect2.c, ssh.c).
-  static constexpr std::string_view kNoise[] = {
-      "debug1: ",           "debug2: ",        "debug3: ",
-      "Transferred: sent ", "Bytes per second: ", "Authenticated to ",
-      "Authenticated using ", "OpenSSH_",        "Warning: Permanently added ",
-      "Canonicalized DNS "};
+  static constexpr std::string_view kNoise[] = {"debug1: ",
+                                                "debug2: ",
+                                                "debug3: ",
+                                                "Transferred: sent ",
+                                                "Bytes per second: ",
+                                                "Authenticated to ",
+                                                "Authenticated using ",
+                                                "OpenSSH_",
+                                                "Warning: Permanently added ",
+                                                "Canonicalized DNS "};
   return std::any_of(std::begin(kNoise), std::end(kNoise),
                      [&](std::string_view p) { return line.starts_with(p); });
 }
@@ -277,9 +282,8 @@ Verdict judge(std::vector<RungOutcome> ladder) {
     }
     v.recommended = rec;
   }
-  const bool anySurvived = std::any_of(v.ladder.begin(), v.ladder.end(), [](const auto& r) {
-    return r.result == Result::kSurvived;
-  });
+  const bool anySurvived = std::any_of(v.ladder.begin(), v.ladder.end(),
+                                       [](const auto& r) { return r.result == Result::kSurvived; });
   if (!anySurvived) {
     // The first error in plain words, else the every-session-dropped advice.
     const auto err = std::find_if(v.ladder.begin(), v.ladder.end(),
@@ -292,8 +296,7 @@ Verdict judge(std::vector<RungOutcome> ladder) {
     } else if (err != v.ladder.end()) {
       v.error = err->detail;
     } else if (v.dropped) {
-      v.error = "no session survived: the shortest rung dropped was " +
-                formatDuration(*v.dropped);
+      v.error = "no session survived: the shortest rung dropped was " + formatDuration(*v.dropped);
     } else {
       v.error = "nothing was measured";
     }
@@ -344,7 +347,7 @@ std::string text(const Verdict& v, const std::string& destination) {
   if (v.dropped)
     out += "Longest silence survived: " + formatDuration(*v.survived) +
            "; shortest dropped: " + formatDuration(*v.dropped) +
-           ". The path forgets idle flows after " + formatDuration(*v.survived) + " to " +
+           ".\nThe path's idle timeout is between " + formatDuration(*v.survived) + " and " +
            formatDuration(*v.dropped) + ".\n";
   else if (v.holdsUpTo)
     out += "No session dropped, but the server's keepalives broke every silence longer than " +
@@ -354,8 +357,9 @@ std::string text(const Verdict& v, const std::string& destination) {
            formatDuration(*v.survived) + " (the longest silence tried).\n";
   out += "Recommended network.idle_timeout: " + formatDuration(*v.recommended) + ".\n";
   if (*v.recommended < 3) {
-    out += "That is below 3s, the least network.idle_timeout takes: no keepalive outruns such a "
-           "path.\n";
+    out +=
+        "That is below 3s, the least network.idle_timeout takes: no keepalive outruns such a "
+        "path.\n";
     return out;
   }
   out += "\n" + yamlSnippet(*v.recommended);

@@ -97,7 +97,7 @@ struct RungOutcome {
   Result result = Result::kError;
   std::string detail;
   Failure failure = Failure::kNone;
-  std::optional<std::int64_t> doneMillis;         // when the done line came
+  std::optional<std::int64_t> doneMillis;           // when the done line came
   std::vector<std::int64_t> serverKeepaliveMillis;  // when each keepalive request came
 };
 // The longest stretch the path was really silent during a rung: between the ready line, each
@@ -105,14 +105,14 @@ struct RungOutcome {
 std::int64_t longestSilenceMillis(const RungOutcome& r);
 
 struct Verdict {
-  std::vector<RungOutcome> ladder;                 // sorted by seconds
-  std::optional<std::int64_t> survived;            // longest survived below the shortest drop
-  std::optional<std::int64_t> dropped;             // shortest dropped
-  std::optional<std::int64_t> recommended;         // network.idle_timeout, seconds
-  std::optional<std::int64_t> serverKeepalive;     // ~ the server's probe period, seconds
-  std::optional<std::int64_t> holdsUpTo;           // the longest silence really observed
-  std::string error;                               // nothing measured: why, in plain words
-  std::vector<std::string> notes;                  // inconsistencies, caveats
+  std::vector<RungOutcome> ladder;              // sorted by seconds
+  std::optional<std::int64_t> survived;         // longest survived below the shortest drop
+  std::optional<std::int64_t> dropped;          // shortest dropped
+  std::optional<std::int64_t> recommended;      // network.idle_timeout, seconds
+  std::optional<std::int64_t> serverKeepalive;  // ~ the server's probe period, seconds
+  std::optional<std::int64_t> holdsUpTo;        // the longest silence really observed
+  std::string error;                            // nothing measured: why, in plain words
+  std::vector<std::string> notes;               // inconsistencies, caveats
   bool measured() const { return recommended.has_value(); }
 };
 // first: the shortest rung (for "rerun with a finer ladder").

@@ -52,7 +52,7 @@ struct Session {
   std::int64_t spawnedAt = 0, readyAt = 0;
   bool resolved = false;  // outcome final; the process may still be ending
   RungOutcome outcome;
-  std::int64_t killAt = 0;     // SIGTERM then (0: none planned)
+  std::int64_t killAt = 0;      // SIGTERM then (0: none planned)
   std::int64_t hardKillAt = 0;  // SIGKILL then (0: not yet terminated)
   int status = 0;
   bool exited = false;
@@ -114,8 +114,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
     if (::getppid() != parent)
       ::_exit(127);
     const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(outp[1], 1) < 0 ||
-        ::dup2(errp[1], 2) < 0) {
+    if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(outp[1], 1) < 0 || ::dup2(errp[1], 2) < 0) {
       const int e = errno;
       (void)!::write(execp[1], &e, sizeof e);
       ::_exit(127);
@@ -167,7 +166,7 @@ void eachLine(std::string& buf, F&& f) {
     f(line);
   }
   // A line longer than this is not one of ours.
-  if (buf.size() > 64 * 1024)
+  if (buf.size() > std::size_t{64} * 1024)
     buf.clear();
 }
 
@@ -301,8 +300,8 @@ class Runner {
         continue;
       if (s.phase == Phase::kQuiet && !s.resolved)
         resolve(s, Result::kDropped,
-                "no line within " + graceText(s.seconds) + " after " +
-                    formatDuration(s.seconds) + " of silence",
+                "no line within " + graceText(s.seconds) + " after " + formatDuration(s.seconds) +
+                    " of silence",
                 Failure::kNone);
       else if (s.phase == Phase::kStarting && !s.resolved)
         failStart(s, -1);
@@ -315,8 +314,7 @@ class Runner {
   void stopBeyondDrop() {
     std::optional<std::int64_t> drop;
     for (const auto& s : sessions_)
-      if (s.resolved && s.outcome.result == Result::kDropped &&
-          (!drop || s.seconds < *drop))
+      if (s.resolved && s.outcome.result == Result::kDropped && (!drop || s.seconds < *drop))
         drop = s.seconds;
     if (!drop)
       return;
@@ -454,8 +452,8 @@ class Runner {
         const std::int64_t after = t - s.readyAt;
         if (isPathBreak(s.errLines))
           resolve(s, Result::kDropped,
-                  "the connection broke after " + millisText(after) + " of silence: " +
-                      lastErrorLine(s.errLines),
+                  "the connection broke after " + millisText(after) +
+                      " of silence: " + lastErrorLine(s.errLines),
                   Failure::kNone);
         else
           resolve(s, Result::kError,
@@ -544,13 +542,10 @@ class Runner {
     if (!n)
       return {};
     return "; " + std::to_string(n) + " server keepalive" + (n == 1 ? "" : "s") +
-           " in the silence, the longest silence " +
-           millisText(longestSilenceMillis(s.outcome));
+           " in the silence, the longest silence " + millisText(longestSilenceMillis(s.outcome));
   }
 
-  static std::string graceText(std::int64_t seconds) {
-    return millisText(graceMillis(seconds));
-  }
+  static std::string graceText(std::int64_t seconds) { return millisText(graceMillis(seconds)); }
 
   static std::string millisText(std::int64_t ms) {
     // To the nearest tenth: 998 ms is "1.0s", not "0.9s".

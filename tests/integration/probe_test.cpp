@@ -54,8 +54,8 @@ class Sshd {
         run({"chown", "nobody", dir_ / k});
     writeFile(dir_ / "sshd_config",
               extraConfig + "HostKey " + (dir_ / "host_key") + "\nPidFile " + (dir_ / "sshd.pid") +
-                  "\nListenAddress 127.0.0.1:" + std::to_string(port_) +
-                  "\nAuthorizedKeysFile " + (dir_ / "authorized_keys") +
+                  "\nListenAddress 127.0.0.1:" + std::to_string(port_) + "\nAuthorizedKeysFile " +
+                  (dir_ / "authorized_keys") +
                   "\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
                   "PasswordAuthentication no\nKbdInteractiveAuthentication no\n");
     if (::access("/run/sshd", F_OK) != 0)
@@ -91,9 +91,13 @@ class Sshd {
   int port() const { return port_; }
   // ssh's options for probe: this sshd, this key, no known_hosts, no ssh_config.
   std::vector<std::string> sshOptions(const std::string& key = "user_key") const {
-    return {"-F", "/dev/null", "-p", std::to_string(port_), "-i", dir_ / key,
-            "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+    return {"-F", "/dev/null",
+            "-p", std::to_string(port_),
+            "-i", dir_ / key,
+            "-o", "IdentitiesOnly=yes",
+            "-o", "IdentityAgent=none",
+            "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null",
             "-o", "GlobalKnownHostsFile=/dev/null"};
   }
 
@@ -157,9 +161,8 @@ TEST_CASE("probe: a refused login and a closed port are said in plain words, exi
   auto r = probe({"--ladder", "1s,2s,3s"}, sshd.sshOptions("other_key"));
   INFO(r.out << r.err);
   CHECK(r.exitCode == 1);
-  CHECK_THAT(r.out,
-             Catch::Contains("Nothing measured: authentication failed: root@127.0.0.1: "
-                             "Permission denied (publickey"));
+  CHECK_THAT(r.out, Catch::Contains("Nothing measured: authentication failed: root@127.0.0.1: "
+                                    "Permission denied (publickey"));
   r = probe({"--ladder", "1s,2s,3s", "--json"}, sshd.sshOptions("other_key"));
   CHECK(r.exitCode == 1);
   auto j = nlohmann::json::parse(r.out);

@@ -157,6 +157,7 @@ TEST_CASE("probe: the verdict brackets the timeout and recommends what survived"
   CHECK(v.measured());
   const std::string t = text(v, "kpo@h");
   CHECK(t.find("Longest silence survived: 5s; shortest dropped: 10s.") != std::string::npos);
+  CHECK(t.find("The path's idle timeout is between 5s and 10s.") != std::string::npos);
   CHECK(t.find("Recommended network.idle_timeout: 5s.") != std::string::npos);
   CHECK(t.ends_with("\nnetwork:\n  idle_timeout: 5s\n"));
   const auto j = toJson(v, "kpo@h");
@@ -215,8 +216,8 @@ TEST_CASE("probe: nothing measured says why, in plain words") {
 
 TEST_CASE("probe: the server's keepalives bound what the measurement shows") {
   // ClientAliveInterval 1 on sshd 9.2: a probe every 2 s of silence.
-  auto v = judge({rung(5, Result::kSurvived, {1900, 3900}), rung(10, Result::kSurvived,
-                                                                  {1900, 3900, 5900, 7900, 9900})});
+  auto v = judge({rung(5, Result::kSurvived, {1900, 3900}),
+                  rung(10, Result::kSurvived, {1900, 3900, 5900, 7900, 9900})});
   REQUIRE(v.serverKeepalive);
   CHECK(*v.serverKeepalive == 2);
   // The longest stretch a survivor was really silent: 2 s between probes.
@@ -237,8 +238,8 @@ TEST_CASE("probe: the server's keepalives bound what the measurement shows") {
 }
 
 TEST_CASE("probe: the command line passes what follows -- to ssh") {
-  auto p = parseVerb(probeVerb(), std::vector<std::string>{"--max", "20s", "kpo@h", "--",
-                                                           "-p", "2222", "--json"});
+  auto p = parseVerb(
+      probeVerb(), std::vector<std::string>{"--max", "20s", "kpo@h", "--", "-p", "2222", "--json"});
   REQUIRE(p.error.empty());
   CHECK(p.args.operands() == std::vector<std::string>{"kpo@h"});
   CHECK(p.args.passThrough() == std::vector<std::string>{"-p", "2222", "--json"});
