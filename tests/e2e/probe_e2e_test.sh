@@ -34,10 +34,10 @@ E2E_TAG=kpprobe-$$   # names its namespaces and its scratch directory (netns_rea
 . "$HERE/../lib/e2e.sh"
 
 BUILD=${KEEPALIVE_BUILD_DIR:-$(cd "$HERE/../.." && pwd)/build}
-DAEMON_BIN=$BUILD/daemon/keepalive-policyd   # e2e_preflight's list; not run here
+# shellcheck disable=SC2034  # DAEMON_BIN, SSH_BIN: e2e_preflight checks them (the daemon is not run)
+DAEMON_BIN=$BUILD/daemon/keepalive-policyd SSH_BIN=/usr/bin/ssh
 CTL_BIN=$BUILD/cli/keepalivectl
 SSHD_BIN=/usr/sbin/sshd
-SSH_BIN=/usr/bin/ssh
 
 T=${KEEPALIVE_E2E_TIMEOUT:-6}
 MAX=20
