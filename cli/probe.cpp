@@ -48,7 +48,7 @@ std::vector<std::int64_t> defaultLadder(std::int64_t maxSeconds) {
   return out;
 }
 
-LadderParse parseLadder(std::string_view text, std::int64_t maxSeconds) {
+LadderParse parseLadder(std::string_view text, std::int64_t maxSeconds, bool maxGiven) {
   LadderParse out;
   std::size_t from = 0;
   while (from <= text.size()) {
@@ -66,8 +66,9 @@ LadderParse parseLadder(std::string_view text, std::int64_t maxSeconds) {
       return out;
     }
     if (*d.value > maxSeconds) {
-      out.error = "--ladder: rung " + formatDuration(*d.value) + " is above --max " +
-                  formatDuration(maxSeconds);
+      out.error = "--ladder: rung " + formatDuration(*d.value) + " is above " +
+                  (maxGiven ? "--max " + formatDuration(maxSeconds)
+                            : formatDuration(maxSeconds) + ", the longest probe tries");
       return out;
     }
     out.rungs.push_back(*d.value);

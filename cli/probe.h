@@ -32,8 +32,9 @@ struct LadderParse {
   std::vector<std::int64_t> rungs;  // sorted, distinct
   std::string error;                // non-empty: why not, a usage error
 };
-// "2s,4s,6s" (durations as in a policy, at least 1s); each at most maxSeconds.
-LadderParse parseLadder(std::string_view text, std::int64_t maxSeconds);
+// "2s,4s,6s" (durations as in a policy, at least 1s); each at most maxSeconds (--max when
+// maxGiven, else kMaxMaxSeconds).
+LadderParse parseLadder(std::string_view text, std::int64_t maxSeconds, bool maxGiven = true);
 
 // How long after its quiet time a rung's last line may still come: 5 s plus a tenth of the
 // quiet time (the far end's scheduling, latency), in milliseconds.

@@ -33,8 +33,9 @@ int runProbe(const Args& args) {
   }
   std::vector<std::int64_t> rungs;
   if (args.has("ladder")) {
-    const auto l = probe::parseLadder(args.value("ladder"),
-                                      args.has("max") ? maxSeconds : probe::kMaxMaxSeconds);
+    const auto l =
+        probe::parseLadder(args.value("ladder"),
+                           args.has("max") ? maxSeconds : probe::kMaxMaxSeconds, args.has("max"));
     if (!l.error.empty())
       return usageError("probe", l.error);
     rungs = l.rungs;

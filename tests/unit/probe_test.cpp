@@ -55,6 +55,8 @@ TEST_CASE("probe: --ladder takes durations, sorted and distinct, within --max") 
   CHECK(parseLadder("1s,,2s", 10).error.starts_with("--ladder: ''"));
   CHECK(parseLadder("0s", 10).error == "--ladder: a rung of 0s measures nothing; give 1s or more");
   CHECK(parseLadder("5s,30s", 20).error == "--ladder: rung 30s is above --max 20s");
+  CHECK(parseLadder("3h", kMaxMaxSeconds, false).error ==
+        "--ladder: rung 3h is above 2h, the longest probe tries");
   std::string many;
   for (int i = 1; i <= 41; ++i)
     many += (i > 1 ? "," : "") + std::to_string(i);
