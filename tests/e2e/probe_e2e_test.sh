@@ -132,7 +132,15 @@ probe_as_nobody() {
     RC=$?
     TOOK_MS=$(ms_between "$t0" "$(now_us)")
 }
-no_ssh_left() { ! in_ns "$NS_C" pgrep -x ssh > /dev/null; }
+# no_ssh_left: no ssh among the processes in the client namespace (ip netns pids: pgrep would see
+# the host's, other runs' included)
+no_ssh_left() {
+    local p
+    for p in $(netns_pids "$NS_C"); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = ssh ] && return 1
+    done
+    return 0
+}
 
 drops0=$(invalid_drops)
 probe_as_nobody "$S/probe.json" --max ${MAX}s --json
