@@ -289,7 +289,7 @@ std::vector<std::string> synopsisItems(std::span<const OptionSpec> options) {
 
 namespace {
 
-std::string operandItem(const OperandSpec& op) {
+std::string operandItem(const OperandSpec& op, bool passThrough = true) {
   if (!op.name || op.max == 0)
     return {};
   std::string item = op.name;
@@ -297,7 +297,7 @@ std::string operandItem(const OperandSpec& op) {
     item += "...";
   if (!op.required)
     item = "[" + item + "]";
-  if (op.passThrough)
+  if (op.passThrough && passThrough)
     item += " [-- " + std::string(op.passThrough) + "...]";
   return item;
 }
@@ -324,7 +324,8 @@ std::string synopsis(const VerbSpec& verb) {
 }
 
 std::string operandSynopsis(const VerbSpec& verb) {
-  return operandItem(verb.operands);
+  // The list of verbs keeps its column narrow: what passes through shows in the verb's --help.
+  return operandItem(verb.operands, false);
 }
 
 std::string usageLine(const std::string& command, const std::vector<std::string>& items) {

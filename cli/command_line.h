@@ -102,7 +102,7 @@ std::string withSuggestion(std::string message, const std::string& suggestion);
 
 // "[--strict] [-q|--quiet] [--root DIR] [FILE...]": the visible options and the operands.
 std::string synopsis(const VerbSpec& verb);
-// "[FILE...]": the operands only, for the list of verbs.
+// "[FILE...]": the operands only (without "[-- SSH_OPTIONS...]"), for the list of verbs.
 std::string operandSynopsis(const VerbSpec& verb);
 // One item per option (or group of exclusive options) and one for the operands.
 std::vector<std::string> synopsisItems(const VerbSpec& verb);
