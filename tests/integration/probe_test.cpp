@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "test_support.h"
 
@@ -207,4 +208,81 @@ TEST_CASE("probe: an sshd with ClientAliveInterval 1 is seen sending keepalives"
   r = probe({"--ladder", "5s", "--max", "5s"}, sshd.sshOptions());
   CHECK_THAT(r.out, Catch::Contains("The server sends keepalives every ~"));
   CHECK_THAT(r.out, Catch::Contains("the measurement holds only up to "));
+}
+
+namespace {
+
+// The pids of the processes whose parent is `parent` and whose name is `comm`.
+std::vector<pid_t> childrenNamed(pid_t parent, const std::string& comm) {
+  std::vector<pid_t> out;
+  const std::string list =
+      readFile("/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children");
+  std::istringstream in(list);
+  for (pid_t p; in >> p;) {
+    std::string name;
+    try {
+      name = readFile("/proc/" + std::to_string(p) + "/comm");
+    } catch (...) {
+      continue;
+    }
+    if (name == comm + "\n")
+      out.push_back(p);
+  }
+  return out;
+}
+
+bool gone(pid_t pid) {
+  std::string stat;
+  try {
+    stat = readFile("/proc/" + std::to_string(pid) + "/stat");
+  } catch (...) {
+    return true;
+  }
+  // A zombie has ended; init reaps it.
+  const auto close = stat.rfind(')');
+  return close != std::string::npos && stat.compare(close + 2, 1, "Z") == 0;
+}
+
+}  // namespace
+
+TEST_CASE("probe: SIGTERM ends every ssh it started, then kills probe itself") {
+  if (!isRoot()) {
+    WARN("a real sshd needs root; skipped unprivileged");
+    return;
+  }
+  Sshd sshd("ClientAliveInterval 0\n");
+  std::vector<std::string> argv =
+      asNobody({keepalivectlPath(), "probe", "--ladder", "20s,30s", "root@127.0.0.1", "--"});
+  for (const auto& o : sshd.sshOptions())
+    argv.push_back(o);
+  std::vector<char*> a;
+  for (auto& s : argv)
+    a.push_back(s.data());
+  a.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  TempDir out("keepalive-probe-out");
+  const std::string errPath = out / "stderr";
+  posix_spawn_file_actions_addopen(&fa, 2, errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  REQUIRE(::posix_spawnp(&pid, a[0], &fa, nullptr, a.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  // setpriv execs keepalivectl in the same process: its two ssh children appear.
+  std::vector<pid_t> ssh;
+  CHECK(waitFor([&] {
+    ssh = childrenNamed(pid, "ssh");
+    return ssh.size() == 2;
+  }));
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGTERM);
+  // It ended its sessions itself (the kernel's PR_SET_PDEATHSIG is the fallback for SIGKILL).
+  CHECK(readFile(errPath) == "keepalivectl probe: interrupted; every ssh session ended\n");
+  for (pid_t p : ssh) {
+    INFO("ssh " << p);
+    CHECK(waitFor([&] { return gone(p); }, std::chrono::seconds(3)));
+  }
 }
