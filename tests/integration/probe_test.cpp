@@ -1,7 +1,8 @@
 // keepalivectl probe against a real sshd on 127.0.0.1, run as the unprivileged user nobody as an
 // ordinary user would run it: every rung survives (no NAT in between), a refused login and a
 // closed port are said in plain words with exit status 1, and an sshd with ClientAliveInterval 1
-// is seen sending keepalives. The NAT itself is in tests/e2e/probe_e2e_test.sh.
+// is seen sending keepalives; SIGTERM ends every ssh before probe dies of it. The NAT itself is in
+// tests/e2e/probe_e2e_test.sh.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
