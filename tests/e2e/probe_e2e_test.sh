@@ -22,7 +22,7 @@
 # (setpriv), and a build (KEEPALIVE_BUILD_DIR, default ../../build) with keepalivectl.
 # Knobs: KEEPALIVE_E2E_TIMEOUT (T, default 6 seconds), KEEPALIVE_E2E_KEEP=1 (keep the scratch
 # directory). Output: "ok - ..." / "not ok - ..." per check, "# ..." for measurements and the
-# probe's own output; the last line is "N passed, M failed". About 40 s.
+# probe's own output; the last line is "N passed, M failed". About 50 s.
 
 set -u
 export LC_ALL=C
