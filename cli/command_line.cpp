@@ -130,6 +130,10 @@ Parsed parseVerb(const VerbSpec& verb, std::span<const std::string> argv) {
   bool optionsEnded = false;
   for (std::size_t i = 0; i < argv.size() && !p.help && p.error.empty(); ++i) {
     const std::string& a = argv[i];
+    if (optionsEnded && verb.operands.passThrough) {
+      p.args.addPassThrough(a);
+      continue;
+    }
     if (optionsEnded || a.size() < 2 || a[0] != '-') {
       p.args.addOperand(a);
       continue;
@@ -285,13 +289,17 @@ std::vector<std::string> synopsisItems(std::span<const OptionSpec> options) {
 
 namespace {
 
-std::string operandItem(const OperandSpec& op) {
+std::string operandItem(const OperandSpec& op, bool passThrough = true) {
   if (!op.name || op.max == 0)
     return {};
   std::string item = op.name;
   if (op.max > 1)
     item += "...";
-  return op.required ? item : "[" + item + "]";
+  if (!op.required)
+    item = "[" + item + "]";
+  if (op.passThrough && passThrough)
+    item += " [-- " + std::string(op.passThrough) + "...]";
+  return item;
 }
 
 std::string joined(const std::vector<std::string>& items) {
@@ -316,7 +324,8 @@ std::string synopsis(const VerbSpec& verb) {
 }
 
 std::string operandSynopsis(const VerbSpec& verb) {
-  return operandItem(verb.operands);
+  // The list of verbs keeps its column narrow: what passes through shows in the verb's --help.
+  return operandItem(verb.operands, false);
 }
 
 std::string usageLine(const std::string& command, const std::vector<std::string>& items) {

@@ -34,6 +34,9 @@ struct OperandSpec {
   std::size_t max = 0;         // how many at most; kMany for any number
   bool required = false;
   const char* help = nullptr;  // a row after the options in --help; nullptr: none
+  // Non-null: what follows "--" is passed through to another program, not taken as operands
+  // (probe's "[-- SSH_OPTIONS...]"); Args::passThrough() holds it.
+  const char* passThrough = nullptr;
 };
 inline constexpr std::size_t kMany = static_cast<std::size_t>(-1);
 
@@ -64,9 +67,12 @@ class Args {
   // Every value given, in order.
   std::vector<std::string> values(std::string_view name) const;
   const std::vector<std::string>& operands() const { return operands_; }
+  // What followed "--" for a verb whose operands declare passThrough.
+  const std::vector<std::string>& passThrough() const { return passThrough_; }
 
   void add(const OptionSpec& option, std::string value);
   void addOperand(std::string operand) { operands_.push_back(std::move(operand)); }
+  void addPassThrough(std::string arg) { passThrough_.push_back(std::move(arg)); }
 
  private:
   const OptionSpec& find(std::string_view name) const;
@@ -74,6 +80,7 @@ class Args {
   const VerbSpec* verb_ = nullptr;
   std::vector<std::pair<const OptionSpec*, std::string>> given_;
   std::vector<std::string> operands_;
+  std::vector<std::string> passThrough_;
 };
 
 struct Parsed {
@@ -95,7 +102,7 @@ std::string withSuggestion(std::string message, const std::string& suggestion);
 
 // "[--strict] [-q|--quiet] [--root DIR] [FILE...]": the visible options and the operands.
 std::string synopsis(const VerbSpec& verb);
-// "[FILE...]": the operands only, for the list of verbs.
+// "[FILE...]": the operands only (without "[-- SSH_OPTIONS...]"), for the list of verbs.
 std::string operandSynopsis(const VerbSpec& verb);
 // One item per option (or group of exclusive options) and one for the operands.
 std::vector<std::string> synopsisItems(const VerbSpec& verb);

@@ -88,6 +88,36 @@ const std::vector<VerbSpec> kVerbs = {
      "connectivity break a session survives).",
      "Exit status: 0 advised, 2 usage.",
      runAdvise},
+    {"probe",
+     "measure the idle timeout of the path to an SSH server",
+     {"DESTINATION", 1, true, "what ssh connects to: [USER@]HOST, or a Host of your ssh_config",
+      "SSH_OPTIONS"},
+     {{"max", 0, "DURATION",
+       "the longest silence to try (default 30m, at most 2h); the run takes about as long"},
+      {"ladder", 0, "DURATION[,DURATION...]",
+       "the silences to try instead of the default ladder (5s, 10s, 15s, 20s, 30s, 45s,\n"
+       "1m, 1m30s, 2m, 3m, ... up to --max), e.g. 1s,2s,3s,4s when every session dropped"},
+      {"json", 0, nullptr,
+       "{\"survived_seconds\", \"dropped_seconds\", \"recommended_idle_timeout_seconds\", "
+       "\"server_keepalive_seconds\", \"measurement_holds_up_to_seconds\", \"ladder\": "
+       "[{\"seconds\", \"result\": survived|dropped|error|stopped, \"detail\", "
+       "\"server_keepalives\"}], \"error\", \"notes\"}; null for none"}},
+     "Measure how long the path to an SSH server keeps an idle TCP flow: the number\n"
+     "network.idle_timeout needs. Opens one ssh session per rung of a ladder of\n"
+     "silences, all at once (started one after another), with the server alive\n"
+     "probes and TCP keepalives off; each far end prints a line, stays silent for\n"
+     "its rung, then prints a second line. A session whose second line comes\n"
+     "survived; one whose line does not come within 5s plus a tenth of the rung was\n"
+     "dropped by the path. Longer rungs stop once a shorter one dropped. Prints the\n"
+     "longest silence survived, the shortest dropped, and the policy to write.\n"
+     "Runs as any user, with your ssh configuration and keys (BatchMode: no\n"
+     "prompts); SSH_OPTIONS after -- are passed to ssh after probe's own options.\n"
+     "The server's keepalive probes (ClientAliveInterval) refresh the path: when\n"
+     "they are seen, the result says up to which silence the measurement holds.",
+     "Exit status: 0 measured, 1 nothing measured (every session dropped, the login\n"
+     "failed, the host is unreachable), 2 usage.\n"
+     "Example: keepalivectl probe --max 20m kpo@bastion.example.com -- -p 2222",
+     runProbe},
     {"status",
      "whether the policy is in force, since when, what is wrong",
      {},

@@ -33,6 +33,8 @@ int runCommandLine(std::span<const std::string> argv);
 int runValidate(const Args& args);
 int runRender(const Args& args);
 int runAdvise(const Args& args);
+// probe: measures a path's idle timeout with ssh sessions (verb_probe.cpp, probe.h).
+int runProbe(const Args& args);
 // Online verbs: they ask keepalive-policyd on the system bus (online.h).
 int runStatus(const Args& args);
 int runUsers(const Args& args);
