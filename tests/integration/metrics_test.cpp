@@ -508,6 +508,13 @@ tests:
         values: '1x144'
       - series: 'keepalive_policy_info{instance="a",version="0.1.0",digest="sha256:new"}'
         values: '_x144 1x72'
+      # Host b: only the daemon's version changes at 6h, its policy stays: no change.
+      - series: 'keepalive_policy_info{instance="b",version="0.1.0",digest="sha256:old"}'
+        values: '1x72'
+      - series: 'keepalive_policy_info{instance="b",version="0.2.0",digest="sha256:old"}'
+        values: '_x72 1x144'
+      - series: 'keepalive_policy_disconnects_total{instance="b",cause="keepalive-timeout",network="dc"}'
+        values: '0+0.25x72 18+2x36 90+0.25x108'
       # branch-nat: 3 an hour before, 24 an hour after the change.
       - series: 'keepalive_policy_disconnects_total{instance="a",cause="keepalive-timeout",network="branch-nat"}'
         values: '0+0.25x144 36+2x72'
@@ -521,6 +528,10 @@ tests:
       - series: 'keepalive_policy_disconnects_total{instance="a",cause="reset",network="branch-nat"}'
         values: '0+0.25x144 36+5x72'
     alert_rule_test:
+      # dc rose with b's daemon upgrade alone.
+      - eval_time: 7h30m
+        alertname: KeepalivePolicyTimeoutsRoseAfterChange
+        exp_alerts: []
       - eval_time: 11h
         alertname: KeepalivePolicyTimeoutsRoseAfterChange
         exp_alerts: []
