@@ -77,6 +77,25 @@ Recommendation advise(std::int64_t t, const ModelContext& ctx, std::optional<std
                "(ChannelTimeout session=..., sshd 9.2+), UnusedConnectionTimeout, the shell's "
                "TMOUT or logind's StopIdleSessionSec"});
 
+  // What sshd logs of a session's end (docs/policy.md §6.4): before 9.8 the read errors a NAT or
+  // firewall causes are VERBOSE (serverloop.c process_input; logit from 5603befe1, 9.8).
+  const bool infoShowsCuts = ctx.openssh && *ctx.openssh >= OpensshVersion{9, 8};
+  const std::string want = baselineLogLevelWant(baseline);
+  std::string logReason =
+      infoShowsCuts
+          ? "sshd " + ctx.openssh->str() +
+                " logs a session cut by the path (\"Read error from remote host ...\", "
+                "\"Connection closed by ...\") at INFO, its default, already"
+          : "sshd before 9.8 logs a session cut by the path (\"Read error from remote host ...: "
+            "Connection reset by peer\" or \"Connection timed out\", \"Connection closed by "
+            "...\") only at VERBOSE; at INFO nothing says why such a session ended, and "
+            "keepalivectl disconnects can only count it as unknown";
+  if (!want.empty())
+    logReason += "; " + want;
+  a.push_back({"sshd", "LogLevel",
+               infoShowsCuts && want.empty() ? "INFO (the default) or VERBOSE" : "VERBOSE",
+               logReason + " (policy: server.log_level)"});
+
   a.push_back({"OpenSSH client", "ServerAliveInterval", std::to_string(cl.interval),
                "network.idle_timeout " + idle + " / 2 (at most " +
                    formatDuration(kMaxDerivedInterval) +

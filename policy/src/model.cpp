@@ -187,6 +187,20 @@ std::string describe(const ModelContext& ctx) {
   return "OpenSSH " + ctx.openssh->str() + (ctx.source.empty() ? "" : " (" + ctx.source + ")");
 }
 
+std::string baselineLogLevelWant(Baseline b) {
+  switch (b) {
+    case Baseline::kStig:
+      return "baseline stig requires LogLevel VERBOSE (sshd_set_loglevel_verbose; RHEL-09-255030, "
+             "RHEL-10-500215, OL09-00-002340, SLES-15-010150)";
+    case Baseline::kLynis:
+      return "baseline lynis: SSH-7408 rates LogLevel good at VERBOSE, INFO is a suggestion";
+    case Baseline::kCis:  // 5.1.14-5.1.16 "Ensure sshd LogLevel is configured": INFO or VERBOSE
+    case Baseline::kNone:
+      break;
+  }
+  return "";
+}
+
 std::int64_t baselineMaxInterval(Baseline b) {
   switch (b) {
     case Baseline::kStig:

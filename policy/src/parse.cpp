@@ -277,6 +277,14 @@ class FileReader {
     for (E e : EnumWords<E>::kAll)
       if (n.scalar == toString(e))
         return valueAt(e, n.pos);
+    if constexpr (requires { EnumWords<E>::kRefused; }) {
+      for (const RefusedWord& r : EnumWords<E>::kRefused)
+        if (detail::lowerAscii(n.scalar) == r.word) {
+          d_.error(n.pos,
+                   path + " value " + quote(n.scalar) + " is refused: " + std::string(r.why));
+          return std::nullopt;
+        }
+    }
     d_.error(n.pos, path + " value " + quote(n.scalar) + " is not one of " + list + ";" +
                         detail::suggestKey(n.scalar, {words.begin(), words.end()}));
     return std::nullopt;

@@ -28,8 +28,10 @@ std::string directiveValue(const Setting& decl, const T& v) {
     return v ? "yes" : "no";
   else if constexpr (std::is_same_v<T, std::int64_t>)
     return std::string(decl.directive->valuePrefix) + std::to_string(v);
+  else if constexpr (kIsEnum<T>)
+    return detail::upperAscii(toString(v));  // LogLevel VERBOSE, as sshd_config(5) and sshd -T
   else
-    static_assert(!sizeof(T), "only numbers and booleans are rendered into a drop-in");
+    static_assert(!sizeof(T), "only numbers, booleans and words are rendered into a drop-in");
 }
 
 // Calls f(setting, keyword, value, the Value) for each directive the drop-in for side sets.
@@ -39,7 +41,7 @@ void forEachDirective(const Settings& s, Side side, F&& f) {
     if (!decl.directive || decl.directive->side != side)
       continue;
     detail::withSlot(decl, [&]<class T>(const Slot<T>& slot) {
-      if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t>) {
+      if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::int64_t> || kIsEnum<T>) {
         if (const auto& v = slot.get(s))
           f(decl, std::string(decl.directive->keyword), directiveValue(decl, v->value), *v);
       }
@@ -120,6 +122,9 @@ std::string shown(const Setting& decl, const T& v) {
   if constexpr (std::is_same_v<T, bool>) {
     return v ? "yes" : "no";
   } else if constexpr (std::is_same_v<T, UserAction> || kIsEnum<T>) {
+    if constexpr (kIsEnum<T>)
+      if (decl.directive)
+        return directiveValue(decl, v);  // as rendered: LogLevel VERBOSE
     return toString(v);
   } else if constexpr (detail::kIsList<T>) {
     std::string out;
@@ -217,10 +222,12 @@ std::vector<Explanation> explain(const Resolved& r) {
         } else if (const auto& v = slot.get(r.settings)) {
           out.push_back({g, keyword, shown(decl, v->value), source(v->pos, v->derived, v->note)});
         } else {
-          const std::string unset =
-              decl.directive
-                  ? std::string(g) + "'s own (" + std::string(decl.directive->opensshDefault) + ")"
-                  : std::string(decl.unset);
+          std::string unset = decl.directive ? std::string(g) + "'s own (" +
+                                                   std::string(decl.directive->opensshDefault) + ")"
+                                             : std::string(decl.unset);
+          if (decl.key == "server.log_level")
+            if (const std::string want = baselineLogLevelWant(r.baseline); !want.empty())
+              unset += "; " + want + ": write server.log_level: verbose";
           out.push_back({g, keyword, "-", "not set: " + unset});
         }
       });

@@ -201,6 +201,7 @@ bool hostMatches(const HostOverride& o, const HostIdentity& host) {
 Resolved resolve(const Policy& p, const HostIdentity& host, const ModelContext& ctx) {
   Resolved r;
   r.context = ctx;
+  r.baseline = p.baseline ? p.baseline->value : Baseline::kNone;
   Settings eff = p.base;
   if (p.hosts) {
     for (const auto& o : p.hosts->value) {

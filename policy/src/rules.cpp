@@ -151,6 +151,26 @@ void modelWarnings(const Settings& st, const Figures& f, Diagnostics& d) {
   }
 }
 
+// server.log_level against a baseline. Unset leaves LogLevel to sshd_config, where a baseline's
+// own remediation writes it, so only a value the policy sets is judged; `render --explain` and
+// `advise --baseline` say what the baseline wants. CIS accepts both words the policy allows.
+void checkBaselineLogLevel(const Settings& st, Baseline baseline, Diagnostics& d) {
+  const Opt<SshdLogLevel>& ll = st.server.log_level;
+  if (!ll || ll->value == SshdLogLevel::kVerbose)
+    return;
+  // The drop-in is read first and sshd keeps the first value: INFO here would also override a
+  // LogLevel VERBOSE that the baseline's remediation put into sshd_config.
+  if (baseline == Baseline::kStig)
+    d.error(ll->pos, "baseline stig: LogLevel INFO" + how(*ll) +
+                         ": the STIG requires LogLevel VERBOSE (sshd_set_loglevel_verbose; "
+                         "RHEL-09-255030, RHEL-10-500215, OL09-00-002340, SLES-15-010150); write "
+                         "server.log_level: verbose");
+  else if (baseline == Baseline::kLynis)
+    d.error(ll->pos, "baseline lynis: LogLevel INFO" + how(*ll) +
+                         ": Lynis SSH-7408 rates LogLevel good at VERBOSE (INFO is a "
+                         "suggestion); write server.log_level: verbose");
+}
+
 // A baseline's limits, each error naming the rule ids an auditor maps it to.
 void checkBaseline(const Settings& st, Baseline baseline, Diagnostics& d) {
   if (baseline == Baseline::kNone)
@@ -209,6 +229,7 @@ void checkBaseline(const Settings& st, Baseline baseline, Diagnostics& d) {
     case Baseline::kNone:
       break;
   }
+  checkBaselineLogLevel(st, baseline, d);
 }
 
 // server.idle_logout and server.unused_connection_timeout exist in sshd from 9.2.

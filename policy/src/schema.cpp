@@ -138,6 +138,12 @@ std::vector<Setting> declare() {
                  .tooShort = " is too short; write at least 1s"},
        .directive = Directive{Side::kSshd, "UnusedConnectionTimeout", "none"},
        .doc = "close a connection with no open channels after this long (sshd 9.2 and newer)"},
+      {KEEPALIVE_IN(server.log_level),
+       .kind = Kind::kEnum,
+       .directive = Directive{Side::kSshd, "LogLevel", "INFO"},
+       .doc = "how much sshd logs: `verbose` also logs the sessions a NAT or firewall cut, which "
+              "sshd before 9.8 logs only at VERBOSE (§6.4); the other levels are refused",
+       .docAllowed = "not `quiet`, `fatal`, `error` or `debug*`"},
       {KEEPALIVE_IN(client.server_alive_interval),
        .kind = Kind::kDuration,
        .range = {.max = kMaxDurationSeconds},
@@ -199,6 +205,10 @@ const char* toString(UserAction a) {
       return "off";
   }
   return "?";
+}
+
+const char* toString(SshdLogLevel l) {
+  return l == SshdLogLevel::kVerbose ? "verbose" : "info";
 }
 
 const char* toString(Side s) {

@@ -18,6 +18,10 @@ bool isYaml11Number(std::string_view s);
 // YAML 1.2 core schema booleans.
 bool isYaml12Bool(std::string_view s, bool* value = nullptr);
 
+// ASCII letters changed in case, other bytes kept: "DEBUG" -> "debug", "verbose" -> "VERBOSE".
+std::string lowerAscii(std::string_view s);
+std::string upperAscii(std::string_view s);
+
 // A mode as chmod takes it and messages print it: "0600".
 std::string octal(long long mode);
 

@@ -489,6 +489,67 @@ tests:
   CHECK(r.exitCode == 0);
 }
 
+TEST_CASE("metrics: the docs' alert on keepalive timeouts after a policy change fires as told") {
+  const std::string rules = rulesFromDocs();
+  REQUIRE(rules.find("alert: KeepalivePolicyTimeoutsRoseAfterChange") != std::string::npos);
+  const std::string tool = promtool();
+  if (tool.empty())
+    return;
+  TempDir t("metrics-timeouts");
+  writeFile(t / "rules.yml", withoutAnnotations(rules));
+  // 5-minute scrapes; the policy changes at 12h on host a.
+  writeFile(t / "test.yml", R"(rule_files: [rules.yml]
+evaluation_interval: 5m
+tests:
+  - interval: 5m
+    input_series:
+      # The policy changes at 12h: a new digest.
+      - series: 'keepalive_policy_info{instance="a",version="0.1.0",digest="sha256:old"}'
+        values: '1x144'
+      - series: 'keepalive_policy_info{instance="a",version="0.1.0",digest="sha256:new"}'
+        values: '_x144 1x72'
+      # Host b: only the daemon's version changes at 6h, its policy stays: no change.
+      - series: 'keepalive_policy_info{instance="b",version="0.1.0",digest="sha256:old"}'
+        values: '1x72'
+      - series: 'keepalive_policy_info{instance="b",version="0.2.0",digest="sha256:old"}'
+        values: '_x72 1x144'
+      - series: 'keepalive_policy_disconnects_total{instance="b",cause="keepalive-timeout",network="dc"}'
+        values: '0+0.25x72 18+2x36 90+0.25x108'
+      # branch-nat: 3 an hour before, 24 an hour after the change.
+      - series: 'keepalive_policy_disconnects_total{instance="a",cause="keepalive-timeout",network="branch-nat"}'
+        values: '0+0.25x144 36+2x72'
+      # default: 3 an hour throughout.
+      - series: 'keepalive_policy_disconnects_total{instance="a",cause="keepalive-timeout",network="default"}'
+        values: '0+0.25x216'
+      # lan: its first keepalive timeouts ever, after the change: 12 an hour.
+      - series: 'keepalive_policy_disconnects_total{instance="a",cause="keepalive-timeout",network="lan"}'
+        values: '_x144 0+1x72'
+      # reset on branch-nat rises too, but it is not a keepalive timeout.
+      - series: 'keepalive_policy_disconnects_total{instance="a",cause="reset",network="branch-nat"}'
+        values: '0+0.25x144 36+5x72'
+    alert_rule_test:
+      # dc rose with b's daemon upgrade alone.
+      - eval_time: 7h30m
+        alertname: KeepalivePolicyTimeoutsRoseAfterChange
+        exp_alerts: []
+      - eval_time: 11h
+        alertname: KeepalivePolicyTimeoutsRoseAfterChange
+        exp_alerts: []
+      - eval_time: 13h30m
+        alertname: KeepalivePolicyTimeoutsRoseAfterChange
+        exp_alerts:
+          - exp_labels: {severity: warning, network: branch-nat}
+          - exp_labels: {severity: warning, network: lan}
+      # 6 hours after the change it no longer counts as the change's doing.
+      - eval_time: 18h30m
+        alertname: KeepalivePolicyTimeoutsRoseAfterChange
+        exp_alerts: []
+)");
+  const auto r = run({tool, "test", "rules", t / "test.yml"});
+  INFO(rules << "\npromtool: " << r.out << r.err);
+  CHECK(r.exitCode == 0);
+}
+
 TEST_CASE("metrics: the daemon keeps keepalive-policy.prom up to date") {
   using namespace keepalive::test;
   if (!isRoot())

@@ -134,3 +134,44 @@ TEST_CASE("a tcp_keepalive: false policy turns TCPKeepAlive off in sshd and ssh"
   REQUIRE(dump.exitCode == 0);
   CHECK(dumpValue(dump.out, "tcpkeepalive") == "no");
 }
+
+TEST_CASE("server.log_level: sshd -t accepts LogLevel and sshd -T serves loglevel VERBOSE") {
+  if (!isRoot()) {
+    WARN("sshd -t needs root; skipped");
+    return;
+  }
+  auto served = [](const std::string& policy, const std::string& extraSshdConfig) {
+    TempDir tmp;
+    SshRoot s = makeSshRoot(tmp.path(), extraSshdConfig);
+    writeFile(s.sshdDropIn(), renderFor(policy, "h").sshd);
+    auto t = run({kSshd, "-t", "-f", s.sshdConfig()});
+    INFO(t.err);
+    CHECK(t.exitCode == 0);
+    auto dump = sshdT(s);
+    REQUIRE(dump.exitCode == 0);
+    // sshd -T prints the level in upper case, as the drop-in writes it.
+    CHECK_THAT(dump.out, Catch::Contains("\nloglevel "));
+    return dumpValue(dump.out, "loglevel");
+  };
+  const std::string verbose = "version: 1\nserver: {log_level: verbose}\n";
+  CHECK(served(verbose, "") == "VERBOSE");
+  CHECK(served("version: 1\nserver: {log_level: info}\n", "") == "INFO");
+  // Unset: nothing rendered, sshd's own default.
+  CHECK(served("version: 1\nnetwork: {idle_timeout: 10m}\n", "") == "INFO");
+  // The drop-in is read through the Include at the top of sshd_config: its LogLevel wins over
+  // one that sshd_config sets after it (sshd keeps the first value).
+  CHECK(served(verbose, "LogLevel INFO\n") == "VERBOSE");
+  // sshd 9.2 accepts LogLevel inside Match (SSHCFG_ALL since 7.6) and serves it for the
+  // connections that match: why the policy keeps it global, judged from one level.
+  TempDir tmp;
+  SshRoot s = makeSshRoot(tmp.path());
+  writeFile(s.sshdDropIn(), renderFor(verbose, "h").sshd);
+  writeFile(s.sshdConfig(),
+            readFile(s.sshdConfig()) + "Match Address 192.0.2.0/24\n  LogLevel ERROR\n");
+  auto t = run({kSshd, "-t", "-f", s.sshdConfig()});
+  INFO(t.err);
+  CHECK(t.exitCode == 0);
+  auto dump = sshdT(s);  // -C addr=192.0.2.10
+  REQUIRE(dump.exitCode == 0);
+  CHECK(dumpValue(dump.out, "loglevel") == "ERROR");
+}

@@ -1220,3 +1220,34 @@ TEST_CASE("engine: a restore that sshd does not serve is reported, never undone"
   CHECK_THAT(s.reason, Catch::Contains("sshd ClientAliveInterval is 999, not our 120"));
   CHECK(s.rollbacks_total == 0);
 }
+
+TEST_CASE("engine: server.log_level is proven with sshd -T's loglevel and its shadows reported") {
+  const char* policy = "version: 1\nserver: {client_alive_interval: 2m, log_level: verbose}\n";
+  {
+    Rig r;
+    r.apply(policy);
+    const State& s = r.engine.state();
+    CHECK(s.kind == StateKind::kOk);
+    const auto it = std::find_if(s.effective_server.begin(), s.effective_server.end(),
+                                 [](const auto& e) { return e.keyword == "loglevel"; });
+    REQUIRE(it != s.effective_server.end());
+    CHECK(it->value == "VERBOSE");
+  }
+  // sshd keeps the first LogLevel it reads: an earlier file's INFO wins over ours.
+  Rig r;
+  r.sshd.before.push_back(
+      {"/etc/ssh/sshd_config.d/00-aaa.conf", 2, "loglevel", "LogLevel", "INFO", ""});
+  r.apply(policy);
+  const State& s = r.engine.state();
+  CHECK(s.kind == StateKind::kShadowed);
+  REQUIRE(s.shadowed.size() == 1);
+  CHECK(s.shadowed[0].ours == "VERBOSE");
+  CHECK(s.shadowed[0].theirs == "INFO");
+  CHECK_THAT(s.reason, Catch::Contains("00-aaa.conf\":2 sets LogLevel INFO before our drop-in"));
+  // The same level in other case changes nothing: sshd reads the word case-insensitively.
+  Rig same;
+  same.sshd.before.push_back(
+      {"/etc/ssh/sshd_config.d/00-aaa.conf", 2, "loglevel", "LogLevel", "verbose", ""});
+  same.apply(policy);
+  CHECK(same.engine.state().kind == StateKind::kOk);
+}

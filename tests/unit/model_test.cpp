@@ -387,3 +387,24 @@ TEST_CASE("model: advise gives what the policy derives, and it passes the rules"
         CHECK_FALSE(d.hasErrors());
       }
 }
+
+TEST_CASE("model: advise says which LogLevel shows the sessions the path cut") {
+  auto row = [](const Recommendation& r) {
+    for (const auto& a : r.advice)
+      if (a.setting == "LogLevel")
+        return a;
+    FAIL("no LogLevel advice");
+    return Advice{};
+  };
+  const Advice a92 = row(advise(300, at(9, 2)));
+  CHECK(a92.product == "sshd");
+  CHECK(a92.value == "VERBOSE");
+  CHECK_THAT(a92.reason, Catch::Contains("sshd before 9.8 logs a session cut by the path"));
+  CHECK(row(advise(300, {})).value == "VERBOSE");  // an unknown version may be older than 9.8
+  CHECK(row(advise(300, at(9, 8))).value == "INFO (the default) or VERBOSE");
+  const Advice stig = row(advise(300, at(9, 8), std::nullopt, Baseline::kStig));
+  CHECK(stig.value == "VERBOSE");
+  CHECK_THAT(stig.reason, Catch::Contains("baseline stig requires LogLevel VERBOSE"));
+  CHECK(row(advise(300, at(10, 0), std::nullopt, Baseline::kCis)).value ==
+        "INFO (the default) or VERBOSE");
+}

@@ -113,3 +113,56 @@ TEST_CASE("explain names the file and line of every value") {
   CHECK(find("reconcile_interval").source == "default");
   CHECK(find("config_mode").value == "0600");
 }
+
+TEST_CASE("server.log_level renders LogLevel in the global section only, and nothing when unset") {
+  auto l = keepalive::test::load(
+      "version: 1\nnetwork: {idle_timeout: 10m}\nserver: {log_level: verbose}\nnetworks:\n"
+      "  - name: lan\n    addresses: [10.0.0.0/8]\n    idle_timeout: 1h\n");
+  REQUIRE_FALSE(l.diags.hasErrors());
+  auto r = resolve(l.policy, HostIdentity::fromName("h"));
+  const auto s = renderSshd(r, "sha256:x");
+  // Before the first Match: a LogLevel after it would apply to that network's clients only.
+  const auto at = s.find("LogLevel VERBOSE\n");
+  REQUIRE(at != std::string::npos);
+  CHECK(at < s.find("Match Address"));
+  CHECK(s.find("LogLevel", at + 1) == std::string::npos);
+  // What the daemon compares with sshd -T's "loglevel VERBOSE".
+  const auto d = renderedDirectives(r, Side::kSshd);
+  CHECK(std::count(d.begin(), d.end(),
+                   std::pair<std::string, std::string>{"LogLevel", "VERBOSE"}) == 1);
+  CHECK(renderClient(r, "sha256:x").find("LogLevel") == std::string::npos);
+
+  auto info = keepalive::test::load("version: 1\nserver: {log_level: info}\n");
+  CHECK_THAT(renderSshd(resolve(info.policy, HostIdentity::fromName("h")), "sha256:x"),
+             Catch::Contains("\nLogLevel INFO\n"));
+  auto none = keepalive::test::load("version: 1\nnetwork: {idle_timeout: 10m}\n");
+  CHECK(
+      renderSshd(resolve(none.policy, HostIdentity::fromName("h")), "sha256:x").find("LogLevel") ==
+      std::string::npos);
+}
+
+TEST_CASE("explain: server.log_level unset says what the baseline wants") {
+  auto find = [](const std::vector<Explanation>& rows) {
+    for (const auto& e : rows)
+      if (e.keyword == "LogLevel")
+        return e;
+    FAIL("no LogLevel row");
+    return Explanation{};
+  };
+  auto stig = keepalive::test::load("version: 1\nbaseline: stig\nnetwork: {idle_timeout: 5m}\n");
+  REQUIRE_FALSE(stig.diags.hasErrors());
+  const auto e = find(explain(resolve(stig.policy, HostIdentity::fromName("h"))));
+  CHECK(e.target == "sshd");
+  CHECK(e.value == "-");
+  CHECK_THAT(e.source,
+             Catch::Contains("not set: sshd's own (INFO); baseline stig requires LogLevel "
+                             "VERBOSE (sshd_set_loglevel_verbose"));
+  CHECK_THAT(e.source, Catch::EndsWith("write server.log_level: verbose"));
+  auto cis = keepalive::test::load("version: 1\nbaseline: cis\nnetwork: {idle_timeout: 5m}\n");
+  CHECK(find(explain(resolve(cis.policy, HostIdentity::fromName("h")))).source ==
+        "not set: sshd's own (INFO)");
+  auto set = keepalive::test::load("version: 1\nserver: {log_level: verbose}\n");
+  const auto s = find(explain(resolve(set.policy, HostIdentity::fromName("h"))));
+  CHECK(s.value == "VERBOSE");
+  CHECK(s.source == "policy.yaml:2:21");
+}

@@ -72,8 +72,8 @@ TEST_CASE("schema: every declaration is well formed", "[schema]") {
     if (s.kind == Kind::kNameList)
       CHECK_FALSE(s.item.empty());
     if (s.directive) {
-      CHECK(
-          (s.kind == Kind::kWholeNumber || s.kind == Kind::kDuration || s.kind == Kind::kBoolean));
+      CHECK((s.kind == Kind::kWholeNumber || s.kind == Kind::kDuration ||
+             s.kind == Kind::kBoolean || s.kind == Kind::kEnum));
       CHECK(directives.insert({s.directive->side, s.directive->keyword}).second);
       CHECK_FALSE(s.directive->opensshDefault.empty());
     }
@@ -87,7 +87,7 @@ TEST_CASE("schema: keys are offered in the order the diagnostics list them", "[s
   CHECK(keysAt("network") == Keys{"idle_timeout", "outage_tolerance"});
   CHECK(keysAt("server") == Keys{"client_alive_interval", "client_alive_count_max", "tcp_keepalive",
                                  "ensure_include", "openssh_timing", "idle_logout",
-                                 "unused_connection_timeout"});
+                                 "unused_connection_timeout", "log_level"});
   CHECK(keysAt("client") ==
         Keys{"server_alive_interval", "server_alive_count_max", "tcp_keepalive", "per_user_block"});
   CHECK(keysAt("users") == Keys{"action", "min_uid", "exclude", "config_mode", "ssh_dir_mode"});

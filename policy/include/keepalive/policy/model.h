@@ -120,6 +120,10 @@ std::string describe(const ModelContext& ctx);
 // The baselines' limits on sshd's values (docs/policy.md §7): the largest ClientAliveInterval
 // each allows (0: no limit).
 std::int64_t baselineMaxInterval(Baseline b);
+// What the baseline wants of sshd's LogLevel, for a policy that leaves server.log_level unset:
+// "baseline stig requires LogLevel VERBOSE (sshd_set_loglevel_verbose; ...)"; empty when it
+// accepts sshd's default, INFO (CIS, none).
+std::string baselineLogLevelWant(Baseline b);
 
 // The values the policy derives where it omits them, given the idle timeout, the outage tolerance
 // and the baseline: the intervals keep the largest quiet gap on the wire below idle_timeout with a

@@ -40,6 +40,12 @@ Value<T> valueAt(T v, SourcePos pos) {
 enum class UserAction { kEnforce, kReport, kOff };
 const char* toString(UserAction a);
 
+// server.log_level: the LogLevel the sshd drop-in sets. Only the two levels that log each
+// session's start and end without users' private data (docs/policy.md §6.4); sshd_config(5)'s
+// other levels are refused while reading (schema.h, EnumWords<SshdLogLevel>::kRefused).
+enum class SshdLogLevel { kVerbose, kInfo };
+const char* toString(SshdLogLevel l);  // "verbose", "info"
+
 struct NetworkSection {
   Opt<std::int64_t> idle_timeout;      // seconds
   Opt<std::int64_t> outage_tolerance;  // seconds: the break sessions must survive
@@ -53,6 +59,7 @@ struct ServerSection {
   Opt<OpensshTiming> openssh_timing;
   Opt<std::int64_t> idle_logout;                // seconds: ChannelTimeout session=...
   Opt<std::int64_t> unused_connection_timeout;  // seconds: UnusedConnectionTimeout
+  Opt<SshdLogLevel> log_level;                  // LogLevel VERBOSE | INFO
 };
 
 struct ClientSection {
@@ -140,7 +147,8 @@ struct ResolvedNetwork {
 };
 
 struct Resolved {
-  ModelContext context;  // the version the values were derived for
+  ModelContext context;                 // the version the values were derived for
+  Baseline baseline = Baseline::kNone;  // the policy's, for what explain() says of unset values
   Settings settings;
   std::vector<ResolvedNetwork> networks;     // in policy order
   std::vector<const HostOverride*> applied;  // points into the Policy it was resolved from

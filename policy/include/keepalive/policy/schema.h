@@ -29,7 +29,8 @@ enum class Kind {
   kUserAction,   // enforce, report or off
   kMode,         // a quoted octal mode, "0600"
   kNameList,     // a list of user or host name globs
-  kEnum,         // one word of a fixed set (EnumWords): auto, 1x or 2x; stig, cis or lynis
+  kEnum,  // one word of a fixed set (EnumWords): auto, 1x or 2x; stig, cis or lynis; verbose or
+          // info
 };
 
 // The words of the enums a policy spells out with Kind::kEnum, in documentation order; toString()
@@ -45,6 +46,30 @@ template <>
 struct EnumWords<Baseline> {
   static constexpr std::array kAll{Baseline::kNone, Baseline::kStig, Baseline::kCis,
                                    Baseline::kLynis};
+};
+// A word an enum refuses with its reason rather than a did-you-mean, matched in any case.
+struct RefusedWord {
+  std::string_view word;
+  std::string_view why;  // follows "server.log_level value 'debug' is refused: "
+};
+template <>
+struct EnumWords<SshdLogLevel> {
+  static constexpr std::array kAll{SshdLogLevel::kVerbose, SshdLogLevel::kInfo};
+  // sshd_config(5)'s other levels (log.c log_levels[]). At QUIET, FATAL and ERROR sshd writes no
+  // "Accepted ... for USER" line (auth.c auth_log logs it at INFO), so no session is seen at all.
+  static constexpr std::string_view kHides =
+      "sshd then logs no \"Accepted ... for USER\" line (INFO, auth.c), so logins go unrecorded "
+      "and no session can be paired with how it ended; CIS and the STIG require INFO or VERBOSE "
+      "(sshd_set_loglevel_info, sshd_set_loglevel_verbose); write verbose or info";
+  static constexpr std::string_view kDebug =
+      "sshd_config(5): \"Logging with a DEBUG level violates the privacy of users and is not "
+      "recommended\", and the STIG and CIS accept only VERBOSE or INFO "
+      "(sshd_set_loglevel_verbose, sshd_set_loglevel_info); write verbose, which logs how "
+      "each session ended";
+  static constexpr std::array kRefused{RefusedWord{"quiet", kHides},  RefusedWord{"fatal", kHides},
+                                       RefusedWord{"error", kHides},  RefusedWord{"debug", kDebug},
+                                       RefusedWord{"debug1", kDebug}, RefusedWord{"debug2", kDebug},
+                                       RefusedWord{"debug3", kDebug}};
 };
 template <class T>
 inline constexpr bool kIsEnum = requires {
@@ -100,7 +125,7 @@ struct Slot {
   }
 };
 using AnySlot = std::variant<Slot<std::int64_t>, Slot<bool>, Slot<UserAction>, Slot<NameList>,
-                             Slot<OpensshTiming>, Slot<Baseline>>;
+                             Slot<OpensshTiming>, Slot<Baseline>, Slot<SshdLogLevel>>;
 
 struct Setting {
   std::string_view key;  // "server.client_alive_interval", "reconcile_interval"
