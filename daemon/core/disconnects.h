@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,20 +78,27 @@ struct OpenSession {
 class SessionTracker {
  public:
   explicit SessionTracker(std::size_t maxOpen = 20000);
+  ~SessionTracker();
+  SessionTracker(SessionTracker&&) noexcept;
+  SessionTracker& operator=(SessionTracker&&) noexcept;
+  SessionTracker(const SessionTracker&) = delete;
+  SessionTracker& operator=(const SessionTracker&) = delete;
   // Reads one entry; returns the session it ended, if it ended one. Pre-auth lines (scanners,
   // failed logins, "Connection closed by ... [preauth]") never start or end a session.
   std::optional<DisconnectEvent> feed(const SshdLogEntry& e);
-  // The sessions open now, oldest first (for the store), and a restore at startup.
+  // The sessions open now, oldest first (for the store), and a restore at startup: replaces
+  // the open table (past maxOpen, the oldest are evicted and counted).
   std::vector<OpenSession> openSessions() const;
   void restore(const std::vector<OpenSession>& sessions);
   std::size_t openCount() const;
+  std::size_t maxOpen() const { return max_open_; }
   std::uint64_t evictions() const;
 
  private:
   struct Impl;
   std::size_t max_open_;
   std::uint64_t evictions_ = 0;
-  std::vector<OpenSession> open_;  // the stub's; the real implementation indexes them
+  std::unique_ptr<Impl> impl_;
 };
 
 // Whether sshd logs the lines that show a cause at a LogLevel (as sshd -T prints it: QUIET,
