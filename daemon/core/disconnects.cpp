@@ -426,6 +426,11 @@ struct SessionTracker::Impl {
   void setChild(List::iterator it, std::uint64_t pid) {
     if (pid == 0 || pid == it->s.pid || pid == it->childPid)
       return;
+    // A pid that is another open session's monitor stays that session's (a line of a stale
+    // session's address from it says nothing of this one).
+    if (auto other = byPid.find(pidKey(it->s.boot_id, pid));
+        other != byPid.end() && other->second->s.pid == pid)
+      return;
     if (it->childPid != 0) {
       auto c = byPid.find(pidKey(it->s.boot_id, it->childPid));
       if (c != byPid.end() && c->second == it)
@@ -445,6 +450,12 @@ struct SessionTracker::Impl {
       auto old = round == 0 ? findPid(s.boot_id, s.pid) : findAddr(s.address, s.port);
       if (old == sessions.end())
         continue;
+      if (round == 0 && old->s.pid != s.pid) {
+        // The pid was that session's child: the child is gone, its monitor may not be.
+        byPid.erase(pidKey(s.boot_id, s.pid));
+        old->childPid = 0;
+        continue;
+      }
       if (nowUsec != 0 && !replaced)
         replaced = eventOf(old, old->s.cause.value_or(DisconnectCause::kUnknown), nowUsec);
       erase(old);
