@@ -4,10 +4,13 @@
 // with pre-auth noise, interleaved sessions, the cap, a restore, and causeVisibility.
 #include <catch2/catch.hpp>
 
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/disconnects.h"
+#include "test_files.h"
 
 using keepalive::daemon::CauseVisibility;
 using keepalive::daemon::causeVisibility;
@@ -504,4 +507,113 @@ TEST_CASE("disconnects: causeVisibility per version and LogLevel") {
   CHECK(causeVisibility(C::kReset, std::nullopt, "VERBOSE") == V::kVisible);
   CHECK(causeVisibility(C::kReset, v98, "") == V::kVisible);
   CHECK(causeVisibility(C::kClosed, v92, "") == V::kHidden);
+}
+
+namespace {
+
+struct Section {
+  std::string name;  // "logout", "freeze", ... (the word after "## ")
+  bool pam = true;   // "(UsePAM no)" in the title: false
+  std::vector<Line> lines;
+};
+
+// tests/data/sshd-logs/*.txt: "## NAME ..." starts a section, "PID IDENTIFIER MESSAGE" lines.
+std::vector<Section> readSections(const std::string& file) {
+  std::vector<Section> out;
+  std::istringstream in(keepalive::test::readFile(keepalive::test::dataDir() + "/sshd-logs/" + file));
+  std::string line;
+  std::uint64_t n = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("## ", 0) == 0) {
+      Section s;
+      const auto end = line.find_first_of(" :", 3);
+      s.name = line.substr(3, end - 3);
+      s.pam = line.find("(UsePAM no)") == std::string::npos;
+      out.push_back(s);
+      continue;
+    }
+    if (line.empty() || line[0] == '#' || out.empty())
+      continue;
+    const auto sp1 = line.find(' ');
+    const auto sp2 = line.find(' ', sp1 + 1);
+    REQUIRE(sp2 != std::string::npos);
+    out.back().lines.push_back({std::stoull(line.substr(0, sp1)), line.substr(sp2 + 1), ++n});
+  }
+  return out;
+}
+
+// The lines sshd logs at VERBOSE only, before 9.8 (docs/daemon.md): what LogLevel INFO leaves out.
+bool verboseBefore98(const std::string& m) {
+  for (const char* p : {"Connection from ", "Accepted key ", "Postponed ", "User child is on pid",
+                        "Starting session: ", "Close session: ", "Transferred: ",
+                        "Closing connection to ", "Read error from remote host "})
+    if (m.rfind(p, 0) == 0)
+      return true;
+  return m.rfind("Connection closed by ", 0) == 0 && m.find("[preauth]") == std::string::npos;
+}
+
+std::map<std::string, DisconnectCause> expectedCauses() {
+  return {{"logout", DisconnectCause::kLogout},        {"freeze", DisconnectCause::kKeepaliveTimeout},
+          {"kill", DisconnectCause::kClosed},          {"reset", DisconnectCause::kReset},
+          {"reset-w", DisconnectCause::kReset},        {"timeout", DisconnectCause::kTimedOut},
+          {"timeout-w", DisconnectCause::kTimedOut},   {"broken-pipe", DisconnectCause::kBrokenPipe},
+          {"packet-timeout", DisconnectCause::kTimedOut}, {"root", DisconnectCause::kLogout},
+          {"unused", DisconnectCause::kUnknown}};
+}
+
+}  // namespace
+
+TEST_CASE("disconnects: every recorded 9.2p1 session (debian12-9.2.txt), at VERBOSE and at INFO") {
+  const auto sections = readSections("debian12-9.2.txt");
+  REQUIRE(sections.size() == 14);
+  const auto expected = expectedCauses();
+  for (const auto& s : sections) {
+    INFO(s.name << (s.pam ? " (UsePAM yes)" : " (UsePAM no)"));
+    REQUIRE(expected.count(s.name) == 1);
+    SessionTracker verbose;
+    auto ev = feedAll(verbose, s.lines);
+    REQUIRE(ev.size() == 1);
+    CHECK(ev[0].cause == expected.at(s.name));
+    CHECK(ev[0].user == (s.name == "root" ? "root" : "kpuser"));
+    CHECK(ev[0].address == "127.0.0.1");
+    CHECK(verbose.openCount() == 0);
+
+    // At INFO the read side's lines are gone: such a session ends as unknown with PAM's close,
+    // and stays open without PAM (nothing says it ended).
+    std::vector<Line> info;
+    for (const auto& l : s.lines)
+      if (!verboseBefore98(l.message))
+        info.push_back(l);
+    SessionTracker atInfo;
+    auto evInfo = feedAll(atInfo, info);
+    const bool readSide = s.name == "kill" || s.name == "reset" || s.name == "reset-w" ||
+                          s.name == "timeout";
+    if (!readSide) {
+      REQUIRE(evInfo.size() == 1);
+      CHECK(evInfo[0].cause == expected.at(s.name));
+    } else if (s.pam) {
+      REQUIRE(evInfo.size() == 1);
+      CHECK(evInfo[0].cause == DisconnectCause::kUnknown);
+    } else {
+      CHECK(evInfo.empty());
+      CHECK(atInfo.openCount() == 1);
+    }
+  }
+}
+
+TEST_CASE("disconnects: every 9.8..10.5 session as the source prints it (openssh-9.8-10.5-source.txt)") {
+  const auto sections = readSections("openssh-9.8-10.5-source.txt");
+  REQUIRE(sections.size() == 11);
+  const auto expected = expectedCauses();
+  // All in one tracker, in order: the sections' pids and ports are distinct.
+  SessionTracker t;
+  for (const auto& s : sections) {
+    INFO(s.name);
+    REQUIRE(expected.count(s.name) == 1);
+    auto ev = feedAll(t, s.lines, "sshd-session");
+    REQUIRE(ev.size() == 1);
+    CHECK(ev[0].cause == expected.at(s.name));
+    CHECK(!ev[0].user.empty());
+  }
+  CHECK(t.openCount() == 0);
 }
