@@ -13,7 +13,14 @@
 // the open table to its cap with sessions that never end.
 //
 // Usage: journal_bench [ENTRIES [CAP]]   (bench/journal_bench.sh pins it to one CPU)
+//        journal_bench --print [ENTRIES]   the synthetic messages, one a line (to write them into a
+//                                          journal with systemd-cat -t sshd)
+//        journal_bench --journal           reads every SYSLOG_IDENTIFIER=sshd|sshd-session entry
+//                                          of the local journal through sd-journal as the daemon
+//                                          does (realtime, boot id, _PID, MESSAGE) into a tracker:
+//                                          what reading costs on top of classifying
 #include <sys/resource.h>
+#include <systemd/sd-journal.h>
 
 #include <chrono>
 #include <cstdint>
@@ -179,7 +186,64 @@ const char* sessionEnd(std::vector<Entry>& out, std::uint64_t& t, std::mt19937_6
 
 }  // namespace
 
+// The value of FIELD=value from sd_journal_get_data, or empty.
+std::string_view field(sd_journal* j, const char* name) {
+  const void* d = nullptr;
+  std::size_t len = 0;
+  if (sd_journal_get_data(j, name, &d, &len) < 0)
+    return {};
+  std::string_view v(static_cast<const char*>(d), len);
+  const std::size_t eq = v.find('=');
+  return eq == std::string_view::npos ? std::string_view() : v.substr(eq + 1);
+}
+
+int readJournal() {
+  sd_journal* j = nullptr;
+  if (int r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY); r < 0) {
+    std::fprintf(stderr, "sd_journal_open: %d\n", r);
+    return 1;
+  }
+  sd_journal_add_match(j, "SYSLOG_IDENTIFIER=sshd", 0);
+  sd_journal_add_match(j, "SYSLOG_IDENTIFIER=sshd-session", 0);
+  sd_journal_seek_head(j);
+  kd::SessionTracker tracker;
+  std::size_t n = 0, events = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (sd_journal_next(j) > 0) {
+    std::uint64_t rt = 0, mono = 0;
+    sd_id128_t boot;
+    sd_journal_get_realtime_usec(j, &rt);
+    sd_journal_get_monotonic_usec(j, &mono, &boot);
+    char bootText[SD_ID128_STRING_MAX];
+    sd_id128_to_string(boot, bootText);
+    kd::SshdLogEntry e;
+    e.realtime_usec = rt;
+    e.boot_id = bootText;
+    const std::string pid(field(j, "_PID"));
+    e.pid = std::strtoull(pid.c_str(), nullptr, 10);
+    e.identifier = "sshd";
+    e.message = field(j, "MESSAGE");
+    ++n;
+    if (tracker.feed(e))
+      ++events;
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("sd-journal: %zu entries read and classified in %.3f s, %.0f entries/s; events %zu, "
+              "open %zu; peak RSS %ld kB\n",
+              n, secs, static_cast<double>(n) / secs, events, tracker.openCount(), peakRssKb());
+  sd_journal_close(j);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "--journal")
+    return readJournal();
+  const bool print = argc > 1 && std::string_view(argv[1]) == "--print";
+  if (print) {
+    ++argv;
+    --argc;
+  }
   const std::size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
   const std::size_t cap = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 20000;
   const std::string boot = "0123456789abcdef0123456789abcdef";
@@ -207,6 +271,11 @@ int main(int argc, char** argv) {
       nextPid = 1000;  // pid_max: pids come round again
   }
   entries.resize(n);
+  if (print) {
+    for (const auto& e : entries)
+      std::printf("%s\n", e.message.c_str());
+    return 0;
+  }
 
   const long rssBefore = rssKb();
   kd::SessionTracker tracker(cap);
