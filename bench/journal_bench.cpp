@@ -3,8 +3,9 @@
 // SessionTracker (daemon/core/disconnects.h) on one core, as the daemon's journal follower does
 // after sd_journal_get_data. The mix, modelled on a host under a brute-force attack:
 //   ~80% pre-auth noise: Invalid user, Failed password, PAM auth failures, "Connection closed by
-//        ... [preauth]", "Disconnected from invalid user ... [preauth]", kex_exchange_identification,
-//        banner exchange, Unable to negotiate, "Connection from ..." (VERBOSE);
+//        ... [preauth]", "Disconnected from invalid user ... [preauth]",
+//        kex_exchange_identification, banner exchange, Unable to negotiate, "Connection from ..."
+//        (VERBOSE);
 //   ~20% the lines of sessions (9.2 at VERBOSE with UsePAM: Accepted key, Postponed, Accepted,
 //        pam opened, User child, Starting session, an end, pam closed), up to 2000 open at once,
 //        interleaved, from IPv4 and IPv6 clients, each of the seven causes.
@@ -135,13 +136,13 @@ void sessionStart(std::vector<Entry>& out, std::uint64_t& t, std::uint64_t& next
                  " ssh2: " + kKey);
   add(o.mon, "pam_unix(sshd:session): session opened for user " + o.user + "(uid=1001) by (uid=0)");
   add(o.mon, "User child is on pid " + std::to_string(o.child));
-  add(o.child,
-      "Starting session: shell on pts/0 for " + o.user + " from " + o.addr + " port " + o.port + " id 0");
+  add(o.child, "Starting session: shell on pts/0 for " + o.user + " from " + o.addr + " port " +
+                   o.port + " id 0");
   open.push_back(std::move(o));
 }
 
-const char* kCauseOfCase[] = {"logout",      "keepalive-timeout", "reset",  "timed-out",
-                              "broken-pipe", "closed",            "unknown"};
+const char* kCauseOfCase[] = {
+    "logout", "keepalive-timeout", "reset", "timed-out", "broken-pipe", "closed", "unknown"};
 
 // Ends a random open session with a random cause; returns the cause it generated.
 const char* sessionEnd(std::vector<Entry>& out, std::uint64_t& t, std::mt19937_64& rng,
@@ -227,11 +228,11 @@ int readJournal() {
     if (tracker.feed(e))
       ++events;
   }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("sd-journal: %zu entries read and classified in %.3f s, %.0f entries/s; events %zu, "
-              "open %zu; peak RSS %ld kB\n",
-              n, secs, static_cast<double>(n) / secs, events, tracker.openCount(), peakRssKb());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf(
+      "sd-journal: %zu entries read and classified in %.3f s, %.0f entries/s; events %zu, "
+      "open %zu; peak RSS %ld kB\n",
+      n, secs, static_cast<double>(n) / secs, events, tracker.openCount(), peakRssKb());
   sd_journal_close(j);
   return 0;
 }
@@ -319,19 +320,22 @@ int main(int argc, char** argv) {
   kd::SessionTracker full(cap);
   for (std::size_t i = 0; i < cap + cap / 10; ++i) {
     const std::string m = "Accepted publickey for user" + std::to_string(i % 1000) + " from " +
-                          "2001:db8:" + std::to_string(i % 9000) + "::" + std::to_string(i % 7000 + 1) +
-                          " port " + std::to_string(i % 60000 + 1) + " ssh2: " + kKey;
+                          "2001:db8:" + std::to_string(i % 9000) +
+                          "::" + std::to_string(i % 7000 + 1) + " port " +
+                          std::to_string(i % 60000 + 1) + " ssh2: " + kKey;
     kd::SshdLogEntry le{t + i, boot, 5000000 + i, "sshd", m};
     (void)full.feed(le);
   }
   const long rssFull = rssKb();
-  std::printf("open table: cap %zu, open %zu, evictions %llu; RSS %ld kB -> %ld kB (+%ld kB, "
-              "%.0f bytes/session)\n",
-              cap, full.openCount(), static_cast<unsigned long long>(full.evictions()), rssMixed,
-              rssFull, rssFull - rssMixed,
-              1024.0 * static_cast<double>(rssFull - rssMixed) / static_cast<double>(cap));
-  std::printf("RSS: %ld kB with the %zu entries in memory (before the feed: %ld kB); peak RSS "
-              "(ru_maxrss) %ld kB\n",
-              rssFull, n, rssBefore, peakRssKb());
+  std::printf(
+      "open table: cap %zu, open %zu, evictions %llu; RSS %ld kB -> %ld kB (+%ld kB, "
+      "%.0f bytes/session)\n",
+      cap, full.openCount(), static_cast<unsigned long long>(full.evictions()), rssMixed, rssFull,
+      rssFull - rssMixed,
+      1024.0 * static_cast<double>(rssFull - rssMixed) / static_cast<double>(cap));
+  std::printf(
+      "RSS: %ld kB with the %zu entries in memory (before the feed: %ld kB); peak RSS "
+      "(ru_maxrss) %ld kB\n",
+      rssFull, n, rssBefore, peakRssKb());
   return 0;
 }

@@ -291,7 +291,8 @@ Parsed parse(string_view m) {
       return r;
     case 'p':
       // PAM (UsePAM yes), from the monitor: "pam_unix(sshd:session): session closed for user X"
-      if (startsWith(m, "pam_unix(") && m.find("): session closed for user ") != string_view::npos) {
+      if (startsWith(m, "pam_unix(") &&
+          m.find("): session closed for user ") != string_view::npos) {
         r.kind = Kind::kEndsAsTold;
         r.byPid = true;
         return r;
@@ -375,7 +376,7 @@ struct SessionTracker::Impl {
     std::uint64_t childPid = 0;  // 0 = not known
   };
   using List = std::list<Session>;
-  List sessions;  // oldest first
+  List sessions;                                           // oldest first
   std::unordered_map<std::string, List::iterator> byAddr;  // "ADDR PORT"
   std::unordered_map<std::string, List::iterator> byPid;   // "BOOT PID" (monitor, child)
   std::string scratch;
@@ -475,8 +476,7 @@ struct SessionTracker::Impl {
     return replaced;
   }
 
-  static DisconnectEvent eventOf(List::iterator it, DisconnectCause cause,
-                                 std::uint64_t endUsec) {
+  static DisconnectEvent eventOf(List::iterator it, DisconnectCause cause, std::uint64_t endUsec) {
     DisconnectEvent e;
     e.time_usec = endUsec;
     e.user = it->s.user;
@@ -594,8 +594,8 @@ std::optional<int> logLevelRank(std::string_view level) {
     if (ch >= 'a' && ch <= 'z')
       ch = static_cast<char>(ch - 'a' + 'A');
   static constexpr std::pair<std::string_view, int> kLevels[] = {
-      {"QUIET", 0},  {"FATAL", 1},  {"ERROR", 2},  {"INFO", 3},   {"VERBOSE", 4},
-      {"DEBUG", 5},  {"DEBUG1", 5}, {"DEBUG2", 6}, {"DEBUG3", 7},
+      {"QUIET", 0}, {"FATAL", 1},  {"ERROR", 2},  {"INFO", 3},   {"VERBOSE", 4},
+      {"DEBUG", 5}, {"DEBUG1", 5}, {"DEBUG2", 6}, {"DEBUG3", 7},
   };
   for (const auto& [name, rank] : kLevels)
     if (l == name)

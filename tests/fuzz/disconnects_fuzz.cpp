@@ -42,7 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     kd::SshdLogEntry e;
     e.realtime_usec = clock;
     clock += 1000000 + (sel & 0x30) * 100000ULL;
-    e.boot_id = (sel & 0x80) != 0 ? "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" : "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    e.boot_id =
+        (sel & 0x80) != 0 ? "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" : "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     e.pid = 100 + (sel & 7);
     e.identifier = (sel & 0x40) != 0 ? "sshd-session" : "sshd";
     e.message = line.substr(1);
@@ -61,8 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                      std::string_view::npos,
                  line);
       FUZZ_CHECK(ev->duration_seconds >= -1, line);
-      FUZZ_CHECK(std::find(std::begin(kd::kAllDisconnectCauses),
-                           std::end(kd::kAllDisconnectCauses),
+      FUZZ_CHECK(std::find(std::begin(kd::kAllDisconnectCauses), std::end(kd::kAllDisconnectCauses),
                            ev->cause) != std::end(kd::kAllDisconnectCauses),
                  line);
       FUZZ_CHECK(ev->time_usec == e.realtime_usec, line);

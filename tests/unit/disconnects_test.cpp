@@ -60,16 +60,16 @@ std::vector<Line> start92(std::uint64_t mon, std::uint64_t child, const std::str
                           const std::string& addr = "127.0.0.1") {
   return {
       {mon, "Connection from " + addr + " port " + port + " on 127.0.0.1 port 22 rdomain \"\""},
-      {mon, std::string("Accepted key ") + kKey + " found at /home/" + user +
-                "/.ssh/authorized_keys:1"},
-      {mon, "Postponed publickey for " + user + " from " + addr + " port " + port +
-                " ssh2 [preauth]"},
-      {mon, "Accepted publickey for " + user + " from " + addr + " port " + port + " ssh2: " +
-                kKey},
+      {mon,
+       std::string("Accepted key ") + kKey + " found at /home/" + user + "/.ssh/authorized_keys:1"},
+      {mon,
+       "Postponed publickey for " + user + " from " + addr + " port " + port + " ssh2 [preauth]"},
+      {mon,
+       "Accepted publickey for " + user + " from " + addr + " port " + port + " ssh2: " + kKey},
       {mon, "pam_unix(sshd:session): session opened for user " + user + "(uid=1001) by (uid=0)"},
       {mon, "User child is on pid " + std::to_string(child)},
-      {child, "Starting session: command for " + user + " from " + addr + " port " + port +
-                  " id 0"},
+      {child,
+       "Starting session: command for " + user + " from " + addr + " port " + port + " id 0"},
   };
 }
 
@@ -85,27 +85,26 @@ std::vector<Line> bruteForce(std::uint64_t pid, const std::string& addr, int por
       {pid, "Connection from " + addr + " port " + p + " on 10.0.0.1 port 22 rdomain \"\""},
       {pid, "Invalid user admin from " + addr + " port " + p},
       {pid, "pam_unix(sshd:auth): check pass; user unknown"},
-      {pid, "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
-            "rhost=" +
-                addr},
+      {pid,
+       "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+       "rhost=" +
+           addr},
       {pid, "Failed password for invalid user admin from " + addr + " port " + p + " ssh2"},
       {pid, "Failed password for root from " + addr + " port " + p + " ssh2"},
       {pid, "Received disconnect from " + addr + " port " + p + ":11: Bye Bye [preauth]"},
       {pid, "Disconnected from invalid user admin " + addr + " port " + p + " [preauth]"},
       {pid, "Disconnected from authenticating user root " + addr + " port " + p + " [preauth]"},
       {pid, "Connection closed by " + addr + " port " + p + " [preauth]"},
-      {pid, "Connection closed by authenticating user root " + addr + " port " + p +
-                " [preauth]"},
+      {pid, "Connection closed by authenticating user root " + addr + " port " + p + " [preauth]"},
       {pid, "Connection reset by " + addr + " port " + p + " [preauth]"},
       {pid, "Timeout before authentication for " + addr + " port " + p},
-      {pid, "banner exchange: Connection from " + addr + " port " + p +
-                ": invalid format"},
+      {pid, "banner exchange: Connection from " + addr + " port " + p + ": invalid format"},
       {pid, "error: kex_exchange_identification: Connection closed by remote host"},
       {pid, "error: kex_exchange_identification: read: Connection reset by peer"},
       {pid, "Unable to negotiate with " + addr + " port " + p +
                 ": no matching host key type found. Their offer: ssh-rsa,ssh-dss [preauth]"},
-      {pid, "error: maximum authentication attempts exceeded for root from " + addr + " port " +
-                p + " ssh2 [preauth]"},
+      {pid, "error: maximum authentication attempts exceeded for root from " + addr + " port " + p +
+                " ssh2 [preauth]"},
       {pid, "PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=" +
                 addr + "  user=root"},
       {pid, "pam_unix(sshd:session): session closed for user root"},  // not after an Accepted
@@ -119,12 +118,12 @@ TEST_CASE("disconnects: the real sshd 9.2p1's lines, each cause (debian12-9.2.tx
   SECTION("logout: the client's disconnect message, then Disconnected from user") {
     auto ev = feedAll(t, start92(236, 259, "33010") +
                              std::vector<Line>{
-                                 {259, "Received disconnect from 127.0.0.1 port 33010:11: "
-                                       "disconnected by user",
+                                 {259,
+                                  "Received disconnect from 127.0.0.1 port 33010:11: "
+                                  "disconnected by user",
                                   5},
                                  {259, "Disconnected from user kpuser 127.0.0.1 port 33010", 5},
-                                 {236, "pam_unix(sshd:session): session closed for user kpuser",
-                                  5},
+                                 {236, "pam_unix(sshd:session): session closed for user kpuser", 5},
                              });
     REQUIRE(ev.size() == 1);
     CHECK(ev[0].cause == DisconnectCause::kLogout);
@@ -140,8 +139,7 @@ TEST_CASE("disconnects: the real sshd 9.2p1's lines, each cause (debian12-9.2.tx
     auto ev = feedAll(
         t, start92(270, 276, "35628") +
                std::vector<Line>{
-                   {276, "Timeout, client not responding from user kpuser 127.0.0.1 port 35628",
-                    4},
+                   {276, "Timeout, client not responding from user kpuser 127.0.0.1 port 35628", 4},
                    {270, "pam_unix(sshd:session): session closed for user kpuser", 4},
                });
     REQUIRE(ev.size() == 1);
@@ -149,24 +147,24 @@ TEST_CASE("disconnects: the real sshd 9.2p1's lines, each cause (debian12-9.2.tx
     CHECK(ev[0].duration_seconds == 4);
   }
   SECTION("closed: a SIGKILLed client (its kernel's FIN)") {
-    auto ev = feedAll(t, start92(288, 295, "44958") +
-                             std::vector<Line>{
-                                 {295, "Connection closed by 127.0.0.1 port 44958", 2},
-                                 {295, "Close session: user kpuser from 127.0.0.1 port 44958 id 0",
-                                  2},
-                                 {295, "Transferred: sent 3788, received 3460 bytes", 2},
-                                 {295, "Closing connection to 127.0.0.1 port 44958", 2},
-                                 {288, "pam_unix(sshd:session): session closed for user kpuser",
-                                  2},
-                             });
+    auto ev =
+        feedAll(t, start92(288, 295, "44958") +
+                       std::vector<Line>{
+                           {295, "Connection closed by 127.0.0.1 port 44958", 2},
+                           {295, "Close session: user kpuser from 127.0.0.1 port 44958 id 0", 2},
+                           {295, "Transferred: sent 3788, received 3460 bytes", 2},
+                           {295, "Closing connection to 127.0.0.1 port 44958", 2},
+                           {288, "pam_unix(sshd:session): session closed for user kpuser", 2},
+                       });
     REQUIRE(ev.size() == 1);
     CHECK(ev[0].cause == DisconnectCause::kClosed);
   }
   SECTION("reset: an RST met while reading (VERBOSE before 9.8)") {
     auto ev = feedAll(t, start92(300, 307, "40000") +
                              std::vector<Line>{
-                                 {307, "Read error from remote host 127.0.0.1 port 40000: "
-                                       "Connection reset by peer"},
+                                 {307,
+                                  "Read error from remote host 127.0.0.1 port 40000: "
+                                  "Connection reset by peer"},
                                  {300, "pam_unix(sshd:session): session closed for user kpuser"},
                              });
     REQUIRE(ev.size() == 1);
@@ -181,48 +179,54 @@ TEST_CASE("disconnects: the real sshd 9.2p1's lines, each cause (debian12-9.2.tx
     CHECK(ev[0].cause == DisconnectCause::kReset);
   }
   SECTION("broken-pipe and timed-out while writing: sshpkt_vfatal's default") {
-    auto ev = feedAll(
-        t, start92(300, 307, "40002") + start92(310, 317, "40003") +
-               std::vector<Line>{
-                   {307, "process_output: ssh_packet_write_poll: Connection from user kpuser "
-                         "127.0.0.1 port 40002: Broken pipe"},
-                   {317, "process_output: ssh_packet_write_poll: Connection from user kpuser "
-                         "127.0.0.1 port 40003: Connection timed out"},
-               });
+    auto ev =
+        feedAll(t, start92(300, 307, "40002") + start92(310, 317, "40003") +
+                       std::vector<Line>{
+                           {307,
+                            "process_output: ssh_packet_write_poll: Connection from user kpuser "
+                            "127.0.0.1 port 40002: Broken pipe"},
+                           {317,
+                            "process_output: ssh_packet_write_poll: Connection from user kpuser "
+                            "127.0.0.1 port 40003: Connection timed out"},
+                       });
     REQUIRE(ev.size() == 2);
     CHECK(ev[0].cause == DisconnectCause::kBrokenPipe);
     CHECK(ev[0].port == 40002);
     CHECK(ev[1].cause == DisconnectCause::kTimedOut);
   }
   SECTION("timed-out while reading, and the packet layer's own timeout") {
-    auto ev = feedAll(t, start92(300, 307, "40004") + start92(310, 317, "40005") +
-                             std::vector<Line>{
-                                 {307, "Read error from remote host 127.0.0.1 port 40004: "
-                                       "Connection timed out"},
-                                 {317, "Connection from user kpuser 127.0.0.1 port 40005 timed out"},
-                             });
+    auto ev =
+        feedAll(t, start92(300, 307, "40004") + start92(310, 317, "40005") +
+                       std::vector<Line>{
+                           {307,
+                            "Read error from remote host 127.0.0.1 port 40004: "
+                            "Connection timed out"},
+                           {317, "Connection from user kpuser 127.0.0.1 port 40005 timed out"},
+                       });
     REQUIRE(ev.size() == 2);
     CHECK(ev[0].cause == DisconnectCause::kTimedOut);
     CHECK(ev[1].cause == DisconnectCause::kTimedOut);
   }
   SECTION("unknown: at INFO a read error is not logged; PAM's close ends the session") {
-    auto ev = feedAll(t, std::vector<Line>{
-                             {400, "Accepted publickey for kpuser from 127.0.0.1 port 41000 ssh2: " +
-                                       std::string(kKey)},
-                             {400, "pam_unix(sshd:session): session opened for user "
-                                   "kpuser(uid=1001) by (uid=0)"},
-                             {400, "pam_unix(sshd:session): session closed for user kpuser", 9},
-                         });
+    auto ev =
+        feedAll(t, std::vector<Line>{
+                       {400, "Accepted publickey for kpuser from 127.0.0.1 port 41000 ssh2: " +
+                                 std::string(kKey)},
+                       {400,
+                        "pam_unix(sshd:session): session opened for user "
+                        "kpuser(uid=1001) by (uid=0)"},
+                       {400, "pam_unix(sshd:session): session closed for user kpuser", 9},
+                   });
     REQUIRE(ev.size() == 1);
     CHECK(ev[0].cause == DisconnectCause::kUnknown);
     CHECK(ev[0].duration_seconds == 9);
   }
   SECTION("unknown without PAM: Closing connection (VERBOSE) after nothing that says how") {
-    auto ev = feedAll(t, start92(500, 501, "41001") +
-                             std::vector<Line>{
-                                 {501, "Transferred: sent 3788, received 3460 bytes"},
-                                 {501, "Closing connection to 127.0.0.1 port 41001"},
-                             });
+    auto ev = feedAll(
+        t, start92(500, 501, "41001") + std::vector<Line>{
+                                            {501, "Transferred: sent 3788, received 3460 bytes"},
+                                            {501, "Closing connection to 127.0.0.1 port 41001"},
+                                        });
     REQUIRE(ev.size() == 1);
     CHECK(ev[0].cause == DisconnectCause::kUnknown);
   }
@@ -230,8 +234,9 @@ TEST_CASE("disconnects: the real sshd 9.2p1's lines, each cause (debian12-9.2.tx
     auto ev = feedAll(t, std::vector<Line>{
                              {600, "Accepted publickey for root from 127.0.0.1 port 41002 ssh2: " +
                                        std::string(kKey)},
-                             {600, "Received disconnect from 127.0.0.1 port 41002:11: "
-                                   "disconnected by user"},
+                             {600,
+                              "Received disconnect from 127.0.0.1 port 41002:11: "
+                              "disconnected by user"},
                              {600, "Disconnected from user root 127.0.0.1 port 41002"},
                              {600, "pam_unix(sshd:session): session closed for user root"},
                          });
@@ -247,24 +252,23 @@ TEST_CASE("disconnects: 9.8+ and 10.x lines as the source prints them (sshd-sess
   SessionTracker t;
   auto start = [](std::uint64_t mon, const std::string& port) {
     return std::vector<Line>{
-        {mon, "Accepted publickey for alice from 2001:db8::7 port " + port + " ssh2: " +
-                  std::string(kKey)},
+        {mon, "Accepted publickey for alice from 2001:db8::7 port " + port +
+                  " ssh2: " + std::string(kKey)},
         {mon, "pam_unix(sshd:session): session opened for user alice(uid=1000) by alice(uid=0)"},
     };
   };
   auto ev = feedAll(
       t,
-      start(1000, "50001") + start(1010, "50002") + start(1020, "50003") +
-          start(1030, "50004") +
+      start(1000, "50001") + start(1010, "50002") + start(1020, "50003") + start(1030, "50004") +
           std::vector<Line>{
-              {1001, "Read error from remote host 2001:db8::7 port 50001: Connection reset by "
-                     "peer",
+              {1001,
+               "Read error from remote host 2001:db8::7 port 50001: Connection reset by "
+               "peer",
                60},
               {1000, "pam_unix(sshd:session): session closed for user alice", 60},
               {1011, "Connection closed by 2001:db8::7 port 50002", 61},
               {1010, "pam_unix(sshd:session): session closed for user alice", 61},
-              {1021, "Timeout, client not responding from user alice 2001:db8::7 port 50003",
-               62},
+              {1021, "Timeout, client not responding from user alice 2001:db8::7 port 50003", 62},
               {1031, "Received disconnect from 2001:db8::7 port 50004:11: disconnected by user",
                63},
               {1031, "Disconnected from user alice 2001:db8::7 port 50004", 63},
@@ -298,8 +302,9 @@ TEST_CASE("disconnects: older sshd (7.4) lines") {
                              {80, "Accepted password for bob from 10.1.2.3 port 2223 ssh2"},
                              {80, "Accepted password for bob from 10.1.2.3 port 2224 ssh2"},
                              {81, "Disconnected from 10.1.2.3 port 2223"},
-                             {82, "packet_write_poll: Connection from 10.1.2.3 port 2224: Broken "
-                                  "pipe"},
+                             {82,
+                              "packet_write_poll: Connection from 10.1.2.3 port 2224: Broken "
+                              "pipe"},
                          });
     // A second Accepted from the same pid is a new process: the first ended unseen.
     REQUIRE(ev.size() == 2);
@@ -317,9 +322,11 @@ TEST_CASE("disconnects: pre-auth noise never starts or ends a session") {
     lines.insert(lines.end(), b.begin(), b.end());
   }
   // "Accepted key ... found at" (VERBOSE) and "Postponed" are not a session either.
-  lines.push_back({9, std::string("Accepted key ") + kKey + " found at /root/.ssh/authorized_keys:1"});
-  lines.push_back({9, "Accepted certificate ID \"x for y from 1.2.3.4 port 5 ssh2\" (serial 1) signed "
-                      "by ED25519 CA SHA256:abc via /etc/ssh/ca.pub"});
+  lines.push_back(
+      {9, std::string("Accepted key ") + kKey + " found at /root/.ssh/authorized_keys:1"});
+  lines.push_back({9,
+                   "Accepted certificate ID \"x for y from 1.2.3.4 port 5 ssh2\" (serial 1) signed "
+                   "by ED25519 CA SHA256:abc via /etc/ssh/ca.pub"});
   auto ev = feedAll(t, lines);
   CHECK(ev.empty());
   CHECK(t.openCount() == 0);
@@ -363,8 +370,9 @@ TEST_CASE("disconnects: interleaved sessions are paired by address and pid") {
 TEST_CASE("disconnects: a pid of another boot is another process") {
   SessionTracker t;
   feedAll(t, {{100, "Accepted password for u from 10.0.0.1 port 1 ssh2"}});
-  auto ev = feedAll(t, {{100, "pam_unix(sshd:session): session closed for user u"},
-                        {100, "Disconnected from user u 10.0.0.1 port 1"}},
+  auto ev = feedAll(t,
+                    {{100, "pam_unix(sshd:session): session closed for user u"},
+                     {100, "Disconnected from user u 10.0.0.1 port 1"}},
                     "sshd", "ffffffffffffffffffffffffffffffff");
   CHECK(ev.empty());
   CHECK(t.openCount() == 1);
@@ -394,8 +402,9 @@ TEST_CASE("disconnects: the open table is capped, the oldest evicted and counted
 TEST_CASE("disconnects: restore() across a restart keeps the sessions and their told cause") {
   SessionTracker before;
   feedAll(before, start92(100, 101, "1001") + start92(200, 201, "1002") +
-                      std::vector<Line>{{201, "Received disconnect from 127.0.0.1 port 1002:11: "
-                                              "disconnected by user"}});
+                      std::vector<Line>{{201,
+                                         "Received disconnect from 127.0.0.1 port 1002:11: "
+                                         "disconnected by user"}});
   auto saved = before.openSessions();
   REQUIRE(saved.size() == 2);
   CHECK(saved[0].pid == 100);
@@ -427,8 +436,9 @@ TEST_CASE("disconnects: user names with odd characters, IPv6 and link-local addr
   // sshd vis-encodes the name (log.c strnvis); a name may hold " for " and " from ".
   auto ev = feedAll(
       t, {{1, "Accepted password for ann for me from here from fe80::1%eth0 port 22 ssh2"},
-          {2, "Accepted keyboard-interactive/pam for d\\303\\251j\\303\\240 from ::1 port 65535 "
-              "ssh2"},
+          {2,
+           "Accepted keyboard-interactive/pam for d\\303\\251j\\303\\240 from ::1 port 65535 "
+           "ssh2"},
           {3, "Accepted publickey for x.y-z_ from 192.0.2.1 port 1 ssh2: RSA SHA256:abc"},
           {11, "Disconnected from user ann for me from here fe80::1%eth0 port 22"},
           {12, "Connection reset by user d\\303\\251j\\303\\240 ::1 port 65535"},
@@ -520,7 +530,8 @@ struct Section {
 // tests/data/sshd-logs/*.txt: "## NAME ..." starts a section, "PID IDENTIFIER MESSAGE" lines.
 std::vector<Section> readSections(const std::string& file) {
   std::vector<Section> out;
-  std::istringstream in(keepalive::test::readFile(keepalive::test::dataDir() + "/sshd-logs/" + file));
+  std::istringstream in(
+      keepalive::test::readFile(keepalive::test::dataDir() + "/sshd-logs/" + file));
   std::string line;
   std::uint64_t n = 0;
   while (std::getline(in, line)) {
@@ -553,11 +564,16 @@ bool verboseBefore98(const std::string& m) {
 }
 
 std::map<std::string, DisconnectCause> expectedCauses() {
-  return {{"logout", DisconnectCause::kLogout},        {"freeze", DisconnectCause::kKeepaliveTimeout},
-          {"kill", DisconnectCause::kClosed},          {"reset", DisconnectCause::kReset},
-          {"reset-w", DisconnectCause::kReset},        {"timeout", DisconnectCause::kTimedOut},
-          {"timeout-w", DisconnectCause::kTimedOut},   {"broken-pipe", DisconnectCause::kBrokenPipe},
-          {"packet-timeout", DisconnectCause::kTimedOut}, {"root", DisconnectCause::kLogout},
+  return {{"logout", DisconnectCause::kLogout},
+          {"freeze", DisconnectCause::kKeepaliveTimeout},
+          {"kill", DisconnectCause::kClosed},
+          {"reset", DisconnectCause::kReset},
+          {"reset-w", DisconnectCause::kReset},
+          {"timeout", DisconnectCause::kTimedOut},
+          {"timeout-w", DisconnectCause::kTimedOut},
+          {"broken-pipe", DisconnectCause::kBrokenPipe},
+          {"packet-timeout", DisconnectCause::kTimedOut},
+          {"root", DisconnectCause::kLogout},
           {"unused", DisconnectCause::kUnknown}};
 }
 
@@ -586,8 +602,8 @@ TEST_CASE("disconnects: every recorded 9.2p1 session (debian12-9.2.txt), at VERB
         info.push_back(l);
     SessionTracker atInfo;
     auto evInfo = feedAll(atInfo, info);
-    const bool readSide = s.name == "kill" || s.name == "reset" || s.name == "reset-w" ||
-                          s.name == "timeout";
+    const bool readSide =
+        s.name == "kill" || s.name == "reset" || s.name == "reset-w" || s.name == "timeout";
     if (!readSide) {
       REQUIRE(evInfo.size() == 1);
       CHECK(evInfo[0].cause == expected.at(s.name));
@@ -601,7 +617,8 @@ TEST_CASE("disconnects: every recorded 9.2p1 session (debian12-9.2.txt), at VERB
   }
 }
 
-TEST_CASE("disconnects: every 9.8..10.5 session as the source prints it (openssh-9.8-10.5-source.txt)") {
+TEST_CASE(
+    "disconnects: every 9.8..10.5 session as the source prints it (openssh-9.8-10.5-source.txt)") {
   const auto sections = readSections("openssh-9.8-10.5-source.txt");
   REQUIRE(sections.size() == 11);
   const auto expected = expectedCauses();
