@@ -187,10 +187,10 @@ Parsed parse(string_view m) {
       m.remove_suffix(11);
   }
   // sshd prefixes "error: " / "fatal: " to lines of those levels (log.c do_log).
-  if (m[0] == 'e' && startsWith(m, "error: "))
+  if (startsWith(m, "error: ") || startsWith(m, "fatal: "))
     m.remove_prefix(7);
-  else if (m[0] == 'f' && startsWith(m, "fatal: "))
-    m.remove_prefix(7);
+  if (m.empty())
+    return r;
   switch (m[0]) {
     case 'A':
       if (startsWith(m, "Accepted "))
