@@ -66,8 +66,8 @@ struct OpenSession {
   std::string address;
   std::uint16_t port = 0;
   std::uint64_t start_usec = 0;
-  // A line that told how it ends, seen before the line that ends it (e.g. a read error before
-  // PAM's "session closed"); none = nothing yet.
+  // A line that told how it ends, seen before the line that ends it (the client's "Received
+  // disconnect" before "Disconnected from" or PAM's "session closed"); none = nothing yet.
   std::optional<DisconnectCause> cause;
   friend bool operator==(const OpenSession&, const OpenSession&) = default;
 };
@@ -84,7 +84,11 @@ class SessionTracker {
   SessionTracker(const SessionTracker&) = delete;
   SessionTracker& operator=(const SessionTracker&) = delete;
   // Reads one entry; returns the session it ended, if it ended one. Pre-auth lines (scanners,
-  // failed logins, "Connection closed by ... [preauth]") never start or end a session.
+  // failed logins, "Connection closed by ... [preauth]") never start or end a session. A session
+  // is found by the address and port its line names, else by the (boot, pid) of its monitor
+  // ("Accepted", PAM's close) or of its child (known from "User child is on pid N" or from an
+  // earlier line of the child's). A second "Accepted" from the same pid, or of the same address
+  // and port, ends the older session as unknown (returned). docs/daemon.md section 13.
   std::optional<DisconnectEvent> feed(const SshdLogEntry& e);
   // The sessions open now, oldest first (for the store), and a restore at startup: replaces
   // the open table (past maxOpen, the oldest are evicted and counted).
