@@ -380,6 +380,7 @@ struct SessionTracker::Impl {
   std::unordered_map<std::string, List::iterator> byAddr;  // "ADDR PORT"
   std::unordered_map<std::string, List::iterator> byPid;   // "BOOT PID" (monitor, child)
   std::string scratch;
+  std::string lastBoot;  // the boot of the last entry read
 
   const std::string& addrKey(string_view addr, std::uint16_t port) {
     scratch.assign(addr);
@@ -496,10 +497,23 @@ SessionTracker::SessionTracker(SessionTracker&&) noexcept = default;
 SessionTracker& SessionTracker::operator=(SessionTracker&&) noexcept = default;
 
 std::optional<DisconnectEvent> SessionTracker::feed(const SshdLogEntry& e) {
+  Impl& im = *impl_;
+  // A line of a new boot: the sessions of earlier boots ended with it, unseen. They are dropped
+  // (counted with the evictions), not counted as disconnects: nothing says when or how.
+  if (!e.boot_id.empty() && e.boot_id != im.lastBoot) {
+    im.lastBoot.assign(e.boot_id);
+    for (auto it = im.sessions.begin(); it != im.sessions.end();) {
+      auto next = std::next(it);
+      if (it->s.boot_id != e.boot_id) {
+        im.erase(it);
+        ++evictions_;
+      }
+      it = next;
+    }
+  }
   const Parsed p = parse(e.message);
   if (p.kind == Kind::kNone)
     return std::nullopt;
-  Impl& im = *impl_;
   if (p.kind == Kind::kAccepted) {
     OpenSession s;
     s.boot_id.assign(e.boot_id);

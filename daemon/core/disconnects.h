@@ -74,7 +74,8 @@ struct OpenSession {
 
 // Pairs sessions with their ends. Bounded: at most max_open sessions are tracked; past that the
 // oldest is evicted (not counted: nothing is known of its end) and evictions() grows, so a flood
-// of accepted sessions cannot grow the daemon's memory.
+// of accepted sessions cannot grow the daemon's memory. The first entry of a new boot drops the
+// sessions of earlier boots (they ended unseen) the same way.
 class SessionTracker {
  public:
   explicit SessionTracker(std::size_t maxOpen = 20000);

@@ -367,15 +367,26 @@ TEST_CASE("disconnects: interleaved sessions are paired by address and pid") {
   CHECK(ev[2].duration_seconds == 10);
 }
 
-TEST_CASE("disconnects: a pid of another boot is another process") {
+TEST_CASE("disconnects: a line of another boot ends nothing; the earlier boot's sessions go") {
   SessionTracker t;
   feedAll(t, {{100, "Accepted password for u from 10.0.0.1 port 1 ssh2"}});
+  feedAll(t, {{200, "Accepted password for v from 10.0.0.2 port 2 ssh2"}});
+  // Sessions restored from the store after a restart, then lines of the same boot: kept.
+  const auto saved = t.openSessions();
+  SessionTracker restarted;
+  restarted.restore(saved);
+  auto same = feedAll(restarted, {{200, "Disconnected from user v 10.0.0.2 port 2"}});
+  REQUIRE(same.size() == 1);
+  CHECK(same[0].user == "v");
+  // After a reboot: the pid and the address name other processes; the old sessions ended unseen
+  // and are dropped (counted with the evictions), not counted as disconnects.
   auto ev = feedAll(t,
                     {{100, "pam_unix(sshd:session): session closed for user u"},
                      {100, "Disconnected from user u 10.0.0.1 port 1"}},
                     "sshd", "ffffffffffffffffffffffffffffffff");
   CHECK(ev.empty());
-  CHECK(t.openCount() == 1);
+  CHECK(t.openCount() == 0);
+  CHECK(t.evictions() == 2);
 }
 
 TEST_CASE("disconnects: the open table is capped, the oldest evicted and counted") {
