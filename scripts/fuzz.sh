@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets in tests/fuzz/ (one per parser of outside input: policy, user_block,
-# dump, config_text, passwd, mountinfo; all with ASan and UBSan), runs each one's committed corpus
+# dump, config_text, passwd, mountinfo, disconnects; all with ASan and UBSan), runs each one's committed corpus
 # once, then fuzzes them within one total time budget. Exits non-zero when any target finds a
 # crash, a sanitizer report, a hang, an out-of-memory or an invariant violation; the inputs are in
 # the artifacts directory, named <target>-crash-*, <target>-timeout-*, ...

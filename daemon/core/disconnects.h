@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,32 +66,44 @@ struct OpenSession {
   std::string address;
   std::uint16_t port = 0;
   std::uint64_t start_usec = 0;
-  // A line that told how it ends, seen before the line that ends it (e.g. a read error before
-  // PAM's "session closed"); none = nothing yet.
+  // A line that told how it ends, seen before the line that ends it (the client's "Received
+  // disconnect" before "Disconnected from" or PAM's "session closed"); none = nothing yet.
   std::optional<DisconnectCause> cause;
   friend bool operator==(const OpenSession&, const OpenSession&) = default;
 };
 
 // Pairs sessions with their ends. Bounded: at most max_open sessions are tracked; past that the
 // oldest is evicted (not counted: nothing is known of its end) and evictions() grows, so a flood
-// of accepted sessions cannot grow the daemon's memory.
+// of accepted sessions cannot grow the daemon's memory. The first entry of a new boot drops the
+// sessions of earlier boots (they ended unseen) the same way.
 class SessionTracker {
  public:
   explicit SessionTracker(std::size_t maxOpen = 20000);
+  ~SessionTracker();
+  SessionTracker(SessionTracker&&) noexcept;
+  SessionTracker& operator=(SessionTracker&&) noexcept;
+  SessionTracker(const SessionTracker&) = delete;
+  SessionTracker& operator=(const SessionTracker&) = delete;
   // Reads one entry; returns the session it ended, if it ended one. Pre-auth lines (scanners,
-  // failed logins, "Connection closed by ... [preauth]") never start or end a session.
+  // failed logins, "Connection closed by ... [preauth]") never start or end a session. A session
+  // is found by the address and port its line names, else by the (boot, pid) of its monitor
+  // ("Accepted", PAM's close) or of its child (known from "User child is on pid N" or from an
+  // earlier line of the child's). A second "Accepted" from the same pid, or of the same address
+  // and port, ends the older session as unknown (returned). docs/daemon.md section 13.
   std::optional<DisconnectEvent> feed(const SshdLogEntry& e);
-  // The sessions open now, oldest first (for the store), and a restore at startup.
+  // The sessions open now, oldest first (for the store), and a restore at startup: replaces
+  // the open table (past maxOpen, the oldest are evicted and counted).
   std::vector<OpenSession> openSessions() const;
   void restore(const std::vector<OpenSession>& sessions);
   std::size_t openCount() const;
+  std::size_t maxOpen() const { return max_open_; }
   std::uint64_t evictions() const;
 
  private:
   struct Impl;
   std::size_t max_open_;
   std::uint64_t evictions_ = 0;
-  std::vector<OpenSession> open_;  // the stub's; the real implementation indexes them
+  std::unique_ptr<Impl> impl_;
 };
 
 // Whether sshd logs the lines that show a cause at a LogLevel (as sshd -T prints it: QUIET,
