@@ -126,7 +126,11 @@ void JournalFollower::load() {
 }
 
 bool JournalFollower::openJournal(std::string& why) {
-  int r = sd_journal_open(&journal_, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+  // Not SD_JOURNAL_SYSTEM: after authentication sshd's session child runs as the user, and
+  // journald files its lines ("Received disconnect", "Timeout, client not responding", the read
+  // errors) in that user's journal file (user-UID.journal, SplitMode=uid), which SYSTEM leaves
+  // out: every session would end as "unknown" (seen in tests/system/disconnects_test.sh).
+  int r = sd_journal_open(&journal_, SD_JOURNAL_LOCAL_ONLY);
   if (r < 0) {
     journal_ = nullptr;
     why = std::string("cannot open the journal: ") + std::strerror(-r);
@@ -287,9 +291,14 @@ void JournalFollower::feed() {
   if (sd_journal_get_realtime_usec(journal_, &t) < 0)
     return;
   e.realtime_usec = t;
-  e.message = field(journal_, "MESSAGE");
-  e.identifier = field(journal_, "SYSLOG_IDENTIFIER");
-  e.boot_id = field(journal_, "_BOOT_ID");
+  // sd_journal_get_data's pointer is valid only until the next call (the mmap window may move):
+  // each field is copied before the next is read, into buffers kept between entries.
+  message_.assign(field(journal_, "MESSAGE"));
+  identifier_.assign(field(journal_, "SYSLOG_IDENTIFIER"));
+  bootId_.assign(field(journal_, "_BOOT_ID"));
+  e.message = message_;
+  e.identifier = identifier_;
+  e.boot_id = bootId_;
   const std::string_view pid = field(journal_, "_PID");
   std::uint64_t p = 0;
   for (char ch : pid) {

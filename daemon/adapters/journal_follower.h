@@ -94,11 +94,12 @@ class JournalFollower {
   SessionTracker tracker_;
   DisconnectStore store_;
   std::string state_ = "off";
-  std::string lastCursor_;          // of the last entry fed
-  bool pendingCurrent_ = false;     // the entry under the read pointer is not fed yet
-  bool dirty_ = false;              // the file is behind
-  bool significant_ = false;        // ... by an event or a session, not just the cursor
-  std::uint64_t lastSaveUsec_ = 0;  // CLOCK_MONOTONIC
+  std::string lastCursor_;                     // of the last entry fed
+  std::string message_, identifier_, bootId_;  // the entry being fed (copies)
+  bool pendingCurrent_ = false;                // the entry under the read pointer is not fed yet
+  bool dirty_ = false;                         // the file is behind
+  bool significant_ = false;                   // ... by an event or a session, not just the cursor
+  std::uint64_t lastSaveUsec_ = 0;             // CLOCK_MONOTONIC
 };
 
 }  // namespace keepalive::daemon
