@@ -75,12 +75,14 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
       R"({"version":1,"cursor":"","since":)" + std::to_string(now - 7 * 24 * hour) +
           R"(,"events":[)" +
           event(now - 30 * hour, "bob", "192.0.2.9", 40001, "default", "reset", 5) + "," +
+          event(now - 4 * hour, "alice", "10.20.3.4", 50021, "branch", "keepalive-timeout", 120) +
+          "," +
           event(now - 3 * hour, "alice", "10.20.3.4", 50022, "branch", "keepalive-timeout", 3600) +
           "," +
           event(now - 2 * hour, "bob", "10.20.3.5", 50023, "branch", "keepalive-timeout", -1) +
           "," + event(now - hour, "alice", "192.0.2.7", 50024, "default", "logout", 61) +
           R"(],"totals":[{"cause":"reset","network":"default","count":10},)"
-          R"({"cause":"keepalive-timeout","network":"branch","count":2},)"
+          R"({"cause":"keepalive-timeout","network":"branch","count":3},)"
           R"({"cause":"logout","network":"default","count":1}],"open":[]})",
       0600);
   DaemonProcess d(r.dir.path(), {"--bus", "system"}, {bus.env()});
@@ -95,12 +97,12 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
   for (const Json& c : items(st.at("DisconnectCounts")))
     counts.insert(c.at("cause").get<std::string>() + "@" + c.at("network").get<std::string>() +
                   "=" + std::to_string(u64(c.at("count"))));
-  CHECK(counts == std::set<std::string>{"keepalive-timeout@branch=2", "logout@default=1"});
+  CHECK(counts == std::set<std::string>{"keepalive-timeout@branch=3", "logout@default=1"});
   std::set<std::string> totals;
   for (const Json& c : items(st.at("DisconnectTotals")))
     totals.insert(c.at("cause").get<std::string>() + "@" + c.at("network").get<std::string>() +
                   "=" + std::to_string(u64(c.at("count"))));
-  CHECK(totals == std::set<std::string>{"keepalive-timeout@branch=2", "logout@default=1",
+  CHECK(totals == std::set<std::string>{"keepalive-timeout@branch=3", "logout@default=1",
                                         "reset@default=10"});
   CHECK(u64(st.at("LastKeepaliveTimeout")) == now - 2 * hour);
   CHECK(st.at("LastKeepaliveTimeoutNetwork").get<std::string>() == "branch");
@@ -108,9 +110,13 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
   CHECK_FALSE(st.at("SshdLogLevel").get<std::string>().empty());  // sshd -T's, e.g. INFO
   const auto text = ctl(bus, {"status"});
   CHECK_THAT(text.out,
-             Catch::Contains("Disconnects (24h): 2 keepalive-timeout, 1 logout; last "
+             Catch::Contains("Disconnects (24h): 3 keepalive-timeout, 1 logout; last "
                              "keepalive-timeout 2h ago on network branch, bob from 10.20.3.5\n"));
-  CHECK_THAT(text.out, Catch::Contains("branch: 2 keepalive-timeout; default: 1 logout\n"));
+  CHECK_THAT(text.out, Catch::Contains("branch: 3 keepalive-timeout; default: 1 logout\n"));
+  // All three keepalive-timeouts on one network: the hint to measure its idle timeout.
+  CHECK_THAT(text.out, Catch::Contains("most keepalive-timeouts come from network branch: its "
+                                       "idle_timeout may be shorter than the policy says; "
+                                       "measure it with keepalivectl probe\n"));
   CHECK_THAT(text.out, Catch::Contains("journal: off\n"));
   // nobody's status: the counts, not who.
   const auto nobodyText = ctl(bus, {"status"}, /*asNobody=*/true);
@@ -121,7 +127,7 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
   auto all = ctl(bus, {"disconnects", "--json"});
   REQUIRE(all.exitCode == 0);
   const Json a = parseJson(all.out);
-  REQUIRE(items(a).size() == 4);
+  REQUIRE(items(a).size() == 5);
   const Json& newest = items(a).at(0);
   std::set<std::string> keys;
   for (auto it = newest.begin(); it != newest.end(); ++it)
@@ -137,19 +143,19 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
   CHECK(t[10] == 'T');
   CHECK(t.back() == 'Z');
   CHECK(items(a).at(1).at("duration_seconds").is_null());
-  CHECK(items(a).at(3).at("cause").get<std::string>() == "reset");
+  CHECK(items(a).at(4).at("cause").get<std::string>() == "reset");
   // Filters.
-  CHECK(items(parseJson(ctl(bus, {"disconnects", "--json", "--since", "24h"}).out)).size() == 3);
+  CHECK(items(parseJson(ctl(bus, {"disconnects", "--json", "--since", "24h"}).out)).size() == 4);
   CHECK(items(parseJson(ctl(bus, {"disconnects", "--json", "--cause", "keepalive-timeout"}).out))
-            .size() == 2);
+            .size() == 3);
   CHECK(
       items(parseJson(
                 ctl(bus, {"disconnects", "--json", "--network", "branch", "--user", "alice"}).out))
-          .size() == 1);
+          .size() == 2);
   auto table = ctl(bus, {"disconnects"});
   CHECK(table.exitCode == 0);
   CHECK_THAT(table.out, Catch::StartsWith("TIME            USER  ADDRESS"));
-  CHECK_THAT(table.out, Catch::EndsWith("\n4 sessions ended.\n"));
+  CHECK_THAT(table.out, Catch::EndsWith("\n5 sessions ended.\n"));
   for (const auto& line : lines(table.out))
     CHECK(line.size() <= 80);
   // A misspelt cause: usage, with the suggestion.
@@ -162,7 +168,7 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
   auto mine = ctlAs(bus, aliceUid, {"disconnects", "--json"});
   REQUIRE(mine.exitCode == 0);
   const Json m = parseJson(mine.out);
-  REQUIRE(items(m).size() == 2);
+  REQUIRE(items(m).size() == 3);
   for (const Json& e : items(m))
     CHECK(e.at("user").get<std::string>() == "alice");
   CHECK(items(parseJson(ctlAs(bus, aliceUid, {"disconnects", "--json", "--user", "bob"}).out))
