@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "keepalive/escape.h"
 
 namespace keepalive::daemon {
 
@@ -32,11 +35,68 @@ bool earlier(const DisconnectEvent& a, const DisconnectEvent& b) {
   return a.time_usec < b.time_usec;
 }
 
-json eventJson(const DisconnectEvent& e) {
-  return {{"time", e.time_usec},           {"user", e.user},
-          {"address", e.address},          {"port", e.port},
-          {"network", e.network},          {"cause", toString(e.cause)},
-          {"duration", e.duration_seconds}};
+bool validUtf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    for (std::size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size())
+        return false;
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80)
+        return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// A JSON string, written straight into out: the events are most of the file, and a DOM of 100k
+// of them took a quarter of a second to dump. A string that is not UTF-8 (a journal field may
+// hold any bytes) is stored in the daemon's \xNN escaping, which is: nlohmann-json would refuse
+// it on reading.
+void appendString(std::string& out, std::string_view s) {
+  if (!validUtf8(s)) {
+    appendString(out, keepalive::escape(s, {.max = s.size() + 1}));
+    return;
+  }
+  out += '"';
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
 }
 
 DisconnectCause causeOf(const json& j) {
@@ -47,15 +107,21 @@ DisconnectCause causeOf(const json& j) {
   return *c;
 }
 
+// [time, user, address, port, network, cause, duration]
 DisconnectEvent eventFrom(const json& j) {
+  if (!j.is_array() || j.size() != 7)
+    throw std::invalid_argument(
+        "an event is not [time, user, address, port, network, cause, "
+        "duration]: " +
+        j.dump(-1, ' ', false, json::error_handler_t::replace));
   DisconnectEvent e;
-  e.time_usec = unsignedOf(j.at("time"));
-  e.user = j.at("user").get<std::string>();
-  e.address = j.at("address").get<std::string>();
-  e.port = portOf(j.at("port"));
-  e.network = j.at("network").get<std::string>();
-  e.cause = causeOf(j.at("cause"));
-  e.duration_seconds = integerOf(j.at("duration"));
+  e.time_usec = unsignedOf(j[0]);
+  e.user = j[1].get<std::string>();
+  e.address = j[2].get<std::string>();
+  e.port = portOf(j[3]);
+  e.network = j[4].get<std::string>();
+  e.cause = causeOf(j[5]);
+  e.duration_seconds = integerOf(j[6]);
   return e;
 }
 
@@ -168,19 +234,41 @@ std::vector<DisconnectEvent> DisconnectStore::query(const DisconnectQuery& q) co
 }
 
 std::string DisconnectStore::serialise() const {
-  json events = json::array();
-  for (const auto& e : events_)
-    events.push_back(eventJson(e));
   json totals = json::array();
   for (const auto& [key, n] : totals_)
     totals.push_back({{"cause", toString(key.first)}, {"network", key.second}, {"count", n}});
   json open = json::array();
   for (const auto& s : open_)
     open.push_back(sessionJson(s));
-  const json doc = {
-      {"version", kFormatVersion},   {"cursor", cursor_},           {"since", since_},
-      {"events", std::move(events)}, {"totals", std::move(totals)}, {"open", std::move(open)}};
-  return doc.dump() + "\n";
+  std::string out;
+  out.reserve(events_.size() * 80 + open_.size() * 160 + 4096);
+  out += "{\"version\":" + std::to_string(kFormatVersion) + ",\"cursor\":";
+  appendString(out, cursor_);
+  out += ",\"since\":" + std::to_string(since_) + ",\"events\":[";
+  const char* sep = "";
+  for (const auto& e : events_) {
+    out += sep;
+    sep = ",";
+    out += '[';
+    out += std::to_string(e.time_usec);
+    out += ',';
+    appendString(out, e.user);
+    out += ',';
+    appendString(out, e.address);
+    out += ',';
+    out += std::to_string(e.port);
+    out += ',';
+    appendString(out, e.network);
+    out += ",\"";
+    out += toString(e.cause);
+    out += "\",";
+    out += std::to_string(e.duration_seconds);
+    out += ']';
+  }
+  // Never throws: a name that is not UTF-8 is replaced (U+FFFD) rather than failing the save.
+  out += "],\"totals\":" + totals.dump(-1, ' ', false, json::error_handler_t::replace) +
+         ",\"open\":" + open.dump(-1, ' ', false, json::error_handler_t::replace) + "}\n";
+  return out;
 }
 
 bool DisconnectStore::parse(const std::string& text, std::string* why) {

@@ -29,11 +29,11 @@ std::uint64_t nowUsec() {
   return std::uint64_t(t.tv_sec) * 1000000u + std::uint64_t(t.tv_nsec) / 1000u;
 }
 
+// An event as the store file holds it: [time, user, address, port, network, cause, duration].
 std::string event(std::uint64_t t, const std::string& user, const std::string& address, int port,
                   const std::string& network, const std::string& cause, long duration) {
-  return R"({"time":)" + std::to_string(t) + R"(,"user":")" + user + R"(","address":")" + address +
-         R"(","port":)" + std::to_string(port) + R"(,"network":")" + network + R"(","cause":")" +
-         cause + R"(","duration":)" + std::to_string(duration) + "}";
+  return "[" + std::to_string(t) + ",\"" + user + "\",\"" + address + "\"," + std::to_string(port) +
+         ",\"" + network + "\",\"" + cause + "\"," + std::to_string(duration) + "]";
 }
 
 std::vector<std::string> lines(const std::string& text) {

@@ -137,7 +137,8 @@ TEST_CASE("disconnect store: the file round-trips; totals survive and are not co
   s.setSince(kNow - 7 * 24 * kHour);
   s.setCursor("s=abc;i=42;b=def;m=1;t=2;x=3");
   s.add(ev(kNow - kHour, DisconnectCause::kKeepaliveTimeout, "branch"));
-  s.add(ev(kNow, DisconnectCause::kLogout, "default", "o\"dd\nuser"));
+  s.add(ev(kNow, DisconnectCause::kLogout, "default", "o\"dd\nuser\\"));
+  s.add(ev(kNow + 1, DisconnectCause::kLogout, "caf\xc3\xa9", "\xe2\x9c\x93"));
   OpenSession o;
   o.boot_id = "0123456789abcdef";
   o.pid = 4242;
@@ -160,6 +161,17 @@ TEST_CASE("disconnect store: the file round-trips; totals survive and are not co
   CHECK(back.query({}) == s.query({}));
   CHECK(back.totals() == s.totals());
   CHECK(back.openSessions() == s.openSessions());
+  // Bytes that are not UTF-8 (a journal field may hold any) are saved escaped, never refused.
+  DisconnectStore odd;
+  odd.add(ev(kNow, DisconnectCause::kReset, "default", "bad\xff"));
+  OpenSession os = o;
+  os.user = "bad\xfe";
+  odd.setOpenSessions({os});
+  DisconnectStore oddBack;
+  REQUIRE(oddBack.parse(odd.serialise(), &why));
+  REQUIRE(oddBack.size() == 1);
+  CHECK(oddBack.query({})[0].user == "bad\\xff");
+  CHECK(oddBack.openSessions().size() == 1);
   CHECK(back.counts(kNow) == s.counts(kNow));
   // Monotonic across restarts: a new event adds to what was restored.
   back.add(ev(kNow + kSec, DisconnectCause::kKeepaliveTimeout, "branch"));
@@ -201,8 +213,10 @@ TEST_CASE("disconnect store: a corrupt file is an error and leaves the store as 
   };
   refuses(edited([](auto& d) { d["version"] = 2; }));
   refuses(edited([](auto& d) { d.erase("totals"); }));
-  refuses(edited([](auto& d) { d["events"][0]["cause"] = "exploded"; }));
-  refuses(edited([](auto& d) { d["events"][0]["port"] = 70000; }));
-  refuses(edited([](auto& d) { d["events"][0]["time"] = "yesterday"; }));
+  refuses(edited([](auto& d) { d["events"][0][5] = "exploded"; }));
+  refuses(edited([](auto& d) { d["events"][0][3] = 70000; }));
+  refuses(edited([](auto& d) { d["events"][0][0] = "yesterday"; }));
+  refuses(edited([](auto& d) { d["events"][0].erase(6); }));
+  refuses(edited([](auto& d) { d["events"][0] = nlohmann::json::object(); }));
   refuses(edited([](auto& d) { d["since"] = -1; }));
 }
