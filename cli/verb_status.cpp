@@ -206,18 +206,22 @@ std::vector<std::string> disconnectLines(const DaemonStatus& s, ManagerClient* c
     std::string hidden, partly;
     const auto version = policy::OpensshVersion::parse(s.openssh_version);
     for (daemon::DisconnectCause c : daemon::kAllDisconnectCauses) {
+      if (c == daemon::DisconnectCause::kUnknown)
+        continue;  // what the hidden ones become
       const auto v = daemon::causeVisibility(c, version, s.sshd_log_level);
       if (v == daemon::CauseVisibility::kHidden)
         hidden += std::string(hidden.empty() ? "" : ", ") + daemon::toString(c);
       else if (v == daemon::CauseVisibility::kPartly)
         partly += std::string(partly.empty() ? "" : ", ") + daemon::toString(c);
     }
-    if (!hidden.empty() || !partly.empty())
-      lines.push_back(
-          "sshd's LogLevel " + printable(s.sshd_log_level) + " hides " +
-          (hidden.empty() ? "" : hidden + (partly.empty() ? "" : "; and in part ")) +
-          (hidden.empty() ? "in part " + partly : partly) +
-          " (those sessions end as unknown); set server.log_level: verbose in the policy");
+    // "sshd's LogLevel INFO hides closed, and reset, timed-out in part (...)"
+    std::string what = hidden;
+    if (!partly.empty())
+      what += (hidden.empty() ? "" : ", and ") + partly + " in part";
+    if (!what.empty())
+      lines.push_back("sshd's LogLevel " + printable(s.sshd_log_level) + " hides " + what +
+                      " (those sessions end as unknown); set server.log_level: verbose in the "
+                      "policy");
   }
   if (!s.journal_state.empty() && s.journal_state != "following")
     lines.push_back("journal: " + printable(s.journal_state));

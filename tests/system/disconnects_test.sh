@@ -151,6 +151,13 @@ info "status: $line"
 check "status: 1 keepalive-timeout and 1 logout in 24 h, the last one $TUSER's from 127.0.0.1" \
     eval 'grep -qF "1 keepalive-timeout" <<< "$line" && grep -qF "1 logout" <<< "$line" &&
           grep -qE "last keepalive-timeout [0-9a-z ]+ ago, $TUSER from 127\.0\.0\.1" <<< "$line"'
+sed -n '/Disconnects (24h):/,/Users:/p' <<< "$status_text" | sed '$d' | sed 's/^/#   /'
+# sshd 9.2 logs the read errors (reset, timed-out) at VERBOSE only (serverloop.c, packet.c): at
+# its default LogLevel INFO status says so, with the fix.
+if [ "$(sshd_T loglevel)" = INFO ]; then
+    check "status: LogLevel INFO hides reset and timed-out, set server.log_level: verbose" \
+        eval 'grep -qE "LogLevel INFO hides .*reset.*set server.log_level: verbose" <<< "$status_text"'
+fi
 check "status --json: DisconnectCounts and LastKeepaliveTimeout" \
     test "$(sj '[.DisconnectCounts[] | select(.cause == "keepalive-timeout") | .count] | add')/$(sj '.LastKeepaliveTimeout > 0')" = 1/true
 # The user sees their own sessions; nobody sees none.
