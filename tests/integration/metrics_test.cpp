@@ -463,10 +463,6 @@ tests:
         values: '0x20'
       - series: 'node_textfile_mtime_seconds{instance="b",file="keepalive-policy.prom"}'
         values: '0+60x20'
-      - series: 'keepalive_policy_disconnects_total{instance="a",cause="keepalive-timeout",network="branch"}'
-        values: '0x1440 0+1x120'
-      - series: 'keepalive_policy_disconnects_total{instance="b",cause="keepalive-timeout",network="branch"}'
-        values: '0+0.2x1560'
     alert_rule_test:
       - eval_time: 11m
         alertname: KeepalivePolicyNotCompliant
@@ -487,13 +483,6 @@ tests:
         alertname: KeepalivePolicyMetricsStale
         exp_alerts:
           - exp_labels: {severity: warning, instance: a, file: /var/lib/prometheus/node-exporter/keepalive-policy.prom}
-      - eval_time: 1445m
-        alertname: KeepalivePolicyKeepaliveTimeoutsRising
-        exp_alerts: []
-      - eval_time: 1470m
-        alertname: KeepalivePolicyKeepaliveTimeoutsRising
-        exp_alerts:
-          - exp_labels: {severity: warning, instance: a, network: branch}
 )");
   r = run({tool, "test", "rules", t / "test.yml"});
   INFO(rules << "\npromtool: " << r.out << r.err);
