@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <optional>
 
@@ -27,10 +28,13 @@ const char* dotColor(const std::optional<StateKind>& state) {
 }
 
 // "     Label: first" then continuation lines aligned under the first value, as systemctl does.
+// A label longer than the column ("Disconnects (24h)") pushes its value right, and its
+// continuation lines follow under it.
 void field(const char* label, const std::vector<std::string>& lines) {
-  std::printf("%12s: %s\n", label, lines.empty() ? "none" : lines.front().c_str());
+  const int width = std::max(12, static_cast<int>(std::strlen(label)));
+  std::printf("%*s: %s\n", width, label, lines.empty() ? "none" : lines.front().c_str());
   for (std::size_t i = 1; i < lines.size(); ++i)
-    std::printf("%12s  %s\n", "", lines[i].c_str());
+    std::printf("%*s  %s\n", width, "", lines[i].c_str());
 }
 void field(const char* label, const std::string& value) {
   field(label, std::vector<std::string>{value.empty() ? "none" : value});
