@@ -93,9 +93,9 @@ struct DbusHandlers {
   std::function<void(const std::string&)> gaveUp;
 };
 
-// The expensive calls (Check, ListUsers) are queued per calling user and served one at a time
-// (caller_queue.h). ListUsers builds its reply in slices of at most `slice` of loop time, so
-// that no turn of the loop is held long at 100k users.
+// The expensive calls (Check, ListUsers, ListDisconnects) are queued per calling user and served
+// one at a time (caller_queue.h). ListUsers builds its reply in slices of at most `slice` of loop
+// time, so that no turn of the loop is held long at 100k users.
 struct DbusLimits {
   std::size_t max_queued = 4;
   std::chrono::microseconds burst{2000000};
