@@ -1,8 +1,9 @@
 #!/bin/bash
 # disconnects_test.sh - disconnect accounting from the real journal (issue 17), under a real
-# systemd with journald (tests/lib/throwaway-systemd.sh), the daemon as a transient Type=notify
-# service on the sandbox's own root (so it follows the sandbox's journal), a real sshd 9.2 and a
-# real ssh client:
+# systemd with journald (tests/lib/throwaway-systemd.sh), the daemon under the SHIPPED unit
+# (units/keepalive-policyd.service, only its ExecStart pointed at the build: its sandbox must let
+# it read the journal and write its store), on the sandbox's own root (so it follows the
+# sandbox's journal), a real sshd 9.2 and a real ssh client:
 #   a. policy ClientAliveInterval 2, ClientAliveCountMax 1; JournalState following;
 #   b. a clean logout of a test user appears as `logout` for that user and 127.0.0.1 in
 #      `keepalivectl disconnects --json`;
@@ -50,19 +51,8 @@ harness_begin
 
 # ------------------------------------------------------------------ helpers --
 
-start_daemon() {
-    inside systemd-run --quiet --unit="${UNIT%.service}" \
-        --description="keepalive-policyd (system test)" \
-        --property=Type=notify --property=NotifyAccess=main \
-        --property=WatchdogSec=10 --property=TimeoutStartSec=60 \
-        --property=Restart=on-failure --property=RestartSec=100ms --property=LimitCORE=0 \
-        /usr/local/sbin/keepalive-policyd "$@"
-}
-stop_daemon() {
-    inside systemctl stop "$UNIT"
-    inside systemctl reset-failed "$UNIT" 2>/dev/null
-    return 0
-}
+start_daemon() { inside systemctl start "$UNIT"; }
+stop_daemon() { inside systemctl stop "$UNIT"; }
 sj() { inside keepalivectl status --json 2>/dev/null | jq -r "$1" 2>/dev/null; }
 state_is() { [ "$(sj .State)" = "$1" ]; }
 events() { inside keepalivectl disconnects --json 2>/dev/null; }
@@ -95,6 +85,13 @@ sandbox_start
 "$TSD" cp-in "$STATE" "$DAEMON_BIN" /usr/local/sbin/keepalive-policyd
 "$TSD" cp-in "$STATE" "$CTL_BIN" /usr/local/bin/keepalivectl
 "$TSD" cp-in "$STATE" "$HERE/../../units/org.keepalivepolicy1.conf" /usr/share/dbus-1/system.d/org.keepalivepolicy1.conf
+SRC=$(cd "$HERE/../.." && pwd)
+sed 's|^ExecStart=.*|ExecStart=/usr/local/sbin/keepalive-policyd|' \
+    "$SRC/units/keepalive-policyd.service" > "$WORK/$UNIT"
+check "the unit differs from the shipped one in its ExecStart= only" \
+    test "$(diff "$SRC/units/keepalive-policyd.service" "$WORK/$UNIT" | grep -c '^[<>]')" = 2
+"$TSD" cp-in "$STATE" "$WORK/$UNIT" "/etc/systemd/system/$UNIT"
+inside systemctl daemon-reload
 check "the bus policy installed inside, the bus reloaded" \
     inside busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus ReloadConfig
 inside install -d -m 0755 "$(dirname "$PROM")"
@@ -110,7 +107,7 @@ echo "# a. ClientAliveInterval 2, ClientAliveCountMax 1; the daemon follows the 
 inside mkdir -p "$POLICY_DIR"
 printf 'version: 1\nserver:\n  client_alive_interval: 2\n  client_alive_count_max: 1\n' |
     inside sh -c 'cat > "$1"' sh "$POLICY"
-check "the daemon starts as a Type=notify service" start_daemon
+check "the daemon starts under the shipped unit" start_daemon
 check "state ok after its first apply" wait_for 30 state_is ok
 check "sshd -T: clientaliveinterval 2, clientalivecountmax 1" \
     eval 'sshd_T_is clientaliveinterval 2 && sshd_T_is clientalivecountmax 1'
