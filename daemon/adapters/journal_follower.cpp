@@ -309,6 +309,12 @@ void JournalFollower::feed() {
     p = p * 10 + static_cast<std::uint64_t>(ch - '0');
   }
   e.pid = p;
+  // Anyone may write a journal entry as SYSLOG_IDENTIFIER=sshd (logger -t sshd). A session starts
+  // only at an "Accepted" line of root's (sshd's listener and monitor run as root; only the
+  // session's child runs as the user, and it logs how the session ended): a user's forged
+  // "Accepted" never opens a session, so forged end lines find nothing to end.
+  if (e.message.rfind("Accepted ", 0) == 0 && field(journal_, "_UID") != "0")
+    return;
   const std::size_t openBefore = tracker_.openCount();
   auto ended = tracker_.feed(e);
   if (ended) {

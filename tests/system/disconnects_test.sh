@@ -11,7 +11,8 @@
 #      `keepalive-timeout` for that user and 127.0.0.1 in `disconnects --json`, in the metrics
 #      file (keepalive_policy_disconnects_total) and in `keepalivectl status`;
 #   d. a daemon restart neither loses nor double-counts: the same events and totals after it, and
-#      a new session after the restart is counted once; the store file is root's, 0600.
+#      a new session after the restart is counted once; the store file is root's, 0600; lines a
+#      user forges with logger -t sshd count nothing.
 # Needs root, the packages of tests/lib/throwaway-systemd.sh, jq, and a build
 # (KEEPALIVE_BUILD_DIR, default ../../build). Knobs: KP_KEEP_LOG=FILE (the sandbox's journal).
 # Output: "ok - ..." / "not ok - ..." per check, "# ..." for information; the last line is
@@ -178,9 +179,14 @@ same_events() { [ "$(events | jq -c 'sort_by(.time, .cause)' 2>/dev/null)" = "$b
 same_totals() { [ "$(sj '.DisconnectTotals | sort_by(.cause, .network) | tostring')" = "$before_totals" ]; }
 check "after the restart: the same events and totals" eval 'wait_for 10 same_events && same_totals'
 check "... and they stay so (nothing counted twice)" stays_for 2000 eval 'same_events && same_totals'
+# A user forging sshd's lines (logger -t sshd) opens no session, so its forged end counts nothing.
+inside runuser -u "$TUSER" -- logger -t sshd "Accepted password for root from 10.9.9.9 port 1 ssh2"
+inside runuser -u "$TUSER" -- logger -t sshd "Timeout, client not responding from user root 10.9.9.9 port 1"
 check "a new session after the restart logs out" clean_session
 check "it is counted once: 2 logouts, 1 keepalive-timeout" \
     wait_for 15 eval 'count_is logout 2 && count_is keepalive-timeout 1'
+check "the forged lines of a user counted nothing" \
+    test "$(events | jq '[.[] | select(.address == "10.9.9.9")] | length')" = 0
 check "totals: logout 2, keepalive-timeout 1 (monotonic across the restart)" \
     test "$(total_of logout)/$(total_of keepalive-timeout)" = 2/1
 check "the metrics file follows: logout 2" wait_for 10 metric_is logout 2
