@@ -100,6 +100,11 @@ std::tuple<std::vector<UserRecord>, std::uint32_t, bool> ManagerClient::listUser
     const std::string& filter) {
   return proxy_->ListUsers(filter);
 }
+std::tuple<std::vector<DisconnectRecord>, bool> ManagerClient::listDisconnects(
+    std::uint64_t sinceUsec, const std::string& cause, const std::string& network,
+    const std::string& user, std::uint32_t limit) {
+  return proxy_->ListDisconnects(sinceUsec, cause, network, user, limit);
+}
 
 int withDaemon(const char* verb, const std::function<int()>& body) {
   try {
@@ -133,6 +138,7 @@ using BusKeepalive =
                               std::int64_t, std::int64_t, std::int64_t>>;
 using BusNetworkChecks =
     std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string>>;
+using BusDisconnectCounts = std::vector<sdbus::Struct<std::string, std::string, std::uint64_t>>;
 
 std::optional<daemon::PropertyValue> propertyValue(const sdbus::Variant& v) {
   const std::string t = v.peekValueType();
@@ -162,6 +168,12 @@ std::optional<daemon::PropertyValue> propertyValue(const sdbus::Variant& v) {
     for (const auto& r : v.get<BusNetworkChecks>())
       out.push_back(
           {std::get<0>(r), std::get<1>(r), std::get<2>(r), std::get<3>(r), std::get<4>(r)});
+    return out;
+  }
+  if (t == "a(sst)") {
+    daemon::DisconnectCountRows out;
+    for (const auto& r : v.get<BusDisconnectCounts>())
+      out.push_back({std::get<0>(r), std::get<1>(r), std::get<2>(r)});
     return out;
   }
   if (t == "a(ssssssus)") {
@@ -233,6 +245,12 @@ nlohmann::ordered_json jsonValue(const daemon::PropertyValue& v) {
                            {"sample", r.sample},
                            {"keyword", r.keyword},
                            {"value", r.value}});
+          return out;
+        } else if constexpr (std::is_same_v<std::decay_t<decltype(x)>,
+                                            daemon::DisconnectCountRows>) {
+          auto out = nlohmann::ordered_json::array();
+          for (const auto& r : x)
+            out.push_back({{"cause", r.cause}, {"network", r.network}, {"count", r.count}});
           return out;
         } else {
           return x;

@@ -35,6 +35,10 @@ using Properties = std::map<std::string, sdbus::Variant>;
 using UserRecord = sdbus::Struct<std::string, std::uint32_t, std::string, std::string,
                                  std::uint64_t, std::uint32_t, std::uint32_t>;
 
+// time (usec), user, address, port, network, cause, duration seconds (-1 = unknown)
+using DisconnectRecord = sdbus::Struct<std::uint64_t, std::string, std::string, std::uint16_t,
+                                       std::string, std::string, std::int64_t>;
+
 class ManagerProxy;
 
 class ManagerClient {
@@ -47,6 +51,12 @@ class ManagerClient {
   // restricted: the caller is not root and got only its own user's records (see kOwnEntryOnly).
   std::tuple<std::vector<std::string>, bool> check();
   std::tuple<std::vector<UserRecord>, std::uint32_t, bool> listUsers(const std::string& filter);
+  // Newest first; "" = any, limit 0 = all. restricted: only the caller's own sessions.
+  std::tuple<std::vector<DisconnectRecord>, bool> listDisconnects(std::uint64_t sinceUsec,
+                                                                  const std::string& cause,
+                                                                  const std::string& network,
+                                                                  const std::string& user,
+                                                                  std::uint32_t limit);
 
  private:
   std::unique_ptr<sdbus::IConnection> bus_;

@@ -1,9 +1,14 @@
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <map>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "core/disconnects.h"
 #include "keepalive/policy/duration.h"
 #include "online.h"
 #include "verbs.h"
@@ -23,10 +28,13 @@ const char* dotColor(const std::optional<StateKind>& state) {
 }
 
 // "     Label: first" then continuation lines aligned under the first value, as systemctl does.
+// A label longer than the column ("Disconnects (24h)") pushes its value right, and its
+// continuation lines follow under it.
 void field(const char* label, const std::vector<std::string>& lines) {
-  std::printf("%12s: %s\n", label, lines.empty() ? "none" : lines.front().c_str());
+  const int width = std::max(12, static_cast<int>(std::strlen(label)));
+  std::printf("%*s: %s\n", width, label, lines.empty() ? "none" : lines.front().c_str());
   for (std::size_t i = 1; i < lines.size(); ++i)
-    std::printf("%12s  %s\n", "", lines[i].c_str());
+    std::printf("%*s  %s\n", width, "", lines[i].c_str());
 }
 void field(const char* label, const std::string& value) {
   field(label, std::vector<std::string>{value.empty() ? "none" : value});
@@ -118,9 +126,115 @@ std::vector<std::string> networkChecks(const daemon::NetworkCheckRows& rows) {
   return out;
 }
 
+// "3 keepalive-timeout, 1 reset, 41 logout": rows summed per cause, in the causes' order.
+std::string causeCounts(const daemon::DisconnectCountRows& rows, const std::string* network) {
+  std::string out;
+  for (daemon::DisconnectCause c : daemon::kAllDisconnectCauses) {
+    std::uint64_t n = 0;
+    for (const auto& r : rows)
+      if (r.cause == daemon::toString(c) && (!network || r.network == *network))
+        n += r.count;
+    if (n)
+      out += (out.empty() ? "" : ", ") + std::to_string(n) + " " + daemon::toString(c);
+  }
+  // A cause a newer daemon knows and this keepalivectl does not: shown as it is spelled.
+  for (const auto& r : rows)
+    if (!daemon::disconnectCauseFromString(r.cause) && (!network || r.network == *network))
+      out += (out.empty() ? "" : ", ") + std::to_string(r.count) + " " + printable(r.cause);
+  return out;
+}
+
+// The Disconnects lines (issue 17): the last 24 h per cause (and per network when there are
+// networks), the last keepalive-timeout (with user and address when the caller may see them:
+// root, or the caller's own session), a hint when keepalive-timeouts concentrate on one network,
+// the causes sshd does not log at its LogLevel, and the journal's state when not following.
+std::vector<std::string> disconnectLines(const DaemonStatus& s, ManagerClient* client) {
+  std::vector<std::string> lines;
+  const std::uint64_t day = 24ULL * 3600 * 1000000;
+  std::string first = causeCounts(s.disconnect_counts, nullptr);
+  if (first.empty())
+    first = "none";
+  if (s.last_keepalive_timeout_usec) {
+    const std::string ago = formatAgo(s.last_keepalive_timeout_usec);
+    first += "; last keepalive-timeout " +
+             (ago.empty() ? formatTimestamp(s.last_keepalive_timeout_usec) : ago);
+    if (!s.last_keepalive_timeout_network.empty() && s.last_keepalive_timeout_network != "default")
+      first += " on network " + printable(s.last_keepalive_timeout_network);
+    if (client) {
+      try {
+        auto [events, restricted] =
+            client->listDisconnects(s.last_keepalive_timeout_usec, "keepalive-timeout", "", "", 1);
+        (void)restricted;
+        if (!events.empty() && std::get<0>(events.front()) == s.last_keepalive_timeout_usec)
+          first += ", " + printable(std::get<1>(events.front())) + " from " +
+                   printable(std::get<2>(events.front()));
+      } catch (const sdbus::Error&) {
+        // An older daemon, or the caller's budget spent: the line goes without who.
+      }
+    }
+  }
+  lines.push_back(first);
+  std::vector<std::string> networks;
+  for (const auto& r : s.disconnect_counts)
+    if (std::find(networks.begin(), networks.end(), r.network) == networks.end())
+      networks.push_back(r.network);
+  if (networks.size() > 1 || (networks.size() == 1 && networks.front() != "default")) {
+    std::sort(networks.begin(), networks.end());
+    std::string per;
+    for (const auto& n : networks)
+      per += (per.empty() ? "" : "; ") + printable(n) + ": " + causeCounts(s.disconnect_counts, &n);
+    lines.push_back(per);
+  }
+  // Most keepalive-timeouts on one network: the path's idle timeout is the usual suspect.
+  std::uint64_t timeouts = 0;
+  std::map<std::string, std::uint64_t> perNetwork;
+  for (const auto& r : s.disconnect_counts)
+    if (r.cause == "keepalive-timeout") {
+      timeouts += r.count;
+      perNetwork[r.network] += r.count;
+    }
+  for (const auto& [n, c] : perNetwork)
+    if (n != "default" && c >= 3 && 3 * c >= 2 * timeouts)
+      lines.push_back("most keepalive-timeouts come from network " + printable(n) +
+                      ": its idle_timeout may be shorter than the policy says; measure it with "
+                      "keepalivectl probe");
+  if (s.disconnects_since_usec) {
+    // Accounting began less than 24 h ago (the journal holds no more): the counts cover less.
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    const std::uint64_t nowUsec = std::uint64_t(now.tv_sec) * 1000000u + now.tv_nsec / 1000u;
+    if (s.disconnects_since_usec + day > nowUsec + 60000000ULL)
+      lines.push_back("counted " + since(s.disconnects_since_usec));
+  }
+  if (!s.sshd_log_level.empty()) {
+    std::string hidden, partly;
+    const auto version = policy::OpensshVersion::parse(s.openssh_version);
+    for (daemon::DisconnectCause c : daemon::kAllDisconnectCauses) {
+      if (c == daemon::DisconnectCause::kUnknown)
+        continue;  // what the hidden ones become
+      const auto v = daemon::causeVisibility(c, version, s.sshd_log_level);
+      if (v == daemon::CauseVisibility::kHidden)
+        hidden += std::string(hidden.empty() ? "" : ", ") + daemon::toString(c);
+      else if (v == daemon::CauseVisibility::kPartly)
+        partly += std::string(partly.empty() ? "" : ", ") + daemon::toString(c);
+    }
+    // "sshd's LogLevel INFO hides closed, and reset, timed-out in part (...)"
+    std::string what = hidden;
+    if (!partly.empty())
+      what += (hidden.empty() ? "" : ", and ") + partly + " in part";
+    if (!what.empty())
+      lines.push_back("sshd's LogLevel " + printable(s.sshd_log_level) + " hides " + what +
+                      " (those sessions end as unknown); set server.log_level: verbose in the "
+                      "policy");
+  }
+  if (!s.journal_state.empty() && s.journal_state != "following")
+    lines.push_back("journal: " + printable(s.journal_state));
+  return lines;
+}
+
 // The daemon's status, read through its own table (core/status.h). A state or result this
 // keepalivectl does not know is shown as the daemon spelled it.
-void printHuman(const Properties& p) {
+void printHuman(const Properties& p, ManagerClient& client) {
   std::vector<std::string> unread;
   const DaemonStatus s = readStatus(p, &unread);
   auto known = [&](const char* name) {
@@ -190,6 +304,8 @@ void printHuman(const Properties& p) {
     if (!lines.empty())
       field("Ineffective", lines);
   }
+  if (known("DisconnectCounts"))
+    field("Disconnects (24h)", disconnectLines(s, &client));
   field("Users", std::to_string(s.users_covered) + " covered, " +
                      std::to_string(s.users_noncompliant) + " non-compliant, " +
                      std::to_string(s.users_unwatched) + " unwatched (" +
@@ -222,7 +338,7 @@ int runStatus(const Args& args) {
     if (json)
       printJson(toJson(p));
     else
-      printHuman(p);
+      printHuman(p, client);
     return kExitOk;
   });
 }

@@ -180,6 +180,32 @@ const std::vector<VerbSpec> kVerbs = {
      "Exit status: 0 compliant, 1 not compliant (or the daemon refused), 2 usage,\n"
      "3 keepalive-policyd unreachable.",
      runCheck},
+    // disconnects (issue 17)
+    {"disconnects",
+     "how SSH sessions ended: keepalive-timeout, reset, logout, ...",
+     {},
+     {{"since", 0, "DURATION|DATE",
+       "only sessions that ended since then: 1h, 30m, 7d back from now, or\n"
+       "2026-12-07, \"2026-12-07 10:11:12\", 2026-12-07T10:11:12Z"},
+      {"cause", 0, "CAUSE",
+       "only this cause: keepalive-timeout, reset, timed-out, broken-pipe,\n"
+       "closed, logout or unknown"},
+      {"network", 0, "NAME", "only sessions from this policy network (default: outside all)"},
+      {"user", 0, "NAME", "only this user's sessions"},
+      {"json", 0, nullptr,
+       "[{\"time\" (ISO 8601 UTC), \"user\", \"address\", \"port\", \"network\",\n"
+       "\"cause\", \"duration_seconds\" (null = unknown)}], newest first"},
+      kRootRefused},
+     "List the SSH sessions that ended, newest first, with how they ended, as\n"
+     "keepalive-policyd read it from sshd's journal lines (kept 7 days, at most\n"
+     "100000): keepalive-timeout (ClientAlive probes unanswered: the client or the\n"
+     "path vanished), reset, timed-out, broken-pipe (a NAT or firewall forgot the\n"
+     "flow, or TCP gave up), closed (the client closed TCP without a word), logout, or\n"
+     "unknown. Anyone may run it; only root sees every user's sessions, anyone else\n"
+     "their own.",
+     "Exit status: 0 listed (also when none matched), 1 the daemon refused, 2 usage,\n"
+     "3 keepalive-policyd unreachable.",
+     runDisconnects},
     {"show",
      "print properties of the daemon",
      {},

@@ -2,9 +2,11 @@
 // (verb_table.cpp), and each verb's run function receives them parsed.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "command_line.h"
@@ -41,6 +43,14 @@ int runUsers(const Args& args);
 int runReload(const Args& args);
 int runCheck(const Args& args);
 int runShow(const Args& args);
+// disconnects (issue 17): ListDisconnects as a table or --json.
+int runDisconnects(const Args& args);
+// --since: a duration back from now (1h, 30m, 7d) or a date (2026-12-07, "2026-12-07 10:11:12",
+// 2026-12-07T10:11:12Z, local time unless Z or +HH:MM), as CLOCK_REALTIME usec.
+std::optional<std::uint64_t> parseSince(std::string_view text, std::uint64_t nowUsec,
+                                        std::string* why);
+// "2026-12-07T10:11:12Z": disconnects --json's time.
+std::string isoUtc(std::uint64_t usec);
 
 // Shared by the offline verbs.
 struct LoadedPolicy {

@@ -18,6 +18,7 @@
 
 #include "adapters/log.h"
 #include "keepalive/io/policy_files.h"
+#include "keepalive/policy/networks.h"
 #include "keepalive/policy/render.h"
 #include "sys/clock.h"
 
@@ -198,6 +199,16 @@ Daemon::Daemon(DaemonOptions o)
   // A reload under way shows as pending-reload on the bus; the journal's state line waits for
   // the transaction's end.
   engine_->setStateListener([this] { publishSoon(); });
+  JournalFollowerOptions jo;
+  jo.state_dir = io::underRoot(o_.root, "/var/lib/keepalive-policy");
+  jo.follow = o_.journal == "system" || (o_.journal == "auto" && o_.root.empty());
+  disconnects_ = std::make_unique<JournalFollower>(loop_, jo, [this](const std::string& address) {
+    // The policy in force when the session ended: its networks, in the order sshd matches them.
+    if (!engine_ || !engine_->resolved())
+      return std::string("default");
+    return policy::networkFor(address, engine_->resolved()->networks);
+  });
+  disconnects_->setChanged([this] { publishSoon(); });
 }
 
 Daemon::~Daemon() {
@@ -206,6 +217,7 @@ Daemon::~Daemon() {
   queue_ = Queue{};
   engine_.reset();  // a transaction still waiting goes with it, before the ports it waits on
   dbus_.reset();
+  disconnects_.reset();  // saves what it has not saved yet
   sd_event_source_disable_unref(publishSource_);
   sd_event_source_disable_unref(usersPublishTimer_);
   sd_event_source_disable_unref(metricsTimer_);
@@ -518,6 +530,18 @@ void Daemon::startBus() {
   h.check = [this](std::optional<std::uint32_t> onlyUid, DbusHandlers::CheckDone done) {
     check(onlyUid, std::move(done));
   };
+  h.listDisconnects = [this](const DisconnectQuery& q, std::optional<std::uint32_t> onlyUid) {
+    DisconnectQuery mine = q;
+    if (onlyUid) {
+      // A caller who is not root: its own user's sessions, by the name its bus uid has in the
+      // users the daemon last read (no NSS call here); a uid without a name gets none.
+      const std::string* name = users_->nameOfUid(*onlyUid);
+      if (!name || (!q.user.empty() && q.user != *name))
+        return std::vector<DisconnectEvent>{};
+      mine.user = *name;
+    }
+    return disconnects_->store().query(mine);
+  };
   h.warn = [](const std::string& m) { log::warning(m); };
   h.lost = [](const std::string& m) {
     log::warning("lost the system bus: " + m +
@@ -641,6 +665,21 @@ DaemonStatus Daemon::snapshot() const {
   s.keepalive = st.keepalive;
   s.keepalive_notes = st.keepalive_notes;
   s.network_checks = st.network_checks;
+  s.sshd_log_level = st.sshd_log_level;
+  if (disconnects_) {
+    const DisconnectStore& d = disconnects_->store();
+    const std::uint64_t now = static_cast<std::uint64_t>(sys::realtimeUsec());
+    for (const auto& c : d.counts(now))
+      s.disconnect_counts.push_back({toString(c.cause), c.network, c.count});
+    for (const auto& c : d.totals())
+      s.disconnect_totals.push_back({toString(c.cause), c.network, c.count});
+    if (auto last = d.last(DisconnectCause::kKeepaliveTimeout)) {
+      s.last_keepalive_timeout_usec = last->time_usec;
+      s.last_keepalive_timeout_network = last->network;
+    }
+    s.disconnects_since_usec = d.since() == 0 ? 0 : d.coveredSince(now);
+    s.journal_state = disconnects_->state();
+  }
   return s;
 }
 
@@ -719,6 +758,9 @@ int Daemon::run() {
   // The first apply runs on the loop like every other; the bus and READY=1 come once it ended,
   // so a status read at once shows the policy in force, not "starting".
   applyPolicy("start", [this](std::uint64_t, ApplyResult) {
+    // After the first apply: sessions that ended are placed in the networks of the policy in
+    // force.
+    disconnects_->start();
     startBus();
     ready_ = true;
     sd_notify(0, "READY=1");

@@ -15,6 +15,7 @@
 #include "adapters/config_watch.h"
 #include "adapters/fs_store.h"
 #include "adapters/inotify.h"
+#include "adapters/journal_follower.h"
 #include "adapters/metrics_writer.h"
 #include "adapters/sshd_runner.h"
 #include "adapters/systemd_manager.h"
@@ -46,6 +47,10 @@ struct DaemonOptions {
   std::chrono::milliseconds job_timeout{15000};
   bool bus = true;                               // serve org.keepalivepolicy1 on the system bus
   std::string metrics_dir = kDefaultMetricsDir;  // "none": no Prometheus textfile
+  // Disconnect accounting from sshd's journal lines: "system", "none" (the store is served as it
+  // is on disk), "auto" (system on the real root, none under --root: a test root must not count
+  // the host's sessions).
+  std::string journal = "auto";
   std::string version;
 };
 
@@ -133,6 +138,7 @@ class Daemon {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<UserWatcher> users_;
   std::unique_ptr<DbusService> dbus_;
+  std::unique_ptr<JournalFollower> disconnects_;
   sd_event_source* publishSource_ = nullptr;
   sd_event_source* usersPublishTimer_ = nullptr;
   std::uint64_t lastUsersPublishUsec_ = 0;

@@ -49,6 +49,8 @@ void usage(FILE* out) {
       "  --metrics-dir DIR|none  Prometheus metrics to DIR/keepalive-policy.prom (default\n"
       "                      /var/lib/prometheus/node-exporter; nothing when DIR does not exist)\n"
       "  --bus system|none   serve org.keepalivepolicy1 on the system bus (default system)\n"
+      "  --journal system|none  count how SSH sessions end from sshd's lines in the system\n"
+      "                      journal (default system; none under --root unless given)\n"
       "  --user-block-helper PATH  the per-user block's helper (default %s)\n"
       "  --unit NAME         sshd's systemd unit (default: detected; 'none': never reload)\n"
       "  --probe transient|inline|auto  where the banner probe after a reload runs: a transient\n"
@@ -80,6 +82,7 @@ int main(int argc, char** argv) {
                                  {"user-block-helper", required_argument, nullptr, 'B'},
                                  {"bus", required_argument, nullptr, 'b'},
                                  {"metrics-dir", required_argument, nullptr, 'M'},
+                                 {"journal", required_argument, nullptr, 'J'},
                                  {"probe", required_argument, nullptr, 'P'},
                                  {"probe-banner", required_argument, nullptr, 'p'},
                                  {"probe-timeout", required_argument, nullptr, 't'},
@@ -119,6 +122,14 @@ int main(int argc, char** argv) {
           return 2;
         }
         o.bus = std::string(optarg) == "system";
+        break;
+      case 'J':
+        if (std::string(optarg) != "system" && std::string(optarg) != "none") {
+          std::fprintf(stderr, "keepalive-policyd: --journal takes system or none, not '%s'\n",
+                       optarg);
+          return 2;
+        }
+        o.journal = optarg;
         break;
       case 'B':
         o.user_block_helper = optarg;

@@ -350,6 +350,11 @@ std::size_t UserWatcher::indexOf(const std::string& name) const {
              : records_.size();
 }
 
+const std::string* UserWatcher::nameOfUid(uid_t uid) const {
+  auto it = uidNames_.find(uid);
+  return it == uidNames_.end() ? nullptr : &it->second;
+}
+
 const UserRecord* UserWatcher::find(const std::string& name) const {
   const std::size_t i = indexOf(name);
   return i < records_.size() ? &records_[i] : nullptr;
@@ -375,6 +380,9 @@ void UserWatcher::configure(const policy::Resolved& r, bool full) {
   std::vector<UserEntry> users;
   if (r.users_action.value != policy::UserAction::kOff)
     users = loadUsers(root_);
+  uidNames_.clear();
+  for (const auto& u : users)
+    uidNames_.emplace(u.uid, u.name);  // the first of a uid stays
   std::erase_if(users, [&](const UserEntry& u) { return !isCovered(u, r); });
   // By name through 4-byte indices: std::stable_sort's buffer was a second copy of every entry
   // (7 MB at 100k, the spike of an overflow's rescan). The index breaks ties, so that of a name

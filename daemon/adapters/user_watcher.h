@@ -130,6 +130,10 @@ class UserWatcher {
   std::uint64_t refusals() const { return refusals_; }
   const std::vector<UserRecord>& records() const { return records_; }  // sorted by name
   const UserRecord* find(const std::string& name) const;
+  // The name of a uid as the last read of the users listed it (every user, covered or not; the
+  // first entry of a uid, as getpwuid gives it): per-user data for a bus caller's uid without
+  // an NSS call on the loop. nullptr when unknown (or users: off, which reads no users).
+  const std::string* nameOfUid(uid_t uid) const;
 
   // Deadline of a check on a home that may hang, and the backoff of retries.
   static constexpr std::chrono::milliseconds kRemoteDeadline{5000};
@@ -152,6 +156,7 @@ class UserWatcher {
 
  private:
   std::size_t indexOf(const std::string& name) const;  // records_.size() when absent
+  std::unordered_map<uid_t, std::string> uidNames_;
   void verifyOne(const UserRecord& rec, std::vector<Finding>& out, std::size_t& more) const;
   static int onVerify(sd_event_source*, void* self);
   void check(std::size_t i, const char* why);

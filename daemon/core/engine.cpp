@@ -861,8 +861,10 @@ Task<void> Engine::verify(const policy::Resolved& r, Outcome& o, std::optional<D
     ConnectionSpec outside = connection(outsideAddr);
     serverDumped = co_await serverDump(std::move(outside));
   }
-  if (serverDumped->status)
+  if (serverDumped->status) {
     lastServerDump_ = serverDumped;
+    state_.sshd_log_level = serverDumped->first("loglevel");
+  }
   if (!clientDumped) {
     std::string outside = outsideHost;
     clientDumped = co_await clientDump(std::move(outside));

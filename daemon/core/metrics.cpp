@@ -176,6 +176,14 @@ std::string renderMetrics(const DaemonStatus& in) {
           "1");
     } else if (name == "EffectiveServer") {  // both targets: one family per kind of value
       effective(in, e);
+    } else if (name == "DisconnectTotals") {
+      // A counter per (cause, network) since accounting began, restored from the store at
+      // start: it never goes down, so rate() and increase() see no reset at a restart.
+      e.family("keepalive_policy_disconnects_total", "counter",
+               "SSH sessions that ended, by cause and network, from sshd's journal lines, since "
+               "disconnect accounting began on this host.");
+      for (const auto& r : in.disconnect_totals)
+        e.sample({{"cause", r.cause}, {"network", r.network}}, num(r.count));
     } else if (name == "Shadowed") {
       e.family("keepalive_policy_shadowed_settings", "gauge",
                "Settings another file or Match block wins over the policy for.");

@@ -135,6 +135,9 @@ struct State {
   std::vector<KeepaliveFigures> keepalive;
   std::vector<std::string> keepalive_notes;  // keepaliveNotes(): what the figures do not say
   std::vector<NetworkCheck> network_checks;  // from the last verification
+  // sshd -T's loglevel at the last verification ("INFO"); "" = unknown. Read, not managed
+  // (unless the policy sets server.log_level): it says which disconnect causes sshd logs.
+  std::string sshd_log_level;
 
   std::uint64_t writes_total = 0;
   std::uint64_t reloads_total = 0;

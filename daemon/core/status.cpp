@@ -153,6 +153,36 @@ const StatusProperty kProperties[] = {
    "What sshd -T -C and ssh -G served, at the last verification, for a sample address or host "
    "name of the default (network \"\") and of each network: (network, target sshd|ssh, sample, "
    "keyword, value)."},
+  {"DisconnectCounts", "a(sst)", getField<&DaemonStatus::disconnect_counts>,
+   setField<&DaemonStatus::disconnect_counts>,
+   "How SSH sessions ended in the last 24 h, from sshd's journal lines: (cause, network, count); "
+   "cause keepalive-timeout | reset | timed-out | broken-pipe | closed | logout | unknown, network "
+   "as the policy's networks: name it (\"default\" outside every network); rows with no session "
+   "are left out. Counts only: who and from where is ListDisconnects'."},
+  {"DisconnectTotals", "a(sst)", getField<&DaemonStatus::disconnect_totals>,
+   setField<&DaemonStatus::disconnect_totals>,
+   "Sessions' ends since accounting began, as DisconnectCounts: monotonic, across restarts too "
+   "(kept in /var/lib/keepalive-policy/disconnects.json)."},
+  {"LastKeepaliveTimeout", "t", getField<&DaemonStatus::last_keepalive_timeout_usec>,
+   setField<&DaemonStatus::last_keepalive_timeout_usec>,
+   "When the newest keepalive-timeout kept (7 days at most) ended its session, in microseconds "
+   "since the epoch; 0 = none."},
+  {"LastKeepaliveTimeoutNetwork", "s", getField<&DaemonStatus::last_keepalive_timeout_network>,
+   setField<&DaemonStatus::last_keepalive_timeout_network>,
+   "The network of that session; empty = none."},
+  {"DisconnectsSince", "t", getField<&DaemonStatus::disconnects_since_usec>,
+   setField<&DaemonStatus::disconnects_since_usec>,
+   "The oldest time DisconnectCounts covers, in microseconds since the epoch: 24 h ago, or when "
+   "accounting began if later; 0 = not begun."},
+  {"JournalState", "s", getField<&DaemonStatus::journal_state>,
+   setField<&DaemonStatus::journal_state>,
+   "following (sshd's journal lines are read as they come) | off (keepalive-policyd runs "
+   "with journal none) | unavailable: WHY."},
+  {"SshdLogLevel", "s", getField<&DaemonStatus::sshd_log_level>,
+   setField<&DaemonStatus::sshd_log_level>,
+   "sshd's LogLevel as sshd -T printed it at the last verification (QUIET ... VERBOSE, DEBUG1..3); "
+   "empty = unknown. Below VERBOSE, OpenSSH before 9.8 does not log the read errors behind reset "
+   "and timed-out."},
   {"WatchesUsed", "u", getField<&DaemonStatus::watches_used>, setField<&DaemonStatus::watches_used>,
    "inotify watches the daemon holds.", false,
    "keepalive_policy_inotify_watches", "gauge", "inotify watches keepalive-policyd holds."},
@@ -231,8 +261,8 @@ std::optional<StateKind> stateKindFromString(std::string_view s) {
 }
 
 const char* signatureOf(const PropertyValue& v) {
-  static const char* const kSignatures[] = {"s",        "t",           "u",           "as",
-                                            "a{s(ss)}", "a(ssssssus)", "a(ssxxxxxx)", "a(sssss)"};
+  static const char* const kSignatures[] = {
+      "s", "t", "u", "as", "a{s(ss)}", "a(ssssssus)", "a(ssxxxxxx)", "a(sssss)", "a(sst)"};
   static_assert(std::variant_size_v<PropertyValue> == std::size(kSignatures));
   return kSignatures[v.index()];
 }
@@ -302,6 +332,13 @@ std::string showText(const PropertyValue& v, std::string (*each)(std::string_vie
                      out += (out.empty() ? "" : ", ") +
                             str(r.network.empty() ? "default" : r.network) + " " + str(r.target) +
                             " " + str(r.sample) + " " + str(r.keyword) + "=" + str(r.value);
+                   return out;
+                 },
+                 [&](const DisconnectCountRows& rows) {
+                   std::string out;
+                   for (const auto& r : rows)
+                     out += (out.empty() ? "" : ", ") + str(r.cause) + "@" + str(r.network) + "=" +
+                            std::to_string(r.count);
                    return out;
                  }},
       v);

@@ -65,6 +65,16 @@ using KeepaliveRows = std::vector<KeepaliveFigures>;
 // target, sample, keyword, value.
 using NetworkCheckRows = std::vector<NetworkCheck>;
 
+// Sessions' ends per (cause, network) (DisconnectCounts, DisconnectTotals: a(sst)): cause as
+// core/disconnects.h spells it, network ("default" outside every network), count.
+struct DisconnectCountRow {
+  std::string cause;
+  std::string network;
+  std::uint64_t count = 0;
+  friend bool operator==(const DisconnectCountRow&, const DisconnectCountRow&) = default;
+};
+using DisconnectCountRows = std::vector<DisconnectCountRow>;
+
 struct DaemonStatus {
   StateKind state = StateKind::kStarting;
   std::string state_reason;
@@ -101,6 +111,15 @@ struct DaemonStatus {
   KeepaliveRows keepalive;
   std::vector<std::string> keepalive_notes;
   NetworkCheckRows network_checks;
+  // Disconnect accounting (issue 17); counts only: users and addresses are per-user data, given
+  // through ListDisconnects.
+  DisconnectCountRows disconnect_counts;  // the last 24 h, zero rows left out
+  DisconnectCountRows disconnect_totals;  // since accounting began, monotonic across restarts
+  std::uint64_t last_keepalive_timeout_usec = 0;  // CLOCK_REALTIME; 0 = none kept
+  std::string last_keepalive_timeout_network;
+  std::uint64_t disconnects_since_usec = 0;  // the oldest time disconnect_counts covers
+  std::string journal_state;                 // following | off | unavailable: WHY
+  std::string sshd_log_level;                // sshd -T's loglevel, "INFO"; "" = unknown
   // In the journal's state line only (no property): drop-in writes and drift repairs.
   std::uint64_t writes_total = 0;
   std::uint64_t drift_repairs_total = 0;
@@ -108,10 +127,10 @@ struct DaemonStatus {
 };
 
 // A property's value, one alternative per D-Bus type the interface uses: s, t, u, as, a{s(ss)},
-// a(ssssssus), a(ssxxxxxx), a(sssss).
-using PropertyValue =
-    std::variant<std::string, std::uint64_t, std::uint32_t, std::vector<std::string>,
-                 EffectiveSettings, ConfigLineRows, KeepaliveRows, NetworkCheckRows>;
+// a(ssssssus), a(ssxxxxxx), a(sssss), a(sst).
+using PropertyValue = std::variant<std::string, std::uint64_t, std::uint32_t,
+                                   std::vector<std::string>, EffectiveSettings, ConfigLineRows,
+                                   KeepaliveRows, NetworkCheckRows, DisconnectCountRows>;
 // The D-Bus signature of the alternative v holds.
 const char* signatureOf(const PropertyValue& v);
 

@@ -41,6 +41,14 @@ DaemonStatus busSafe(const DaemonStatus& s) {
   o.shadowed = safeList(s.shadowed);
   o.sshd_state = busSafe(s.sshd_state);
   o.sshd_socket = busSafe(s.sshd_socket);
+  for (auto* rows : {&o.disconnect_counts, &o.disconnect_totals})
+    for (auto& r : *rows) {
+      r.cause = busSafe(std::move(r.cause));
+      r.network = busSafe(std::move(r.network));
+    }
+  o.last_keepalive_timeout_network = busSafe(s.last_keepalive_timeout_network);
+  o.journal_state = busSafe(s.journal_state);
+  o.sshd_log_level = busSafe(s.sshd_log_level);
   for (auto& r : o.config_lines)
     for (std::string* f :
          {&r.target, &r.effect, &r.keyword, &r.value, &r.ours, &r.file, &r.condition})

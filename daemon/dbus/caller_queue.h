@@ -1,7 +1,7 @@
-// The expensive calls (Check, ListUsers), queued per calling user (bus uid) and served one at a
-// time, the users in turn: a property read waits for at most one slice of work, and another
-// user's call for at most one call of each user ahead of it. Each user may have max_queued calls
-// waiting and spends a budget of loop time, charged what their calls really took: `burst` at
+// The expensive calls (Check, ListUsers, ListDisconnects), queued per calling user (bus uid) and
+// served one at a time, the users in turn: a property read waits for at most one slice of work, and
+// another user's call for at most one call of each user ahead of it. Each user may have max_queued
+// calls waiting and spends a budget of loop time, charged what their calls really took: `burst` at
 // first, then `per_second` of each second. Past either, a call is refused at once. No D-Bus
 // here: the service (dbus_service.cpp) replies.
 #pragma once

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bus_text.h"
+#include "core/disconnect_store.h"
 #include "core/status.h"
 #include "core/users.h"
 
@@ -74,6 +75,12 @@ struct DbusHandlers {
   // need not be looked at (the service drops any other user's finding whatever is returned).
   using CheckDone = std::function<void(std::vector<Finding>)>;
   std::function<void(std::optional<std::uint32_t> onlyUid, CheckDone done)> check;
+  // ListDisconnects: the ended sessions the query matches, newest first. onlyUid: the caller is
+  // not root; only the sessions of that uid's user are returned (none when the daemon knows no
+  // name for the uid). The service escapes the strings and bounds the reply.
+  std::function<std::vector<DisconnectEvent>(const DisconnectQuery& query,
+                                             std::optional<std::uint32_t> onlyUid)>
+      listDisconnects;
   // Non-fatal problems of the service, worded for the journal (", ignoring" included).
   std::function<void(const std::string&)> warn;
   // The bus connection is gone (dbus-daemon stopped or restarted): calls under way were dropped
@@ -86,9 +93,9 @@ struct DbusHandlers {
   std::function<void(const std::string&)> gaveUp;
 };
 
-// The expensive calls (Check, ListUsers) are queued per calling user and served one at a time
-// (caller_queue.h). ListUsers builds its reply in slices of at most `slice` of loop time, so
-// that no turn of the loop is held long at 100k users.
+// The expensive calls (Check, ListUsers, ListDisconnects) are queued per calling user and served
+// one at a time (caller_queue.h). ListUsers builds its reply in slices of at most `slice` of loop
+// time, so that no turn of the loop is held long at 100k users.
 struct DbusLimits {
   std::size_t max_queued = 4;
   std::chrono::microseconds burst{2000000};

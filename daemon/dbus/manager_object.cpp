@@ -44,6 +44,11 @@ void put(sdbus::Message& m, const PropertyValue& v) {
           for (const auto& r : x)
             out.emplace_back(r.network, r.target, r.sample, r.keyword, r.value);
           m << out;
+        } else if constexpr (std::is_same_v<std::decay_t<decltype(x)>, DisconnectCountRows>) {
+          std::vector<sdbus::Struct<std::string, std::string, std::uint64_t>> out;
+          for (const auto& r : x)
+            out.emplace_back(r.cause, r.network, r.count);
+          m << out;
         } else {
           m << x;
         }

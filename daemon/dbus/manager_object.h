@@ -26,6 +26,9 @@ inline constexpr const char* kUserRecordSignature = "susstuu";
 using ReloadResult = sdbus::Result<std::uint64_t, std::string>;
 using CheckResult = sdbus::Result<std::vector<std::string>, bool>;
 using ListUsersResult = sdbus::Result<std::vector<UserRecordStruct>, std::uint32_t, bool>;
+using DisconnectStruct = sdbus::Struct<std::uint64_t, std::string, std::string, std::uint16_t,
+                                       std::string, std::string, std::int64_t>;
+using ListDisconnectsResult = sdbus::Result<std::vector<DisconnectStruct>, bool>;
 
 // What the object calls: the service. Each method replies through its Result, now or later.
 class ManagerCalls {
@@ -33,6 +36,9 @@ class ManagerCalls {
   virtual void reload(ReloadResult&& result) = 0;
   virtual void check(CheckResult&& result) = 0;
   virtual void listUsers(ListUsersResult&& result, std::string filter) = 0;
+  virtual void listDisconnects(ListDisconnectsResult&& result, std::uint64_t sinceUsec,
+                               std::string cause, std::string network, std::string user,
+                               std::uint32_t limit) = 0;
   // The status the properties show, bus-safe.
   virtual const DaemonStatus& status() const = 0;
 
@@ -66,6 +72,11 @@ class ManagerObject final
   void Check(CheckResult&& result) override { calls_.check(std::move(result)); }
   void ListUsers(ListUsersResult&& result, std::string filter) override {
     calls_.listUsers(std::move(result), std::move(filter));
+  }
+  void ListDisconnects(ListDisconnectsResult&& result, std::uint64_t sinceUsec, std::string cause,
+                       std::string network, std::string user, std::uint32_t limit) override {
+    calls_.listDisconnects(std::move(result), sinceUsec, std::move(cause), std::move(network),
+                           std::move(user), limit);
   }
 
   ManagerCalls& calls_;

@@ -174,6 +174,23 @@ bool validCidr(std::string_view text, std::string* why) {
   return parseCidr(text, why).has_value();
 }
 
+std::string networkFor(std::string_view address, const std::vector<ResolvedNetwork>& networks) {
+  auto a = parseCidr(address, nullptr);
+  if (!a || a->hasPrefix)
+    return "default";
+  // ::ffff:a.b.c.d: sshd turns it into a.b.c.d before it logs or matches (ipv64_normalise_mapped).
+  if (a->v6 && (a->base >> 32) == 0xffff) {
+    a->v6 = false;
+    a->base &= (U128(1) << 32) - 1;
+    a->prefix = 32;
+  }
+  for (const auto& n : networks)
+    for (const auto& entry : n.addresses)
+      if (auto c = parseCidr(entry, nullptr); c && c->contains(a->base, a->v6))
+        return n.name;
+  return "default";
+}
+
 std::optional<std::string> sampleAddress(const Resolved& r, const ResolvedNetwork& n) {
   const auto taken = addressesBefore(r, &n);
   for (const auto& c : cidrsOf(n.addresses))

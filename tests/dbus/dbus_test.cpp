@@ -50,7 +50,7 @@ TEST_CASE("status --json holds every property with the daemon's values") {
   INFO(r.out);
   const Json j = parseJson(r.out);
   REQUIRE(j.is_object());
-  CHECK(j.size() == 35);
+  CHECK(j.size() == 42);
   CHECK(j.at("OpensshVersion").get<std::string>() == "9.2");
   CHECK(j.at("OpensshVersionSource").get<std::string>() == "sshd -V");
   REQUIRE(items(j.at("Keepalive")).size() == 2);
@@ -184,9 +184,10 @@ TEST_CASE("show prints every property, -p picks some and --value drops the names
   Driver driver(bus);
   auto all = ctl(bus, {"show"});
   REQUIRE(all.exitCode == 0);
-  CHECK(lineCount(all.out) == 35);
+  CHECK(lineCount(all.out) == 42);
   CHECK_THAT(all.out,
-             StartsWith("ConfigLines=\nDropIns=/etc/ssh/sshd_config.d/00-keepalive-policy.conf "
+             StartsWith("ConfigLines=\nDisconnectCounts=\nDisconnectTotals=\nDisconnectsSince=0\n"
+                        "DropIns=/etc/ssh/sshd_config.d/00-keepalive-policy.conf "
                         "/etc/ssh/ssh_config.d/00-keepalive-policy.conf\n"));
   const std::vector<std::pair<std::string, std::string>> expected = {
       {"State", "ok"},

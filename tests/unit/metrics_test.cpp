@@ -238,3 +238,19 @@ TEST_CASE("metrics: deterministic: equal inputs give equal bytes, in a fixed ord
     CHECK(std::count(rest.begin(), rest.end(), ' ') == 1);
   }
 }
+
+TEST_CASE("metrics: disconnects as a counter per cause and network, label values escaped") {
+  auto in = sample();
+  in.disconnect_totals = {{"keepalive-timeout", "branch \"nat\"", 3}, {"logout", "default", 41}};
+  in.disconnect_counts = {{"keepalive-timeout", "branch \"nat\"", 1}};
+  const auto text = renderMetrics(in);
+  const auto s = samples(text);
+  CHECK(
+      s.at(
+          R"(keepalive_policy_disconnects_total{cause="keepalive-timeout",network="branch \"nat\""})") ==
+      "3");
+  CHECK(s.at(R"(keepalive_policy_disconnects_total{cause="logout",network="default"})") == "41");
+  CHECK(text.find("# TYPE keepalive_policy_disconnects_total counter\n") != std::string::npos);
+  // No disconnect counted yet: the family is left out, not shown empty.
+  CHECK(renderMetrics(sample()).find("keepalive_policy_disconnects_total") == std::string::npos);
+}

@@ -449,3 +449,35 @@ networks:
   CHECK(outsideAddress(r, false).empty());
   CHECK_FALSE(outsideAddress(r, true).empty());
 }
+
+TEST_CASE("networks: networkFor names the first listed network that contains an address") {
+  const Resolved r = resolved(kTwo);
+  CHECK(networkFor("10.20.3.4", r.networks) == "branch-nat");
+  CHECK(networkFor("2001:db8:20::5", r.networks) == "branch-nat");
+  CHECK(networkFor("2001:db8:99:1::1", r.networks) == "dc");
+  CHECK(networkFor("192.0.2.7", r.networks) == "dc");
+  CHECK(networkFor("192.0.2.8", r.networks) == "default");
+  CHECK(networkFor("10.21.0.1", r.networks) == "default");
+  // sshd logs and matches an IPv4-mapped address as its IPv4 address.
+  CHECK(networkFor("::ffff:10.20.0.9", r.networks) == "branch-nat");
+  // Not an address, or a block rather than one address: outside every network.
+  CHECK(networkFor("host.example.com", r.networks) == "default");
+  CHECK(networkFor("10.20.0.0/16", r.networks) == "default");
+  CHECK(networkFor("", r.networks) == "default");
+  CHECK(networkFor("10.20.3.4", {}) == "default");
+  // Overlapping networks: the first listed wins, as with sshd's first matching Match block.
+  const auto l = load(R"(version: 1
+server: {client_alive_interval: 60}
+networks:
+  - name: narrow
+    addresses: ["10.20.3.0/24"]
+    client_alive_interval: 30
+  - name: wide
+    addresses: ["10.0.0.0/8"]
+    client_alive_interval: 40
+)");
+  REQUIRE_FALSE(l.diags.hasErrors());
+  const Resolved o = resolve(l.policy, HostIdentity::fromName("h"));
+  CHECK(networkFor("10.20.3.4", o.networks) == "narrow");
+  CHECK(networkFor("10.20.4.4", o.networks) == "wide");
+}

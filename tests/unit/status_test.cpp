@@ -71,6 +71,13 @@ DaemonStatus sample() {
   s.reloads_total = 2;
   s.rollbacks_total = 1;
   s.watches_used = 25;
+  s.disconnect_counts = {{"keepalive-timeout", "branch", 3}, {"logout", "default", 41}};
+  s.disconnect_totals = {{"keepalive-timeout", "branch", 30}, {"logout", "default", 410}};
+  s.last_keepalive_timeout_usec = 1796000000000000;
+  s.last_keepalive_timeout_network = "branch";
+  s.disconnects_since_usec = 1795913600000000;
+  s.journal_state = "following";
+  s.sshd_log_level = "INFO";
   return s;
 }
 

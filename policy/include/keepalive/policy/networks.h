@@ -17,6 +17,12 @@ namespace keepalive::policy {
 // "10.20.0.0/16", "2001:db8:20::/48", or a single address: false with the reason in why.
 bool validCidr(std::string_view text, std::string* why);
 
+// The name of the network a client address belongs to, as sshd's Match Address blocks pick it:
+// the first listed network with an address entry that contains it (CIDR containment, family as
+// written; an IPv4-mapped IPv6 address counts as its IPv4 address, as sshd logs and matches it),
+// else "default". An address that does not parse is "default" too.
+std::string networkFor(std::string_view address, const std::vector<ResolvedNetwork>& networks);
+
 // For sshd -T -C addr=ADDR (sshd takes each keyword from the first matching Match block, so an
 // address of an earlier network would show that network's values) and ssh -G NAME (ssh keeps the
 // first value, likewise). n is one of r.networks (or a copy: networks are told apart by name).
