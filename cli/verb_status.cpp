@@ -218,14 +218,15 @@ std::vector<std::string> disconnectLines(const DaemonStatus& s, ManagerClient* c
       else if (v == daemon::CauseVisibility::kPartly)
         partly += std::string(partly.empty() ? "" : ", ") + daemon::toString(c);
     }
-    // "sshd's LogLevel INFO hides closed, and reset, timed-out in part (...)"
+    // Two lines within 80 columns: "sshd's LogLevel INFO hides closed; reset, timed-out in
+    // part" and what that means and what to do.
     std::string what = hidden;
     if (!partly.empty())
-      what += (hidden.empty() ? "" : ", and ") + partly + " in part";
-    if (!what.empty())
-      lines.push_back("sshd's LogLevel " + printable(s.sshd_log_level) + " hides " + what +
-                      " (those sessions end as unknown); set server.log_level: verbose in the "
-                      "policy");
+      what += (hidden.empty() ? "" : "; ") + partly + " in part";
+    if (!what.empty()) {
+      lines.push_back("sshd's LogLevel " + printable(s.sshd_log_level) + " hides " + what);
+      lines.push_back("(those sessions count as unknown): set server.log_level: verbose");
+    }
   }
   if (!s.journal_state.empty() && s.journal_state != "following")
     lines.push_back("journal: " + printable(s.journal_state));
