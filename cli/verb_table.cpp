@@ -185,15 +185,15 @@ const std::vector<VerbSpec> kVerbs = {
      "how SSH sessions ended: keepalive-timeout, reset, logout, ...",
      {},
      {{"since", 0, "DURATION|DATE",
-       "only sessions that ended since then: 1h, 30m, 7d back from now, or\n"
+       "only sessions that ended since then: 1h, 30m, 7d back from now, or "
        "2026-12-07, \"2026-12-07 10:11:12\", 2026-12-07T10:11:12Z"},
       {"cause", 0, "CAUSE",
-       "only this cause: keepalive-timeout, reset, timed-out, broken-pipe,\n"
+       "only this cause: keepalive-timeout, reset, timed-out, broken-pipe, "
        "closed, logout or unknown"},
       {"network", 0, "NAME", "only sessions from this policy network (default: outside all)"},
       {"user", 0, "NAME", "only this user's sessions"},
       {"json", 0, nullptr,
-       "[{\"time\" (ISO 8601 UTC), \"user\", \"address\", \"port\", \"network\",\n"
+       "[{\"time\" (ISO 8601 UTC), \"user\", \"address\", \"port\", \"network\", "
        "\"cause\", \"duration_seconds\" (null = unknown)}], newest first"},
       kRootRefused},
      "List the SSH sessions that ended, newest first, with how they ended, as\n"
