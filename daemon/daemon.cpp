@@ -209,6 +209,7 @@ Daemon::Daemon(DaemonOptions o)
     return policy::networkFor(address, engine_->resolved()->networks);
   });
   disconnects_->setChanged([this] { publishSoon(); });
+  disconnects_->setUserOfUid([this](std::uint32_t uid) { return users_->nameOfUid(uid); });
 }
 
 Daemon::~Daemon() {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -309,12 +310,20 @@ void JournalFollower::feed() {
     p = p * 10 + static_cast<std::uint64_t>(ch - '0');
   }
   e.pid = p;
-  // Anyone may write a journal entry as SYSLOG_IDENTIFIER=sshd (logger -t sshd). A session starts
-  // only at an "Accepted" line of root's (sshd's listener and monitor run as root; only the
-  // session's child runs as the user, and it logs how the session ended): a user's forged
-  // "Accepted" never opens a session, so forged end lines find nothing to end.
-  if (e.message.rfind("Accepted ", 0) == 0 && field(journal_, "_UID") != "0")
-    return;
+  // Anyone may write a journal entry as SYSLOG_IDENTIFIER=sshd (logger -t sshd): the tracker
+  // opens sessions only at root's "Accepted" lines and takes a non-root line only for a session
+  // of that same user (SshdLogEntry::from_root, sender_user).
+  const std::string_view uid = field(journal_, "_UID");
+  e.from_root = uid == "0";
+  if (!e.from_root && userOfUid_) {
+    std::uint32_t u = 0;
+    auto [ptr, ec] = std::from_chars(uid.data(), uid.data() + uid.size(), u);
+    const std::string* name = ec == std::errc() && ptr == uid.data() + uid.size() && !uid.empty()
+                                  ? userOfUid_(u)
+                                  : nullptr;
+    if (name)
+      e.sender_user = *name;
+  }
   const std::size_t openBefore = tracker_.openCount();
   auto ended = tracker_.feed(e);
   if (ended) {

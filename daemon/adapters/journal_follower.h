@@ -56,6 +56,11 @@ class JournalFollower {
   void start();
   // Called after the store or the counts changed (a session ended, an event turned 24 h old).
   void setChanged(std::function<void()> f) { changed_ = std::move(f); }
+  // The name of a uid's user (nullptr: not known), for the sender of a non-root entry: a line
+  // another user wrote about a session is not sshd's (SshdLogEntry::sender_user).
+  void setUserOfUid(std::function<const std::string*(std::uint32_t)> f) {
+    userOfUid_ = std::move(f);
+  }
   // Writes the store now if anything changed since the last write (shutdown).
   void flush();
 
@@ -85,6 +90,7 @@ class JournalFollower {
   JournalFollowerOptions o_;
   std::function<std::string(const std::string&)> networkOf_;
   std::function<void()> changed_;
+  std::function<const std::string*(std::uint32_t)> userOfUid_;
   sd_journal* journal_ = nullptr;
   sd_event_source* io_ = nullptr;
   sd_event_source* journalTimer_ = nullptr;

@@ -515,6 +515,8 @@ std::optional<DisconnectEvent> SessionTracker::feed(const SshdLogEntry& e) {
   if (p.kind == Kind::kNone)
     return std::nullopt;
   if (p.kind == Kind::kAccepted) {
+    if (!e.from_root)
+      return std::nullopt;  // forged: sshd's monitor, which logs it, is root's
     OpenSession s;
     s.boot_id.assign(e.boot_id);
     s.pid = e.pid;
@@ -531,12 +533,18 @@ std::optional<DisconnectEvent> SessionTracker::feed(const SshdLogEntry& e) {
     return std::nullopt;
   }
   Impl::List::iterator it;
+  // A line written by another user than the session's is not sshd's (forged, or a stale pid).
+  auto foreign = [&](Impl::List::iterator s) {
+    return !e.from_root && e.sender_user && *e.sender_user != s->s.user;
+  };
   if (p.byPid) {
     it = im.findPid(e.boot_id, e.pid);
+    if (it != im.sessions.end() && foreign(it))
+      it = im.sessions.end();
   } else {
     it = im.findAddr(p.ap.addr, p.ap.port);
-    // A line of another boot is not this session's.
-    if (it != im.sessions.end() && it->s.boot_id != e.boot_id)
+    // A line of another boot, or of another user, is not this session's.
+    if (it != im.sessions.end() && (it->s.boot_id != e.boot_id || foreign(it)))
       it = im.sessions.end();
     if (it != im.sessions.end())
       im.setChild(it, e.pid);  // the child's pid, for its lines that name no address

@@ -43,6 +43,13 @@ struct SshdLogEntry {
   std::uint64_t pid = 0;            // _PID
   std::string_view identifier;      // SYSLOG_IDENTIFIER: sshd | sshd-session
   std::string_view message;         // MESSAGE
+  // Who wrote it (_UID). Anyone may write an entry as SYSLOG_IDENTIFIER=sshd (logger -t sshd):
+  // an "Accepted" opens a session only when root wrote it (sshd's listener and monitor run as
+  // root), and a line of another sender counts for a session only when that sender is the
+  // session's own user (the session's child runs as its user). sender_user: the name of the
+  // sender's uid when it is not root; none = not known (then the line is taken at its word).
+  bool from_root = true;
+  std::optional<std::string_view> sender_user;
 };
 
 // One session that ended.

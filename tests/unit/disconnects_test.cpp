@@ -645,3 +645,65 @@ TEST_CASE(
   }
   CHECK(t.openCount() == 0);
 }
+
+namespace {
+
+// One entry with its sender: root, or a user by name ("" = a uid whose name is not known).
+std::optional<DisconnectEvent> feedAs(SessionTracker& t, std::uint64_t pid,
+                                      const std::string& sender, const std::string& message,
+                                      std::uint64_t offsetSec = 0) {
+  SshdLogEntry e;
+  e.realtime_usec = kT0 + offsetSec * kSec;
+  e.boot_id = kBoot;
+  e.pid = pid;
+  e.identifier = "sshd";
+  e.message = message;
+  e.from_root = sender == "root";
+  if (!e.from_root && !sender.empty())
+    e.sender_user = sender;
+  return t.feed(e);
+}
+
+}  // namespace
+
+TEST_CASE("disconnects: a line another user wrote (logger -t sshd) is not sshd's") {
+  SessionTracker t;
+  const std::string accepted =
+      std::string("Accepted publickey for victim from 10.0.0.9 port 4242 ssh2: ") + kKey;
+  SECTION("a forged Accepted opens nothing, so its forged end counts nothing") {
+    CHECK_FALSE(feedAs(t, 900, "mallory", accepted));
+    CHECK(t.openCount() == 0);
+    CHECK_FALSE(feedAs(t, 900, "mallory",
+                       "Timeout, client not responding from user victim 10.0.0.9 port 4242"));
+  }
+  SECTION("another user's end line does not change a real session's cause") {
+    REQUIRE_FALSE(feedAs(t, 100, "root", accepted));
+    CHECK_FALSE(feedAs(t, 900, "mallory",
+                       "Timeout, client not responding from user victim 10.0.0.9 port 4242", 3));
+    CHECK_FALSE(feedAs(t, 900, "mallory",
+                       "Received disconnect from 10.0.0.9 port 4242:11: disconnected by user", 3));
+    CHECK(t.openCount() == 1);
+    // The session's own child (running as victim) tells how it really ended.
+    const auto ev =
+        feedAs(t, 101, "victim",
+               "Read error from remote host 10.0.0.9 port 4242: Connection reset by peer", 5);
+    REQUIRE(ev);
+    CHECK(ev->cause == DisconnectCause::kReset);
+    CHECK(ev->duration_seconds == 5);
+  }
+  SECTION("root's lines and a sender whose name is not known are taken at their word") {
+    REQUIRE_FALSE(feedAs(t, 100, "root", accepted));
+    const auto ev =
+        feedAs(t, 101, "", "Timeout, client not responding from user victim 10.0.0.9 port 4242", 4);
+    REQUIRE(ev);
+    CHECK(ev->cause == DisconnectCause::kKeepaliveTimeout);
+  }
+  SECTION("a forged line cannot claim the session's pid for itself") {
+    REQUIRE_FALSE(feedAs(t, 100, "root", accepted));
+    // Mallory's line names victim's address: refused, so pid 900 never becomes the child's ...
+    CHECK_FALSE(feedAs(t, 900, "mallory", "Connection closed by 10.0.0.9 port 4242"));
+    // ... and pid 900's address-less line ends nothing.
+    CHECK_FALSE(feedAs(t, 900, "mallory", "Timeout, client not responding."));
+    CHECK(t.openCount() == 1);
+  }
+}
