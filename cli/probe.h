@@ -16,8 +16,8 @@ namespace keepalive::cli::probe {
 // --max's default and bound. Above two hours the server's own TCP keepalive (sshd's TCPKeepAlive,
 // on by default; Linux and the BSDs probe an idle connection after 7200 s) refreshes the path,
 // so no longer silence can be observed.
-inline constexpr std::int64_t kDefaultMaxSeconds = 30 * 60;
-inline constexpr std::int64_t kMaxMaxSeconds = 2 * 3600;
+inline constexpr std::int64_t kDefaultMaxSeconds = std::int64_t{30} * 60;
+inline constexpr std::int64_t kMaxMaxSeconds = std::int64_t{2} * 3600;
 // At most this many rungs in a --ladder: each is an ssh session open at the same time.
 inline constexpr std::size_t kMaxRungs = 40;
 // The lines the far end writes: before its silence and after it.

@@ -38,7 +38,7 @@ struct DisconnectCount {
 class DisconnectStore {
  public:
   static constexpr std::uint64_t kUsecPerHour = 3600ULL * 1000000ULL;
-  static constexpr std::uint64_t kDefaultMaxAgeUsec = 7 * 24 * kUsecPerHour;
+  static constexpr std::uint64_t kDefaultMaxAgeUsec = std::uint64_t{7} * 24 * kUsecPerHour;
   static constexpr std::size_t kDefaultMaxEvents = 100000;
   static constexpr std::uint64_t kWindowUsec = 24 * kUsecPerHour;  // DisconnectCounts' window
   static constexpr int kFormatVersion = 1;

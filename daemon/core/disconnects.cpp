@@ -491,7 +491,7 @@ struct SessionTracker::Impl {
 };
 
 SessionTracker::SessionTracker(std::size_t maxOpen)
-    : max_open_(maxOpen), impl_(std::make_unique<Impl>()) {}
+    : maxOpen_(maxOpen), impl_(std::make_unique<Impl>()) {}
 SessionTracker::~SessionTracker() = default;
 SessionTracker::SessionTracker(SessionTracker&&) noexcept = default;
 SessionTracker& SessionTracker::operator=(SessionTracker&&) noexcept = default;
@@ -524,7 +524,7 @@ std::optional<DisconnectEvent> SessionTracker::feed(const SshdLogEntry& e) {
     s.address.assign(p.ap.addr);
     s.port = p.ap.port;
     s.start_usec = e.realtime_usec;
-    return im.add(std::move(s), max_open_, evictions_, e.realtime_usec);
+    return im.add(std::move(s), maxOpen_, evictions_, e.realtime_usec);
   }
   if (p.kind == Kind::kChildPid) {
     auto it = im.findPid(e.boot_id, e.pid);
@@ -592,7 +592,7 @@ void SessionTracker::restore(const std::vector<OpenSession>& sessions) {
   impl_->byAddr.clear();
   impl_->byPid.clear();
   for (const auto& s : sessions)
-    (void)impl_->add(s, max_open_, evictions_, 0);
+    (void)impl_->add(s, maxOpen_, evictions_, 0);
 }
 
 std::size_t SessionTracker::openCount() const {

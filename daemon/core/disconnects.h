@@ -103,12 +103,12 @@ class SessionTracker {
   std::vector<OpenSession> openSessions() const;
   void restore(const std::vector<OpenSession>& sessions);
   std::size_t openCount() const;
-  std::size_t maxOpen() const { return max_open_; }
+  std::size_t maxOpen() const { return maxOpen_; }
   std::uint64_t evictions() const;
 
  private:
   struct Impl;
-  std::size_t max_open_;
+  std::size_t maxOpen_;
   std::uint64_t evictions_ = 0;
   std::unique_ptr<Impl> impl_;
 };

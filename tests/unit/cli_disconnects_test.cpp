@@ -20,7 +20,7 @@ TEST_CASE("cli disconnects: --since takes a duration back from now") {
   std::string why;
   CHECK(parseSince("1h", kNow, &why) == kNow - 3600 * kSec);
   CHECK(parseSince("30m", kNow, &why) == kNow - 1800 * kSec);
-  CHECK(parseSince("7d", kNow, &why) == kNow - 7 * 86400 * kSec);
+  CHECK(parseSince("7d", kNow, &why) == kNow - std::uint64_t{7} * 86400 * kSec);
   CHECK(parseSince("1h30m", kNow, &why) == kNow - 5400 * kSec);
   CHECK(parseSince("90", kNow, &why) == kNow - 90 * kSec);
   CHECK_FALSE(parseSince("", kNow, &why));

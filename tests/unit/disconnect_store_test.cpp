@@ -80,7 +80,7 @@ TEST_CASE("disconnect store: coveredSince is 24 h back, or when accounting began
 }
 
 TEST_CASE("disconnect store: bounded by age and by count; the oldest go, the totals stay") {
-  DisconnectStore s(3, 7 * 24 * kHour);
+  DisconnectStore s(3, std::uint64_t{7} * 24 * kHour);
   for (int i = 0; i < 5; ++i)
     s.add(ev(kNow + static_cast<std::uint64_t>(i) * kSec, DisconnectCause::kLogout));
   CHECK(s.size() == 3);
@@ -98,8 +98,8 @@ TEST_CASE("disconnect store: bounded by age and by count; the oldest go, the tot
   CHECK(all[1].cause == DisconnectCause::kReset);
 
   DisconnectStore aged;
-  aged.add(ev(kNow - 8 * 24 * kHour, DisconnectCause::kReset));
-  aged.add(ev(kNow - 6 * 24 * kHour, DisconnectCause::kReset));
+  aged.add(ev(kNow - std::uint64_t{8} * 24 * kHour, DisconnectCause::kReset));
+  aged.add(ev(kNow - std::uint64_t{6} * 24 * kHour, DisconnectCause::kReset));
   aged.expire(kNow);
   CHECK(aged.size() == 1);
   CHECK(countOf(aged.totals(), DisconnectCause::kReset, "default") == 2);
@@ -134,7 +134,7 @@ TEST_CASE("disconnect store: queries filter and list newest first") {
 
 TEST_CASE("disconnect store: the file round-trips; totals survive and are not counted twice") {
   DisconnectStore s;
-  s.setSince(kNow - 7 * 24 * kHour);
+  s.setSince(kNow - std::uint64_t{7} * 24 * kHour);
   s.setCursor("s=abc;i=42;b=def;m=1;t=2;x=3");
   s.add(ev(kNow - kHour, DisconnectCause::kKeepaliveTimeout, "branch"));
   s.add(ev(kNow, DisconnectCause::kLogout, "default", "o\"dd\nuser\\"));
@@ -178,7 +178,7 @@ TEST_CASE("disconnect store: the file round-trips; totals survive and are not co
   CHECK(countOf(back.totals(), DisconnectCause::kKeepaliveTimeout, "branch") == 2);
   // Totals outlive the events they counted (aged out before the restart).
   DisconnectStore aged;
-  aged.add(ev(kNow - 8 * 24 * kHour, DisconnectCause::kClosed));
+  aged.add(ev(kNow - std::uint64_t{8} * 24 * kHour, DisconnectCause::kClosed));
   aged.expire(kNow);
   DisconnectStore agedBack;
   REQUIRE(agedBack.parse(aged.serialise(), &why));
