@@ -323,7 +323,7 @@ int main(int argc, char** argv) {
                           "2001:db8:" + std::to_string(i % 9000) +
                           "::" + std::to_string(i % 7000 + 1) + " port " +
                           std::to_string(i % 60000 + 1) + " ssh2: " + kKey;
-    kd::SshdLogEntry le{t + i, boot, 5000000 + i, "sshd", m};
+    kd::SshdLogEntry le{t + i, boot, 5000000 + i, "sshd", m, true, std::nullopt};
     (void)full.feed(le);
   }
   const long rssFull = rssKb();

@@ -48,8 +48,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     e.pid = 100 + (sel & 7);
     e.identifier = (sel & 0x40) != 0 ? "sshd-session" : "sshd";
     e.message = line.substr(1);
+    // pid 107 is another user's process (logger -t sshd): it never opens a session, and ends
+    // only one of its own user's.
+    const bool foreign = e.pid == 107;
+    e.from_root = !foreign;
+    if (foreign)
+      e.sender_user = std::string_view("mallory");
     const std::size_t before = t.openCount();
     const auto ev = t.feed(e);
+    if (foreign) {
+      FUZZ_CHECK(t.openCount() <= before, line);
+      FUZZ_CHECK(!ev || ev->user == "mallory", line);
+    }
     const bool preauth = endsWith(e.message, " [preauth]");
     if (preauth) {
       FUZZ_CHECK(!ev, line);
