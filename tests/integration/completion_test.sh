@@ -83,21 +83,25 @@ zsh_defined=$(ZDOTDIR="$WORK/zsh/home" zsh -f -c '
 check "zsh: compinit maps keepalivectl to _keepalivectl: $zsh_defined" test "$zsh_defined" = _keepalivectl
 
 # zsh_complete LINE: types LINE and a TAB into an interactive zsh on a pty and prints what the
-# completion listed or inserted (the pty's output, escapes removed).
+# completion listed or inserted (the pty's output, escapes removed), reading until the shell
+# answers the command typed after it (a deadline of 10 s, no fixed wait).
 zsh_complete() {
     ZDOTDIR="$WORK/zsh/home" zsh -f -c '
         zmodload zsh/zpty || exit 1
         zpty -b z zsh -f -i
         zpty -w z "PS1=\"PROMPT> \"; unsetopt beep; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -d $2/zcompdump; zstyle \":completion:*\" list-prompt \"\"; zstyle \":completion:*\" menu no; LISTMAX=1000; cd $3"
-        zpty -w z "print READY"
+        zpty -w z "print REA\"\"DY"
         out=
         while zpty -r -t z line; do :; done
         typeset -F SECONDS=0
         until [[ $out == *READY* ]] || (( SECONDS > 10 )); do zpty -r -t z line && out+=$line; done
+        # The line and a TAB, then (the listing printed) Ctrl-U and a command whose output,
+        # unlike its echo, says the shell got past the completion.
         zpty -w -n z "$4"$'"'"'\t'"'"'
+        zpty -w z $'"'"'\x15print DO""NE'"'"'
         out=
         typeset -F SECONDS=0
-        while (( SECONDS < 2 )); do zpty -r -t z line && out+=$line; done
+        until [[ $out == *DONE* ]] || (( SECONDS > 10 )); do zpty -r -t z line && out+=$line; done
         print -r -- "$out"
         zpty -d z' _ "$WORK/zsh/site" "$WORK/zsh/home" "$WORK/files" "$1" |
         sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\r//g'
