@@ -170,8 +170,8 @@ TEST_CASE("a mistyped verb or option exits 2 and names the nearest one") {
             "closed, logout, unknown)\n"},
            {{"users", "--no-pagr"},
             "keepalivectl users: unknown option '--no-pagr'; did you mean '--no-pager'?\n"},
-           {{"reload", "--verbos"},
-            "keepalivectl reload: unknown option '--verbos'; did you mean '--verbose'?\n"},
+           {{"reload", "--verbsoe"},
+            "keepalivectl reload: unknown option '--verbsoe'; did you mean '--verbose'?\n"},
            {{"--verbse", "status"},
             "keepalivectl: unknown option '--verbse'; did you mean "
             "'--verbose'?\n"}}) {
