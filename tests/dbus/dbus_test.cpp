@@ -751,23 +751,31 @@ TEST_CASE("bad calls get named errors, never org.sdbuscpp.Error, and the service
   CHECK_THAT(n.out, Contains("ping ok\n"));
 }
 
-TEST_CASE("a failing handler answers org.keepalivepolicy1.Error.Failed with its message") {
+TEST_CASE(
+    "a failing handler answers org.keepalivepolicy1.Error.Failed, keepalivectl says what failed") {
   PrivateBus bus;
   SECTION("check") {
     Driver driver(bus, {"--throw", "check"});
     auto r = ctl(bus, {"check"});
     CHECK(r.exitCode == 1);
     CHECK(r.err ==
-          "keepalivectl check: org.keepalivepolicy1.Error.Failed: Check: sshd -T: "
-          "scripted failure\n");
+          "keepalivectl check: keepalive-policyd failed: sshd -T: scripted failure: see "
+          "journalctl -u keepalive-policyd\n");
+    auto v = ctl(bus, {"check", "--verbose"});
+    CHECK(v.exitCode == 1);
+    CHECK(v.err ==
+          "keepalivectl check: keepalive-policyd failed: sshd -T: scripted failure: see "
+          "journalctl -u keepalive-policyd (org.keepalivepolicy1.Error.Failed: Check: sshd -T: "
+          "scripted failure)\n");
   }
   SECTION("reload") {
     Driver driver(bus, {"--throw", "reload"});
     auto r = ctl(bus, {"reload"});
     CHECK(r.exitCode == 1);
     CHECK(r.err ==
-          "keepalivectl reload: org.keepalivepolicy1.Error.Failed: Reload: apply: "
-          "\"/etc/keepalive-policy/policy.yaml\": scripted failure\n");
+          "keepalivectl reload: keepalive-policyd failed: apply: "
+          "\"/etc/keepalive-policy/policy.yaml\": scripted failure: see journalctl -u "
+          "keepalive-policyd\n");
     CHECK(ctl(bus, {"status"}).exitCode == 0);
   }
 }
