@@ -330,6 +330,23 @@ TEST_CASE("users pages on a terminal only, and colours states only there") {
     CHECK(piped.exitCode == 0);
     CHECK(piped.out.find("PAGED:") == std::string::npos);
   }
+  // No pager named: less -FRSXMK, which shows a list that fits the screen and quits (script's
+  // terminal has no size: give it one; a line wider than the screen keeps less open, -S).
+  RunResult less;
+  {
+    std::vector<std::string> argv = {
+        "env",           "-u",
+        "LESS",          "-u",
+        "PAGER",         "-u",
+        "SYSTEMD_PAGER", bus.env(),
+        "TERM=xterm",    "script",
+        "-qec",          "stty rows 50 cols 200; " + keepalivectlPath() + " users",
+        "/dev/null"};
+    less = run(argv, seconds(20));
+  }
+  CHECK(less.exitCode == 0);
+  CHECK_THAT(less.out, Contains("USER"));
+  CHECK_THAT(less.out, Contains("carol"));
   // A pager that does not read all of its input leaves the exit code alone.
   CHECK(onTty("users", {"SYSTEMD_PAGER=true"}).exitCode == 0);
 
