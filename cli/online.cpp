@@ -3,7 +3,6 @@
 #include "keepalive/escape.h"
 
 #include <time.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bus_errors.h"
 #include "keepalive_manager_proxy.h"
 #include "verbs.h"
 
@@ -37,41 +37,13 @@ class ManagerProxy final
 
 namespace {
 
-// Not reaching the daemon, as opposed to the daemon answering with an error.
+// Opening the bus failed, as opposed to a call on it.
 struct Unreachable {
-  std::string reason;
+  std::string name, message;
 };
 
-bool meansUnreachable(const std::string& name) {
-  static const char* const kNames[] = {"org.freedesktop.DBus.Error.ServiceUnknown",
-                                       "org.freedesktop.DBus.Error.NameHasNoOwner",
-                                       "org.freedesktop.DBus.Error.NoReply",
-                                       "org.freedesktop.DBus.Error.Timeout",
-                                       "org.freedesktop.DBus.Error.TimedOut",
-                                       "org.freedesktop.DBus.Error.Disconnected",
-                                       "org.freedesktop.DBus.Error.NoServer",
-                                       "org.freedesktop.DBus.Error.NoNetwork",
-                                       "System.Error.ECONNRESET",
-                                       "System.Error.ENOTCONN",
-                                       "System.Error.ECONNREFUSED",
-                                       "System.Error.ENOENT",
-                                       "System.Error.EPIPE"};
-  for (const char* n : kNames)
-    if (name == n)
-      return true;
-  return false;
-}
-
-const char kUnreachable[] =
-    "keepalivectl: cannot reach keepalive-policyd on the system bus (is keepalive-policyd "
-    "running? systemctl status keepalive-policyd): ";
-
-std::string oneLine(std::string s) {
-  for (char& c : s)
-    if (c == '\n' || c == '\r')
-      c = ' ';
-  return printable(s);
-}
+// The timeout of the last client made: what "did not answer within Ns" says.
+std::chrono::microseconds gTimeout = kCallTimeout;
 
 }  // namespace
 
@@ -79,8 +51,9 @@ ManagerClient::ManagerClient(std::chrono::microseconds timeout) {
   try {
     bus_ = sdbus::createSystemBusConnection();
   } catch (const sdbus::Error& e) {
-    throw Unreachable{e.getMessage()};
+    throw Unreachable{e.getName(), e.getMessage()};
   }
+  gTimeout = timeout;
   bus_->setMethodCallTimeout(timeout);
   proxy_ = std::make_unique<ManagerProxy>(*bus_);
 }
@@ -107,26 +80,22 @@ std::tuple<std::vector<DisconnectRecord>, bool> ManagerClient::listDisconnects(
 }
 
 int withDaemon(const char* verb, const std::function<int()>& body) {
+  const char* address = std::getenv("DBUS_SYSTEM_BUS_ADDRESS");
+  BusErrorContext ctx{verb, std::chrono::ceil<std::chrono::seconds>(gTimeout),
+                      address ? address : "", false, verbose()};
+  auto fail = [&](const std::string& name, const std::string& message) {
+    ctx.timeout = std::chrono::ceil<std::chrono::seconds>(gTimeout);
+    const BusErrorText t = explainBusError(name, message, ctx);
+    std::fprintf(stderr, "%s\n", t.line.c_str());
+    return t.exitCode;
+  };
   try {
     return body();
   } catch (const Unreachable& u) {
-    std::fprintf(stderr, "%s%s\n", kUnreachable, oneLine(u.reason).c_str());
-    return kExitNoDaemon;
+    ctx.connecting = true;
+    return fail(u.name, u.message);
   } catch (const sdbus::Error& e) {
-    const std::string what = oneLine(e.getName() + ": " + e.getMessage());
-    if (meansUnreachable(e.getName())) {
-      std::fprintf(stderr, "%s%s\n", kUnreachable, what.c_str());
-      return kExitNoDaemon;
-    }
-    if (e.getName() == "org.freedesktop.DBus.Error.AccessDenied" ||
-        e.getName() == "org.keepalivepolicy1.Error.AccessDenied") {
-      std::fprintf(stderr, "keepalivectl %s: permission denied%s (%s)\n", verb,
-                   std::strcmp(verb, "reload") == 0 ? ": only root may reload the policy" : "",
-                   what.c_str());
-    } else {
-      std::fprintf(stderr, "keepalivectl %s: %s\n", verb, what.c_str());
-    }
-    return kExitPolicy;
+    return fail(e.getName(), e.getMessage());
   }
 }
 
@@ -328,16 +297,6 @@ std::string formatAgo(std::uint64_t usec) {
     break;
   }
   return (out.empty() ? "0s" : out) + " ago";
-}
-
-bool useColor() {
-  const char* noColor = std::getenv("NO_COLOR");
-  if (noColor && *noColor)
-    return false;
-  const char* term = std::getenv("TERM");
-  if (term && std::strcmp(term, "dumb") == 0)
-    return false;
-  return ::isatty(STDOUT_FILENO) == 1;
 }
 
 }  // namespace keepalive::cli

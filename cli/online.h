@@ -18,6 +18,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/status.h"
+#include "pager.h"
 
 namespace keepalive::cli {
 
@@ -68,8 +69,10 @@ class ManagerClient {
 inline constexpr const char* kOwnEntryOnly =
     "Showing only your own entry: other users' entries need root (run it with sudo).";
 
-// Runs body, which talks to the daemon. A daemon out of reach prints the one-line hint and gives
-// exit code 3; an error the daemon answered with prints "keepalivectl VERB: ..." and gives 1.
+// Runs body, which talks to the daemon. A D-Bus error becomes one line on stderr, a sentence and
+// a next step from bus_errors.h's table ("keepalivectl reload: reloading needs root: run it with
+// sudo"), with the D-Bus name only under --verbose, and its exit code: 3 when keepalive-policyd
+// was not reached (no bus, not running, no answer in time), else 1.
 int withDaemon(const char* verb, const std::function<int()>& body);
 
 // A property's value as the daemon's status table types it (core/status.h); nullopt for a D-Bus
@@ -97,7 +100,5 @@ std::string showValue(const sdbus::Variant& v);
 std::string formatTimestamp(std::uint64_t usecRealtime);
 // "3min 2s ago", "2 days 4h ago"; "" for 0 or a time in the future.
 std::string formatAgo(std::uint64_t usecRealtime);
-// Colours for stdout: a terminal, unless NO_COLOR is set or TERM is dumb.
-bool useColor();
 
 }  // namespace keepalive::cli

@@ -235,6 +235,7 @@ int runDisconnects(const Args& args) {
   return withDaemon("disconnects", [&] {
     ManagerClient client;
     auto [events, restricted] = client.listDisconnects(since, cause, network, user, 0);
+    const Pager pager(args.has("no-pager"));
     if (json) {
       printJson(disconnectsJson(events));
       return kExitOk;

@@ -3,6 +3,7 @@
 // README's table are checked against it (tests/unit/cli_table_test.cpp).
 #include <cstdio>
 
+#include "bus_errors.h"
 #include "command_line.h"
 #include "verbs.h"
 
@@ -19,6 +20,13 @@ const OptionSpec kRootRefused{
     kRefused};
 
 int runHelp(const Args& args);
+
+// The online verbs' --verbose: also accepted before the verb (kGlobal).
+const OptionSpec kVerboseOption{"verbose", 0, nullptr,
+                                "on an error, also print the D-Bus error's name and message"};
+// The long lists' pager (pager.h).
+const OptionSpec kNoPagerOption{
+    "no-pager", 0, nullptr, "do not pipe the output into a pager ($SYSTEMD_PAGER, $PAGER, less)"};
 
 // The offline verbs' version context (versionContext in common.cpp).
 const OptionSpec kOpensshOption{
@@ -124,6 +132,7 @@ const std::vector<VerbSpec> kVerbs = {
      {{"json", 0, nullptr,
        "every property of org.keepalivepolicy1.Manager as one JSON object,\n"
        "keyed by property name"},
+      kVerboseOption,
       kRootRefused},
      "Show whether the policy is in force, since when, and what is wrong: the state,\n"
      "the policy files and digest, the last apply and its result, the effective sshd\n"
@@ -143,6 +152,8 @@ const std::vector<VerbSpec> kVerbs = {
        "\"last_change\" (microseconds since the epoch, 0 = never),\n"
        "\"repairs\", \"refusals\"}]}; restricted: not run as root, so\n"
        "only your own entry"},
+      kNoPagerOption,
+      kVerboseOption,
       kRootRefused},
      "List the users whose ~/.ssh/config the policy covers, with each one's state:\n"
      "ok, repaired, non-compliant, refused:WHY, error:WHY, unwatched or unresponsive.\n"
@@ -156,7 +167,7 @@ const std::vector<VerbSpec> kVerbs = {
     {"reload",
      "re-read and apply the policy now (root)",
      {},
-     {kRootRefused},
+     {kVerboseOption, kRootRefused},
      "Have keepalive-policyd re-read the policy and apply it now, as SIGHUP does, and\n"
      "wait for the transaction (sshd -t, reload of sshd, verification; at most 25 s).\n"
      "Root only.",
@@ -172,6 +183,7 @@ const std::vector<VerbSpec> kVerbs = {
        "{\"compliant\": true|false, \"restricted\": true|false,\n"
        "[\"note\": \"...\",] \"findings\": [...]}; restricted: not run as root,\n"
        "so only the host's and your own user's findings"},
+      kVerboseOption,
       kRootRefused},
      "Have keepalive-policyd verify everything now, changing nothing: the effective\n"
      "sshd and ssh values, the drop-ins and every user's ~/.ssh/config. Prints one\n"
@@ -195,6 +207,8 @@ const std::vector<VerbSpec> kVerbs = {
       {"json", 0, nullptr,
        "[{\"time\" (ISO 8601 UTC), \"user\", \"address\", \"port\", \"network\", "
        "\"cause\", \"duration_seconds\" (null = unknown)}], newest first"},
+      kNoPagerOption,
+      kVerboseOption,
       kRootRefused},
      "List the SSH sessions that ended, newest first, with how they ended, as\n"
      "keepalive-policyd read it from sshd's journal lines (kept 7 days, at most\n"
@@ -212,6 +226,7 @@ const std::vector<VerbSpec> kVerbs = {
      {{"property", 'p', "NAME[,NAME...]",
        "only these properties; repeat it or separate names by commas", kRepeatable},
       {"value", 0, nullptr, "print only the values"},
+      kVerboseOption,
       kRootRefused},
      "Print properties of keepalive-policyd's org.keepalivepolicy1.Manager as\n"
      "NAME=VALUE lines, all of them sorted by name, or those given with -p in that\n"
@@ -231,12 +246,14 @@ const std::vector<VerbSpec> kVerbs = {
      runHelp},
 };
 
-// The options before the verb. Only -h|--help and --version: a verb's options follow the verb.
+// The options before the verb: -h|--help, --version and --verbose (which the online verbs also
+// take after the verb); every other option follows the verb.
 const VerbSpec kGlobal = {kProgram,
                           "",
                           {},
                           {{"help", 'h', nullptr, "print this help and exit"},
-                           {"version", 0, nullptr, "print the version and exit"}},
+                           {"version", 0, nullptr, "print the version and exit"},
+                           kVerboseOption},
                           "",
                           "",
                           nullptr};
@@ -280,6 +297,9 @@ int runVerb(const VerbSpec& verb, std::span<const std::string> argv) {
   }
   if (!p.error.empty())
     return usageError(verb.name, p.error);
+  for (const auto& o : verb.options)
+    if (std::string_view(o.name) == "verbose" && p.args.has("verbose"))
+      setVerbose(true);
   return verb.run(p.args);
 }
 
@@ -322,8 +342,13 @@ std::string globalHelp() {
 }
 
 int runCommandLine(std::span<const std::string> argv) {
-  if (!argv.empty() && argv.front().size() > 1 && argv.front()[0] == '-') {
-    const Parsed p = parseVerb(kGlobal, argv.first(1));
+  // The options before the verb, up to the first word that is not one (or past "--").
+  std::size_t n = 0;
+  while (n < argv.size() && argv[n].size() > 1 && argv[n][0] == '-')
+    if (argv[n++] == "--")
+      break;
+  if (n > 0) {
+    const Parsed p = parseVerb(kGlobal, argv.first(n));
     if (!p.error.empty()) {
       std::fprintf(stderr, "%s: %s\nTry '%s --help'.\n", kProgram, p.error.c_str(), kProgram);
       return kExitUsage;
@@ -336,7 +361,9 @@ int runCommandLine(std::span<const std::string> argv) {
       std::fputs(globalHelp().c_str(), stdout);
       return kExitOk;
     }
-    argv = argv.subspan(1);  // "--": what follows is the verb
+    if (p.args.has("verbose"))
+      setVerbose(true);
+    argv = argv.subspan(n);
   }
   if (argv.empty())
     return runVerb(*findVerb(kDefaultVerb), argv);

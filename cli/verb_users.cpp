@@ -33,14 +33,15 @@ void printTable(const std::vector<UserRecord>& users) {
     wf = std::max(wf, r.refusals.size());
     rows.push_back(std::move(r));
   }
-  auto print = [&](const Row& r) {
-    std::printf("%-*s %*s %-*s %-*s %*s %*s %s\n", int(wn), r.name.c_str(), int(wu), r.uid.c_str(),
-                int(ws), r.state.c_str(), int(wc), r.changed.c_str(), int(wr), r.repairs.c_str(),
-                int(wf), r.refusals.c_str(), r.home.c_str());
+  const bool color = useColor();
+  auto print = [&](const Row& r, bool header) {
+    std::printf("%-*s %*s %s %-*s %*s %*s %s\n", int(wn), r.name.c_str(), int(wu), r.uid.c_str(),
+                stateText(r.state, ws, color && !header).c_str(), int(wc), r.changed.c_str(),
+                int(wr), r.repairs.c_str(), int(wf), r.refusals.c_str(), r.home.c_str());
   };
-  print(w);
+  print(w, true);
   for (const auto& r : rows)
-    print(r);
+    print(r, false);
 }
 
 // Keys in the order keepalivectl(1) documents them.
@@ -72,6 +73,7 @@ int runUsers(const Args& args) {
   return withDaemon("users", [&] {
     ManagerClient client;
     auto [users, matched, restricted] = client.listUsers(filter);
+    const Pager pager(args.has("no-pager"));
     if (json)
       printJson(toJson(users, matched, restricted));
     else if (!users.empty())

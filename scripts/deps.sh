@@ -23,6 +23,7 @@ PACKAGES=(
   inotify-tools     # bench/: the inotifywait + chmod baseline
   nftables conntrack  # tests/e2e: the NAT router namespace's firewall and its flow table
   jq                # tests/e2e/networks_e2e_test.sh reads `keepalivectl advise --json`
+  bash-completion zsh  # tests/integration/completion_test.sh loads keepalivectl's completion in both
   clang-format-14   # style check
   clang-tidy-14     # scripts/tidy.sh: names and bugprone-* (.clang-tidy)
   clang libclang-rt-14-dev ninja-build  # libFuzzer targets (scripts/fuzz.sh builds with Ninja)

@@ -20,12 +20,11 @@ using std::chrono::seconds;
 
 namespace {
 
-const char* const kOnlineVerbs[] = {"status", "users", "reload", "check", "show"};
+const char* const kOnlineVerbs[] = {"status", "users", "reload", "check", "show", "disconnects"};
 const std::string kOwnEntryOnly =
     "Showing only your own entry: other users' entries need root (run it with sudo).";
-const char kUnreachable[] =
-    "keepalivectl: cannot reach keepalive-policyd on the system bus (is keepalive-policyd "
-    "running? systemctl status keepalive-policyd): ";
+const char kNotRunning[] =
+    "keepalive-policyd is not running: see systemctl status keepalive-policyd";
 
 std::string show(const PrivateBus& bus, const std::string& property) {
   auto r = ctl(bus, {"show", "-p", property, "--value"});
@@ -281,6 +280,91 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   CHECK(none.exitCode == 1);
   CHECK_THAT(none.err, Contains("'nosuchuser' is not a covered user"));
   CHECK(ctl(bus, {"users", "--noncompliant", "bob"}).exitCode == 2);
+}
+
+TEST_CASE("users pages on a terminal only, and colours states only there") {
+  PrivateBus bus;
+  Driver driver(bus);
+  // script(1) gives keepalivectl a terminal. The pager named by SYSTEMD_PAGER marks each line it
+  // shows, and says what LESS it was given.
+  // env(1) clears what this process's environment may hold and sets the rest, the last wins.
+  auto onTty = [&](const std::string& args, const std::vector<std::string>& env) {
+    std::vector<std::string> argv = {"env"};
+    for (const char* name : {"LESS", "PAGER", "SYSTEMD_PAGER", "NO_COLOR", "SYSTEMD_COLORS"}) {
+      argv.emplace_back("-u");
+      argv.emplace_back(name);
+    }
+    argv.push_back(bus.env());
+    argv.emplace_back("TERM=xterm");
+    argv.insert(argv.end(), env.begin(), env.end());
+    for (const char* a : {"script", "-qec"})
+      argv.emplace_back(a);
+    argv.push_back(keepalivectlPath() + " " + args);
+    argv.emplace_back("/dev/null");
+    return run(argv, seconds(20));
+  };
+  const std::string marker = "SYSTEMD_PAGER=echo \"LESS=$LESS\"; sed s/^/PAGED:/";
+  // disconnects pages alike: tests/dbus/disconnects_dbus_test.cpp (the driver has no sessions).
+  for (const char* verb : {"users"}) {
+    INFO(verb);
+    auto paged = onTty(verb, {marker});
+    REQUIRE(paged.exitCode == 0);
+    CHECK_THAT(paged.out, Contains("LESS=FRSXMK"));
+    CHECK_THAT(paged.out, Contains("PAGED:"));
+    // LESS set: left alone.
+    CHECK_THAT(onTty(verb, {marker, "LESS=X"}).out, Contains("LESS=X\r\n"));
+    // --json on a terminal is paged too, as systemctl pages it.
+    CHECK_THAT(onTty(std::string(verb) + " --json", {marker}).out, Contains("PAGED:"));
+    auto noPager = onTty(std::string(verb) + " --no-pager", {marker});
+    CHECK(noPager.exitCode == 0);
+    CHECK(noPager.out.find("PAGED:") == std::string::npos);
+    // cat or empty: no pager; SYSTEMD_PAGER before PAGER.
+    CHECK(onTty(verb, {"SYSTEMD_PAGER=cat", "PAGER=sed s/^/PAGED:/"}).out.find("PAGED:") ==
+          std::string::npos);
+    CHECK(onTty(verb, {"SYSTEMD_PAGER=", "PAGER=sed s/^/PAGED:/"}).out.find("PAGED:") ==
+          std::string::npos);
+    CHECK_THAT(onTty(verb, {"PAGER=sed s/^/PAGED:/"}).out, Contains("PAGED:"));
+    // Not a terminal: never a pager.
+    auto piped = run({"env", bus.env(), "SYSTEMD_PAGER=sed s/^/PAGED:/", keepalivectlPath(), verb},
+                     seconds(20));
+    CHECK(piped.exitCode == 0);
+    CHECK(piped.out.find("PAGED:") == std::string::npos);
+  }
+  // No pager named: less -FRSXMK, which shows a list that fits the screen and quits (script's
+  // terminal has no size: give it one; a line wider than the screen keeps less open, -S).
+  RunResult less;
+  {
+    std::vector<std::string> argv = {
+        "env",           "-u",
+        "LESS",          "-u",
+        "PAGER",         "-u",
+        "SYSTEMD_PAGER", bus.env(),
+        "TERM=xterm",    "script",
+        "-qec",          "stty rows 50 cols 200; " + keepalivectlPath() + " users",
+        "/dev/null"};
+    less = run(argv, seconds(20));
+  }
+  CHECK(less.exitCode == 0);
+  CHECK_THAT(less.out, Contains("USER"));
+  CHECK_THAT(less.out, Contains("carol"));
+  // A pager that does not read all of its input leaves the exit code alone.
+  CHECK(onTty("users", {"SYSTEMD_PAGER=true"}).exitCode == 0);
+
+  // The states in colour on a terminal: ok and repaired green, refused red, the others yellow.
+  auto tty = onTty("users --no-pager", {});
+  REQUIRE(tty.exitCode == 0);
+  INFO(tty.out);
+  CHECK_THAT(tty.out, Contains("\x1b[0;32mrepaired\x1b[0m"));
+  CHECK_THAT(tty.out, Contains("\x1b[0;1;31mrefused:config is a symlink\x1b[0m"));
+  for (const char* off : {"NO_COLOR=1", "SYSTEMD_COLORS=0", "TERM=dumb"}) {
+    INFO(off);
+    auto plain = onTty("users --no-pager", {off});
+    CHECK(plain.exitCode == 0);
+    CHECK_THAT(plain.out, Contains("repaired"));
+    CHECK(plain.out.find("\x1b[") == std::string::npos);
+  }
+  auto piped = ctl(bus, {"users"});
+  CHECK(piped.out.find('\x1b') == std::string::npos);
 }
 
 TEST_CASE("per-user data: root sees every user, a user their own entry, nobody no entry") {
@@ -539,13 +623,21 @@ TEST_CASE("as nobody, status, show, users and check work but the bus refuses Rel
   CHECK(ctl(bus, {"users", "--noncompliant"}, true).exitCode == 0);
   CHECK(ctl(bus, {"check"}, true).exitCode == 0);
 
+  // A sentence and what to do; the D-Bus error only with --verbose.
   auto reload = ctl(bus, {"reload"}, true);
   CHECK(reload.exitCode == 1);
-  INFO(reload.err);
-  CHECK(lineCount(reload.err) == 1);
-  CHECK_THAT(reload.err,
-             StartsWith("keepalivectl reload: permission denied: only root may reload the policy "
-                        "(org.freedesktop.DBus.Error.AccessDenied: Rejected send message"));
+  CHECK(reload.out.empty());
+  CHECK(reload.err == "keepalivectl reload: reloading needs root: run it with sudo\n");
+  for (const auto& args : {std::vector<std::string>{"reload", "--verbose"},
+                           std::vector<std::string>{"--verbose", "reload"}}) {
+    auto verbose = ctl(bus, args, true);
+    CHECK(verbose.exitCode == 1);
+    INFO(verbose.err);
+    CHECK(lineCount(verbose.err) == 1);
+    CHECK_THAT(verbose.err,
+               StartsWith("keepalivectl reload: reloading needs root: run it with sudo "
+                          "(org.freedesktop.DBus.Error.AccessDenied: Rejected send message"));
+  }
   CHECK(show(bus, "Generation") == "1\n");
 }
 
@@ -554,7 +646,9 @@ TEST_CASE("with a permissive bus policy, Reload as nobody is still refused by th
   PrivateBus bus(BusOptions{.permissive = true});
   SECTION("the daemon as root: sd-bus refuses the privileged method") {
     Driver driver(bus);
-    auto r = ctl(bus, {"reload"}, true);
+    CHECK(ctl(bus, {"reload"}, true).err ==
+          "keepalivectl reload: reloading needs root: run it with sudo\n");
+    auto r = ctl(bus, {"reload", "--verbose"}, true);
     CHECK(r.exitCode == 1);
     CHECK_THAT(r.err, Contains("(org.freedesktop.DBus.Error.AccessDenied: Access to "
                                "org.keepalivepolicy1.Manager.Reload() not permitted.)"));
@@ -563,7 +657,9 @@ TEST_CASE("with a permissive bus policy, Reload as nobody is still refused by th
   SECTION("the daemon as the caller's own user: the handler refuses all but root") {
     // sd-bus lets a caller with the daemon's own uid through; the handler's euid check does not.
     Driver driver(bus, {}, true);
-    auto r = ctl(bus, {"reload"}, true);
+    CHECK(ctl(bus, {"reload"}, true).err ==
+          "keepalivectl reload: reloading needs root: run it with sudo\n");
+    auto r = ctl(bus, {"--verbose", "reload"}, true);
     CHECK(r.exitCode == 1);
     CHECK_THAT(r.err, Contains("(org.keepalivepolicy1.Error.AccessDenied: Reload: only root may "
                                "reload the policy (the caller's bus connection runs as uid "
@@ -590,16 +686,23 @@ TEST_CASE(
   CHECK(show(bus, "Generation") == "2\n");
 }
 
-TEST_CASE("an unreachable daemon gives exit 3 and one line that says what to check") {
+TEST_CASE("an unreachable daemon gives exit 3 and one sentence that says what to do") {
   SECTION("no bus at all") {
+    const std::string address = "unix:path=/nonexistent/keepalive-test-bus";
     for (const char* verb : kOnlineVerbs) {
-      auto r = run({keepalivectlPath(), verb}, seconds(20),
-                   {"DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/keepalive-test-bus"});
+      auto r = run({keepalivectlPath(), verb}, seconds(20), {"DBUS_SYSTEM_BUS_ADDRESS=" + address});
       INFO(verb << ": " << r.err);
       CHECK(r.exitCode == 3);
       CHECK(r.out.empty());
-      CHECK(lineCount(r.err) == 1);
-      CHECK_THAT(r.err, StartsWith(kUnreachable));
+      CHECK(r.err ==
+            "keepalivectl " + std::string(verb) + ": cannot connect to the system bus at " +
+                address +
+                " (DBUS_SYSTEM_BUS_ADDRESS): check DBUS_SYSTEM_BUS_ADDRESS, or unset it\n");
+      auto v = run({keepalivectlPath(), verb, "--verbose"}, seconds(20),
+                   {"DBUS_SYSTEM_BUS_ADDRESS=" + address});
+      CHECK(v.exitCode == 3);
+      CHECK(lineCount(v.err) == 1);
+      CHECK_THAT(v.err, Contains(" or unset it (org.freedesktop.DBus.Error.FileNotFound: "));
     }
   }
   SECTION("a bus without the daemon") {
@@ -608,11 +711,29 @@ TEST_CASE("an unreachable daemon gives exit 3 and one line that says what to che
       auto r = ctl(bus, {verb});
       INFO(verb << ": " << r.err);
       CHECK(r.exitCode == 3);
-      CHECK(lineCount(r.err) == 1);
-      CHECK(r.err == std::string(kUnreachable) +
-                         "org.freedesktop.DBus.Error.ServiceUnknown: The name "
-                         "org.keepalivepolicy1 was not provided by any .service files\n");
+      CHECK(r.err == "keepalivectl " + std::string(verb) + ": " + kNotRunning + "\n");
+      auto v = ctl(bus, {"--verbose", verb});
+      CHECK(v.exitCode == 3);
+      CHECK(v.err == "keepalivectl " + std::string(verb) + ": " + kNotRunning +
+                         " (org.freedesktop.DBus.Error.ServiceUnknown: The name "
+                         "org.keepalivepolicy1 was not provided by any .service files)\n");
     }
+    // And keepalivectl with no verb, as status.
+    auto bare = ctl(bus, {});
+    CHECK(bare.exitCode == 3);
+    CHECK(bare.err == std::string("keepalivectl status: ") + kNotRunning + "\n");
+  }
+  SECTION("a daemon that does not answer") {
+    PrivateBus bus;
+    Driver driver(bus);
+    driver.process().signal(SIGSTOP);
+    auto r = ctl(bus, {"status"});
+    driver.process().signal(SIGCONT);
+    CHECK(r.exitCode == 3);
+    CHECK(r.err ==
+          "keepalivectl status: keepalive-policyd did not answer within 5s: see journalctl -u "
+          "keepalive-policyd\n");
+    CHECK(ctl(bus, {"status"}).exitCode == 0);
   }
 }
 
@@ -647,23 +768,31 @@ TEST_CASE("bad calls get named errors, never org.sdbuscpp.Error, and the service
   CHECK_THAT(n.out, Contains("ping ok\n"));
 }
 
-TEST_CASE("a failing handler answers org.keepalivepolicy1.Error.Failed with its message") {
+TEST_CASE(
+    "a failing handler answers org.keepalivepolicy1.Error.Failed, keepalivectl says what failed") {
   PrivateBus bus;
   SECTION("check") {
     Driver driver(bus, {"--throw", "check"});
     auto r = ctl(bus, {"check"});
     CHECK(r.exitCode == 1);
     CHECK(r.err ==
-          "keepalivectl check: org.keepalivepolicy1.Error.Failed: Check: sshd -T: "
-          "scripted failure\n");
+          "keepalivectl check: keepalive-policyd failed: sshd -T: scripted failure: see "
+          "journalctl -u keepalive-policyd\n");
+    auto v = ctl(bus, {"check", "--verbose"});
+    CHECK(v.exitCode == 1);
+    CHECK(v.err ==
+          "keepalivectl check: keepalive-policyd failed: sshd -T: scripted failure: see "
+          "journalctl -u keepalive-policyd (org.keepalivepolicy1.Error.Failed: Check: sshd -T: "
+          "scripted failure)\n");
   }
   SECTION("reload") {
     Driver driver(bus, {"--throw", "reload"});
     auto r = ctl(bus, {"reload"});
     CHECK(r.exitCode == 1);
     CHECK(r.err ==
-          "keepalivectl reload: org.keepalivepolicy1.Error.Failed: Reload: apply: "
-          "\"/etc/keepalive-policy/policy.yaml\": scripted failure\n");
+          "keepalivectl reload: keepalive-policyd failed: apply: "
+          "\"/etc/keepalive-policy/policy.yaml\": scripted failure: see journalctl -u "
+          "keepalive-policyd\n");
     CHECK(ctl(bus, {"status"}).exitCode == 0);
   }
 }

@@ -158,6 +158,21 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
   CHECK_THAT(table.out, Catch::EndsWith("\n5 sessions ended.\n"));
   for (const auto& line : lines(table.out))
     CHECK(line.size() <= 80);
+  // On a terminal (script(1) gives one) the list goes through the pager; --no-pager, not.
+  auto onTty = [&](const std::string& args) {
+    return run({"env", "-u", "LESS", "-u", "PAGER", bus.env(), "TERM=xterm",
+                "SYSTEMD_PAGER=sed s/^/PAGED:/", "script", "-qec", keepalivectlPath() + " " + args,
+                "/dev/null"},
+               std::chrono::seconds(20));
+  };
+  auto paged = onTty("disconnects");
+  CHECK(paged.exitCode == 0);
+  CHECK_THAT(paged.out, Catch::Contains("PAGED:TIME "));
+  CHECK_THAT(paged.out, Catch::Contains("PAGED:5 sessions ended."));
+  auto unpaged = onTty("disconnects --no-pager");
+  CHECK(unpaged.exitCode == 0);
+  CHECK_THAT(unpaged.out, Catch::Contains("5 sessions ended."));
+  CHECK(unpaged.out.find("PAGED:") == std::string::npos);
   // A misspelt cause: usage, with the suggestion.
   auto bad = ctl(bus, {"disconnects", "--cause", "keepalive-timout"});
   CHECK(bad.exitCode == 2);

@@ -158,6 +158,29 @@ TEST_CASE("a mistyped verb or option exits 2 and names the nearest one") {
   CHECK(global.exitCode == 2);
   CHECK_THAT(global.err, Catch::StartsWith("keepalivectl: unknown option '--verison'; did you "
                                            "mean '--version'?\n"));
+  // Every verb's options, probe's and disconnects' too, and the global --verbose.
+  for (const auto& [args, line] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"probe", "--laddr", "1s", "host"},
+            "keepalivectl probe: unknown option '--laddr'; did you mean '--ladder'?\n"},
+           {{"disconnects", "--cuase", "reset"},
+            "keepalivectl disconnects: unknown option '--cuase'; did you mean '--cause'?\n"},
+           {{"disconnects", "--cause", "keepalive-timout"},
+            "keepalivectl disconnects: unknown cause 'keepalive-timout'; did you mean "
+            "'keepalive-timeout'? (causes: keepalive-timeout, reset, timed-out, broken-pipe, "
+            "closed, logout, unknown)\n"},
+           {{"users", "--no-pagr"},
+            "keepalivectl users: unknown option '--no-pagr'; did you mean '--no-pager'?\n"},
+           {{"reload", "--verbsoe"},
+            "keepalivectl reload: unknown option '--verbsoe'; did you mean '--verbose'?\n"},
+           {{"--verbse", "status"},
+            "keepalivectl: unknown option '--verbse'; did you mean "
+            "'--verbose'?\n"}}) {
+    auto r = ctl(args);
+    INFO(args.front() << " " << args.at(1));
+    CHECK(r.exitCode == 2);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::StartsWith(line));
+  }
 }
 
 TEST_CASE("keepalivectl with no verb is keepalivectl status") {
@@ -171,7 +194,10 @@ TEST_CASE("keepalivectl with no verb is keepalivectl status") {
   CHECK(bare.exitCode == status.exitCode);
   CHECK(bare.out == status.out);
   CHECK(bare.err == status.err);
-  CHECK_THAT(bare.err, Catch::StartsWith("keepalivectl: cannot reach keepalive-policyd"));
+  CHECK(bare.err ==
+        "keepalivectl status: cannot connect to the system bus at unix:path=" + dir.path() +
+            "/bus (DBUS_SYSTEM_BUS_ADDRESS): check DBUS_SYSTEM_BUS_ADDRESS, or unset "
+            "it\n");
 }
 
 TEST_CASE("render refuses a policy whose overrides break a rule together") {

@@ -102,6 +102,11 @@ done
 check "the package carries the daemon, keepalivectl, the helper, the unit, the sysctl drop-in, the bus policy, the D-Bus XML, the man pages and the policy${missing:+ (missing:$missing)}" \
     test -z "$missing"
 check "$POLICY is a conffile" sh -c "dpkg-deb -I '$DEB' conffiles | grep -qx '$POLICY'"
+# keepalivectl's shell completion, where bash-completion and Debian's zsh look.
+for f in /usr/share/bash-completion/completions/keepalivectl \
+    /usr/share/zsh/vendor-completions/_keepalivectl; do
+    check "the package carries $f" grep -qx ".$f" "$WORK/contents"
+done
 
 # The SELinux module (shipped in the -selinux RPM) builds with the reference policy's devel tree.
 mkdir -p "$WORK/selinux" && cp "$SRC"/selinux/keepalive_policy.{te,fc,if} "$WORK/selinux/"

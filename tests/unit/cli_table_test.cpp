@@ -195,7 +195,10 @@ TEST_CASE("cli table: options parse as getopt_long did") {
     CHECK(g.error.empty());
     CHECK(g.args.has("help"));
   }
-  CHECK(parseVerb(globalOptions(), std::vector<std::string>{"--v"}).args.has("version"));
+  CHECK(parseVerb(globalOptions(), std::vector<std::string>{"--vers"}).args.has("version"));
+  // --v is --version or --verbose: ambiguous, as getopt_long says.
+  CHECK(parseVerb(globalOptions(), std::vector<std::string>{"--v"}).error ==
+        "option '--v' is ambiguous; possibilities: '--version' '--verbose'");
   CHECK(parse("status", {"--he"}).help);
   CHECK(parse("validate", {"--root"}).error == "option '--root' needs a value");
   CHECK(parse("show", {"-p"}).error == "option '-p' needs a value");
