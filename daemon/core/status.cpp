@@ -271,6 +271,13 @@ std::span<const StatusProperty> statusProperties() {
   return kProperties;
 }
 
+bool isTimeProperty(std::string_view name) {
+  static constexpr std::string_view kTimes[] = {
+      "StateSince",     "LastApplyTime",      "LastErrorTime",        "PolicySince",
+      "LastReloadTime", "SshdReadConfigTime", "LastKeepaliveTimeout", "DisconnectsSince"};
+  return std::find(std::begin(kTimes), std::end(kTimes), name) != std::end(kTimes);
+}
+
 const StatusProperty* findStatusProperty(std::string_view name) {
   for (const auto& p : kProperties)
     if (name == p.name)
