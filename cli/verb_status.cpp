@@ -280,9 +280,10 @@ void printHuman(const Properties& p, ManagerClient& client) {
       unit.push_back("socket " + printable(s.sshd_socket));
     if (s.sshd_read_config_usec)
       unit.push_back("read its configuration " + at(s.sshd_read_config_usec));
-    unit.push_back(s.last_reload_usec
-                       ? "last reloaded by keepalive-policyd " + at(s.last_reload_usec)
-                       : std::string("not reloaded by keepalive-policyd since it started"));
+    if (s.last_reload_usec)
+      unit.push_back("last reloaded by keepalive-policyd " + at(s.last_reload_usec));
+    else if (!s.sshd_unit.empty())
+      unit.push_back("not reloaded by keepalive-policyd since it started");
     field("sshd unit", unit);
   }
   field("OpenSSH", s.openssh_version.empty()
