@@ -72,7 +72,7 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
   makeDirs(stateDir, 0700);
   writeFile(
       stateDir + "/disconnects.json",
-      R"({"version":1,"cursor":"","since":)" + std::to_string(now - 7 * 24 * hour) +
+      R"({"version":1,"cursor":"","since":)" + std::to_string(now - 7 * (24 * hour)) +
           R"(,"events":[)" +
           event(now - 30 * hour, "bob", "192.0.2.9", 40001, "default", "reset", 5) + "," +
           event(now - 4 * hour, "alice", "10.20.3.4", 50021, "branch", "keepalive-timeout", 120) +
