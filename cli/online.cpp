@@ -265,38 +265,63 @@ std::string formatTimestamp(std::uint64_t usec) {
 std::string formatAgo(std::uint64_t usec) {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  const std::uint64_t nowUsec =
-      std::uint64_t(now.tv_sec) * 1000000u + std::uint64_t(now.tv_nsec) / 1000u;
+  return formatAgo(usec, std::uint64_t(now.tv_sec) * 1000000u + std::uint64_t(now.tv_nsec) / 1000u);
+}
+
+std::string formatAgo(std::uint64_t usec, std::uint64_t nowUsec) {
   if (usec == 0 || usec > nowUsec)
     return {};
-  std::uint64_t s = (nowUsec - usec) / 1000000u;
-  struct Unit {
-    std::uint64_t secs;
-    const char* one;
-    const char* many;
+  // systemd's format_timestamp_relative() (src/basic/time-util.c), its units and thresholds:
+  // a month is 30.44 days and a year 365.25, as there.
+  constexpr std::uint64_t kSec = 1000000, kMin = 60 * kSec, kHour = 60 * kMin, kDay = 24 * kHour,
+                          kWeek = 7 * kDay, kMonth = 2629800 * kSec, kYear = 31557600 * kSec;
+  const std::uint64_t d = nowUsec - usec;
+  auto n = [](std::uint64_t v, const char* one, const char* many) {
+    return std::to_string(v) + " " + (v == 1 ? one : many);
   };
-  static const Unit kUnits[] = {{365ULL * 86400, " year", " years"},
-                                {30ULL * 86400, " month", " months"},
-                                {7ULL * 86400, " week", " weeks"},
-                                {86400, " day", " days"},
-                                {3600, "h", "h"},
-                                {60, "min", "min"},
-                                {1, "s", "s"}};
-  // The largest unit and the next one, as systemctl prints them: "2 days 4h", "3min 2s".
   std::string out;
-  for (std::size_t i = 0; i < std::size(kUnits); ++i) {
-    if (s < kUnits[i].secs)
-      continue;
-    const std::uint64_t n = s / kUnits[i].secs;
-    out = std::to_string(n) + (n == 1 ? kUnits[i].one : kUnits[i].many);
-    if (i + 1 < std::size(kUnits)) {
-      const std::uint64_t m = (s % kUnits[i].secs) / kUnits[i + 1].secs;
-      if (m)
-        out += " " + std::to_string(m) + (m == 1 ? kUnits[i + 1].one : kUnits[i + 1].many);
-    }
-    break;
-  }
-  return (out.empty() ? "0s" : out) + " ago";
+  if (d >= kYear)
+    out = n(d / kYear, "year", "years") + " " + n(d % kYear / kMonth, "month", "months");
+  else if (d >= kMonth)
+    out = n(d / kMonth, "month", "months") + " " + n(d % kMonth / kDay, "day", "days");
+  else if (d >= kWeek)
+    out = n(d / kWeek, "week", "weeks") + " " + n(d % kWeek / kDay, "day", "days");
+  else if (d >= 2 * kDay)
+    out = std::to_string(d / kDay) + " days";
+  else if (d >= 25 * kHour)
+    out = "1 day " + std::to_string((d - kDay) / kHour) + "h";
+  else if (d >= 6 * kHour)
+    out = std::to_string(d / kHour) + "h";
+  else if (d >= kHour)
+    out = std::to_string(d / kHour) + "h " + std::to_string(d % kHour / kMin) + "min";
+  else if (d >= 5 * kMin)
+    out = std::to_string(d / kMin) + "min";
+  else if (d >= kMin)
+    out = std::to_string(d / kMin) + "min " + std::to_string(d % kMin / kSec) + "s";
+  else if (d >= kSec)
+    out = std::to_string(d / kSec) + "s";
+  else if (d >= 1000)
+    out = std::to_string(d / 1000) + "ms";
+  else if (d > 0)
+    out = std::to_string(d) + "us";
+  else
+    return "now";
+  return out + " ago";
+}
+
+std::string formatSince(std::uint64_t usec, std::uint64_t nowUsec) {
+  if (usec == 0)
+    return "never";
+  const std::string ago = formatAgo(usec, nowUsec);
+  return "since " + formatTimestamp(usec) + (ago.empty() ? "" : "; " + ago);
+}
+
+nlohmann::ordered_json jsonIso(std::uint64_t usec) {
+  return usec ? nlohmann::ordered_json(isoUtc(usec)) : nlohmann::ordered_json(nullptr);
+}
+
+nlohmann::ordered_json jsonUnix(std::uint64_t usec) {
+  return usec ? nlohmann::ordered_json(usec / 1000000u) : nlohmann::ordered_json(nullptr);
 }
 
 }  // namespace keepalive::cli

@@ -32,9 +32,10 @@ inline constexpr std::chrono::seconds kCallTimeout{5};
 inline constexpr std::chrono::seconds kReloadTimeout{25};
 
 using Properties = std::map<std::string, sdbus::Variant>;
-// name, uid, home, state, last change (usec), repairs, refusals
-using UserRecord = sdbus::Struct<std::string, std::uint32_t, std::string, std::string,
-                                 std::uint64_t, std::uint32_t, std::uint32_t>;
+// name, uid, home, state (one word), detail (what is wrong now), action (what was done, or what
+// enforce would do), watched, last change (usec), repairs, refusals
+using UserRecord = sdbus::Struct<std::string, std::uint32_t, std::string, std::string, std::string,
+                                 std::string, bool, std::uint64_t, std::uint32_t, std::uint32_t>;
 
 // time (usec), user, address, port, network, cause, duration seconds (-1 = unknown)
 using DisconnectRecord = sdbus::Struct<std::uint64_t, std::string, std::string, std::uint16_t,
@@ -98,7 +99,17 @@ std::string showValue(const sdbus::Variant& v);
 
 // "Tue 2023-11-14 22:13:20 UTC" in local time; "never" for 0.
 std::string formatTimestamp(std::uint64_t usecRealtime);
-// "3min 2s ago", "2 days 4h ago"; "" for 0 or a time in the future.
+// "3min 2s ago", "1h 3min ago", "2 days ago", as systemctl words it (systemd's
+// format_timestamp_relative); "" for 0 or a time in the future (a clock stepped back: the date
+// alone is shown then).
 std::string formatAgo(std::uint64_t usecRealtime);
+std::string formatAgo(std::uint64_t usecRealtime, std::uint64_t nowUsec);
+// "since Mon 2026-12-07 10:11:12 UTC; 3min ago" (systemctl status's Active: line), local time;
+// "never" for 0.
+std::string formatSince(std::uint64_t usecRealtime, std::uint64_t nowUsec);
+// A time property as --json adds it (status, users): ISO 8601 in UTC ("2026-12-07T10:11:12Z")
+// and Unix seconds; null for 0.
+nlohmann::ordered_json jsonIso(std::uint64_t usecRealtime);
+nlohmann::ordered_json jsonUnix(std::uint64_t usecRealtime);
 
 }  // namespace keepalive::cli

@@ -64,12 +64,20 @@ std::vector<std::string> printableList(const std::vector<std::string>& v) {
   return out;
 }
 
+std::uint64_t nowUsec() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return std::uint64_t(now.tv_sec) * 1000000u + std::uint64_t(now.tv_nsec) / 1000u;
+}
+
 // "since Mon 2026-12-07 10:11:12 UTC; 3min ago", as systemctl says it.
 std::string since(std::uint64_t usec) {
-  if (usec == 0)
-    return "unknown";
-  const std::string ago = formatAgo(usec);
-  return "since " + formatTimestamp(usec) + (ago.empty() ? "" : "; " + ago);
+  return usec == 0 ? std::string("unknown") : formatSince(usec, nowUsec());
+}
+// "Mon 2026-12-07 10:11:12 UTC; 3min ago": when an event happened.
+std::string at(std::uint64_t usec) {
+  const std::string ago = formatAgo(usec, nowUsec());
+  return formatTimestamp(usec) + (ago.empty() ? "" : "; " + ago);
 }
 
 std::string plural(std::uint64_t n, const char* one, const char* many) {
@@ -251,7 +259,8 @@ void printHuman(const Properties& p, ManagerClient& client) {
   const bool color = useColor();
   std::printf("%s\u25cf%s keepalive-policyd: %s\n", color ? dotColor(state) : "",
               color ? "\x1b[0m" : "", printable(stateText).c_str());
-  field("Since", since(s.state_since_usec));
+  // As systemctl's "Active: active (running) since ...; 3min ago".
+  field("State", printable(stateText) + " " + since(s.state_since_usec));
   field("Reason", printable(s.state_reason));
   field("Policy", printableList(s.policy_files));
   field("Digest", printable(s.policy_digest) +
@@ -271,9 +280,11 @@ void printHuman(const Properties& p, ManagerClient& client) {
     if (!s.sshd_socket.empty())
       unit.push_back("socket " + printable(s.sshd_socket));
     if (s.sshd_read_config_usec)
-      unit.push_back("read its configuration " + since(s.sshd_read_config_usec));
+      unit.push_back("read its configuration " + at(s.sshd_read_config_usec));
     if (s.last_reload_usec)
-      unit.push_back("last reloaded by keepalive-policyd " + since(s.last_reload_usec));
+      unit.push_back("last reloaded by keepalive-policyd " + at(s.last_reload_usec));
+    else if (!s.sshd_unit.empty())
+      unit.push_back("not reloaded by keepalive-policyd since it started");
     field("sshd unit", unit);
   }
   field("OpenSSH", s.openssh_version.empty()
@@ -315,17 +326,24 @@ void printHuman(const Properties& p, ManagerClient& client) {
                       plural(s.repairs_total, "repair", "repairs") + ", " +
                       plural(s.refusals_total, "refusal", "refusals") + ", " +
                       plural(s.rollbacks_total, "rollback", "rollbacks"));
-  field("Last error", printable(s.last_error) + (s.last_error_usec && !s.last_error.empty()
-                                                     ? " (" + since(s.last_error_usec) + ")"
-                                                     : ""));
+  field("Last error",
+        printable(s.last_error) +
+            (s.last_error_usec && !s.last_error.empty() ? " (" + at(s.last_error_usec) + ")" : ""));
   field("Version", printable(s.version));
 }
 
-// std::map's order: the properties by name, as before.
+// std::map's order: the properties by name, as before. A time (microseconds since the epoch, as
+// the bus has it) is followed by NameISO (ISO 8601, UTC) and NameUnix (seconds), null for 0.
 nlohmann::ordered_json toJson(const Properties& p) {
   auto out = nlohmann::ordered_json::object();
-  for (const auto& [name, value] : p)
+  for (const auto& [name, value] : p) {
     out[name] = jsonValue(value);
+    if (daemon::isTimeProperty(name) && value.peekValueType() == "t") {
+      const auto usec = value.get<std::uint64_t>();
+      out[name + "ISO"] = jsonIso(usec);
+      out[name + "Unix"] = jsonUnix(usec);
+    }
+  }
   return out;
 }
 

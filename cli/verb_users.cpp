@@ -1,3 +1,5 @@
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -9,35 +11,73 @@
 namespace keepalive::cli {
 namespace {
 
+std::uint64_t nowUsec() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return std::uint64_t(now.tv_sec) * 1000000u + std::uint64_t(now.tv_nsec) / 1000u;
+}
+
+// "at 10:11:12" today, "at 2026-12-05 10:11:12" before, in local time.
+std::string atTime(std::uint64_t usec, std::uint64_t now) {
+  const time_t t = static_cast<time_t>(usec / 1000000u), n = static_cast<time_t>(now / 1000000u);
+  tm a{}, b{};
+  if (!::localtime_r(&t, &a) || !::localtime_r(&n, &b))
+    return "at " + formatTimestamp(usec);
+  char buf[32];
+  const bool today = a.tm_year == b.tm_year && a.tm_yday == b.tm_yday;
+  std::strftime(buf, sizeof buf, today ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &a);
+  return std::string("at ") + buf;
+}
+
 struct Row {
-  std::string name, uid, state, changed, repairs, refusals, home;
+  std::string name, uid, state, detail;
 };
 
+// What is wrong now, then what was done (when) or what enforce would do, then whether a watch
+// covers the user: the DETAIL column, for people. --json has each on its own.
+std::string detailText(const UserRecord& u, std::uint64_t now) {
+  std::vector<std::string> parts;
+  if (!std::get<4>(u).empty())
+    parts.push_back(printable(std::get<4>(u)));
+  if (!std::get<5>(u).empty()) {
+    std::string action = printable(std::get<5>(u));
+    // A repair is a thing done at a time: the last change of a repaired user.
+    if (std::get<3>(u) == "repaired" && std::get<7>(u))
+      action += " " + atTime(std::get<7>(u), now);
+    parts.push_back(action);
+  }
+  if (!std::get<6>(u))
+    parts.push_back("unwatched: inotify's watch limit, checked by rescans only");
+  std::string out;
+  for (const auto& p : parts)
+    out += (out.empty() ? "" : "; ") + p;
+  return out;
+}
+
+// USER UID STATE DETAIL: the state one word, its detail beside it. The last column is as long as
+// it needs; the others fit 80 columns for usual names. Home, counts and times: --json.
 void printTable(const std::vector<UserRecord>& users) {
+  const std::uint64_t now = nowUsec();
   std::vector<Row> rows;
   rows.reserve(users.size());
-  Row w{"USER", "UID", "STATE", "LAST CHANGE", "REPAIRS", "REFUSALS", "HOME"};
-  std::size_t wn = w.name.size(), wu = w.uid.size(), ws = w.state.size(), wc = w.changed.size(),
-              wr = w.repairs.size(), wf = w.refusals.size();
+  Row w{"USER", "UID", "STATE", "DETAIL"};
+  std::size_t wn = w.name.size(), wu = w.uid.size(), ws = w.state.size();
   for (const auto& u : users) {
-    const std::uint64_t changed = std::get<4>(u);
-    Row r{printable(std::get<0>(u)),      std::to_string(std::get<1>(u)),
-          printable(std::get<3>(u)),      changed ? formatTimestamp(changed) : "-",
-          std::to_string(std::get<5>(u)), std::to_string(std::get<6>(u)),
-          printable(std::get<2>(u))};
+    Row r{printable(std::get<0>(u)), std::to_string(std::get<1>(u)), printable(std::get<3>(u)),
+          detailText(u, now)};
     wn = std::max(wn, r.name.size());
     wu = std::max(wu, r.uid.size());
     ws = std::max(ws, r.state.size());
-    wc = std::max(wc, r.changed.size());
-    wr = std::max(wr, r.repairs.size());
-    wf = std::max(wf, r.refusals.size());
     rows.push_back(std::move(r));
   }
   const bool color = useColor();
   auto print = [&](const Row& r, bool header) {
-    std::printf("%-*s %*s %s %-*s %*s %*s %s\n", int(wn), r.name.c_str(), int(wu), r.uid.c_str(),
-                stateText(r.state, ws, color && !header).c_str(), int(wc), r.changed.c_str(),
-                int(wr), r.repairs.c_str(), int(wf), r.refusals.c_str(), r.home.c_str());
+    const std::string state = stateText(r.state, r.detail.empty() ? 0 : ws, color && !header);
+    if (r.detail.empty())
+      std::printf("%-*s %*s %s\n", int(wn), r.name.c_str(), int(wu), r.uid.c_str(), state.c_str());
+    else
+      std::printf("%-*s %*s %s %s\n", int(wn), r.name.c_str(), int(wu), r.uid.c_str(),
+                  state.c_str(), r.detail.c_str());
   };
   print(w, true);
   for (const auto& r : rows)
@@ -56,9 +96,14 @@ nlohmann::ordered_json toJson(const std::vector<UserRecord>& users, std::uint32_
                     {"uid", std::get<1>(u)},
                     {"home", std::get<2>(u)},
                     {"state", std::get<3>(u)},
-                    {"last_change", std::get<4>(u)},
-                    {"repairs", std::get<5>(u)},
-                    {"refusals", std::get<6>(u)}});
+                    {"detail", std::get<4>(u)},
+                    {"action", std::get<5>(u)},
+                    {"watched", std::get<6>(u)},
+                    {"last_change", std::get<7>(u)},
+                    {"last_change_iso", jsonIso(std::get<7>(u))},
+                    {"last_change_unix", jsonUnix(std::get<7>(u))},
+                    {"repairs", std::get<8>(u)},
+                    {"refusals", std::get<9>(u)}});
   return out;
 }
 

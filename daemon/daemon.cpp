@@ -43,15 +43,9 @@ std::string selfExecutable() {
 }
 
 UserRow userRow(const UserRecord& r) {
-  return {r.user.name,
-          r.user.uid,
-          r.user.home,
-          r.state,
-          r.detail,
-          r.unwatched,
-          static_cast<std::uint64_t>(r.last_change_usec),
-          r.repairs,
-          r.refusals};
+  return {r.user.name, r.user.uid, r.user.home, r.state,
+          r.detail,    r.action,   r.unwatched, static_cast<std::uint64_t>(r.last_change_usec),
+          r.repairs,   r.refusals};
 }
 
 }  // namespace

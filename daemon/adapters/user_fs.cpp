@@ -156,19 +156,27 @@ int chmodFd(int fd, mode_t mode) {
   return ::chmod(("/proc/self/fd/" + std::to_string(fd)).c_str(), mode);
 }
 
-// What has been done (or would be) so far, and what is wrong but not ours to change, for the
-// final detail.
+// What is wrong now and what has been done (or would be) so far, for the final detail and action.
 struct Progress {
-  std::vector<std::string> changes;
+  std::vector<std::string> found;    // what is true now and not as the policy wants
+  std::vector<std::string> changes;  // what was done (enforce) or would be done (report)
   bool leftAlone = false;  // a finding we never change (root's object that ssh would reject)
-  std::string detail() const {
+  static std::string join(const std::vector<std::string>& v) {
     std::string out;
-    for (const auto& c : changes)
+    for (const auto& c : v)
       out += (out.empty() ? "" : "; ") + c;
     return out;
   }
+  UserCheck result(Result r) const {
+    UserCheck c{r, join(found), std::nullopt};
+    c.action = join(changes);
+    return c;
+  }
+  // Ends the check with why as the last thing found.
   UserCheck stop(Result r, const std::string& why) const {
-    return {r, changes.empty() ? why : detail() + "; " + why, std::nullopt};
+    UserCheck c{r, found.empty() ? why : join(found) + "; " + why, std::nullopt};
+    c.action = join(changes);
+    return c;
   }
 };
 
@@ -191,14 +199,17 @@ std::optional<UserCheck> settle(int fd, const char* what, Planner planFor, const
   if (p.refused != Refusal::kNone)
     return prog.stop(Result::kRefused, p.refusal);
   if (!p.leftAlone.empty()) {
-    prog.changes.push_back(p.leftAlone);
+    prog.found.push_back(p.finding());
+    prog.changes.push_back(p.action(enforce));
     prog.leftAlone = true;
     return std::nullopt;
   }
   if (p.nothingToDo())
     return std::nullopt;
   if (!enforce) {
-    prog.changes.push_back(std::string(what) + ": " + p.describe(false));
+    // Report mode changes nothing: what is wrong now, and what enforce would do.
+    prog.found.push_back(p.finding());
+    prog.changes.push_back(p.action(false));
     return std::nullopt;
   }
   // The plan holds only for the inode fstat saw: the chmod goes through that same fd, and the
@@ -212,13 +223,12 @@ std::optional<UserCheck> settle(int fd, const char* what, Planner planFor, const
     const int e = errno;
     return prog.stop(Result::kError, errnoText(std::string(what) + ": " + failed, e));
   }
-  prog.changes.push_back(std::string(what) + ": " + p.describe(true));
+  prog.changes.push_back(p.action(true));
   // The user may change their own file's mode meanwhile: say so rather than claim a repair.
   const RepairPlan left = planFor(o, u, want);
   if (!left.nothingToDo()) {
-    UserCheck c =
-        prog.stop(Result::kError,
-                  std::string(what) + ": changed during the repair, still " + left.describe(false));
+    UserCheck c = prog.stop(Result::kError,
+                            std::string(what) + " changed during the repair: " + left.finding());
     c.raced = true;
     return c;
   }
@@ -328,7 +338,7 @@ UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMo
   if (configFd.get() < 0) {
     const int e = errno;
     if (e == ENOENT && !prog.changes.empty())  // ~/.ssh alone was (or would be) repaired
-      return {outcome(prog, enforce), prog.detail(), std::nullopt};
+      return prog.result(outcome(prog, enforce));
     return openFailure("~/.ssh/config", e, prog);
   }
   struct stat st {};
@@ -336,9 +346,8 @@ UserCheck checkUser(const UserEntry& u, const std::string& root, mode_t configMo
                          nullptr, &st))
     return *done;
 
-  UserCheck done = prog.changes.empty()
-                       ? UserCheck{Result::kCompliant, "compliant", std::nullopt}
-                       : UserCheck{outcome(prog, enforce), prog.detail(), std::nullopt};
+  UserCheck done = prog.changes.empty() ? UserCheck{Result::kCompliant, "", std::nullopt}
+                                        : prog.result(outcome(prog, enforce));
   if (st.st_ino != 0)  // the last fstat settle() made: after a repair, the one that confirmed it
     done.config = UserCheck::FileId{
         st.st_dev, st.st_ino, st.st_size,

@@ -25,7 +25,9 @@ struct UserCheck {
     kError,         // a syscall failed, or the result did not hold
   };
   Result result = Result::kError;
-  std::string detail;  // what was done, what would be done, or why refused
+  // What is true now and not as the policy wants, or why refused or failed; "" when compliant
+  // (repaired: nothing is wrong any more).
+  std::string detail;
   // The config's identity when it exists and is compliant (or was repaired): a change of any of
   // these means the user wrote the file since.
   struct FileId {
@@ -38,6 +40,9 @@ struct UserCheck {
   std::optional<FileId> config;
   // kError because the file changed while we repaired it (the user's own chmod): check again.
   bool raced = false;
+  // What was done (enforce: "~/.ssh/config: mode set to 0600") or what enforce would do
+  // (report: "~/.ssh/config: enforce would set mode 0600"); "" for neither.
+  std::string action{};
 };
 
 // root: "" for the real system, else a test root that u.home is resolved under (itself

@@ -571,7 +571,7 @@ void UserWatcher::verifyOne(const UserRecord& rec, std::vector<Finding>& out,
   const UserCheck c = checkUser(rec.user, root_, configMode_, dirMode_, false);
   switch (c.result) {
     case UserCheck::Result::kNonCompliant:
-      add("not compliant: needs " + c.detail);
+      add("not compliant: " + c.detail + (c.action.empty() ? "" : "; " + c.action));
       break;
     case UserCheck::Result::kRefused:
       add("refused: " + c.detail);

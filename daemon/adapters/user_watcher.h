@@ -49,14 +49,19 @@ namespace keepalive::daemon {
 
 struct UserRecord {
   UserEntry user;
-  std::string detail;                 // why, for every state but ok and repaired
+  // What is true now and not as the policy wants ("~/.ssh/config is group-writable (0664)"), or
+  // why refused, failed or unresponsive; "" for ok and repaired.
+  std::string detail;
+  // What was done ("~/.ssh/config: mode set to 0600", kept while repaired: at last_change) or
+  // what enforce would do ("~/.ssh/config: enforce would set mode 0600"); "" for neither.
+  std::string action;
   std::int64_t last_change_usec = 0;  // CLOCK_REALTIME of the last state change; 0 = none
   std::uint32_t repairs = 0, refusals = 0;
   UserState state = UserState::kOk;
   bool unwatched = false;  // no watch: inotify's limit is reached (ENOSPC)
   bool remote = false;     // on a file system that may hang: checked by the workers
-  // For people (journal, ListUsers): userStateText().
-  std::string stateText() const { return userStateText(state, detail, unwatched); }
+  // For the journal and Check: "STATE: DETAIL" (ListUsers carries them apart).
+  std::string stateText() const { return userStateText(state, detail); }
 
   // The watcher's bookkeeping, widest first: 100k of these, no padding between.
   std::int64_t lastRepairUsec = 0;  // CLOCK_MONOTONIC

@@ -202,6 +202,7 @@ void UserWatcher::overdue(const std::string& name) {
   rec.detail = "the home (" + (fstype.empty() ? std::string("?") : fstype) +
                ") did not answer within " + std::to_string(kRemoteDeadline.count() / 1000) + " s";
   if (rec.state != UserState::kUnresponsive) {
+    rec.action.clear();
     {
       Tally t(*this, rec);
       rec.state = UserState::kUnresponsive;
@@ -262,6 +263,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   }
   UserState state = rec.state;
   std::string detail;
+  std::string done = c.action;  // what was done, or what enforce would do
   std::string action;
   bool announced = true;
   bool hot = false;
@@ -269,6 +271,8 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
     case UserCheck::Result::kAbsent:
     case UserCheck::Result::kCompliant:
       state = rec.state == UserState::kRepaired ? UserState::kRepaired : UserState::kOk;
+      // Still repaired: what was done, when it was done, stays.
+      done = state == UserState::kRepaired ? rec.action : std::string();
       break;
     case UserCheck::Result::kRepaired:
       state = UserState::kRepaired;
@@ -280,7 +284,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
       if (announced)
         log::structured(
             LogEvent::Level::kNotice,
-            "repaired \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " + c.detail + " (" +
+            "repaired \"" + rec.user.home + "/.ssh\" of " + rec.user.name + ": " + c.action + " (" +
                 why + ")",
             {{"USER", rec.user.name}, {"PATH", configPath(rec)}, {"ACTION", "repaired"}},
             log::kMessageIdRepaired);
@@ -306,13 +310,14 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   }
   if (hot)
     putDownWatch(rec);
-  if (state == rec.state && detail == rec.detail && action.empty())
+  if (state == rec.state && detail == rec.detail && done == rec.action && action.empty())
     return;
-  if (state == rec.state && detail == rec.detail) {  // another repair, same state
+  if (state == rec.state && detail == rec.detail && !action.empty()) {  // another repair
+    rec.action = done;
     rec.last_change_usec = sys::realtimeUsec();
     rowChanged(rec);
     if (listener_)
-      listener_(rec, action, action == "repaired" ? c.detail : detail, announced);
+      listener_(rec, action, action == "repaired" ? done : detail, announced);
     return;
   }
   {
@@ -320,6 +325,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
     rec.state = state;
   }
   rec.detail = detail;
+  rec.action = done;
   rec.last_change_usec = sys::realtimeUsec();
   const std::vector<std::pair<std::string, std::string>> fields = {
       {"USER", rec.user.name}, {"PATH", configPath(rec)}, {"ACTION", ""}};
@@ -342,7 +348,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
     if ((announced = announce(rec.user.name, "report")))
       log::structured(LogEvent::Level::kWarning,
                       "\"" + rec.user.home + "/.ssh\" of " + rec.user.name +
-                          " is not compliant, changed nothing: " + detail,
+                          " is not compliant: " + detail + (done.empty() ? "" : "; " + done),
                       with("reported"), log::kMessageIdReported);
   } else if (state == UserState::kError) {
     action = "failed";
@@ -354,7 +360,7 @@ void UserWatcher::record(std::size_t i, const UserCheck& c, const char* why) {
   }
   rowChanged(rec);
   if (listener_ && !action.empty())
-    listener_(rec, action, action == "repaired" ? c.detail : detail, announced);
+    listener_(rec, action, action == "repaired" ? done : detail, announced);
 }
 
 void UserWatcher::armRetryAt(std::int64_t at) {

@@ -81,6 +81,7 @@ Engine::Engine(DropInStore& store, Sshd& sshd, ServiceManager& services, Probe& 
       options_(std::move(options)) {
   state_.sshd_unit = services_.unit();
   state_.drop_ins = {store_.path(Target::kSshd), store_.path(Target::kClient)};
+  state_.since_usec = clock_.realtimeUsec();  // starting: since the daemon started
 }
 
 std::string Outcome::timing() const {
@@ -630,6 +631,8 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o, bool pr
       store_.setReloadPending(false);  // no running sshd to reload: it reads the file at start
     if (ro.attempted) {
       ++state_.reloads_total;
+      // sshd was reloaded now, whether or not it answers afterwards (a rollback may follow).
+      state_.last_reload_usec = clock_.realtimeUsec();
       o.reloaded = true;
       reloadedNow = true;
       o.log.push_back({Level::kInfo, "reloaded " + services_.unit() + " (" + ro.detail + ")"});
@@ -657,7 +660,6 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o, bool pr
       }
       step(o, "probe");
       store_.setReloadPending(false);
-      state_.last_reload_usec = clock_.realtimeUsec();
       served_.reset();  // taken from the verification below: sshd read every file just now
     }
     reloadRefused_ = false;

@@ -107,7 +107,7 @@ const StatusProperty kProperties[] = {
    "keepalive_policy_users_covered", "gauge", "Users whose ~/.ssh/config the policy covers."},
   {"UsersNonCompliant", "u", getField<&DaemonStatus::users_noncompliant>,
    setField<&DaemonStatus::users_noncompliant>,
-   "Covered users whose state is neither ok, repaired nor unwatched.", false,
+   "Covered users whose state is neither ok nor repaired (ListUsers' noncompliant filter).", false,
    "keepalive_policy_users_noncompliant", "gauge",
    "Covered users whose state is neither ok nor repaired."},
   {"UsersUnwatched", "u", getField<&DaemonStatus::users_unwatched>, setField<&DaemonStatus::users_unwatched>,
@@ -269,6 +269,13 @@ const char* signatureOf(const PropertyValue& v) {
 
 std::span<const StatusProperty> statusProperties() {
   return kProperties;
+}
+
+bool isTimeProperty(std::string_view name) {
+  static constexpr std::string_view kTimes[] = {
+      "StateSince",     "LastApplyTime",      "LastErrorTime",        "PolicySince",
+      "LastReloadTime", "SshdReadConfigTime", "LastKeepaliveTimeout", "DisconnectsSince"};
+  return std::find(std::begin(kTimes), std::end(kTimes), name) != std::end(kTimes);
 }
 
 const StatusProperty* findStatusProperty(std::string_view name) {

@@ -152,6 +152,9 @@ struct StatusProperty {
 // Every property, in the order the metrics file shows them.
 std::span<const StatusProperty> statusProperties();
 const StatusProperty* findStatusProperty(std::string_view name);
+// The properties that hold a time (CLOCK_REALTIME microseconds since the epoch, 0 = none):
+// keepalivectl status --json gives each also as ISO 8601 (NameISO) and Unix seconds (NameUnix).
+bool isTimeProperty(std::string_view name);
 
 // The properties whose values differ, constant ones left out, in table order.
 std::vector<const StatusProperty*> changedProperties(const DaemonStatus& before,

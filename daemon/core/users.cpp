@@ -32,9 +32,43 @@ std::string octal(mode_t m) {
   return buf;
 }
 
+// The bits of cur the policy's want lacks, in words, the most serious first for each class:
+// "group-writable, world-readable", "group- and world-writable", "executable", "setuid".
+std::string excess(mode_t cur, mode_t want, bool dir) {
+  const mode_t extra = cur & ~want & 07777;
+  const char* x = dir ? "searchable" : "executable";
+  auto word = [&](mode_t r, mode_t w, mode_t e) -> const char* {
+    return (extra & w) ? "writable" : (extra & r) ? "readable" : (extra & e) ? x : nullptr;
+  };
+  std::vector<std::string> parts;
+  const char* g = word(S_IRGRP, S_IWGRP, S_IXGRP);
+  const char* o = word(S_IROTH, S_IWOTH, S_IXOTH);
+  if (g && o && std::string_view(g) == o) {
+    parts.push_back(std::string("group- and world-") + g);
+  } else {
+    if (g)
+      parts.push_back(std::string("group-") + g);
+    if (o)
+      parts.push_back(std::string("world-") + o);
+  }
+  if (extra & S_IRWXU)
+    parts.push_back(std::string("more open to its owner than ") + octal(want));
+  if (extra & S_ISUID)
+    parts.push_back("setuid");
+  if (extra & S_ISGID)
+    parts.push_back("setgid");
+  if (extra & S_ISVTX)
+    parts.push_back("sticky");
+  std::string out;
+  for (const auto& w : parts)
+    out += (out.empty() ? "" : ", ") + w;
+  return out;
+}
+
 RepairPlan plan(const Observed& o, const UserEntry& u, mode_t want, bool dir) {
   RepairPlan p;
   const char* what = dir ? "~/.ssh" : "~/.ssh/config";
+  p.what = what;
   if (!o.exists)
     return p;
   if (dir && o.type != S_IFDIR) {
@@ -75,13 +109,15 @@ RepairPlan plan(const Observed& o, const UserEntry& u, mode_t want, bool dir) {
     if (cur & (S_IWGRP | S_IWOTH))
       p.leftAlone = std::string(what) + " is owned by root and " +
                     ((cur & S_IWOTH) ? "world-writable" : "group-writable") + " (" + octal(cur) +
-                    "): left alone";
+                    ")";
     return p;
   }
   // Only ever take bits away: a mode tighter than the policy's (0400) is the user's choice.
   p.from = cur;
-  if ((cur & ~want) != 0)
+  if ((cur & ~want) != 0) {
     p.mode = cur & want;
+    p.excess = excess(cur, want, dir);
+  }
   return p;
 }
 
@@ -129,10 +165,15 @@ const char* toString(Refusal r) {
   return "?";
 }
 
-std::string userStateText(UserState s, const std::string& detail, bool unwatched) {
-  if (isCompliant(s))
-    return unwatched ? "unwatched" : toString(s);
-  return detail.empty() ? std::string(toString(s)) : std::string(toString(s)) + ":" + detail;
+std::optional<UserState> userStateFromString(std::string_view s) {
+  for (UserState k : kAllUserStates)
+    if (s == toString(k))
+      return k;
+  return std::nullopt;
+}
+
+std::string userStateText(UserState s, const std::string& detail) {
+  return detail.empty() ? std::string(toString(s)) : std::string(toString(s)) + ": " + detail;
 }
 
 std::vector<UserEntry> parsePasswd(const std::string& text) {
@@ -199,15 +240,25 @@ RepairPlan planSshDir(const Observed& o, const UserEntry& u, mode_t want) {
   return plan(o, u, want, true);
 }
 
-std::string RepairPlan::describe(bool done) const {
+std::string RepairPlan::finding() const {
   if (refused != Refusal::kNone)
-    return "refused: " + refusal;
+    return refusal;
   if (!leftAlone.empty())
     return leftAlone;
   if (!mode)
-    return "compliant";
-  return done ? "mode set to " + octal(*mode)
-              : "mode " + octal(from) + ", would be set to " + octal(*mode);
+    return "";
+  return what + " is " + excess + " (" + octal(from) + ")";
+}
+
+std::string RepairPlan::action(bool done) const {
+  if (refused != Refusal::kNone)
+    return "";
+  if (!leftAlone.empty())
+    return what + ": left alone (owned by root: never changed)";
+  if (!mode)
+    return "";
+  return done ? what + ": mode set to " + octal(*mode)
+              : what + ": enforce would set mode " + octal(*mode);
 }
 
 }  // namespace keepalive::daemon

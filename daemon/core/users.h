@@ -22,24 +22,28 @@ struct UserEntry {
   friend bool operator==(const UserEntry&, const UserEntry&) = default;
 };
 
-// A covered user's compliance. The reason beside it (UserRecord::detail) is text for people;
-// nothing decides anything by reading it, or by reading the rendered state.
+// A covered user's compliance: what is true of their files now. Beside it, as separate text for
+// people (UserRecord's detail and action, ListUsers' fields of their own), what is wrong now and
+// what was done or would be done; nothing decides anything by reading those, or the state's word.
 enum class UserState : std::uint8_t {
   kOk,
   kRepaired,      // compliant since we repaired it
-  kNonCompliant,  // report mode: would repair
+  kNonCompliant,  // report mode: would repair; or root's object that ssh would reject
   kRefused,       // not ours to touch
   kError,         // a check or repair failed; retried with backoff
   kUnresponsive,  // the home did not answer within the deadline; retried with backoff
 };
 const char* toString(UserState s);  // ok | repaired | non-compliant | refused | error | ...
+std::optional<UserState> userStateFromString(std::string_view s);
+inline constexpr UserState kAllUserStates[] = {UserState::kOk,           UserState::kRepaired,
+                                               UserState::kNonCompliant, UserState::kRefused,
+                                               UserState::kError,        UserState::kUnresponsive};
 // The file is as the policy wants it (ok, repaired). UsersNonCompliant counts the others.
 inline bool isCompliant(UserState s) {
   return s == UserState::kOk || s == UserState::kRepaired;
 }
-// As ListUsers shows it: "ok", "repaired", "unwatched" (compliant, but no watch covers the
-// user) or "STATE:DETAIL" ("refused:~/.ssh/config is a symlink"; "STATE" without a detail).
-std::string userStateText(UserState s, const std::string& detail, bool unwatched);
+// For the journal's lines: "STATE" or "STATE: DETAIL" (never parsed back).
+std::string userStateText(UserState s, const std::string& detail);
 
 // passwd(5) lines; malformed lines are skipped (NSS does the same).
 std::vector<UserEntry> parsePasswd(const std::string& text);
@@ -81,13 +85,21 @@ const char* toString(Refusal r);  // none | not-directory | symlink | ... | fore
 struct RepairPlan {
   Refusal refused = Refusal::kNone;  // not kNone: not the user's plain object; touch nothing
   std::string refusal;               // non-empty exactly when refused: the reason, for people
-  std::string leftAlone;       // non-empty: root's object that ssh would reject; touch nothing
+  // Non-empty: root's object that ssh would reject; touch nothing. What is true of it:
+  // "~/.ssh/config is owned by root and group-writable (0664)".
+  std::string leftAlone;
   std::optional<mode_t> mode;  // the user's own object: narrow to this (a subset of `from`)
   mode_t from = 0;             // the mode observed
+  std::string excess;          // with mode: the bits too many, in words ("group-writable")
+  std::string what;            // "~/.ssh" or "~/.ssh/config"
   bool nothingToDo() const { return refused == Refusal::kNone && leftAlone.empty() && !mode; }
-  // done: "mode set to 0600"; not done (report mode): "mode 0664, would be set to 0600"; else
-  // the refusal ("refused: ...") or leftAlone, or "compliant".
-  std::string describe(bool done = true) const;
+  // What is true now, for people: "~/.ssh/config is group-writable, world-readable (0664)", the
+  // refusal, leftAlone; "" when there is nothing to do.
+  std::string finding() const;
+  // What was done (done) or what enforce would do: "~/.ssh/config: mode set to 0600",
+  // "~/.ssh/config: enforce would set mode 0600"; root's: "~/.ssh/config: left alone (owned by
+  // root: never changed)"; "" when refused or when there is nothing to do.
+  std::string action(bool done) const;
 };
 
 // ~/.ssh/config: a regular file with one link, owned by the user (narrowed to at most `want`)

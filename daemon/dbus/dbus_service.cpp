@@ -45,7 +45,10 @@ struct BusRow {
   std::string name;
   std::uint32_t uid = 0;
   std::string home;
-  std::string state;  // userStateText()
+  std::string state;  // toString(UserState)
+  std::string detail;
+  std::string action;
+  bool watched = true;
   std::uint64_t last_change = 0;
   std::uint32_t repairs = 0;
   std::uint32_t refusals = 0;
@@ -53,16 +56,16 @@ struct BusRow {
 };
 
 BusRow toBus(const UserRow& r) {
-  return {busSafe(r.name), r.uid,
-          busSafe(r.home), busSafe(userStateText(r.state, r.detail, r.unwatched)),
-          r.last_change,   r.repairs,
-          r.refusals,      isCompliant(r.state)};
+  return {busSafe(r.name),     r.uid,        busSafe(r.home), toString(r.state), busSafe(r.detail),
+          busSafe(r.action),   !r.unwatched, r.last_change,   r.repairs,         r.refusals,
+          isCompliant(r.state)};
 }
 
-// Bytes a record takes in the reply: the struct's 8-byte alignment, three strings (length,
-// bytes, NUL), the integers, and padding.
+// Bytes a record takes in the reply: the struct's 8-byte alignment, five strings (length,
+// bytes, NUL), the integers and the boolean, and padding.
 std::size_t recordBytes(const BusRow& r) {
-  return 8 + 3 * 5 + r.name.size() + r.home.size() + r.state.size() + 4 + 8 + 4 + 4 + 8;
+  return 8 + 5 * 5 + r.name.size() + r.home.size() + r.state.size() + r.detail.size() +
+         r.action.size() + 4 + 4 + 8 + 4 + 4 + 8;
 }
 
 }  // namespace
@@ -431,8 +434,8 @@ class DbusServiceImpl final : public ManagerCalls {
       return;
     }
     j.reply.openStruct(kUserRecordSignature);
-    j.reply << row.name << row.uid << row.home << row.state << row.last_change << row.repairs
-            << row.refusals;
+    j.reply << row.name << row.uid << row.home << row.state << row.detail << row.action
+            << row.watched << row.last_change << row.repairs << row.refusals;
     j.reply.closeStruct();
   }
 

@@ -42,7 +42,8 @@ struct UserRow {
   std::uint32_t uid = 0;
   std::string home;
   UserState state = UserState::kOk;
-  std::string detail;             // why, for every state but ok and repaired
+  std::string detail;             // what is true now and wrong; "" for ok and repaired
+  std::string action;             // what was done, or what enforce would do; "" for neither
   bool unwatched = false;         // no inotify watch covers the user
   std::uint64_t last_change = 0;  // usec, CLOCK_REALTIME; 0 = never
   std::uint32_t repairs = 0;

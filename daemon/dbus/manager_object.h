@@ -20,9 +20,10 @@
 
 namespace keepalive::daemon {
 
-using UserRecordStruct = sdbus::Struct<std::string, std::uint32_t, std::string, std::string,
-                                       std::uint64_t, std::uint32_t, std::uint32_t>;
-inline constexpr const char* kUserRecordSignature = "susstuu";
+using UserRecordStruct =
+    sdbus::Struct<std::string, std::uint32_t, std::string, std::string, std::string, std::string,
+                  bool, std::uint64_t, std::uint32_t, std::uint32_t>;
+inline constexpr const char* kUserRecordSignature = "sussssbtuu";
 using ReloadResult = sdbus::Result<std::uint64_t, std::string>;
 using CheckResult = sdbus::Result<std::vector<std::string>, bool>;
 using ListUsersResult = sdbus::Result<std::vector<UserRecordStruct>, std::uint32_t, bool>;

@@ -106,7 +106,8 @@ TEST_CASE("daemon: status, users, check and reload show what the daemon did") {
   const Json& alice = items(u.at("users")).at(0);
   CHECK(alice.at("name").get<std::string>() == "alice");
   CHECK(u64(alice.at("uid")) == 41000);
-  CHECK(alice.at("state").get<std::string>().rfind("refused:~/.ssh/config is a symlink", 0) == 0);
+  CHECK(alice.at("state").get<std::string>() == "refused");
+  CHECK(alice.at("detail").get<std::string>().rfind("~/.ssh/config is a symlink", 0) == 0);
   CHECK(u64(alice.at("repairs")) == 1);
   CHECK(u64(alice.at("refusals")) == 1);
   CHECK(u64(alice.at("last_change")) > 0);
@@ -377,4 +378,50 @@ TEST_CASE("daemon: without a bus it enforces anyway and says why once") {
   CHECK(d.countInLog("cannot serve org.keepalivepolicy1") == 1);
   ::chmod(r.config("alice").c_str(), 0644);
   CHECK(waitFor([&] { return UsersRoot::modeOf(r.config("alice")) == 0600; }));
+}
+
+// Issue 18: in report mode nothing is set, and users says so: the state one word, beside it what
+// is wrong now and what enforce would do; in enforce mode what was done, and when.
+TEST_CASE("daemon: users says what is true now, apart from what was done or would be done") {
+  if (!isRoot())
+    return;
+  PrivateBus bus;
+  const bool enforce = GENERATE(false, true);
+  INFO((enforce ? "enforce" : "report"));
+  UsersRoot r(enforce ? kUsersPolicy
+                      : "version: 1\nserver: {client_alive_interval: 2m}\n"
+                        "users: {action: report, min_uid: 41000}\n");
+  r.makeConfig("alice", 41000, 0664);
+  DaemonProcess d(r.dir.path(), {"--bus", "system"}, {bus.env()});
+  REQUIRE(d.waitForLog("users: 1 covered"));
+  auto json = ctl(bus, {"users", "--json", "alice"});
+  INFO(json.out << json.err << "\nthe daemon's log:\n" << d.log());
+  REQUIRE(json.exitCode == 0);
+  const Json all = parseJson(json.out);
+  REQUIRE(items(all.at("users")).size() == 1);
+  const Json& alice = items(all.at("users")).at(0);
+  auto text = ctl(bus, {"users", "alice"});
+  INFO(text.out);
+  if (!enforce) {
+    CHECK(alice.at("state").get<std::string>() == "non-compliant");
+    CHECK(alice.at("detail").get<std::string>() ==
+          "~/.ssh/config is group-writable, world-readable (0664)");
+    CHECK(alice.at("action").get<std::string>() == "~/.ssh/config: enforce would set mode 0600");
+    CHECK_THAT(text.out, Catch::Contains("\nalice 41000 non-compliant ~/.ssh/config is "
+                                         "group-writable, world-readable (0664); ~/.ssh/config: "
+                                         "enforce would set mode 0600\n"));
+    CHECK(text.out.find("mode set to") == std::string::npos);
+    CHECK(UsersRoot::modeOf(r.config("alice")) == 0664);
+    CHECK(show(bus, "UsersNonCompliant") == "1\n");
+  } else {
+    CHECK(alice.at("state").get<std::string>() == "repaired");
+    CHECK(alice.at("detail").get<std::string>().empty());
+    CHECK(alice.at("action").get<std::string>() == "~/.ssh/config: mode set to 0600");
+    CHECK(u64(alice.at("last_change")) > 0);
+    CHECK(alice.at("last_change_iso").is_string());
+    CHECK_THAT(text.out, Catch::Contains("\nalice 41000 repaired ~/.ssh/config: mode set to 0600 "
+                                         "at "));
+    CHECK(UsersRoot::modeOf(r.config("alice")) == 0600);
+    CHECK(show(bus, "UsersNonCompliant") == "0\n");
+  }
 }

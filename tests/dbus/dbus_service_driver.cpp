@@ -48,9 +48,10 @@ struct Script {
   std::string stalls;
 };
 
-// "STATE" or "STATE:DETAIL" as ListUsers shows it, for --add-user.
+// "STATE" or "STATE:DETAIL" (the driver's own spelling, for --add-user; "unwatched" is ok without
+// a watch), and what was or would be done.
 UserRow row(std::string name, std::uint32_t uid, const std::string& state, std::uint64_t last = 0,
-            std::uint32_t repairs = 0, std::uint32_t refusals = 0) {
+            std::uint32_t repairs = 0, std::uint32_t refusals = 0, std::string action = "") {
   UserRow r;
   r.name = std::move(name);
   r.uid = uid;
@@ -58,6 +59,7 @@ UserRow row(std::string name, std::uint32_t uid, const std::string& state, std::
   r.last_change = last;
   r.repairs = repairs;
   r.refusals = refusals;
+  r.action = std::move(action);
   const std::string kind = state.substr(0, state.find(':'));
   if (state.find(':') != std::string::npos)
     r.detail = state.substr(state.find(':') + 1);
@@ -81,8 +83,10 @@ std::uint64_t realtimeUsec() {
 std::vector<UserRow> makeUsers(const Script& sc) {
   std::vector<UserRow> rows;
   if (sc.users == 0) {
-    rows = {row("alice", 1000, "ok"), row("bob", 1001, "repaired", 1700000000000000, 2),
-            row("carol", 1002, "non-compliant", 1700000100000000),
+    rows = {row("alice", 1000, "ok"),
+            row("bob", 1001, "repaired", 1700000000000000, 2, 0, "~/.ssh/config: mode set to 0600"),
+            row("carol", 1002, "non-compliant:~/.ssh/config is group-writable (0664)",
+                1700000100000000, 0, 0, "~/.ssh/config: enforce would set mode 0600"),
             row("dave", 1003, "refused:config is a symlink", 1700000200000000, 0, 1),
             row("erin", 1004, "unwatched")};
   } else {

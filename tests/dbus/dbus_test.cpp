@@ -49,7 +49,13 @@ TEST_CASE("status --json holds every property with the daemon's values") {
   INFO(r.out);
   const Json j = parseJson(r.out);
   REQUIRE(j.is_object());
-  CHECK(j.size() == 42);
+  // 42 properties, and for each of the 8 times its ISO 8601 and Unix seconds.
+  CHECK(j.size() == 42 + 2 * 8);
+  CHECK(u64(j.at("LastApplyTime")) == 1700000000123456u);  // as the bus has it
+  CHECK(j.at("LastApplyTimeISO").get<std::string>() == "2023-11-14T22:13:20Z");
+  CHECK(u64(j.at("LastApplyTimeUnix")) == 1700000000u);
+  CHECK(j.at("StateSinceISO").is_null());  // 0: unknown
+  CHECK(j.at("StateSinceUnix").is_null());
   CHECK(j.at("OpensshVersion").get<std::string>() == "9.2");
   CHECK(j.at("OpensshVersionSource").get<std::string>() == "sshd -V");
   REQUIRE(items(j.at("Keepalive")).size() == 2);
@@ -244,9 +250,16 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   auto all = ctl(bus, {"users"});
   REQUIRE(all.exitCode == 0);
   INFO(all.out);
-  CHECK_THAT(all.out, StartsWith("USER  "));
-  CHECK_THAT(all.out, Contains("\ncarol 1002 non-compliant "));
-  CHECK_THAT(all.out, Contains(" /home/dave\n"));
+  // The state one word, its detail beside it: what is wrong now, then what was done (when) or
+  // what enforce would do.
+  CHECK_THAT(all.out, StartsWith("USER   UID STATE         DETAIL\n"));
+  CHECK_THAT(all.out, Contains("\nalice 1000 ok\n"));
+  CHECK_THAT(all.out, Contains("\nbob   1001 repaired      ~/.ssh/config: mode set to 0600 at "));
+  CHECK_THAT(all.out, Contains("\ncarol 1002 non-compliant ~/.ssh/config is group-writable "
+                               "(0664); ~/.ssh/config: enforce would set mode 0600\n"));
+  CHECK_THAT(all.out, Contains("\ndave  1003 refused       config is a symlink\n"));
+  CHECK_THAT(all.out, Contains("\nerin  1004 ok            unwatched: inotify's watch limit, "
+                               "checked by rescans only\n"));
   CHECK_THAT(all.out, Contains("\n5 users listed.\n"));
 
   auto nc = ctl(bus, {"users", "--noncompliant", "--json"});
@@ -264,8 +277,17 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   const Json& dave = items(j.at("users")).at(1);
   CHECK(u64(dave.at("uid")) == 1003);
   CHECK(dave.at("home").get<std::string>() == "/home/dave");
-  CHECK(dave.at("state").get<std::string>() == "refused:config is a symlink");
+  CHECK(dave.at("state").get<std::string>() == "refused");
+  CHECK(dave.at("detail").get<std::string>() == "config is a symlink");
+  CHECK(dave.at("action").get<std::string>() == "");
+  CHECK(dave.at("watched").get<bool>());
   CHECK(u64(dave.at("last_change")) == 1700000200000000u);
+  CHECK(dave.at("last_change_iso").get<std::string>() == "2023-11-14T22:16:40Z");
+  CHECK(u64(dave.at("last_change_unix")) == 1700000200u);
+  const Json& carol = items(j.at("users")).at(0);
+  CHECK(carol.at("state").get<std::string>() == "non-compliant");
+  CHECK(carol.at("detail").get<std::string>() == "~/.ssh/config is group-writable (0664)");
+  CHECK(carol.at("action").get<std::string>() == "~/.ssh/config: enforce would set mode 0600");
   CHECK(u64(dave.at("repairs")) == 0);
   CHECK(u64(dave.at("refusals")) == 1);
 
@@ -275,6 +297,14 @@ TEST_CASE("users lists every covered user, --noncompliant the others, NAME one")
   REQUIRE(items(b.at("users")).size() == 1);
   CHECK(items(b.at("users")).at(0).at("state").get<std::string>() == "repaired");
   CHECK(u64(items(b.at("users")).at(0).at("repairs")) == 2);
+  CHECK(items(b.at("users")).at(0).at("action").get<std::string>() ==
+        "~/.ssh/config: mode set to 0600");
+  CHECK(items(b.at("users")).at(0).at("detail").get<std::string>() == "");
+  // erin is compliant, without a watch: the state says ok, watched says the rest.
+  const Json e = parseJson(ctl(bus, {"users", "--json", "erin"}).out);
+  CHECK(items(e.at("users")).at(0).at("state").get<std::string>() == "ok");
+  CHECK_FALSE(items(e.at("users")).at(0).at("watched").get<bool>());
+  CHECK(items(e.at("users")).at(0).at("last_change_iso").is_null());
 
   auto none = ctl(bus, {"users", "nosuchuser"});
   CHECK(none.exitCode == 1);
@@ -388,7 +418,7 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
     CHECK_FALSE(u.at("restricted").get<bool>());
     auto carol = ctl(bus, {"users", "carol"});
     CHECK(carol.exitCode == 0);
-    CHECK_THAT(carol.out, Contains("\ncarol 1002 non-compliant "));
+    CHECK_THAT(carol.out, Contains("\ncarol 1002 non-compliant ~/.ssh/config is group-writable"));
     auto check = ctl(bus, {"check", "--json"});
     CHECK(check.exitCode == 1);
     const Json c = parseJson(check.out);
@@ -402,7 +432,7 @@ TEST_CASE("per-user data: root sees every user, a user their own entry, nobody n
     INFO(users.out << users.err);
     REQUIRE(users.exitCode == 0);
     CHECK_THAT(users.out, Contains("\ndave2 "));
-    CHECK_THAT(users.out, Contains(" " + dave + " non-compliant "));
+    CHECK_THAT(users.out, Contains(" " + dave + " non-compliant\n"));
     CHECK(users.out.find("alice") == std::string::npos);
     CHECK(users.out.find("carol") == std::string::npos);
     CHECK_THAT(users.out, Contains("\n1 user listed.\n" + kOwnEntryOnly + "\n"));
@@ -514,7 +544,7 @@ TEST_CASE("users lists 100000 users in one reply") {
   auto table = ctlUnbounded(bus, {"users"});
   REQUIRE(table.exitCode == 0);
   CHECK(lineCount(table.out) == 100003);
-  CHECK_THAT(table.out, Contains("\nu099999 109999 ok "));
+  CHECK_THAT(table.out, Contains("\nu099999 109999 ok\n"));
   CHECK(show(bus, "UsersNonCompliant") == "10000\n");
 }
 
@@ -862,7 +892,7 @@ TEST_CASE("bytes that are not UTF-8, and terminal escapes, reach clients escaped
   CHECK(status.out.find('\x1b') == std::string::npos);
   auto users = ctl(bus, {"users"});
   REQUIRE(users.exitCode == 0);
-  CHECK_THAT(users.out, Contains("/home/\\x1b[31mred"));
+  CHECK_THAT(users.out, Contains("\nm\\xe9lanie 1100 error         bad byte \\xff\n"));
   CHECK(users.out.find('\x1b') == std::string::npos);
   auto json = ctl(bus, {"users", "--json"});
   REQUIRE(json.exitCode == 0);

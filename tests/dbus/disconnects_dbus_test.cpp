@@ -109,9 +109,10 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
   CHECK(u64(st.at("DisconnectsSince")) >= now - 24 * hour);
   CHECK_FALSE(st.at("SshdLogLevel").get<std::string>().empty());  // sshd -T's, e.g. INFO
   const auto text = ctl(bus, {"status"});
-  CHECK_THAT(text.out,
-             Catch::Contains("Disconnects (24h): 3 keepalive-timeout, 1 logout; last "
-                             "keepalive-timeout 2h ago on network branch, bob from 10.20.3.5\n"));
+  CHECK_THAT(
+      text.out,
+      Catch::Contains("Disconnects (24h): 3 keepalive-timeout, 1 logout; last "
+                      "keepalive-timeout 2h 0min ago on network branch, bob from 10.20.3.5\n"));
   CHECK_THAT(text.out, Catch::Contains("branch: 3 keepalive-timeout; default: 1 logout\n"));
   // All three keepalive-timeouts on one network: the hint to measure its idle timeout.
   CHECK_THAT(text.out, Catch::Contains("most keepalive-timeouts come from network branch: its "
@@ -120,7 +121,8 @@ TEST_CASE("daemon disconnects: the stored sessions, root sees all, a user only t
   CHECK_THAT(text.out, Catch::Contains("journal: off\n"));
   // nobody's status: the counts, not who.
   const auto nobodyText = ctl(bus, {"status"}, /*asNobody=*/true);
-  CHECK_THAT(nobodyText.out, Catch::Contains("last keepalive-timeout 2h ago on network branch\n"));
+  CHECK_THAT(nobodyText.out,
+             Catch::Contains("last keepalive-timeout 2h 0min ago on network branch\n"));
   CHECK(nobodyText.out.find("10.20.3.5") == std::string::npos);
 
   // Root: every session, newest first, exactly the contract's fields.

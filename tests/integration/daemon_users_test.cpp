@@ -80,8 +80,8 @@ TEST_CASE("daemon users: report mode changes nothing and says what it would do")
   r.makeConfig("alice", 41000, 0666);
   DaemonProcess d(r.dir.path());
   CHECK(
-      d.waitForLog("is not compliant, changed nothing: ~/.ssh/config: mode 0666, would be set "
-                   "to 0600"));
+      d.waitForLog("is not compliant: ~/.ssh/config is group- and world-writable (0666); "
+                   "~/.ssh/config: enforce would set mode 0600"));
   CHECK(d.waitForLog("users: 1 covered, 1 non-compliant"));
   CHECK(UsersRoot::modeOf(r.config("alice")) == 0666);
 }
@@ -236,8 +236,9 @@ TEST_CASE(
   REQUIRE(::stat(r.config("alice").c_str(), &before) == 0);
   DaemonProcess d(r.dir.path());
   CHECK(
-      d.waitForLog("\"/home/alice/.ssh\" of alice is not compliant, changed nothing: "
-                   "~/.ssh/config is owned by root and group-writable (0664): left alone"));
+      d.waitForLog("\"/home/alice/.ssh\" of alice is not compliant: ~/.ssh/config is owned by "
+                   "root and group-writable (0664); ~/.ssh/config: left alone (owned by root: "
+                   "never changed)"));
   CHECK(d.waitForLog("users: 1 covered, 1 non-compliant"));
   struct stat after {};
   REQUIRE(::stat(r.config("alice").c_str(), &after) == 0);

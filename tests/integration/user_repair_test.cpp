@@ -159,7 +159,8 @@ TEST_CASE("user repair: a world-writable config becomes 0600, its bytes and mtim
 
   auto c = r.check(kAlice);
   CHECK(c.result == Result::kRepaired);
-  CHECK(c.detail == "~/.ssh/config: mode set to 0600");
+  CHECK(c.detail.empty());  // nothing is wrong any more
+  CHECK(c.action == "~/.ssh/config: mode set to 0600");
   const Snapshot after = snap(r.config(kAlice));
   CHECK((after.mode & 07777) == 0600);
   CHECK(after.uid == kAlice.uid);
@@ -188,7 +189,8 @@ TEST_CASE("user repair: a root-owned config is never given away nor changed") {
     const Snapshot before = snap(r.config(kAlice));
     auto c = r.check(kAlice);
     CHECK(c.result == Result::kNonCompliant);
-    CHECK(c.detail == "~/.ssh/config is owned by root and group-writable (0664): left alone");
+    CHECK(c.detail == "~/.ssh/config is owned by root and group-writable (0664)");
+    CHECK(c.action == "~/.ssh/config: left alone (owned by root: never changed)");
     CHECK(snap(r.config(kAlice)) == before);
   }
 }
@@ -200,7 +202,8 @@ TEST_CASE("user repair: ~/.ssh 0777 becomes 0700") {
   mode(r.sshDir(kAlice), 0777);
   auto c = r.check(kAlice);
   CHECK(c.result == Result::kRepaired);
-  CHECK(c.detail == "~/.ssh: mode set to 0700");
+  CHECK(c.detail.empty());
+  CHECK(c.action == "~/.ssh: mode set to 0700");
   CHECK((snap(r.sshDir(kAlice)).mode & 07777) == 0700);
   CHECK((snap(r.config(kAlice)).mode & 07777) == 0600);
 
@@ -209,7 +212,7 @@ TEST_CASE("user repair: ~/.ssh 0777 becomes 0700") {
     mode(r.sshDir(kAlice), 0755);
     auto d = r.check(kAlice);
     CHECK(d.result == Result::kRepaired);
-    CHECK(d.detail == "~/.ssh: mode set to 0700");
+    CHECK(d.action == "~/.ssh: mode set to 0700");
     CHECK((snap(r.sshDir(kAlice)).mode & 07777) == 0700);
   }
 }
@@ -224,8 +227,13 @@ TEST_CASE("user repair: report mode says what it would do and changes nothing") 
 
   auto c = r.check(kAlice, /*enforce=*/false);
   CHECK(c.result == Result::kNonCompliant);
+  // What is true now, and apart from it what enforce would do: nothing was set.
   CHECK(c.detail ==
-        "~/.ssh: mode 0777, would be set to 0700; ~/.ssh/config: mode 0664, would be set to 0600");
+        "~/.ssh is group- and world-writable (0777); ~/.ssh/config is group-writable, "
+        "world-readable (0664)");
+  CHECK(c.action ==
+        "~/.ssh: enforce would set mode 0700; ~/.ssh/config: enforce would set mode 0600");
+  CHECK(c.action.find("set to") == std::string::npos);
   CHECK(snap(r.sshDir(kAlice)) == dirBefore);
   CHECK(snap(r.config(kAlice)) == configBefore);
 
@@ -593,7 +601,7 @@ TEST_CASE("user repair: attack: a root-owned file the user moves or renames into
   if (m & 022) {
     CHECK(c.result == Result::kNonCompliant);
     CHECK(contains(c.detail, "~/.ssh/config is owned by root and"));
-    CHECK(contains(c.detail, "left alone"));
+    CHECK(contains(c.action, "left alone"));
   } else {
     CHECK(c.result == Result::kCompliant);  // ssh accepts it as it is
   }
@@ -635,8 +643,11 @@ TEST_CASE("user repair: attack: ~/.ssh swapped for a directory the user does not
   auto c = r.check(kAlice);
   CHECK(c.result == Result::kNonCompliant);
   CHECK(c.detail ==
-        "~/.ssh is owned by root and group-writable (0775): left alone; ~/.ssh/config is owned "
-        "by root and world-writable (0666): left alone");
+        "~/.ssh is owned by root and group-writable (0775); ~/.ssh/config is owned by root and "
+        "world-writable (0666)");
+  CHECK(c.action ==
+        "~/.ssh: left alone (owned by root: never changed); ~/.ssh/config: left alone (owned by "
+        "root: never changed)");
   CHECK(snap(r.sshDir(kAlice)) == dirBefore);
   CHECK(snap(r.config(kAlice)) == configBefore);
 }

@@ -1251,3 +1251,130 @@ TEST_CASE("engine: server.log_level is proven with sshd -T's loglevel and its sh
   same.apply(policy);
   CHECK(same.engine.state().kind == StateKind::kOk);
 }
+
+// keepalivectl status says since when (issue 18): each time the engine keeps, set when the thing
+// it names happened, and only then.
+TEST_CASE("engine: the state's time is when its kind began, not when it was last re-decided") {
+  Rig r;
+  // Starting: since the engine (the daemon) started.
+  CHECK(r.engine.state().kind == StateKind::kStarting);
+  CHECK(r.engine.state().since_usec == r.clock.now);
+  r.clock.now += 1000000;
+  r.apply(kPolicy);
+  REQUIRE(r.engine.state().kind == StateKind::kOk);
+  const std::int64_t okSince = r.clock.now;
+  CHECK(r.engine.state().since_usec == okSince);
+  // Re-applied, reconciled and re-verified later: still ok, still since then.
+  r.clock.now += 1000000;
+  r.apply(kPolicy);
+  reconcileNow(r.engine, "periodic");
+  r.engine.unitChanged();
+  CHECK(r.engine.state().since_usec == okSince);
+  // Another policy: sshd is reloaded, pending-reload while it is, then ok again from then on.
+  r.clock.now += 1000000;
+  std::vector<StateKind> seen;
+  r.engine.setStateListener([&] { seen.push_back(r.engine.state().kind); });
+  r.apply(kPolicy2);
+  CHECK(seen == std::vector<StateKind>{StateKind::kPendingReload, StateKind::kOk});
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  CHECK(r.engine.state().since_usec == r.clock.now);
+  // A new kind begins: its own time; back to ok: the time ok began again.
+  r.clock.now += 1000000;
+  r.engine.setDegraded("1 of 3 homes are not watched");
+  CHECK(r.engine.state().kind == StateKind::kDegraded);
+  CHECK(r.engine.state().since_usec == r.clock.now);
+  r.clock.now += 1000000;
+  r.engine.setDegraded("2 of 3 homes are not watched");  // the reason only
+  CHECK(r.engine.state().since_usec == r.clock.now - 1000000);
+  r.clock.now += 1000000;
+  r.engine.setDegraded("");
+  CHECK(r.engine.state().kind == StateKind::kOk);
+  CHECK(r.engine.state().since_usec == r.clock.now);
+}
+
+TEST_CASE("engine: the policy's time is when it took effect, kept across re-applies and restarts") {
+  Rig r;
+  CHECK(r.engine.state().policy_since_usec == 0);
+  r.apply(kPolicy);
+  const std::int64_t first = r.clock.now;
+  CHECK(r.engine.state().policy_since_usec == first);
+  // A rejected policy and a rolled-back one leave the policy in force, and its time.
+  r.clock.now += 1000000;
+  r.apply("version: 1\nserver: {client_alive_intervall: 1m}\n");
+  CHECK(r.engine.state().policy_since_usec == first);
+  r.clock.now += 1000000;
+  r.probe.fail = true;
+  REQUIRE(r.apply(kPolicy2).result == ApplyResult::kRolledBack);
+  r.probe.fail = false;
+  CHECK(r.engine.state().policy_since_usec == first);
+  // A drift repair restores the same policy: the same time.
+  r.clock.now += 1000000;
+  r.store.files[Target::kSshd].reset();
+  REQUIRE(reconcileNow(r.engine, "drift").result == ApplyResult::kRestored);
+  CHECK(r.engine.state().policy_since_usec == first);
+  // A restarted daemon over the same state directory, the same policy: the time it first took
+  // effect, not the restart's.
+  Rig again;
+  again.clock.now = r.clock.now + 60000000;
+  again.store.files = r.store.files;
+  again.store.good = r.store.good;
+  again.apply(kPolicy);
+  CHECK(again.engine.state().policy_since_usec == first);
+  // Another policy takes effect: its own time.
+  again.clock.now += 1000000;
+  REQUIRE(again.apply(kPolicy2).result == ApplyResult::kApplied);
+  CHECK(again.engine.state().policy_since_usec == again.clock.now);
+}
+
+TEST_CASE("engine: the reload's time is when we reloaded sshd, also when a rollback followed") {
+  Rig r;
+  CHECK(r.engine.state().last_reload_usec == 0);
+  r.apply(kPolicy);
+  REQUIRE(r.services.reloads == 1);
+  const std::int64_t reloaded = r.clock.now;
+  CHECK(r.engine.state().last_reload_usec == reloaded);
+  // Nothing to reload: the time stays.
+  r.clock.now += 1000000;
+  r.apply(kPolicy);
+  REQUIRE(r.services.reloads == 1);
+  CHECK(r.engine.state().last_reload_usec == reloaded);
+  // Only comments differ (another trigger): no reload either.
+  reconcileNow(r.engine, "periodic");
+  CHECK(r.engine.state().last_reload_usec == reloaded);
+  // sshd reloaded, then did not answer: the reload happened (and the rollback's reload too).
+  r.clock.now += 1000000;
+  r.probe.fail = true;
+  REQUIRE(r.apply(kPolicy2).result == ApplyResult::kRolledBack);
+  CHECK(r.services.reloads >= 2);
+  CHECK(r.engine.state().last_reload_usec == r.clock.now);
+  // A reload the unit refused is not a reload.
+  r.probe.fail = false;
+  const std::int64_t before = r.engine.state().last_reload_usec;
+  r.clock.now += 1000000;
+  r.services.fail = true;
+  r.apply(kPolicy2);
+  CHECK(r.engine.state().last_reload_usec == before);
+}
+
+TEST_CASE("engine: the last error's time is when it happened; a success keeps it") {
+  Rig r;
+  r.apply(kPolicy);
+  CHECK(r.engine.state().last_error.empty());
+  CHECK(r.engine.state().last_error_usec == 0);
+  r.clock.now += 1000000;
+  r.apply("version: 1\nserver: {client_alive_intervall: 1m}\n");
+  const std::int64_t failed = r.clock.now;
+  CHECK_FALSE(r.engine.state().last_error.empty());
+  CHECK(r.engine.state().last_error_usec == failed);
+  // Later successes do not move it: it is the last error's time, and the error stays shown.
+  r.clock.now += 1000000;
+  r.apply(kPolicy2);
+  REQUIRE(r.engine.state().kind == StateKind::kOk);
+  CHECK(r.engine.state().last_error_usec == failed);
+  // The next error has its own.
+  r.clock.now += 1000000;
+  r.services.fail = true;
+  r.apply(kPolicy);
+  CHECK_THAT(r.engine.state().last_error, Catch::Contains("reload of ssh.service failed"));
+  CHECK(r.engine.state().last_error_usec == r.clock.now);
+}

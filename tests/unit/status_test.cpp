@@ -152,11 +152,15 @@ TEST_CASE("status: enums are words only at the edge, and back") {
   CHECK(succeeded(ApplyResult::kRestored));
   CHECK_FALSE(succeeded(ApplyResult::kNone));
   CHECK_FALSE(succeeded(ApplyResult::kRolledBack));
-  CHECK(userStateText(UserState::kOk, "", false) == "ok");
-  CHECK(userStateText(UserState::kRepaired, "mode set to 0600", true) == "unwatched");
-  CHECK(userStateText(UserState::kRefused, "~/.ssh/config is a symlink", false) ==
-        "refused:~/.ssh/config is a symlink");
-  CHECK(userStateText(UserState::kNonCompliant, "", false) == "non-compliant");
+  // The journal's and Check's words; ListUsers carries the state and its detail apart.
+  CHECK(userStateText(UserState::kOk, "") == "ok");
+  CHECK(userStateText(UserState::kRefused, "~/.ssh/config is a symlink") ==
+        "refused: ~/.ssh/config is a symlink");
+  CHECK(userStateText(UserState::kNonCompliant, "") == "non-compliant");
+  for (UserState u : kAllUserStates)
+    CHECK(userStateFromString(toString(u)) == u);
+  CHECK_FALSE(userStateFromString("non-compliant:~/.ssh/config"));
+  CHECK_FALSE(userStateFromString("unwatched"));
   CHECK(isCompliant(UserState::kRepaired));
   CHECK_FALSE(isCompliant(UserState::kUnresponsive));
 }
@@ -182,4 +186,21 @@ TEST_CASE("status: show's one-line values and the journal's state line") {
         "rollbacks 1, drift repairs 5");
   CHECK(journalLine(DaemonStatus{}).rfind("state starting: ; generation 0, last apply none;", 0) ==
         0);
+}
+
+TEST_CASE("status: the time properties are microseconds since the epoch, each one of them") {
+  std::set<std::string> times;
+  for (const auto& p : statusProperties()) {
+    const std::string doc = p.doc;
+    if (isTimeProperty(p.name)) {
+      times.insert(p.name);
+      CHECK(std::string(p.signature) == "t");
+    }
+    // A property documented as a time is declared as one (status --json adds ISO and Unix).
+    if (doc.find("microseconds since the epoch") != std::string::npos)
+      CHECK(isTimeProperty(p.name));
+  }
+  CHECK(times == std::set<std::string>{"StateSince", "LastApplyTime", "LastErrorTime",
+                                       "PolicySince", "LastReloadTime", "SshdReadConfigTime",
+                                       "LastKeepaliveTimeout", "DisconnectsSince"});
 }

@@ -72,8 +72,31 @@ TEST_CASE("users: a world-writable config is narrowed to the wanted mode") {
   CHECK(p.refused == Refusal::kNone);
   CHECK(p.leftAlone.empty());
   CHECK(p.mode == mode_t{0600});
-  CHECK(p.describe() == "mode set to 0600");
-  CHECK(p.describe(false) == "mode 0666, would be set to 0600");
+  // What is true now, apart from what was done or would be done.
+  CHECK(p.finding() == "~/.ssh/config is group- and world-writable (0666)");
+  CHECK(p.action(true) == "~/.ssh/config: mode set to 0600");
+  CHECK(p.action(false) == "~/.ssh/config: enforce would set mode 0600");
+}
+
+TEST_CASE("users: what is wrong with a mode is said in words, the most serious first") {
+  auto finding = [](mode_t m, mode_t want = 0600) {
+    return planConfig(file(m), kAlice, want).finding();
+  };
+  CHECK(finding(0664) == "~/.ssh/config is group-writable, world-readable (0664)");
+  CHECK(finding(0620) == "~/.ssh/config is group-writable (0620)");
+  CHECK(finding(0644) == "~/.ssh/config is group- and world-readable (0644)");
+  CHECK(finding(0604) == "~/.ssh/config is world-readable (0604)");
+  CHECK(finding(0610) == "~/.ssh/config is group-executable (0610)");
+  CHECK(finding(0700) == "~/.ssh/config is more open to its owner than 0600 (0700)");
+  CHECK(finding(04600) == "~/.ssh/config is setuid (4600)");
+  CHECK(finding(0600).empty());
+  // A directory's x bit is search.
+  CHECK(planSshDir(file(0711, 1000, 2, S_IFDIR), kAlice, 0700).finding() ==
+        "~/.ssh is group- and world-searchable (0711)");
+  CHECK(planSshDir(file(0777, 1000, 2, S_IFDIR), kAlice, 0700).finding() ==
+        "~/.ssh is group- and world-writable (0777)");
+  CHECK(planSshDir(file(0777, 1000, 2, S_IFDIR), kAlice, 0700).action(false) ==
+        "~/.ssh: enforce would set mode 0700");
 }
 
 TEST_CASE("users: a mode is only ever narrowed, never widened") {
@@ -102,13 +125,16 @@ TEST_CASE("users: root's config is never changed, only judged as ssh judges it")
   auto g = planConfig(file(0664, 0), kAlice, 0600);
   CHECK_FALSE(g.mode);
   CHECK(g.refusal.empty());
-  CHECK(g.leftAlone == "~/.ssh/config is owned by root and group-writable (0664): left alone");
-  CHECK(g.describe() == g.leftAlone);
+  CHECK(g.leftAlone == "~/.ssh/config is owned by root and group-writable (0664)");
+  CHECK(g.finding() == g.leftAlone);
+  // The same in either mode: nothing is done to root's file.
+  CHECK(g.action(true) == "~/.ssh/config: left alone (owned by root: never changed)");
+  CHECK(g.action(false) == g.action(true));
   CHECK(planConfig(file(0666, 0), kAlice, 0600).leftAlone ==
-        "~/.ssh/config is owned by root and world-writable (0666): left alone");
+        "~/.ssh/config is owned by root and world-writable (0666)");
   auto d = planSshDir(file(0775, 0, 2, S_IFDIR), kAlice, 0700);
   CHECK_FALSE(d.mode);
-  CHECK(d.leftAlone == "~/.ssh is owned by root and group-writable (0775): left alone");
+  CHECK(d.leftAlone == "~/.ssh is owned by root and group-writable (0775)");
   CHECK(planSshDir(file(0755, 0, 2, S_IFDIR), kAlice, 0700).nothingToDo());
 }
 
@@ -135,8 +161,9 @@ TEST_CASE("users: every kind of file that is not the user's plain config is refu
   CHECK(planSshDir(file(0600), kAlice, 0700).refusal == "~/.ssh is not a directory");
   CHECK(planSshDir(file(0700, 1001, 2, S_IFDIR), kAlice, 0700).refusal ==
         "~/.ssh belongs to uid 1001, not to alice");
-  CHECK(planConfig(file(0600, 1000, 2), kAlice, 0600).describe() ==
-        "refused: ~/.ssh/config has 2 hard links");
+  CHECK(planConfig(file(0600, 1000, 2), kAlice, 0600).finding() ==
+        "~/.ssh/config has 2 hard links");
+  CHECK(planConfig(file(0600, 1000, 2), kAlice, 0600).action(true).empty());
 }
 
 TEST_CASE("users: ~/.ssh gets its mode narrowed") {
