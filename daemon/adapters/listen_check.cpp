@@ -55,7 +55,7 @@ Status dumpFamily(int fd, int family, std::uint32_t seq, std::vector<ListeningSo
     }
     if (n == 0)
       return Status::failure("sock_diag: the kernel closed the dump");
-    int left = static_cast<int>(n);
+    auto left = static_cast<unsigned int>(n);
     for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
       if (h->nlmsg_seq != seq)
         continue;
