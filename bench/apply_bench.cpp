@@ -3,7 +3,8 @@
 //
 // daemon:   keepalive-policyd runs; each iteration renames a new policy into place and waits for
 //           the daemon's "applied in ..." line, which it logs after the reload job ended and sshd
-//           answered with its banner again. The parts come from that line.
+//           listened again (the listen check: its sockets, never a connection). The parts come
+//           from that line.
 // baseline: what a careful admin's script does for the same change, with the daemon stopped:
 //           write a drop-in by rename, sshd -t, systemctl reload ssh, wait for the banner.
 // Both run in alternating blocks in one process, on the same machine, in the same minute.

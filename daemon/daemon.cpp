@@ -30,8 +30,8 @@ bool endsWith(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// The transient probe runs this binary again. After a package upgrade replaced it, the kernel
-// calls it "PATH (deleted)": the new binary at PATH answers --probe-banner as well.
+// The listen check runs this binary again. After a package upgrade replaced it, the kernel
+// calls it "PATH (deleted)": the new binary at PATH answers --check-listening as well.
 std::string selfExecutable() {
   char buf[4096];
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -167,7 +167,7 @@ Daemon::Daemon(DaemonOptions o)
                      ? "transient"
                      : "inline";
   if (probeMode_ == "transient") {
-    probe_ = std::make_unique<TransientBannerProbe>(*systemd_, selfExecutable());
+    probe_ = std::make_unique<TransientListenProbe>(*systemd_, selfExecutable());
     // Under systemd our unit may not build a private /run (no CAP_SYS_ADMIN): sshd's retry
     // with its privilege separation directory runs as a transient unit that systemd builds it for.
     sshd_->setPrivsepRetry([this](const std::vector<std::string>& argv, const std::string& dir,
@@ -186,7 +186,7 @@ Daemon::Daemon(DaemonOptions o)
       });
     });
   } else {
-    probe_ = std::make_unique<BannerProbe>(*children_, selfExecutable());
+    probe_ = std::make_unique<ListenProbe>(*children_, selfExecutable());
   }
   engine_ = std::make_unique<Engine>(store_, *sshd_, *systemd_, *probe_, clock_,
                                      EngineOptions{io::localHostIdentity(o_.host)});
@@ -745,7 +745,7 @@ int Daemon::run() {
     log::notice("removed " + std::to_string(n) + " temporary file(s) left by an interrupted write");
   log::info("starting: root \"" + (o_.root.empty() ? std::string("/") : o_.root) + "\", sshd " +
             o_.sshd + ", unit " + (systemd_->unit().empty() ? "-" : systemd_->unit()) +
-            ", banner probe " + probeMode_);
+            ", listen check " + probeMode_);
   if (!systemd_->disabledReason().empty())
     log::emit(o_.unit == "none" ? LogEvent::Level::kInfo : LogEvent::Level::kWarning,
               "sshd will not be reloaded: " + systemd_->disabledReason());

@@ -10,12 +10,12 @@
 #include <optional>
 #include <string>
 
-#include "adapters/banner_probe.h"
 #include "adapters/child_runner.h"
 #include "adapters/config_watch.h"
 #include "adapters/fs_store.h"
 #include "adapters/inotify.h"
 #include "adapters/journal_follower.h"
+#include "adapters/listen_check.h"
 #include "adapters/metrics_writer.h"
 #include "adapters/sshd_runner.h"
 #include "adapters/systemd_manager.h"
@@ -34,9 +34,9 @@ struct DaemonOptions {
   std::string ssh = "/usr/bin/ssh";
   std::string user_block_helper = kInstalledUserBlockHelper;
   std::string unit;  // "" = detect, "none" = no reloads
-  // Where the banner probe runs: "transient" (a unit of its own, outside the daemon's network
-  // namespace), "inline" (in the daemon), "auto" (transient when running as a systemd service
-  // on the real root with systemd on the bus, else inline).
+  // Where the listen check after a reload runs: "transient" (a unit of its own, outside the
+  // daemon's network namespace and sandbox), "inline" (the daemon's child), "auto" (transient
+  // when running as a systemd service on the real root with systemd on the bus, else inline).
   std::string probe = "auto";
   std::string log_level = "info";
   std::string host;  // "" = this host's names

@@ -10,14 +10,15 @@
 #include <string>
 #include <vector>
 
-#include "adapters/banner_probe.h"
+#include "adapters/listen_check.h"
 #include "adapters/log.h"
 #include "daemon.h"
 
 namespace {
 
-// --probe-banner: the whole run of a transient probe unit. Nothing else of the daemon starts.
-int probeBanner(const std::string& list, long timeoutMs) {
+// --check-listening: the whole run of a listen check (the transient unit's, or the daemon's
+// child). Nothing else of the daemon starts.
+int checkListening(const std::string& list, long pid, long timeoutMs) {
   std::vector<std::string> listen;
   for (std::size_t at = 0; at <= list.size();) {
     const std::size_t comma = std::min(list.find(',', at), list.size());
@@ -25,14 +26,10 @@ int probeBanner(const std::string& list, long timeoutMs) {
       listen.push_back(list.substr(at, comma - at));
     at = comma + 1;
   }
-  std::string answered;
-  const keepalive::daemon::Status s = keepalive::daemon::probeListenAddresses(
-      listen, std::chrono::milliseconds(timeoutMs), &answered);
-  if (s)
-    std::printf("ok: %s answered with an SSH-2.0- banner\n", answered.c_str());
-  else
-    std::printf("failed: %s\n", s.error.c_str());
-  return s ? 0 : 1;
+  const keepalive::daemon::ListenReport r = keepalive::daemon::waitListening(
+      listen, static_cast<pid_t>(pid), std::chrono::milliseconds(timeoutMs));
+  std::printf("%s\n", r.line().c_str());
+  return r.exitCode();
 }
 
 void usage(FILE* out) {
@@ -53,15 +50,17 @@ void usage(FILE* out) {
       "                      journal (default system; none under --root unless given)\n"
       "  --user-block-helper PATH  the per-user block's helper (default %s)\n"
       "  --unit NAME         sshd's systemd unit (default: detected; 'none': never reload)\n"
-      "  --probe transient|inline|auto  where the banner probe after a reload runs: a transient\n"
-      "                      unit outside the daemon's network namespace, or in the daemon\n"
-      "                      (default auto: transient as a systemd service without --root)\n"
+      "  --probe transient|inline|auto  where the check that sshd listens after a reload runs:\n"
+      "                      a transient unit outside the daemon's network namespace, or the\n"
+      "                      daemon's child (default auto: transient as a systemd service\n"
+      "                      without --root)\n"
       "  --host NAME         match host overrides against NAME instead of this host's names\n"
       "  --log-level LEVEL   debug, info, notice, warning or error (default info)\n"
       "  --help, --version\n\n"
-      "Probe mode (what the transient probe unit runs): --probe-banner ADDR:PORT[,ADDR:PORT...]\n"
-      "[--probe-timeout MS] connects until one address sends an SSH-2.0- banner, prints\n"
-      "'ok: ADDR answered' or 'failed: REASON' and exits 0 or 1.\n\n"
+      "Listen check (what the transient unit runs): --check-listening ADDR:PORT[,ADDR:PORT...]\n"
+      "--pid PID [--check-timeout MS] waits until process PID owns a listening TCP socket on\n"
+      "every address (sock_diag and /proc/PID/fd; it never connects), prints 'ok: ...',\n"
+      "'partial: ...' (some listen) or 'failed: REASON' and exits 0, 0 or 1.\n\n"
       "Signals: SIGHUP re-reads the policy; SIGTERM exits.\n",
       keepalive::daemon::kInstalledUserBlockHelper);
 }
@@ -84,14 +83,16 @@ int main(int argc, char** argv) {
                                  {"metrics-dir", required_argument, nullptr, 'M'},
                                  {"journal", required_argument, nullptr, 'J'},
                                  {"probe", required_argument, nullptr, 'P'},
-                                 {"probe-banner", required_argument, nullptr, 'p'},
-                                 {"probe-timeout", required_argument, nullptr, 't'},
+                                 {"check-listening", required_argument, nullptr, 'c'},
+                                 {"pid", required_argument, nullptr, 'i'},
+                                 {"check-timeout", required_argument, nullptr, 't'},
                                  {nullptr, 0, nullptr, 0}};
   DaemonOptions o;
   o.version = KEEPALIVE_VERSION;
-  std::string probeList;
-  bool probeMode = false;
-  long probeTimeoutMs = kProbeDeadline.count();
+  std::string checkList;
+  bool checkMode = false;
+  long checkPid = 0;
+  long checkTimeoutMs = kListenDeadline.count();
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":h", kOpts, nullptr)) != -1;) {
     switch (c) {
@@ -147,16 +148,25 @@ int main(int argc, char** argv) {
         }
         o.probe = optarg;
         break;
-      case 'p':
-        probeMode = true;
-        probeList = optarg;
+      case 'c':
+        checkMode = true;
+        checkList = optarg;
         break;
+      case 'i': {
+        char* end = nullptr;
+        checkPid = std::strtol(optarg, &end, 10);
+        if (*optarg == '\0' || *end != '\0' || checkPid <= 0 || checkPid > 4194304) {
+          std::fprintf(stderr, "keepalive-policyd: --pid takes a process id, not '%s'\n", optarg);
+          return 2;
+        }
+        break;
+      }
       case 't': {
         char* end = nullptr;
-        probeTimeoutMs = std::strtol(optarg, &end, 10);
-        if (*optarg == '\0' || *end != '\0' || probeTimeoutMs <= 0 || probeTimeoutMs > 600000) {
+        checkTimeoutMs = std::strtol(optarg, &end, 10);
+        if (*optarg == '\0' || *end != '\0' || checkTimeoutMs <= 0 || checkTimeoutMs > 600000) {
           std::fprintf(stderr,
-                       "keepalive-policyd: --probe-timeout takes milliseconds (1..600000), not "
+                       "keepalive-policyd: --check-timeout takes milliseconds (1..600000), not "
                        "'%s'\n",
                        optarg);
           return 2;
@@ -188,8 +198,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "keepalive-policyd: unexpected argument '%s'\n", argv[optind]);
     return 2;
   }
-  if (probeMode)
-    return probeBanner(probeList, probeTimeoutMs);
+  if (checkMode != (checkPid != 0)) {
+    std::fprintf(stderr, "keepalive-policyd: --check-listening and --pid go together\n");
+    return 2;
+  }
+  if (checkMode)
+    return checkListening(checkList, checkPid, checkTimeoutMs);
   if (!log::validLevel(o.log_level)) {
     std::fprintf(stderr, "keepalive-policyd: unknown log level '%s'\n", o.log_level.c_str());
     return 2;

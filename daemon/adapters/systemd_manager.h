@@ -1,7 +1,7 @@
 // Reloads sshd through systemd's D-Bus API (org.freedesktop.systemd1.Manager): JobRemoved is
 // subscribed to before ReloadUnit is called, and the job's result arrives as a signal, with a
-// deadline timer. Also runs a short command as a sandboxed transient oneshot service (the banner
-// probe, outside the daemon's private network namespace), followed the same way. Every call is
+// deadline timer. Also runs a short command as a sandboxed transient oneshot service (the listen
+// check, outside the daemon's private network namespace), followed the same way. Every call is
 // asynchronous on the daemon's loop (SdbusEventSource): the loop never waits for systemd. Only the
 // constructor, before the loop runs, asks systemd synchronously which unit is sshd.
 //
@@ -36,10 +36,11 @@ class Variant;
 
 namespace keepalive::daemon {
 
-// A command run as "PREFIX-N.service", Type=oneshot, in a fixed sandbox for a helper that needs
-// only to connect to a few IP addresses: DynamicUser=yes, no capabilities, no new privileges,
-// ProtectSystem=strict, ProtectHome=yes, private /tmp and /dev, AF_INET AF_INET6 AF_UNIX only,
-// IPAddressDeny=any with IPAddressAllow= the given addresses, @system-service system calls.
+// A command run as "PREFIX-N.service", Type=oneshot, in a fixed sandbox for the listen check
+// (adapters/listen_check.h), which reads the host's listening sockets and sshd's fds: root with
+// only CAP_SYS_PTRACE in its bounding set, no new privileges, ProtectSystem=strict,
+// ProtectHome=yes, private /tmp and /dev, the host's network namespace but AF_NETLINK and
+// AF_UNIX only and IPAddressDeny=any (no IP traffic at all), @system-service system calls.
 //
 // With privsep_dir set, the other sandbox (runPrivsepCheck): root, for sshd -t / sshd -T while
 // sshd's unit is stopped and systemd took its RuntimeDirectory (/run/sshd) away. sshd then
@@ -54,11 +55,10 @@ namespace keepalive::daemon {
 struct OneshotSpec {
   std::string prefix;
   std::string description;
-  std::vector<std::string> argv;               // argv[0] is the absolute path run
-  std::vector<std::string> allowed_addresses;  // IPv4 or IPv6 literals
-  std::chrono::milliseconds timeout{10000};    // TimeoutStartSec=, and how long the daemon waits
-  std::string privsep_dir;                     // "": the probe's sandbox; else see above
-  std::size_t output_cap = 4096;               // bytes kept of stdout (and of stderr)
+  std::vector<std::string> argv;             // argv[0] is the absolute path run
+  std::chrono::milliseconds timeout{10000};  // TimeoutStartSec=, and how long the daemon waits
+  std::string privsep_dir;                   // "": the listen check's sandbox; else above
+  std::size_t output_cap = 4096;             // bytes kept of stdout (and of stderr)
 };
 
 struct OneshotResult {

@@ -191,8 +191,10 @@ Callback<ReloadOutcome> Engine::reloadSshd() {
 Callback<Status> Engine::insertInclude() {
   return callback<Status>([this](Done<Status> d) { sshd_.insertInclude(std::move(d)); });
 }
-Callback<Status> Engine::probeBanner(const Dump& dump) {
-  return callback<Status>([this, &dump](Done<Status> d) { probe_.banner(dump, std::move(d)); });
+Callback<ListenCheck> Engine::checkListening(const Dump& dump) {
+  return callback<ListenCheck>([this, &dump](Done<ListenCheck> d) {
+    probe_.listening(dump, services_.unitState(), std::move(d));
+  });
 }
 
 void Engine::apply(std::vector<policy::PolicyFile> files, policy::Diagnostics readDiags,
@@ -636,28 +638,37 @@ Task<void> Engine::install(Desired want, policy::Resolved r, Outcome& o, bool pr
       o.reloaded = true;
       reloadedNow = true;
       o.log.push_back({Level::kInfo, "reloaded " + services_.unit() + " (" + ro.detail + ")"});
-      // Probe where sshd listened at the last check first: that keeps sshd -T out of the path to
-      // a serving sshd. Only a fresh sshd -T may conclude that sshd does not answer, so a
+      // Check where sshd listened at the last check first: that keeps sshd -T out of the path
+      // to a serving sshd. Only a fresh sshd -T may conclude that sshd does not listen, so a
       // changed ListenAddress never causes a false rollback.
-      Status b = Status::failure("not probed");
+      ListenCheck b;
+      b.status = Status::failure("not checked");
       if (lastServerDump_ && lastServerDump_->status) {
         const Dump last = *lastServerDump_;
-        b = co_await probeBanner(last);
+        b = co_await checkListening(last);
       }
-      if (!b) {
+      if (!b.status || b.partial) {
         ConnectionSpec outside = connection(policy::outsideAddress(r, false));
         Dump d = co_await serverDump(std::move(outside));
         serverDumped = d;
         if (d.status)
-          b = co_await probeBanner(d);
-        else
-          b = d.status;
+          b = co_await checkListening(d);
+        else if (!b.status)
+          b.status = d.status;
       }
-      if (!b) {
-        std::string why = "sshd does not answer after the reload: " + b.error;
+      if (!b.status) {
+        std::string why = "sshd does not listen after the reload: " + b.status.error;
         co_await rollback(done, true, std::move(why), o);
         co_return;
       }
+      if (b.partial)
+        // Not rolled back: our drop-in sets no ListenAddress or Port, and sshd goes on with the
+        // addresses it could bind (it logs "Bind to port ... failed" for the others).
+        o.log.push_back({Level::kWarning,
+                         "sshd listens after the reload, but not on every address of sshd -T: " +
+                             b.detail + "; see sshd's \"Bind to port\" lines, ignoring"});
+      else
+        o.log.push_back({Level::kInfo, "sshd listens again: " + b.detail});
       step(o, "probe");
       store_.setReloadPending(false);
       served_.reset();  // taken from the verification below: sshd read every file just now

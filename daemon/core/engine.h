@@ -145,7 +145,7 @@ class Engine {
   Callback<Dump> clientDump(std::string host);
   Callback<VersionText> opensshVersion();
   Callback<ReloadOutcome> reloadSshd();
-  Callback<Status> probeBanner(const Dump& d);
+  Callback<ListenCheck> checkListening(const Dump& d);
   Callback<Status> insertInclude();
   // Note for every co_await here: GCC 12 may destroy a temporary of a class type (a string, a
   // std::function) in a co_await's operand twice; name such values first.

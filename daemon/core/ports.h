@@ -176,11 +176,23 @@ class ServiceManager {
   virtual UnitState unitState() const = 0;
 };
 
+// What the check of sshd's listening sockets after a reload found.
+struct ListenCheck {
+  Status status;       // failed: sshd does not listen (the reason says where it does not)
+  std::string detail;  // "ssh.service's main PID 812 listens on 0.0.0.0:22, [::]:22"
+  // Passed with addresses missing: sshd listens, but not on all of sshd -T's (a warning).
+  bool partial = false;
+};
+
+// Confirms that sshd listens again after a reload, by its sockets: never by connecting to it
+// (a connection that says nothing is a failed pre-auth connection in sshd's log, and in
+// fail2ban's or sshguard's view).
 class Probe {
  public:
   virtual ~Probe() = default;
-  // An SSH-2.0- banner answers on one of sshd's listen addresses.
-  virtual void banner(const Dump& sshdDump, Done<Status> done) = 0;
+  // Every listen address of sshdDump (sshd -T) has a listening TCP socket owned by the unit's
+  // main PID (a socket-activated sshd without a main process: its socket unit listens).
+  virtual void listening(const Dump& sshdDump, const UnitState& unit, Done<ListenCheck> done) = 0;
 };
 
 class Clock {

@@ -13,7 +13,7 @@
 #   sandbox     a throwaway systemd (tests/lib/throwaway-systemd.sh; DESIGN.md "Testing with
 #               real parts"): sandbox_start, inside, journal_on_failure, sandbox_allow_packages
 #   journal     jcursor, jsince, daemon_logged(_re), last_state_line, state_line, jsync, counters
-#   sshd        prop, sshd_T(_is), ssh_G, banner, sighups(_are), sshd_ok, expect_reloads,
+#   sshd        prop, sshd_T(_is), ssh_G, banner, sshd_connection_lines, sighups(_are), sshd_ok, expect_reloads,
 #               restarted_from
 #   files       fingerprint, same_bytes, exists_inside, absent_inside, mode_of, mode_is
 #   policy      stage_policy, commit_policy, push_policy (by rename, as Ansible does)
@@ -270,6 +270,14 @@ banner() {  # sshd's first line on 127.0.0.1:22 inside
     # shellcheck disable=SC2016  # expanded by the shell inside
     inside timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/22 && IFS= read -r -t 4 -u 3 l &&
         printf "%s\n" "${l%$'"'\r'"'}"' 2>/dev/null
+}
+# sshd_connection_lines CURSOR: ssh.service's journal lines since CURSOR that a TCP connection to
+# sshd leaves, as the banner probe (replaced by the listen check) left them on every reload:
+# "kex_exchange_identification: ...", "Connection closed by 127.0.0.1 port N [preauth]",
+# "banner exchange: ...", and at LogLevel VERBOSE "Connection from ...".
+sshd_connection_lines() {
+    inside journalctl -q --no-pager -u ssh.service --cursor="$1" -o cat |
+        grep -E 'kex_exchange_identification|\[preauth\]|banner exchange|Connection (closed|reset) by|Connection from '
 }
 # sshd logs "Received SIGHUP; restarting." for each reload that reaches it.
 sighups() { inside journalctl -q --no-pager -u ssh.service -o cat | grep -c 'Received SIGHUP'; }

@@ -8,14 +8,14 @@
 #      capability bounding set, no new privileges, seccomp, read-only / except the drop-in
 #      directories, a network namespace with nothing but lo);
 #   2. the service starts at install and reaches active (Type=notify) with the example policy,
-#      which writes the drop-ins, reloads ssh.service once (the banner probe passing in its
+#      which writes the drop-ins, reloads ssh.service once (the listen check passing in its
 #      transient unit) and only reports users' files; the metrics file is written;
 #   3. keepalivectl status works over the real system bus, as root and as an unprivileged user,
 #      and that user's reload is denied;
-#   4. a policy pushed by rename reloads ssh.service once, the banner probe passing in a transient
-#      unit that is gone afterwards, and sshd -T and the metrics show it; systemctl reload
-#      (ExecReload) re-reads it without reloading sshd; a deleted drop-in is restored; a probe
-#      unit that fails rolls a push back;
+#   4. a policy pushed by rename reloads ssh.service once, the listen check passing in a transient
+#      unit that is gone afterwards, with no connection in sshd's journal, and sshd -T and the
+#      metrics show it; systemctl reload (ExecReload) re-reads it without reloading sshd; a
+#      deleted drop-in is restored; a check unit that fails rolls a push back;
 #   5. a user's ~/.ssh/config chmod 666 is repaired (users.action: enforce, counted in the
 #      metrics), and the per-user helper writes a user's block, as that user, inside the sandbox;
 #   6. kill -9: systemd restarts the daemon and it converges with zero extra reloads;
@@ -60,11 +60,11 @@ harness_begin
 
 as_user() { inside setpriv --reuid="$TUSER" --regid="$TUSER" --init-groups -- "$@"; }
 
-# The banner probe's transient units (keepalive-policyd-probe-PID-N.service): systemd's lines
+# The listen check's transient units (keepalive-policyd-listen-PID-N.service): systemd's lines
 # about them since a mark, and whether any is still loaded (CollectMode=inactive-or-failed).
-PROBE_UNITS='keepalive-policyd-probe-*.service'
+PROBE_UNITS='keepalive-policyd-listen-*.service'
 probe_journal() { inside journalctl -q --no-pager -u "$PROBE_UNITS" --cursor="$1" -o cat; }
-probe_finished() { probe_journal "$1" | grep -qE '^Finished keepalive-policyd-probe-[0-9]+-[0-9]+\.service'; }
+probe_finished() { probe_journal "$1" | grep -qE '^Finished keepalive-policyd-listen-[0-9]+-[0-9]+\.service'; }
 probe_units_loaded() { inside systemctl list-units --all --no-legend --plain "$PROBE_UNITS" | awk '{ print $1 }'; }
 no_probe_units_loaded() { [ -z "$(probe_units_loaded)" ]; }
 # The apply line's probe step ("…, reload R, probe B, verify V)"): B in ms, "" when absent.
@@ -172,11 +172,11 @@ prom_has() { inside grep -qxF -- "$1" "$PROM"; }
 prom_after_install() { prom_has 'keepalive_policy_state{state="ok"} 1' && prom_has 'keepalive_policy_reloads_total 1'; }
 check "... with state ok and the reload of the install (keepalive_policy_reloads_total 1)" \
     wait_for 10 prom_after_install
-check "journal: the daemon runs its banner probe as a transient unit ('banner probe transient')" \
-    daemon_logged_re "$mark" '^starting: .*, banner probe transient$'
+check "journal: the daemon runs its listen check as a transient unit ('listen check transient')" \
+    daemon_logged_re "$mark" '^starting: .*, listen check transient$'
 check "journal: the install's apply passed the probe step in $(probe_ms "$mark") ms" \
     test -n "$(probe_ms "$mark")"
-check "journal: systemd ran the probe unit ($(probe_journal "$mark" | grep -m1 -o 'keepalive-policyd-probe-[0-9-]*\.service'))" \
+check "journal: systemd ran the check unit ($(probe_journal "$mark" | grep -m1 -o 'keepalive-policyd-listen-[0-9-]*\.service'))" \
     probe_finished "$mark"
 check "journal: $TUSER's world-writable config reported, not repaired (users.action: report)" \
     wait_for 10 daemon_logged_re "$mark" "of $TUSER is not compliant: .*~/\\.ssh/config: enforce would set mode 0600"
@@ -207,12 +207,13 @@ absent_inside /etc/.kp-probe || inside rm -f /etc/.kp-probe
 # PrivateNetwork=yes: sshd is out of the daemon's reach, so only the transient probe can see it.
 links=$(inside nsenter -t "$DPID" -n -- ip -o link show | awk -F': ' '{ print $2 }' | tr '\n' ' ')
 check "the daemon's network namespace has only lo (links: ${links:-none})" test "$links" = "lo "
-check "... and sshd's 127.0.0.1:22 is unreachable from it (keepalive-policyd --probe-banner there fails)" \
+SSH_PID_NOW=$(prop ssh.service MainPID)
+check "... and sshd's sockets are out of its sight (keepalive-policyd --check-listening there fails)" \
     sh -c "! \"$TSD\" exec \"$STATE\" nsenter -t $DPID -n -- /usr/sbin/keepalive-policyd \
-        --probe-banner 127.0.0.1:22 --probe-timeout 300 >/dev/null"
-out=$(inside /usr/sbin/keepalive-policyd --probe-banner 0.0.0.0:22 --probe-timeout 3000); rc=$?
-check "... while the same probe in the host's namespace gets sshd's banner (exit $rc, '$out')" \
-    test "$rc" = 0 -a "$out" = "ok: 0.0.0.0:22 answered with an SSH-2.0- banner"
+        --check-listening 0.0.0.0:22 --pid $SSH_PID_NOW --check-timeout 300 >/dev/null"
+out=$(inside /usr/sbin/keepalive-policyd --check-listening 0.0.0.0:22 --pid "$SSH_PID_NOW" --check-timeout 3000); rc=$?
+check "... while the same check in the host's namespace finds sshd's socket (exit $rc, '$out')" \
+    test "$rc" = 0 -a "$out" = "ok: PID $SSH_PID_NOW: listens on 0.0.0.0:22"
 
 # ------------------------------------------------------ 2. the system bus --
 echo "# 2. keepalivectl over the system bus"
@@ -242,12 +243,17 @@ check "journal: state ok, last apply applied (policy changed)" \
 check "sshd -T shows clientaliveinterval 90" wait_for 5 sshd_T_is clientaliveinterval 90
 expect_reloads 1 "policy pushed by rename"
 line=$(jsince "$mark" | grep -E '\(policy changed\): applied in ' | tail -n 1)
-check "journal: the push's apply reloaded and passed the banner probe ('${line#*: }')" \
+check "journal: the push's apply reloaded and passed the listen check ('${line#*: }')" \
     grep -qE ': applied in [0-9.]+ ms \(.*reload [0-9.]+, probe [0-9.]+, verify' <<< "$line"
-check "journal: systemd ran the push's probe unit, which exited 0 ($(probe_journal "$mark" | grep -m1 -o 'keepalive-policyd-probe-[0-9-]*\.service'))" \
+check "journal: systemd ran the push's check unit, which exited 0 ($(probe_journal "$mark" | grep -m1 -o 'keepalive-policyd-listen-[0-9-]*\.service'))" \
     probe_finished "$mark"
-check "... and no probe unit is left loaded (CollectMode=inactive-or-failed; loaded: $(probe_units_loaded | tr '\n' ' '))" \
+check "... and no check unit is left loaded (CollectMode=inactive-or-failed; loaded: $(probe_units_loaded | tr '\n' ' '))" \
     wait_for 5 no_probe_units_loaded
+check "journal: the daemon reports sshd listening again by its sockets" \
+    daemon_logged_re "$mark" '^sshd listens again: ssh.service main PID [0-9]+: listens on '
+conn=$(sshd_connection_lines "$mark")
+check "sshd's journal since the push shows no connection (kex_exchange_identification, [preauth])${conn:+: $(head -n 1 <<< "$conn")}" \
+    test -z "$conn"
 prom_after_push() {
     prom_has 'keepalive_policy_reloads_total 2' &&
         prom_has 'keepalive_policy_effective_interval_seconds{target="sshd",keyword="clientaliveinterval"} 90'
@@ -273,24 +279,24 @@ check "journal: state ok after the drift repair" \
 expect_reloads 1 "drop-in deleted and restored"
 check "sshd -T still shows clientaliveinterval 90" sshd_T_is clientaliveinterval 90
 
-# A probe unit that fails (a prefix drop-in gives it ExecStartPre=/bin/false) fails the probe
+# A check unit that fails (a prefix drop-in gives it ExecStartPre=/bin/false) fails the probe
 # step: the policy is rolled back and sshd reloaded again with the restored drop-in.
-PROBE_DROPIN=/run/systemd/system/keepalive-policyd-probe-.service.d/kp-test-fail.conf
+PROBE_DROPIN=/run/systemd/system/keepalive-policyd-listen-.service.d/kp-test-fail.conf
 inside mkdir -p "$(dirname "$PROBE_DROPIN")"
 printf '[Service]\nExecStartPre=/bin/false\n' | inside sh -c 'cat > "$1" && systemctl daemon-reload' sh "$PROBE_DROPIN"
 mark=$(jcursor)
 policy 75s | push_policy
-check "journal: a failing probe unit rolls the push back ('sshd does not answer after the reload: keepalive-policyd-probe-….service ended with result 'failed'')" \
-    wait_for 30 daemon_logged_re "$mark" "sshd does not answer after the reload: keepalive-policyd-probe-[0-9]+-[0-9]+\.service ended with result 'failed'; rolling back"
+check "journal: a failing check unit rolls the push back ('sshd does not listen after the reload: keepalive-policyd-listen-….service ended with result 'failed'')" \
+    wait_for 30 daemon_logged_re "$mark" "sshd does not listen after the reload: keepalive-policyd-listen-[0-9]+-[0-9]+\.service ended with result 'failed'; rolling back"
 check "... state policy-invalid (the last good policy stays in force), last apply rolled-back" \
-    wait_for 10 daemon_logged_re "$mark" '^state policy-invalid: sshd does not answer after the reload: .*stays in force; .*last apply rolled-back'
-expect_reloads 2 "a push whose probe fails (the reload, and the reload of the restored drop-in)"
+    wait_for 10 daemon_logged_re "$mark" '^state policy-invalid: sshd does not listen after the reload: .*stays in force; .*last apply rolled-back'
+expect_reloads 2 "a push whose listen check fails (the reload, and the reload of the restored drop-in)"
 check "sshd -T still shows clientaliveinterval 90 (the push of 75s was rolled back)" \
     sshd_T_is clientaliveinterval 90
 inside sh -c 'rm -rf "$(dirname "$1")" && systemctl daemon-reload' sh "$PROBE_DROPIN"
 mark=$(jcursor)
 policy 90s | push_policy
-check "with the probe unit working again, the 90s policy is back in force: state ok" \
+check "with the check unit working again, the 90s policy is back in force: state ok" \
     wait_for 15 daemon_logged_re "$mark" 'state ok: '
 expect_reloads 0 "the 90s policy again (its drop-ins are the installed ones)"
 

@@ -116,8 +116,8 @@ else
     not_ok "systemctl start $UNIT"
     finish
 fi
-check "journal: the banner probe is transient (so is the privsep retry)" \
-    wait_for 5 daemon_logged "$mark" 'banner probe transient'
+check "journal: the listen check is transient (so is the privsep retry)" \
+    wait_for 5 daemon_logged "$mark" 'listen check transient'
 check "the first apply: state sshd-stopped" wait_for 10 state_is sshd-stopped
 check "the first apply wrote the drop-in: ClientAliveInterval $(dropin_interval)" dropin_holds 120
 check "journal: systemd ran the retry as a transient unit ($(privsep_journal "$mark" | grep -m1 -o 'keepalive-policyd-privsep-[0-9-]*\.service'))" \

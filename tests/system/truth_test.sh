@@ -3,6 +3,10 @@
 # under a real systemd (tests/lib/throwaway-systemd.sh) with the daemon as a transient Type=notify
 # service, against the sandbox's own sshd and /etc. Each step asserts on `keepalivectl status
 # --json` (State, StateReason, ConfigLines, ...), the journal, sshd -T and sshd's reload count:
+#   0. after a reload the daemon reports sshd listening by its main PID's sockets (the listen
+#      check, a transient unit) and sshd's journal shows no connection (no kex_exchange_
+#      identification, [preauth], "Connection closed by 127.0.0.1": a connection from the test
+#      does show them); an address sshd cannot bind is named in a warning, without a rollback;
 #   a. a policy pushed while ssh.service is stopped (/run/sshd gone): sshd-stopped, the drop-in
 #      installed, no rollback, no reload; `systemctl start ssh`: ok by itself, sshd -T agrees;
 #   b. only ssh.socket listening: a push is ok with "socket-activated"; a connection starts sshd
@@ -115,6 +119,58 @@ check "the daemon starts as a Type=notify service" start_daemon
 check "state ok after its first apply: $(said)" wait_for "$SW" state_is ok
 check "sshd -T: clientaliveinterval 120" sshd_T_is clientaliveinterval 120
 expect_reloads 1 "first apply"
+show_on_fail
+
+# ------------------------------------------- 0. the listen check after a reload --
+echo "# 0. after a reload the daemon checks sshd's sockets and never connects to it"
+LISTEN_UNITS='keepalive-policyd-listen-*.service'
+listen_unit_finished() {
+    inside journalctl -q --no-pager -u "$LISTEN_UNITS" --cursor="$1" -o cat |
+        grep -qE '^Finished keepalive-policyd-listen-[0-9]+-[0-9]+\.service'
+}
+listens_line() { jsince "$1" | grep -E '^sshd listens again: ' | tail -n 1; }
+mark=$(jcursor)
+policy 150s | push_policy
+check "journal: the pushed policy was applied with a reload ('(policy changed): applied')" \
+    wait_for "$SW" daemon_logged_re "$mark" '\(policy changed\): applied in .*reload [0-9.]+, probe [0-9.]+'
+expect_reloads 1 "a push (the listen check's reload)"
+line=$(listens_line "$mark")
+check "journal: the daemon reports sshd listening by its main PID's sockets ('$line')" \
+    grep -qE "^sshd listens again: ssh.service main PID $SSH_PID: listens on (0\.0\.0\.0:22, \[::\]:22|\[::\]:22, 0\.0\.0\.0:22)\$" <<< "$line"
+check "journal: the check ran as a transient unit (listen check transient)" \
+    listen_unit_finished "$mark"
+jsync
+conn=$(sshd_connection_lines "$mark")
+check "sshd's journal since the push has no line of a connection (no kex_exchange_identification, [preauth], Connection closed by 127.0.0.1)${conn:+: $(head -n 2 <<< "$conn" | tr '\n' ' ')}" \
+    test -z "$conn"
+# The control: a connection that hangs up after the banner, as the banner probe did, leaves such
+# lines, so the check above could have seen them.
+mark2=$(jcursor)
+b=$(banner)
+has_connection_lines() { jsync; [ -n "$(sshd_connection_lines "$1")" ]; }
+check "control: a connection from the test that hangs up after '$b' is in sshd's journal ($(wait_for 5 has_connection_lines "$mark2"; sshd_connection_lines "$mark2" | head -n 1))" \
+    has_connection_lines "$mark2"
+show_on_fail
+
+# sshd that cannot bind one of its addresses (192.0.2.1 is on no interface here): it goes on
+# with the others, and the daemon says which address has no socket, without a rollback.
+LISTEN_CONF=/etc/ssh/sshd_config.d/50-kp-test-listen.conf
+printf 'ListenAddress 0.0.0.0:22\nListenAddress 192.0.2.1:22\n' | inside sh -c 'cat > "$1"' sh "$LISTEN_CONF"
+mark=$(jcursor)
+policy 160s | push_policy
+warned() { daemon_logged_re "$1" "sshd listens after the reload, but not on every address of sshd -T: ssh.service main PID $SSH_PID: no listening socket on 192\\.0\\.2\\.1:22 \\(listens on 0\\.0\\.0\\.0:22\\)"; }
+check "journal: a warning names the address without a socket ($(wait_for "$SW" warned "$mark"; jsince "$mark" | grep -m1 'not on every address' | cut -c1-200))" \
+    warned "$mark"
+check "... and it is no rollback: the push is applied, the drop-in holds $(dropin_value) (want 160)" \
+    sh -c 'test "$1/$2" = yes/yes' sh "$(no_rollback_logged "$mark" && echo yes)" "$(dropin_is 160 && echo yes)"
+check "sshd logged why it could not bind 192.0.2.1:22" \
+    sh -c "\"$TSD\" exec \"$STATE\" journalctl -q --no-pager -u ssh.service --cursor='$mark' -o cat | grep -q 'Bind to port 22 on 192.0.2.1 failed'"
+expect_reloads 1 "a push while sshd cannot bind one address"
+inside rm -f "$LISTEN_CONF"
+inside systemctl reload ssh.service
+expect_reloads 1 "systemctl reload ssh.service without the test's ListenAddress lines"
+check "ssh.service listens on its defaults again, same main PID $SSH_PID" \
+    test "$(prop ssh.service ActiveState)/$(prop ssh.service MainPID)" = "active/$SSH_PID"
 show_on_fail
 
 # ------------------------------------------------- a. ssh.service stopped --
