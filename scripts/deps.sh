@@ -27,8 +27,8 @@ PACKAGES=(
   clang-tidy-14     # scripts/tidy.sh: names and bugprone-* (.clang-tidy)
   clang libclang-rt-14-dev ninja-build  # libFuzzer targets (scripts/fuzz.sh builds with Ninja)
   # packaging (scripts/package.sh, tests/system/package_test.sh)
-  dpkg-dev debhelper lintian  # the .deb and its check
-  rpm                         # rpmbuild for rpm/keepalive-policy.spec
+  dpkg-dev debhelper lintian groff-base  # the .deb and its checks (groff: tests/lib/man_paths.sh)
+  rpm rpmlint                 # rpmbuild for rpm/keepalive-policy.spec, and its check
   selinux-policy-dev          # /usr/share/selinux/devel/Makefile for selinux/
 )
 

@@ -10,13 +10,14 @@
 #              BuildRequires against the rpm database, which is empty on Debian (the build
 #              dependencies are there, as Debian packages)
 #   --no-deb   skip the Debian package
-#   --lintian  run lintian on the .changes; exits non-zero on an error (warnings are printed)
+#   --lintian  run lintian on the .changes, and with --rpm rpmlint on the spec and the RPMs;
+#              exits non-zero on an error (warnings are printed)
 #   --head     package the last commit (git archive HEAD) instead of the working tree
 #              (tracked files as they are on disk, plus untracked ones that are not ignored)
 #
 # DEB_BUILD_OPTIONS is passed on (nocheck skips the test suite and its build dependencies, as the
 # system test does); parallel= defaults to min(nproc, 2). Debian packages needed: dpkg-dev,
-# debhelper, fakeroot, the build dependencies in debian/control; lintian; rpm (for rpmbuild);
+# debhelper, fakeroot, the build dependencies in debian/control; lintian; rpm (for rpmbuild); rpmlint;
 # selinux-policy-dev (the -selinux RPM). scripts/deps.sh installs them all.
 set -euo pipefail
 export LC_ALL=C.UTF-8
@@ -124,5 +125,9 @@ if [[ $rpm == 1 ]]; then
   }
   find "$tmp/rpm/RPMS" -name '*.rpm' -exec cp {} "$out"/ \;
   find "$tmp/rpm/RPMS" -name '*.rpm' -printf "package.sh: $out/%f\n"
+  if [[ $lint == 1 ]]; then
+    # rpmlint exits non-zero on an error; warnings are listed (docs/packaging.md explains them).
+    rpmlint "$src/rpm/keepalive-policy.spec" $(find "$tmp/rpm/RPMS" -name '*.rpm' -printf "$out/%f\n")
+  fi
 fi
 echo "package.sh: done in $((SECONDS - t0)) s"
