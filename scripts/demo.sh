@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The main job on a throwaway root: install dependencies, build, validate and render the example
 # policy, then run keepalive-policyd on that root with the real sshd -t / sshd -T and ssh -G and a
 # private system bus. It installs the drop-ins, shows `keepalivectl status` and `users`, applies a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs everything keepalive-policy needs to build, test and demo on Debian 12, as root.
 # Debian packages only (see README "Stack"); nothing is downloaded from anywhere else.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds keepalive-policy's packages from this tree into OUTDIR: a source tarball
 # (keepalive-policy-VERSION.tar.gz), the Debian package (dpkg-buildpackage -us -uc -b) and, with
 # --rpm, the RPMs (rpmbuild -bb from that tarball). Never touches ./build or the tree itself: each

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # man_paths.sh DEB - every path the .deb's man pages name is on the installed system.
 #
 # Renders each man page the package ships (from the .deb itself, with groff, at a width where no

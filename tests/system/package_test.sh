@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # package_test.sh - the Debian package under a real systemd: builds the .deb from this tree
 # (scripts/package.sh, DEB_BUILD_OPTIONS=nocheck: the suites already ran) and checks it with
 # lintian, boots a throwaway systemd (tests/lib/throwaway-systemd.sh: namespaces over an overlay of /),

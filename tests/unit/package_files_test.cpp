@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The package's files against each other: keepalive-policyd(8)'s SYSTEMD section against the
 // shipped unit (every setting the page names has the unit's value, and the page names every
 // setting of the unit), and one version everywhere (CMake's project(VERSION), which the binaries
