@@ -32,6 +32,7 @@ run scripts/build.sh
 ctl=build/cli/keepalivectl
 policyd=build/daemon/keepalive-policyd
 
+# shellcheck disable=SC2016 # run evals it
 run 'root=$(mktemp -d /tmp/keepalive-demo.XXXXXX)'
 # Every path below is under $root: refuse to go on without one.
 [[ -n $root && $root == /tmp/keepalive-demo.* && -d $root ]] || exit 1
