@@ -68,9 +68,10 @@ while IFS= read -r page; do
   name=$(basename "$page" .gz)
   # Wide lines, no hyphenation, no formatting characters: a path is never split.
   zcat -f "$page" | groff -man -Tutf8 -P-cbou -rLL=5000n -rHY=0 2>/dev/null >"$work/$name.txt"
-  if grep -n -E '(^|[^[:alnum:]_./-])docs/|in the source( tree)?\b' "$work/$name.txt" >"$work/src"; then
+  if grep -n -o -E '.{0,40}((^|[^[:alnum:]_./-])docs/[^ ]*|in the source( tree)?\b).{0,20}' \
+    "$work/$name.txt" >"$work/src"; then
     while IFS= read -r l; do
-      echo "$name: sends the reader to the source tree: ${l:0:160}"
+      echo "$name: sends the reader to the source tree: line $l"
     done <"$work/src"
     fail=1
   fi
