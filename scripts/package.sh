@@ -128,7 +128,7 @@ if [[ $rpm == 1 ]]; then
   find "$tmp/rpm/RPMS" -name '*.rpm' -printf "package.sh: $out/%f\n"
   if [[ $lint == 1 ]]; then
     # rpmlint exits non-zero on an error; warnings are listed (docs/packaging.md explains them).
-    rpmlint "$src/rpm/keepalive-policy.spec" $(find "$tmp/rpm/RPMS" -name '*.rpm' -printf "$out/%f\n")
+    rpmlint -c "$src/rpm/rpmlint.toml" "$src/rpm/keepalive-policy.spec" $(find "$tmp/rpm/RPMS" -name '*.rpm' -printf "$out/%f\n")
   fi
 fi
 echo "package.sh: done in $((SECONDS - t0)) s"
