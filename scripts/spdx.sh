@@ -59,7 +59,7 @@ header() {
     docs/man/*.[1-8]) echo ".\\\" $ID" ;;
     *.j2) echo "{# $ID #}" ;;
     *.sh | */CMakeLists.txt | CMakeLists.txt | *.cmake | *.py | *.yaml | *.yml | *.service | \
-      *.conf | *.te | *.fc | *.if | *.spec | *.macros | *.cfg | *.dict | *.supp | \
+      *.conf | *.te | *.fc | *.if | *.spec | *.macros | *.cfg | *.toml | *.dict | *.supp | \
       .gitignore | .clang-format | .clang-tidy | .ci/run | scripts/tidy-base | \
       debian/rules | debian/control | debian/*.postinst | debian/*.postrm | debian/*.docs)
       echo "# $ID"
