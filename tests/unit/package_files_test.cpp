@@ -127,13 +127,15 @@ std::vector<std::pair<std::string, std::string>> unitSettings(const std::string&
 // What may follow a value in running text.
 bool endsValue(const std::string& text, std::size_t at) {
   return at >= text.size() || std::string(" \n,;:)").find(text[at]) != std::string::npos ||
-         (text[at] == '.' && (at + 1 >= text.size() || text[at + 1] == ' ' || text[at + 1] == '\n'));
+         (text[at] == '.' &&
+          (at + 1 >= text.size() || text[at + 1] == ' ' || text[at + 1] == '\n'));
 }
 
 }  // namespace
 
-TEST_CASE("keepalive-policyd(8) gives every setting of the shipped unit, each with the unit's value",
-          "[package]") {
+TEST_CASE(
+    "keepalive-policyd(8) gives every setting of the shipped unit, each with the unit's value",
+    "[package]") {
   const std::string text = manSection(readSource("docs/man/keepalive-policyd.8"), "SYSTEMD");
   REQUIRE_FALSE(text.empty());
   const auto settings = unitSettings(readSource("units/keepalive-policyd.service"));
@@ -144,14 +146,14 @@ TEST_CASE("keepalive-policyd(8) gives every setting of the shipped unit, each wi
   // upper case and not matched): in the unit, and with one of its values when the page gives one.
   const std::regex named("(^|[^A-Za-z0-9_])([A-Z][a-z][A-Za-z]*)=");
   int n = 0;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), named); it != std::sregex_iterator();
-       ++it) {
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), named);
+       it != std::sregex_iterator(); ++it) {
     const std::string key = (*it)[2];
     const std::size_t valueAt = std::size_t(it->position(2) + it->length(2)) + 1;
     ++n;
     INFO("the page names " << key << "=" << text.substr(valueAt, 60));
     const auto [b, e] = unit.equal_range(key);
-    REQUIRE(b != e);  // a setting the unit does not have
+    REQUIRE(b != e);                          // a setting the unit does not have
     bool matches = endsValue(text, valueAt);  // the name alone ("ReadWritePaths=")
     for (auto u = b; u != e && !matches; ++u)
       matches = text.compare(valueAt, u->second.size(), u->second) == 0 &&
@@ -176,9 +178,10 @@ TEST_CASE("keepalive-policyd(8) gives every setting of the shipped unit, each wi
   }
 }
 
-TEST_CASE("one version: project(VERSION) is debian/changelog's, the rpm spec's, the man pages' and "
-          "the SELinux module's",
-          "[package]") {
+TEST_CASE(
+    "one version: project(VERSION) is debian/changelog's, the rpm spec's, the man pages' and "
+    "the SELinux module's",
+    "[package]") {
   const std::string version = KEEPALIVE_VERSION;  // CMake's project(VERSION): the binaries' too
   REQUIRE(std::regex_match(version, std::regex("[0-9]+\\.[0-9]+\\.[0-9]+")));
 
@@ -202,7 +205,8 @@ TEST_CASE("one version: project(VERSION) is debian/changelog's, the rpm spec's, 
                            "docs/man/keepalive-policyd.8"}) {
     INFO(page);
     const std::string man = readSource(page);
-    REQUIRE(std::regex_search(man, m, std::regex("\\n?\\.TH [^\\n]*\"keepalive-policy ([^\"]+)\"")));
+    REQUIRE(
+        std::regex_search(man, m, std::regex("\\n?\\.TH [^\\n]*\"keepalive-policy ([^\"]+)\"")));
     CHECK(std::string(m[1]) == version);
   }
   const std::string te = readSource("selinux/keepalive_policy.te");
