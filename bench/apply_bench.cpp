@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Policy rename -> sshd serving the new configuration, measured against the real systemd and sshd
 // (run it inside tests/system's throwaway systemd: bench/run_apply_bench.sh does).
 //

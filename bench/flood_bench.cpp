@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // One user's chmod loop against everyone else (bench/flood_bench.sh, docs/performance.md): the
 // real keepalive-policyd on a throwaway root with USERS users, for PHASE seconds each: without a
 // loop; while one user (as themselves) makes their config 0666 in a tight loop; and while

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # One user's chmod loop for PHASE seconds against the same figures without it: the daemon's log
 # lines and CPU, and another user's repair latency p50/p99 (docs/performance.md). As root, after
 # scripts/build.sh:   bench/flood_bench.sh [USERS [PHASE_SECONDS]] [DAEMON]

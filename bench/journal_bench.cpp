@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What classifying sshd's journal costs (issue 17; docs/performance.md, "Issue 17: classifying
 // sshd's journal"): N synthetic sshd entries (default 1M) in memory, fed through one
 // SessionTracker (daemon/core/disconnects.h) on one core, as the daemon's journal follower does

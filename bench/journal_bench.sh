@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Classifying sshd's journal (issue 17): ENTRIES synthetic sshd entries (default 1M, ~80% pre-auth
 # noise) through the daemon's SessionTracker on one CPU (taskset, when there is one): entries/s,
 # the events by cause, peak RSS and the RSS of the open-session table at its CAP (default 20000,

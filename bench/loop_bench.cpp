@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Whether keepalive-policyd's loop stays free while it works (docs/performance.md, issue 14):
 // the latency of a status read through the bus (one GetAll on org.keepalivepolicy1, as
 // `keepalivectl status` makes) while the daemon waits for something slow.

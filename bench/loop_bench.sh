@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Does a status read stay prompt while keepalive-policyd works? The latency of GetAll through a
 # private system bus (p50/p99/max) in two situations, for this build's daemon and, in the same
 # run, a baseline daemon (another build's binary):

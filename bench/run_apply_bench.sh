@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Policy rename -> sshd serving the new configuration, in a throwaway systemd (real systemd, real
 # ssh.service, real D-Bus), with the admin-script baseline side by side.
 # Usage: bench/run_apply_bench.sh [ITERATIONS [NETWORKS...]]   (root; build first: scripts/build.sh)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `keepalivectl status` end to end, as an admin or a monitoring script runs it: exec, connect to
 // the system bus, one GetAll, print, exit. Each run's wall time from posix_spawn to waitpid,
 // stdout to /dev/null; p50, p99 and the maximum.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # `keepalivectl status` end to end (exec, system bus, one GetAll, print) against the D-Bus service
 # covering 100000 users, on a private dbus-daemon configured as Debian's system bus with our bus
 # policy. The service is tests/dbus's driver: the daemon's D-Bus side on scripted data, so the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Users' ~/.ssh/config repair at 1k, 10k and 100k generated homes: keepalive-policyd against an
 # `inotifywait -m` + `chmod` shell loop watching the same ~/.ssh directories, run alternately on
 # the same homes, measured from outside by bench/users_observer. Prints a markdown table.

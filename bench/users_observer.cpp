@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The measuring half of bench/users_bench.sh: it generates the homes, starts the process under
 // test with its output time-stamped, and measures that process from the outside only (its log
 // lines, /proc and the files), so that it works the same on keepalive-policyd and on the

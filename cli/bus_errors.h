@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // How keepalivectl words a failure to talk to keepalive-policyd: one table from D-Bus error names
 // to a sentence that says what happened and what to do next, and the exit code. The D-Bus name
 // and the raw message are shown only with --verbose. Pure (no I/O, no sdbus), so that every row

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl's command line as data: each verb with its operands and options is declared once
 // (verb_table.cpp), and parsing, --help, the synopsis and the did-you-mean suggestions all come
 // from that declaration, as timedatectl's verb table does. Nothing here does I/O: errors and help

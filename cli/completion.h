@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl's bash and zsh completion, generated from the one table of verbs and options
 // (verb_table.cpp) at build time by keepalivectl-completion (completion_main.cpp), so that the
 // scripts cannot name a verb or an option the table does not have, nor miss one.

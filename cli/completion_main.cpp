@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl-completion bash|zsh [FILE]: writes the completion script generated from the table
 // of verbs and options (completion.h) to FILE, or stdout. Run at build time; not installed.
 #include <cstdio>

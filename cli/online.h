@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What the online verbs share: one synchronous proxy to keepalive-policyd on the system bus,
 // the daemon's errors translated once into an exit code and one line, text made safe for
 // terminals, and JSON output.

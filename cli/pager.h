@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The pager and colours of keepalivectl's long lists, as systemctl has them. When stdout is a
 // terminal, users and disconnects pipe their output into $SYSTEMD_PAGER, else $PAGER, else
 // `less` (then `more`), with LESS=FRSXMK unless LESS is set; none with --no-pager, or when the

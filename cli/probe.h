@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl probe, the pure part: the ladder of quiet times, the ssh command line of one rung,
 // what ssh's stderr says (the plain-words errors, the server's keepalive probes), the verdict and
 // its text, YAML and JSON. No I/O here: probe_runner.cpp runs the sessions, verb_probe.cpp ties

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl probe's sessions: one ssh per rung, all open at once, started one after another,
 // watched by one poll() loop with deadlines. Every ssh (and whatever it started: its process
 // group) is ended and reaped before runLadder returns, also on SIGINT, SIGTERM and SIGHUP, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl disconnects: how SSH sessions ended (ListDisconnects), newest first.
 #include <time.h>
 

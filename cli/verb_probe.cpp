@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl probe: measure the idle timeout of the path to an SSH server, from a client, as
 // an ordinary user. The ladder, the verdict and its texts are pure (probe.h); the sessions run
 // in probe_runner.h.

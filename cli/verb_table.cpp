@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl's one table of verbs and options. Parsing, --help, the usage lines, the list of
 // verbs and the did-you-mean suggestions all come from it; keepalivectl(1)'s SYNOPSIS and the
 // README's table are checked against it (tests/unit/cli_table_test.cpp).

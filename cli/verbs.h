@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl's verbs. Each lives in its own file; their options are declared in one table
 // (verb_table.cpp), and each verb's run function receives them parsed.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalive-policyd's edge: one thread, one sd-event loop owning signals, the watchdog, inotify
 // and timers. It feeds the engine and logs what the engine reports.
 #pragma once

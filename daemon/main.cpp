@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalive-policyd: enforces the keepalive policy on this host. See keepalive-policyd(8).
 #include <getopt.h>
 #include <unistd.h>

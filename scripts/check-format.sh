@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Fails when a C++ file differs from .clang-format (clang-format 14).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs everything keepalive-policy needs to build, test and demo on Debian 12, as root.
 # Debian packages only (see README "Stack"); nothing is downloaded from anywhere else.
 set -euo pipefail
@@ -28,8 +29,8 @@ PACKAGES=(
   clang-tidy-14     # scripts/tidy.sh: names and bugprone-* (.clang-tidy)
   clang libclang-rt-14-dev ninja-build  # libFuzzer targets (scripts/fuzz.sh builds with Ninja)
   # packaging (scripts/package.sh, tests/system/package_test.sh)
-  dpkg-dev debhelper lintian  # the .deb and its check
-  rpm                         # rpmbuild for rpm/keepalive-policy.spec
+  dpkg-dev debhelper lintian groff-base  # the .deb and its checks (groff: tests/lib/man_paths.sh)
+  rpm rpmlint                 # rpmbuild for rpm/keepalive-policy.spec, and its check
   selinux-policy-dev          # /usr/share/selinux/devel/Makefile for selinux/
 )
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the libFuzzer targets in tests/fuzz/ (one per parser of outside input: policy, user_block,
 # dump, config_text, passwd, mountinfo, disconnects; all with ASan and UBSan), runs each one's committed corpus
 # once, then fuzzes them within one total time budget. Exits non-zero when any target finds a

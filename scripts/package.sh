@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds keepalive-policy's packages from this tree into OUTDIR: a source tarball
 # (keepalive-policy-VERSION.tar.gz), the Debian package (dpkg-buildpackage -us -uc -b) and, with
 # --rpm, the RPMs (rpmbuild -bb from that tarball). Never touches ./build or the tree itself: each
@@ -10,13 +11,14 @@
 #              BuildRequires against the rpm database, which is empty on Debian (the build
 #              dependencies are there, as Debian packages)
 #   --no-deb   skip the Debian package
-#   --lintian  run lintian on the .changes; exits non-zero on an error (warnings are printed)
+#   --lintian  run lintian on the .changes, and with --rpm rpmlint on the spec and the RPMs;
+#              exits non-zero on an error (warnings are printed)
 #   --head     package the last commit (git archive HEAD) instead of the working tree
 #              (tracked files as they are on disk, plus untracked ones that are not ignored)
 #
 # DEB_BUILD_OPTIONS is passed on (nocheck skips the test suite and its build dependencies, as the
 # system test does); parallel= defaults to min(nproc, 2). Debian packages needed: dpkg-dev,
-# debhelper, fakeroot, the build dependencies in debian/control; lintian; rpm (for rpmbuild);
+# debhelper, fakeroot, the build dependencies in debian/control; lintian; rpm (for rpmbuild); rpmlint;
 # selinux-policy-dev (the -selinux RPM). scripts/deps.sh installs them all.
 set -euo pipefail
 export LC_ALL=C.UTF-8
@@ -124,5 +126,9 @@ if [[ $rpm == 1 ]]; then
   }
   find "$tmp/rpm/RPMS" -name '*.rpm' -exec cp {} "$out"/ \;
   find "$tmp/rpm/RPMS" -name '*.rpm' -printf "package.sh: $out/%f\n"
+  if [[ $lint == 1 ]]; then
+    # rpmlint exits non-zero on an error; warnings are listed (docs/packaging.md explains them).
+    rpmlint -c "$src/rpm/rpmlint.toml" "$src/rpm/keepalive-policy.spec" $(find "$tmp/rpm/RPMS" -name '*.rpm' -printf "$out/%f\n")
+  fi
 fi
 echo "package.sh: done in $((SECONDS - t0)) s"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the daemon, the CLI, the per-user helper and the test programs a second time, with
 # AddressSanitizer (LeakSanitizer included) and UndefinedBehaviorSanitizer, no recover
 # (-DKEEPALIVE_SANITIZE=ON), into build-asan/, and runs the suites that start those programs on

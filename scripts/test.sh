@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Every test: installs dependencies, checks formatting, builds with warnings as errors, runs
 # clang-tidy over the C++ files changed since scripts/tidy-base (scripts/tidy.sh), fuzzes
 # every parser of outside input for a bounded total time (KEEPALIVE_FUZZ_SECONDS, default 600),

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs clang-tidy 14 with the repository's .clang-tidy (the project's names and bugprone-*) over
 # the C++ files changed since a base commit, or over every C++ file with --all, and fails on any
 # finding (.clang-tidy makes every warning an error). CI runs it from scripts/test.sh right after

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Rewrites the settings table in docs/policy.md (section 6) from the declarations in
 # policy/src/schema.cpp, through the unit test that otherwise checks it. Review the diff.
 set -euo pipefail

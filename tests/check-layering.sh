@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The pure parts include nothing of the edges: policy/ (yaml-cpp only) and daemon/core (the
 # policy library only) never include sdbus-c++, libsystemd, an adapter, the D-Bus glue or the
 # daemon's wiring. Their include paths already cannot reach the adapters; system headers they

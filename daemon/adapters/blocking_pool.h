@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Worker threads for calls that may block for ever: a check of a home on NFS whose server is
 // gone, or on a FUSE mount whose daemon stopped answering. The event loop never makes such a
 // call itself, so signals, the watchdog and D-Bus stay served. A call that overruns its deadline

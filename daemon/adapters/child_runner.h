@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Child processes on the event loop: the child's end (a pidfd child source), its output and its
 // exec result (io sources) and its deadline (a timer) are events, so starting one never waits.
 // sshd -t, sshd -T, ssh -G and the inline listen check run this way.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What the daemon reacts to among the files it does not own per user: the policy directory
 // (and /etc until it exists), the drop-in directories, /etc/ssh's two main files and
 // /etc/passwd, set up at construction; and sshd's and ssh's whole include tree, given by

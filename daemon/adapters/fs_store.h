@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The drop-in store on a real filesystem: every change is an atomic replacement made through
 // directory fds, in the manner of systemd's write_string_file_atomic.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // One inotify fd for the daemon, dispatched by watch descriptor from the sd-event loop.
 #pragma once
 

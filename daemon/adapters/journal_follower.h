@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Disconnect accounting's edge (issue 17): follows sshd's lines in the system journal on the
 // daemon's sd-event loop, hands each to the pure SessionTracker (core/disconnects.h), keeps the
 // sessions that ended in the DisconnectStore (core/disconnect_store.h) and persists the store.

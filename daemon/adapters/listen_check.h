@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // After a reload: does sshd listen again? Asked of the kernel, never of sshd: the listening TCP
 // sockets of the host's network namespace (NETLINK_SOCK_DIAG, inet_diag, state LISTEN, IPv4 and
 // IPv6) matched by inode to the fds of sshd's main process (/proc/PID/fd, "socket:[INODE]"),

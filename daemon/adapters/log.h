@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The edge logs once, in systemd's style: spdlog's journald sink under systemd, stderr otherwise.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Prometheus metrics for node_exporter's textfile collector: core/metrics.h renders them, this
 // writes them to DIR/keepalive-policy.prom, atomically and only when they change.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Which file system holds each path, kept current: /proc/self/mountinfo is read at start, again
 // whenever the kernel flags it with POLLPRI (a mount or unmount anywhere), and on reread(). A home
 // mounted over NFS or FUSE after start is classified before it is next touched.

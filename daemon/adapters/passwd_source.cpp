@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "passwd_source.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Checks of homes on file systems that may hang (NFS, FUSE, autofs; see core/mounts.h), on
 // worker threads with a deadline, so that the loop never makes a call that may block. One job:
 // run a check (and, when asked, add the home's watch, which resolves its path too) off the loop,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // An sdbus-c++ (1.2) connection served by an sd-event loop, on the loop's thread. sdbus-c++ 1.2
 // has no sd-event attachment of its own: the connection's fd and timeout
 // (getEventLoopPollData) become an io and a timer source, refreshed before every poll, and each

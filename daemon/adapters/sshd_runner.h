@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The real sshd and ssh: validation (-t), effective values (-T, -G), and reading their
 // configuration with Includes expanded. ssh -G runs as nobody: ssh_config's Match exec runs
 // commands, and we never evaluate a configuration as root that could run one.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "systemd_manager.h"
 
 #include "sys/unique_fd.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Reloads sshd through systemd's D-Bus API (org.freedesktop.systemd1.Manager): JobRemoved is
 // subscribed to before ReloadUnit is called, and the job's result arrives as a signal, with a
 // deadline timer. Also runs a short command as a sandboxed transient oneshot service (the listen

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // client.per_user_block: the keepalive block in each covered user's ~/.ssh/config, written (or
 // removed when the setting goes) by the keepalive-user-block helper, run as the user on worker
 // threads, never on the loop and never as root. One job: decide after each check whether the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Users' ~/.ssh and ~/.ssh/config, observed and repaired as root inside directories the users
 // control. Every step goes through an fd opened without following any symlink, so a rename or a
 // link planted by the user cannot redirect a chmod to another file. No owner is ever changed and

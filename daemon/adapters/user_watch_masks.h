@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What the users' watches ask inotify for, shared by the loop and the workers that add watches
 // on homes that may hang.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The wiring of the users' watcher: configure() turns passwd and the policy into records and
 // starts their checks; inotify's events come in through a queue, one entry per user; Check
 // (verify) looks at every home without changing anything. The rest lives in its rooms (see

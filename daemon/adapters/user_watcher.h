@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Keeps covered users' ~/.ssh/config compliant: a full scan whenever the policy changes, a scan
 // of the new and changed users whenever the passwd file does, then inotify on each user's ~/.ssh
 // (the directory, not the file: editors and sed -i replace the file) or, while there is none, on

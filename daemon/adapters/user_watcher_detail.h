@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Small helpers shared by user_watcher.cpp and user_watcher_states.cpp; not for other files.
 #pragma once
 

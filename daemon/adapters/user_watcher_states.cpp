@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The per-user state machine: a check (inline, or on a worker for a home that may hang) and
 // what its result makes of the user's record: ok, repaired, refused, non-compliant, error with a
 // retry and backoff, unresponsive; a user who fights the repairs has their watch put down for a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // sshd_config / ssh_config syntax, as far as we need it: keyword, arguments, Match/Host blocks and
 // Include. Pure: the adapter reads the files and expands Include globs.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The disconnect accounting's store (issue 17): the sessions that ended, as the journal follower
 // (adapters/journal_follower.h) classified them, kept bounded; the totals since accounting began;
 // the journal cursor and the open sessions that go with them. The follower persists all of it in

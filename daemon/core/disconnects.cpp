@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The session classifier (issue 17). The lines and which process logs them are documented in
 // docs/daemon.md ("Disconnect accounting: what sshd logs"), with the OpenSSH source lines they
 // come from; tests/data/sshd-logs/ holds what the real sshd 9.2p1 logged.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // How SSH sessions end, read from sshd's own journal lines (issue 17). Pure: the journal
 // follower (adapters/journal_follower.h) hands each sshd entry to a SessionTracker, which pairs
 // the "Accepted ... for USER from ADDR port P" of a session with the line that ended it and

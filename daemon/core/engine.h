@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The engine decides; the ports do. It turns a policy into installed drop-ins as a transaction
 // (validate, write, sshd -t, reload, verify, or roll back) and keeps the daemon's State. It links
 // the policy library only: no sdbus-c++, no libsystemd, no syscalls of its own.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The keepalive model's figures for the status: policy::evaluate() over the policy in force, for
 // the fleet-wide settings and each network. Computes nothing itself (model.h is the one place).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Whether sshd listens where sshd -T says it does: its listen addresses against the kernel's
 // listening TCP sockets (sock_diag) and the socket inodes among the fds of sshd's main process.
 // Pure: the adapter (adapters/listen_check.h) gathers the sockets and the inodes.

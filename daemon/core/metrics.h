@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The daemon's status as Prometheus metrics, in the text exposition format that node_exporter's
 // textfile collector reads. Pure: the adapter (adapters/metrics_writer.h) writes the file.
 #pragma once

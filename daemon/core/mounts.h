@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Which homes live on file systems that can hang: NFS with a dead server, a FUSE daemon that
 // stopped answering, an automount that cannot mount. Checks of those homes run on worker threads
 // with a deadline; local homes are checked inline, which is what keeps repairs in microseconds.

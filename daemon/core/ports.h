@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The side effects the engine needs, behind small interfaces: adapters do them for real, fakes
 // stand in for them in unit tests. Nothing here includes sdbus-c++ or libsystemd.
 #pragma once

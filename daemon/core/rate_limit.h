@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Per-user rate limit of what a user's actions make the daemon say (journal entries, log lines,
 // D-Bus signals): a token bucket per key, and a count of what was held back, so that one user
 // changing their file in a loop cannot flood the journal or the bus for everyone else. It never

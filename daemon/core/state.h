@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The daemon's one state record: what the engine decided and observed. The D-Bus object, the
 // journal and `--foreground` logs all read it; nothing else keeps state.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The daemon's status: one pure struct, the single truth, and one table of its D-Bus properties.
 // The D-Bus object (dbus/manager_object.cpp), keepalivectl's status, show and --json, the
 // metrics file (core/metrics.cpp) and the journal's state line are all rendered from a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The apply transaction as a state machine on the one event loop, written as C++20 coroutines:
 // the compiler turns each co_await into a state and a resumption point, so the steps (write,
 // sshd -t, reload, JobRemoved, sshd -T, probe) read in order while the loop stays free between

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Which transaction runs next. One runs at a time; requests that arrive meanwhile (a policy
 // event, SIGHUP, the drift timer, the periodic reconcile, Reload and Check calls) wait here and
 // are coalesced: one apply covers every apply request and any requested reconcile (it installs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What systemd says about sshd's units: a plain record the engine judges and the status shows.
 #pragma once
 

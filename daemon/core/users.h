@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Users' ~/.ssh/config: who is covered, and what to do about a file as observed. Pure: the
 // adapter observes through fds (fstat) and applies the plan through the same fds.
 #pragma once

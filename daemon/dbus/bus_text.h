@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Text that leaves on the bus. D-Bus strings must be valid UTF-8 without NUL; file names and
 // passwd fields need not be, and keepalivectl prints them on terminals: keepalive::escape()
 // (controls, invalid UTF-8 and terminal escapes as \xNN, at most kEscapeBusMax bytes) at this

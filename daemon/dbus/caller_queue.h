@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The expensive calls (Check, ListUsers, ListDisconnects), queued per calling user (bus uid) and
 // served one at a time, the users in turn: a property read waits for at most one slice of work, and
 // another user's call for at most one call of each user ahead of it. Each user may have max_queued

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalive-policyd's D-Bus face: org.keepalivepolicy1 on the system bus, object
 // /org/keepalivepolicy1, interface org.keepalivepolicy1.Manager (see org.keepalivepolicy1.xml).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The exported object /org/keepalivepolicy1: the adaptor generated from
 // org.keepalivepolicy1.xml for the methods and signals, and the properties registered from
 // statusProperties() (core/status.h), so that a property is one row there plus its XML. The

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Ending every process a run started, also those that called setsid or double-forked: the
 // caller is a child subreaper (PR_SET_CHILD_SUBREAPER), so every orphan among its descendants
 // becomes its child, and killing children until none is left kills them all. Shared by the

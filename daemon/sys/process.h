@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Child processes: the one way the daemon starts one (spawnProcess). The child gets a clean
 // environment, /dev/null as stdin, default signal dispositions, its own process group, no fd of
 // ours but stdout and stderr, and optionally the credentials of an unprivileged user. Two ways

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // An owned file descriptor, closed when it goes out of scope: every early return of the fd-based
 // code (repairs, atomic writes, the metrics file, the per-user helper) stays leak-free.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The contract between runUserBlock and the keepalive-user-block helper, shared so the two
 // cannot drift apart.
 //

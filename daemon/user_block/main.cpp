@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalive-user-block: puts the per-user client block into one ~/.ssh/config, or takes it out.
 // keepalive-policyd starts it as the user (uid, gid and groups), so that root neither reads the
 // user's file nor evaluates it: a user's config can run commands (Match exec), which ssh -G does.

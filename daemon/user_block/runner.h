@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Puts the per-user client block into a user's ~/.ssh/config, or takes it out, by running the
 // keepalive-user-block helper as that user (their uid, gid and groups). Root never reads the
 // file nor evaluates it: the helper does both, and `ssh -G` checks the result as the user, since

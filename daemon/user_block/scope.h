@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A transient scope unit per run of the per-user helper, through systemd's D-Bus API
 // (StartTransientUnit with PIDs=): systemd does the cgroup writes, so the daemon's
 // ProtectControlGroups=yes (a read-only /sys/fs/cgroup) stays, and no Delegate= is needed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The per-user client block (client.per_user_block: true): a marker-delimited "Host *" block at
 // the end of ~/.ssh/config carrying the client keepalive values. ssh keeps the first value it
 // reads, so a block at the end fills in only what the user's own lines leave unset.

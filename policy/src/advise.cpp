@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "keepalive/policy/advise.h"
 
 #include "keepalive/policy/duration.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The policy digest: a stable text of the policy's meaning (not its spelling), written from the
 // declared settings, and its SHA-256.
 #include <openssl/evp.h>

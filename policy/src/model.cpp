@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The keepalive model (model.h). Each fact is cited in docs/policy.md §7; the short form is here.
 //
 // sshd (serverloop.c, server_loop2 / wait_until_can_do_something / client_alive_check):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What parse.cpp, resolve.cpp, render.cpp and rules.cpp share about networks: (internal to
 // libkeepalive-policy).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Per-network policy: address and pattern checks, merging a host's networks, their effective
 // settings, the rules about them, and the proof samples.
 #include "keepalive/policy/networks.h"

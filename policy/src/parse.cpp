@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Reading policy files into the typed model: each file's YAML tree is checked against the
 // declared settings (keys, types, per-file ranges), then the files are merged in order and the
 // semantic rules run over the result.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The reference table of docs/policy.md, written from the declarations so that the documentation
 // cannot describe a setting the code does not have (tests/unit/schema_test.cpp compares them).
 #include "keepalive/policy/duration.h"

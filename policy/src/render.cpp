@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The drop-ins and the explanation of each effective value, written from the declared settings.
 #include "keepalive/policy/render.h"
 

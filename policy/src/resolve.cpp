@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Per-host resolution: which overrides a host matches, their settings over the fleet-wide ones,
 // the intervals derived from network.idle_timeout, and the defaults of the daemon's own settings.
 #include <fnmatch.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The semantic rules (the seed's lessons): what a well-typed policy may still get wrong, alone or
 // in the combination of settings one host gets. Type and per-file range checks happen while
 // reading (parse.cpp); this file holds the checks that need the merged policy.

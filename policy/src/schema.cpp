@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The declaration of every policy setting. Nothing else in the library spells out a setting's key,
 // type, default, bounds or directive.
 #include "keepalive/policy/schema.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What the library's files share about the declared settings: typed access and the few operations
 // more than one job needs. Internal to libkeepalive-policy.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "keepalive/policy/yaml_tree.h"
 
 #include <yaml-cpp/eventhandler.h>

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # disconnects_report_test.sh - contrib/ansible/disconnects-report.yml with Debian's ansible-core,
 # on three inventory hosts that are all this machine (connection local), each with a fake
 # keepalivectl that prints a fixed `disconnects --json` list (or fails, as a host whose

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A private system bus for the D-Bus tests: dbus-daemon configured as Debian's system bus
 // (method calls denied unless a policy file allows them) with our units/org.keepalivepolicy1.conf
 // included, the service driver on it, and keepalivectl run against it.

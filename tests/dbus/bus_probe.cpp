@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A D-Bus client for the tests that keepalivectl is not: it watches signals, floods, sends
 // malformed calls and changes its identity after connecting. Plain sd-bus, so that what it sends
 // is exactly what the test asks for. Talks to the system bus (DBUS_SYSTEM_BUS_ADDRESS).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The system bus comes and goes (dbus restarted, dbus-broker reloaded): the real keepalive-policyd
 // rejoins a private dbus-daemon started again at the same address, with its name, its state and
 // its users' rows, and a Reload that was under way when the bus went fails cleanly.

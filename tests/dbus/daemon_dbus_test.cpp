@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The real keepalive-policyd on a private system bus: what keepalivectl's online verbs show is
 // what the daemon did on its test root, and Reload is root's alone.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The daemon's loop only reacts: while sshd -t runs (here held open by a gate), status reads,
 // users' repairs and signals are served; a Reload that arrives meanwhile is answered when the
 // run it asked for has ended; SIGTERM waits for the transaction, so no unaccepted candidate is

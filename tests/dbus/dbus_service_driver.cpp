@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Runs DbusService on an sd-event loop with scripted data, for the tests and the benchmark: the
 // service exactly as keepalive-policyd wires it, without sshd, inotify or a policy behind it.
 //

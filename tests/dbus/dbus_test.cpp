@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // org.keepalivepolicy1 on a real private system bus: the service (run by dbus_service_driver on
 // scripted data), units/org.keepalivepolicy1.conf as dbus-daemon enforces it, and keepalivectl's
 // online verbs. Root is needed to run callers as nobody.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Disconnect accounting through the real keepalive-policyd on a private bus (issue 17): the
 // daemon serves the store it loads from its test root (ROOT/var/lib/keepalive-policy/
 // disconnects.json; no journal is read under --root), ListDisconnects gives root every session

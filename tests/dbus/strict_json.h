@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl's --json read by nlohmann::json, strictly, so that a check cannot pass on the
 // wrong shape: parse() is RFC 8259 as it is (no comments, no trailing commas, nothing after the
 // value), a key given twice in one object is refused rather than the last one winning, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // sshd's unit state as SystemdManager derives it from what systemd reports; the same against a
 // real systemd is in tests/system/bus_restart_test.sh.
 #include <catch2/catch.hpp>

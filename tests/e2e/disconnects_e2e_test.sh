@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # disconnects_e2e_test.sh - a session cut by a NAT with keepalives off, seen from the server's
 # journal (issue 17, section 4: "a session cut by the NAT with keepalives off is classified from
 # the server's journal").

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # e2e_test.sh - "ssh keeps disconnecting" reproduced for real, and fixed by keepalive-policyd.
 #
 # Three network namespaces joined by veth pairs; no address exists outside them:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # networks_e2e_test.sh - per-network keepalives (the policy's `networks:`), end to end: two client
 # subnets behind two NAT routers that forget idle flows after different times, one real sshd,
 # one policy.

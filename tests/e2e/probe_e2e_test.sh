@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # probe_e2e_test.sh - `keepalivectl probe` measures a real NAT's idle timeout.
 #
 # The lab of e2e_test.sh, without keepalive-policyd: three network namespaces joined by veth

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* An LD_PRELOAD library that injects faults into keepalive-policyd's write path, for
  * tests/fault. It only ever touches calls on files whose path contains
  * KEEPALIVE_FAULT_MATCH (default "00-keepalive-policy.conf": our drop-ins and their temporary

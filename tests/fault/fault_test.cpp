@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalive-policyd's write path under faults, on a test root with the real sshd -t and ssh -G:
 // EIO from fsync and ENOSPC from write (through the LD_PRELOAD shim fault_shim.c), a real full
 // tmpfs, kill -9 between the steps of the atomic write, and a symlink or a FIFO put in place of a

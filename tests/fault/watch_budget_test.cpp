@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // inotify's watch limit used up (fs.inotify.max_user_watches is shared by every root process;
 // 100k users exceed the default): the daemon goes on with what it could watch, re-checks the
 // rest periodically, and says so in its state. The limit is simulated by the fault shim's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target for parseConfigText (daemon/core/config_text.cpp): sshd_config and ssh_config
 // text as the daemon reads it to find who shadows its values, and as the user-block helper's
 // output is checked against.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target for SessionTracker (daemon/core/disconnects.cpp), which reads sshd's journal
 // lines: text a remote client partly chooses (the user name it sends, its version banner, ...).
 // Each input line is one journal entry: its first byte picks the entry's pid (8 pids, so

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target for parseDumpText (daemon/core/config_text.cpp): the output of `sshd -T` and
 // `ssh -G`, from which the daemon reads the effective keepalive values and sshd's listen
 // addresses, through Dump::first and Dump::all (daemon/core/ports.h).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What every fuzz target uses to state an invariant: a violation prints the condition and the
 // offending text (escaped, so control bytes stay visible) and aborts, so libFuzzer saves the input.
 #pragma once

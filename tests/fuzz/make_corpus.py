@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Regenerates the seed corpus in corpus/policy/ (the policy parser's seeds: the nasty YAML cases and a few valid policies).
 
 Run from anywhere: python3 tests/fuzz/make_corpus.py. Files are written byte-exact; several hold

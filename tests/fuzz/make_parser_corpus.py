@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Regenerates the seeds of the daemon's parsers' fuzz targets: corpus/{dump,config_text,passwd,
 mountinfo,user_block}/ (corpus/policy/ is make_corpus.py's). Run from anywhere:
 python3 tests/fuzz/make_parser_corpus.py. Each seed is a real-world shape or one edge case; several

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target for parseMountinfo and MountTable (daemon/core/mounts.cpp): /proc/self/
 // mountinfo, which decides which homes are checked on workers with a deadline (NFS, FUSE) and
 // which inline. Mount points come from users too: FUSE and automounts let them choose the path,

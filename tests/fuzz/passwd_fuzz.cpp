@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target for parsePasswd (daemon/core/users.cpp): /etc/passwd (or a test root's), which
 // decides whose home the daemon watches and whose files it may narrow. A user can put almost any
 // bytes into their own GECOS field (chfn), and NIS/LDAP-fed files are not ours to trust.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target for the whole pure pipeline: strict YAML parse, per-file checks, merge of
 // several files, the semantic rules, per-host resolution and rendering of both drop-ins.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // libFuzzer target for the per-user block of ~/.ssh/config (daemon/user_block/user_block.cpp):
 // mergeUserBlock finds the marker-delimited block in a file the user wrote and puts the policy's
 // block at the end; checkBlockSettings is the gate that keeps anything but letters and digits

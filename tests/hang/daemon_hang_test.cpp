@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalive-policyd with a home on a FUSE mount that hangs (a dead NFS server) or refuses chmod
 // and chown (root_squash): the loop goes on serving everyone else, the user is marked and
 // retried with backoff, and the home is repaired once it answers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The hang fixture itself: a real FUSE home that serves what it is told, hangs, refuses, dies, and
 // never outlives its test. Needs root and /dev/fuse.
 #define CATCH_CONFIG_MAIN

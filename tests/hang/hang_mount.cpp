@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "hang_mount.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A real FUSE mount that plays a remote home going bad, for tests of keepalive-policyd's bounded
 // user checks. It serves a fake home at `mountpoint`:
 //   MOUNTPOINT/             dir  homeMode   (0755) uid:gid

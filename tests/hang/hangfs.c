@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // hangfs: a FUSE fake home for tests of keepalive-policyd's bounded user checks. It serves
 //   /            (--home-mode, default 0755, owner --uid:--gid)
 //   /.ssh/       (--ssh-mode, default 0700, owner --uid:--gid)

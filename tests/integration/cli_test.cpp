@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl's offline verbs, run as a real process: exit codes, streams and output.
 #include <catch2/catch.hpp>
 

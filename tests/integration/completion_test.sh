@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # keepalivectl's bash and zsh completion as the build generated them from the table of verbs and
 # options (cli/completion.h): each loads the way its shell finds it once installed
 # (bash-completion's loader, zsh's compinit and fpath) and completes verbs, options, users,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalive-policyd on a test root with the real sshd -t / sshd -T and ssh -G, real inotify and
 // real signals. Reloads are off here (--unit none); tests/system proves them against systemd.
 #include <catch2/catch.hpp>

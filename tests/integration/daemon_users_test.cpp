@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalive-policyd keeping users' ~/.ssh/config compliant: at start, on drift seen by inotify,
 // for a ~/.ssh created later and for users added by replacing passwd; report mode; a refusal.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Every byte from outside that reaches the daemon's log goes through the one escaper: a user's
 // name or home (passwd fields), a file name, sshd's messages (which quote lines of config files)
 // and megabyte strings can neither forge a log line nor carry a terminal escape or invalid UTF-8.

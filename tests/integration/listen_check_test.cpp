@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The listen check (daemon/adapters/listen_check.h) against a real sshd -D on 127.0.0.1 and ::1:
 // its sockets are found by its PID through sock_diag and /proc/PID/fd, before and after a SIGHUP
 // re-exec, by the functions and by `keepalive-policyd --check-listening`; a missing address, an

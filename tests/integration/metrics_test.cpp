@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The metrics writer on real directories, and promtool over its output and over the alert rules
 // in docs/metrics.md.
 #include "adapters/metrics_writer.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Per-network policy, proven by the real sshd and ssh: a policy with a v4 and a v6 network, each
 // with addresses and destinations and its own idle timeout, rendered into a test root laid out as
 // Debian's (the drop-in directories Included at the top of sshd_config and ssh_config, more lines

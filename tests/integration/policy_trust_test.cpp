@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Policy files are trusted only when root says so (issue 13 §5): each rule attacked against the
 // real keepalive-policyd on a test root and the real keepalivectl. Every attack offers a valid
 // policy that differs from the one in force, so that accepting it would be visible in the drop-in.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl probe against a real sshd on 127.0.0.1, run as the unprivileged user nobody as an
 // ordinary user would run it: every rung survives (no NAT in between), a refused login and a
 // closed port are said in plain words with exit status 1, and an sshd with ClientAliveInterval 1

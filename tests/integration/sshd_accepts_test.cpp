@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The real sshd and ssh accept what we render, and show our values as effective.
 #include <catch2/catch.hpp>
 

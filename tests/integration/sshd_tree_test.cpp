@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The real sshd's configuration tree: what the scan reads, which directories decide it and when
 // it last changed; and sshd -t / -T through SshdRunner while sshd's stopped unit has taken
 // /run/sshd away.

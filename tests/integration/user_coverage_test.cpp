@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // No coverage holes for users (issue 15 §6): a home replaced by a new directory, and a file
 // system mounted over a home or over /home (and unmounted), are watched again and checked, with a
 // real daemon, real inotify and real mounts. The mounts are made in a private mount namespace of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // checkUser on real files with real owners under a temp root: the repairs it makes, and the
 // attacks a user can mount from inside their own home (symlinks, hard links, FIFOs, sockets,
 // mounts, and a racer swapping the file while we work). Every attack must leave its target

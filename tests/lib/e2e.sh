@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # e2e.sh - what the NAT lab tests (tests/e2e/*.sh) share on top of harness.sh: their finish(),
 # failure dumps, time formatting and preflight. Source after harness.sh; call e2e_preflight TAG
 # [COMMAND...] once harness_begin has run.

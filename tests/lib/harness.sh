@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
 # shellcheck disable=SC2153  # UNIT, POLICY_DIR and PKG are set by the test that sources this
 # harness.sh - the one harness of the shell tests (tests/system/*.sh, tests/e2e/*.sh), also

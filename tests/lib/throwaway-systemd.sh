@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # throwaway-systemd.sh - boot a real, disposable systemd (PID 1 of its own PID
 # namespace) for system tests, without touching the host.
 #

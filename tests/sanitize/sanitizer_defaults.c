@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Linked into every program of a KEEPALIVE_SANITIZE build. The daemon starts its children with a
  * clean environment (the per-user helper, as the user), so ASAN_OPTIONS set by the test run never
  * reaches them; these defaults do, and an environment variable still overrides each of them.

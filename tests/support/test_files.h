@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Files for tests, and nothing else: what the unit tests of the pure core may link (no process
 // runner, no libsystemd). test_support.h has the rest.
 #pragma once

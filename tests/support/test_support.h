@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Helpers shared by the integration tests: temporary roots and child processes with deadlines.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A daemon test root with users: passwd, homes owned by the users' (unnamed) uids, a policy
 // covering them. Shared by the suites that run keepalive-policyd against users' homes.
 #pragma once

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # ansible_test.sh - contrib/ansible's role keepalive_policy with Debian's ansible-core, run by
 # ansible-playbook -i localhost, -c local inside a throwaway systemd (tests/lib/throwaway-systemd.sh:
 # namespaces over an overlay of /), against the .deb built from this tree. It proves:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # bus_restart_test.sh - keepalive-policyd under a real systemd while the system bus comes and goes
 # (tests/lib/throwaway-systemd.sh; the daemon as a transient Type=notify service with
 # Restart=on-failure, as daemon_reload_test.sh runs it), against the sandbox's real sshd:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # daemon_reload_test.sh - keepalive-policyd under a real systemd, against the real sshd of the
 # sandbox's own /etc (no --root test root): boots a throwaway systemd
 # (tests/lib/throwaway-systemd.sh), runs the daemon there as a transient Type=notify service with a

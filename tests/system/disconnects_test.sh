@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # disconnects_test.sh - disconnect accounting from the real journal (issue 17), under a real
 # systemd with journald (tests/lib/throwaway-systemd.sh), the daemon under the SHIPPED unit
 # (units/keepalive-policyd.service, only its ExecStart pointed at the build: its sandbox must let

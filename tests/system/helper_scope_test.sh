@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # helper_scope_test.sh - the per-user helper's runs under a real systemd: each run gets a
 # transient scope of its own (StartTransientUnit with the intermediate's PID), with TasksMax=,
 # and nothing of a hostile Match exec outlives it. Runs the runner's tests of

@@ -1,9 +1,11 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # package_test.sh - the Debian package under a real systemd: builds the .deb from this tree
 # (scripts/package.sh, DEB_BUILD_OPTIONS=nocheck: the suites already ran) and checks it with
 # lintian, boots a throwaway systemd (tests/lib/throwaway-systemd.sh: namespaces over an overlay of /),
 # installs the package there with dpkg -i, and proves:
-#   0. lintian finds no error in the .deb, and the SELinux module builds;
+#   0. lintian finds no error in the .deb, the package carries its license and documentation, its
+#      man pages name only paths it ships (tests/lib/man_paths.sh), and the SELinux module builds;
 #   1. the unit is clean (systemd-analyze verify) and hardened as shipped (exposure <= 2.0,
 #      capability bounding set, no new privileges, seccomp, read-only / except the drop-in
 #      directories, a network namespace with nothing but lo);
@@ -11,7 +13,8 @@
 #      which writes the drop-ins, reloads ssh.service once (the listen check passing in its
 #      transient unit) and only reports users' files; the metrics file is written;
 #   3. keepalivectl status works over the real system bus, as root and as an unprivileged user,
-#      and that user's reload is denied;
+#      and that user's reload is denied; dpkg's version is keepalivectl's, the daemon's and the
+#      D-Bus Version property's;
 #   4. a policy pushed by rename reloads ssh.service once, the listen check passing in a transient
 #      unit that is gone afterwards, with no connection in sshd's journal, and sshd -T and the
 #      metrics show it; systemctl reload (ExecReload) re-reads it without reloading sshd; a
@@ -107,6 +110,24 @@ for f in /usr/share/bash-completion/completions/keepalivectl \
     /usr/share/zsh/vendor-completions/_keepalivectl; do
     check "the package carries $f" grep -qx ".$f" "$WORK/contents"
 done
+# The license and the user documentation: README.md and every docs/*.md of this tree, compressed
+# as dh_compress does over 4 kB (all of them are), beside the DEP-5 copyright file.
+DOC=/usr/share/doc/$PKG
+missing=''
+for f in "$DOC/copyright" "$DOC/README.md.gz" $(cd "$SRC/docs" && ls ./*.md | sed "s|^\./|$DOC/|; s|\$|.gz|"); do
+    grep -qx ".$f" "$WORK/contents" || missing="$missing $f"
+done
+check "the package carries $DOC/copyright, README.md.gz and $(ls "$SRC"/docs/*.md | wc -l) docs/*.md.gz${missing:+ (missing:$missing)}" \
+    test -z "$missing"
+check "$DOC/copyright is DEP-5 and says GPL-2.0+" sh -c "dpkg-deb --fsys-tarfile '$DEB' | tar -xOf - .$DOC/copyright |
+    grep -qx 'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' &&
+    dpkg-deb --fsys-tarfile '$DEB' | tar -xOf - .$DOC/copyright | grep -qx 'License: GPL-2.0+'"
+# Every path the man pages name is shipped, or is one of the run-time paths tests/lib/man_paths.sh
+# lists (the drop-ins the daemon writes, the state directory, openssh's and dbus's files).
+out=$("$SRC/tests/lib/man_paths.sh" "$DEB" 2>&1); rc=$?
+check "the man pages name only paths the package ships or the system has at run time ($(tail -n 1 <<< "$out" | sed 's/^# //'))" \
+    test "$rc" = 0
+[ "$rc" = 0 ] || grep -v '^# ' <<< "$out" | sed 's/^/#   /' | head -n 20
 
 # The SELinux module (shipped in the -selinux RPM) builds with the reference policy's devel tree.
 mkdir -p "$WORK/selinux" && cp "$SRC"/selinux/keepalive_policy.{te,fc,if} "$WORK/selinux/"
@@ -229,6 +250,16 @@ out=$(as_user keepalivectl reload 2>&1); rc=$?
 check "keepalivectl reload as $TUSER is denied: exit $rc (want 1), '$(head -n 1 <<< "$out" | cut -c1-100)'" \
     test "$rc" = 1 -a -n "$(grep -i 'denied' <<< "$out")"
 expect_reloads 0 "the denied reload"
+# One version: dpkg's (debian/changelog's), keepalivectl --version, keepalive-policyd --version
+# and the daemon's D-Bus Version property.
+pkg_version=$(inside dpkg-query -W -f='${Version}' "$PKG")
+ctl_version=$(inside keepalivectl --version 2>&1)
+daemon_version=$(inside /usr/sbin/keepalive-policyd --version 2>&1)
+bus_version=$(inside busctl --system get-property org.keepalivepolicy1 /org/keepalivepolicy1 \
+    org.keepalivepolicy1.Manager Version 2>&1)
+check "one version: dpkg $pkg_version, '$ctl_version', '$daemon_version', D-Bus Version $bus_version" \
+    test -n "$pkg_version" -a "$ctl_version" = "keepalivectl $pkg_version" \
+    -a "$daemon_version" = "keepalive-policyd $pkg_version" -a "$bus_version" = "s \"$pkg_version\""
 
 # ----------------------------------------------------------- 3. policies --
 echo "# 3. a policy pushed by rename; systemctl reload; drift"

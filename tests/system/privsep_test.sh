@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # privsep_test.sh - keepalive-policyd under the SHIPPED unit (units/keepalive-policyd.service, only
 # its ExecStart pointed at the build) in a throwaway systemd (tests/lib/throwaway-systemd.sh),
 # while ssh.service is stopped: systemd has removed /run/sshd (RuntimeDirectory=sshd), so plain

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Smoke test for tests/lib/throwaway-systemd.sh: boots a throwaway
 # systemd, checks ssh.service, D-Bus, the journal and isolation from the host,
 # stops it and checks that nothing is left on the host.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # truth_test.sh - keepalive-policyd's state tells the truth about what sshd serves (issue 15),
 # under a real systemd (tests/lib/throwaway-systemd.sh) with the daemon as a transient Type=notify
 # service, against the sandbox's own sshd and /etc. Each step asserts on `keepalivectl status

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # user_coverage_test.sh - no coverage holes for users (issue 15 §6), under a real systemd
 # (tests/lib/throwaway-systemd.sh) with keepalive-policyd running as its packaged unit
 # (units/keepalive-policyd.service: ProtectSystem=strict, PrivateMounts=yes, ReadWritePaths=/home),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl disconnects' pure parts: --since as a duration or a date, and the JSON time.
 #include <catch2/catch.hpp>
 

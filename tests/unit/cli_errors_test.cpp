@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl's words for D-Bus errors (cli/bus_errors.h): every row of the table gives a
 // sentence with a next step and the documented exit code, and the D-Bus name only with
 // --verbose. Also the pager's choice of command (cli/pager.h), the state colours, the shell

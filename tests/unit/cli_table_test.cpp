@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl's table of verbs and options (cli/verb_table.cpp) and the parser that reads it:
 // the suggestions, getopt_long's rules kept, and the docs that must list exactly what the table
 // declares (keepalivectl(1)'s SYNOPSIS, the README's table of verbs).

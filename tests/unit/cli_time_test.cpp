@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl's times as systemctl words them: "since Mon 2026-12-07 10:11:12 UTC; 3min ago"
 // (systemd's format_timestamp and format_timestamp_relative, src/basic/time-util.c), and the
 // ISO 8601 and Unix seconds of --json.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Where sshd -t says its configuration is wrong. Every message below was captured from the real
 // sshd 9.2p1 (Debian 12) on a test root (ROOT = /r) and its text checked in servconf.c or sshd.c
 // at V_9_2_P1; stderr ends each line with "\r\n" as sshd writes it.

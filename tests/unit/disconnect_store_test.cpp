@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The disconnect store (core/disconnect_store.h): its bounds, the 24 h counts and their expiry,
 // the totals that never go down, the queries and the file format. The journal follower that
 // feeds it is exercised in the real journal by tests/system/disconnects_test.sh.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The session classifier (core/disconnects.h) on the lines the real sshd 9.2p1 logged here
 // (tests/data/sshd-logs/debian12-9.2.txt, recorded by tests/data/sshd-logs/record.sh with
 // journald's _PID) and on the lines of 9.8+ as OpenSSH's source prints them (sshd-session),

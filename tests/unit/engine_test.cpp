@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The engine's decisions, with every side effect faked: what is written, when sshd is reloaded,
 // and what is rolled back.
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The one escaper (keepalive/escape.h): what reaches a log line, the journal, D-Bus, JSON or a
 // metric label from outside the program can neither forge a line nor break a consumer.
 #include <catch2/catch.hpp>

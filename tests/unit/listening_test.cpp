@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The listen check's pure part (daemon/core/listening.h): sshd -T's listen addresses against the
 // kernel's listening sockets and the inodes of sshd's main process. The sockets of a real sshd are
 // found in tests/integration/listen_check_test.cpp, and after a reload under systemd in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "core/metrics.h"
 
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The keepalive model (policy/src/model.cpp) against the facts of each OpenSSH version (issue 16
 // §1; docs/policy.md §7 cites serverloop.c and clientloop.c per tag).
 #include <catch2/catch.hpp>

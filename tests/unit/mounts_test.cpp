@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Which homes may hang: mountinfo parsing and the longest-prefix lookup.
 #include <catch2/catch.hpp>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Per-network policy (networks:): parsing and its errors, merging, resolution, the drop-ins'
 // blocks and the proof samples. The real sshd and ssh check the rendered blocks in
 // tests/integration/networks_test.cpp.

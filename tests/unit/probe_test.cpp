@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalivectl probe's pure part (cli/probe.h): the ladder, ssh's command line, what ssh's
 // stderr says, the verdict and its text and JSON. The sessions themselves run against a real
 // sshd in tests/integration/probe_test.cpp and through a NAT in tests/e2e/probe_e2e_test.sh.

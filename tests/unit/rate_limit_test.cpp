@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The per-user rate limit of announcements: a token bucket per user and the summary of what it
 // held back.
 #include <catch2/catch.hpp>

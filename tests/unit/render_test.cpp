@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Golden files: tests/data/golden/CASE/{policy.yaml,policy.d/*.yaml,host} render to
 // CASE/sshd.conf and CASE/ssh.conf byte for byte. UPDATE_GOLDEN=1 rewrites them after a deliberate
 // change; review the diff.

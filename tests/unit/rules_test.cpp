@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The seed's lessons, one rule each.
 #include <catch2/catch.hpp>
 

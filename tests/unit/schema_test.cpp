@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The declaration of the settings (policy/src/schema.cpp) is consistent with itself, with what the
 // daemon compares sshd -T and ssh -G against, and with the reference table in docs/policy.md.
 // UPDATE_DOCS=1 (scripts/update-policy-reference.sh) rewrites that table from the declarations.

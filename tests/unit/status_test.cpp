@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The status model: one table of properties, the same as the D-Bus contract's, and what is
 // rendered from it.
 #include "core/status.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Who is covered, and the repair plan for what fstat observed: every refusal and the order of
 // the changes.
 #include <catch2/catch.hpp>

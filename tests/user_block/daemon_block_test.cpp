@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // keepalive-policyd with client.per_user_block: the block is added to a covered user's
 // ~/.ssh/config by the helper as the user, kept at the end through the user's edits, updated
 // when the policy's values change, left alone when nothing changed, and removed when the policy

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The pure part of the per-user client block: which settings, the block's text, and the merge into
 // a user's bytes (golden-ish cases, idempotence, removal, refusals).
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // runUserBlock with the real helper, run as a real unprivileged uid on real files, checked by the
 // real ssh -G. ssh -G dies with "No user exists for uid" for a uid NSS does not know, so the
 // tests borrow a system account every Debian has (daemon, bin, ...) and give it a home under a

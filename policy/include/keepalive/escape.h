@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The one escaper. Every byte that reaches a log line, the journal, D-Bus, status text or JSON, or
 // a metric label from outside the program (file names, passwd fields, lines of users' configs,
 // sshd's and ssh's messages, strings from the bus) goes through escape() at that edge, so that

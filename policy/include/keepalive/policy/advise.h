@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `keepalivectl advise`: the values a policy with this idle timeout would derive, for sshd, the
 // OpenSSH client and PuTTY, with the model's figures for the version in use. Pure.
 #pragma once

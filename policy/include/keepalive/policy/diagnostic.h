@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Diagnostics are values, not exceptions: a policy problem is an expected outcome that the caller
 // prints (CLI), logs (daemon) or exposes (D-Bus), always as FILE:LINE:COL: severity: message.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The keepalive model: what OpenSSH's own timers do with a set of keepalive values, for the
 // OpenSSH version in use. Pure. It is the only place that computes a probe gap, a dead-peer time or
 // the break a session survives: rules.cpp, advise.cpp, render --explain, the daemon's status and

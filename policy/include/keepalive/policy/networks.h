@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Per-network policy (networks:): validation of addresses and host patterns, and the sample
 // addresses and names that prove the rendered Match Address and Host blocks with the real
 // `sshd -T -C addr=...` and `ssh -G NAME`. Pure.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The keepalive policy language, version 1: the typed model, loading (parse + per-file checks +
 // merge), per-host resolution and the semantic rules. Pure: no I/O, no syscalls. The fields below
 // are the typed storage; each setting's key, type, default, range and directive are declared once

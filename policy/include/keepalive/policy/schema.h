@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Every policy setting, declared once: its key, type, default, range, the sshd or ssh directive it
 // renders to and its documentation line. Parsing (unknown keys and their did-you-mean included),
 // type and range checks, merging files, host overrides, resolution, the drop-ins, the digest and

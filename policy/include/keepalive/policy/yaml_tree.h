@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A strict YAML reader. yaml-cpp's node API resolves anchors, aliases and tags silently and keeps
 // duplicate keys; a policy must never be misread, so we build our own small tree from the parser's
 // events and refuse everything a policy has no use for: several documents, anchors, aliases, tags,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The OpenSSH version installed here, for the model's figures (model.h): `sshd -V`, else `ssh -V`.
 // Synchronous: keepalivectl runs it once; keepalive-policyd runs the same commands as child
 // processes of its event loop and parses their output with parseOpensshVersionOutput.

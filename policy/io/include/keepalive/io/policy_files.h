@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Reading policy files: the I/O edge shared by keepalivectl and keepalive-policyd.
 #pragma once
 
