@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +19,13 @@ namespace {
 
 // Read once, before a pager replaces stdout with a pipe.
 const bool kStdoutTerminal = ::isatty(STDOUT_FILENO) == 1;
+// The terminal's width at start, before a pager takes stdout over; 0 = not known.
+const unsigned short kStartColumns = [] {
+  struct winsize ws {};
+  return kStdoutTerminal && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0
+             ? ws.ws_col
+             : static_cast<unsigned short>(0);
+}();
 
 bool isFalse(const char* v) {
   for (const char* no : {"0", "no", "false", "off", "n", "f"})
@@ -119,6 +127,38 @@ Pager::~Pager() {
 
 bool stdoutIsTerminal() {
   return kStdoutTerminal;
+}
+
+std::size_t terminalColumns() {
+  if (!kStdoutTerminal)
+    return 0;
+  if (const char* c = std::getenv("COLUMNS"); c && *c) {
+    char* end = nullptr;
+    const unsigned long n = std::strtoul(c, &end, 10);
+    if (end && *end == '\0' && n > 0)
+      return n;
+  }
+  return kStartColumns > 0 ? kStartColumns : 80;
+}
+
+std::string ellipsize(std::string_view s, std::size_t width) {
+  auto continuation = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; };
+  std::size_t columns = 0;
+  for (char c : s)
+    columns += continuation(c) ? 0 : 1;
+  if (columns <= width)
+    return std::string(s);
+  if (width == 0)
+    return "";
+  // width - 1 characters, then the ellipsis.
+  std::size_t i = 0, kept = 0;
+  while (i < s.size() && kept < width - 1) {
+    ++i;
+    while (i < s.size() && continuation(s[i]))
+      ++i;
+    ++kept;
+  }
+  return std::string(s.substr(0, i)) + "\u2026";
 }
 
 bool useColor() {

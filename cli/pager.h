@@ -35,6 +35,12 @@ const char* pagerCommand(const char* systemdPager, const char* pager);
 
 // Whether stdout was a terminal when keepalivectl started (before any pager took it over).
 bool stdoutIsTerminal();
+// The width of the terminal stdout was when keepalivectl started: $COLUMNS when set, else the
+// terminal's, else 80; 0 when stdout was not a terminal (a pipe or a file: nothing is cut).
+std::size_t terminalColumns();
+// s cut to width columns with "…" at the end when it is longer (systemctl's ellipsizing); a
+// multi-byte UTF-8 character counts as one column and is never cut in two.
+std::string ellipsize(std::string_view s, std::size_t width);
 // Colours for stdout: a terminal, unless NO_COLOR is set (non-empty), SYSTEMD_COLORS is false
 // (0, no, false, off) or TERM is dumb.
 bool useColor();

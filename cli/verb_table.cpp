@@ -148,16 +148,19 @@ const std::vector<VerbSpec> kVerbs = {
      {"NAME", 1, false, "only this user (yourself, unless run as root)"},
      {{"noncompliant", 0, nullptr, "only users whose state is neither ok nor repaired"},
       {"json", 0, nullptr,
-       "{\"matched\": N, \"restricted\": true|false, [\"note\": \"...\",]\n"
-       "\"users\": [{\"name\", \"uid\", \"home\", \"state\",\n"
-       "\"last_change\" (microseconds since the epoch, 0 = never),\n"
-       "\"repairs\", \"refusals\"}]}; restricted: not run as root, so\n"
-       "only your own entry"},
+       "{\"matched\": N, \"restricted\": true|false, [\"note\": \"...\",] "
+       "\"users\": [{\"name\", \"uid\", \"home\", \"state\", \"detail\", \"action\", "
+       "\"watched\", \"last_change\" (microseconds since the epoch, 0 = never), "
+       "\"last_change_iso\", \"last_change_unix\", \"repairs\", \"refusals\"}]}; "
+       "restricted: not run as root, so only your own entry"},
+      {"full", 'l', nullptr, "do not cut the DETAIL column to the terminal's width"},
       kNoPagerOption,
       kVerboseOption,
       kRootRefused},
-     "List the users whose ~/.ssh/config the policy covers, with each one's state:\n"
-     "ok, repaired, non-compliant, refused:WHY, error:WHY, unwatched or unresponsive.\n"
+     "List the users whose ~/.ssh/config the policy covers, with each one's state\n"
+     "(ok, repaired, non-compliant, refused, error or unresponsive) and beside it\n"
+     "what is true now and what was done or enforce would do. On a terminal the\n"
+     "DETAIL column is cut to its width (--full: never) and long lists are paged.\n"
      "Asks keepalive-policyd on the system bus; anyone may run it, but only root sees\n"
      "every user: anyone else sees their own entry alone.",
      "A reply holds at most 16 MiB of records (about 200000 users); fewer users than\n"

@@ -57,7 +57,7 @@ std::string detailText(const UserRecord& u, std::uint64_t now) {
 
 // USER UID STATE DETAIL: the state one word, its detail beside it. The last column is as long as
 // it needs; the others fit 80 columns for usual names. Home, counts and times: --json.
-void printTable(const std::vector<UserRecord>& users) {
+void printTable(const std::vector<UserRecord>& users, bool full) {
   const std::uint64_t now = nowUsec();
   std::vector<Row> rows;
   rows.reserve(users.size());
@@ -72,6 +72,13 @@ void printTable(const std::vector<UserRecord>& users) {
     rows.push_back(std::move(r));
   }
   const bool color = useColor();
+  // On a terminal the detail is cut to its width, as systemctl does (--full: never); the pager
+  // keeps the terminal's width, so a row stays one line.
+  const std::size_t columns = full ? 0 : terminalColumns();
+  const std::size_t used = wn + 1 + wu + 1 + ws + 1;
+  for (auto& r : rows)
+    if (columns != 0)
+      r.detail = ellipsize(r.detail, columns > used + 10 ? columns - used : 10);
   auto print = [&](const Row& r, bool header) {
     const std::string state = stateText(r.state, r.detail.empty() ? 0 : ws, color && !header);
     if (r.detail.empty())
@@ -123,7 +130,7 @@ int runUsers(const Args& args) {
     if (json)
       printJson(toJson(users, matched, restricted));
     else if (!users.empty())
-      printTable(users);
+      printTable(users, args.has("full"));
     if (!name.empty() && matched == 0) {
       // Not run as root: another user's name and a name nobody has look the same, by design.
       if (restricted)

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -397,6 +398,26 @@ TEST_CASE("users pages on a terminal only, and colours states only there") {
   }
   auto piped = ctl(bus, {"users"});
   CHECK(piped.out.find('\x1b') == std::string::npos);
+
+  // On a terminal each user stays one line: the DETAIL column is cut to its width (COLUMNS
+  // here), as systemctl does; --full and a pipe never cut it.
+  auto cut = onTty("users --no-pager", {"NO_COLOR=1", "COLUMNS=50"});
+  INFO(cut.out);
+  CHECK(cut.exitCode == 0);
+  CHECK_THAT(cut.out, Contains("\u2026"));
+  std::istringstream lines(cut.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    std::size_t columns = 0;
+    for (char c : line)
+      columns += (static_cast<unsigned char>(c) & 0xC0) == 0x80 ? 0 : 1;
+    CHECK(columns <= 50);
+  }
+  auto full = onTty("users --no-pager --full", {"NO_COLOR=1", "COLUMNS=50"});
+  CHECK(full.out.find("\u2026") == std::string::npos);
+  CHECK_THAT(full.out, Contains("enforce would set mode 0600"));
+  CHECK_THAT(piped.out, Contains("enforce would set mode 0600"));
 }
 
 TEST_CASE("per-user data: root sees every user, a user their own entry, nobody no entry") {

@@ -164,6 +164,18 @@ TEST_CASE("cli colour: a state word is coloured, its padding is not") {
   CHECK(stateText("error:EIO", 9, true) == "\x1b[0;1;31merror:EIO\x1b[0m");
 }
 
+TEST_CASE(
+    "cli table: a column cut to the terminal's width ends in an ellipsis, never mid-character") {
+  CHECK(ellipsize("short", 10) == "short");
+  CHECK(ellipsize("exactly10!", 10) == "exactly10!");
+  CHECK(ellipsize("~/.ssh/config is group-writable (0664)", 12) == "~/.ssh/conf\u2026");
+  // "déjà vu" is 7 columns in 9 bytes: cut after 3 characters, the é kept whole.
+  CHECK(ellipsize("d\u00e9j\u00e0 vu", 7) == "d\u00e9j\u00e0 vu");
+  CHECK(ellipsize("d\u00e9j\u00e0 vu", 4) == "d\u00e9j\u2026");
+  CHECK(ellipsize("abc", 1) == "\u2026");
+  CHECK(ellipsize("abc", 0).empty());
+}
+
 TEST_CASE("cli table: every option of every verb is suggested when mistyped") {
   std::vector<const VerbSpec*> specs{&globalOptions()};
   for (const auto& v : verbTable())
