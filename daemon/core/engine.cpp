@@ -293,13 +293,15 @@ Task<Outcome> Engine::applyTask(std::vector<policy::PolicyFile> files,
         "policy rejected (" + std::to_string(diags.errorCount()) + " error" +
         (diags.errorCount() == 1 ? "" : "s") + ", first: " + first + "); " +
         (desired_ ? "the last good policy " + state_.policy_digest + " stays in force"
-                  : "nothing was changed");
+                  : "nothing was changed") +
+        "; keepalivectl validate lists every error";
     setError(first);
     state_.last_apply_result = o.result = ApplyResult::kPolicyError;
     o.log.push_back({Level::kError, "policy rejected (" + trigger +
                                         "): " + std::to_string(diags.errorCount()) + " error(s); " +
                                         (desired_ ? "the last good policy stays in force"
-                                                  : "nothing was changed")});
+                                                  : "nothing was changed") +
+                                        "; keepalivectl validate lists every error"});
     // The policy in force is still checked against what sshd serves.
     if (resolved_) {
       const policy::Resolved r = *resolved_;
@@ -1020,7 +1022,10 @@ Task<void> Engine::reloadIfStale(Outcome& o) {
   if (!ro.ok) {
     if (ro.attempted) {
       reloadRefused_ = true;
-      reloadRefusedReason_ = "reload of " + services_.unit() + " failed (" + ro.detail + ")";
+      reloadRefusedReason_ = "reload of " + services_.unit() + " failed (" + ro.detail +
+                             "): the running sshd still serves its previous values; see "
+                             "systemctl status " +
+                             services_.unit() + ", then run systemctl reload " + services_.unit();
       setError(reloadRefusedReason_);
       o.log.push_back({Level::kError, reloadRefusedReason_});
     }

@@ -385,6 +385,7 @@ TEST_CASE("engine: an invalid policy changes nothing and keeps the last good one
   CHECK(s.kind == StateKind::kPolicyInvalid);
   CHECK_THAT(s.reason, Catch::Contains("policy.yaml:2:10: error: unknown key"));
   CHECK_THAT(s.reason, Catch::Contains("stays in force"));
+  CHECK_THAT(s.reason, Catch::Contains("; keepalivectl validate lists every error"));
   CHECK_THAT(s.last_error, Catch::Contains("did you mean 'client_alive_interval'"));
   // Fixed: back to ok.
   r.apply(kPolicy2);
