@@ -11,7 +11,7 @@ namespace keepalive::policy {
 // The largest duration a policy may hold: a week covers the longest conntrack timeouts (Linux's
 // established-TCP default is five days), and a bound keeps every product of interval and count
 // well inside 64 bits.
-inline constexpr std::int64_t kMaxDurationSeconds = 7 * 24 * 3600;
+inline constexpr std::int64_t kMaxDurationSeconds = std::int64_t{7} * 24 * 3600;
 
 // Result of reading a non-negative whole number as written in a policy.
 struct NumberParse {
