@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -18,6 +17,7 @@
 #include <deque>
 
 #include "keepalive/policy/duration.h"
+#include "sys/process.h"
 
 extern char** environ;
 
@@ -73,86 +73,35 @@ std::vector<std::string> childEnvironment() {
   return env;
 }
 
-// fork and exec ssh: its own process group (so that a ProxyCommand it starts ends with it),
-// stdin /dev/null, default signals, killed when we die. Returns the pid or -1 with `error`.
+// ssh started as the daemon starts its children (sys/process.h): its own process group (so that
+// a ProxyCommand it starts ends with it), stdin /dev/null, default signals, no other fd, killed
+// when we die. Returns the pid or -1 with `error`.
 pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& envStrings,
             int& outFd, int& errFd, std::string& error) {
-  int outp[2], errp[2], execp[2];
-  if (::pipe2(outp, O_CLOEXEC) != 0) {
-    error = std::strerror(errno);
+  daemon::Spawned sp =
+      daemon::spawnProcess(argv, std::nullopt, &envStrings, nullptr, nullptr, true);
+  if (sp.pid < 0) {
+    error = sp.error;
     return -1;
   }
-  if (::pipe2(errp, O_CLOEXEC) != 0) {
-    error = std::strerror(errno);
-    ::close(outp[0]);
-    ::close(outp[1]);
-    return -1;
-  }
-  if (::pipe2(execp, O_CLOEXEC) != 0) {
-    error = std::strerror(errno);
-    for (int f : {outp[0], outp[1], errp[0], errp[1]})
-      ::close(f);
-    return -1;
-  }
-  std::vector<char*> args, env;
-  for (const auto& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  for (const auto& e : envStrings)
-    env.push_back(const_cast<char*>(e.c_str()));
-  env.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    error = std::strerror(errno);
-    for (int f : {outp[0], outp[1], errp[0], errp[1], execp[0], execp[1]})
-      ::close(f);
-    return -1;
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    (void)::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (::getppid() != parent)
-      ::_exit(127);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(outp[1], 1) < 0 || ::dup2(errp[1], 2) < 0) {
-      const int e = errno;
-      (void)!::write(execp[1], &e, sizeof e);
-      ::_exit(127);
-    }
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig)
-      (void)::sigaction(sig, &dfl, nullptr);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execvpe(args[0], args.data(), env.data());
-    const int e = errno;
-    (void)!::write(execp[1], &e, sizeof e);
-    ::_exit(127);
-  }
-  ::close(outp[1]);
-  ::close(errp[1]);
-  ::close(execp[1]);
   int childErrno = 0;
   ssize_t got;
-  while ((got = ::read(execp[0], &childErrno, sizeof childErrno)) < 0 && errno == EINTR) {
+  while ((got = ::read(sp.exec, &childErrno, sizeof childErrno)) < 0 && errno == EINTR) {
   }
-  ::close(execp[0]);
+  ::close(sp.exec);
   if (got == sizeof childErrno) {
-    error = "cannot run " + argv[0] + ": " + std::strerror(childErrno);
-    ::close(outp[0]);
-    ::close(errp[0]);
-    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    error = daemon::execError(argv[0], childErrno);
+    ::close(sp.out);
+    ::close(sp.err);
+    while (::waitpid(sp.pid, nullptr, 0) < 0 && errno == EINTR) {
     }
     return -1;
   }
-  for (int f : {outp[0], errp[0]})
+  for (int f : {sp.out, sp.err})
     ::fcntl(f, F_SETFL, ::fcntl(f, F_GETFL) | O_NONBLOCK);
-  outFd = outp[0];
-  errFd = errp[0];
-  return pid;
+  outFd = sp.out;
+  errFd = sp.err;
+  return sp.pid;
 }
 
 // Complete lines appended to buf; the rest stays in buf.

@@ -230,7 +230,7 @@ std::optional<unsigned> countProcessesOf(uid_t uid) {
 
 Spawned spawnProcess(const std::vector<std::string>& argv, const std::optional<Credentials>& as,
                      const std::vector<std::string>* environment, const Containment* contain,
-                     const std::string* privateDir) {
+                     const std::string* privateDir, bool dieWithParent) {
   Spawned sp;
   // Its parent, computed here: the child may not allocate.
   std::string privateParent;
@@ -282,6 +282,8 @@ Spawned spawnProcess(const std::vector<std::string>& argv, const std::optional<C
   if (pid == 0) {
     // Child: only async-signal-safe calls from here on.
     ::setpgid(0, 0);
+    if (dieWithParent && (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || ::getppid() != self))
+      ::_exit(127);
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull < 0 || ::dup2(devnull, 0) < 0 || ::dup2(outp[1], 1) < 0 || ::dup2(errp[1], 2) < 0 ||
         !keepOnly(execp[1], contain ? gop[0] : -1)) {

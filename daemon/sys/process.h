@@ -76,9 +76,12 @@ struct Spawned {
 // its parent, which hides the rest of the parent from the child only. For sshd -t and -T while
 // sshd's stopped unit has taken its RuntimeDirectory (/run/sshd) away. Needs CAP_SYS_ADMIN; the
 // child fails as a failed exec would (EPERM, ...) when it cannot have that view.
+// dieWithParent: the child gets SIGKILL when the process that spawned it dies
+// (PR_SET_PDEATHSIG), and does not start at all when it died already: keepalivectl probe's ssh
+// sessions never outlive it, even when it is killed outright.
 Spawned spawnProcess(const std::vector<std::string>& argv, const std::optional<Credentials>& as,
                      const std::vector<std::string>* environment, const Containment* contain,
-                     const std::string* privateDir = nullptr);
+                     const std::string* privateDir = nullptr, bool dieWithParent = false);
 std::string execError(const std::string& program, int childErrno);
 
 // Blocks until the child ended or its deadline passed: for worker threads, never the loop.

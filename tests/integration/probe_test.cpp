@@ -247,11 +247,13 @@ bool gone(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("probe: SIGTERM ends every ssh it started, then kills probe itself") {
-  if (!isRoot()) {
-    WARN("a real sshd needs root; skipped unprivileged");
-    return;
-  }
+namespace {
+
+// Starts probe as nobody with two long rungs, waits for its two ssh children, sends sig and
+// checks that probe died of it and that no ssh of it is left. After SIGTERM probe ends its
+// sessions itself; after SIGKILL the kernel does (PR_SET_PDEATHSIG, sys::spawnProcess's
+// dieWithParent).
+void killProbe(int sig) {
   Sshd sshd("ClientAliveInterval 0\n");
   std::vector<std::string> argv =
       asNobody({keepalivectlPath(), "probe", "--ladder", "20s,30s", "root@127.0.0.1", "--"});
@@ -276,15 +278,33 @@ TEST_CASE("probe: SIGTERM ends every ssh it started, then kills probe itself") {
     ssh = childrenNamed(pid, "ssh");
     return ssh.size() == 2;
   }));
-  ::kill(pid, SIGTERM);
+  ::kill(pid, sig);
   int status = 0;
   REQUIRE(::waitpid(pid, &status, 0) == pid);
   CHECK(WIFSIGNALED(status));
-  CHECK(WTERMSIG(status) == SIGTERM);
-  // It ended its sessions itself (the kernel's PR_SET_PDEATHSIG is the fallback for SIGKILL).
-  CHECK(readFile(errPath) == "keepalivectl probe: interrupted; every ssh session ended\n");
+  CHECK(WTERMSIG(status) == sig);
+  if (sig == SIGTERM)
+    CHECK(readFile(errPath) == "keepalivectl probe: interrupted; every ssh session ended\n");
   for (pid_t p : ssh) {
     INFO("ssh " << p);
     CHECK(waitFor([&] { return gone(p); }, std::chrono::seconds(3)));
   }
+}
+
+}  // namespace
+
+TEST_CASE("probe: SIGTERM ends every ssh it started, then kills probe itself") {
+  if (!isRoot()) {
+    WARN("a real sshd needs root; skipped unprivileged");
+    return;
+  }
+  killProbe(SIGTERM);
+}
+
+TEST_CASE("probe: killed outright (SIGKILL), its ssh sessions die with it") {
+  if (!isRoot()) {
+    WARN("a real sshd needs root; skipped unprivileged");
+    return;
+  }
+  killProbe(SIGKILL);
 }
