@@ -73,23 +73,8 @@ class RealSshd {
     if (::access("/run/sshd", F_OK) != 0)
       ::mkdir("/run/sshd", 0755);
     log_ = dir_ / "sshd.log";
-    const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, fd, 2);
     // sshd re-executes itself on SIGHUP, which needs an absolute path.
-    std::vector<std::string> argv = {"/usr/sbin/sshd", "-D", "-e", "-f", dir_ / "sshd_config"};
-    std::vector<char*> a;
-    for (auto& s : argv)
-      a.push_back(s.data());
-    a.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, a[0], &fa, nullptr, a.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(fd);
-    if (rc != 0)
-      throw std::runtime_error("cannot start sshd");
+    pid_ = spawnLogged({"/usr/sbin/sshd", "-D", "-e", "-f", dir_ / "sshd_config"}, log_);
     if (!waitFor([&] { return listeningTimes() >= 2; }))
       throw std::runtime_error("sshd does not listen: " + readFile(log_));
   }

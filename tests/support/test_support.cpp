@@ -176,6 +176,29 @@ DaemonProcess::DaemonProcess(const std::string& root, std::vector<std::string> a
     throw std::runtime_error("cannot start keepalive-policyd: " + std::string(strerror(rc)));
 }
 
+pid_t spawnLogged(const std::vector<std::string>& argv, const std::string& logPath) {
+  const int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw std::runtime_error("cannot create " + logPath + ": " + strerror(errno));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fd, 1);
+  posix_spawn_file_actions_adddup2(&fa, fd, 2);
+  std::vector<std::string> args = argv;
+  std::vector<char*> a;
+  for (auto& s : args)
+    a.push_back(s.data());
+  a.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, a[0], &fa, nullptr, a.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fd);
+  if (rc != 0)
+    throw std::runtime_error("cannot start " + argv[0] + ": " + strerror(rc));
+  return pid;
+}
+
 DaemonProcess::~DaemonProcess() {
   if (pid_ > 0)
     stop();

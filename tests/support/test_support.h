@@ -80,6 +80,11 @@ namespace keepalive::test {
 
 std::string policydPath();
 
+// Starts argv (argv[0] an absolute path) in the background with stdin /dev/null and stdout and
+// stderr appended to a new logPath, in this process's environment; its pid. Throws when it
+// cannot be started. The caller ends and reaps it.
+pid_t spawnLogged(const std::vector<std::string>& argv, const std::string& logPath);
+
 // keepalive-policyd running in the background on a test root, its stderr in a file. Stopped with
 // SIGTERM (then SIGKILL) when the object dies.
 class DaemonProcess {
