@@ -248,7 +248,7 @@ check "keepalivectl status as $TUSER: exit $rc, $(head -n 1 <<< "$out" | cut -c1
     test "$rc" = 0 -a -n "$(grep -i 'ok' <<< "$out")"
 out=$(as_user keepalivectl reload 2>&1); rc=$?
 check "keepalivectl reload as $TUSER is denied: exit $rc (want 1), '$(head -n 1 <<< "$out" | cut -c1-100)'" \
-    test "$rc" = 1 -a -n "$(grep -i 'denied' <<< "$out")"
+    test "$rc" = 1 -a -n "$(grep -F 'reloading needs root: run it with sudo' <<< "$out")"
 expect_reloads 0 "the denied reload"
 # One version: dpkg's (debian/changelog's), keepalivectl --version, keepalive-policyd --version
 # and the daemon's D-Bus Version property.
