@@ -295,17 +295,18 @@ class Runner {
     return next;
   }
 
-  void onReadable(Session& s, int kind, std::int64_t t) {
+  // Reads what the pipe holds now and hands on its complete lines. Returns false once the pipe
+  // is closed (EOF or an error); when draining, an empty pipe (EAGAIN) closes it too.
+  bool readSome(Session& s, int kind, std::int64_t t, bool draining) {
     int& fd = kind == 0 ? s.out : s.err;
     char buf[8192];
     const ssize_t got = ::read(fd, buf, sizeof buf);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN))
-      return;
+    if (got < 0 && (errno == EINTR || (errno == EAGAIN && !draining)))
+      return true;
     if (got <= 0) {
       ::close(fd);
       fd = -1;
-      maybeReap(s, t);
-      return;
+      return false;
     }
     std::string& pending = kind == 0 ? s.outBuf : s.errBuf;
     pending.append(buf, static_cast<std::size_t>(got));
@@ -315,6 +316,12 @@ class Runner {
       else
         onErrLine(s, line, t);
     });
+    return true;
+  }
+
+  void onReadable(Session& s, int kind, std::int64_t t) {
+    if (!readSome(s, kind, t, false))
+      maybeReap(s, t);
   }
 
   void onOutLine(Session& s, const std::string& line, std::int64_t t) {
@@ -363,28 +370,9 @@ class Runner {
       return;
     // Drain what is left in the pipes (non-blocking: a process it started may hold them): the
     // last lines may tell why it ended.
-    for (int kind : {0, 1}) {
-      int& fd = kind == 0 ? s.out : s.err;
-      while (fd >= 0) {
-        char buf[8192];
-        const ssize_t got = ::read(fd, buf, sizeof buf);
-        if (got < 0 && errno == EINTR)
-          continue;
-        if (got <= 0) {
-          ::close(fd);
-          fd = -1;
-          break;
-        }
-        std::string& pending = kind == 0 ? s.outBuf : s.errBuf;
-        pending.append(buf, static_cast<std::size_t>(got));
-        eachLine(pending, [&](const std::string& line) {
-          if (kind == 0)
-            onOutLine(s, line, t);
-          else
-            onErrLine(s, line, t);
-        });
+    for (int kind : {0, 1})
+      while ((kind == 0 ? s.out : s.err) >= 0 && readSome(s, kind, t, true)) {
       }
-    }
     // Whatever it started in its group goes with it; before the wait, while the zombie keeps
     // its pid (and so the group's id) from being reused.
     ::kill(-s.pid, SIGKILL);
